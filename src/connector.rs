@@ -1,0 +1,159 @@
+//! The connector interface: how the engine reads from and writes to a system.
+//!
+//! Connectors classify their failures so delivery knows what to do: retry (timeouts, 5xx, 429
+//! with `Retry-After`), give up at once (4xx: the system rejected the data), or treat a
+//! version mismatch (412) as a conflict signal that re-reads the record.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::SourceVersion;
+
+/// What a system supports; the engine adapts its writes to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Updates may carry only the changed fields (PATCH); otherwise the full record is sent.
+    pub partial_update: bool,
+    /// Writes can be made conditional on the record's version (`If-Match`).
+    pub versioned_writes: bool,
+    pub delete: bool,
+    pub webhooks: bool,
+    pub incremental: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            partial_update: true,
+            versioned_writes: false,
+            delete: true,
+            webhooks: false,
+            incremental: false,
+        }
+    }
+}
+
+/// One write, in the target's shapes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteRequest {
+    pub object: String,
+    pub payload: Map<String, Value>,
+    /// The same key on every attempt and every replay of this write.
+    pub idempotency_key: String,
+    /// Only apply if the record is still at this version.
+    pub if_match: Option<SourceVersion>,
+}
+
+/// What a successful write returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteOutcome {
+    pub external_id: String,
+    /// The record's version after the write, when the system reports one.
+    pub version: Option<SourceVersion>,
+}
+
+/// A record read from a system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FetchedRecord {
+    pub external_id: String,
+    pub record: Map<String, Value>,
+    pub version: Option<SourceVersion>,
+}
+
+/// A connector failure, classified.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConnectorError {
+    /// Worth retrying: timeout, connection failure, 5xx, 429.
+    #[error("{system} is unavailable ({message})")]
+    Retryable {
+        system: String,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// The system refused the write; retrying the same request cannot succeed.
+    #[error("{system} rejected the request with {status}: {body}")]
+    Rejected {
+        system: String,
+        status: u16,
+        body: String,
+    },
+    /// The record changed in the system since the version we wrote against (412).
+    #[error("{system} holds a newer version of the record")]
+    VersionConflict { system: String },
+    /// The record does not exist in the system (404 on update or delete).
+    #[error("{system} has no record {external_id}")]
+    NotFound { system: String, external_id: String },
+    /// The connector is misconfigured; nothing was sent.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ConnectorError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable { .. })
+    }
+
+    /// Classifies an HTTP status the way delivery needs it.
+    pub fn from_status(
+        system: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: String,
+    ) -> Self {
+        match status {
+            412 => Self::VersionConflict {
+                system: system.to_owned(),
+            },
+            408 | 425 | 429 | 500..=599 => Self::Retryable {
+                system: system.to_owned(),
+                status: Some(status),
+                retry_after,
+                message: truncate(&body, 500),
+            },
+            _ => Self::Rejected {
+                system: system.to_owned(),
+                status,
+                body: truncate(&body, 4000),
+            },
+        }
+    }
+}
+
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// How the engine talks to one system.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn create(&self, write: &WriteRequest) -> Result<WriteOutcome, ConnectorError>;
+    async fn update(
+        &self,
+        external_id: &str,
+        write: &WriteRequest,
+    ) -> Result<WriteOutcome, ConnectorError>;
+    async fn delete(
+        &self,
+        external_id: &str,
+        write: &WriteRequest,
+    ) -> Result<WriteOutcome, ConnectorError>;
+    async fn get(
+        &self,
+        object: &str,
+        external_id: &str,
+    ) -> Result<Option<FetchedRecord>, ConnectorError>;
+}

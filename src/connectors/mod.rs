@@ -1,0 +1,21 @@
+//! Built-in connectors, and building one from a system's config.
+
+pub mod rest;
+
+use std::sync::Arc;
+
+use crate::connector::{Connector, ConnectorError};
+use crate::model::SystemConfig;
+
+/// Builds the connector a system's config names. Systems with the `external` connector are
+/// registered by the embedding program (tests, the desktop shell) instead.
+pub fn build(system: &SystemConfig) -> Result<Option<Arc<dyn Connector>>, ConnectorError> {
+    match system.connector.as_str() {
+        "rest" => Ok(Some(Arc::new(rest::RestConnector::from_config(system)?))),
+        "external" => Ok(None),
+        other => Err(ConnectorError::Config(format!(
+            "system {}: unknown connector '{other}' (known: rest, external)",
+            system.id
+        ))),
+    }
+}

@@ -1,0 +1,24 @@
+//! Concord's sync engine: two-way, field-level sync between business systems, with its state
+//! in SQLite. See DESIGN.md for the semantics; the modules follow its vocabulary.
+
+pub mod audit;
+pub mod clock;
+pub mod connector;
+pub mod connectors;
+pub mod delivery;
+pub mod error;
+pub mod loopback;
+pub mod mapping;
+pub mod merge;
+pub mod model;
+pub mod ops;
+pub mod runtime;
+pub mod schema;
+pub mod selfcheck;
+pub mod server;
+pub mod store;
+pub mod transform;
+pub mod workspace;
+
+pub use error::{EngineError, Result};
+pub use runtime::{Engine, EngineOptions, IngestOutcome, Settings};

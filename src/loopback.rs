@@ -1,0 +1,402 @@
+//! A small, real HTTP record store on 127.0.0.1: the system Concord syncs in its self-check and
+//! tests. It keeps records with versions, honours `Idempotency-Key` (a repeated key returns
+//! the first response and applies nothing) and `If-Match` (412 when the record moved on),
+//! counts what it receives, fails on purpose when told to, and posts a webhook to the engine
+//! for every change, retrying in order until the engine accepts it.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+/// A failure to answer with, instead of handling a write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    pub body: String,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    records: HashMap<String, (Map<String, Value>, i64)>,
+    next_id: u64,
+    version_clock: i64,
+    /// Idempotency key -> (status, body) of the first response.
+    seen_keys: HashMap<String, (u16, Value)>,
+    requests_per_key: HashMap<String, u32>,
+    writes_applied: u64,
+    write_requests: u64,
+    scripted: VecDeque<Failure>,
+    deleted: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct LoopbackSystem {
+    name: String,
+    object: String,
+    addr: SocketAddr,
+    store: Arc<Mutex<Store>>,
+    hooks: Option<mpsc::UnboundedSender<Value>>,
+}
+
+/// What a system has seen, for assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub writes_applied: u64,
+    pub write_requests: u64,
+    /// Requests that repeated an idempotency key already applied.
+    pub repeated_keys: u64,
+    pub max_requests_per_key: u32,
+}
+
+impl LoopbackSystem {
+    /// Starts a system serving `/{collection}` for `object`. With `webhook_url`, every change
+    /// is posted there as a change event.
+    pub async fn start(
+        name: &str,
+        object: &str,
+        collection: &str,
+        webhook_url: Option<String>,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let hooks = webhook_url.map(|url| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(post_hooks(url, rx));
+            tx
+        });
+        let system = Self {
+            name: name.to_owned(),
+            object: object.to_owned(),
+            addr,
+            store: Arc::new(Mutex::new(Store::default())),
+            hooks,
+        };
+        let app = Router::new()
+            .route(&format!("{collection}"), get(list).post(create))
+            .route(
+                &format!("{collection}/{{id}}"),
+                get(get_one).patch(patch).put(put).delete(delete),
+            )
+            .with_state(system.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(system)
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next `n` writes fail with `status` (and `Retry-After` seconds, if given).
+    pub fn fail_next(&self, n: usize, status: u16, retry_after: Option<u64>) {
+        let mut store = self.lock();
+        for _ in 0..n {
+            store.scripted.push_back(Failure {
+                status,
+                retry_after,
+                body: json!({ "error": format!("injected failure {status}") }).to_string(),
+            });
+        }
+    }
+
+    pub fn record(&self, id: &str) -> Option<Map<String, Value>> {
+        self.lock().records.get(id).map(|(r, _)| r.clone())
+    }
+
+    pub fn records(&self) -> Vec<(String, Map<String, Value>)> {
+        let mut all: Vec<_> = self
+            .lock()
+            .records
+            .iter()
+            .map(|(k, (r, _))| (k.clone(), r.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    pub fn was_deleted(&self, id: &str) -> bool {
+        self.lock().deleted.iter().any(|d| d == id)
+    }
+
+    pub fn stats(&self) -> Stats {
+        let store = self.lock();
+        Stats {
+            writes_applied: store.writes_applied,
+            write_requests: store.write_requests,
+            repeated_keys: store
+                .requests_per_key
+                .values()
+                .map(|n| u64::from(n.saturating_sub(1)))
+                .sum(),
+            max_requests_per_key: store.requests_per_key.values().copied().max().unwrap_or(0),
+        }
+    }
+
+    /// A person edits a record in this system (creating it if `id` is new): fields are merged,
+    /// the version moves on, and a webhook goes out.
+    pub fn edit(&self, id: &str, fields: Value) -> i64 {
+        let event = {
+            let mut store = self.lock();
+            store.version_clock += 1;
+            let version = store.version_clock;
+            let entry = store
+                .records
+                .entry(id.to_owned())
+                .or_insert_with(|| (Map::new(), 0));
+            if let Value::Object(f) = fields {
+                for (k, v) in f {
+                    entry.0.insert(k, v);
+                }
+            }
+            entry.0.insert("id".into(), Value::String(id.to_owned()));
+            entry.0.insert("version".into(), json!(version));
+            entry.1 = version;
+            self.event("upsert", id, &entry.0.clone(), version)
+        };
+        self.emit(event.clone());
+        event["version"].as_i64().unwrap_or_default()
+    }
+
+    /// A person deletes a record in this system.
+    pub fn remove(&self, id: &str) {
+        let event = {
+            let mut store = self.lock();
+            store.version_clock += 1;
+            let version = store.version_clock;
+            store.records.remove(id);
+            store.deleted.push(id.to_owned());
+            self.event("delete", id, &Map::new(), version)
+        };
+        self.emit(event);
+    }
+
+    /// Re-sends the last webhook of a record (a duplicate delivery).
+    pub fn resend(&self, id: &str) {
+        let event = {
+            let store = self.lock();
+            store
+                .records
+                .get(id)
+                .map(|(r, v)| self.event("upsert", id, r, *v))
+        };
+        if let Some(e) = event {
+            self.emit(e);
+        }
+    }
+
+    fn event(&self, op: &str, id: &str, record: &Map<String, Value>, version: i64) -> Value {
+        json!({
+            "object": self.object,
+            "external_id": id,
+            "op": op,
+            "record": record,
+            "version": version,
+            "source_ts": chrono::Utc::now(),
+            "event_key": format!("{}:{id}:v{version}", self.name),
+        })
+    }
+
+    fn emit(&self, event: Value) {
+        if let Some(tx) = &self.hooks {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn apply_write(
+        &self,
+        headers: &HeaderMap,
+        id: Option<&str>,
+        body: Option<Map<String, Value>>,
+        replace: bool,
+        delete: bool,
+    ) -> Response {
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let if_match = headers
+            .get("if-match")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim_matches('"').parse::<i64>().ok());
+        let (status, value, event) = {
+            let mut store = self.lock();
+            store.write_requests += 1;
+            if let Some(k) = &key {
+                *store.requests_per_key.entry(k.clone()).or_default() += 1;
+                if let Some((status, body)) = store.seen_keys.get(k) {
+                    let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+                    return (status, Json(body.clone())).into_response();
+                }
+            }
+            if let Some(f) = store.scripted.pop_front() {
+                let mut response = (
+                    StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    f.body,
+                )
+                    .into_response();
+                if let Some(secs) = f.retry_after
+                    && let Ok(v) = secs.to_string().parse()
+                {
+                    response.headers_mut().insert("retry-after", v);
+                }
+                return response;
+            }
+            let current = id.and_then(|id| store.records.get(id).map(|(_, v)| *v));
+            if id.is_some() && current.is_none() {
+                return (
+                    StatusCode::NOT_FOUND,
+                    Json(json!({ "error": "no such record" })),
+                )
+                    .into_response();
+            }
+            if let (Some(expected), Some(current)) = (if_match, current)
+                && expected != current
+            {
+                return (
+                    StatusCode::PRECONDITION_FAILED,
+                    Json(json!({ "error": "version mismatch", "current": current })),
+                )
+                    .into_response();
+            }
+            store.version_clock += 1;
+            let version = store.version_clock;
+            store.writes_applied += 1;
+            let (status, value, event) = if delete {
+                let id = id.unwrap_or_default().to_owned();
+                store.records.remove(&id);
+                store.deleted.push(id.clone());
+                (
+                    StatusCode::OK,
+                    json!({ "id": id, "version": version }),
+                    self.event("delete", &id, &Map::new(), version),
+                )
+            } else {
+                let id = match id {
+                    Some(id) => id.to_owned(),
+                    None => {
+                        store.next_id += 1;
+                        format!("{}-{}", self.name, store.next_id)
+                    }
+                };
+                let entry = store
+                    .records
+                    .entry(id.clone())
+                    .or_insert_with(|| (Map::new(), 0));
+                if replace {
+                    entry.0.clear();
+                }
+                for (k, v) in body.unwrap_or_default() {
+                    entry.0.insert(k, v);
+                }
+                entry.0.insert("id".into(), Value::String(id.clone()));
+                entry.0.insert("version".into(), json!(version));
+                entry.1 = version;
+                let record = entry.0.clone();
+                let status = if current.is_none() {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                (
+                    status,
+                    Value::Object(record.clone()),
+                    self.event("upsert", &id, &record, version),
+                )
+            };
+            if let Some(k) = key {
+                store.seen_keys.insert(k, (status.as_u16(), value.clone()));
+            }
+            (status, value, event)
+        };
+        self.emit(event);
+        (status, Json(value)).into_response()
+    }
+}
+
+/// Posts webhooks in order; each is retried until the engine accepts it (bounded).
+async fn post_hooks(url: String, mut rx: mpsc::UnboundedReceiver<Value>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    while let Some(event) = rx.recv().await {
+        for attempt in 0..2_400u32 {
+            match client.post(&url).json(&event).send().await {
+                Ok(r) if r.status().is_success() || r.status().is_client_error() => break,
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(25 + u64::from(attempt.min(8)) * 25))
+                        .await
+                }
+            }
+        }
+    }
+}
+
+async fn list(State(s): State<LoopbackSystem>) -> Json<Value> {
+    let records: Vec<Value> = s
+        .records()
+        .into_iter()
+        .map(|(_, r)| Value::Object(r))
+        .collect();
+    Json(Value::Array(records))
+}
+
+async fn get_one(State(s): State<LoopbackSystem>, Path(id): Path<String>) -> Response {
+    match s.record(&id) {
+        Some(r) => Json(Value::Object(r)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such record" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn create(
+    State(s): State<LoopbackSystem>,
+    headers: HeaderMap,
+    Json(body): Json<Map<String, Value>>,
+) -> Response {
+    s.apply_write(&headers, None, Some(body), false, false)
+}
+
+async fn patch(
+    State(s): State<LoopbackSystem>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Map<String, Value>>,
+) -> Response {
+    s.apply_write(&headers, Some(&id), Some(body), false, false)
+}
+
+async fn put(
+    State(s): State<LoopbackSystem>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Map<String, Value>>,
+) -> Response {
+    s.apply_write(&headers, Some(&id), Some(body), true, false)
+}
+
+async fn delete(
+    State(s): State<LoopbackSystem>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.apply_write(&headers, Some(&id), None, false, true)
+}

@@ -1,0 +1,276 @@
+//! The engine's vocabulary as types: systems, objects and their canonical schema, mappings,
+//! field ownership and policies, change events. These are the shapes the workspace config,
+//! the SQLite state and the console API share, so they live in one place and carry no I/O.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::transform::{FieldType, Transform};
+
+/// Canonical field name -> canonical value.
+pub type Fields = BTreeMap<String, Value>;
+
+/// Record id in the engine (golden record).
+pub type RecordId = i64;
+
+/// A system's monotonically increasing record version (an integer version, or a timestamp in
+/// microseconds when the system only has a modification time).
+pub type SourceVersion = i64;
+
+/// One connected application instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemConfig {
+    pub id: String,
+    pub name: String,
+    /// Connector kind: `rest`, `memory` (in-process, for tests), ...
+    pub connector: String,
+    /// Connector-specific settings. Never a secret: secrets are looked up by name in the keychain.
+    #[serde(default)]
+    pub config: Value,
+    /// Writes per second this system accepts from us.
+    #[serde(default)]
+    pub rate_limit_per_sec: Option<f64>,
+    /// Delivery attempts before a write becomes a dead letter.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_max_attempts() -> u32 {
+    8
+}
+
+/// One typed field of a canonical object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldDef {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub sensitive: bool,
+    /// For `enum`: the allowed canonical codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// For `reference`: the object referred to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub references: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// What a delete reported by one system does to the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "snake_case")]
+pub enum DeletePolicy {
+    /// Delete the record in every other system.
+    Propagate,
+    /// Set a status field (through each system's mapping) instead of deleting.
+    Deactivate { field: String, value: Value },
+    /// Record the delete in the audit and unlink that system; change nothing else.
+    Ignore,
+    /// Open an exception for a steward.
+    Review,
+}
+
+/// A kind of synced record with its canonical schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectSchema {
+    pub name: String,
+    pub fields: Vec<FieldDef>,
+    /// Canonical fields used, in order, to match a record seen for the first time.
+    #[serde(default)]
+    pub match_keys: Vec<String>,
+    #[serde(default = "default_delete_policy")]
+    pub delete_policy: DeletePolicy,
+}
+
+fn default_delete_policy() -> DeletePolicy {
+    DeletePolicy::Review
+}
+
+impl ObjectSchema {
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// What to do when a system reports null (or leaves out) a field it maps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "policy", rename_all = "snake_case")]
+pub enum NullPolicy {
+    /// A null is a validation failure (exception), the field keeps its value.
+    Reject,
+    /// A null means this default value.
+    Default { value: Value },
+    /// A null changes nothing.
+    #[default]
+    LeaveUnchanged,
+    /// A null is a real value: the field is cleared everywhere.
+    Clear,
+}
+
+/// How some canonical fields are read from and written to a system's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappingRule {
+    /// Canonical fields this rule yields (most rules: one).
+    #[serde(default)]
+    pub canonical: Vec<String>,
+    /// Paths in the system's record, `/`-separated for nesting (`address/city`).
+    pub system: Vec<String>,
+    #[serde(default = "copy_transform")]
+    pub transform: Transform,
+    #[serde(default)]
+    pub null: NullPolicy,
+}
+
+fn copy_transform() -> Transform {
+    Transform::Copy
+}
+
+/// One system's mapping for one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mapping {
+    pub system: String,
+    pub object: String,
+    pub rules: Vec<MappingRule>,
+}
+
+/// How a conflict (rule 4) on a field is decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    /// The owner's value wins; a change from anyone else is reverted.
+    OwnerWins,
+    /// The later source timestamp wins; ties go to the greater system id.
+    LastWriteWins,
+    /// This system's value wins.
+    Prefer(String),
+    /// Hold the field and open an exception for a steward.
+    Manual,
+}
+
+impl ConflictPolicy {
+    pub fn as_rule(&self) -> String {
+        match self {
+            Self::OwnerWins => "owner_wins".into(),
+            Self::LastWriteWins => "last_write_wins".into(),
+            Self::Prefer(s) => format!("prefer:{s}"),
+            Self::Manual => "manual".into(),
+        }
+    }
+}
+
+/// What happens when a system that may not write a field changes it anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NonOwnerPolicy {
+    /// Write the golden value back to that system.
+    #[default]
+    Revert,
+    /// Open an exception and hold the field.
+    Quarantine,
+}
+
+/// Ownership and policies of one canonical field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldPolicy {
+    pub field: String,
+    /// The source of truth, if the field has one.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Other systems that may write the field. With no owner and no writers, every system may.
+    #[serde(default)]
+    pub writers: Vec<String>,
+    #[serde(default = "default_conflict")]
+    pub conflict: ConflictPolicy,
+    #[serde(default)]
+    pub non_owner: NonOwnerPolicy,
+    #[serde(default)]
+    pub sensitive: bool,
+    /// Manual resolutions need a second person's approval.
+    #[serde(default)]
+    pub four_eyes: bool,
+}
+
+fn default_conflict() -> ConflictPolicy {
+    ConflictPolicy::LastWriteWins
+}
+
+impl FieldPolicy {
+    pub fn open(field: &str) -> Self {
+        Self {
+            field: field.to_owned(),
+            owner: None,
+            writers: Vec::new(),
+            conflict: ConflictPolicy::LastWriteWins,
+            non_owner: NonOwnerPolicy::Revert,
+            sensitive: false,
+            four_eyes: false,
+        }
+    }
+
+    /// Whether `system` may change this field.
+    pub fn may_write(&self, system: &str) -> bool {
+        if self.owner.is_none() && self.writers.is_empty() {
+            return true;
+        }
+        self.owner.as_deref() == Some(system) || self.writers.iter().any(|w| w == system)
+    }
+}
+
+/// Policies of one object: per field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectPolicies {
+    pub object: String,
+    pub fields: Vec<FieldPolicy>,
+}
+
+/// The whole workspace: what `concord` loads from a config file into SQLite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceConfig {
+    pub systems: Vec<SystemConfig>,
+    pub objects: Vec<ObjectSchema>,
+    pub mappings: Vec<Mapping>,
+    #[serde(default)]
+    pub policies: Vec<ObjectPolicies>,
+}
+
+/// Upsert or delete, as reported by a connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOp {
+    Upsert,
+    Delete,
+}
+
+impl ChangeOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upsert => "upsert",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// A change reported by a system, in the system's own field shapes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeEvent {
+    pub system: String,
+    pub object: String,
+    pub external_id: String,
+    pub op: ChangeOp,
+    /// The system's record (full or partial), in its own shapes.
+    #[serde(default)]
+    pub record: serde_json::Map<String, Value>,
+    /// The system's version of the record after this change, if it has one.
+    #[serde(default)]
+    pub version: Option<SourceVersion>,
+    /// When the change happened in the system (for last-write-wins).
+    #[serde(default)]
+    pub source_ts: Option<chrono::DateTime<chrono::Utc>>,
+    /// Unique per system: a repeat is a duplicate.
+    pub event_key: String,
+}

@@ -1,0 +1,766 @@
+//! The engine API for people: stewards list and resolve exceptions (with four-eyes approval
+//! where a field requires it), support staff list, preview, replay and discard dead letters,
+//! and anyone may read the audit and a record's lineage. The console API exposes these
+//! functions as they are; each change commits with its audit entry in one transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::audit::{Actor, AuditEntry, Direction};
+use crate::error::{EngineError, Result};
+use crate::merge;
+use crate::model::{Fields, RecordId};
+use crate::runtime::{Batch, Engine};
+use crate::store::{self, ts};
+use crate::transform::validate_canonical;
+
+/// Which exceptions to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExceptionFilter {
+    pub kind: Option<String>,
+    pub system: Option<String>,
+    pub field: Option<String>,
+    /// `open` (default), `resolved`, `discarded`, or `all`.
+    pub status: Option<String>,
+    pub record_id: Option<RecordId>,
+    /// Only exceptions opened before this time.
+    pub opened_before: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExceptionView {
+    pub id: i64,
+    pub kind: String,
+    pub object: String,
+    pub record_id: Option<RecordId>,
+    pub system: Option<String>,
+    pub field: Option<String>,
+    pub status: String,
+    pub detail: Value,
+    pub created_at: String,
+    pub updated_at: String,
+    pub resolved_by: Option<String>,
+    pub resolution: Option<Value>,
+}
+
+/// What a steward picks as the field's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "choose", content = "value", rename_all = "snake_case")]
+pub enum Choice {
+    /// The value all systems last agreed on.
+    Base,
+    /// The golden record's current value.
+    Golden,
+    /// What one system holds.
+    System(String),
+    /// A value the steward types.
+    Custom(Value),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveOutcome {
+    Applied,
+    /// The field needs a second person: this approval is recorded, nothing is written yet.
+    AwaitingSecondApproval,
+}
+
+/// Which dead letters to list or replay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeadLetterFilter {
+    pub system: Option<String>,
+    pub error_class: Option<String>,
+    /// `dead` (default), `replaying`, `replayed`, `discarded`, or `all`.
+    pub status: Option<String>,
+    pub record_id: Option<RecordId>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    pub id: i64,
+    pub kind: String,
+    pub system: String,
+    pub record_id: Option<RecordId>,
+    pub error_class: String,
+    pub response_status: Option<i64>,
+    pub response_body: Option<String>,
+    pub attempts: i64,
+    pub status: String,
+    pub created_at: String,
+    pub op: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// One field of a replay preview: what the target holds, what would be written, the base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewField {
+    pub field: String,
+    pub current: Value,
+    pub write: Value,
+    pub base: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayPreview {
+    pub dead_letter: i64,
+    pub system: String,
+    pub op: String,
+    pub fields: Vec<PreviewField>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayOutcome {
+    Queued,
+    /// Already replayed (or being replayed): nothing is sent again.
+    AlreadyReplayed,
+    Discarded,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_role: Option<String>,
+    pub system: Option<String>,
+    pub direction: String,
+    pub record_id: Option<RecordId>,
+    pub object: Option<String>,
+    pub field: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub rule: String,
+    pub detail: Option<Value>,
+}
+
+fn parse_json(s: Option<String>) -> Option<Value> {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+impl Engine {
+    pub async fn list_exceptions(&self, filter: &ExceptionFilter) -> Result<Vec<ExceptionView>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, kind, object, record_id, system_id, field, status, detail, created_at, updated_at, resolved_by, resolution
+             FROM exceptions WHERE 1 = 1",
+        );
+        match filter.status.as_deref().unwrap_or("open") {
+            "all" => {}
+            status => {
+                q.push(" AND status = ").push_bind(status.to_owned());
+            }
+        }
+        if let Some(k) = &filter.kind {
+            q.push(" AND kind = ").push_bind(k.clone());
+        }
+        if let Some(s) = &filter.system {
+            q.push(" AND system_id = ").push_bind(s.clone());
+        }
+        if let Some(f) = &filter.field {
+            q.push(" AND field = ").push_bind(f.clone());
+        }
+        if let Some(r) = filter.record_id {
+            q.push(" AND record_id = ").push_bind(r);
+        }
+        if let Some(before) = filter.opened_before {
+            q.push(" AND created_at < ").push_bind(ts(before));
+        }
+        q.push(" ORDER BY id LIMIT ")
+            .push_bind(filter.limit.unwrap_or(100).clamp(1, 10_000));
+        q.push(" OFFSET ")
+            .push_bind(filter.offset.unwrap_or(0).max(0));
+        let rows = q.build().fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ExceptionView {
+                id: r.get("id"),
+                kind: r.get("kind"),
+                object: r.get("object"),
+                record_id: r.get("record_id"),
+                system: r.get("system_id"),
+                field: r.get("field"),
+                status: r.get("status"),
+                detail: parse_json(r.get("detail")).unwrap_or(Value::Null),
+                created_at: r.get("created_at"),
+                updated_at: r.get("updated_at"),
+                resolved_by: r.get("resolved_by"),
+                resolution: parse_json(r.get("resolution")),
+            })
+            .collect())
+    }
+
+    pub async fn exception(&self, id: i64) -> Result<ExceptionView> {
+        let mut found = self
+            .list_exceptions(&ExceptionFilter {
+                status: Some("all".into()),
+                ..Default::default()
+            })
+            .await?;
+        found.retain(|e| e.id == id);
+        if let Some(e) = found.pop() {
+            return Ok(e);
+        }
+        // Not in the first page: fetch directly.
+        let r = sqlx::query(
+            "SELECT id, kind, object, record_id, system_id, field, status, detail, created_at, updated_at, resolved_by, resolution
+             FROM exceptions WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| EngineError::NotFound(format!("exception {id}")))?;
+        Ok(ExceptionView {
+            id: r.get("id"),
+            kind: r.get("kind"),
+            object: r.get("object"),
+            record_id: r.get("record_id"),
+            system: r.get("system_id"),
+            field: r.get("field"),
+            status: r.get("status"),
+            detail: parse_json(r.get("detail")).unwrap_or(Value::Null),
+            created_at: r.get("created_at"),
+            updated_at: r.get("updated_at"),
+            resolved_by: r.get("resolved_by"),
+            resolution: parse_json(r.get("resolution")),
+        })
+    }
+
+    /// Resolves a field exception (conflict, non-owner change, validation) with a chosen value.
+    /// The value becomes golden and is written to every system that holds something else.
+    /// Fields that need four eyes take two approvals of the same value by different people.
+    pub async fn resolve_exception(
+        &self,
+        id: i64,
+        choice: &Choice,
+        note: &str,
+        actor: &Actor,
+    ) -> Result<ResolveOutcome> {
+        let exception = self.exception(id).await?;
+        if exception.status != "open" {
+            return Err(EngineError::Conflict(format!(
+                "exception {id} is already {}",
+                exception.status
+            )));
+        }
+        let (Some(record_id), Some(field)) = (exception.record_id, exception.field.clone()) else {
+            return Err(EngineError::Invalid(format!(
+                "exception {id} ({}) is not about one field; use its own resolution",
+                exception.kind
+            )));
+        };
+        let ws = self.workspace();
+        let schema = ws
+            .object(&exception.object)
+            .ok_or_else(|| EngineError::NotFound(format!("object '{}'", exception.object)))?
+            .clone();
+        let golden = self.golden(record_id).await?;
+        let value = match choice {
+            Choice::Base => exception.detail.get("base").cloned().unwrap_or(Value::Null),
+            Choice::Golden => golden.get(&field).cloned().unwrap_or(Value::Null),
+            Choice::System(s) => exception
+                .detail
+                .get("values")
+                .and_then(|v| v.get(s))
+                .cloned()
+                .ok_or_else(|| {
+                    EngineError::Invalid(format!("exception {id} has no value from system '{s}'"))
+                })?,
+            Choice::Custom(v) => v.clone(),
+        };
+        if let (Some(def), false) = (schema.field(&field), value.is_null()) {
+            validate_canonical(def.field_type, &value)
+                .map_err(|e| EngineError::Invalid(format!("{field}: {e}")))?;
+        }
+        let policy = ws.policy(&exception.object, &field);
+        let now = self.now();
+        let now_s = ts(now);
+        let _guard = self.inner.write_lock.lock().await;
+        let mut tx = self.pool().begin().await?;
+        if policy.four_eyes {
+            let first = exception.detail.get("approval").cloned();
+            let same_value_by_other = first.as_ref().is_some_and(|a| {
+                a.get("value") == Some(&value)
+                    && a.get("by").and_then(Value::as_str) != Some(actor.name.as_str())
+            });
+            if first
+                .as_ref()
+                .is_some_and(|a| a.get("by").and_then(Value::as_str) == Some(actor.name.as_str()))
+            {
+                return Err(EngineError::Conflict(format!(
+                    "{field} needs a second person: {} already approved this resolution",
+                    actor.name
+                )));
+            }
+            if !same_value_by_other {
+                let approval = json!({ "value": value, "by": actor.name, "role": actor.role, "at": now_s, "note": note });
+                sqlx::query("UPDATE exceptions SET detail = json_set(detail, '$.approval', json(?)), updated_at = ? WHERE id = ?")
+                    .bind(approval.to_string())
+                    .bind(&now_s)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                store::insert_audit(
+                    &mut tx,
+                    &[
+                        AuditEntry::engine("resolution:first_approval", Direction::Internal)
+                            .by(actor.clone())
+                            .record(&exception.object, record_id)
+                            .field(&field, golden.get(&field), Some(&value))
+                            .detail(json!({ "exception": id, "note": note })),
+                    ],
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(ResolveOutcome::AwaitingSecondApproval);
+            }
+        }
+        let empty = BTreeMap::new();
+        let ctx = ws
+            .merge_context(&exception.object, &empty)
+            .ok_or_else(|| EngineError::NotFound(format!("object '{}'", exception.object)))?;
+        let mut batch = Batch::new(&ws, now, self.capabilities());
+        let state = batch.load(&mut tx, record_id).await?.state.clone();
+        let rule = format!("resolution:{}", exception.kind);
+        let mut plan = merge::resolve(&ctx, &state, &field, &value, actor, &rule, now);
+        if let Some(a) = plan.audit.first_mut() {
+            a.detail = Some(json!({ "exception": id, "note": note, "choice": choice }));
+        }
+        batch
+            .apply_plan(&mut tx, &schema, record_id, &plan, &format!("resolve:{id}"))
+            .await?;
+        batch.finish(&mut tx).await?;
+        let resolution =
+            json!({ "value": value, "choice": choice, "note": note, "role": actor.role });
+        sqlx::query(
+            "UPDATE exceptions SET status = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&now_s)
+        .bind(&actor.name)
+        .bind(resolution.to_string())
+        .bind(&now_s)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        drop(_guard);
+        self.inner.outbox_ready.notify_waiters();
+        Ok(ResolveOutcome::Applied)
+    }
+
+    /// Closes an exception without changing any value (e.g. fixed at the source).
+    pub async fn dismiss_exception(&self, id: i64, note: &str, actor: &Actor) -> Result<()> {
+        let exception = self.exception(id).await?;
+        if exception.status != "open" {
+            return Err(EngineError::Conflict(format!(
+                "exception {id} is already {}",
+                exception.status
+            )));
+        }
+        if note.trim().is_empty() {
+            return Err(EngineError::Invalid(
+                "dismissing an exception needs a note saying why".into(),
+            ));
+        }
+        let now = self.now();
+        let _guard = self.inner.write_lock.lock().await;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE exceptions SET status = 'discarded', resolved_at = ?, resolved_by = ?, resolution = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(ts(now))
+        .bind(&actor.name)
+        .bind(json!({ "note": note, "dismissed": true }).to_string())
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let mut entry = AuditEntry::engine("exception:dismissed", Direction::Internal)
+            .by(actor.clone())
+            .detail(json!({ "exception": id, "note": note }));
+        entry.record_id = exception.record_id;
+        entry.object = Some(exception.object.clone());
+        entry.field = exception.field.clone();
+        store::insert_audit(&mut tx, &[entry], now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Resolves an ambiguous first-contact match: link the held event's record to one of the
+    /// candidates (`Some(record)`), or create a new record (`None`). The event is then applied.
+    pub async fn resolve_match(
+        &self,
+        id: i64,
+        link_to: Option<RecordId>,
+        actor: &Actor,
+    ) -> Result<()> {
+        let exception = self.exception(id).await?;
+        if exception.kind != "ambiguous_match" || exception.status != "open" {
+            return Err(EngineError::Conflict(format!(
+                "exception {id} is not an open ambiguous match"
+            )));
+        }
+        let inbox_id: i64 = sqlx::query_scalar("SELECT inbox_id FROM exceptions WHERE id = ?")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        let event = sqlx::query("SELECT system_id, object, external_id FROM inbox WHERE id = ?")
+            .bind(inbox_id)
+            .fetch_one(self.pool())
+            .await?;
+        let (system, object, external_id): (String, String, String) =
+            (event.get(0), event.get(1), event.get(2));
+        let now = self.now();
+        let now_s = ts(now);
+        let _guard = self.inner.write_lock.lock().await;
+        let mut tx = self.pool().begin().await?;
+        let record_id = match link_to {
+            Some(r) => r,
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO records (object, created_at) VALUES (?, ?) RETURNING id",
+                )
+                .bind(&object)
+                .bind(&now_s)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        sqlx::query(
+            "INSERT INTO links (system_id, object, external_id, record_id, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(system_id, object, external_id) DO UPDATE SET record_id = excluded.record_id, deleted = 0",
+        )
+        .bind(&system)
+        .bind(&object)
+        .bind(&external_id)
+        .bind(record_id)
+        .bind(&now_s)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE inbox SET status = 'pending' WHERE id = ?")
+            .bind(inbox_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE exceptions SET status = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?, updated_at = ? WHERE id = ?")
+            .bind(&now_s)
+            .bind(&actor.name)
+            .bind(json!({ "link_to": link_to, "record_id": record_id }).to_string())
+            .bind(&now_s)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        store::insert_audit(
+            &mut tx,
+            &[AuditEntry::engine("resolution:ambiguous_match", Direction::Internal)
+                .by(actor.clone())
+                .system(&system)
+                .record(&object, record_id)
+                .detail(json!({ "exception": id, "external_id": external_id, "created": link_to.is_none() }))],
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        drop(_guard);
+        self.inner.inbox_ready.notify_one();
+        Ok(())
+    }
+
+    pub async fn list_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<DeadLetterView>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT d.id, d.kind, d.system_id, d.record_id, d.error_class, d.response_status, d.response_body, d.attempts,
+                    d.status, d.created_at, o.op, o.idempotency_key
+             FROM dead_letters d LEFT JOIN outbox o ON o.id = d.outbox_id WHERE 1 = 1",
+        );
+        match filter.status.as_deref().unwrap_or("dead") {
+            "all" => {}
+            status => {
+                q.push(" AND d.status = ").push_bind(status.to_owned());
+            }
+        }
+        if let Some(s) = &filter.system {
+            q.push(" AND d.system_id = ").push_bind(s.clone());
+        }
+        if let Some(c) = &filter.error_class {
+            q.push(" AND d.error_class = ").push_bind(c.clone());
+        }
+        if let Some(r) = filter.record_id {
+            q.push(" AND d.record_id = ").push_bind(r);
+        }
+        q.push(" ORDER BY d.id LIMIT ")
+            .push_bind(filter.limit.unwrap_or(100).clamp(1, 10_000));
+        q.push(" OFFSET ")
+            .push_bind(filter.offset.unwrap_or(0).max(0));
+        let rows = q.build().fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeadLetterView {
+                id: r.get("id"),
+                kind: r.get("kind"),
+                system: r.get("system_id"),
+                record_id: r.get("record_id"),
+                error_class: r.get("error_class"),
+                response_status: r.get("response_status"),
+                response_body: r.get("response_body"),
+                attempts: r.get("attempts"),
+                status: r.get("status"),
+                created_at: r.get("created_at"),
+                op: r.get("op"),
+                idempotency_key: r.get("idempotency_key"),
+            })
+            .collect())
+    }
+
+    /// What replaying a dead letter would change in its target: per field, what the target
+    /// holds now (as last known), what would be written, and the base it was planned against.
+    pub async fn replay_preview(&self, id: i64) -> Result<ReplayPreview> {
+        let row = sqlx::query(
+            "SELECT d.system_id, d.record_id, o.op, o.canonical, o.base FROM dead_letters d
+             LEFT JOIN outbox o ON o.id = d.outbox_id WHERE d.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| EngineError::NotFound(format!("dead letter {id}")))?;
+        let system: String = row.get(0);
+        let record_id: Option<RecordId> = row.get(1);
+        let op: Option<String> = row.get(2);
+        let canonical: Fields = serde_json::from_str(
+            &row.get::<Option<String>, _>(3)
+                .unwrap_or_else(|| "{}".into()),
+        )?;
+        let base: Fields = serde_json::from_str(
+            &row.get::<Option<String>, _>(4)
+                .unwrap_or_else(|| "{}".into()),
+        )?;
+        let shadow: Fields = match record_id {
+            Some(r) => {
+                let s: Option<String> = sqlx::query_scalar(
+                    "SELECT fields FROM shadows WHERE system_id = ? AND record_id = ?",
+                )
+                .bind(&system)
+                .bind(r)
+                .fetch_optional(self.pool())
+                .await?;
+                s.map(|s| serde_json::from_str(&s))
+                    .transpose()?
+                    .unwrap_or_default()
+            }
+            None => Fields::new(),
+        };
+        let fields = canonical
+            .iter()
+            .map(|(f, v)| PreviewField {
+                field: f.clone(),
+                current: shadow.get(f).cloned().unwrap_or(Value::Null),
+                write: v.clone(),
+                base: base.get(f).cloned().unwrap_or(Value::Null),
+            })
+            .collect();
+        Ok(ReplayPreview {
+            dead_letter: id,
+            system,
+            op: op.unwrap_or_else(|| "event".into()),
+            fields,
+        })
+    }
+
+    /// Re-sends a dead letter with its original idempotency key. Replaying one that is already
+    /// replayed or under way sends nothing.
+    pub async fn replay(&self, id: i64, actor: &Actor) -> Result<ReplayOutcome> {
+        let now = self.now();
+        let now_s = ts(now);
+        let _guard = self.inner.write_lock.lock().await;
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("SELECT kind, status, outbox_id, inbox_id, system_id, record_id FROM dead_letters WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("dead letter {id}")))?;
+        let status: String = row.get("status");
+        match status.as_str() {
+            "replaying" | "replayed" => return Ok(ReplayOutcome::AlreadyReplayed),
+            "discarded" => return Ok(ReplayOutcome::Discarded),
+            _ => {}
+        }
+        let kind: String = row.get("kind");
+        let system: String = row.get("system_id");
+        let record_id: Option<RecordId> = row.get("record_id");
+        if kind == "write" {
+            let outbox_id: i64 = row.get("outbox_id");
+            // A create whose record has since been created there becomes an update.
+            sqlx::query(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,
+                   op = CASE WHEN op = 'create' AND EXISTS (SELECT 1 FROM links l WHERE l.record_id = outbox.record_id
+                                AND l.system_id = outbox.system_id AND l.deleted = 0) THEN 'update' ELSE op END
+                 WHERE id = ?",
+            )
+            .bind(&now_s)
+            .bind(outbox_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE dead_letters SET status = 'replaying', actor = ?, updated_at = ? WHERE id = ?")
+                .bind(&actor.name)
+                .bind(&now_s)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            let inbox_id: i64 = row.get("inbox_id");
+            sqlx::query("UPDATE inbox SET status = 'pending' WHERE id = ?")
+                .bind(inbox_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE dead_letters SET status = 'replayed', actor = ?, updated_at = ? WHERE id = ?")
+                .bind(&actor.name)
+                .bind(&now_s)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut entry = AuditEntry::engine("dead_letter:replay", Direction::Internal)
+            .by(actor.clone())
+            .system(&system)
+            .detail(json!({ "dead_letter": id }));
+        entry.record_id = record_id;
+        store::insert_audit(&mut tx, &[entry], now).await?;
+        tx.commit().await?;
+        drop(_guard);
+        self.inner.outbox_ready.notify_waiters();
+        self.inner.inbox_ready.notify_one();
+        Ok(ReplayOutcome::Queued)
+    }
+
+    /// Replays every dead letter the filter selects. Returns how many were queued.
+    pub async fn replay_matching(&self, filter: &DeadLetterFilter, actor: &Actor) -> Result<usize> {
+        let filter = DeadLetterFilter {
+            status: Some("dead".into()),
+            limit: Some(filter.limit.unwrap_or(10_000)),
+            ..filter.clone()
+        };
+        let mut queued = 0;
+        for dl in self.list_dead_letters(&filter).await? {
+            if self.replay(dl.id, actor).await? == ReplayOutcome::Queued {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Gives up on a dead letter, with a reason.
+    pub async fn discard_dead_letter(&self, id: i64, reason: &str, actor: &Actor) -> Result<()> {
+        if reason.trim().is_empty() {
+            return Err(EngineError::Invalid(
+                "discarding a dead letter needs a reason".into(),
+            ));
+        }
+        let now = self.now();
+        let _guard = self.inner.write_lock.lock().await;
+        let mut tx = self.pool().begin().await?;
+        let changed = sqlx::query(
+            "UPDATE dead_letters SET status = 'discarded', discard_reason = ?, actor = ?, updated_at = ? WHERE id = ? AND status = 'dead'",
+        )
+        .bind(reason)
+        .bind(&actor.name)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(EngineError::Conflict(format!(
+                "dead letter {id} does not exist or is not dead"
+            )));
+        }
+        store::insert_audit(
+            &mut tx,
+            &[
+                AuditEntry::engine("dead_letter:discard", Direction::Internal)
+                    .by(actor.clone())
+                    .detail(json!({ "dead_letter": id, "reason": reason })),
+            ],
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The golden record's values.
+    pub async fn golden(&self, record_id: RecordId) -> Result<Fields> {
+        let fields: Option<String> =
+            sqlx::query_scalar("SELECT fields FROM golden WHERE record_id = ?")
+                .bind(record_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(fields
+            .map(|f| serde_json::from_str(&f))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The record a system's record is linked to.
+    pub async fn record_for(
+        &self,
+        system: &str,
+        object: &str,
+        external_id: &str,
+    ) -> Result<Option<RecordId>> {
+        Ok(sqlx::query_scalar("SELECT record_id FROM links WHERE system_id = ? AND object = ? AND external_id = ? AND deleted = 0")
+            .bind(system)
+            .bind(object)
+            .bind(external_id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// A record's audit trail, optionally for one field: the lineage of its values.
+    pub async fn audit_for(
+        &self,
+        record_id: RecordId,
+        field: Option<&str>,
+    ) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, actor_role, system_id, direction, record_id, object, field, before, after, rule, detail
+             FROM audit WHERE record_id = ? AND (? IS NULL OR field = ? OR field IS NULL) ORDER BY id",
+        )
+        .bind(record_id)
+        .bind(field)
+        .bind(field)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditRow {
+                id: r.get("id"),
+                at: r.get("at"),
+                actor: r.get("actor"),
+                actor_role: r.get("actor_role"),
+                system: r.get("system_id"),
+                direction: r.get("direction"),
+                record_id: r.get("record_id"),
+                object: r.get("object"),
+                field: r.get("field"),
+                before: parse_json(r.get("before")),
+                after: parse_json(r.get("after")),
+                rule: r.get("rule"),
+                detail: parse_json(r.get("detail")),
+            })
+            .collect())
+    }
+
+    /// A named counter (`noops`, `duplicates`, `stale`, `retries`, `events_in`, `events_out`...).
+    pub async fn counter(&self, name: &str) -> Result<i64> {
+        store::counter(self.pool(), name).await
+    }
+}

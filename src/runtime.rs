@@ -1,0 +1,1401 @@
+//! The engine runtime: inbox -> merge -> outbox, on tokio, with every state change and queue
+//! move of a batch committed in one SQLite transaction.
+//!
+//! Ingest stores a change event durably before it is acknowledged. The applier takes pending
+//! events in arrival order in batches; events of one record are merged in order against the
+//! state the previous one left, and the batch's plans commit together (golden, shadows,
+//! links, exceptions, outbox rows, audit, inbox status). Delivery lives in
+//! [`crate::delivery`]. A crash at any point leaves either the whole batch or none of it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{AuditEntry, Direction};
+use crate::clock::{Clock, Jitter, SystemClock};
+use crate::connector::Connector;
+use crate::error::{EngineError, Result};
+use crate::merge::{self, FieldMeta, Identity, Incoming, Plan, RecordState};
+use crate::model::{
+    ChangeEvent, ChangeOp, Fields, ObjectSchema, RecordId, SourceVersion, WorkspaceConfig,
+};
+use crate::store::{self, ts};
+use crate::transform::normalize_match_key;
+use crate::workspace::Workspace;
+
+/// Tunables; tests shrink the delays.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub batch_size: usize,
+    pub send_batch: usize,
+    pub send_concurrency: usize,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    pub idle_poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            batch_size: 2_000,
+            send_batch: 200,
+            send_concurrency: 8,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(300),
+            idle_poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// How the engine is built: its clock, jitter and tunables.
+pub struct EngineOptions {
+    pub clock: Arc<dyn Clock>,
+    pub jitter: Jitter,
+    pub settings: Settings,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            jitter: Jitter::from_entropy(),
+            settings: Settings::default(),
+        }
+    }
+}
+
+/// What ingesting one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Accepted(i64),
+    /// The (system, event key) was seen before; recorded, not applied again.
+    Duplicate(i64),
+}
+
+/// The sync engine. Cheap to clone; all clones share state.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub pool: SqlitePool,
+    pub clock: Arc<dyn Clock>,
+    pub jitter: Jitter,
+    pub settings: Settings,
+    pub workspace: RwLock<Arc<Workspace>>,
+    pub connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
+    pub limiters: std::sync::Mutex<HashMap<String, Arc<crate::delivery::RateLimiter>>>,
+    /// SQLite has one writer; taking this before a write transaction avoids busy upgrades.
+    pub write_lock: Mutex<()>,
+    pub inbox_ready: Notify,
+    pub outbox_ready: Notify,
+}
+
+impl Engine {
+    /// Opens the SQLite file (migrating it), loads the workspace stored in it, and puts
+    /// writes left in flight by a crash back in the queue.
+    pub async fn open(path: &Path, options: EngineOptions) -> Result<Self> {
+        let pool = store::open(path).await?;
+        let config = store::load_workspace(&pool).await?;
+        let workspace = Workspace::new(config)?;
+        let engine = Self {
+            inner: Arc::new(Inner {
+                pool,
+                clock: options.clock,
+                jitter: options.jitter,
+                settings: options.settings,
+                workspace: RwLock::new(Arc::new(workspace)),
+                connectors: RwLock::new(HashMap::new()),
+                limiters: std::sync::Mutex::new(HashMap::new()),
+                write_lock: Mutex::new(()),
+                inbox_ready: Notify::new(),
+                outbox_ready: Notify::new(),
+            }),
+        };
+        engine.build_connectors()?;
+        engine.recover().await?;
+        Ok(engine)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    pub fn workspace(&self) -> Arc<Workspace> {
+        match self.inner.workspace.read() {
+            Ok(w) => w.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Validates a workspace config, stores it, and makes it current.
+    pub async fn apply_workspace(&self, config: &WorkspaceConfig) -> Result<()> {
+        let workspace = Workspace::new(config.clone())?;
+        store::save_workspace(&self.inner.pool, config, self.now()).await?;
+        match self.inner.workspace.write() {
+            Ok(mut w) => *w = Arc::new(workspace),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(workspace),
+        }
+        self.build_connectors()
+    }
+
+    fn build_connectors(&self) -> Result<()> {
+        let ws = self.workspace();
+        let mut built = Vec::new();
+        for system in &ws.config.systems {
+            if let Some(c) = crate::connectors::build(system)? {
+                built.push((system.id.clone(), c));
+            }
+        }
+        let mut connectors = self
+            .inner
+            .connectors
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        for (id, c) in built {
+            connectors.insert(id, c);
+        }
+        Ok(())
+    }
+
+    /// Registers the connector of a system whose config says `external` (tests, embedders).
+    pub fn register_connector(&self, system: &str, connector: Arc<dyn Connector>) {
+        let mut connectors = self
+            .inner
+            .connectors
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        connectors.insert(system.to_owned(), connector);
+    }
+
+    pub(crate) fn connector(&self, system: &str) -> Option<Arc<dyn Connector>> {
+        self.inner
+            .connectors
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(system)
+            .cloned()
+    }
+
+    /// After a crash: writes that were in flight go back to pending (they are re-sent with the
+    /// same idempotency key), replays that were under way stay under way.
+    async fn recover(&self) -> Result<()> {
+        let _guard = self.inner.write_lock.lock().await;
+        let moved = sqlx::query("UPDATE outbox SET status = 'pending' WHERE status = 'in_flight'")
+            .execute(&self.inner.pool)
+            .await?
+            .rows_affected();
+        if moved > 0 {
+            tracing::info!(
+                writes = moved,
+                "resuming writes that were in flight when the engine stopped"
+            );
+        }
+        Ok(())
+    }
+
+    /// Stores one change event durably. Duplicates (same system and event key) are counted
+    /// and not applied again.
+    pub async fn ingest(&self, event: &ChangeEvent) -> Result<IngestOutcome> {
+        let outcomes = self.ingest_many(std::slice::from_ref(event)).await?;
+        outcomes
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::Invalid("no event".into()))
+    }
+
+    /// Stores change events durably in one transaction: all or none.
+    pub async fn ingest_many(&self, events: &[ChangeEvent]) -> Result<Vec<IngestOutcome>> {
+        let ws = self.workspace();
+        for e in events {
+            if ws.system(&e.system).is_none() {
+                return Err(EngineError::NotFound(format!("system '{}'", e.system)));
+            }
+            if ws.object(&e.object).is_none() {
+                return Err(EngineError::NotFound(format!("object '{}'", e.object)));
+            }
+            if e.external_id.is_empty() || e.event_key.is_empty() {
+                return Err(EngineError::Invalid(
+                    "an event needs an external_id and an event_key".into(),
+                ));
+            }
+        }
+        let now = ts(self.now());
+        let _guard = self.inner.write_lock.lock().await;
+        let mut tx = self.inner.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut duplicates = 0;
+        for e in events {
+            let row = sqlx::query(
+                "INSERT INTO inbox (system_id, event_key, object, external_id, op, payload, source_version, source_ts, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(system_id, event_key) DO UPDATE SET duplicates = duplicates + 1
+                 RETURNING id, duplicates",
+            )
+            .bind(&e.system)
+            .bind(&e.event_key)
+            .bind(&e.object)
+            .bind(&e.external_id)
+            .bind(e.op.as_str())
+            .bind(serde_json::to_string(&e.record)?)
+            .bind(e.version)
+            .bind(e.source_ts.map(ts))
+            .bind(&now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let id: i64 = row.get(0);
+            let dups: i64 = row.get(1);
+            if dups > 0 {
+                duplicates += 1;
+                outcomes.push(IngestOutcome::Duplicate(id));
+            } else {
+                outcomes.push(IngestOutcome::Accepted(id));
+            }
+        }
+        store::bump(
+            &mut tx,
+            "events_in",
+            i64::try_from(events.len()).unwrap_or(i64::MAX),
+        )
+        .await?;
+        store::bump(&mut tx, "duplicates", duplicates).await?;
+        tx.commit().await?;
+        drop(_guard);
+        self.inner.inbox_ready.notify_one();
+        Ok(outcomes)
+    }
+
+    /// Applies one batch of pending inbox events. Returns how many events it took.
+    pub async fn process_inbox(&self) -> Result<usize> {
+        let _guard = self.inner.write_lock.lock().await;
+        let rows = sqlx::query(
+            "SELECT id, system_id, event_key, object, external_id, op, payload, source_version, source_ts, received_at
+             FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?",
+        )
+        .bind(i64::try_from(self.inner.settings.batch_size).unwrap_or(1000))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ws = self.workspace();
+        let now = self.now();
+        let mut tx = self.inner.pool.begin().await?;
+        let mut batch = Batch::new(&ws, now, self.capabilities());
+        for row in &rows {
+            let event = InboxEvent::from_row(row)?;
+            batch.apply(&mut tx, &event).await?;
+        }
+        batch.finish(&mut tx).await?;
+        tx.commit().await?;
+        drop(_guard);
+        if batch.wrote {
+            self.inner.outbox_ready.notify_waiters();
+        }
+        Ok(rows.len())
+    }
+
+    pub(crate) fn capabilities(&self) -> HashMap<String, crate::connector::Capabilities> {
+        self.inner
+            .connectors
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, c)| (k.clone(), c.capabilities()))
+            .collect()
+    }
+
+    /// Processes the inbox and delivers the outbox until both are empty (waiting for retries
+    /// that are due within `timeout`). For tests, one-shot runs and the benchmark.
+    pub async fn run_until_idle(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            while self.process_inbox().await? > 0 {}
+            let mut sent = 0;
+            for system in self
+                .workspace()
+                .config
+                .systems
+                .iter()
+                .map(|s| s.id.clone())
+                .collect::<Vec<_>>()
+            {
+                sent += self.deliver(&system).await?;
+            }
+            if sent > 0 {
+                continue;
+            }
+            let pending_inbox: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE status = 'pending'")
+                    .fetch_one(&self.inner.pool)
+                    .await?;
+            let next_due: Option<String> = sqlx::query_scalar(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'in_flight')",
+            )
+            .fetch_one(&self.inner.pool)
+            .await?;
+            if pending_inbox == 0 && next_due.is_none() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Conflict(format!(
+                    "not idle after {timeout:?}: {pending_inbox} events pending, next write due {next_due:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Starts the applier and one sender per system on tokio; they stop when `cancel` fires.
+    pub fn start(&self, cancel: CancellationToken) -> RunningEngine {
+        let mut tasks = Vec::new();
+        let applier = self.clone();
+        let token = cancel.clone();
+        tasks.push(tokio::spawn(
+            async move { applier.applier_loop(token).await },
+        ));
+        for system in self.workspace().config.systems.iter().map(|s| s.id.clone()) {
+            let sender = self.clone();
+            let token = cancel.clone();
+            tasks.push(tokio::spawn(async move {
+                sender.sender_loop(system, token).await
+            }));
+        }
+        RunningEngine { cancel, tasks }
+    }
+
+    async fn applier_loop(&self, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
+            match self.process_inbox().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "applying inbox events failed; retrying"),
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = self.inner.inbox_ready.notified() => {}
+                () = tokio::time::sleep(self.inner.settings.idle_poll) => {}
+            }
+        }
+    }
+
+    async fn sender_loop(&self, system: String, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
+            match self.deliver(&system).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(system, error = %e, "delivering writes failed; retrying"),
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = self.inner.outbox_ready.notified() => {}
+                () = tokio::time::sleep(self.inner.settings.idle_poll) => {}
+            }
+        }
+    }
+}
+
+/// Handle of a started engine: cancels its tasks and waits for them, bounded.
+pub struct RunningEngine {
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningEngine {
+    /// Stops taking new work, lets the current batch and in-flight sends finish, and waits at
+    /// most `grace`. Anything abandoned is safe: an uncommitted batch is re-applied and an
+    /// in-flight write re-sent (same idempotency key) on the next start.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.cancel.cancel();
+        let all = futures::future::join_all(std::mem::take(&mut self.tasks));
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("shutdown grace period ran out; unfinished work resumes on next start");
+        }
+    }
+}
+
+impl Drop for RunningEngine {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Event keys of records re-read after a write was refused as out of date.
+pub(crate) const REFETCH_PREFIX: &str = "concord-refetch:";
+
+/// A pending inbox row.
+struct InboxEvent {
+    id: i64,
+    system: String,
+    object: String,
+    external_id: String,
+    op: ChangeOp,
+    payload: Map<String, Value>,
+    version: Option<SourceVersion>,
+    source_ts: DateTime<Utc>,
+    repair: bool,
+}
+
+impl InboxEvent {
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Self> {
+        let payload: String = row.get("payload");
+        let op: String = row.get("op");
+        let source_ts: Option<String> = row.get("source_ts");
+        let received: String = row.get("received_at");
+        let event_key: String = row.get("event_key");
+        Ok(Self {
+            repair: event_key.starts_with(REFETCH_PREFIX),
+            id: row.get("id"),
+            system: row.get("system_id"),
+            object: row.get("object"),
+            external_id: row.get("external_id"),
+            op: if op == "delete" {
+                ChangeOp::Delete
+            } else {
+                ChangeOp::Upsert
+            },
+            payload: serde_json::from_str(&payload)?,
+            version: row.get("source_version"),
+            source_ts: source_ts
+                .as_deref()
+                .and_then(store::parse_ts)
+                .or_else(|| store::parse_ts(&received))
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// A link as the runtime caches it.
+#[derive(Debug, Clone)]
+struct LinkInfo {
+    record_id: RecordId,
+    last_version: Option<SourceVersion>,
+}
+
+/// The state of one batch: caches of records and links it has touched, so consecutive events
+/// of one record see each other's effects before the batch commits.
+pub(crate) struct Batch<'w> {
+    ws: &'w Workspace,
+    now: DateTime<Utc>,
+    caps: HashMap<String, crate::connector::Capabilities>,
+    records: HashMap<RecordId, CachedRecord>,
+    links: HashMap<(String, String, String), Option<LinkInfo>>,
+    noops: i64,
+    stale: i64,
+    pub wrote: bool,
+}
+
+pub(crate) struct CachedRecord {
+    pub(crate) state: RecordState,
+    /// System -> external id.
+    external: BTreeMap<String, String>,
+    versions: BTreeMap<String, Option<SourceVersion>>,
+    dirty_golden: bool,
+    dirty_shadows: BTreeSet<String>,
+}
+
+impl<'w> Batch<'w> {
+    pub(crate) fn new(
+        ws: &'w Workspace,
+        now: DateTime<Utc>,
+        caps: HashMap<String, crate::connector::Capabilities>,
+    ) -> Self {
+        Self {
+            ws,
+            now,
+            caps,
+            records: HashMap::new(),
+            links: HashMap::new(),
+            noops: 0,
+            stale: 0,
+            wrote: false,
+        }
+    }
+
+    async fn link(
+        &mut self,
+        conn: &mut SqliteConnection,
+        system: &str,
+        object: &str,
+        external_id: &str,
+    ) -> Result<Option<LinkInfo>> {
+        let key = (system.to_owned(), object.to_owned(), external_id.to_owned());
+        if let Some(l) = self.links.get(&key) {
+            return Ok(l.clone());
+        }
+        let row = sqlx::query(
+            "SELECT record_id, last_version FROM links WHERE system_id = ? AND object = ? AND external_id = ? AND deleted = 0",
+        )
+        .bind(system)
+        .bind(object)
+        .bind(external_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let info = row.map(|r| LinkInfo {
+            record_id: r.get(0),
+            last_version: r.get(1),
+        });
+        self.links.insert(key, info.clone());
+        Ok(info)
+    }
+
+    pub(crate) async fn load(
+        &mut self,
+        conn: &mut SqliteConnection,
+        record_id: RecordId,
+    ) -> Result<&mut CachedRecord> {
+        if !self.records.contains_key(&record_id) {
+            let loaded = load_record(conn, record_id).await?;
+            self.records.insert(record_id, loaded);
+        }
+        self.records
+            .get_mut(&record_id)
+            .ok_or_else(|| EngineError::NotFound(format!("record {record_id}")))
+    }
+
+    async fn set_inbox(
+        conn: &mut SqliteConnection,
+        id: i64,
+        status: &str,
+        detail: Option<Value>,
+        now: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE inbox SET status = ?, processed_at = ?, detail = ? WHERE id = ?")
+            .bind(status)
+            .bind(now)
+            .bind(detail.map(|d| d.to_string()))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn apply(&mut self, conn: &mut SqliteConnection, event: &InboxEvent) -> Result<()> {
+        let now_s = ts(self.now);
+        let ws = self.ws;
+        let empty = BTreeMap::new();
+        let (Some(ctx), Some(mapping)) = (
+            ws.merge_context(&event.object, &empty),
+            ws.mapping(&event.system, &event.object),
+        ) else {
+            let message = format!(
+                "no mapping for system '{}' and object '{}'",
+                event.system, event.object
+            );
+            Self::set_inbox(
+                conn,
+                event.id,
+                "failed",
+                Some(json!({ "message": message })),
+                &now_s,
+            )
+            .await?;
+            sqlx::query(
+                "INSERT INTO dead_letters (kind, inbox_id, system_id, error_class, response_body, created_at, updated_at)
+                 VALUES ('event', ?, ?, 'mapping', ?, ?, ?)",
+            )
+            .bind(event.id)
+            .bind(&event.system)
+            .bind(&message)
+            .bind(&now_s)
+            .bind(&now_s)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        };
+        let link = self
+            .link(conn, &event.system, &event.object, &event.external_id)
+            .await?;
+        if let (Some(l), Some(v)) = (&link, event.version)
+            && l.last_version.is_some_and(|last| v < last)
+        {
+            self.stale += 1;
+            let detail = json!({ "version": v, "last_applied": l.last_version });
+            return Self::set_inbox(conn, event.id, "stale", Some(detail), &now_s).await;
+        }
+        let inbound = if event.op == ChangeOp::Upsert {
+            mapping.read(ctx.object, &event.payload)
+        } else {
+            Default::default()
+        };
+        let incoming = Incoming {
+            system: event.system.clone(),
+            values: inbound.values,
+            source_ts: event.source_ts,
+            repair: event.repair,
+        };
+
+        let (record_id, mut plan) = match (event.op, link) {
+            (ChangeOp::Delete, None) => {
+                let entry = AuditEntry::engine("delete:unknown_record", Direction::In)
+                    .system(&event.system)
+                    .detail(json!({ "external_id": event.external_id }));
+                store::insert_audit(conn, &[entry], self.now).await?;
+                return Self::set_inbox(conn, event.id, "applied", None, &now_s).await;
+            }
+            (ChangeOp::Delete, Some(l)) => {
+                let now = self.now;
+                let cached = self.load(conn, l.record_id).await?;
+                (
+                    l.record_id,
+                    merge::delete(&ctx, &cached.state, &event.system, now),
+                )
+            }
+            (ChangeOp::Upsert, Some(l)) => {
+                let cached = self.load(conn, l.record_id).await?;
+                (l.record_id, merge::merge(&ctx, &cached.state, &incoming))
+            }
+            (ChangeOp::Upsert, None) => {
+                let candidates = self
+                    .candidates(conn, ctx.object, &event.system, &incoming.values)
+                    .await?;
+                match merge::decide_identity(&candidates) {
+                    Identity::Ambiguous(ids) => {
+                        let detail = json!({
+                            "external_id": event.external_id,
+                            "candidates": ids,
+                            "message": format!(
+                                "{} record {} matches {} existing records; a steward picks one or creates a new one",
+                                event.system, event.external_id, ids.len()
+                            ),
+                        });
+                        insert_exception(
+                            conn,
+                            "ambiguous_match",
+                            &event.object,
+                            None,
+                            Some(&event.system),
+                            None,
+                            Some(event.id),
+                            &detail,
+                            &now_s,
+                        )
+                        .await?;
+                        let entry =
+                            AuditEntry::engine("first_contact:ambiguous", Direction::Internal)
+                                .system(&event.system)
+                                .detail(detail);
+                        store::insert_audit(conn, &[entry], self.now).await?;
+                        return Self::set_inbox(conn, event.id, "held", None, &now_s).await;
+                    }
+                    Identity::Link(record_id) => {
+                        self.insert_link(
+                            conn,
+                            &event.system,
+                            &event.object,
+                            &event.external_id,
+                            record_id,
+                            None,
+                        )
+                        .await?;
+                        let cached = self.load(conn, record_id).await?;
+                        cached.state.linked.insert(event.system.clone());
+                        cached
+                            .external
+                            .insert(event.system.clone(), event.external_id.clone());
+                        let mut plan = merge::merge(&ctx, &cached.state, &incoming);
+                        plan.audit.insert(
+                            0,
+                            AuditEntry::engine("first_contact:linked", Direction::In)
+                                .system(&event.system)
+                                .record(&event.object, record_id)
+                                .detail(json!({ "external_id": event.external_id })),
+                        );
+                        (record_id, plan)
+                    }
+                    Identity::Create => {
+                        let record_id: RecordId = sqlx::query_scalar(
+                            "INSERT INTO records (object, created_at) VALUES (?, ?) RETURNING id",
+                        )
+                        .bind(&event.object)
+                        .bind(&now_s)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                        self.insert_link(
+                            conn,
+                            &event.system,
+                            &event.object,
+                            &event.external_id,
+                            record_id,
+                            None,
+                        )
+                        .await?;
+                        let mut state = RecordState {
+                            record_id,
+                            ..RecordState::default()
+                        };
+                        state.linked.insert(event.system.clone());
+                        let mut external = BTreeMap::new();
+                        external.insert(event.system.clone(), event.external_id.clone());
+                        self.records.insert(
+                            record_id,
+                            CachedRecord {
+                                state,
+                                external,
+                                versions: BTreeMap::new(),
+                                dirty_golden: true,
+                                dirty_shadows: BTreeSet::new(),
+                            },
+                        );
+                        (record_id, merge::create(&ctx, record_id, &incoming))
+                    }
+                }
+            }
+        };
+        for error in &inbound.errors {
+            let detail = json!({
+                "paths": error.paths,
+                "value": error.value,
+                "message": error.message,
+                "direction": "in",
+            });
+            let field = error.fields.first().cloned();
+            plan.exceptions.push(merge::PlannedException {
+                kind: "validation".into(),
+                system: Some(event.system.clone()),
+                field,
+                holds: false,
+                detail: detail.clone(),
+            });
+            plan.audit.push(
+                AuditEntry::engine("validation:rejected_value", Direction::In)
+                    .system(&event.system)
+                    .record(&event.object, record_id)
+                    .detail(detail),
+            );
+        }
+        if let Some(v) = event.version {
+            self.set_version(
+                conn,
+                &event.system,
+                &event.object,
+                &event.external_id,
+                record_id,
+                v,
+            )
+            .await?;
+        }
+        self.apply_plan(
+            conn,
+            ctx.object,
+            record_id,
+            &plan,
+            &format!("inbox:{}", event.id),
+        )
+        .await?;
+        Self::set_inbox(conn, event.id, "applied", None, &now_s).await
+    }
+
+    async fn insert_link(
+        &mut self,
+        conn: &mut SqliteConnection,
+        system: &str,
+        object: &str,
+        external_id: &str,
+        record_id: RecordId,
+        version: Option<SourceVersion>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO links (system_id, object, external_id, record_id, last_version, created_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(system_id, object, external_id) DO UPDATE SET record_id = excluded.record_id, deleted = 0",
+        )
+        .bind(system)
+        .bind(object)
+        .bind(external_id)
+        .bind(record_id)
+        .bind(version)
+        .bind(ts(self.now))
+        .execute(&mut *conn)
+        .await?;
+        self.links.insert(
+            (system.to_owned(), object.to_owned(), external_id.to_owned()),
+            Some(LinkInfo {
+                record_id,
+                last_version: version,
+            }),
+        );
+        Ok(())
+    }
+
+    async fn set_version(
+        &mut self,
+        conn: &mut SqliteConnection,
+        system: &str,
+        object: &str,
+        external_id: &str,
+        record_id: RecordId,
+        version: SourceVersion,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE links SET last_version = MAX(COALESCE(last_version, ?), ?) WHERE system_id = ? AND object = ? AND external_id = ?",
+        )
+        .bind(version)
+        .bind(version)
+        .bind(system)
+        .bind(object)
+        .bind(external_id)
+        .execute(&mut *conn)
+        .await?;
+        let key = (system.to_owned(), object.to_owned(), external_id.to_owned());
+        if let Some(Some(l)) = self.links.get_mut(&key) {
+            l.last_version = Some(l.last_version.map_or(version, |v| v.max(version)));
+        }
+        if let Some(r) = self.records.get_mut(&record_id) {
+            r.versions.insert(system.to_owned(), Some(version));
+        }
+        Ok(())
+    }
+
+    /// Records of this object that match the incoming values on any match key and that the
+    /// reporting system does not hold yet.
+    async fn candidates(
+        &self,
+        conn: &mut SqliteConnection,
+        schema: &ObjectSchema,
+        system: &str,
+        values: &Fields,
+    ) -> Result<BTreeSet<RecordId>> {
+        let mut found = BTreeSet::new();
+        for key in &schema.match_keys {
+            let Some(value) = values.get(key).and_then(normalize_match_key) else {
+                continue;
+            };
+            let ids: Vec<RecordId> = sqlx::query_scalar(
+                "SELECT m.record_id FROM match_keys m JOIN records r ON r.id = m.record_id
+                 WHERE m.object = ? AND m.key_field = ? AND m.key_value = ? AND r.deleted = 0
+                   AND NOT EXISTS (SELECT 1 FROM links l WHERE l.record_id = m.record_id AND l.system_id = ? AND l.deleted = 0)",
+            )
+            .bind(&schema.name)
+            .bind(key)
+            .bind(&value)
+            .bind(system)
+            .fetch_all(&mut *conn)
+            .await?;
+            found.extend(ids);
+        }
+        Ok(found)
+    }
+
+    /// Writes a plan's effects: state, exceptions, audit, outbox rows.
+    pub(crate) async fn apply_plan(
+        &mut self,
+        conn: &mut SqliteConnection,
+        schema: &ObjectSchema,
+        record_id: RecordId,
+        plan: &Plan,
+        origin: &str,
+    ) -> Result<()> {
+        let now = self.now;
+        let now_s = ts(now);
+        self.noops += i64::try_from(plan.noops).unwrap_or(0);
+        let cached = self.load(conn, record_id).await?;
+        plan.apply_to(&mut cached.state);
+        if !plan.golden.is_empty() {
+            cached.dirty_golden = true;
+        }
+        cached.dirty_shadows.extend(plan.shadows.keys().cloned());
+        for s in &plan.unlink {
+            cached.external.remove(s);
+        }
+        let state = cached.state.clone();
+        let external = cached.external.clone();
+        let versions = cached.versions.clone();
+
+        // Match keys follow the golden record.
+        for key in schema
+            .match_keys
+            .iter()
+            .filter(|k| plan.golden.contains_key(*k))
+        {
+            sqlx::query("DELETE FROM match_keys WHERE record_id = ? AND key_field = ?")
+                .bind(record_id)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+            if let Some(v) = state.golden.get(key).and_then(normalize_match_key) {
+                sqlx::query("INSERT OR IGNORE INTO match_keys (object, key_field, key_value, record_id) VALUES (?, ?, ?, ?)")
+                    .bind(&schema.name)
+                    .bind(key)
+                    .bind(v)
+                    .bind(record_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        for e in &plan.exceptions {
+            insert_exception(
+                conn,
+                &e.kind,
+                &schema.name,
+                Some(record_id),
+                e.system.as_deref(),
+                e.field.as_deref(),
+                None,
+                &e.detail,
+                &now_s,
+            )
+            .await?;
+        }
+        for h in &plan.held_updates {
+            sqlx::query(
+                "UPDATE exceptions SET detail = json_set(detail, '$.values.' || ?, json(?)), updated_at = ?
+                 WHERE record_id = ? AND field = ? AND status = 'open' AND kind IN ('conflict', 'non_owner_change')",
+            )
+            .bind(format!("\"{}\"", h.system))
+            .bind(h.value.to_string())
+            .bind(&now_s)
+            .bind(record_id)
+            .bind(&h.field)
+            .execute(&mut *conn)
+            .await?;
+        }
+        store::insert_audit(conn, &plan.audit, now).await?;
+        if plan.delete_record {
+            sqlx::query("UPDATE records SET deleted = 1 WHERE id = ?")
+                .bind(record_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        for s in &plan.unlink {
+            sqlx::query("UPDATE links SET deleted = 1 WHERE record_id = ? AND system_id = ?")
+                .bind(record_id)
+                .bind(s)
+                .execute(&mut *conn)
+                .await?;
+            self.links
+                .retain(|_, l| !matches!(l, Some(info) if info.record_id == record_id));
+        }
+        for (target, fields) in &plan.writes {
+            let base = plan.write_bases.get(target).cloned().unwrap_or_default();
+            self.enqueue_write(
+                conn, schema, &state, &external, &versions, target, fields, &base, origin,
+            )
+            .await?;
+        }
+        for target in &plan.deletes {
+            let Some(external_id) = external.get(target) else {
+                continue;
+            };
+            let key = idempotency_key(&[
+                &record_id.to_string(),
+                target,
+                "delete",
+                external_id,
+                origin,
+            ]);
+            sqlx::query(
+                "INSERT OR IGNORE INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, idempotency_key, next_attempt_at, rule, created_at)
+                 VALUES (?, ?, ?, 'delete', ?, '{}', '{}', ?, ?, 'delete:propagate', ?)",
+            )
+            .bind(target)
+            .bind(record_id)
+            .bind(&schema.name)
+            .bind(external_id)
+            .bind(key)
+            .bind(&now_s)
+            .bind(&now_s)
+            .execute(&mut *conn)
+            .await?;
+            self.wrote = true;
+        }
+        Ok(())
+    }
+
+    /// Renders and queues a write of `fields` (values from the golden record) to `target`,
+    /// merging it into a write to the same target that has not been sent yet.
+    #[allow(clippy::too_many_arguments)]
+    async fn enqueue_write(
+        &mut self,
+        conn: &mut SqliteConnection,
+        schema: &ObjectSchema,
+        state: &RecordState,
+        external: &BTreeMap<String, String>,
+        versions: &BTreeMap<String, Option<SourceVersion>>,
+        target: &str,
+        fields: &BTreeSet<String>,
+        base: &Fields,
+        origin: &str,
+    ) -> Result<()> {
+        let ws = self.ws;
+        let Some(mapping) = ws.mapping(target, &schema.name) else {
+            return Ok(());
+        };
+        let now_s = ts(self.now);
+        let record_id = state.record_id;
+        let pending = sqlx::query(
+            "SELECT id, op, canonical, base FROM outbox WHERE record_id = ? AND system_id = ? AND status = 'pending' AND op != 'delete'
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(record_id)
+        .bind(target)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let mut all_fields = fields.clone();
+        let mut all_base = base.clone();
+        let mut op = if external.contains_key(target) {
+            "update"
+        } else {
+            "create"
+        };
+        if op == "create" {
+            let creating: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE record_id = ? AND system_id = ? AND op = 'create' AND status IN ('in_flight', 'dead')",
+            )
+            .bind(record_id)
+            .bind(target)
+            .fetch_one(&mut *conn)
+            .await?;
+            if creating > 0 {
+                // The record is being created there: this becomes an update once it is linked.
+                op = "update";
+            }
+        }
+        if let Some(row) = &pending {
+            let existing: String = row.get("canonical");
+            let existing: Fields = serde_json::from_str(&existing)?;
+            all_fields.extend(existing.into_keys());
+            let existing_base: String = row.get("base");
+            let existing_base: Fields = serde_json::from_str(&existing_base)?;
+            for (k, v) in existing_base {
+                all_base.insert(k, v);
+            }
+            let pending_op: String = row.get("op");
+            if pending_op == "create" {
+                op = "create";
+            }
+        }
+        let full = op == "create" || !self.caps.get(target).is_none_or(|c| c.partial_update);
+        let render_fields: BTreeSet<String> = if op == "create" {
+            mapping.writes()
+        } else {
+            all_fields.clone()
+        };
+        let mut errors = Vec::new();
+        if op == "create" {
+            for def in schema
+                .fields
+                .iter()
+                .filter(|f| f.required && render_fields.contains(&f.name))
+            {
+                if state.golden.get(&def.name).is_none_or(Value::is_null) {
+                    errors.push((
+                        Some(def.name.clone()),
+                        format!(
+                            "cannot create the record in {target}: required field {} is empty",
+                            def.name
+                        ),
+                    ));
+                }
+            }
+        }
+        for def in schema
+            .fields
+            .iter()
+            .filter(|f| f.references.is_some() && render_fields.contains(&f.name))
+        {
+            let Some(value) = state.golden.get(&def.name).and_then(normalize_match_key) else {
+                continue;
+            };
+            let referred = def.references.as_deref().unwrap_or_default();
+            let Some(key) = ws.object(referred).and_then(|o| o.match_keys.first()) else {
+                continue;
+            };
+            let exists: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM match_keys WHERE object = ? AND key_field = ? AND key_value = ?",
+            )
+            .bind(referred)
+            .bind(key)
+            .bind(&value)
+            .fetch_one(&mut *conn)
+            .await?;
+            if exists == 0 {
+                errors.push((
+                    Some(def.name.clone()),
+                    format!("{}: no {referred} with {key} '{value}' exists", def.name),
+                ));
+            }
+        }
+        let payload = match mapping.write(&render_fields, &state.golden, full) {
+            Ok(p) => Some(p),
+            Err(field_errors) => {
+                for e in field_errors {
+                    errors.push((
+                        e.fields.first().cloned(),
+                        format!(
+                            "cannot write {} to {target}: {}",
+                            e.paths.join(", "),
+                            e.message
+                        ),
+                    ));
+                }
+                None
+            }
+        };
+        if !errors.is_empty() {
+            for (field, message) in &errors {
+                let detail = json!({ "message": message, "direction": "out", "op": op });
+                insert_exception(
+                    conn,
+                    "validation",
+                    &schema.name,
+                    Some(record_id),
+                    Some(target),
+                    field.as_deref(),
+                    None,
+                    &detail,
+                    &now_s,
+                )
+                .await?;
+                store::insert_audit(
+                    conn,
+                    &[
+                        AuditEntry::engine("validation:write_refused", Direction::Out)
+                            .system(target)
+                            .record(&schema.name, record_id)
+                            .detail(detail),
+                    ],
+                    self.now,
+                )
+                .await?;
+            }
+            if op == "create" || payload.is_none() {
+                return Ok(());
+            }
+        }
+        let Some(payload) = payload else {
+            return Ok(());
+        };
+        let canonical: Fields = render_fields
+            .iter()
+            .map(|f| {
+                (
+                    f.clone(),
+                    state.golden.get(f).cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        let canonical_json = serde_json::to_string(&canonical)?;
+        let if_match = versions.get(target).copied().flatten();
+        let external_id = external.get(target).cloned();
+        let key = idempotency_key(&[
+            &record_id.to_string(),
+            target,
+            op,
+            &canonical_json,
+            &if_match.map(|v| v.to_string()).unwrap_or_default(),
+            origin,
+        ]);
+        let rule = "propagate";
+        match pending {
+            Some(row) => {
+                let id: i64 = row.get("id");
+                sqlx::query(
+                    "UPDATE outbox SET op = ?, external_id = ?, canonical = ?, payload = ?, base = ?, if_match = ?, idempotency_key = ? WHERE id = ?",
+                )
+                .bind(op)
+                .bind(&external_id)
+                .bind(&canonical_json)
+                .bind(serde_json::to_string(&payload)?)
+                .bind(serde_json::to_string(&all_base)?)
+                .bind(if_match)
+                .bind(&key)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, base, if_match, idempotency_key, next_attempt_at, rule, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(target)
+                .bind(record_id)
+                .bind(&schema.name)
+                .bind(op)
+                .bind(&external_id)
+                .bind(&canonical_json)
+                .bind(serde_json::to_string(&payload)?)
+                .bind(serde_json::to_string(&all_base)?)
+                .bind(if_match)
+                .bind(&key)
+                .bind(&now_s)
+                .bind(rule)
+                .bind(&now_s)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        if let Some(cached) = self.records.get_mut(&record_id) {
+            cached
+                .state
+                .outgoing
+                .entry(target.to_owned())
+                .or_default()
+                .extend(canonical);
+        }
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// Persists the golden records and shadows the batch changed, and its counters.
+    pub(crate) async fn finish(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        let now_s = ts(self.now);
+        for (record_id, cached) in &mut self.records {
+            if cached.dirty_golden {
+                sqlx::query(
+                    "INSERT INTO golden (record_id, fields, meta, updated_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT(record_id) DO UPDATE SET fields = excluded.fields, meta = excluded.meta, updated_at = excluded.updated_at",
+                )
+                .bind(record_id)
+                .bind(serde_json::to_string(&cached.state.golden)?)
+                .bind(serde_json::to_string(&cached.state.meta)?)
+                .bind(&now_s)
+                .execute(&mut *conn)
+                .await?;
+                cached.dirty_golden = false;
+            }
+            for system in std::mem::take(&mut cached.dirty_shadows) {
+                let fields = cached
+                    .state
+                    .shadows
+                    .get(&system)
+                    .cloned()
+                    .unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO shadows (system_id, record_id, fields, updated_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT(system_id, record_id) DO UPDATE SET fields = excluded.fields, updated_at = excluded.updated_at",
+                )
+                .bind(&system)
+                .bind(record_id)
+                .bind(serde_json::to_string(&fields)?)
+                .bind(&now_s)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        store::bump(conn, "noops", self.noops).await?;
+        store::bump(conn, "stale", self.stale).await?;
+        self.noops = 0;
+        self.stale = 0;
+        Ok(())
+    }
+}
+
+/// Loads a record's full state: golden, shadows, links, held fields, writes in flight.
+async fn load_record(conn: &mut SqliteConnection, record_id: RecordId) -> Result<CachedRecord> {
+    let mut state = RecordState {
+        record_id,
+        ..RecordState::default()
+    };
+    if let Some(row) = sqlx::query("SELECT fields, meta FROM golden WHERE record_id = ?")
+        .bind(record_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        let fields: String = row.get(0);
+        let meta: String = row.get(1);
+        state.golden = serde_json::from_str(&fields)?;
+        state.meta = serde_json::from_str::<BTreeMap<String, FieldMeta>>(&meta)?;
+    }
+    for row in sqlx::query("SELECT system_id, fields FROM shadows WHERE record_id = ?")
+        .bind(record_id)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let fields: String = row.get(1);
+        state
+            .shadows
+            .insert(row.get(0), serde_json::from_str(&fields)?);
+    }
+    let mut external = BTreeMap::new();
+    let mut versions = BTreeMap::new();
+    for row in sqlx::query("SELECT system_id, external_id, last_version FROM links WHERE record_id = ? AND deleted = 0")
+        .bind(record_id)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let system: String = row.get(0);
+        state.linked.insert(system.clone());
+        external.insert(system.clone(), row.get::<String, _>(1));
+        versions.insert(system, row.get::<Option<i64>, _>(2));
+    }
+    for row in sqlx::query(
+        "SELECT field FROM exceptions WHERE record_id = ? AND status = 'open' AND field IS NOT NULL
+           AND kind IN ('conflict', 'non_owner_change')",
+    )
+    .bind(record_id)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        state.held.insert(row.get(0));
+    }
+    for row in sqlx::query("SELECT system_id, canonical FROM outbox WHERE record_id = ? AND status IN ('pending', 'in_flight')")
+        .bind(record_id)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let canonical: String = row.get(1);
+        let fields: Fields = serde_json::from_str(&canonical)?;
+        state.outgoing.entry(row.get(0)).or_default().extend(fields);
+    }
+    Ok(CachedRecord {
+        state,
+        external,
+        versions,
+        dirty_golden: false,
+        dirty_shadows: BTreeSet::new(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_exception(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    object: &str,
+    record_id: Option<RecordId>,
+    system: Option<&str>,
+    field: Option<&str>,
+    inbox_id: Option<i64>,
+    detail: &Value,
+    now: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO exceptions (kind, object, record_id, system_id, field, inbox_id, detail, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(kind)
+    .bind(object)
+    .bind(record_id)
+    .bind(system)
+    .bind(field)
+    .bind(inbox_id)
+    .bind(detail.to_string())
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Idempotency key of a write: a hash of what identifies it (record, target, operation,
+/// values, the version written against, and what caused it).
+pub fn idempotency_key(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}

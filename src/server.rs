@@ -1,0 +1,118 @@
+//! The engine's HTTP server: webhooks from connected systems arrive at `/hooks/{system}`.
+//! An event is acknowledged (202) only after it is stored in the inbox; anything malformed
+//! is refused with a `{code, message}` body and nothing is stored.
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::EngineError;
+use crate::model::{ChangeEvent, ChangeOp, SourceVersion};
+use crate::runtime::{Engine, IngestOutcome};
+
+/// Largest webhook body accepted.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// A change event as a system posts it (the system comes from the URL).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookEvent {
+    pub object: String,
+    pub external_id: String,
+    pub op: ChangeOp,
+    #[serde(default)]
+    pub record: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub version: Option<SourceVersion>,
+    #[serde(default)]
+    pub source_ts: Option<chrono::DateTime<chrono::Utc>>,
+    pub event_key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum HookBody {
+    Many { events: Vec<HookEvent> },
+    One(HookEvent),
+}
+
+/// `{code, message}` with a status.
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "code": self.1, "message": self.2 }))).into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let status = match &e {
+            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+            EngineError::Invalid(_) | EngineError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::Conflict(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "request failed");
+            return Self(
+                status,
+                e.code(),
+                "internal error; see the engine log".into(),
+            );
+        }
+        Self(status, e.code(), e.to_string())
+    }
+}
+
+async fn receive_hook(
+    State(engine): State<Engine>,
+    Path(system): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let parsed: HookBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "malformed_payload",
+            format!("the webhook body is not a valid event: {e}"),
+        )
+    })?;
+    let events = match parsed {
+        HookBody::Many { events } => events,
+        HookBody::One(e) => vec![e],
+    };
+    let events: Vec<ChangeEvent> = events
+        .into_iter()
+        .map(|e| ChangeEvent {
+            system: system.clone(),
+            object: e.object,
+            external_id: e.external_id,
+            op: e.op,
+            record: e.record,
+            version: e.version,
+            source_ts: e.source_ts,
+            event_key: e.event_key,
+        })
+        .collect();
+    let outcomes = engine.ingest_many(&events).await?;
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
+        .count();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "accepted": outcomes.len() - duplicates, "duplicates": duplicates })),
+    ))
+}
+
+/// The router for webhooks; the console API mounts beside it.
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route("/hooks/{system}", post(receive_hook))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(engine)
+}

@@ -1,0 +1,231 @@
+//! SQLite access: opening the database (WAL, foreign keys, busy timeout), embedded
+//! migrations, the workspace config tables, and the row-level reads and writes the runtime
+//! composes into transactions. No decisions are made here.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::audit::AuditEntry;
+use crate::error::{EngineError, Result};
+use crate::model::{Mapping, ObjectPolicies, ObjectSchema, SystemConfig, WorkspaceConfig};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens (creating if needed) the engine's SQLite file and applies pending migrations.
+///
+/// WAL with `synchronous = NORMAL`: a committed transaction survives a crash of the process
+/// (what the crash tests exercise); only a power loss can drop the last commits.
+pub async fn open(path: &Path) -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+        .map_err(EngineError::Store)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30))
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .min_connections(1)
+        .connect_with(options)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Timestamps are stored as fixed-width RFC3339 UTC text, so they sort as text.
+pub fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Replaces the workspace config (systems, objects, mappings, policies) in one transaction.
+pub async fn save_workspace(
+    pool: &SqlitePool,
+    ws: &WorkspaceConfig,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let now = ts(now);
+    let mut tx = pool.begin().await?;
+    for s in &ws.systems {
+        sqlx::query(
+            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, connector = excluded.connector,
+               config = excluded.config, rate_limit_per_sec = excluded.rate_limit_per_sec,
+               max_attempts = excluded.max_attempts",
+        )
+        .bind(&s.id)
+        .bind(&s.name)
+        .bind(&s.connector)
+        .bind(serde_json::to_string(&s.config)?)
+        .bind(s.rate_limit_per_sec)
+        .bind(i64::from(s.max_attempts))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for o in &ws.objects {
+        sqlx::query(
+            "INSERT INTO objects (name, schema, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET schema = excluded.schema, updated_at = excluded.updated_at",
+        )
+        .bind(&o.name)
+        .bind(serde_json::to_string(o)?)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM mappings")
+        .execute(&mut *tx)
+        .await?;
+    for m in &ws.mappings {
+        sqlx::query(
+            "INSERT INTO mappings (system_id, object, spec, updated_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&m.system)
+        .bind(&m.object)
+        .bind(serde_json::to_string(m)?)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM field_policies")
+        .execute(&mut *tx)
+        .await?;
+    for p in &ws.policies {
+        for f in &p.fields {
+            sqlx::query("INSERT INTO field_policies (object, field, policy, updated_at) VALUES (?, ?, ?, ?)")
+                .bind(&p.object)
+                .bind(&f.field)
+                .bind(serde_json::to_string(f)?)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Reads the workspace config back.
+pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
+    let mut systems = Vec::new();
+    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts FROM systems ORDER BY id")
+        .fetch_all(pool)
+        .await?
+    {
+        let config: String = row.get("config");
+        let max_attempts: i64 = row.get("max_attempts");
+        systems.push(SystemConfig {
+            id: row.get("id"),
+            name: row.get("name"),
+            connector: row.get("connector"),
+            config: serde_json::from_str(&config)?,
+            rate_limit_per_sec: row.get("rate_limit_per_sec"),
+            max_attempts: u32::try_from(max_attempts).unwrap_or(8),
+        });
+    }
+    let mut objects = Vec::new();
+    for row in sqlx::query("SELECT schema FROM objects ORDER BY name")
+        .fetch_all(pool)
+        .await?
+    {
+        let schema: String = row.get(0);
+        objects.push(serde_json::from_str::<ObjectSchema>(&schema)?);
+    }
+    let mut mappings = Vec::new();
+    for row in sqlx::query("SELECT spec FROM mappings ORDER BY system_id, object")
+        .fetch_all(pool)
+        .await?
+    {
+        let spec: String = row.get(0);
+        mappings.push(serde_json::from_str::<Mapping>(&spec)?);
+    }
+    let mut policies: Vec<ObjectPolicies> = Vec::new();
+    for row in sqlx::query("SELECT object, policy FROM field_policies ORDER BY object, field")
+        .fetch_all(pool)
+        .await?
+    {
+        let object: String = row.get(0);
+        let policy: String = row.get(1);
+        let policy = serde_json::from_str(&policy)?;
+        match policies.iter_mut().find(|p| p.object == object) {
+            Some(p) => p.fields.push(policy),
+            None => policies.push(ObjectPolicies {
+                object,
+                fields: vec![policy],
+            }),
+        }
+    }
+    Ok(WorkspaceConfig {
+        systems,
+        objects,
+        mappings,
+        policies,
+    })
+}
+
+/// Appends audit entries.
+pub async fn insert_audit(
+    conn: &mut SqliteConnection,
+    entries: &[AuditEntry],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let at = ts(at);
+    for e in entries {
+        sqlx::query(
+            "INSERT INTO audit (at, actor, actor_role, system_id, direction, record_id, object, field, before, after, rule, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&at)
+        .bind(&e.actor.name)
+        .bind(&e.actor.role)
+        .bind(&e.system)
+        .bind(e.direction.as_str())
+        .bind(e.record_id)
+        .bind(&e.object)
+        .bind(&e.field)
+        .bind(e.before.as_ref().map(serde_json::Value::to_string))
+        .bind(e.after.as_ref().map(serde_json::Value::to_string))
+        .bind(&e.rule)
+        .bind(e.detail.as_ref().map(serde_json::Value::to_string))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Adds to a named counter (no-ops, duplicates, stale events...).
+pub async fn bump(conn: &mut SqliteConnection, name: &str, by: i64) -> Result<()> {
+    if by == 0 {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value")
+        .bind(name)
+        .bind(by)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn counter(pool: &SqlitePool, name: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM counters WHERE name = ?")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+            .unwrap_or(0),
+    )
+}

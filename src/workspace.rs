@@ -1,0 +1,187 @@
+//! The loaded, validated workspace: config indexed the way the runtime asks for it.
+//! Validation happens here, once, with messages that name the bad key.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::error::{EngineError, Result};
+use crate::merge::{MergeContext, SystemView};
+use crate::model::{FieldPolicy, Mapping, ObjectSchema, SystemConfig, WorkspaceConfig};
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub config: WorkspaceConfig,
+    systems: HashMap<String, SystemConfig>,
+    objects: HashMap<String, ObjectSchema>,
+    mappings: HashMap<(String, String), Mapping>,
+    policies: HashMap<String, BTreeMap<String, FieldPolicy>>,
+    views: HashMap<String, Vec<SystemView>>,
+}
+
+impl Workspace {
+    /// Validates and indexes a workspace config.
+    pub fn new(config: WorkspaceConfig) -> Result<Self> {
+        let bad = |m: String| EngineError::Config(m);
+        let mut systems = HashMap::new();
+        for s in &config.systems {
+            if s.id.is_empty()
+                || !s
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(bad(format!(
+                    "systems[{}].id: use letters, digits, '-' and '_' only",
+                    s.id
+                )));
+            }
+            if systems.insert(s.id.clone(), s.clone()).is_some() {
+                return Err(bad(format!("systems.id: '{}' appears twice", s.id)));
+            }
+            if s.rate_limit_per_sec.is_some_and(|r| r.is_nan() || r <= 0.0) {
+                return Err(bad(format!(
+                    "systems[{}].rate_limit_per_sec: must be positive",
+                    s.id
+                )));
+            }
+        }
+        let mut objects = HashMap::new();
+        for o in &config.objects {
+            for k in &o.match_keys {
+                if o.field(k).is_none() {
+                    return Err(bad(format!(
+                        "objects[{}].match_keys: '{k}' is not a field",
+                        o.name
+                    )));
+                }
+            }
+            if let crate::model::DeletePolicy::Deactivate { field, .. } = &o.delete_policy
+                && o.field(field).is_none()
+            {
+                return Err(bad(format!(
+                    "objects[{}].delete_policy.field: '{field}' is not a field",
+                    o.name
+                )));
+            }
+            objects.insert(o.name.clone(), o.clone());
+        }
+        let mut mappings = HashMap::new();
+        for m in &config.mappings {
+            let at = format!("mappings[{}/{}]", m.system, m.object);
+            if !systems.contains_key(&m.system) {
+                return Err(bad(format!("{at}.system: unknown system '{}'", m.system)));
+            }
+            let schema = objects
+                .get(&m.object)
+                .ok_or_else(|| bad(format!("{at}.object: unknown object '{}'", m.object)))?;
+            for (i, rule) in m.rules.iter().enumerate() {
+                for f in &rule.canonical {
+                    if schema.field(f).is_none() {
+                        return Err(bad(format!(
+                            "{at}.rules[{i}].canonical: '{f}' is not a field of {}",
+                            m.object
+                        )));
+                    }
+                }
+                let (sys_arity, can_arity) = rule.transform.arity();
+                if sys_arity != rule.system.len() || can_arity != rule.canonical.len() {
+                    return Err(bad(format!(
+                        "{at}.rules[{i}]: transform takes {sys_arity} system path(s) and {can_arity} canonical field(s), \
+                         got {} and {}",
+                        rule.system.len(),
+                        rule.canonical.len()
+                    )));
+                }
+                rule.transform
+                    .validate()
+                    .map_err(|e| bad(format!("{at}.rules[{i}].transform: {e}")))?;
+            }
+            if mappings
+                .insert((m.system.clone(), m.object.clone()), m.clone())
+                .is_some()
+            {
+                return Err(bad(format!("{at}: mapped twice")));
+            }
+        }
+        let mut policies: HashMap<String, BTreeMap<String, FieldPolicy>> = HashMap::new();
+        for p in &config.policies {
+            let schema = objects
+                .get(&p.object)
+                .ok_or_else(|| bad(format!("policies[{}].object: unknown object", p.object)))?;
+            for f in &p.fields {
+                let at = format!("policies[{}].{}", p.object, f.field);
+                if schema.field(&f.field).is_none() {
+                    return Err(bad(format!("{at}: not a field of {}", p.object)));
+                }
+                for s in f.owner.iter().chain(&f.writers) {
+                    if !systems.contains_key(s) {
+                        return Err(bad(format!("{at}: unknown system '{s}'")));
+                    }
+                }
+                if let crate::model::ConflictPolicy::Prefer(s) = &f.conflict
+                    && !systems.contains_key(s)
+                {
+                    return Err(bad(format!(
+                        "{at}.conflict: prefer names unknown system '{s}'"
+                    )));
+                }
+                policies
+                    .entry(p.object.clone())
+                    .or_default()
+                    .insert(f.field.clone(), f.clone());
+            }
+        }
+        let mut views: HashMap<String, Vec<SystemView>> = HashMap::new();
+        for m in &config.mappings {
+            views.entry(m.object.clone()).or_default().push(SystemView {
+                id: m.system.clone(),
+                reads: m.reads(),
+                writes: m.writes(),
+            });
+        }
+        for v in views.values_mut() {
+            v.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        Ok(Self {
+            config,
+            systems,
+            objects,
+            mappings,
+            policies,
+            views,
+        })
+    }
+
+    pub fn system(&self, id: &str) -> Option<&SystemConfig> {
+        self.systems.get(id)
+    }
+
+    pub fn object(&self, name: &str) -> Option<&ObjectSchema> {
+        self.objects.get(name)
+    }
+
+    pub fn mapping(&self, system: &str, object: &str) -> Option<&Mapping> {
+        self.mappings.get(&(system.to_owned(), object.to_owned()))
+    }
+
+    pub fn policy(&self, object: &str, field: &str) -> FieldPolicy {
+        self.policies
+            .get(object)
+            .and_then(|p| p.get(field))
+            .cloned()
+            .unwrap_or_else(|| FieldPolicy::open(field))
+    }
+
+    /// The merge context for one object, if the object exists.
+    pub fn merge_context<'a>(
+        &'a self,
+        object: &str,
+        empty: &'a BTreeMap<String, FieldPolicy>,
+    ) -> Option<MergeContext<'a>> {
+        let schema = self.objects.get(object)?;
+        Some(MergeContext {
+            object: schema,
+            policies: self.policies.get(object).unwrap_or(empty),
+            systems: self.views.get(object).map(Vec::as_slice).unwrap_or(&[]),
+        })
+    }
+}
