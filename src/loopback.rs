@@ -46,6 +46,8 @@ pub struct LoopbackSystem {
     addr: SocketAddr,
     store: Arc<Mutex<Store>>,
     hooks: Option<mpsc::UnboundedSender<Value>>,
+    /// Webhooks emitted and not yet accepted by the engine.
+    hooks_pending: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What a system has seen, for assertions.
@@ -69,9 +71,10 @@ impl LoopbackSystem {
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let hooks_pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let hooks = webhook_url.map(|url| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(post_hooks(url, rx));
+            tokio::spawn(post_hooks(url, rx, hooks_pending.clone()));
             tx
         });
         let system = Self {
@@ -80,6 +83,7 @@ impl LoopbackSystem {
             addr,
             store: Arc::new(Mutex::new(Store::default())),
             hooks,
+            hooks_pending,
         };
         let app = Router::new()
             .route(&format!("{collection}"), get(list).post(create))
@@ -213,8 +217,16 @@ impl LoopbackSystem {
 
     fn emit(&self, event: Value) {
         if let Some(tx) = &self.hooks {
-            let _ = tx.send(event);
+            self.hooks_pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if tx.send(event).is_err() {
+                self.hooks_pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
+    }
+
+    /// Webhooks emitted that the engine has not accepted yet.
+    pub fn hooks_pending(&self) -> usize {
+        self.hooks_pending.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn apply_write(
