@@ -217,9 +217,11 @@ impl LoopbackSystem {
 
     fn emit(&self, event: Value) {
         if let Some(tx) = &self.hooks {
-            self.hooks_pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.hooks_pending
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if tx.send(event).is_err() {
-                self.hooks_pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                self.hooks_pending
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             }
         }
     }
@@ -341,7 +343,11 @@ impl LoopbackSystem {
 }
 
 /// Posts webhooks in order; each is retried until the engine accepts it (bounded).
-async fn post_hooks(url: String, mut rx: mpsc::UnboundedReceiver<Value>) {
+async fn post_hooks(
+    url: String,
+    mut rx: mpsc::UnboundedReceiver<Value>,
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -356,6 +362,7 @@ async fn post_hooks(url: String, mut rx: mpsc::UnboundedReceiver<Value>) {
                 }
             }
         }
+        pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
