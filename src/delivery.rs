@@ -27,7 +27,7 @@ use crate::clock::backoff;
 use crate::connector::{ConnectorError, FetchedRecord, WriteOutcome, WriteRequest};
 use crate::error::Result;
 use crate::model::{Fields, RecordId, SourceVersion};
-use crate::runtime::{Engine, REFETCH_PREFIX};
+use crate::runtime::{Batch, Engine, REFETCH_PREFIX};
 use crate::store::{self, ts};
 
 /// A per-system limit on requests per second (GCRA, from `governor`).
@@ -184,6 +184,8 @@ impl Engine {
         let mut tx = self.inner.pool.begin().await?;
         let mut sent = 0i64;
         let mut refetched = false;
+        let mut delivered: Vec<(i64, RecordId, String, std::collections::BTreeSet<String>)> =
+            Vec::new();
         for (row, outcome) in results {
             match outcome {
                 Outcome::Waiting => {
@@ -198,6 +200,14 @@ impl Engine {
                 }
                 Outcome::Sent(result) => {
                     sent += 1;
+                    if row.op != "delete" {
+                        delivered.push((
+                            row.id,
+                            row.record_id,
+                            row.object.clone(),
+                            row.canonical.keys().cloned().collect(),
+                        ));
+                    }
                     sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
                         .bind(&now_s)
                         .bind(row.id)
@@ -419,6 +429,23 @@ impl Engine {
                     store::bump(&mut tx, "dead_letters", 1).await?;
                 }
             }
+        }
+        if !delivered.is_empty() {
+            let ws = self.workspace();
+            let mut batch = Batch::new(&ws, now, self.capabilities());
+            for (outbox_id, record_id, object, fields) in &delivered {
+                batch
+                    .converge_target(
+                        &mut tx,
+                        object,
+                        *record_id,
+                        system,
+                        fields,
+                        &format!("converge:{outbox_id}"),
+                    )
+                    .await?;
+            }
+            batch.finish(&mut tx).await?;
         }
         store::bump(&mut tx, "events_out", sent).await?;
         tx.commit().await?;

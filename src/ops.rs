@@ -418,6 +418,20 @@ impl Engine {
             .await?;
         let (system, object, external_id): (String, String, String) =
             (event.get(0), event.get(1), event.get(2));
+        if let Some(r) = link_to {
+            let taken: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM links WHERE record_id = ? AND system_id = ? AND deleted = 0",
+            )
+            .bind(r)
+            .bind(&system)
+            .fetch_one(self.pool())
+            .await?;
+            if taken > 0 {
+                return Err(EngineError::Conflict(format!(
+                    "record {r} is already linked to a record in {system}; pick another or create a new one"
+                )));
+            }
+        }
         let now = self.now();
         let now_s = ts(now);
         let _guard = self.inner.write_lock.lock().await;

@@ -978,8 +978,21 @@ impl<'w> Batch<'w> {
             self.links
                 .retain(|_, l| !matches!(l, Some(info) if info.record_id == record_id));
         }
-        for (target, fields) in &plan.writes {
+        // Writes the plan asks for, and queued writes to other targets whose values the plan
+        // changed (they are re-rendered from the golden record, or dropped if no longer needed).
+        let mut targets = plan.writes.clone();
+        for (target, fields) in &state.outgoing {
+            let touched = fields.keys().any(|f| {
+                plan.golden.contains_key(f)
+                    || plan.shadows.get(target).is_some_and(|s| s.contains_key(f))
+            });
+            if touched {
+                targets.entry(target.clone()).or_default();
+            }
+        }
+        for (target, fields) in &targets {
             let base = plan.write_bases.get(target).cloned().unwrap_or_default();
+            let state = self.load(conn, record_id).await?.state.clone();
             self.enqueue_write(
                 conn, schema, &state, &external, &versions, target, fields, &base, origin,
             )
@@ -1045,14 +1058,11 @@ impl<'w> Batch<'w> {
         .await?;
         let mut all_fields = fields.clone();
         let mut all_base = base.clone();
-        let mut op = if external.contains_key(target) {
-            "update"
-        } else {
-            "create"
-        };
-        if op == "create" {
+        let linked = external.contains_key(target);
+        let mut op = if linked { "update" } else { "create" };
+        if !linked {
             let creating: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE record_id = ? AND system_id = ? AND op = 'create' AND status IN ('in_flight', 'dead')",
+                "SELECT COUNT(*) FROM outbox WHERE record_id = ? AND system_id = ? AND op = 'create' AND status = 'in_flight'",
             )
             .bind(record_id)
             .bind(target)
@@ -1073,8 +1083,31 @@ impl<'w> Batch<'w> {
                 all_base.insert(k, v);
             }
             let pending_op: String = row.get("op");
-            if pending_op == "create" {
+            if pending_op == "create" && !linked {
                 op = "create";
+            }
+        }
+        if op == "update" {
+            // Only what the target does not hold already, and nothing a steward holds.
+            let empty = Fields::new();
+            let held_there = state.shadows.get(target).unwrap_or(&empty);
+            all_fields.retain(|f| {
+                !state.held.contains(f)
+                    && held_there.get(f).unwrap_or(&Value::Null)
+                        != state.golden.get(f).unwrap_or(&Value::Null)
+            });
+            if all_fields.is_empty() {
+                if let Some(row) = &pending {
+                    let id: i64 = row.get("id");
+                    sqlx::query("UPDATE outbox SET status = 'superseded', last_error = 'the target already holds these values' WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                if let Some(cached) = self.records.get_mut(&record_id) {
+                    cached.state.outgoing.remove(target);
+                }
+                return Ok(());
             }
         }
         let full = op == "create" || !self.caps.get(target).is_none_or(|c| c.partial_update);
@@ -1248,6 +1281,53 @@ impl<'w> Batch<'w> {
         }
         self.wrote = true;
         Ok(())
+    }
+
+    /// After a write to `target` succeeded: if the golden record moved on while it was on its
+    /// way, the fields that still differ are queued again.
+    pub(crate) async fn converge_target(
+        &mut self,
+        conn: &mut SqliteConnection,
+        object: &str,
+        record_id: RecordId,
+        target: &str,
+        fields: &BTreeSet<String>,
+        origin: &str,
+    ) -> Result<()> {
+        let ws = self.ws;
+        let Some(schema) = ws.object(object) else {
+            return Ok(());
+        };
+        let cached = self.load(conn, record_id).await?;
+        let state = cached.state.clone();
+        let external = cached.external.clone();
+        let versions = cached.versions.clone();
+        let empty = Fields::new();
+        let held_there = state.shadows.get(target).unwrap_or(&empty);
+        let differing: BTreeSet<String> = fields
+            .iter()
+            .filter(|f| {
+                !state.held.contains(*f)
+                    && held_there.get(*f).unwrap_or(&Value::Null)
+                        != state.golden.get(*f).unwrap_or(&Value::Null)
+            })
+            .cloned()
+            .collect();
+        if differing.is_empty() {
+            return Ok(());
+        }
+        self.enqueue_write(
+            conn,
+            schema,
+            &state,
+            &external,
+            &versions,
+            target,
+            &differing,
+            &Fields::new(),
+            origin,
+        )
+        .await
     }
 
     /// Persists the golden records and shadows the batch changed, and its counters.
