@@ -328,7 +328,10 @@ impl Engine {
             .merge_context(&exception.object, &empty)
             .ok_or_else(|| EngineError::NotFound(format!("object '{}'", exception.object)))?;
         let mut batch = Batch::new(&ws, now, self.capabilities());
-        let state = batch.load(&mut tx, record_id).await?.state.clone();
+        // The field is released by this resolution.
+        let cached = batch.load(&mut tx, record_id).await?;
+        cached.state.held.remove(&field);
+        let state = cached.state.clone();
         let rule = format!("resolution:{}", exception.kind);
         let mut plan = merge::resolve(&ctx, &state, &field, &value, actor, &rule, now);
         if let Some(a) = plan.audit.first_mut() {

@@ -1,0 +1,164 @@
+//! Test harness: an engine on a real SQLite file, its webhook server and two real HTTP HR
+//! systems on 127.0.0.1 (Acme HRIS and Acme Payroll from the self-check workspace) that echo
+//! every write back as a webhook.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use concord::loopback::LoopbackSystem;
+use concord::model::{RecordId, WorkspaceConfig};
+use concord::{Engine, EngineOptions, Settings};
+use serde_json::{Map, Value};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+pub struct Harness {
+    pub dir: TempDir,
+    pub engine: Engine,
+    pub hris: LoopbackSystem,
+    pub payroll: LoopbackSystem,
+    pub config: WorkspaceConfig,
+    cancel: CancellationToken,
+}
+
+pub fn fast_settings() -> Settings {
+    Settings {
+        backoff_base: Duration::from_millis(10),
+        backoff_cap: Duration::from_millis(200),
+        idle_poll: Duration::from_millis(10),
+        ..Settings::default()
+    }
+}
+
+impl Harness {
+    /// Starts everything; `customize` may change the workspace before it is applied.
+    pub async fn start(customize: impl FnOnce(&mut WorkspaceConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::open(
+            &dir.path().join("state.db"),
+            EngineOptions {
+                settings: fast_settings(),
+                ..EngineOptions::default()
+            },
+        )
+        .await
+        .expect("engine opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let hooks = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        let cancel = CancellationToken::new();
+        let server_engine = engine.clone();
+        let token = cancel.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, concord::server::router(server_engine))
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+        });
+        let hris = LoopbackSystem::start(
+            "hris",
+            "employee",
+            "/employees",
+            Some(format!("{hooks}/hris")),
+        )
+        .await
+        .expect("hris starts");
+        let payroll = LoopbackSystem::start(
+            "payroll",
+            "employee",
+            "/employees",
+            Some(format!("{hooks}/payroll")),
+        )
+        .await
+        .expect("payroll starts");
+        let mut config = concord::selfcheck::workspace(&hris.base_url(), &payroll.base_url());
+        customize(&mut config);
+        engine
+            .apply_workspace(&config)
+            .await
+            .expect("workspace applies");
+        Self {
+            dir,
+            engine,
+            hris,
+            payroll,
+            config,
+            cancel,
+        }
+    }
+
+    /// Waits until every webhook is accepted, the inbox is applied and the outbox delivered,
+    /// and no new webhook (an echo) arrived meanwhile.
+    pub async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            while self.hris.hooks_pending() + self.payroll.hooks_pending() > 0 {
+                assert!(Instant::now() < deadline, "webhooks did not drain");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            self.engine
+                .run_until_idle(Duration::from_secs(30))
+                .await
+                .expect("engine goes idle");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let pending: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE status = 'pending'")
+                    .fetch_one(self.engine.pool())
+                    .await
+                    .expect("count");
+            if self.hris.hooks_pending() + self.payroll.hooks_pending() == 0 && pending == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the systems did not go quiet");
+        }
+    }
+
+    pub async fn record_of(&self, system: &str, external_id: &str) -> RecordId {
+        self.engine
+            .record_for(system, "employee", external_id)
+            .await
+            .expect("lookup")
+            .unwrap_or_else(|| panic!("{system}:{external_id} is linked to a record"))
+    }
+
+    /// The only payroll record (most tests sync one employee).
+    pub fn payroll_only(&self) -> (String, Map<String, Value>) {
+        let all = self.payroll.records();
+        assert_eq!(all.len(), 1, "payroll holds exactly one employee: {all:?}");
+        all.into_iter().next().expect("one record")
+    }
+
+    pub async fn counter(&self, name: &str) -> i64 {
+        self.engine.counter(name).await.expect("counter")
+    }
+
+    pub async fn audit_rules(&self, record: RecordId, field: Option<&str>) -> Vec<String> {
+        self.engine
+            .audit_for(record, field)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|a| a.rule)
+            .collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Ada, as the HRIS holds her.
+pub fn ada() -> Value {
+    serde_json::json!({
+        "employee_id": "E1001",
+        "full_name": "Ada Lovelace",
+        "email": "ada@acme.example",
+        "phone": "(415) 555-0101",
+        "status": "Active",
+        "hire_date": "03/15/2021",
+        "title": "Engineer",
+        "department": "R&D",
+    })
+}

@@ -1,0 +1,886 @@
+//! The sync semantics of DESIGN.md, end to end: real HTTP systems on 127.0.0.1 that echo every
+//! write back as a webhook, the engine on a real SQLite file, assertions on the values the
+//! systems hold, the number of writes they received, and the audit.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Harness, ada};
+use concord::audit::Actor;
+use concord::model::{
+    ChangeEvent, ChangeOp, ConflictPolicy, DeletePolicy, MappingRule, NonOwnerPolicy,
+    WorkspaceConfig,
+};
+use concord::ops::{Choice, DeadLetterFilter, ExceptionFilter, ReplayOutcome, ResolveOutcome};
+use concord::transform::Transform;
+use serde_json::{Value, json};
+
+fn policy<'a>(config: &'a mut WorkspaceConfig, field: &str) -> &'a mut concord::model::FieldPolicy {
+    config.policies[0]
+        .fields
+        .iter_mut()
+        .find(|p| p.field == field)
+        .expect("policy exists")
+}
+
+/// HRIS also carries the salary as a decimal string.
+fn hris_maps_salary(config: &mut WorkspaceConfig) {
+    let hris = config
+        .mappings
+        .iter_mut()
+        .find(|m| m.system == "hris")
+        .expect("hris mapping");
+    hris.rules.push(MappingRule {
+        canonical: vec!["pay_rate".into()],
+        system: vec!["salary".into()],
+        transform: Transform::MoneyDecimal { scale: 2 },
+        null: Default::default(),
+    });
+}
+
+async fn open_exceptions(h: &Harness, kind: &str) -> Vec<concord::ops::ExceptionView> {
+    h.engine
+        .list_exceptions(&ExceptionFilter {
+            kind: Some(kind.into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list exceptions")
+}
+
+#[tokio::test]
+async fn field_changes_propagate_both_ways_through_transforms_without_echo_loops() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+
+    let (pid, p) = h.payroll_only();
+    assert_eq!(
+        p["emp_no"],
+        json!("E1001"),
+        "the employee number reaches payroll"
+    );
+    assert_eq!(
+        p["first_name"],
+        json!("Ada"),
+        "a full name is split into payroll's first name"
+    );
+    assert_eq!(p["last_name"], json!("Lovelace"), "and last name");
+    assert_eq!(p["state"], json!(1), "'Active' maps to payroll's state 1");
+    assert_eq!(
+        p["hire_date"],
+        json!("2021-03-15"),
+        "US dates become ISO dates"
+    );
+    assert_eq!(
+        p["phone"],
+        json!("+14155550101"),
+        "a typed phone becomes E.164"
+    );
+
+    h.payroll.edit(&pid, json!({ "phone": "+14155550199" }));
+    h.settle().await;
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["phone"],
+        json!("(415) 555-0199"),
+        "payroll's phone change reaches the HRIS in its national format"
+    );
+
+    h.hris.edit("H1", json!({ "full_name": "Ada King" }));
+    h.settle().await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("payroll record")["last_name"],
+        json!("King"),
+        "a renamed employee is renamed in payroll"
+    );
+    assert_eq!(
+        h.payroll.record(&pid).expect("payroll record")["phone"],
+        json!("+14155550199"),
+        "other fields are left alone"
+    );
+
+    // Echo suppression: every write comes back as a webhook; none may cause another write.
+    assert_eq!(
+        h.payroll.stats().writes_applied,
+        2,
+        "payroll receives exactly the create and the rename"
+    );
+    assert_eq!(
+        h.hris.stats().writes_applied,
+        1,
+        "the HRIS receives exactly the phone change"
+    );
+    h.settle().await;
+    assert_eq!(
+        h.payroll.stats().writes_applied + h.hris.stats().writes_applied,
+        3,
+        "no loop: quiet systems stay quiet"
+    );
+    assert!(h.counter("noops").await > 0, "echoes are counted as no-ops");
+
+    let record = h.record_of("hris", "H1").await;
+    let lineage = h
+        .engine
+        .audit_for(record, Some("work_phone"))
+        .await
+        .expect("audit");
+    assert!(
+        lineage.iter().any(|a| a.rule == "rule3:clean_change"
+            && a.system.as_deref() == Some("payroll")
+            && a.after == Some(json!("+14155550199"))),
+        "the audit says payroll's clean change set the phone: {lineage:?}"
+    );
+    assert!(
+        lineage.iter().any(|a| a.rule == "delivered:update"
+            && a.system.as_deref() == Some("hris")
+            && a.direction == "out"),
+        "the audit records the write to the HRIS"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_and_stale_events_change_nothing() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let writes = h.payroll.stats().writes_applied;
+
+    h.hris.resend("H1");
+    h.hris.resend("H1");
+    h.settle().await;
+    assert!(
+        h.counter("duplicates").await >= 2,
+        "a webhook delivered again is recorded as a duplicate"
+    );
+    assert_eq!(
+        h.payroll.stats().writes_applied,
+        writes,
+        "duplicates write nothing"
+    );
+
+    let mut old = ada();
+    old["full_name"] = json!("Stale Name");
+    let event = ChangeEvent {
+        system: "hris".into(),
+        object: "employee".into(),
+        external_id: "H1".into(),
+        op: ChangeOp::Upsert,
+        record: old.as_object().cloned().expect("object"),
+        version: Some(0),
+        source_ts: None,
+        event_key: "late-delivery-of-v0".into(),
+    };
+    h.engine.ingest(&event).await.expect("ingest");
+    h.settle().await;
+    assert_eq!(
+        h.counter("stale").await,
+        1,
+        "an event older than the last applied version is stale"
+    );
+    let (_, p) = h.payroll_only();
+    assert_eq!(
+        p["last_name"],
+        json!("Lovelace"),
+        "a stale event changes nothing"
+    );
+    assert_eq!(
+        h.payroll.stats().writes_applied,
+        writes,
+        "a stale event writes nothing"
+    );
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM inbox WHERE event_key = 'late-delivery-of-v0'")
+            .fetch_one(h.engine.pool())
+            .await
+            .expect("inbox row");
+    assert_eq!(status, "stale", "the stale event is recorded as such");
+}
+
+#[tokio::test]
+async fn last_write_wins_keeps_the_later_edit_everywhere() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+
+    // Both change the email before the engine sees either: a conflict.
+    h.hris
+        .edit("H1", json!({ "email": "ada.hris@acme.example" }));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    h.payroll
+        .edit(&pid, json!({ "email": "ada.payroll@acme.example" }));
+    h.settle().await;
+
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["email"],
+        json!("ada.payroll@acme.example"),
+        "the later edit wins in the HRIS"
+    );
+    assert_eq!(
+        h.payroll.record(&pid).expect("p")["email"],
+        json!("ada.payroll@acme.example"),
+        "and payroll keeps it"
+    );
+    let record = h.record_of("hris", "H1").await;
+    let golden = h.engine.golden(record).await.expect("golden");
+    assert_eq!(
+        golden["work_email"],
+        json!("ada.payroll@acme.example"),
+        "the golden record holds the later edit"
+    );
+    let rules = h.audit_rules(record, Some("work_email")).await;
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.starts_with("rule4:conflict:last_write_wins")),
+        "the conflict is audited with its rule: {rules:?}"
+    );
+}
+
+#[tokio::test]
+async fn prefer_policy_keeps_the_preferred_system_even_when_it_wrote_first() {
+    let h = Harness::start(|c| {
+        policy(c, "work_phone").conflict = ConflictPolicy::Prefer("hris".into())
+    })
+    .await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+
+    h.hris.edit("H1", json!({ "phone": "(415) 555-0111" }));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    h.payroll.edit(&pid, json!({ "phone": "+14155550122" }));
+    h.settle().await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("p")["phone"],
+        json!("+14155550111"),
+        "prefer:hris: the HRIS value wins in payroll"
+    );
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["phone"],
+        json!("(415) 555-0111"),
+        "and stays in the HRIS"
+    );
+}
+
+#[tokio::test]
+async fn owner_wins_even_against_a_later_edit() {
+    let h = Harness::start(|c| {
+        hris_maps_salary(c);
+        let p = policy(c, "pay_rate");
+        p.conflict = ConflictPolicy::OwnerWins;
+        p.four_eyes = false;
+    })
+    .await;
+    let mut emp = ada();
+    emp["salary"] = json!("85000.00");
+    h.hris.edit("H1", emp);
+    h.settle().await;
+    let (pid, p) = h.payroll_only();
+    assert_eq!(
+        p["salary_cents"],
+        json!(8_500_000),
+        "a decimal salary becomes cents"
+    );
+
+    h.payroll.edit(&pid, json!({ "salary_cents": 8_800_000 }));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    h.hris.edit("H1", json!({ "salary": "90000.00" }));
+    h.settle().await;
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["salary"],
+        json!("88000.00"),
+        "owner_wins: payroll owns pay, its value wins"
+    );
+    assert_eq!(
+        h.payroll.record(&pid).expect("p")["salary_cents"],
+        json!(8_800_000),
+        "payroll keeps its own value"
+    );
+}
+
+#[tokio::test]
+async fn a_non_owner_change_is_reverted() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+    let hris_writes = h.hris.stats().writes_applied;
+
+    h.payroll.edit(
+        &pid,
+        json!({ "first_name": "Augusta", "phone": "+14155550177" }),
+    );
+    h.settle().await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("p")["first_name"],
+        json!("Ada"),
+        "payroll may not rename: the owner's value is written back"
+    );
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["full_name"],
+        json!("Ada Lovelace"),
+        "the HRIS is untouched by a non-owner's rename"
+    );
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["phone"],
+        json!("(415) 555-0177"),
+        "the same event's phone change still syncs"
+    );
+    assert_eq!(
+        h.hris.stats().writes_applied,
+        hris_writes + 1,
+        "the HRIS gets only the phone"
+    );
+    let record = h.record_of("hris", "H1").await;
+    assert!(
+        h.audit_rules(record, Some("given_name"))
+            .await
+            .contains(&"rule3:non_owner:revert".to_owned()),
+        "the revert is audited"
+    );
+}
+
+#[tokio::test]
+async fn a_non_owner_change_is_quarantined_when_so_configured() {
+    let h =
+        Harness::start(|c| policy(c, "given_name").non_owner = NonOwnerPolicy::Quarantine).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+    let payroll_writes = h.payroll.stats().writes_applied;
+
+    h.payroll.edit(&pid, json!({ "first_name": "Augusta" }));
+    h.settle().await;
+    let open = open_exceptions(&h, "non_owner_change").await;
+    assert_eq!(
+        open.len(),
+        1,
+        "a quarantined non-owner change opens one exception"
+    );
+    assert_eq!(open[0].field.as_deref(), Some("given_name"));
+    assert_eq!(
+        open[0].detail["values"]["payroll"],
+        json!("Augusta"),
+        "the exception shows payroll's value"
+    );
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["full_name"],
+        json!("Ada Lovelace"),
+        "nothing is overwritten while quarantined"
+    );
+    assert_eq!(
+        h.payroll.stats().writes_applied,
+        payroll_writes,
+        "and nothing is written back yet"
+    );
+
+    // The steward accepts payroll's spelling.
+    let steward = Actor::person("sam", "steward");
+    let outcome = h
+        .engine
+        .resolve_exception(
+            open[0].id,
+            &Choice::System("payroll".into()),
+            "confirmed with HR",
+            &steward,
+        )
+        .await
+        .expect("resolve");
+    assert_eq!(outcome, ResolveOutcome::Applied);
+    h.settle().await;
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["full_name"],
+        json!("Augusta Lovelace"),
+        "the accepted value reaches the owner"
+    );
+}
+
+#[tokio::test]
+async fn manual_conflict_holds_only_that_field_until_two_stewards_resolve_it() {
+    let h = Harness::start(hris_maps_salary).await;
+    let mut emp = ada();
+    emp["salary"] = json!("85000.00");
+    h.hris.edit("H1", emp);
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+
+    h.hris.edit("H1", json!({ "salary": "90000.00" }));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    h.payroll.edit(
+        &pid,
+        json!({ "salary_cents": 8_800_000, "phone": "+14155550142" }),
+    );
+    h.settle().await;
+
+    let open = open_exceptions(&h, "conflict").await;
+    assert_eq!(
+        open.len(),
+        1,
+        "both sides changed pay: one conflict is open"
+    );
+    assert_eq!(open[0].field.as_deref(), Some("pay_rate"));
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["salary"],
+        json!("90000.00"),
+        "a held field is not overwritten in the HRIS"
+    );
+    assert_eq!(
+        h.payroll.record(&pid).expect("p")["salary_cents"],
+        json!(8_800_000),
+        "nor in payroll"
+    );
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["phone"],
+        json!("(415) 555-0142"),
+        "other fields of the record keep syncing"
+    );
+    assert_eq!(
+        open[0].detail["values"]["payroll"],
+        json!("88000"),
+        "the exception shows payroll's value"
+    );
+
+    // Pay needs four eyes.
+    let first = Actor::person("sam", "steward");
+    let second = Actor::person("kim", "steward");
+    let custom = Choice::Custom(json!("89000"));
+    let outcome = h
+        .engine
+        .resolve_exception(open[0].id, &custom, "split the difference", &first)
+        .await
+        .expect("first approval");
+    assert_eq!(
+        outcome,
+        ResolveOutcome::AwaitingSecondApproval,
+        "the first approval of a four-eyes field writes nothing"
+    );
+    let again = h
+        .engine
+        .resolve_exception(open[0].id, &custom, "me again", &first)
+        .await;
+    assert!(
+        again.is_err(),
+        "the same person cannot give the second approval"
+    );
+    h.settle().await;
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["salary"],
+        json!("90000.00"),
+        "nothing is written before the second approval"
+    );
+
+    let outcome = h
+        .engine
+        .resolve_exception(open[0].id, &custom, "agreed", &second)
+        .await
+        .expect("second approval");
+    assert_eq!(outcome, ResolveOutcome::Applied);
+    h.settle().await;
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["salary"],
+        json!("89000.00"),
+        "the resolution reaches the HRIS"
+    );
+    assert_eq!(
+        h.payroll.record(&pid).expect("p")["salary_cents"],
+        json!(8_900_000),
+        "and payroll"
+    );
+    assert!(
+        open_exceptions(&h, "conflict").await.is_empty(),
+        "the conflict is closed"
+    );
+    let record = h.record_of("hris", "H1").await;
+    let lineage = h
+        .engine
+        .audit_for(record, Some("pay_rate"))
+        .await
+        .expect("audit");
+    let resolution = lineage
+        .iter()
+        .find(|a| a.rule == "resolution:conflict")
+        .expect("the resolution is audited");
+    assert_eq!(
+        resolution.actor, "kim",
+        "the audit names the approving steward"
+    );
+    assert_eq!(resolution.after, Some(json!("89000")));
+
+    // The field is released: later changes sync again.
+    h.payroll.edit(&pid, json!({ "salary_cents": 9_100_000 }));
+    h.settle().await;
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["salary"],
+        json!("91000.00"),
+        "after resolution the field syncs again"
+    );
+}
+
+#[tokio::test]
+async fn first_contact_links_a_match_instead_of_creating_a_duplicate() {
+    let h = Harness::start(|_| {}).await;
+    // Both systems already hold Ada before the engine sees either.
+    h.payroll.edit("P1", json!({ "emp_no": "E1001", "first_name": "Ada", "last_name": "Lovelace", "state": 1,
+                                 "email": "ada@acme.example", "phone": "+14155550101", "hire_date": "2021-03-15" }));
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    assert_eq!(
+        h.hris.records().len(),
+        1,
+        "the HRIS keeps one Ada: matched by employee number, not created"
+    );
+    assert_eq!(h.payroll.records().len(), 1, "payroll keeps one Ada");
+    assert_eq!(
+        h.record_of("hris", "H1").await,
+        h.record_of("payroll", "P1").await,
+        "both are linked to one record"
+    );
+    let record = h.record_of("hris", "H1").await;
+    assert!(
+        h.audit_rules(record, None)
+            .await
+            .contains(&"first_contact:linked".to_owned()),
+        "the link is audited"
+    );
+}
+
+#[tokio::test]
+async fn first_contact_with_several_matches_opens_an_ambiguous_match() {
+    let h = Harness::start(|_| {}).await;
+    h.payroll.edit("P1", json!({ "emp_no": "E2001", "first_name": "Bo", "last_name": "One", "state": 1, "email": "bo@acme.example" }));
+    h.payroll.edit("P2", json!({ "emp_no": "E2002", "first_name": "Cy", "last_name": "Two", "state": 1, "email": "cy@acme.example" }));
+    while h.payroll.hooks_pending() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Matches P1 by number and P2 by email.
+    h.hris.edit("H9", json!({ "employee_id": "E2001", "full_name": "Bo One", "email": "cy@acme.example", "status": "Active" }));
+    h.settle().await;
+    let open = open_exceptions(&h, "ambiguous_match").await;
+    assert_eq!(
+        open.len(),
+        1,
+        "two candidate records: an ambiguous match exception"
+    );
+    assert_eq!(
+        open[0].detail["candidates"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(
+        h.engine
+            .record_for("hris", "employee", "H9")
+            .await
+            .expect("lookup")
+            .is_none(),
+        "nothing is linked while ambiguous"
+    );
+
+    h.engine
+        .resolve_match(open[0].id, None, &Actor::person("sam", "steward"))
+        .await
+        .expect("resolve as new");
+    h.settle().await;
+    assert!(
+        h.engine
+            .record_for("hris", "employee", "H9")
+            .await
+            .expect("lookup")
+            .is_some(),
+        "the steward's choice links the record"
+    );
+}
+
+async fn deleted_in_hris(policy: DeletePolicy) -> (Harness, String) {
+    let h = Harness::start(move |c| c.objects[0].delete_policy = policy).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+    h.hris.remove("H1");
+    h.settle().await;
+    (h, pid)
+}
+
+#[tokio::test]
+async fn delete_policy_propagate_deletes_everywhere() {
+    let (h, pid) = deleted_in_hris(DeletePolicy::Propagate).await;
+    assert!(
+        h.payroll.was_deleted(&pid),
+        "propagate: payroll's record is deleted"
+    );
+    assert!(h.payroll.records().is_empty());
+}
+
+#[tokio::test]
+async fn delete_policy_deactivate_sets_the_status() {
+    let (h, pid) = deleted_in_hris(DeletePolicy::Deactivate {
+        field: "employment_status".into(),
+        value: json!("terminated"),
+    })
+    .await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("kept")["state"],
+        json!(0),
+        "deactivate: payroll's state becomes 0 (terminated)"
+    );
+}
+
+#[tokio::test]
+async fn delete_policy_ignore_changes_nothing_else() {
+    let (h, pid) = deleted_in_hris(DeletePolicy::Ignore).await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("kept")["state"],
+        json!(1),
+        "ignore: payroll is untouched"
+    );
+    assert_eq!(h.payroll.stats().writes_applied, 1, "ignore writes nothing");
+}
+
+#[tokio::test]
+async fn delete_policy_review_opens_an_exception() {
+    let (h, pid) = deleted_in_hris(DeletePolicy::Review).await;
+    assert_eq!(
+        open_exceptions(&h, "delete_review").await.len(),
+        1,
+        "review: a steward must decide"
+    );
+    assert!(
+        h.payroll.record(&pid).is_some(),
+        "nothing is deleted before the review"
+    );
+}
+
+#[tokio::test]
+async fn a_422_is_a_dead_letter_and_replaying_it_twice_writes_once() {
+    let h = Harness::start(|_| {}).await;
+    h.payroll.fail_next(1, 422, None);
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    assert!(
+        h.payroll.records().is_empty(),
+        "a rejected create writes nothing"
+    );
+    let dead = h
+        .engine
+        .list_dead_letters(&DeadLetterFilter::default())
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 1, "the 422 becomes one dead letter at once");
+    assert_eq!(dead[0].error_class, "validation");
+    assert_eq!(dead[0].response_status, Some(422));
+    assert_eq!(dead[0].attempts, 1, "a non-retryable 4xx is not retried");
+    assert!(
+        dead[0]
+            .response_body
+            .as_deref()
+            .unwrap_or_default()
+            .contains("injected failure 422"),
+        "the system's response is kept"
+    );
+
+    let preview = h.engine.replay_preview(dead[0].id).await.expect("preview");
+    assert!(
+        preview
+            .fields
+            .iter()
+            .any(|f| f.field == "given_name" && f.write == json!("Ada")),
+        "the preview shows what would be written"
+    );
+
+    let support = Actor::person("pat", "support");
+    assert_eq!(
+        h.engine.replay(dead[0].id, &support).await.expect("replay"),
+        ReplayOutcome::Queued
+    );
+    assert_eq!(
+        h.engine.replay(dead[0].id, &support).await.expect("replay"),
+        ReplayOutcome::AlreadyReplayed,
+        "a second replay sends nothing"
+    );
+    h.settle().await;
+    assert_eq!(
+        h.payroll.records().len(),
+        1,
+        "the replay creates the record"
+    );
+    assert_eq!(
+        h.payroll.stats().writes_applied,
+        1,
+        "replaying twice writes once"
+    );
+    let dead = h
+        .engine
+        .list_dead_letters(&DeadLetterFilter {
+            status: Some("replayed".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(dead.len(), 1, "the dead letter is marked replayed");
+}
+
+#[tokio::test]
+async fn a_503_is_retried_until_it_succeeds() {
+    let h = Harness::start(|_| {}).await;
+    h.payroll.fail_next(2, 503, None);
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    assert_eq!(
+        h.payroll.records().len(),
+        1,
+        "the write succeeds after two 503s"
+    );
+    assert_eq!(
+        h.payroll.stats().write_requests,
+        3,
+        "two failures, one success"
+    );
+    assert_eq!(h.payroll.stats().writes_applied, 1, "applied once");
+    assert_eq!(h.counter("retries").await, 2, "both retries are counted");
+    assert!(
+        h.engine
+            .list_dead_letters(&DeadLetterFilter::default())
+            .await
+            .expect("list")
+            .is_empty(),
+        "no dead letter"
+    );
+}
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after() {
+    let h = Harness::start(|_| {}).await;
+    h.payroll.fail_next(1, 429, Some(1));
+    let started = Instant::now();
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    assert_eq!(
+        h.payroll.records().len(),
+        1,
+        "the write succeeds after the 429"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the retry waited Retry-After (1 s), took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(h.payroll.stats().write_requests, 2, "one 429, one success");
+}
+
+#[tokio::test]
+async fn retries_exhausted_become_a_dead_letter() {
+    let h = Harness::start(|c| c.systems.iter_mut().for_each(|s| s.max_attempts = 3)).await;
+    h.payroll.fail_next(3, 503, None);
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let dead = h
+        .engine
+        .list_dead_letters(&DeadLetterFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        dead.len(),
+        1,
+        "after 3 failed attempts the write is a dead letter"
+    );
+    assert_eq!(dead[0].error_class, "retries_exhausted");
+    assert_eq!(dead[0].attempts, 3);
+    assert_eq!(
+        h.payroll.stats().write_requests,
+        3,
+        "no more than max_attempts requests"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_inbound_value_is_an_exception_and_the_rest_still_syncs() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+    h.hris.edit(
+        "H1",
+        json!({ "hire_date": "13/45/2024", "phone": "(415) 555-0188" }),
+    );
+    h.settle().await;
+    let open = open_exceptions(&h, "validation").await;
+    assert_eq!(
+        open.len(),
+        1,
+        "a malformed date opens a validation exception"
+    );
+    assert!(
+        open[0].detail["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("13/45/2024"),
+        "the message names the bad value: {:?}",
+        open[0].detail
+    );
+    let p = h.payroll.record(&pid).expect("p");
+    assert_eq!(
+        p["hire_date"],
+        json!("2021-03-15"),
+        "the bad value is not propagated"
+    );
+    assert_eq!(
+        p["phone"],
+        json!("+14155550188"),
+        "the valid field in the same event syncs"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_is_append_only() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let update = sqlx::query("UPDATE audit SET rule = 'tampered'")
+        .execute(h.engine.pool())
+        .await;
+    assert!(update.is_err(), "updating the audit is refused");
+    let delete = sqlx::query("DELETE FROM audit")
+        .execute(h.engine.pool())
+        .await;
+    assert!(delete.is_err(), "deleting from the audit is refused");
+}
+
+#[tokio::test]
+async fn objects_are_added_by_schema_not_by_code() {
+    let h = Harness::start(|_| {}).await;
+    let mut config = h.config.clone();
+    let dependent: concord::model::ObjectSchema = serde_json::from_value(json!({
+        "name": "dependent",
+        "fields": [
+            { "name": "employee_number", "type": "reference", "references": "employee", "required": true },
+            { "name": "given_name", "type": "string", "required": true },
+            { "name": "birth_date", "type": "date", "sensitive": true },
+            { "name": "relationship", "type": "enum", "values": ["spouse", "child", "partner"] }
+        ],
+        "match_keys": [],
+        "delete_policy": { "policy": "propagate" }
+    }))
+    .expect("a dependent schema as data");
+    config.objects.push(dependent);
+    h.engine
+        .apply_workspace(&config)
+        .await
+        .expect("a new object is accepted as data");
+    assert!(
+        h.engine.workspace().object("dependent").is_some(),
+        "the dependent object is part of the workspace"
+    );
+
+    let mut broken = config.clone();
+    broken.objects.last_mut().expect("dependent").match_keys = vec!["nickname".into()];
+    let err = h
+        .engine
+        .apply_workspace(&broken)
+        .await
+        .expect_err("an unknown match key is refused");
+    assert!(
+        err.to_string().contains("objects[dependent].match_keys"),
+        "the error names the bad key: {err}"
+    );
+    let _: Value = json!(null);
+}
