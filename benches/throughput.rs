@@ -1,1 +1,1038 @@
-fn main() {}
+//! Throughput of the engine on this machine, printed as figures (nothing is asserted).
+//!
+//! `cargo bench --bench throughput` measures, on real SQLite files in a temporary directory
+//! (WAL, `synchronous = NORMAL`, as the engine opens them):
+//!
+//! 1. **Ingest**: change events stored durably with [`Engine::ingest_many`], in chunks.
+//! 2. **Apply**: draining the inbox with [`Engine::process_inbox`] until it returns 0, per kind
+//!    of event, on the self-check's HR workspace (HRIS and payroll, employee object, real
+//!    transforms and ownership policies):
+//!    - creates: first contact from the HRIS (golden record, links, match keys, a create queued
+//!      for payroll);
+//!    - updates: full-record webhooks with one or two fields changed, from both sides, two per
+//!      record so that queued writes coalesce;
+//!    - no-op echoes: each system re-sending the record as it holds it after our writes.
+//!
+//!    Between the phases the queued writes are delivered through an in-process connector (no
+//!    HTTP), so the records are linked in both systems as in steady state; that delivery is
+//!    timed too, as the engine's own cost of a write.
+//! 3. **Raw SQLite**: the same inbox rows inserted with plain sqlx into a table of the same
+//!    shape, in transactions of the same size: the ceiling ingest can be compared with.
+//! 4. **Delivery over HTTP**: creates sent to a [`LoopbackSystem`] on 127.0.0.1 (rate limit
+//!    off) by [`Engine::deliver`] rounds until the outbox is empty.
+//!
+//! A last, small, untimed pass counts the SQL statements each kind of event costs (through
+//! sqlx's statement log) and where the database time goes.
+//!
+//! Environment: `CONCORD_BENCH_EVENTS` (default 100000; 40% creates, 40% updates, 20% echoes),
+//! `CONCORD_BENCH_BATCH` (applier batch size, default 2000), `CONCORD_BENCH_CHUNK` (events
+//! per `ingest_many` and rows per raw transaction, default 5000), `CONCORD_BENCH_WRITES` (HTTP
+//! delivery, default 5000; 0 skips it), `CONCORD_BENCH_PROFILE=0` skips the statement count,
+//! `CONCORD_BENCH_DIR` places the SQLite files (default: the system temp dir).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use async_trait::async_trait;
+use concord::connector::{Connector, ConnectorError, FetchedRecord, WriteOutcome, WriteRequest};
+use concord::loopback::LoopbackSystem;
+use concord::model::{ChangeEvent, ChangeOp, WorkspaceConfig};
+use concord::{Engine, EngineOptions, IngestOutcome, Settings};
+use serde_json::{Map, Value, json};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// Knobs, from the environment.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    events: usize,
+    batch: usize,
+    chunk: usize,
+    http_writes: usize,
+    profile: bool,
+}
+
+impl Config {
+    fn from_env() -> Result<Self> {
+        fn var(name: &str, default: usize) -> Result<usize> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .replace('_', "")
+                    .parse()
+                    .with_context(|| format!("{name}={v} is not a number")),
+                Err(_) => Ok(default),
+            }
+        }
+        Ok(Self {
+            events: var("CONCORD_BENCH_EVENTS", 100_000)?.max(10),
+            batch: var("CONCORD_BENCH_BATCH", 2_000)?.max(1),
+            chunk: var("CONCORD_BENCH_CHUNK", 5_000)?.max(1),
+            http_writes: var("CONCORD_BENCH_WRITES", 5_000)?,
+            profile: var("CONCORD_BENCH_PROFILE", 1)? != 0,
+        })
+    }
+}
+
+/// How many events of each kind a run applies.
+#[derive(Debug, Clone, Copy)]
+struct Mix {
+    creates: usize,
+    updates: usize,
+    echoes: usize,
+}
+
+impl Mix {
+    fn of(total: usize) -> Self {
+        let creates = total * 2 / 5;
+        let updates = total * 2 / 5;
+        Self {
+            creates,
+            updates,
+            echoes: total - creates - updates,
+        }
+    }
+
+    fn total(self) -> usize {
+        self.creates + self.updates + self.echoes
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// An in-memory system: the records people edit (producing full-record webhooks) and the
+// connector the engine writes to, with versions like the loopback system, but no HTTP.
+
+#[derive(Default)]
+struct Records {
+    by_id: HashMap<String, (Map<String, Value>, i64)>,
+    version_clock: i64,
+    next_id: u64,
+}
+
+#[derive(Clone)]
+struct MemorySystem {
+    name: &'static str,
+    id_prefix: &'static str,
+    records: Arc<Mutex<Records>>,
+}
+
+impl MemorySystem {
+    fn new(name: &'static str, id_prefix: &'static str) -> Self {
+        Self {
+            name,
+            id_prefix,
+            records: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn event(&self, id: &str, record: Map<String, Value>, version: i64, tag: &str) -> ChangeEvent {
+        ChangeEvent {
+            system: self.name.to_owned(),
+            object: "employee".to_owned(),
+            external_id: id.to_owned(),
+            op: ChangeOp::Upsert,
+            record,
+            version: Some(version),
+            source_ts: Some(chrono::Utc::now()),
+            event_key: format!("{}:{id}:v{version}{tag}", self.name),
+        }
+    }
+
+    /// A person edits (or creates) a record: fields merge, the version moves on, and the
+    /// webhook carries the whole record.
+    fn edit(&self, id: &str, fields: Value) -> ChangeEvent {
+        let (record, version) = {
+            let mut store = self.lock();
+            store.version_clock += 1;
+            let version = store.version_clock;
+            let entry = store.by_id.entry(id.to_owned()).or_default();
+            if let Value::Object(fields) = fields {
+                entry.0.extend(fields);
+            }
+            entry.0.insert("id".into(), json!(id));
+            entry.0.insert("version".into(), json!(version));
+            entry.1 = version;
+            (entry.0.clone(), version)
+        };
+        self.event(id, record, version, "")
+    }
+
+    /// The record as the system holds it now, sent again (a re-delivery, a poll, the webhook
+    /// of one of our own writes).
+    fn echo(&self, id: &str, tag: &str) -> Result<ChangeEvent> {
+        let (record, version) = self
+            .lock()
+            .by_id
+            .get(id)
+            .cloned()
+            .with_context(|| format!("{} has no record {id}", self.name))?;
+        Ok(self.event(id, record, version, tag))
+    }
+
+    fn field(&self, id: &str, field: &str) -> Option<Value> {
+        self.lock().by_id.get(id)?.0.get(field).cloned()
+    }
+
+    fn ids_by(&self, field: &str) -> HashMap<String, String> {
+        self.lock()
+            .by_id
+            .iter()
+            .filter_map(|(id, (r, _))| Some((r.get(field)?.as_str()?.to_owned(), id.clone())))
+            .collect()
+    }
+
+    fn write(&self, id: Option<&str>, write: &WriteRequest) -> Result<WriteOutcome, ConnectorError> {
+        let mut store = self.lock();
+        store.version_clock += 1;
+        let version = store.version_clock;
+        let id = match id {
+            Some(id) if !store.by_id.contains_key(id) => {
+                return Err(ConnectorError::NotFound {
+                    system: self.name.to_owned(),
+                    external_id: id.to_owned(),
+                });
+            }
+            Some(id) => id.to_owned(),
+            None => {
+                store.next_id += 1;
+                format!("{}{:06}", self.id_prefix, store.next_id)
+            }
+        };
+        let entry = store.by_id.entry(id.clone()).or_default();
+        entry.0.extend(write.payload.clone());
+        entry.0.insert("id".into(), json!(id));
+        entry.0.insert("version".into(), json!(version));
+        entry.1 = version;
+        Ok(WriteOutcome {
+            external_id: id,
+            version: Some(version),
+        })
+    }
+}
+
+#[async_trait]
+impl Connector for MemorySystem {
+    async fn create(&self, write: &WriteRequest) -> Result<WriteOutcome, ConnectorError> {
+        self.write(None, write)
+    }
+
+    async fn update(
+        &self,
+        external_id: &str,
+        write: &WriteRequest,
+    ) -> Result<WriteOutcome, ConnectorError> {
+        self.write(Some(external_id), write)
+    }
+
+    async fn delete(
+        &self,
+        external_id: &str,
+        _write: &WriteRequest,
+    ) -> Result<WriteOutcome, ConnectorError> {
+        let version = {
+            let mut store = self.lock();
+            store.by_id.remove(external_id);
+            store.version_clock += 1;
+            store.version_clock
+        };
+        Ok(WriteOutcome {
+            external_id: external_id.to_owned(),
+            version: Some(version),
+        })
+    }
+
+    async fn get(
+        &self,
+        _object: &str,
+        external_id: &str,
+    ) -> Result<Option<FetchedRecord>, ConnectorError> {
+        Ok(self
+            .lock()
+            .by_id
+            .get(external_id)
+            .map(|(record, version)| FetchedRecord {
+                external_id: external_id.to_owned(),
+                record: record.clone(),
+                version: Some(*version),
+            }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workload.
+
+fn hris_id(i: usize) -> String {
+    format!("H{i:06}")
+}
+
+fn employee_number(i: usize) -> String {
+    format!("E{i:06}")
+}
+
+/// The HRIS record of a new hire.
+fn new_hire(i: usize) -> Value {
+    json!({
+        "employee_id": employee_number(i),
+        "full_name": format!("Given{i} Family{i}"),
+        "email": format!("person{i}@acme.example"),
+        "phone": format!("(415) 555-{:04}", i % 10_000),
+        "status": "Active",
+        "hire_date": format!("{:02}/{:02}/20{:02}", 1 + i % 12, 1 + i % 28, 10 + i % 15),
+        "title": "Analyst",
+        "department": "Finance",
+    })
+}
+
+/// Visits `0..n` in a scattered but repeatable order (a stride coprime with `n`).
+fn scatter(j: usize, n: usize) -> usize {
+    const STRIDE: usize = 7_919;
+    if n.is_multiple_of(STRIDE) {
+        j % n
+    } else {
+        (j % n) * STRIDE % n
+    }
+}
+
+/// The engine under test, its two systems, and every event ingested (for the raw comparison).
+struct Scenario {
+    engine: Engine,
+    hris: MemorySystem,
+    payroll: MemorySystem,
+    chunk: usize,
+    records: usize,
+    payroll_ids: Vec<String>,
+    raw_rows: Option<Vec<RawRow>>,
+}
+
+/// One inbox row, as the engine stores it.
+struct RawRow {
+    system_id: String,
+    event_key: String,
+    object: String,
+    external_id: String,
+    op: &'static str,
+    payload: String,
+    version: Option<i64>,
+    source_ts: Option<String>,
+}
+
+/// What applying one phase's events took.
+#[derive(Debug, Clone, Copy, Default)]
+struct Timing {
+    events: usize,
+    elapsed: Duration,
+}
+
+impl Timing {
+    fn rate(self) -> f64 {
+        per_second(self.events, self.elapsed)
+    }
+
+    fn add(&mut self, other: Self) {
+        self.events += other.events;
+        self.elapsed += other.elapsed;
+    }
+}
+
+fn per_second(n: usize, elapsed: Duration) -> f64 {
+    // Counts here stay far below 2^52: the conversion is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let n = n as f64;
+    n / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// The self-check workspace, with systems whose connectors the program registers itself.
+fn workspace(external: bool) -> WorkspaceConfig {
+    let mut config = concord::selfcheck::workspace("http://127.0.0.1:9", "http://127.0.0.1:9");
+    for system in &mut config.systems {
+        system.rate_limit_per_sec = None;
+        if external {
+            system.connector = "external".into();
+        }
+    }
+    config
+}
+
+impl Scenario {
+    async fn open(dir: &Path, batch: usize, chunk: usize, keep_raw: bool) -> Result<Self> {
+        let engine = Engine::open(
+            &dir.join("state.db"),
+            EngineOptions {
+                settings: Settings {
+                    batch_size: batch,
+                    ..Settings::default()
+                },
+                ..EngineOptions::default()
+            },
+        )
+        .await?;
+        engine.apply_workspace(&workspace(true)).await?;
+        let hris = MemorySystem::new("hris", "H");
+        let payroll = MemorySystem::new("payroll", "P");
+        engine.register_connector("hris", Arc::new(hris.clone()));
+        engine.register_connector("payroll", Arc::new(payroll.clone()));
+        Ok(Self {
+            engine,
+            hris,
+            payroll,
+            chunk,
+            records: 0,
+            payroll_ids: Vec::new(),
+            raw_rows: keep_raw.then(Vec::new),
+        })
+    }
+
+    /// Stores events with `ingest_many`, `chunk` at a time; returns the time it took.
+    async fn ingest(&mut self, events: &[ChangeEvent]) -> Result<Timing> {
+        let started = Instant::now();
+        let mut duplicates = 0;
+        for chunk in events.chunks(self.chunk) {
+            for outcome in self.engine.ingest_many(chunk).await? {
+                if matches!(outcome, IngestOutcome::Duplicate(_)) {
+                    duplicates += 1;
+                }
+            }
+        }
+        let elapsed = started.elapsed();
+        ensure!(duplicates == 0, "{duplicates} events were taken as duplicates");
+        if let Some(rows) = &mut self.raw_rows {
+            for e in events {
+                rows.push(RawRow {
+                    system_id: e.system.clone(),
+                    event_key: e.event_key.clone(),
+                    object: e.object.clone(),
+                    external_id: e.external_id.clone(),
+                    op: e.op.as_str(),
+                    payload: serde_json::to_string(&e.record)?,
+                    version: e.version,
+                    source_ts: e.source_ts.map(concord::store::ts),
+                });
+            }
+        }
+        Ok(Timing {
+            events: events.len(),
+            elapsed,
+        })
+    }
+
+    /// Drains the inbox with `process_inbox` until it returns 0.
+    async fn apply(&self, expected: usize) -> Result<Timing> {
+        let started = Instant::now();
+        let mut applied = 0;
+        loop {
+            let n = self.engine.process_inbox().await?;
+            if n == 0 {
+                break;
+            }
+            applied += n;
+        }
+        let elapsed = started.elapsed();
+        ensure!(
+            applied == expected,
+            "applied {applied} events, expected {expected}"
+        );
+        Ok(Timing {
+            events: applied,
+            elapsed,
+        })
+    }
+
+    /// Delivers every queued write through the in-process connectors.
+    async fn deliver(&self) -> Result<Timing> {
+        let started = Instant::now();
+        let mut writes = 0;
+        loop {
+            let n = self.engine.deliver("payroll").await? + self.engine.deliver("hris").await?;
+            if n == 0 {
+                break;
+            }
+            writes += n;
+        }
+        let elapsed = started.elapsed();
+        let left = self.count("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight')").await?;
+        ensure!(left == 0, "{left} writes are still queued after delivery");
+        Ok(Timing {
+            events: writes,
+            elapsed,
+        })
+    }
+
+    async fn count(&self, sql: &str) -> Result<usize> {
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(self.engine.pool()).await?;
+        Ok(usize::try_from(n)?)
+    }
+
+    /// New hires in the HRIS, seen by the engine for the first time.
+    fn create_events(&mut self, n: usize) -> Vec<ChangeEvent> {
+        let first = self.records;
+        self.records += n;
+        (first..first + n)
+            .map(|i| self.hris.edit(&hris_id(i), new_hire(i)))
+            .collect()
+    }
+
+    /// After the creates reached payroll: which payroll record holds which employee.
+    fn index_payroll(&mut self) -> Result<()> {
+        let by_number = self.payroll.ids_by("emp_no");
+        self.payroll_ids = (0..self.records)
+            .map(|i| {
+                by_number
+                    .get(&employee_number(i))
+                    .cloned()
+                    .with_context(|| format!("employee {i} never reached payroll"))
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+
+    /// Edits on both sides, two per record (so a queued write takes a second change), full
+    /// records as webhooks carry them. Most change a field the other system maps.
+    fn update_events(&self, n: usize) -> Vec<ChangeEvent> {
+        let records = self.records.max(1);
+        let touched = n.div_ceil(2).clamp(1, records);
+        (0..n)
+            .map(|k| {
+                let rec = scatter(k % touched, records);
+                let round = k / touched;
+                let hid = hris_id(rec);
+                match (rec * 7 + round) % 8 {
+                    // HRIS-only fields: the golden record changes, nothing is written.
+                    0 => self.hris.edit(&hid, json!({ "title": format!("Senior Analyst {round}") })),
+                    1 => self.hris.edit(&hid, json!({ "department": format!("Dept {round}-{}", rec % 10) })),
+                    // Fields payroll maps: a write to payroll is queued (or coalesced).
+                    2 => self.hris.edit(
+                        &hid,
+                        json!({ "phone": format!("(415) 555-{:04}", (rec * 7 + 1 + round * 13) % 10_000) }),
+                    ),
+                    3 => self.hris.edit(
+                        &hid,
+                        json!({ "email": format!("person{rec}.r{round}@acme.example") }),
+                    ),
+                    4 => {
+                        let on_leave = self.hris.field(&hid, "status") == Some(json!("On Leave"));
+                        let status = if on_leave { "Active" } else { "On Leave" };
+                        self.hris.edit(&hid, json!({ "status": status }))
+                    }
+                    5 => self.hris.edit(
+                        &hid,
+                        json!({ "full_name": format!("Given{rec} Family{rec}x{round}") }),
+                    ),
+                    // Payroll: its own pay rate (nothing to write), a phone (written to HRIS).
+                    6 => self.payroll.edit(
+                        &self.payroll_ids[rec],
+                        json!({ "salary_cents": 5_000_000 + rec * 13 + round * 101 }),
+                    ),
+                    _ => self.payroll.edit(
+                        &self.payroll_ids[rec],
+                        json!({ "phone": format!("+1415555{:04}", (rec * 3 + 5_000 + round * 17) % 10_000) }),
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// Each system sends a record again as it holds it after our writes: nothing to do.
+    fn echo_events(&self, n: usize) -> Result<Vec<ChangeEvent>> {
+        let records = self.records.max(1);
+        (0..n)
+            .map(|k| {
+                let rec = scatter(k / 2, records);
+                let tag = format!(":echo{k}");
+                if k % 2 == 0 {
+                    self.payroll.echo(&self.payroll_ids[rec], &tag)
+                } else {
+                    self.hris.echo(&hris_id(rec), &tag)
+                }
+            })
+            .collect()
+    }
+}
+
+/// The figures of one run.
+#[derive(Debug, Default)]
+struct Figures {
+    ingest: Timing,
+    creates: Timing,
+    updates: Timing,
+    echoes: Timing,
+    delivery: Timing,
+    outbox_creates: usize,
+    outbox_updates: usize,
+    update_writes: usize,
+    echo_side_effects: usize,
+    exceptions: usize,
+    not_applied: usize,
+    db_bytes: u64,
+}
+
+/// The whole apply benchmark: creates, delivery, updates, delivery, echoes.
+async fn run_engine(s: &mut Scenario, mix: Mix, mut checkpoint: impl FnMut(&str)) -> Result<Figures> {
+    let mut f = Figures::default();
+
+    let events = s.create_events(mix.creates);
+    f.ingest.add(s.ingest(&events).await?);
+    drop(events);
+    checkpoint("");
+    f.creates = s.apply(mix.creates).await?;
+    checkpoint("creates");
+    f.outbox_creates = s.count("SELECT COUNT(*) FROM outbox").await?;
+    f.delivery.add(s.deliver().await?);
+    s.index_payroll()?;
+
+    let events = s.update_events(mix.updates);
+    f.ingest.add(s.ingest(&events).await?);
+    drop(events);
+    let before = s.count("SELECT COUNT(*) FROM outbox").await?;
+    checkpoint("");
+    f.updates = s.apply(mix.updates).await?;
+    checkpoint("updates");
+    f.outbox_updates = s.count("SELECT COUNT(*) FROM outbox").await? - before;
+    let writes = s.deliver().await?;
+    f.update_writes = writes.events;
+    f.delivery.add(writes);
+
+    let events = s.echo_events(mix.echoes)?;
+    f.ingest.add(s.ingest(&events).await?);
+    drop(events);
+    let side_effects = "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM audit) + (SELECT COUNT(*) FROM exceptions)";
+    let before = s.count(side_effects).await?;
+    checkpoint("");
+    f.echoes = s.apply(mix.echoes).await?;
+    checkpoint("no-op echoes");
+    f.echo_side_effects = s.count(side_effects).await? - before;
+
+    f.exceptions = s.count("SELECT COUNT(*) FROM exceptions").await?;
+    f.not_applied = s.count("SELECT COUNT(*) FROM inbox WHERE status != 'applied'").await?;
+    Ok(f)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw SQLite: the ceiling.
+
+async fn raw_insert(dir: &Path, rows: &[RawRow], chunk: usize) -> Result<Timing> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", dir.join("raw.db").display()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30))
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    // The inbox table of the engine's migration, without the foreign key to `systems`.
+    for ddl in [
+        "CREATE TABLE inbox (
+            id              INTEGER PRIMARY KEY,
+            system_id       TEXT NOT NULL,
+            event_key       TEXT NOT NULL,
+            object          TEXT NOT NULL,
+            external_id     TEXT NOT NULL,
+            op              TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+            payload         TEXT NOT NULL,
+            source_version  INTEGER,
+            source_ts       TEXT,
+            received_at     TEXT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'applied', 'stale', 'held', 'failed')),
+            duplicates      INTEGER NOT NULL DEFAULT 0,
+            processed_at    TEXT,
+            detail          TEXT,
+            UNIQUE (system_id, event_key)
+        )",
+        "CREATE INDEX inbox_pending ON inbox(status, id) WHERE status = 'pending'",
+    ] {
+        sqlx::query(ddl).execute(&pool).await?;
+    }
+    let started = Instant::now();
+    for chunk in rows.chunks(chunk) {
+        let received_at = concord::store::ts(chrono::Utc::now());
+        let mut tx = pool.begin().await?;
+        for r in chunk {
+            sqlx::query(
+                "INSERT INTO inbox (system_id, event_key, object, external_id, op, payload, source_version, source_ts, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.system_id)
+            .bind(&r.event_key)
+            .bind(&r.object)
+            .bind(&r.external_id)
+            .bind(r.op)
+            .bind(&r.payload)
+            .bind(r.version)
+            .bind(&r.source_ts)
+            .bind(&received_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    let elapsed = started.elapsed();
+    pool.close().await;
+    Ok(Timing {
+        events: rows.len(),
+        elapsed,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery over HTTP.
+
+async fn http_delivery(dir: &Path, writes: usize, chunk: usize) -> Result<(Timing, Settings)> {
+    let settings = Settings::default();
+    let engine = Engine::open(
+        &dir.join("http.db"),
+        EngineOptions {
+            settings: settings.clone(),
+            ..EngineOptions::default()
+        },
+    )
+    .await?;
+    let payroll = LoopbackSystem::start("payroll", "employee", "/employees", None).await?;
+    let mut config = workspace(false);
+    config.systems = config
+        .systems
+        .into_iter()
+        .map(|mut s| {
+            if s.id == "payroll" {
+                s.config["base_url"] = json!(payroll.base_url());
+            }
+            s
+        })
+        .collect();
+    engine.apply_workspace(&config).await?;
+    let hris = MemorySystem::new("hris", "H");
+    let events: Vec<ChangeEvent> = (0..writes)
+        .map(|i| hris.edit(&hris_id(i), new_hire(i)))
+        .collect();
+    for c in events.chunks(chunk) {
+        engine.ingest_many(c).await?;
+    }
+    while engine.process_inbox().await? > 0 {}
+
+    let started = Instant::now();
+    let mut sent = 0;
+    loop {
+        let n = engine.deliver("payroll").await?;
+        if n == 0 {
+            break;
+        }
+        sent += n;
+    }
+    let elapsed = started.elapsed();
+    let applied = payroll.stats().writes_applied;
+    if usize::try_from(applied)? != writes || sent != writes {
+        bail!("payroll applied {applied} writes and the engine sent {sent}; expected {writes}");
+    }
+    Ok((
+        Timing {
+            events: sent,
+            elapsed,
+        },
+        settings,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statement count: sqlx logs every statement (target `sqlx::query`, with its elapsed time);
+// a global subscriber tallies them. Installed only for the last, untimed pass.
+
+mod statements {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+
+    use tracing::field::{Field, Visit};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata, Subscriber};
+    use tracing_subscriber::layer::{Context, Layer};
+
+    /// Statement -> (executions, seconds).
+    pub type Tally = HashMap<String, (u64, f64)>;
+
+    static TALLY: Mutex<Option<Tally>> = Mutex::new(None);
+
+    pub struct Counter;
+
+    const TARGET: &str = "sqlx::query";
+
+    #[derive(Default)]
+    struct Fields {
+        summary: String,
+        statement: String,
+        secs: f64,
+    }
+
+    impl Visit for Fields {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            match field.name() {
+                "summary" => value.clone_into(&mut self.summary),
+                "db.statement" => value.clone_into(&mut self.statement),
+                _ => {}
+            }
+        }
+
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            if field.name() == "elapsed_secs" {
+                self.secs = value;
+            }
+        }
+
+        fn record_debug(&mut self, _field: &Field, _value: &dyn std::fmt::Debug) {}
+    }
+
+    impl<S: Subscriber> Layer<S> for Counter {
+        fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+            if metadata.target() == TARGET {
+                Interest::always()
+            } else {
+                Interest::never()
+            }
+        }
+
+        fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+            metadata.target() == TARGET
+        }
+
+        fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            let text = if fields.statement.trim().is_empty() {
+                &fields.summary
+            } else {
+                &fields.statement
+            };
+            let mut key: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if key.len() > 96 {
+                let mut end = 93;
+                while !key.is_char_boundary(end) {
+                    end -= 1;
+                }
+                key.truncate(end);
+                key.push_str("...");
+            }
+            let mut tally = TALLY.lock().unwrap_or_else(PoisonError::into_inner);
+            let entry = tally
+                .get_or_insert_with(Tally::new)
+                .entry(key)
+                .or_default();
+            entry.0 += 1;
+            entry.1 += fields.secs;
+        }
+    }
+
+    pub fn install() -> anyhow::Result<()> {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Counter))?;
+        Ok(())
+    }
+
+    /// What was counted since the last call.
+    pub fn take() -> Tally {
+        TALLY
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn thousands(n: f64) -> String {
+    // Rates are positive and far below 2^63.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let digits = (n.round() as u64).to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn row(label: &str, rate: f64, unit: &str, note: &str) {
+    println!("  {label:<32}{:>12} {unit:<10}{note}", thousands(rate));
+}
+
+fn file_size(path: &Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let config = Config::from_env()?;
+    let mix = Mix::of(config.events);
+    let base = std::env::var_os("CONCORD_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
+    let dir = tempfile::Builder::new()
+        .prefix("concord-bench-")
+        .tempdir_in(&base)
+        .with_context(|| format!("creating a temp dir in {}", base.display()))?;
+    let profile = if cfg!(debug_assertions) { "debug build" } else { "release build" };
+    println!(
+        "concord throughput: {} events ({} creates, {} updates, {} no-op echoes), batch {}, \
+         ingest chunk {}, {profile}",
+        config.events, mix.creates, mix.updates, mix.echoes, config.batch, config.chunk
+    );
+    println!(
+        "  SQLite files in {} ({} CPUs)",
+        dir.path().display(),
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+
+    let engine_dir = dir.path().join("engine");
+    std::fs::create_dir_all(&engine_dir)?;
+    let mut scenario = Scenario::open(&engine_dir, config.batch, config.chunk, true).await?;
+    let version: String = sqlx::query_scalar("SELECT sqlite_version()")
+        .fetch_one(scenario.engine.pool())
+        .await?;
+    let mut figures = run_engine(&mut scenario, mix, |_| {}).await?;
+    figures.db_bytes = file_size(&engine_dir.join("state.db"));
+    let raw_rows = scenario.raw_rows.take().unwrap_or_default();
+    drop(scenario);
+
+    let raw = raw_insert(dir.path(), &raw_rows, config.chunk).await?;
+    drop(raw_rows);
+
+    let http = if config.http_writes > 0 {
+        Some(http_delivery(dir.path(), config.http_writes, config.chunk).await?)
+    } else {
+        None
+    };
+
+    let f = &figures;
+    let mut overall = f.creates;
+    overall.add(f.updates);
+    overall.add(f.echoes);
+    println!();
+    println!(
+        "concord throughput ({} events, batch {}, {profile}, SQLite {version})",
+        config.events, config.batch
+    );
+    row("ingest (durable)", f.ingest.rate(), "events/s", &format!("chunks of {}", config.chunk));
+    row(
+        "apply: creates",
+        f.creates.rate(),
+        "events/s",
+        &format!("{} golden records, {} creates queued", f.creates.events, f.outbox_creates),
+    );
+    row(
+        "apply: updates",
+        f.updates.rate(),
+        "events/s",
+        &format!(
+            "{} outbox rows for {} events (coalesced)",
+            f.outbox_updates, f.updates.events
+        ),
+    );
+    row(
+        "apply: no-op echoes",
+        f.echoes.rate(),
+        "events/s",
+        &format!("{} rows written besides the inbox", f.echo_side_effects),
+    );
+    row("apply: overall", overall.rate(), "events/s", "");
+    row(
+        "raw sqlite insert",
+        raw.rate(),
+        "rows/s",
+        &format!("same rows, transactions of {}", config.chunk),
+    );
+    row(
+        "delivery, in-process",
+        f.delivery.rate(),
+        "writes/s",
+        &format!(
+            "{} writes ({} after updates), no HTTP: the engine's own cost",
+            f.delivery.events, f.update_writes
+        ),
+    );
+    if let Some((t, s)) = &http {
+        row(
+            "delivery over HTTP",
+            t.rate(),
+            "writes/s",
+            &format!(
+                "{} creates to a loopback system, {} per round, {} concurrent",
+                t.events, s.send_batch, s.send_concurrency
+            ),
+        );
+    }
+    println!(
+        "  state: {:.1} MB on disk; {} exceptions, {} events not applied",
+        // Sizes are far below 2^52.
+        {
+            #[allow(clippy::cast_precision_loss)]
+            let mb = f.db_bytes as f64 / 1e6;
+            mb
+        },
+        f.exceptions,
+        f.not_applied
+    );
+
+    if config.profile {
+        profile(dir.path(), config).await?;
+    }
+    Ok(())
+}
+
+/// A small run with sqlx's statement log on: statements per event and where SQLite time goes.
+async fn profile(dir: &Path, config: Config) -> Result<()> {
+    let n = (config.events / 10).clamp(10, 6_000);
+    let mix = Mix::of(n);
+    let profile_dir = dir.join("profile");
+    std::fs::create_dir_all(&profile_dir)?;
+    let mut scenario = Scenario::open(&profile_dir, config.batch, config.chunk, false).await?;
+    statements::install()?;
+    let mut phases: Vec<(String, statements::Tally)> = Vec::new();
+    let figures = run_engine(&mut scenario, mix, |phase| {
+        let tally = statements::take();
+        if !phase.is_empty() {
+            phases.push((phase.to_owned(), tally));
+        }
+    })
+    .await?;
+    println!();
+    println!("where apply time goes ({} events, statement log on, not timed)", mix.total());
+    for (phase, tally) in &phases {
+        let events = match phase.as_str() {
+            "creates" => figures.creates,
+            "updates" => figures.updates,
+            _ => figures.echoes,
+        };
+        let statements: u64 = tally.values().map(|(c, _)| c).sum();
+        let secs: f64 = tally.values().map(|(_, s)| s).sum();
+        #[allow(clippy::cast_precision_loss)]
+        let per_event = statements as f64 / events.events.max(1) as f64;
+        println!(
+            "  {phase}: {per_event:.1} statements per event; SQLite {:.0}% of the {:.2?} apply time",
+            100.0 * secs / events.elapsed.as_secs_f64().max(1e-9),
+            events.elapsed
+        );
+        let mut top: Vec<_> = tally.iter().collect();
+        top.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+        for (sql, (count, secs)) in top.into_iter().take(8) {
+            #[allow(clippy::cast_precision_loss)]
+            let per = *count as f64 / events.events.max(1) as f64;
+            println!(
+                "    {:>5.2}/event {:>6.1} ms  {sql}",
+                per,
+                secs * 1e3
+            );
+        }
+    }
+    Ok(())
+}
