@@ -86,7 +86,7 @@ impl LoopbackSystem {
             hooks_pending,
         };
         let app = Router::new()
-            .route(&format!("{collection}"), get(list).post(create))
+            .route(collection, get(list).post(create))
             .route(
                 &format!("{collection}/{{id}}"),
                 get(get_one).patch(patch).put(put).delete(delete),

@@ -557,13 +557,12 @@ impl<'w> Batch<'w> {
         conn: &mut SqliteConnection,
         record_id: RecordId,
     ) -> Result<&mut CachedRecord> {
-        if !self.records.contains_key(&record_id) {
-            let loaded = load_record(conn, record_id).await?;
-            self.records.insert(record_id, loaded);
+        match self.records.entry(record_id) {
+            std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                Ok(e.insert(load_record(conn, record_id).await?))
+            }
         }
-        self.records
-            .get_mut(&record_id)
-            .ok_or_else(|| EngineError::NotFound(format!("record {record_id}")))
     }
 
     async fn set_inbox(

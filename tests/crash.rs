@@ -72,15 +72,28 @@ fn field(record: &serde_json::Map<String, Value>, name: &str) -> Option<String> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
-    let kills: usize = std::env::var("CONCORD_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
-    let seed: u64 = std::env::var("CONCORD_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let kills: usize = std::env::var("CONCORD_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("CONCORD_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let hooks = format!("http://127.0.0.1:{port}/hooks");
-    let a = LoopbackSystem::start("a", "item", "/items", Some(format!("{hooks}/a"))).await.expect("a");
-    let b = LoopbackSystem::start("b", "item", "/items", Some(format!("{hooks}/b"))).await.expect("b");
-    std::fs::write(dir.path().join("workspace.json"), workspace(&a.base_url(), &b.base_url()).to_string())
-        .expect("workspace file");
+    let a = LoopbackSystem::start("a", "item", "/items", Some(format!("{hooks}/a")))
+        .await
+        .expect("a");
+    let b = LoopbackSystem::start("b", "item", "/items", Some(format!("{hooks}/b")))
+        .await
+        .expect("b");
+    std::fs::write(
+        dir.path().join("workspace.json"),
+        workspace(&a.base_url(), &b.base_url()).to_string(),
+    )
+    .expect("workspace file");
 
     let mut engine = spawn_engine(dir.path(), port);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -100,7 +113,11 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
             a.edit(&a_id, json!({ "key": key, "fa": value }));
             expected_fa.insert(key, value);
             edits += 1;
-        } else if let Some((b_id, _)) = b.records().into_iter().find(|(_, r)| field(r, "key").as_deref() == Some(&key)) {
+        } else if let Some((b_id, _)) = b
+            .records()
+            .into_iter()
+            .find(|(_, r)| field(r, "key").as_deref() == Some(&key))
+        {
             let value = format!("b{edits}");
             b.edit(&b_id, json!({ "fb": value }));
             expected_fb.insert(key, value);
@@ -123,8 +140,14 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         let a_records = a.records();
         let b_records = b.records();
         for (key, fa) in &expected_fa {
-            let in_a: Vec<_> = a_records.iter().filter(|(_, r)| field(r, "key").as_deref() == Some(key)).collect();
-            let in_b: Vec<_> = b_records.iter().filter(|(_, r)| field(r, "key").as_deref() == Some(key)).collect();
+            let in_a: Vec<_> = a_records
+                .iter()
+                .filter(|(_, r)| field(r, "key").as_deref() == Some(key))
+                .collect();
+            let in_b: Vec<_> = b_records
+                .iter()
+                .filter(|(_, r)| field(r, "key").as_deref() == Some(key))
+                .collect();
             if in_b.len() != 1 {
                 mismatches.push(format!("{key}: b holds {} copies", in_b.len()));
                 continue;
@@ -132,10 +155,16 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
             let fb = expected_fb.get(key);
             for (system, (_, r)) in [("a", in_a[0]), ("b", in_b[0])] {
                 if field(r, "fa").as_ref() != Some(fa) {
-                    mismatches.push(format!("{system}:{key}.fa = {:?}, last edit {fa}", field(r, "fa")));
+                    mismatches.push(format!(
+                        "{system}:{key}.fa = {:?}, last edit {fa}",
+                        field(r, "fa")
+                    ));
                 }
                 if fb.is_some() && field(r, "fb").as_ref() != fb {
-                    mismatches.push(format!("{system}:{key}.fb = {:?}, last edit {fb:?}", field(r, "fb")));
+                    mismatches.push(format!(
+                        "{system}:{key}.fb = {:?}, last edit {fb:?}",
+                        field(r, "fb")
+                    ));
                 }
             }
         }
@@ -158,13 +187,31 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         sa.repeated_keys,
         sb.repeated_keys
     );
-    assert!(mismatches.is_empty(), "every system converges to the last edit of every field, zero lost changes: {mismatches:?}");
-    assert_eq!(b.records().len(), expected_fa.len(), "every record exists exactly once in b: no duplicate creates");
-    assert_eq!(a.records().len(), expected_fa.len(), "and exactly once in a");
-    assert_eq!(sa.max_requests_per_key.max(sb.max_requests_per_key) > 0, sa.writes_applied + sb.writes_applied > 0, "writes carry idempotency keys");
+    assert!(
+        mismatches.is_empty(),
+        "every system converges to the last edit of every field, zero lost changes: {mismatches:?}"
+    );
+    assert_eq!(
+        b.records().len(),
+        expected_fa.len(),
+        "every record exists exactly once in b: no duplicate creates"
+    );
+    assert_eq!(
+        a.records().len(),
+        expected_fa.len(),
+        "and exactly once in a"
+    );
+    assert_eq!(
+        sa.max_requests_per_key.max(sb.max_requests_per_key) > 0,
+        sa.writes_applied + sb.writes_applied > 0,
+        "writes carry idempotency keys"
+    );
     // A write re-sent after a crash repeats its key; the system applies it once. A re-send can only
     // follow a kill, and only for writes that were in flight at that moment.
     let in_flight_bound = (killed * 200) as u64;
-    assert!(sa.repeated_keys + sb.repeated_keys <= in_flight_bound, "writes are re-sent only after a crash interrupted them");
+    assert!(
+        sa.repeated_keys + sb.repeated_keys <= in_flight_bound,
+        "writes are re-sent only after a crash interrupted them"
+    );
     assert!(killed >= kills, "the engine was killed {killed} times");
 }
