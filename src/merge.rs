@@ -627,3 +627,269 @@ pub fn decide_identity(candidates: &BTreeSet<RecordId>) -> Identity {
         _ => Identity::Ambiguous(candidates.iter().copied().collect()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeletePolicy, FieldDef};
+    use crate::transform::FieldType;
+    use chrono::TimeZone;
+
+    fn schema() -> ObjectSchema {
+        let f = |name: &str| FieldDef {
+            name: name.into(),
+            field_type: FieldType::String,
+            required: false,
+            sensitive: false,
+            values: vec![],
+            references: None,
+            description: None,
+        };
+        ObjectSchema {
+            name: "employee".into(),
+            fields: vec![f("name"), f("phone"), f("pay")],
+            match_keys: vec![],
+            delete_policy: DeletePolicy::Review,
+        }
+    }
+
+    fn views() -> Vec<SystemView> {
+        let all: BTreeSet<String> = ["name", "phone", "pay"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        ["a", "b", "c"]
+            .iter()
+            .map(|id| SystemView {
+                id: (*id).into(),
+                reads: all.clone(),
+                writes: all.clone(),
+            })
+            .collect()
+    }
+
+    fn policies() -> BTreeMap<String, FieldPolicy> {
+        let mut p = BTreeMap::new();
+        p.insert(
+            "name".into(),
+            FieldPolicy {
+                owner: Some("a".into()),
+                conflict: ConflictPolicy::OwnerWins,
+                ..FieldPolicy::open("name")
+            },
+        );
+        p.insert(
+            "pay".into(),
+            FieldPolicy {
+                conflict: ConflictPolicy::Manual,
+                ..FieldPolicy::open("pay")
+            },
+        );
+        p
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    /// Every system agrees on name=Ada, phone=1, pay=10.
+    fn agreed() -> RecordState {
+        let fields: Fields = [("name", "Ada"), ("phone", "1"), ("pay", "10")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).into())))
+            .collect();
+        let mut state = RecordState {
+            record_id: 1,
+            golden: fields.clone(),
+            ..RecordState::default()
+        };
+        for s in ["a", "b", "c"] {
+            state.shadows.insert(s.into(), fields.clone());
+            state.linked.insert(s.into());
+        }
+        for f in fields.keys() {
+            state.meta.insert(
+                f.clone(),
+                FieldMeta {
+                    ts: at(0),
+                    by: "a".into(),
+                },
+            );
+        }
+        state
+    }
+
+    fn incoming(system: &str, field: &str, value: &str, secs: i64) -> Incoming {
+        let mut values = Fields::new();
+        values.insert(field.into(), Value::String(value.into()));
+        Incoming {
+            system: system.into(),
+            values,
+            source_ts: at(secs),
+            repair: false,
+        }
+    }
+
+    fn run(state: &RecordState, inc: &Incoming) -> Plan {
+        let (s, p, v) = (schema(), policies(), views());
+        merge(
+            &MergeContext {
+                object: &s,
+                policies: &p,
+                systems: &v,
+            },
+            state,
+            inc,
+        )
+    }
+
+    #[test]
+    fn rule2_an_unchanged_value_is_a_no_op() {
+        let plan = run(&agreed(), &incoming("b", "phone", "1", 5));
+        assert!(plan.is_empty(), "v == base changes nothing");
+        assert_eq!(plan.noops, 1, "and is counted");
+    }
+
+    #[test]
+    fn rule3_a_clean_change_propagates_to_every_other_system() {
+        let plan = run(&agreed(), &incoming("b", "phone", "2", 5));
+        assert_eq!(
+            plan.golden.get("phone"),
+            Some(&json!("2")),
+            "golden takes the clean change"
+        );
+        let targets: Vec<&String> = plan.writes.keys().collect();
+        assert_eq!(
+            targets,
+            vec!["a", "c"],
+            "every other system that maps the field gets a write"
+        );
+        assert_eq!(
+            plan.shadows["b"]["phone"],
+            json!("2"),
+            "the source's shadow follows"
+        );
+    }
+
+    #[test]
+    fn rule3_a_non_owner_change_is_reverted() {
+        let plan = run(&agreed(), &incoming("b", "name", "Bob", 5));
+        assert!(plan.golden.is_empty(), "a non-owner cannot change golden");
+        assert_eq!(
+            plan.writes.keys().collect::<Vec<_>>(),
+            vec!["b"],
+            "the owner's value is written back to the source only"
+        );
+        assert_eq!(plan.audit[0].rule, "rule3:non_owner:revert");
+    }
+
+    #[test]
+    fn rule4_last_write_wins_by_source_time() {
+        let mut state = agreed();
+        // c changed phone at t=10, not yet seen by b.
+        state.golden.insert("phone".into(), json!("3"));
+        state.meta.insert(
+            "phone".into(),
+            FieldMeta {
+                ts: at(10),
+                by: "c".into(),
+            },
+        );
+        let older = run(&state, &incoming("b", "phone", "2", 5));
+        assert!(older.golden.is_empty(), "an older conflicting write loses");
+        assert!(
+            older.writes.get("b").is_some_and(|w| w.contains("phone")),
+            "and the loser gets the winner's value"
+        );
+        let newer = run(&state, &incoming("b", "phone", "2", 20));
+        assert_eq!(
+            newer.golden.get("phone"),
+            Some(&json!("2")),
+            "a newer conflicting write wins"
+        );
+    }
+
+    #[test]
+    fn rule4_manual_holds_the_field_and_lets_others_through() {
+        let mut state = agreed();
+        state.golden.insert("pay".into(), json!("11"));
+        let mut inc = incoming("b", "pay", "12", 5);
+        inc.values.insert("phone".into(), json!("7"));
+        let plan = run(&state, &inc);
+        assert_eq!(
+            plan.exceptions.len(),
+            1,
+            "a manual conflict opens one exception"
+        );
+        assert!(plan.exceptions[0].holds, "that holds the field");
+        assert!(!plan.golden.contains_key("pay"), "nothing is overwritten");
+        assert_eq!(
+            plan.golden.get("phone"),
+            Some(&json!("7")),
+            "other fields of the record still sync"
+        );
+    }
+
+    #[test]
+    fn rule5_both_sides_at_the_same_value_only_moves_the_shadow() {
+        let mut state = agreed();
+        state.golden.insert("phone".into(), json!("9"));
+        let plan = run(&state, &incoming("b", "phone", "9", 5));
+        assert!(
+            plan.writes.is_empty(),
+            "no write when the source already holds golden"
+        );
+        assert_eq!(plan.shadows["b"]["phone"], json!("9"));
+    }
+
+    #[test]
+    fn a_held_field_is_never_overwritten() {
+        let mut state = agreed();
+        state.held.insert("phone".into());
+        let plan = run(&state, &incoming("b", "phone", "8", 5));
+        assert!(
+            plan.golden.is_empty() && plan.writes.is_empty(),
+            "a held field waits for the steward"
+        );
+        assert_eq!(
+            plan.held_updates.len(),
+            1,
+            "the exception learns the new value"
+        );
+    }
+
+    #[test]
+    fn resolution_writes_to_every_system_that_differs() {
+        let mut state = agreed();
+        state
+            .shadows
+            .get_mut("b")
+            .map(|s| s.insert("pay".into(), json!("12")));
+        let (s, p, v) = (schema(), policies(), views());
+        let ctx = MergeContext {
+            object: &s,
+            policies: &p,
+            systems: &v,
+        };
+        let plan = resolve(
+            &ctx,
+            &state,
+            "pay",
+            &json!("12"),
+            &Actor::person("sam", "steward"),
+            "resolution:conflict",
+            at(9),
+        );
+        assert_eq!(
+            plan.writes.keys().collect::<Vec<_>>(),
+            vec!["a", "c"],
+            "b already holds the chosen value"
+        );
+        assert_eq!(
+            plan.audit[0].actor.name, "sam",
+            "the resolution is audited with its actor"
+        );
+    }
+}
