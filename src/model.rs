@@ -21,6 +21,7 @@ pub type SourceVersion = i64;
 
 /// One connected application instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SystemConfig {
     pub id: String,
     pub name: String,
@@ -43,6 +44,7 @@ fn default_max_attempts() -> u32 {
 
 /// One typed field of a canonical object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldDef {
     pub name: String,
     #[serde(rename = "type")]
@@ -77,6 +79,7 @@ pub enum DeletePolicy {
 
 /// A kind of synced record with its canonical schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ObjectSchema {
     pub name: String,
     pub fields: Vec<FieldDef>,
@@ -114,6 +117,7 @@ pub enum NullPolicy {
 
 /// How some canonical fields are read from and written to a system's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MappingRule {
     /// Canonical fields this rule yields (most rules: one).
     #[serde(default)]
@@ -132,6 +136,7 @@ fn copy_transform() -> Transform {
 
 /// One system's mapping for one object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Mapping {
     pub system: String,
     pub object: String,
@@ -176,6 +181,7 @@ pub enum NonOwnerPolicy {
 
 /// Ownership and policies of one canonical field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldPolicy {
     pub field: String,
     /// The source of truth, if the field has one.
@@ -223,6 +229,7 @@ impl FieldPolicy {
 
 /// Policies of one object: per field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ObjectPolicies {
     pub object: String,
     pub fields: Vec<FieldPolicy>,
@@ -230,6 +237,7 @@ pub struct ObjectPolicies {
 
 /// The whole workspace: what `concord` loads from a config file into SQLite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
     pub systems: Vec<SystemConfig>,
     pub objects: Vec<ObjectSchema>,
