@@ -84,20 +84,14 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("parsing {}", path.display()))?;
                 engine.apply_workspace(&config).await?;
             }
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-            let addr = listener.local_addr()?;
+            let cancel = CancellationToken::new();
+            let (addr, server) =
+                concord::server::spawn_loopback(engine.clone(), port, cancel.clone()).await?;
             if let Some(f) = port_file {
                 std::fs::write(&f, addr.port().to_string())?;
             }
             println!("concord: engine running; webhooks at http://{addr}/hooks/{{system}}");
-            let cancel = CancellationToken::new();
             let running = engine.start(cancel.clone());
-            let server_cancel = cancel.clone();
-            let server = tokio::spawn(async move {
-                axum::serve(listener, concord::server::router(engine))
-                    .with_graceful_shutdown(async move { server_cancel.cancelled().await })
-                    .await
-            });
             tokio::signal::ctrl_c().await?;
             println!("concord: stopping");
             cancel.cancel();

@@ -142,16 +142,34 @@ pub struct AuditRow {
     pub detail: Option<Value>,
 }
 
+const EXCEPTION_COLUMNS: &str = "SELECT id, kind, object, record_id, system_id, field, status, detail, created_at, \
+     updated_at, resolved_by, resolution FROM exceptions";
+
+fn exception_view(r: &sqlx::sqlite::SqliteRow) -> ExceptionView {
+    ExceptionView {
+        id: r.get("id"),
+        kind: r.get("kind"),
+        object: r.get("object"),
+        record_id: r.get("record_id"),
+        system: r.get("system_id"),
+        field: r.get("field"),
+        status: r.get("status"),
+        detail: parse_json(r.get("detail")).unwrap_or(Value::Null),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        resolved_by: r.get("resolved_by"),
+        resolution: parse_json(r.get("resolution")),
+    }
+}
+
 fn parse_json(s: Option<String>) -> Option<Value> {
     s.and_then(|s| serde_json::from_str(&s).ok())
 }
 
 impl Engine {
     pub async fn list_exceptions(&self, filter: &ExceptionFilter) -> Result<Vec<ExceptionView>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id, kind, object, record_id, system_id, field, status, detail, created_at, updated_at, resolved_by, resolution
-             FROM exceptions WHERE 1 = 1",
-        );
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("{EXCEPTION_COLUMNS} WHERE 1 = 1"));
         match filter.status.as_deref().unwrap_or("open") {
             "all" => {}
             status => {
@@ -178,59 +196,16 @@ impl Engine {
         q.push(" OFFSET ")
             .push_bind(filter.offset.unwrap_or(0).max(0));
         let rows = q.build().fetch_all(self.pool()).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ExceptionView {
-                id: r.get("id"),
-                kind: r.get("kind"),
-                object: r.get("object"),
-                record_id: r.get("record_id"),
-                system: r.get("system_id"),
-                field: r.get("field"),
-                status: r.get("status"),
-                detail: parse_json(r.get("detail")).unwrap_or(Value::Null),
-                created_at: r.get("created_at"),
-                updated_at: r.get("updated_at"),
-                resolved_by: r.get("resolved_by"),
-                resolution: parse_json(r.get("resolution")),
-            })
-            .collect())
+        Ok(rows.iter().map(exception_view).collect())
     }
 
     pub async fn exception(&self, id: i64) -> Result<ExceptionView> {
-        let mut found = self
-            .list_exceptions(&ExceptionFilter {
-                status: Some("all".into()),
-                ..Default::default()
-            })
-            .await?;
-        found.retain(|e| e.id == id);
-        if let Some(e) = found.pop() {
-            return Ok(e);
-        }
-        // Not in the first page: fetch directly.
-        let r = sqlx::query(
-            "SELECT id, kind, object, record_id, system_id, field, status, detail, created_at, updated_at, resolved_by, resolution
-             FROM exceptions WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| EngineError::NotFound(format!("exception {id}")))?;
-        Ok(ExceptionView {
-            id: r.get("id"),
-            kind: r.get("kind"),
-            object: r.get("object"),
-            record_id: r.get("record_id"),
-            system: r.get("system_id"),
-            field: r.get("field"),
-            status: r.get("status"),
-            detail: parse_json(r.get("detail")).unwrap_or(Value::Null),
-            created_at: r.get("created_at"),
-            updated_at: r.get("updated_at"),
-            resolved_by: r.get("resolved_by"),
-            resolution: parse_json(r.get("resolution")),
-        })
+        let row = sqlx::query(&format!("{EXCEPTION_COLUMNS} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("exception {id}")))?;
+        Ok(exception_view(&row))
     }
 
     /// Resolves a field exception (conflict, non-owner change, validation) with a chosen value.

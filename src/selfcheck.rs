@@ -200,16 +200,9 @@ pub async fn run(size: usize) -> anyhow::Result<Report> {
         },
     )
     .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let hooks = format!("http://{}", listener.local_addr()?);
     let cancel = CancellationToken::new();
-    let server_engine = engine.clone();
-    let server_cancel = cancel.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, crate::server::router(server_engine))
-            .with_graceful_shutdown(async move { server_cancel.cancelled().await })
-            .await;
-    });
+    let (addr, _server) = crate::server::spawn_loopback(engine.clone(), 0, cancel.clone()).await?;
+    let hooks = format!("http://{addr}");
     let hris = LoopbackSystem::start(
         "hris",
         "employee",

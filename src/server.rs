@@ -116,3 +116,23 @@ pub fn router(engine: Engine) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(engine)
 }
+
+/// Serves the engine's HTTP routes on 127.0.0.1:`port` (0 picks one) until `cancel` fires.
+/// Returns the bound address and the server task.
+pub async fn spawn_loopback(
+    engine: Engine,
+    port: u16,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::io::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router(engine))
+            .with_graceful_shutdown(async move { cancel.cancelled().await })
+            .await
+    });
+    Ok((addr, task))
+}

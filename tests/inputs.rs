@@ -16,15 +16,11 @@ async fn inbox_count(h: &Harness) -> i64 {
 }
 
 async fn hook_server(h: &Harness) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (addr, _) = concord::server::spawn_loopback(h.engine.clone(), 0, cancel)
         .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let engine = h.engine.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, concord::server::router(engine)).await;
-    });
-    url
+        .expect("server");
+    format!("http://{addr}")
 }
 
 #[tokio::test]

@@ -43,18 +43,11 @@ impl Harness {
         )
         .await
         .expect("engine opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let hooks = format!("http://{}/hooks", listener.local_addr().expect("addr"));
         let cancel = CancellationToken::new();
-        let server_engine = engine.clone();
-        let token = cancel.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, concord::server::router(server_engine))
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-        });
+        let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
+            .await
+            .expect("webhook server");
+        let hooks = format!("http://{addr}/hooks");
         let hris = LoopbackSystem::start(
             "hris",
             "employee",
