@@ -61,6 +61,33 @@ pub struct FetchedRecord {
     pub external_id: String,
     pub record: Map<String, Value>,
     pub version: Option<SourceVersion>,
+    /// The record's modification time or version as the system writes it (incremental cursor).
+    #[serde(default)]
+    pub modified: Option<String>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    pub records: Vec<FetchedRecord>,
+    /// Opaque token for the next page; None on the last page.
+    pub next: Option<String>,
+    /// How many records the whole listing has, when the system says.
+    pub total: Option<u64>,
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing or wrong signature, or a timestamp outside the tolerance: 401, nothing stored.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The body is not what the system's webhook config describes: 400, nothing stored.
+    #[error("{0}")]
+    Malformed(String),
+    /// This system is not configured for webhooks.
+    #[error("{0}")]
+    NotSupported(String),
 }
 
 /// A connector failure, classified.
@@ -139,6 +166,42 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 pub trait Connector: Send + Sync {
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
+    }
+    /// One page of the full listing of `object`, from the start when `page` is None.
+    async fn list_page(&self, object: &str, page: Option<&str>) -> Result<Page, ConnectorError> {
+        let _ = (object, page);
+        Err(ConnectorError::Config(
+            "this connector cannot list records".into(),
+        ))
+    }
+    /// One page of the records of `object` changed at or after `since` (a cursor the connector
+    /// produced from [`FetchedRecord::modified`]).
+    async fn changes_page(
+        &self,
+        object: &str,
+        since: &str,
+        page: Option<&str>,
+    ) -> Result<Page, ConnectorError> {
+        let _ = (object, since, page);
+        Err(ConnectorError::Config(
+            "this connector cannot list changes".into(),
+        ))
+    }
+    /// Verifies and parses a webhook delivery into change events.
+    fn parse_webhook(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::model::ChangeEvent>, WebhookError> {
+        let _ = (headers, body, now);
+        Err(WebhookError::NotSupported(
+            "this system sends no webhooks".into(),
+        ))
+    }
+    /// How often to poll for changes, if at all.
+    fn poll_interval(&self) -> Option<Duration> {
+        None
     }
     async fn create(&self, write: &WriteRequest) -> Result<WriteOutcome, ConnectorError>;
     async fn update(

@@ -74,7 +74,7 @@ enum Outcome {
 }
 
 impl Engine {
-    fn limiter(&self, system: &str) -> Option<Arc<RateLimiter>> {
+    pub(crate) fn limiter(&self, system: &str) -> Option<Arc<RateLimiter>> {
         let rate = self.workspace().system(system)?.rate_limit_per_sec?;
         let mut limiters = self
             .inner

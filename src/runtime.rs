@@ -60,6 +60,8 @@ pub struct EngineOptions {
     pub clock: Arc<dyn Clock>,
     pub jitter: Jitter,
     pub settings: Settings,
+    /// Where connectors look up their secrets by name.
+    pub secrets: crate::secrets::SharedSecrets,
 }
 
 impl Default for EngineOptions {
@@ -68,6 +70,7 @@ impl Default for EngineOptions {
             clock: Arc::new(SystemClock),
             jitter: Jitter::from_entropy(),
             settings: Settings::default(),
+            secrets: Arc::new(crate::secrets::Keychain::default()),
         }
     }
 }
@@ -91,6 +94,7 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub jitter: Jitter,
     pub settings: Settings,
+    pub secrets: crate::secrets::SharedSecrets,
     pub workspace: RwLock<Arc<Workspace>>,
     pub connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
     pub limiters: std::sync::Mutex<HashMap<String, Arc<crate::delivery::RateLimiter>>>,
@@ -113,6 +117,7 @@ impl Engine {
                 clock: options.clock,
                 jitter: options.jitter,
                 settings: options.settings,
+                secrets: options.secrets,
                 workspace: RwLock::new(Arc::new(workspace)),
                 connectors: RwLock::new(HashMap::new()),
                 limiters: std::sync::Mutex::new(HashMap::new()),
@@ -156,7 +161,7 @@ impl Engine {
         let ws = self.workspace();
         let mut built = Vec::new();
         for system in &ws.config.systems {
-            if let Some(c) = crate::connectors::build(system)? {
+            if let Some(c) = crate::connectors::build(system, &self.inner.secrets)? {
                 built.push((system.id.clone(), c));
             }
         }
@@ -219,6 +224,17 @@ impl Engine {
 
     /// Stores change events durably in one transaction: all or none.
     pub async fn ingest_many(&self, events: &[ChangeEvent]) -> Result<Vec<IngestOutcome>> {
+        self.check_events(events)?;
+        let _guard = self.inner.write_lock.lock().await;
+        let mut tx = self.inner.pool.begin().await?;
+        let outcomes = self.insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        drop(_guard);
+        self.inner.inbox_ready.notify_one();
+        Ok(outcomes)
+    }
+
+    pub(crate) fn check_events(&self, events: &[ChangeEvent]) -> Result<()> {
         let ws = self.workspace();
         for e in events {
             if ws.system(&e.system).is_none() {
@@ -233,9 +249,16 @@ impl Engine {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Inserts checked events into the inbox inside the caller's transaction.
+    pub(crate) async fn insert_events(
+        &self,
+        tx: &mut SqliteConnection,
+        events: &[ChangeEvent],
+    ) -> Result<Vec<IngestOutcome>> {
         let now = ts(self.now());
-        let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.inner.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(events.len());
         let mut duplicates = 0;
         for e in events {
@@ -266,15 +289,12 @@ impl Engine {
             }
         }
         store::bump(
-            &mut tx,
+            tx,
             "events_in",
             i64::try_from(events.len()).unwrap_or(i64::MAX),
         )
         .await?;
-        store::bump(&mut tx, "duplicates", duplicates).await?;
-        tx.commit().await?;
-        drop(_guard);
-        self.inner.inbox_ready.notify_one();
+        store::bump(tx, "duplicates", duplicates).await?;
         Ok(outcomes)
     }
 
@@ -368,6 +388,14 @@ impl Engine {
             async move { applier.applier_loop(token).await },
         ));
         for system in self.workspace().config.systems.iter().map(|s| s.id.clone()) {
+            if let Some(interval) = self.connector(&system).and_then(|c| c.poll_interval()) {
+                let poller = self.clone();
+                let token = cancel.clone();
+                let id = system.clone();
+                tasks.push(tokio::spawn(async move {
+                    poller.poll_loop(id, interval, token).await
+                }));
+            }
             let sender = self.clone();
             let token = cancel.clone();
             tasks.push(tokio::spawn(async move {

@@ -19,11 +19,11 @@ pub fn workspace(hris_url: &str, payroll_url: &str) -> WorkspaceConfig {
     let config = json!({
         "systems": [
             { "id": "hris", "name": "Acme HRIS", "connector": "rest",
-              "config": { "base_url": hris_url, "collections": { "employee": "/employees" },
-                          "version_field": "version", "versioned_writes": true } },
+              "config": { "base_url": hris_url, "objects": { "employee": {
+                  "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } },
             { "id": "payroll", "name": "Acme Payroll", "connector": "rest", "rate_limit_per_sec": 2000.0,
-              "config": { "base_url": payroll_url, "collections": { "employee": "/employees" },
-                          "version_field": "version", "versioned_writes": true } }
+              "config": { "base_url": payroll_url, "objects": { "employee": {
+                  "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } }
         ],
         "objects": [ crate::schema::employee() ],
         "mappings": [

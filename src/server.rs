@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::connector::WebhookError;
 use crate::error::EngineError;
 use crate::model::{ChangeEvent, ChangeOp, SourceVersion};
 use crate::runtime::{Engine, IngestOutcome};
@@ -72,9 +73,46 @@ impl From<EngineError> for ApiError {
 async fn receive_hook(
     State(engine): State<Engine>,
     Path(system): Path<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let parsed: HookBody = serde_json::from_slice(&body).map_err(|e| {
+    if engine.workspace().system(&system).is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("system '{system}' not found"),
+        ));
+    }
+    let connector = engine.connector(&system);
+    let events = match connector
+        .as_ref()
+        .map(|c| c.parse_webhook(&headers, &body, engine.now()))
+    {
+        // The system's own webhook format, verified by its signature.
+        Some(Ok(events)) => events,
+        Some(Err(WebhookError::Unauthorized(m))) => {
+            tracing::warn!(system, reason = %m, "refused an unverified webhook");
+            return Err(ApiError(StatusCode::UNAUTHORIZED, "bad_signature", m));
+        }
+        Some(Err(WebhookError::Malformed(m))) => {
+            return Err(ApiError(StatusCode::BAD_REQUEST, "malformed_payload", m));
+        }
+        // Concord's own event format, for systems without a webhook config.
+        Some(Err(WebhookError::NotSupported(_))) | None => parse_concord_events(&system, &body)?,
+    };
+    let outcomes = engine.ingest_many(&events).await?;
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
+        .count();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "accepted": outcomes.len() - duplicates, "duplicates": duplicates })),
+    ))
+}
+
+fn parse_concord_events(system: &str, body: &[u8]) -> Result<Vec<ChangeEvent>, ApiError> {
+    let parsed: HookBody = serde_json::from_slice(body).map_err(|e| {
         ApiError(
             StatusCode::BAD_REQUEST,
             "malformed_payload",
@@ -85,10 +123,10 @@ async fn receive_hook(
         HookBody::Many { events } => events,
         HookBody::One(e) => vec![e],
     };
-    let events: Vec<ChangeEvent> = events
+    Ok(events
         .into_iter()
         .map(|e| ChangeEvent {
-            system: system.clone(),
+            system: system.to_owned(),
             object: e.object,
             external_id: e.external_id,
             op: e.op,
@@ -97,16 +135,7 @@ async fn receive_hook(
             source_ts: e.source_ts,
             event_key: e.event_key,
         })
-        .collect();
-    let outcomes = engine.ingest_many(&events).await?;
-    let duplicates = outcomes
-        .iter()
-        .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
-        .count();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "accepted": outcomes.len() - duplicates, "duplicates": duplicates })),
-    ))
+        .collect())
 }
 
 /// The router for webhooks; the console API mounts beside it.

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 fn workspace(a: &str, b: &str) -> Value {
     let system = |id: &str, url: &str| {
         json!({ "id": id, "name": id, "connector": "rest",
-                "config": { "base_url": url, "collections": { "item": "/items" },
-                            "version_field": "version", "versioned_writes": true } })
+                "config": { "base_url": url, "objects": { "item": {
+                    "path": "/items", "version_field": "version", "concurrency": { "style": "etag" } } } } })
     };
     let rules = json!([
         { "canonical": ["key"], "system": ["key"] },

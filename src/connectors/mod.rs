@@ -6,12 +6,19 @@ use std::sync::Arc;
 
 use crate::connector::{Connector, ConnectorError};
 use crate::model::SystemConfig;
+use crate::secrets::SharedSecrets;
 
 /// Builds the connector a system's config names. Systems with the `external` connector are
 /// registered by the embedding program (tests, the desktop shell) instead.
-pub fn build(system: &SystemConfig) -> Result<Option<Arc<dyn Connector>>, ConnectorError> {
+pub fn build(
+    system: &SystemConfig,
+    secrets: &SharedSecrets,
+) -> Result<Option<Arc<dyn Connector>>, ConnectorError> {
     match system.connector.as_str() {
-        "rest" => Ok(Some(Arc::new(rest::RestConnector::from_config(system)?))),
+        "rest" => Ok(Some(Arc::new(rest::RestConnector::from_config(
+            system,
+            secrets.clone(),
+        )?))),
         "external" => Ok(None),
         other => Err(ConnectorError::Config(format!(
             "system {}: unknown connector '{other}' (known: rest, external)",
