@@ -4,14 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v cargo >/dev/null 2>&1; then
-    echo "cargo is missing: install Rust 1.95 with rustup (see rust-toolchain.toml)" >&2
-    exit 1
-fi
+bash scripts/setup.sh
 
 echo "== format"
 cargo fmt --all -- --check
 echo "== lints"
 cargo clippy --locked --all-targets -- -D warnings
 echo "== tests"
-cargo test --locked
+# A session keyring makes the OS keychain usable on a headless machine.
+keyctl session - cargo test --locked
