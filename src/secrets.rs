@@ -92,7 +92,15 @@ impl SecretStore for Keychain {
             .set_password(value.expose())
             .map_err(|e| SecretError::Keychain {
                 name: name.to_owned(),
-                reason: e.to_string(),
+                reason: match e {
+                    // On Linux the kernel keyring answers NoEntry when the process has no session keyring.
+                    keyring::Error::NoEntry => {
+                        "no keychain session: log in to a desktop session, or run \
+                                            under `keyctl session -`"
+                            .to_owned()
+                    }
+                    other => other.to_string(),
+                },
             })
     }
 
