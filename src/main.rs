@@ -40,12 +40,41 @@ enum Command {
         #[arg(long)]
         port_file: Option<PathBuf>,
     },
+    /// Store a secret in the OS keychain under a name that connector configs refer to. The
+    /// value is read from standard input, so it never appears in the shell history.
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
     /// Sync two built-in systems on loopback both ways and check that they agree.
     SelfCheck {
         /// Number of employees to sync.
         #[arg(long, default_value_t = 200)]
         size: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretAction {
+    /// Read a value from standard input and store it.
+    Set { name: String },
+    /// Remove a stored secret.
+    Delete { name: String },
+}
+
+/// Reads a workspace config: TOML when the file ends in `.toml`, JSON otherwise.
+fn read_workspace(path: &std::path::Path) -> anyhow::Result<concord::model::WorkspaceConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        let de = toml::Deserializer::new(&text);
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| anyhow::anyhow!("{}: key '{}': {}", path.display(), e.path(), e.inner()))
+    } else {
+        let mut de = serde_json::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| anyhow::anyhow!("{}: key '{}': {}", path.display(), e.path(), e.inner()))
+    }
 }
 
 #[tokio::main]
@@ -78,11 +107,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let engine = Engine::open(&db, EngineOptions::default()).await?;
             if let Some(path) = workspace {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let config = serde_json::from_str(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?;
-                engine.apply_workspace(&config).await?;
+                engine.apply_workspace(&read_workspace(&path)?).await?;
             }
             let cancel = CancellationToken::new();
             let (addr, server) =
@@ -97,6 +122,24 @@ async fn main() -> anyhow::Result<()> {
             cancel.cancel();
             running.shutdown(Duration::from_secs(10)).await;
             let _ = server.await;
+        }
+        Command::Secret { action } => {
+            use concord::secrets::{Keychain, Secret, SecretStore};
+            let keychain = Keychain::default();
+            match action {
+                SecretAction::Set { name } => {
+                    let mut value = String::new();
+                    std::io::stdin().read_line(&mut value)?;
+                    let value = value.trim_end_matches(['\n', '\r']);
+                    anyhow::ensure!(!value.is_empty(), "no value on standard input");
+                    keychain.set(&name, &Secret::new(value))?;
+                    println!("stored secret '{name}' in the keychain");
+                }
+                SecretAction::Delete { name } => {
+                    keychain.delete(&name)?;
+                    println!("removed secret '{name}' from the keychain");
+                }
+            }
         }
         Command::SelfCheck { size } => {
             let report = concord::selfcheck::run(size).await?;
