@@ -1,6 +1,7 @@
 //! Concord's sync engine: two-way, field-level sync between business systems, with its state
 //! in SQLite. See DESIGN.md for the semantics; the modules follow its vocabulary.
 
+pub mod api;
 pub mod audit;
 pub mod clock;
 pub mod connector;

@@ -40,6 +40,19 @@ enum Command {
         #[arg(long)]
         port_file: Option<PathBuf>,
     },
+    /// Serve the console (API under /api, the built UI, webhooks) on 127.0.0.1 and print its
+    /// address with this launch's admin token.
+    Serve {
+        #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
+        db: PathBuf,
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+        #[arg(long, default_value_t = 8470)]
+        port: u16,
+        /// The built UI to serve (ui/dist).
+        #[arg(long, default_value = "ui/dist")]
+        ui: PathBuf,
+    },
     /// Store a secret in the OS keychain under a name that connector configs refer to. The
     /// value is read from standard input, so it never appears in the shell history.
     Secret {
@@ -60,6 +73,37 @@ enum SecretAction {
     Set { name: String },
     /// Remove a stored secret.
     Delete { name: String },
+}
+
+/// Serves the console for `engine` until Ctrl-C.
+async fn serve(engine: Engine, port: u16, ui: &std::path::Path) -> anyhow::Result<()> {
+    use concord::api::auth::{Principal, Role, Tokens};
+    let tokens = std::sync::Arc::new(Tokens::default());
+    let admin = tokens.issue(Principal { name: "local-admin".into(), role: Role::Admin });
+    let console = concord::api::Console {
+        engine: engine.clone(),
+        tokens,
+        secrets: std::sync::Arc::new(concord::secrets::Keychain::default()),
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("port {port} on 127.0.0.1 is taken; pick another with --port"))?;
+    let addr = listener.local_addr()?;
+    let cancel = CancellationToken::new();
+    let running = engine.start(cancel.clone());
+    println!("concord: console at http://{addr}/#token={admin}");
+    println!("concord: API at http://{addr}/api (OpenAPI: /api/openapi.json), webhooks at /hooks/{{system}}");
+    let token = cancel.clone();
+    let app = concord::server::app(console, Some(ui));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
+    });
+    tokio::signal::ctrl_c().await?;
+    println!("concord: stopping");
+    cancel.cancel();
+    running.shutdown(Duration::from_secs(10)).await;
+    let _ = server.await;
+    Ok(())
 }
 
 /// Reads a workspace config: TOML when the file ends in `.toml`, JSON otherwise.
@@ -122,6 +166,13 @@ async fn main() -> anyhow::Result<()> {
             cancel.cancel();
             running.shutdown(Duration::from_secs(10)).await;
             let _ = server.await;
+        }
+        Command::Serve { db, workspace, port, ui } => {
+            let engine = Engine::open(&db, EngineOptions::default()).await?;
+            if let Some(path) = workspace {
+                engine.apply_workspace(&read_workspace(&path)?).await?;
+            }
+            serve(engine, port, &ui).await?;
         }
         Command::Secret { action } => {
             use concord::secrets::{Keychain, Secret, SecretStore};

@@ -20,7 +20,7 @@ pub type RecordId = i64;
 pub type SourceVersion = i64;
 
 /// One connected application instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemConfig {
     pub id: String,
@@ -43,7 +43,7 @@ fn default_max_attempts() -> u32 {
 }
 
 /// One typed field of a canonical object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldDef {
     pub name: String,
@@ -64,7 +64,7 @@ pub struct FieldDef {
 }
 
 /// What a delete reported by one system does to the others.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "policy", rename_all = "snake_case")]
 pub enum DeletePolicy {
     /// Delete the record in every other system.
@@ -78,7 +78,7 @@ pub enum DeletePolicy {
 }
 
 /// A kind of synced record with its canonical schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectSchema {
     pub name: String,
@@ -101,7 +101,7 @@ impl ObjectSchema {
 }
 
 /// What to do when a system reports null (or leaves out) a field it maps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(tag = "policy", rename_all = "snake_case")]
 pub enum NullPolicy {
     /// A null is a validation failure (exception), the field keeps its value.
@@ -116,7 +116,7 @@ pub enum NullPolicy {
 }
 
 /// How some canonical fields are read from and written to a system's record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MappingRule {
     /// Canonical fields this rule yields (most rules: one).
@@ -135,7 +135,7 @@ fn copy_transform() -> Transform {
 }
 
 /// One system's mapping for one object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     pub system: String,
@@ -144,7 +144,7 @@ pub struct Mapping {
 }
 
 /// How a conflict (rule 4) on a field is decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictPolicy {
     /// The owner's value wins; a change from anyone else is reverted.
@@ -169,7 +169,7 @@ impl ConflictPolicy {
 }
 
 /// What happens when a system that may not write a field changes it anyway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NonOwnerPolicy {
     /// Write the golden value back to that system.
@@ -180,7 +180,7 @@ pub enum NonOwnerPolicy {
 }
 
 /// Ownership and policies of one canonical field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldPolicy {
     pub field: String,
@@ -228,7 +228,7 @@ impl FieldPolicy {
 }
 
 /// Policies of one object: per field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectPolicies {
     pub object: String,
@@ -236,7 +236,7 @@ pub struct ObjectPolicies {
 }
 
 /// The whole workspace: what `concord` loads from a config file into SQLite.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
     pub systems: Vec<SystemConfig>,
@@ -247,7 +247,7 @@ pub struct WorkspaceConfig {
 }
 
 /// Upsert or delete, as reported by a connector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeOp {
     Upsert,

@@ -19,7 +19,7 @@ use crate::store::{self, ts};
 use crate::transform::validate_canonical;
 
 /// Which exceptions to list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExceptionFilter {
     pub kind: Option<String>,
     pub system: Option<String>,
@@ -33,7 +33,7 @@ pub struct ExceptionFilter {
     pub offset: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExceptionView {
     pub id: i64,
     pub kind: String,
@@ -50,7 +50,7 @@ pub struct ExceptionView {
 }
 
 /// What a steward picks as the field's value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "choose", content = "value", rename_all = "snake_case")]
 pub enum Choice {
     /// The value all systems last agreed on.
@@ -63,7 +63,7 @@ pub enum Choice {
     Custom(Value),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResolveOutcome {
     Applied,
@@ -72,7 +72,7 @@ pub enum ResolveOutcome {
 }
 
 /// Which dead letters to list or replay.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadLetterFilter {
     pub system: Option<String>,
     pub error_class: Option<String>,
@@ -83,7 +83,7 @@ pub struct DeadLetterFilter {
     pub offset: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadLetterView {
     pub id: i64,
     pub kind: String,
@@ -100,7 +100,7 @@ pub struct DeadLetterView {
 }
 
 /// One field of a replay preview: what the target holds, what would be written, the base.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PreviewField {
     pub field: String,
     pub current: Value,
@@ -108,7 +108,7 @@ pub struct PreviewField {
     pub base: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReplayPreview {
     pub dead_letter: i64,
     pub system: String,
@@ -116,7 +116,7 @@ pub struct ReplayPreview {
     pub fields: Vec<PreviewField>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayOutcome {
     Queued,
@@ -125,7 +125,7 @@ pub enum ReplayOutcome {
     Discarded,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRow {
     pub id: i64,
     pub at: String,

@@ -16,7 +16,7 @@ use crate::runtime::Engine;
 use crate::store::ts;
 
 /// How far a system's initial listing has come.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ListingProgress {
     pub system: String,
     pub object: String,
@@ -28,7 +28,7 @@ pub struct ListingProgress {
 }
 
 /// What one poll did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PollReport {
     pub fetched: u64,
     pub pages: u64,

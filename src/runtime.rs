@@ -186,7 +186,7 @@ impl Engine {
         connectors.insert(system.to_owned(), connector);
     }
 
-    pub(crate) fn connector(&self, system: &str) -> Option<Arc<dyn Connector>> {
+    pub fn connector(&self, system: &str) -> Option<Arc<dyn Connector>> {
         self.inner
             .connectors
             .read()

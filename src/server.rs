@@ -165,3 +165,15 @@ pub async fn spawn_loopback(
     });
     Ok((addr, task))
 }
+
+/// Webhooks, the console API, and (when `ui_dir` holds a built UI) the UI itself, on one router.
+pub fn app(console: crate::api::Console, ui_dir: Option<&std::path::Path>) -> Router {
+    let mut app = router(console.engine.clone()).merge(crate::api::router(console));
+    if let Some(dir) = ui_dir.filter(|d| d.join("index.html").exists()) {
+        let index = dir.join("index.html");
+        app = app.fallback_service(
+            tower_http::services::ServeDir::new(dir).fallback(tower_http::services::ServeFile::new(index)),
+        );
+    }
+    app
+}

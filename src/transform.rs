@@ -56,7 +56,7 @@ const MAX_SHOWN_CHARS: usize = 80;
 const MAX_LISTED_VALUES: usize = 20;
 
 /// How one mapped field's values move between a system and the canonical schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Transform {
     /// Rename / path: the value is copied unchanged both ways.
@@ -122,7 +122,7 @@ pub enum Transform {
 }
 
 /// One row of an [`Transform::Enum`] table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnumEntry {
     /// The value as the system holds it.
     pub system: Value,
@@ -131,7 +131,7 @@ pub struct EnumEntry {
 }
 
 /// How [`Transform::Phone`] writes numbers back to the system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PhoneFormat {
     /// `+14155550123`
@@ -145,7 +145,7 @@ pub enum PhoneFormat {
 }
 
 /// Canonical field types, for [`validate_canonical`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     String,

@@ -1,0 +1,883 @@
+//! The console API: every engine operation the UI needs, over HTTP on loopback, under `/api`.
+//! Each route checks the caller's role; errors are `{code, message}` with a fitting status;
+//! sensitive values are masked for roles that may not see them. The OpenAPI document is
+//! generated from these handlers and types (`/api/openapi.json`), and the UI's TypeScript
+//! types are generated from that document.
+
+pub mod auth;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::model::{FieldPolicy, Fields, Mapping, ObjectPolicies, RecordId, SystemConfig, WorkspaceConfig};
+use crate::ops::{
+    AuditRow, Choice, DeadLetterFilter, DeadLetterView, ExceptionFilter, ExceptionView, ReplayOutcome,
+    ReplayPreview, ResolveOutcome,
+};
+use crate::runtime::Engine;
+use crate::secrets::{Secret, SharedSecrets};
+use crate::server::ApiError;
+use auth::{HasTokens, Principal, Role, Tokens};
+
+/// Shared state of the console API.
+#[derive(Clone)]
+pub struct Console {
+    pub engine: Engine,
+    pub tokens: Arc<Tokens>,
+    pub secrets: SharedSecrets,
+}
+
+impl HasTokens for Console {
+    fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// `Json` whose rejection is a `{code, message}` 400, like every other error here.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError(StatusCode::BAD_REQUEST, "malformed_payload", e.body_text())),
+        }
+    }
+}
+
+/// `Query` with a JSON rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())),
+        }
+    }
+}
+
+/// `Path` with a JSON rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError(StatusCode::BAD_REQUEST, "invalid_path", e.body_text())),
+        }
+    }
+}
+
+const MASK: &str = "••••";
+
+/// Field names whose values the caller may not see.
+fn hidden_fields(engine: &Engine, object: &str, who: &Principal) -> Vec<String> {
+    if who.role.sees_sensitive() {
+        return Vec::new();
+    }
+    let ws = engine.workspace();
+    let Some(schema) = ws.object(object) else { return Vec::new() };
+    schema
+        .fields
+        .iter()
+        .filter(|f| f.sensitive || ws.policy(object, &f.name).sensitive)
+        .map(|f| f.name.clone())
+        .collect()
+}
+
+fn mask_fields(fields: &mut Map<String, Value>, hidden: &[String]) {
+    for (k, v) in fields.iter_mut() {
+        if hidden.contains(k) && !v.is_null() {
+            *v = Value::String(MASK.into());
+        }
+    }
+}
+
+fn mask_exception(e: &mut ExceptionView, hidden: &[String]) {
+    if e.field.as_ref().is_some_and(|f| hidden.contains(f)) {
+        for key in ["base", "golden", "approval"] {
+            if let Some(v) = e.detail.get_mut(key)
+                && !v.is_null()
+            {
+                *v = Value::String(MASK.into());
+            }
+        }
+        if let Some(Value::Object(values)) = e.detail.get_mut("values") {
+            for v in values.values_mut() {
+                *v = Value::String(MASK.into());
+            }
+        }
+        if let Some(Value::Object(r)) = e.resolution.as_mut()
+            && let Some(v) = r.get_mut("value")
+        {
+            *v = Value::String(MASK.into());
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuedToken {
+    pub token: String,
+    pub principal: Principal,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretValue {
+    pub value: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    pub message: String,
+    /// Records on the first page, when the system could be listed.
+    pub sample_count: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Discovery {
+    pub object: String,
+    /// Field paths seen in the sample records, with an example value each.
+    pub fields: BTreeMap<String, Value>,
+    pub samples: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PreviewRequest {
+    pub mapping: Mapping,
+    /// A record as the system holds it.
+    pub record: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PreviewResponse {
+    /// The record read through the mapping, as canonical values.
+    #[schema(value_type = Object)]
+    pub canonical: Fields,
+    /// Per field, why it could not be read.
+    pub errors: Vec<Value>,
+    /// The canonical values written back through the mapping, as the system would hold them.
+    pub written: Map<String, Value>,
+    /// Canonical fields the mapping cannot write (irreversible transforms).
+    pub read_only: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResolveRequest {
+    pub choice: Choice,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NoteRequest {
+    pub note: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MatchRequest {
+    /// Link to this record; absent: create a new one.
+    pub link_to: Option<RecordId>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BulkResolveRequest {
+    pub filter: ExceptionFilter,
+    /// The rule applied to each: a system's value, the golden value or the base.
+    pub choice: Choice,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BulkOutcome {
+    pub applied: usize,
+    pub awaiting_second_approval: usize,
+    pub failed: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplayResponse {
+    pub outcome: ReplayOutcome,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchReplayResponse {
+    pub queued: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DiscardRequest {
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResolveResponse {
+    pub outcome: ResolveOutcome,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecordView {
+    pub id: RecordId,
+    pub object: String,
+    pub deleted: bool,
+    #[schema(value_type = Object)]
+    pub golden: Fields,
+    /// System -> its external id.
+    pub links: BTreeMap<String, String>,
+    /// System -> what it was last known to hold.
+    #[schema(value_type = Object)]
+    pub shadows: BTreeMap<String, Fields>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, IntoParams)]
+pub struct AuditQuery {
+    pub record_id: Option<RecordId>,
+    pub field: Option<String>,
+    pub actor: Option<String>,
+    pub system: Option<String>,
+    /// RFC 3339; entries at or after.
+    pub since: Option<String>,
+    /// RFC 3339; entries before.
+    pub until: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Metrics {
+    pub counters: BTreeMap<String, i64>,
+    pub inbox_pending: i64,
+    pub outbox_pending: i64,
+    pub open_exceptions: i64,
+    pub dead_letters: i64,
+    /// Seconds since the oldest pending inbox event arrived.
+    pub oldest_pending_secs: Option<f64>,
+    pub per_system: Vec<SystemHealth>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SystemHealth {
+    pub system: String,
+    pub outbox_pending: i64,
+    pub dead_letters: i64,
+    pub sent: i64,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ExceptionQuery {
+    pub kind: Option<String>,
+    pub system: Option<String>,
+    pub field: Option<String>,
+    pub status: Option<String>,
+    pub record_id: Option<RecordId>,
+    /// Only exceptions older than this many seconds.
+    pub older_than_secs: Option<i64>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+impl ExceptionQuery {
+    fn filter(self, now: chrono::DateTime<chrono::Utc>) -> ExceptionFilter {
+        ExceptionFilter {
+            kind: self.kind,
+            system: self.system,
+            field: self.field,
+            status: self.status,
+            record_id: self.record_id,
+            opened_before: self.older_than_secs.map(|s| now - chrono::Duration::seconds(s)),
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct DeadLetterQuery {
+    pub system: Option<String>,
+    pub error_class: Option<String>,
+    pub status: Option<String>,
+    pub record_id: Option<RecordId>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+impl From<DeadLetterQuery> for DeadLetterFilter {
+    fn from(q: DeadLetterQuery) -> Self {
+        Self {
+            system: q.system,
+            error_class: q.error_class,
+            status: q.status,
+            record_id: q.record_id,
+            limit: q.limit,
+            offset: q.offset,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/me", responses((status = 200, body = Principal)), security(("token" = [])))]
+async fn me(who: Principal) -> Json<Principal> {
+    Json(who)
+}
+
+#[utoipa::path(post, path = "/api/tokens", request_body = NewToken,
+    responses((status = 200, body = IssuedToken), (status = 403, description = "not an admin")), security(("token" = [])))]
+async fn issue_token(State(c): State<Console>, who: Principal, ApiJson(req): ApiJson<NewToken>) -> ApiResult<IssuedToken> {
+    who.require(&[], "issue tokens")?;
+    if req.name.trim().is_empty() {
+        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "a token needs a person's name".into()));
+    }
+    let principal = Principal { name: req.name, role: req.role };
+    let token = c.tokens.issue(principal.clone());
+    Ok(Json(IssuedToken { token, principal }))
+}
+
+#[utoipa::path(get, path = "/api/workspace", responses((status = 200, body = WorkspaceConfig)), security(("token" = [])))]
+async fn get_workspace(State(c): State<Console>, _who: Principal) -> Json<WorkspaceConfig> {
+    Json(c.engine.workspace().config.clone())
+}
+
+#[utoipa::path(put, path = "/api/systems/{id}", request_body = SystemConfig,
+    params(("id" = String, Path)), responses((status = 200, body = WorkspaceConfig), (status = 422, description = "invalid config")),
+    security(("token" = [])))]
+async fn put_system(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(system): ApiJson<SystemConfig>,
+) -> ApiResult<WorkspaceConfig> {
+    who.require(&[], "edit systems")?;
+    if system.id != id {
+        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "the body's id differs from the URL's".into()));
+    }
+    if system.connector == "rest" {
+        crate::connectors::rest::RestConfig::parse(&system.id, &system.config)
+            .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", e.to_string()))?;
+    }
+    let mut config = c.engine.workspace().config.clone();
+    match config.systems.iter_mut().find(|s| s.id == id) {
+        Some(s) => *s = system,
+        None => config.systems.push(system),
+    }
+    c.engine.apply_workspace(&config).await?;
+    Ok(Json(config))
+}
+
+#[utoipa::path(post, path = "/api/systems/{id}/test", params(("id" = String, Path)),
+    responses((status = 200, body = ConnectionTest)), security(("token" = [])))]
+async fn test_system(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<ConnectionTest> {
+    who.require(&[], "test connections")?;
+    let ws = c.engine.workspace();
+    let object = ws.config.mappings.iter().find(|m| m.system == id).map(|m| m.object.clone());
+    let (Some(connector), Some(object)) = (c.engine.connector(&id), object) else {
+        return Err(ApiError(StatusCode::NOT_FOUND, "not_found", format!("system '{id}' has no connector or mapping")));
+    };
+    Ok(Json(match connector.list_page(&object, None).await {
+        Ok(page) => ConnectionTest {
+            ok: true,
+            message: format!("connected: listed {} {object} records on the first page", page.records.len()),
+            sample_count: page.records.len(),
+        },
+        Err(e) => ConnectionTest { ok: false, message: e.to_string(), sample_count: 0 },
+    }))
+}
+
+#[utoipa::path(get, path = "/api/systems/{id}/discover", params(("id" = String, Path)),
+    responses((status = 200, body = Discovery)), security(("token" = [])))]
+async fn discover(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<Discovery> {
+    who.require(&[], "discover schemas")?;
+    let ws = c.engine.workspace();
+    let object = ws
+        .config
+        .mappings
+        .iter()
+        .find(|m| m.system == id)
+        .map(|m| m.object.clone())
+        .unwrap_or_else(|| "employee".into());
+    let connector = c
+        .engine
+        .connector(&id)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "not_found", format!("system '{id}' not found")))?;
+    let page = connector.list_page(&object, None).await.map_err(|e| ApiError(StatusCode::BAD_GATEWAY, "connector_error", e.to_string()))?;
+    let mut fields = BTreeMap::new();
+    fn walk(prefix: &str, map: &Map<String, Value>, out: &mut BTreeMap<String, Value>) {
+        for (k, v) in map {
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}/{k}") };
+            match v {
+                Value::Object(inner) => walk(&path, inner, out),
+                other => {
+                    out.entry(path).or_insert_with(|| other.clone());
+                }
+            }
+        }
+    }
+    let samples: Vec<Value> = page.records.into_iter().take(5).map(|r| Value::Object(r.record)).collect();
+    for s in &samples {
+        if let Value::Object(m) = s {
+            walk("", m, &mut fields);
+        }
+    }
+    Ok(Json(Discovery { object, fields, samples }))
+}
+
+#[utoipa::path(put, path = "/api/secrets/{name}", request_body = SecretValue, params(("name" = String, Path)),
+    responses((status = 204, description = "stored in the OS keychain")), security(("token" = [])))]
+async fn put_secret(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<SecretValue>,
+) -> Result<StatusCode, ApiError> {
+    who.require(&[], "store secrets")?;
+    if body.value.is_empty() {
+        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "the secret is empty".into()));
+    }
+    c.secrets
+        .set(&name, &Secret::new(body.value))
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, "keychain_unavailable", e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/api/mappings/{system}/{object}", request_body = Mapping,
+    params(("system" = String, Path), ("object" = String, Path)),
+    responses((status = 200, body = WorkspaceConfig), (status = 403, description = "not an admin")), security(("token" = [])))]
+async fn put_mapping(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath((system, object)): ApiPath<(String, String)>,
+    ApiJson(mapping): ApiJson<Mapping>,
+) -> ApiResult<WorkspaceConfig> {
+    who.require(&[], "edit mappings")?;
+    if mapping.system != system || mapping.object != object {
+        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "the body's system/object differ from the URL's".into()));
+    }
+    let mut config = c.engine.workspace().config.clone();
+    match config.mappings.iter_mut().find(|m| m.system == system && m.object == object) {
+        Some(m) => *m = mapping,
+        None => config.mappings.push(mapping),
+    }
+    c.engine.apply_workspace(&config).await?;
+    Ok(Json(config))
+}
+
+#[utoipa::path(post, path = "/api/mappings/preview", request_body = PreviewRequest,
+    responses((status = 200, body = PreviewResponse)), security(("token" = [])))]
+async fn preview_mapping(State(c): State<Console>, who: Principal, ApiJson(req): ApiJson<PreviewRequest>) -> ApiResult<PreviewResponse> {
+    who.require(&[], "try mappings")?;
+    let ws = c.engine.workspace();
+    let schema = ws
+        .object(&req.mapping.object)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "not_found", format!("object '{}' not found", req.mapping.object)))?;
+    for (i, rule) in req.mapping.rules.iter().enumerate() {
+        rule.transform
+            .validate()
+            .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", format!("rules[{i}].transform: {e}")))?;
+    }
+    let inbound = req.mapping.read(schema, &req.record);
+    let writable = req.mapping.writes();
+    let read_only: Vec<String> = req.mapping.reads().difference(&writable).cloned().collect();
+    let written = req.mapping.write(&writable, &inbound.values, false).unwrap_or_default();
+    Ok(Json(PreviewResponse {
+        canonical: inbound.values,
+        errors: inbound.errors.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect(),
+        written,
+        read_only,
+    }))
+}
+
+#[utoipa::path(put, path = "/api/policies/{object}", request_body = Vec<FieldPolicy>, params(("object" = String, Path)),
+    responses((status = 200, body = WorkspaceConfig)), security(("token" = [])))]
+async fn put_policies(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(object): ApiPath<String>,
+    ApiJson(fields): ApiJson<Vec<FieldPolicy>>,
+) -> ApiResult<WorkspaceConfig> {
+    who.require(&[], "edit ownership")?;
+    let mut config = c.engine.workspace().config.clone();
+    match config.policies.iter_mut().find(|p| p.object == object) {
+        Some(p) => p.fields = fields,
+        None => config.policies.push(ObjectPolicies { object, fields }),
+    }
+    c.engine.apply_workspace(&config).await?;
+    Ok(Json(config))
+}
+
+#[utoipa::path(get, path = "/api/exceptions", params(ExceptionQuery),
+    responses((status = 200, body = Vec<ExceptionView>)), security(("token" = [])))]
+async fn list_exceptions(State(c): State<Console>, who: Principal, ApiQuery(q): ApiQuery<ExceptionQuery>) -> ApiResult<Vec<ExceptionView>> {
+    let mut list = c.engine.list_exceptions(&q.filter(c.engine.now())).await?;
+    for e in &mut list {
+        let hidden = hidden_fields(&c.engine, &e.object, &who);
+        mask_exception(e, &hidden);
+    }
+    Ok(Json(list))
+}
+
+#[utoipa::path(get, path = "/api/exceptions/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = ExceptionView), (status = 404, description = "no such exception")), security(("token" = [])))]
+async fn get_exception(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<i64>) -> ApiResult<ExceptionView> {
+    let mut e = c.engine.exception(id).await?;
+    let hidden = hidden_fields(&c.engine, &e.object, &who);
+    mask_exception(&mut e, &hidden);
+    Ok(Json(e))
+}
+
+#[utoipa::path(post, path = "/api/exceptions/{id}/resolve", request_body = ResolveRequest, params(("id" = i64, Path)),
+    responses((status = 200, body = ResolveResponse), (status = 403, description = "not a steward"), (status = 409, description = "already resolved or same approver")),
+    security(("token" = [])))]
+async fn resolve_exception(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ResolveRequest>,
+) -> ApiResult<ResolveResponse> {
+    who.require(&[Role::Steward], "resolve exceptions")?;
+    let outcome = c.engine.resolve_exception(id, &req.choice, &req.note, &who.actor()).await?;
+    Ok(Json(ResolveResponse { outcome }))
+}
+
+#[utoipa::path(post, path = "/api/exceptions/bulk-resolve", request_body = BulkResolveRequest,
+    responses((status = 200, body = BulkOutcome)), security(("token" = [])))]
+async fn bulk_resolve(State(c): State<Console>, who: Principal, ApiJson(req): ApiJson<BulkResolveRequest>) -> ApiResult<BulkOutcome> {
+    who.require(&[Role::Steward], "resolve exceptions")?;
+    let filter = ExceptionFilter { status: Some("open".into()), limit: Some(req.filter.limit.unwrap_or(1000)), ..req.filter };
+    let mut outcome = BulkOutcome { applied: 0, awaiting_second_approval: 0, failed: Vec::new() };
+    for e in c.engine.list_exceptions(&filter).await? {
+        match c.engine.resolve_exception(e.id, &req.choice, &req.note, &who.actor()).await {
+            Ok(ResolveOutcome::Applied) => outcome.applied += 1,
+            Ok(ResolveOutcome::AwaitingSecondApproval) => outcome.awaiting_second_approval += 1,
+            Err(err) => outcome.failed.push(format!("exception {}: {err}", e.id)),
+        }
+    }
+    Ok(Json(outcome))
+}
+
+#[utoipa::path(post, path = "/api/exceptions/{id}/dismiss", request_body = NoteRequest, params(("id" = i64, Path)),
+    responses((status = 204, description = "dismissed")), security(("token" = [])))]
+async fn dismiss_exception(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<NoteRequest>,
+) -> Result<StatusCode, ApiError> {
+    who.require(&[Role::Steward], "dismiss exceptions")?;
+    c.engine.dismiss_exception(id, &req.note, &who.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/exceptions/{id}/match", request_body = MatchRequest, params(("id" = i64, Path)),
+    responses((status = 204, description = "linked or created")), security(("token" = [])))]
+async fn resolve_match(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<MatchRequest>,
+) -> Result<StatusCode, ApiError> {
+    who.require(&[Role::Steward], "resolve matches")?;
+    c.engine.resolve_match(id, req.link_to, &who.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/dead-letters", params(DeadLetterQuery),
+    responses((status = 200, body = Vec<DeadLetterView>)), security(("token" = [])))]
+async fn list_dead_letters(State(c): State<Console>, _who: Principal, ApiQuery(q): ApiQuery<DeadLetterQuery>) -> ApiResult<Vec<DeadLetterView>> {
+    Ok(Json(c.engine.list_dead_letters(&q.into()).await?))
+}
+
+#[utoipa::path(get, path = "/api/dead-letters/{id}/preview", params(("id" = i64, Path)),
+    responses((status = 200, body = ReplayPreview)), security(("token" = [])))]
+async fn preview_replay(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<i64>) -> ApiResult<ReplayPreview> {
+    let mut preview = c.engine.replay_preview(id).await?;
+    let object = "employee";
+    let hidden = hidden_fields(&c.engine, object, &who);
+    for f in &mut preview.fields {
+        if hidden.contains(&f.field) {
+            for v in [&mut f.current, &mut f.write, &mut f.base] {
+                if !v.is_null() {
+                    *v = Value::String(MASK.into());
+                }
+            }
+        }
+    }
+    Ok(Json(preview))
+}
+
+#[utoipa::path(post, path = "/api/dead-letters/{id}/replay", params(("id" = i64, Path)),
+    responses((status = 200, body = ReplayResponse), (status = 403, description = "not support")), security(("token" = [])))]
+async fn replay(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<i64>) -> ApiResult<ReplayResponse> {
+    who.require(&[Role::Support], "replay dead letters")?;
+    Ok(Json(ReplayResponse { outcome: c.engine.replay(id, &who.actor()).await? }))
+}
+
+#[utoipa::path(post, path = "/api/dead-letters/replay", request_body = DeadLetterFilter,
+    responses((status = 200, body = BatchReplayResponse)), security(("token" = [])))]
+async fn replay_matching(State(c): State<Console>, who: Principal, ApiJson(filter): ApiJson<DeadLetterFilter>) -> ApiResult<BatchReplayResponse> {
+    who.require(&[Role::Support], "replay dead letters")?;
+    Ok(Json(BatchReplayResponse { queued: c.engine.replay_matching(&filter, &who.actor()).await? }))
+}
+
+#[utoipa::path(post, path = "/api/dead-letters/{id}/discard", request_body = DiscardRequest, params(("id" = i64, Path)),
+    responses((status = 204, description = "discarded")), security(("token" = [])))]
+async fn discard(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<DiscardRequest>,
+) -> Result<StatusCode, ApiError> {
+    who.require(&[Role::Support], "discard dead letters")?;
+    c.engine.discard_dead_letter(id, &req.reason, &who.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/audit", params(AuditQuery), responses((status = 200, body = Vec<AuditRow>)), security(("token" = [])))]
+async fn audit(State(c): State<Console>, who: Principal, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Vec<AuditRow>> {
+    let mut rows = c.engine.search_audit(&q).await?;
+    for r in &mut rows {
+        let hidden = hidden_fields(&c.engine, r.object.as_deref().unwrap_or("employee"), &who);
+        if r.field.as_ref().is_some_and(|f| hidden.contains(f)) {
+            for v in [&mut r.before, &mut r.after].into_iter().flatten() {
+                *v = Value::String(MASK.into());
+            }
+            r.detail = None;
+        }
+    }
+    Ok(Json(rows))
+}
+
+#[utoipa::path(get, path = "/api/records/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = RecordView), (status = 404, description = "no such record")), security(("token" = [])))]
+async fn record(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<RecordId>) -> ApiResult<RecordView> {
+    let mut view = c.engine.record_view(id).await?;
+    let hidden = hidden_fields(&c.engine, &view.object, &who);
+    let mut golden: Map<String, Value> = view.golden.clone().into_iter().collect();
+    mask_fields(&mut golden, &hidden);
+    view.golden = golden.into_iter().collect();
+    for shadow in view.shadows.values_mut() {
+        let mut m: Map<String, Value> = shadow.clone().into_iter().collect();
+        mask_fields(&mut m, &hidden);
+        *shadow = m.into_iter().collect();
+    }
+    Ok(Json(view))
+}
+
+#[utoipa::path(get, path = "/api/metrics", responses((status = 200, body = Metrics)), security(("token" = [])))]
+async fn metrics(State(c): State<Console>, _who: Principal) -> ApiResult<Metrics> {
+    Ok(Json(c.engine.metrics().await?))
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The console API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Concord console API", description = "Two-way sync console: systems, mappings, ownership, exceptions, dead letters, audit."),
+    paths(
+        me, issue_token, get_workspace, put_system, test_system, discover, put_secret, put_mapping, preview_mapping,
+        put_policies, list_exceptions, get_exception, resolve_exception, bulk_resolve, dismiss_exception, resolve_match,
+        list_dead_letters, preview_replay, replay, replay_matching, discard, audit, record, metrics
+    ),
+    components(schemas(Role, Principal)),
+    modifiers(&SecurityAddon)
+)]
+pub struct ApiDoc;
+
+/// The console API router, to be mounted at the server root (routes start with `/api`).
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/api/me", get(me))
+        .route("/api/tokens", post(issue_token))
+        .route("/api/workspace", get(get_workspace))
+        .route("/api/systems/{id}", put(put_system))
+        .route("/api/systems/{id}/test", post(test_system))
+        .route("/api/systems/{id}/discover", get(discover))
+        .route("/api/secrets/{name}", put(put_secret))
+        .route("/api/mappings/preview", post(preview_mapping))
+        .route("/api/mappings/{system}/{object}", put(put_mapping))
+        .route("/api/policies/{object}", put(put_policies))
+        .route("/api/exceptions", get(list_exceptions))
+        .route("/api/exceptions/bulk-resolve", post(bulk_resolve))
+        .route("/api/exceptions/{id}", get(get_exception))
+        .route("/api/exceptions/{id}/resolve", post(resolve_exception))
+        .route("/api/exceptions/{id}/dismiss", post(dismiss_exception))
+        .route("/api/exceptions/{id}/match", post(resolve_match))
+        .route("/api/dead-letters", get(list_dead_letters))
+        .route("/api/dead-letters/replay", post(replay_matching))
+        .route("/api/dead-letters/{id}/preview", get(preview_replay))
+        .route("/api/dead-letters/{id}/replay", post(replay))
+        .route("/api/dead-letters/{id}/discard", post(discard))
+        .route("/api/audit", get(audit))
+        .route("/api/records/{id}", get(record))
+        .route("/api/metrics", get(metrics))
+        .route("/api/{*rest}", axum::routing::any(|| async { not_found_json() }))
+        .with_state(console)
+}
+
+impl Engine {
+    /// Audit search by record, field, actor, system and time.
+    pub async fn search_audit(&self, q: &AuditQuery) -> crate::Result<Vec<AuditRow>> {
+        let mut b: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+            "SELECT id, at, actor, actor_role, system_id, direction, record_id, object, field, before, after, rule, detail
+             FROM audit WHERE 1 = 1",
+        );
+        if let Some(r) = q.record_id {
+            b.push(" AND record_id = ").push_bind(r);
+        }
+        if let Some(f) = &q.field {
+            b.push(" AND field = ").push_bind(f.clone());
+        }
+        if let Some(a) = &q.actor {
+            b.push(" AND actor = ").push_bind(a.clone());
+        }
+        if let Some(s) = &q.system {
+            b.push(" AND system_id = ").push_bind(s.clone());
+        }
+        if let Some(s) = &q.since {
+            b.push(" AND at >= ").push_bind(s.clone());
+        }
+        if let Some(u) = &q.until {
+            b.push(" AND at < ").push_bind(u.clone());
+        }
+        b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.unwrap_or(100).clamp(1, 10_000));
+        b.push(" OFFSET ").push_bind(q.offset.unwrap_or(0).max(0));
+        let rows = b.build().fetch_all(self.pool()).await?;
+        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditRow {
+                id: r.get("id"),
+                at: r.get("at"),
+                actor: r.get("actor"),
+                actor_role: r.get("actor_role"),
+                system: r.get("system_id"),
+                direction: r.get("direction"),
+                record_id: r.get("record_id"),
+                object: r.get("object"),
+                field: r.get("field"),
+                before: json(r.get("before")),
+                after: json(r.get("after")),
+                rule: r.get("rule"),
+                detail: json(r.get("detail")),
+            })
+            .collect())
+    }
+
+    /// A record's golden values, links and shadows.
+    pub async fn record_view(&self, id: RecordId) -> crate::Result<RecordView> {
+        let row = sqlx::query("SELECT object, deleted FROM records WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| crate::EngineError::NotFound(format!("record {id}")))?;
+        let mut links = BTreeMap::new();
+        for r in sqlx::query("SELECT system_id, external_id FROM links WHERE record_id = ? AND deleted = 0")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?
+        {
+            links.insert(r.get(0), r.get(1));
+        }
+        let mut shadows = BTreeMap::new();
+        for r in sqlx::query("SELECT system_id, fields FROM shadows WHERE record_id = ?").bind(id).fetch_all(self.pool()).await? {
+            let fields: String = r.get(1);
+            shadows.insert(r.get(0), serde_json::from_str(&fields)?);
+        }
+        Ok(RecordView {
+            id,
+            object: row.get(0),
+            deleted: row.get::<i64, _>(1) != 0,
+            golden: self.golden(id).await?,
+            links,
+            shadows,
+        })
+    }
+
+    /// Counters, queue depths, and per-system health, now.
+    pub async fn metrics(&self) -> crate::Result<Metrics> {
+        let mut counters = BTreeMap::new();
+        for r in sqlx::query("SELECT name, value FROM counters").fetch_all(self.pool()).await? {
+            counters.insert(r.get(0), r.get(1));
+        }
+        let scalar = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(self.pool()).await };
+        let inbox_pending = scalar("SELECT COUNT(*) FROM inbox WHERE status = 'pending'").await?;
+        let outbox_pending = scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight')").await?;
+        let open_exceptions = scalar("SELECT COUNT(*) FROM exceptions WHERE status = 'open'").await?;
+        let dead_letters = scalar("SELECT COUNT(*) FROM dead_letters WHERE status = 'dead'").await?;
+        let oldest: Option<String> =
+            sqlx::query_scalar("SELECT MIN(received_at) FROM inbox WHERE status = 'pending'").fetch_one(self.pool()).await?;
+        let now = self.now();
+        let oldest_pending_secs =
+            oldest.as_deref().and_then(crate::store::parse_ts).map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
+        let mut per_system = Vec::new();
+        for s in &self.workspace().config.systems {
+            let count = |sql: &'static str| {
+                let id = s.id.clone();
+                async move { sqlx::query_scalar::<_, i64>(sql).bind(id).fetch_one(self.pool()).await }
+            };
+            per_system.push(SystemHealth {
+                system: s.id.clone(),
+                outbox_pending: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status IN ('pending', 'in_flight')").await?,
+                dead_letters: count("SELECT COUNT(*) FROM dead_letters WHERE system_id = ? AND status = 'dead'").await?,
+                sent: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'sent'").await?,
+            });
+        }
+        Ok(Metrics { counters, inbox_pending, outbox_pending, open_exceptions, dead_letters, oldest_pending_secs, per_system })
+    }
+}
+
+/// Everything an HTTP client may not reach without a token answers in JSON.
+pub fn not_found_json() -> (StatusCode, Json<Value>) {
+    (StatusCode::NOT_FOUND, Json(json!({ "code": "not_found", "message": "no such route" })))
+}
