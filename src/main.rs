@@ -79,7 +79,10 @@ enum SecretAction {
 async fn serve(engine: Engine, port: u16, ui: &std::path::Path) -> anyhow::Result<()> {
     use concord::api::auth::{Principal, Role, Tokens};
     let tokens = std::sync::Arc::new(Tokens::default());
-    let admin = tokens.issue(Principal { name: "local-admin".into(), role: Role::Admin });
+    let admin = tokens.issue(Principal {
+        name: "local-admin".into(),
+        role: Role::Admin,
+    });
     let console = concord::api::Console {
         engine: engine.clone(),
         tokens,
@@ -92,11 +95,15 @@ async fn serve(engine: Engine, port: u16, ui: &std::path::Path) -> anyhow::Resul
     let cancel = CancellationToken::new();
     let running = engine.start(cancel.clone());
     println!("concord: console at http://{addr}/#token={admin}");
-    println!("concord: API at http://{addr}/api (OpenAPI: /api/openapi.json), webhooks at /hooks/{{system}}");
+    println!(
+        "concord: API at http://{addr}/api (OpenAPI: /api/openapi.json), webhooks at /hooks/{{system}}"
+    );
     let token = cancel.clone();
     let app = concord::server::app(console, Some(ui));
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
     });
     tokio::signal::ctrl_c().await?;
     println!("concord: stopping");
@@ -167,7 +174,12 @@ async fn main() -> anyhow::Result<()> {
             running.shutdown(Duration::from_secs(10)).await;
             let _ = server.await;
         }
-        Command::Serve { db, workspace, port, ui } => {
+        Command::Serve {
+            db,
+            workspace,
+            port,
+            ui,
+        } => {
             let engine = Engine::open(&db, EngineOptions::default()).await?;
             if let Some(path) = workspace {
                 engine.apply_workspace(&read_workspace(&path)?).await?;

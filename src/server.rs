@@ -172,7 +172,8 @@ pub fn app(console: crate::api::Console, ui_dir: Option<&std::path::Path>) -> Ro
     if let Some(dir) = ui_dir.filter(|d| d.join("index.html").exists()) {
         let index = dir.join("index.html");
         app = app.fallback_service(
-            tower_http::services::ServeDir::new(dir).fallback(tower_http::services::ServeFile::new(index)),
+            tower_http::services::ServeDir::new(dir)
+                .fallback(tower_http::services::ServeFile::new(index)),
         );
     }
     app

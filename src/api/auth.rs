@@ -78,12 +78,19 @@ impl Tokens {
         let mut bytes = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
-        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), principal);
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.clone(), principal);
         token
     }
 
     pub fn lookup(&self, token: &str) -> Option<Principal> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned()
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
     }
 }
 

@@ -18,10 +18,12 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::model::{FieldPolicy, Fields, Mapping, ObjectPolicies, RecordId, SystemConfig, WorkspaceConfig};
+use crate::model::{
+    FieldPolicy, Fields, Mapping, ObjectPolicies, RecordId, SystemConfig, WorkspaceConfig,
+};
 use crate::ops::{
-    AuditRow, Choice, DeadLetterFilter, DeadLetterView, ExceptionFilter, ExceptionView, ReplayOutcome,
-    ReplayPreview, ResolveOutcome,
+    AuditRow, Choice, DeadLetterFilter, DeadLetterView, ExceptionFilter, ExceptionView,
+    ReplayOutcome, ReplayPreview, ResolveOutcome,
 };
 use crate::runtime::Engine;
 use crate::secrets::{Secret, SharedSecrets};
@@ -57,7 +59,11 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError(StatusCode::BAD_REQUEST, "malformed_payload", e.body_text())),
+            Err(e) => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "malformed_payload",
+                e.body_text(),
+            )),
         }
     }
 }
@@ -72,10 +78,17 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())),
+            Err(e) => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                e.body_text(),
+            )),
         }
     }
 }
@@ -90,10 +103,17 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError(StatusCode::BAD_REQUEST, "invalid_path", e.body_text())),
+            Err(e) => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                e.body_text(),
+            )),
         }
     }
 }
@@ -106,7 +126,9 @@ fn hidden_fields(engine: &Engine, object: &str, who: &Principal) -> Vec<String> 
         return Vec::new();
     }
     let ws = engine.workspace();
-    let Some(schema) = ws.object(object) else { return Vec::new() };
+    let Some(schema) = ws.object(object) else {
+        return Vec::new();
+    };
     schema
         .fields
         .iter()
@@ -321,7 +343,9 @@ impl ExceptionQuery {
             field: self.field,
             status: self.status,
             record_id: self.record_id,
-            opened_before: self.older_than_secs.map(|s| now - chrono::Duration::seconds(s)),
+            opened_before: self
+                .older_than_secs
+                .map(|s| now - chrono::Duration::seconds(s)),
             limit: self.limit,
             offset: self.offset,
         }
@@ -358,12 +382,23 @@ async fn me(who: Principal) -> Json<Principal> {
 
 #[utoipa::path(post, path = "/api/tokens", request_body = NewToken,
     responses((status = 200, body = IssuedToken), (status = 403, description = "not an admin")), security(("token" = [])))]
-async fn issue_token(State(c): State<Console>, who: Principal, ApiJson(req): ApiJson<NewToken>) -> ApiResult<IssuedToken> {
+async fn issue_token(
+    State(c): State<Console>,
+    who: Principal,
+    ApiJson(req): ApiJson<NewToken>,
+) -> ApiResult<IssuedToken> {
     who.require(&[], "issue tokens")?;
     if req.name.trim().is_empty() {
-        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "a token needs a person's name".into()));
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "a token needs a person's name".into(),
+        ));
     }
-    let principal = Principal { name: req.name, role: req.role };
+    let principal = Principal {
+        name: req.name,
+        role: req.role,
+    };
     let token = c.tokens.issue(principal.clone());
     Ok(Json(IssuedToken { token, principal }))
 }
@@ -384,11 +419,20 @@ async fn put_system(
 ) -> ApiResult<WorkspaceConfig> {
     who.require(&[], "edit systems")?;
     if system.id != id {
-        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "the body's id differs from the URL's".into()));
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "the body's id differs from the URL's".into(),
+        ));
     }
     if system.connector == "rest" {
-        crate::connectors::rest::RestConfig::parse(&system.id, &system.config)
-            .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", e.to_string()))?;
+        crate::connectors::rest::RestConfig::parse(&system.id, &system.config).map_err(|e| {
+            ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                e.to_string(),
+            )
+        })?;
     }
     let mut config = c.engine.workspace().config.clone();
     match config.systems.iter_mut().find(|s| s.id == id) {
@@ -401,26 +445,50 @@ async fn put_system(
 
 #[utoipa::path(post, path = "/api/systems/{id}/test", params(("id" = String, Path)),
     responses((status = 200, body = ConnectionTest)), security(("token" = [])))]
-async fn test_system(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<ConnectionTest> {
+async fn test_system(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ConnectionTest> {
     who.require(&[], "test connections")?;
     let ws = c.engine.workspace();
-    let object = ws.config.mappings.iter().find(|m| m.system == id).map(|m| m.object.clone());
+    let object = ws
+        .config
+        .mappings
+        .iter()
+        .find(|m| m.system == id)
+        .map(|m| m.object.clone());
     let (Some(connector), Some(object)) = (c.engine.connector(&id), object) else {
-        return Err(ApiError(StatusCode::NOT_FOUND, "not_found", format!("system '{id}' has no connector or mapping")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("system '{id}' has no connector or mapping"),
+        ));
     };
     Ok(Json(match connector.list_page(&object, None).await {
         Ok(page) => ConnectionTest {
             ok: true,
-            message: format!("connected: listed {} {object} records on the first page", page.records.len()),
+            message: format!(
+                "connected: listed {} {object} records on the first page",
+                page.records.len()
+            ),
             sample_count: page.records.len(),
         },
-        Err(e) => ConnectionTest { ok: false, message: e.to_string(), sample_count: 0 },
+        Err(e) => ConnectionTest {
+            ok: false,
+            message: e.to_string(),
+            sample_count: 0,
+        },
     }))
 }
 
 #[utoipa::path(get, path = "/api/systems/{id}/discover", params(("id" = String, Path)),
     responses((status = 200, body = Discovery)), security(("token" = [])))]
-async fn discover(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<Discovery> {
+async fn discover(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Discovery> {
     who.require(&[], "discover schemas")?;
     let ws = c.engine.workspace();
     let object = ws
@@ -430,15 +498,25 @@ async fn discover(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath
         .find(|m| m.system == id)
         .map(|m| m.object.clone())
         .unwrap_or_else(|| "employee".into());
-    let connector = c
-        .engine
-        .connector(&id)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "not_found", format!("system '{id}' not found")))?;
-    let page = connector.list_page(&object, None).await.map_err(|e| ApiError(StatusCode::BAD_GATEWAY, "connector_error", e.to_string()))?;
+    let connector = c.engine.connector(&id).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("system '{id}' not found"),
+        )
+    })?;
+    let page = connector
+        .list_page(&object, None)
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, "connector_error", e.to_string()))?;
     let mut fields = BTreeMap::new();
     fn walk(prefix: &str, map: &Map<String, Value>, out: &mut BTreeMap<String, Value>) {
         for (k, v) in map {
-            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}/{k}") };
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}/{k}")
+            };
             match v {
                 Value::Object(inner) => walk(&path, inner, out),
                 other => {
@@ -447,13 +525,22 @@ async fn discover(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath
             }
         }
     }
-    let samples: Vec<Value> = page.records.into_iter().take(5).map(|r| Value::Object(r.record)).collect();
+    let samples: Vec<Value> = page
+        .records
+        .into_iter()
+        .take(5)
+        .map(|r| Value::Object(r.record))
+        .collect();
     for s in &samples {
         if let Value::Object(m) = s {
             walk("", m, &mut fields);
         }
     }
-    Ok(Json(Discovery { object, fields, samples }))
+    Ok(Json(Discovery {
+        object,
+        fields,
+        samples,
+    }))
 }
 
 #[utoipa::path(put, path = "/api/secrets/{name}", request_body = SecretValue, params(("name" = String, Path)),
@@ -466,11 +553,21 @@ async fn put_secret(
 ) -> Result<StatusCode, ApiError> {
     who.require(&[], "store secrets")?;
     if body.value.is_empty() {
-        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "the secret is empty".into()));
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "the secret is empty".into(),
+        ));
     }
     c.secrets
         .set(&name, &Secret::new(body.value))
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, "keychain_unavailable", e.to_string()))?;
+        .map_err(|e| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keychain_unavailable",
+                e.to_string(),
+            )
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -485,10 +582,18 @@ async fn put_mapping(
 ) -> ApiResult<WorkspaceConfig> {
     who.require(&[], "edit mappings")?;
     if mapping.system != system || mapping.object != object {
-        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "the body's system/object differ from the URL's".into()));
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "the body's system/object differ from the URL's".into(),
+        ));
     }
     let mut config = c.engine.workspace().config.clone();
-    match config.mappings.iter_mut().find(|m| m.system == system && m.object == object) {
+    match config
+        .mappings
+        .iter_mut()
+        .find(|m| m.system == system && m.object == object)
+    {
         Some(m) => *m = mapping,
         None => config.mappings.push(mapping),
     }
@@ -498,24 +603,43 @@ async fn put_mapping(
 
 #[utoipa::path(post, path = "/api/mappings/preview", request_body = PreviewRequest,
     responses((status = 200, body = PreviewResponse)), security(("token" = [])))]
-async fn preview_mapping(State(c): State<Console>, who: Principal, ApiJson(req): ApiJson<PreviewRequest>) -> ApiResult<PreviewResponse> {
+async fn preview_mapping(
+    State(c): State<Console>,
+    who: Principal,
+    ApiJson(req): ApiJson<PreviewRequest>,
+) -> ApiResult<PreviewResponse> {
     who.require(&[], "try mappings")?;
     let ws = c.engine.workspace();
-    let schema = ws
-        .object(&req.mapping.object)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "not_found", format!("object '{}' not found", req.mapping.object)))?;
+    let schema = ws.object(&req.mapping.object).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("object '{}' not found", req.mapping.object),
+        )
+    })?;
     for (i, rule) in req.mapping.rules.iter().enumerate() {
-        rule.transform
-            .validate()
-            .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", format!("rules[{i}].transform: {e}")))?;
+        rule.transform.validate().map_err(|e| {
+            ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                format!("rules[{i}].transform: {e}"),
+            )
+        })?;
     }
     let inbound = req.mapping.read(schema, &req.record);
     let writable = req.mapping.writes();
     let read_only: Vec<String> = req.mapping.reads().difference(&writable).cloned().collect();
-    let written = req.mapping.write(&writable, &inbound.values, false).unwrap_or_default();
+    let written = req
+        .mapping
+        .write(&writable, &inbound.values, false)
+        .unwrap_or_default();
     Ok(Json(PreviewResponse {
         canonical: inbound.values,
-        errors: inbound.errors.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect(),
+        errors: inbound
+            .errors
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect(),
         written,
         read_only,
     }))
@@ -541,7 +665,11 @@ async fn put_policies(
 
 #[utoipa::path(get, path = "/api/exceptions", params(ExceptionQuery),
     responses((status = 200, body = Vec<ExceptionView>)), security(("token" = [])))]
-async fn list_exceptions(State(c): State<Console>, who: Principal, ApiQuery(q): ApiQuery<ExceptionQuery>) -> ApiResult<Vec<ExceptionView>> {
+async fn list_exceptions(
+    State(c): State<Console>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<ExceptionQuery>,
+) -> ApiResult<Vec<ExceptionView>> {
     let mut list = c.engine.list_exceptions(&q.filter(c.engine.now())).await?;
     for e in &mut list {
         let hidden = hidden_fields(&c.engine, &e.object, &who);
@@ -552,7 +680,11 @@ async fn list_exceptions(State(c): State<Console>, who: Principal, ApiQuery(q): 
 
 #[utoipa::path(get, path = "/api/exceptions/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = ExceptionView), (status = 404, description = "no such exception")), security(("token" = [])))]
-async fn get_exception(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<i64>) -> ApiResult<ExceptionView> {
+async fn get_exception(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<ExceptionView> {
     let mut e = c.engine.exception(id).await?;
     let hidden = hidden_fields(&c.engine, &e.object, &who);
     mask_exception(&mut e, &hidden);
@@ -569,18 +701,37 @@ async fn resolve_exception(
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> ApiResult<ResolveResponse> {
     who.require(&[Role::Steward], "resolve exceptions")?;
-    let outcome = c.engine.resolve_exception(id, &req.choice, &req.note, &who.actor()).await?;
+    let outcome = c
+        .engine
+        .resolve_exception(id, &req.choice, &req.note, &who.actor())
+        .await?;
     Ok(Json(ResolveResponse { outcome }))
 }
 
 #[utoipa::path(post, path = "/api/exceptions/bulk-resolve", request_body = BulkResolveRequest,
     responses((status = 200, body = BulkOutcome)), security(("token" = [])))]
-async fn bulk_resolve(State(c): State<Console>, who: Principal, ApiJson(req): ApiJson<BulkResolveRequest>) -> ApiResult<BulkOutcome> {
+async fn bulk_resolve(
+    State(c): State<Console>,
+    who: Principal,
+    ApiJson(req): ApiJson<BulkResolveRequest>,
+) -> ApiResult<BulkOutcome> {
     who.require(&[Role::Steward], "resolve exceptions")?;
-    let filter = ExceptionFilter { status: Some("open".into()), limit: Some(req.filter.limit.unwrap_or(1000)), ..req.filter };
-    let mut outcome = BulkOutcome { applied: 0, awaiting_second_approval: 0, failed: Vec::new() };
+    let filter = ExceptionFilter {
+        status: Some("open".into()),
+        limit: Some(req.filter.limit.unwrap_or(1000)),
+        ..req.filter
+    };
+    let mut outcome = BulkOutcome {
+        applied: 0,
+        awaiting_second_approval: 0,
+        failed: Vec::new(),
+    };
     for e in c.engine.list_exceptions(&filter).await? {
-        match c.engine.resolve_exception(e.id, &req.choice, &req.note, &who.actor()).await {
+        match c
+            .engine
+            .resolve_exception(e.id, &req.choice, &req.note, &who.actor())
+            .await
+        {
             Ok(ResolveOutcome::Applied) => outcome.applied += 1,
             Ok(ResolveOutcome::AwaitingSecondApproval) => outcome.awaiting_second_approval += 1,
             Err(err) => outcome.failed.push(format!("exception {}: {err}", e.id)),
@@ -598,7 +749,9 @@ async fn dismiss_exception(
     ApiJson(req): ApiJson<NoteRequest>,
 ) -> Result<StatusCode, ApiError> {
     who.require(&[Role::Steward], "dismiss exceptions")?;
-    c.engine.dismiss_exception(id, &req.note, &who.actor()).await?;
+    c.engine
+        .dismiss_exception(id, &req.note, &who.actor())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -611,19 +764,29 @@ async fn resolve_match(
     ApiJson(req): ApiJson<MatchRequest>,
 ) -> Result<StatusCode, ApiError> {
     who.require(&[Role::Steward], "resolve matches")?;
-    c.engine.resolve_match(id, req.link_to, &who.actor()).await?;
+    c.engine
+        .resolve_match(id, req.link_to, &who.actor())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/dead-letters", params(DeadLetterQuery),
     responses((status = 200, body = Vec<DeadLetterView>)), security(("token" = [])))]
-async fn list_dead_letters(State(c): State<Console>, _who: Principal, ApiQuery(q): ApiQuery<DeadLetterQuery>) -> ApiResult<Vec<DeadLetterView>> {
+async fn list_dead_letters(
+    State(c): State<Console>,
+    _who: Principal,
+    ApiQuery(q): ApiQuery<DeadLetterQuery>,
+) -> ApiResult<Vec<DeadLetterView>> {
     Ok(Json(c.engine.list_dead_letters(&q.into()).await?))
 }
 
 #[utoipa::path(get, path = "/api/dead-letters/{id}/preview", params(("id" = i64, Path)),
     responses((status = 200, body = ReplayPreview)), security(("token" = [])))]
-async fn preview_replay(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<i64>) -> ApiResult<ReplayPreview> {
+async fn preview_replay(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<ReplayPreview> {
     let mut preview = c.engine.replay_preview(id).await?;
     let object = "employee";
     let hidden = hidden_fields(&c.engine, object, &who);
@@ -641,16 +804,28 @@ async fn preview_replay(State(c): State<Console>, who: Principal, ApiPath(id): A
 
 #[utoipa::path(post, path = "/api/dead-letters/{id}/replay", params(("id" = i64, Path)),
     responses((status = 200, body = ReplayResponse), (status = 403, description = "not support")), security(("token" = [])))]
-async fn replay(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<i64>) -> ApiResult<ReplayResponse> {
+async fn replay(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<ReplayResponse> {
     who.require(&[Role::Support], "replay dead letters")?;
-    Ok(Json(ReplayResponse { outcome: c.engine.replay(id, &who.actor()).await? }))
+    Ok(Json(ReplayResponse {
+        outcome: c.engine.replay(id, &who.actor()).await?,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/dead-letters/replay", request_body = DeadLetterFilter,
     responses((status = 200, body = BatchReplayResponse)), security(("token" = [])))]
-async fn replay_matching(State(c): State<Console>, who: Principal, ApiJson(filter): ApiJson<DeadLetterFilter>) -> ApiResult<BatchReplayResponse> {
+async fn replay_matching(
+    State(c): State<Console>,
+    who: Principal,
+    ApiJson(filter): ApiJson<DeadLetterFilter>,
+) -> ApiResult<BatchReplayResponse> {
     who.require(&[Role::Support], "replay dead letters")?;
-    Ok(Json(BatchReplayResponse { queued: c.engine.replay_matching(&filter, &who.actor()).await? }))
+    Ok(Json(BatchReplayResponse {
+        queued: c.engine.replay_matching(&filter, &who.actor()).await?,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/dead-letters/{id}/discard", request_body = DiscardRequest, params(("id" = i64, Path)),
@@ -662,12 +837,18 @@ async fn discard(
     ApiJson(req): ApiJson<DiscardRequest>,
 ) -> Result<StatusCode, ApiError> {
     who.require(&[Role::Support], "discard dead letters")?;
-    c.engine.discard_dead_letter(id, &req.reason, &who.actor()).await?;
+    c.engine
+        .discard_dead_letter(id, &req.reason, &who.actor())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/audit", params(AuditQuery), responses((status = 200, body = Vec<AuditRow>)), security(("token" = [])))]
-async fn audit(State(c): State<Console>, who: Principal, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Vec<AuditRow>> {
+async fn audit(
+    State(c): State<Console>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Vec<AuditRow>> {
     let mut rows = c.engine.search_audit(&q).await?;
     for r in &mut rows {
         let hidden = hidden_fields(&c.engine, r.object.as_deref().unwrap_or("employee"), &who);
@@ -683,7 +864,11 @@ async fn audit(State(c): State<Console>, who: Principal, ApiQuery(q): ApiQuery<A
 
 #[utoipa::path(get, path = "/api/records/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = RecordView), (status = 404, description = "no such record")), security(("token" = [])))]
-async fn record(State(c): State<Console>, who: Principal, ApiPath(id): ApiPath<RecordId>) -> ApiResult<RecordView> {
+async fn record(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<RecordId>,
+) -> ApiResult<RecordView> {
     let mut view = c.engine.record_view(id).await?;
     let hidden = hidden_fields(&c.engine, &view.object, &who);
     let mut golden: Map<String, Value> = view.golden.clone().into_iter().collect();
@@ -761,7 +946,10 @@ pub fn router(console: Console) -> Router {
         .route("/api/audit", get(audit))
         .route("/api/records/{id}", get(record))
         .route("/api/metrics", get(metrics))
-        .route("/api/{*rest}", axum::routing::any(|| async { not_found_json() }))
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(|| async { not_found_json() }),
+        )
         .with_state(console)
 }
 
@@ -790,7 +978,8 @@ impl Engine {
         if let Some(u) = &q.until {
             b.push(" AND at < ").push_bind(u.clone());
         }
-        b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.unwrap_or(100).clamp(1, 10_000));
+        b.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(q.limit.unwrap_or(100).clamp(1, 10_000));
         b.push(" OFFSET ").push_bind(q.offset.unwrap_or(0).max(0));
         let rows = b.build().fetch_all(self.pool()).await?;
         let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
@@ -822,15 +1011,21 @@ impl Engine {
             .await?
             .ok_or_else(|| crate::EngineError::NotFound(format!("record {id}")))?;
         let mut links = BTreeMap::new();
-        for r in sqlx::query("SELECT system_id, external_id FROM links WHERE record_id = ? AND deleted = 0")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?
+        for r in sqlx::query(
+            "SELECT system_id, external_id FROM links WHERE record_id = ? AND deleted = 0",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
         {
             links.insert(r.get(0), r.get(1));
         }
         let mut shadows = BTreeMap::new();
-        for r in sqlx::query("SELECT system_id, fields FROM shadows WHERE record_id = ?").bind(id).fetch_all(self.pool()).await? {
+        for r in sqlx::query("SELECT system_id, fields FROM shadows WHERE record_id = ?")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?
+        {
             let fields: String = r.get(1);
             shadows.insert(r.get(0), serde_json::from_str(&fields)?);
         }
@@ -847,24 +1042,43 @@ impl Engine {
     /// Counters, queue depths, and per-system health, now.
     pub async fn metrics(&self) -> crate::Result<Metrics> {
         let mut counters = BTreeMap::new();
-        for r in sqlx::query("SELECT name, value FROM counters").fetch_all(self.pool()).await? {
+        for r in sqlx::query("SELECT name, value FROM counters")
+            .fetch_all(self.pool())
+            .await?
+        {
             counters.insert(r.get(0), r.get(1));
         }
-        let scalar = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(self.pool()).await };
+        let scalar = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(self.pool())
+                .await
+        };
         let inbox_pending = scalar("SELECT COUNT(*) FROM inbox WHERE status = 'pending'").await?;
-        let outbox_pending = scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight')").await?;
-        let open_exceptions = scalar("SELECT COUNT(*) FROM exceptions WHERE status = 'open'").await?;
-        let dead_letters = scalar("SELECT COUNT(*) FROM dead_letters WHERE status = 'dead'").await?;
+        let outbox_pending =
+            scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight')").await?;
+        let open_exceptions =
+            scalar("SELECT COUNT(*) FROM exceptions WHERE status = 'open'").await?;
+        let dead_letters =
+            scalar("SELECT COUNT(*) FROM dead_letters WHERE status = 'dead'").await?;
         let oldest: Option<String> =
-            sqlx::query_scalar("SELECT MIN(received_at) FROM inbox WHERE status = 'pending'").fetch_one(self.pool()).await?;
+            sqlx::query_scalar("SELECT MIN(received_at) FROM inbox WHERE status = 'pending'")
+                .fetch_one(self.pool())
+                .await?;
         let now = self.now();
-        let oldest_pending_secs =
-            oldest.as_deref().and_then(crate::store::parse_ts).map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
+        let oldest_pending_secs = oldest
+            .as_deref()
+            .and_then(crate::store::parse_ts)
+            .map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
         let mut per_system = Vec::new();
         for s in &self.workspace().config.systems {
             let count = |sql: &'static str| {
                 let id = s.id.clone();
-                async move { sqlx::query_scalar::<_, i64>(sql).bind(id).fetch_one(self.pool()).await }
+                async move {
+                    sqlx::query_scalar::<_, i64>(sql)
+                        .bind(id)
+                        .fetch_one(self.pool())
+                        .await
+                }
             };
             per_system.push(SystemHealth {
                 system: s.id.clone(),
@@ -873,11 +1087,22 @@ impl Engine {
                 sent: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'sent'").await?,
             });
         }
-        Ok(Metrics { counters, inbox_pending, outbox_pending, open_exceptions, dead_letters, oldest_pending_secs, per_system })
+        Ok(Metrics {
+            counters,
+            inbox_pending,
+            outbox_pending,
+            open_exceptions,
+            dead_letters,
+            oldest_pending_secs,
+            per_system,
+        })
     }
 }
 
 /// Everything an HTTP client may not reach without a token answers in JSON.
 pub fn not_found_json() -> (StatusCode, Json<Value>) {
-    (StatusCode::NOT_FOUND, Json(json!({ "code": "not_found", "message": "no such route" })))
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "code": "not_found", "message": "no such route" })),
+    )
 }
