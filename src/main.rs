@@ -53,6 +53,8 @@ enum Command {
         #[arg(long, default_value = "ui/dist")]
         ui: PathBuf,
     },
+    /// Print the console API's OpenAPI document (the UI's types are generated from it).
+    Openapi,
     /// Store a secret in the OS keychain under a name that connector configs refer to. The
     /// value is read from standard input, so it never appears in the shell history.
     Secret {
@@ -185,6 +187,10 @@ async fn main() -> anyhow::Result<()> {
                 engine.apply_workspace(&read_workspace(&path)?).await?;
             }
             serve(engine, port, &ui).await?;
+        }
+        Command::Openapi => {
+            use utoipa::OpenApi;
+            println!("{}", concord::api::ApiDoc::openapi().to_pretty_json()?);
         }
         Command::Secret { action } => {
             use concord::secrets::{Keychain, Secret, SecretStore};

@@ -40,6 +40,8 @@ pub struct Settings {
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     pub idle_poll: Duration,
+    /// How often the dashboard's metrics are sampled.
+    pub metrics_every: Duration,
 }
 
 impl Default for Settings {
@@ -51,6 +53,7 @@ impl Default for Settings {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(300),
             idle_poll: Duration::from_millis(100),
+            metrics_every: Duration::from_secs(5),
         }
     }
 }
@@ -402,6 +405,22 @@ impl Engine {
                 sender.sender_loop(system, token).await
             }));
         }
+        let sampler = self.clone();
+        let token = cancel.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(sampler.inner.settings.metrics_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = sampler.sample_metrics().await {
+                            tracing::warn!(error = %e, "could not sample metrics");
+                        }
+                    }
+                }
+            }
+        }));
         RunningEngine { cancel, tasks }
     }
 

@@ -882,6 +882,47 @@ async fn record(
     Ok(Json(view))
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// RFC 3339; samples at or after (default: the last hour).
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MetricsSample {
+    pub at: String,
+    pub metrics: Metrics,
+}
+
+#[utoipa::path(get, path = "/api/metrics/history", params(HistoryQuery),
+    responses((status = 200, body = Vec<MetricsSample>)), security(("token" = [])))]
+async fn metrics_history(
+    State(c): State<Console>,
+    _who: Principal,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<Vec<MetricsSample>> {
+    let since = q
+        .since
+        .unwrap_or_else(|| crate::store::ts(c.engine.now() - chrono::Duration::hours(1)));
+    let rows =
+        sqlx::query("SELECT at, sample FROM metrics_samples WHERE at >= ? ORDER BY at LIMIT 5000")
+            .bind(since)
+            .fetch_all(c.engine.pool())
+            .await
+            .map_err(crate::EngineError::from)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let sample: String = r.get(1);
+        if let Ok(metrics) = serde_json::from_str(&sample) {
+            out.push(MetricsSample {
+                at: r.get(0),
+                metrics,
+            });
+        }
+    }
+    Ok(Json(out))
+}
+
 #[utoipa::path(get, path = "/api/metrics", responses((status = 200, body = Metrics)), security(("token" = [])))]
 async fn metrics(State(c): State<Console>, _who: Principal) -> ApiResult<Metrics> {
     Ok(Json(c.engine.metrics().await?))
@@ -911,7 +952,8 @@ impl utoipa::Modify for SecurityAddon {
     paths(
         me, issue_token, get_workspace, put_system, test_system, discover, put_secret, put_mapping, preview_mapping,
         put_policies, list_exceptions, get_exception, resolve_exception, bulk_resolve, dismiss_exception, resolve_match,
-        list_dead_letters, preview_replay, replay, replay_matching, discard, audit, record, metrics
+        list_dead_letters, preview_replay, replay, replay_matching, discard, audit, record, metrics,
+        metrics_history
     ),
     components(schemas(Role, Principal)),
     modifiers(&SecurityAddon)
@@ -946,6 +988,7 @@ pub fn router(console: Console) -> Router {
         .route("/api/audit", get(audit))
         .route("/api/records/{id}", get(record))
         .route("/api/metrics", get(metrics))
+        .route("/api/metrics/history", get(metrics_history))
         .route(
             "/api/{*rest}",
             axum::routing::any(|| async { not_found_json() }),
@@ -1037,6 +1080,23 @@ impl Engine {
             links,
             shadows,
         })
+    }
+
+    /// Stores a snapshot of [`Engine::metrics`] for the dashboard's charts, and drops
+    /// snapshots older than a week.
+    pub async fn sample_metrics(&self) -> crate::Result<()> {
+        let metrics = self.metrics().await?;
+        let now = self.now();
+        sqlx::query("INSERT OR REPLACE INTO metrics_samples (at, sample) VALUES (?, ?)")
+            .bind(crate::store::ts(now))
+            .bind(serde_json::to_string(&metrics)?)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM metrics_samples WHERE at < ?")
+            .bind(crate::store::ts(now - chrono::Duration::days(7)))
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Counters, queue depths, and per-system health, now.
