@@ -16,3 +16,8 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo is missing: install Rust 1.95 with rustup (see rust-toolchain.toml)" >&2
     exit 1
 fi
+# json-server, pinned by tests/fixtures/json-server/package-lock.json: the third-party REST system
+# the integration tests (tests/json_server.rs) run against.
+if [ ! -x tests/fixtures/json-server/node_modules/.bin/json-server ]; then
+    npm ci --prefix tests/fixtures/json-server --no-audit --no-fund
+fi

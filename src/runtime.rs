@@ -129,7 +129,8 @@ impl Engine {
                 outbox_ready: Notify::new(),
             }),
         };
-        engine.build_connectors()?;
+        let built = engine.build_connectors(&engine.workspace())?;
+        engine.install_connectors(built);
         engine.recover().await?;
         Ok(engine)
     }
@@ -152,22 +153,28 @@ impl Engine {
     /// Validates a workspace config, stores it, and makes it current.
     pub async fn apply_workspace(&self, config: &WorkspaceConfig) -> Result<()> {
         let workspace = Workspace::new(config.clone())?;
+        // Connectors are built first: a config they refuse is never stored nor made current.
+        let built = self.build_connectors(&workspace)?;
         store::save_workspace(&self.inner.pool, config, self.now()).await?;
         match self.inner.workspace.write() {
             Ok(mut w) => *w = Arc::new(workspace),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(workspace),
         }
-        self.build_connectors()
+        self.install_connectors(built);
+        Ok(())
     }
 
-    fn build_connectors(&self) -> Result<()> {
-        let ws = self.workspace();
+    fn build_connectors(&self, ws: &Workspace) -> Result<Vec<(String, Arc<dyn Connector>)>> {
         let mut built = Vec::new();
         for system in &ws.config.systems {
             if let Some(c) = crate::connectors::build(system, &self.inner.secrets)? {
                 built.push((system.id.clone(), c));
             }
         }
+        Ok(built)
+    }
+
+    fn install_connectors(&self, built: Vec<(String, Arc<dyn Connector>)>) {
         let mut connectors = self
             .inner
             .connectors
@@ -176,7 +183,12 @@ impl Engine {
         for (id, c) in built {
             connectors.insert(id, c);
         }
-        Ok(())
+        // Rate limits may have changed with the config.
+        self.inner
+            .limiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Registers the connector of a system whose config says `external` (tests, embedders).

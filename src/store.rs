@@ -122,7 +122,7 @@ pub async fn save_workspace(
 /// Reads the workspace config back.
 pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
     let mut systems = Vec::new();
-    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts FROM systems ORDER BY id")
+    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts FROM systems ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
@@ -138,7 +138,7 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
         });
     }
     let mut objects = Vec::new();
-    for row in sqlx::query("SELECT schema FROM objects ORDER BY name")
+    for row in sqlx::query("SELECT schema FROM objects ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
@@ -146,7 +146,7 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
         objects.push(serde_json::from_str::<ObjectSchema>(&schema)?);
     }
     let mut mappings = Vec::new();
-    for row in sqlx::query("SELECT spec FROM mappings ORDER BY system_id, object")
+    for row in sqlx::query("SELECT spec FROM mappings ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
@@ -154,7 +154,7 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
         mappings.push(serde_json::from_str::<Mapping>(&spec)?);
     }
     let mut policies: Vec<ObjectPolicies> = Vec::new();
-    for row in sqlx::query("SELECT object, policy FROM field_policies ORDER BY object, field")
+    for row in sqlx::query("SELECT object, policy FROM field_policies ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {

@@ -159,3 +159,30 @@ fn concord_migrate_creates_and_upgrades_a_state_file() {
     }
     assert!(db.exists(), "the state file exists");
 }
+
+#[tokio::test]
+async fn a_refused_connector_config_is_neither_stored_nor_made_current() {
+    let h = Harness::start(|_| {}).await;
+    let mut broken = h.config.clone();
+    broken.systems[0].config["objects"]["employee"]["path"] = json!("employees");
+    let err = h
+        .engine
+        .apply_workspace(&broken)
+        .await
+        .expect_err("a path without '/' is refused");
+    assert!(
+        err.to_string().contains("objects.employee.path"),
+        "the error names the key: {err}"
+    );
+    assert_eq!(
+        h.engine.workspace().config,
+        h.config,
+        "the refused config is not current"
+    );
+    let stored = concord::store::load_workspace(h.engine.pool())
+        .await
+        .expect("load");
+    assert_eq!(stored, h.config, "nor stored");
+    let reopened = concord::Engine::open(&h.dir.path().join("state.db"), Default::default()).await;
+    assert!(reopened.is_ok(), "the engine still opens on its state file");
+}

@@ -82,6 +82,10 @@ pub enum Auth {
 pub struct ObjectEndpoints {
     /// Collection path, e.g. `/employees` (listing, and creates unless `create.path` is set).
     pub path: String,
+    /// Fixed query parameters of every listing request (e.g. `{"_page": "1"}` for a system that
+    /// sends `Link` headers only when asked for a page).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
     /// One record's path; `{id}` is replaced. Default `{path}/{id}`.
     #[serde(default)]
     pub item_path: Option<String>,
@@ -320,6 +324,12 @@ impl RestConfig {
             let at = |k: &str| format!("config key 'objects.{name}.{k}'");
             if !o.path.starts_with('/') {
                 return Err(bad(format!("{}: must start with '/'", at("path"))));
+            }
+            if o.path.contains('?') {
+                return Err(bad(format!(
+                    "{}: put query parameters in 'params', not in the path",
+                    at("path")
+                )));
             }
             for (k, pointer) in [
                 ("records_pointer", &o.records_pointer),
@@ -795,7 +805,12 @@ impl RestConnector {
         extra: Vec<(String, String)>,
     ) -> Result<Page, ConnectorError> {
         let o = self.object(object)?;
-        let mut query = extra;
+        let mut query: Vec<(String, String)> = o
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        query.extend(extra);
         let mut url = self.url(&o.path);
         let mut current = 0u64;
         match &o.pagination {

@@ -1,0 +1,658 @@
+//! Concord against a real third-party REST system: json-server 0.17.4 (pinned in
+//! tests/fixtures/json-server, installed by scripts/setup.sh), started by each test on a
+//! throwaway copy of the 55-employee seed and killed by PID when the test ends (pass or fail).
+//!
+//! json-server is configured only through the declarative `rest` connector config: `_page` /
+//! `_limit` paging (or its `Link` headers), `X-Total-Count`, and incremental polling with
+//! `?updatedAt_gte=` (the fixture's stamp.js sets `updatedAt` on every write and logs each
+//! request line to stdout, which the tests read). The other side is a Concord-side HTTP system
+//! (`LoopbackSystem`) that posts a webhook for every change. The tests prove the initial sync
+//! with transformed values, paging through every page, incremental polling that re-sends
+//! nothing else, and changes flowing both ways without echo loops.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use concord::loopback::LoopbackSystem;
+use concord::model::WorkspaceConfig;
+use concord::poll::ListingProgress;
+use concord::{Engine, EngineOptions, Settings};
+use serde_json::{Map, Value, json};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+const EMPLOYEES: usize = 55;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/json-server")
+}
+
+/// A json-server process on 127.0.0.1, serving a copy of the seed in its own temp dir.
+struct JsonServer {
+    child: Child,
+    dir: TempDir,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl JsonServer {
+    /// Starts json-server and waits (at most 20 s) until it answers.
+    async fn start() -> Self {
+        let bin = fixture_dir().join("node_modules/.bin/json-server");
+        assert!(
+            bin.exists(),
+            "json-server is not installed at {}: run scripts/setup.sh (it runs `npm ci` in \
+             tests/fixtures/json-server)",
+            bin.display()
+        );
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("http client");
+        // A port can be taken between choosing and binding it: try a few.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let db = dir.path().join("db.json");
+            std::fs::copy(fixture_dir().join("db.json"), &db).expect("copy the seed");
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let stdout = std::fs::File::create(dir.path().join("requests.log")).expect("log");
+            let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("log");
+            let child = Command::new(&bin)
+                .arg(&db)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .arg("--middlewares")
+                .arg(fixture_dir().join("stamp.js"))
+                .arg("--quiet")
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {} failed: {e}", bin.display()));
+            // From here on, Drop kills the process whatever happens.
+            let mut server = Self {
+                child,
+                dir,
+                base: format!("http://127.0.0.1:{port}"),
+                client: client.clone(),
+            };
+            match server.wait_ready().await {
+                Ok(()) => return server,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("json-server did not start: {failures:?}");
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let stderr =
+                    std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+                return Err(format!("json-server exited with {status}: {stderr}"));
+            }
+            let probe = self
+                .client
+                .get(format!("{}/employees/1", self.base))
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await;
+            if probe.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("json-server did not answer within 20 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every request json-server received so far, as `METHOD /path?decoded-query`.
+    fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let (method, uri) = line.split_once(' ')?;
+                Some(format!("{method} {}", decode(uri)))
+            })
+            .collect()
+    }
+
+    /// The writes (POST, PUT, PATCH, DELETE) json-server received after the first `skip` requests.
+    fn writes_since(&self, skip: usize) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .skip(skip)
+            .filter(|r| !r.starts_with("GET "))
+            .collect()
+    }
+
+    async fn get(&self, id: u64) -> Map<String, Value> {
+        self.client
+            .get(format!("{}/employees/{id}", self.base))
+            .send()
+            .await
+            .expect("json-server answers")
+            .json()
+            .await
+            .expect("a record")
+    }
+
+    /// Someone edits a record directly in json-server.
+    async fn patch(&self, id: u64, fields: Value) {
+        let response = self
+            .client
+            .patch(format!("{}/employees/{id}", self.base))
+            .json(&fields)
+            .send()
+            .await
+            .expect("json-server answers");
+        assert!(response.status().is_success(), "the direct edit is taken");
+    }
+}
+
+impl Drop for JsonServer {
+    fn drop(&mut self) {
+        // Kill by PID (std's Child::kill), then reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `/path?a=1&b=2` with the query percent-decoded.
+fn decode(uri: &str) -> String {
+    match uri.split_once('?') {
+        None => uri.to_owned(),
+        Some((path, query)) => {
+            let pairs: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+    }
+}
+
+/// The seed, as committed.
+fn seed() -> Vec<Map<String, Value>> {
+    let text = std::fs::read_to_string(fixture_dir().join("db.json")).expect("the seed exists");
+    let db: Value = serde_json::from_str(&text).expect("the seed is JSON");
+    db["employees"]
+        .as_array()
+        .expect("an employees array")
+        .iter()
+        .map(|e| e.as_object().cloned().expect("an employee object"))
+        .collect()
+}
+
+/// The `rest` config of json-server with `_page`/`_limit` paging.
+fn page_style(base: &str) -> Value {
+    json!({
+        "base_url": base,
+        "objects": { "employee": {
+            "path": "/employees",
+            "pagination": { "style": "page", "page_param": "_page", "size_param": "_limit", "size": 10 },
+            "total_header": "X-Total-Count",
+            "modified_field": "updatedAt",
+            "incremental": { "style": "param", "param": "updatedAt_gte", "format": "rfc3339" }
+        } },
+        "poll": { "interval_secs": 0.2 }
+    })
+}
+
+/// The same system paged by json-server's `Link` headers. json-server sends them only when
+/// the request has `_page`, so the listing asks for the first page with a fixed parameter.
+fn link_style(base: &str) -> Value {
+    json!({
+        "base_url": base,
+        "objects": { "employee": {
+            "path": "/employees",
+            "params": { "_page": "1" },
+            "pagination": { "style": "link_header", "size_param": "_limit", "size": 10 },
+            "total_header": "X-Total-Count",
+            "modified_field": "updatedAt",
+            "incremental": { "style": "param", "param": "updatedAt_gte", "format": "rfc3339" }
+        } },
+        "poll": { "interval_secs": 0.2 }
+    })
+}
+
+/// json-server (`js`: camelCase fields, ISO dates, status codes) and the hub (full names, US
+/// dates, status words). No ownership: either side may change any field, the later one wins.
+fn workspace(js: Value, hub_url: &str) -> WorkspaceConfig {
+    serde_json::from_value(json!({
+        "systems": [
+            { "id": "js", "name": "json-server", "connector": "rest", "config": js },
+            { "id": "hub", "name": "Hub", "connector": "rest",
+              "config": { "base_url": hub_url, "objects": { "employee": {
+                  "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } }
+        ],
+        "objects": [concord::schema::employee()],
+        "mappings": [
+            { "system": "js", "object": "employee", "rules": [
+                { "canonical": ["employee_number"], "system": ["employeeNumber"] },
+                { "canonical": ["given_name"], "system": ["firstName"] },
+                { "canonical": ["family_name"], "system": ["lastName"] },
+                { "canonical": ["work_email"], "system": ["email"] },
+                { "canonical": ["employment_status"], "system": ["status"], "transform": { "kind": "enum", "table": [
+                    { "system": "ACTIVE", "canonical": "active" },
+                    { "system": "LEAVE", "canonical": "on_leave" },
+                    { "system": "TERMINATED", "canonical": "terminated" } ] } },
+                { "canonical": ["hire_date"], "system": ["hireDate"], "transform": { "kind": "date", "format": "%Y-%m-%d" } },
+                { "canonical": ["job_title"], "system": ["title"] }
+            ]},
+            { "system": "hub", "object": "employee", "rules": [
+                { "canonical": ["employee_number"], "system": ["employee_id"] },
+                { "canonical": ["given_name", "family_name"], "system": ["full_name"], "transform": { "kind": "full_name" } },
+                { "canonical": ["work_email"], "system": ["email"] },
+                { "canonical": ["employment_status"], "system": ["status"], "transform": { "kind": "enum", "table": [
+                    { "system": "Active", "canonical": "active" },
+                    { "system": "On Leave", "canonical": "on_leave" },
+                    { "system": "Terminated", "canonical": "terminated" } ] } },
+                { "canonical": ["hire_date"], "system": ["hire_date"], "transform": { "kind": "date", "format": "%m/%d/%Y" } },
+                { "canonical": ["job_title"], "system": ["title"] }
+            ]}
+        ]
+    }))
+    .expect("a valid workspace")
+}
+
+/// json-server, the engine on a real SQLite file with its webhook server, and the hub.
+struct Setup {
+    js: JsonServer,
+    hub: LoopbackSystem,
+    engine: Engine,
+    _dir: TempDir,
+    cancel: CancellationToken,
+}
+
+impl Setup {
+    async fn start(config: fn(&str) -> Value) -> Self {
+        let js = JsonServer::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::open(
+            &dir.path().join("state.db"),
+            EngineOptions {
+                settings: Settings {
+                    backoff_base: Duration::from_millis(10),
+                    backoff_cap: Duration::from_millis(200),
+                    idle_poll: Duration::from_millis(10),
+                    ..Settings::default()
+                },
+                ..EngineOptions::default()
+            },
+        )
+        .await
+        .expect("engine opens");
+        let cancel = CancellationToken::new();
+        let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
+            .await
+            .expect("webhook server");
+        let hub = LoopbackSystem::start(
+            "hub",
+            "employee",
+            "/employees",
+            Some(format!("http://{addr}/hooks/hub")),
+        )
+        .await
+        .expect("hub starts");
+        engine
+            .apply_workspace(&workspace(config(&js.base), &hub.base_url()))
+            .await
+            .expect("workspace applies");
+        Self {
+            js,
+            hub,
+            engine,
+            _dir: dir,
+            cancel,
+        }
+    }
+
+    /// Waits until the hub's webhooks are accepted and the inbox and outbox are empty.
+    async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            while self.hub.hooks_pending() > 0 {
+                assert!(Instant::now() < deadline, "webhooks did not drain in 60 s");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            self.engine
+                .run_until_idle(Duration::from_secs(30))
+                .await
+                .expect("engine goes idle");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.hub.hooks_pending() == 0 && self.pending().await == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the systems did not go quiet");
+        }
+    }
+
+    async fn pending(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'pending')
+                  + (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight'))",
+        )
+        .fetch_one(self.engine.pool())
+        .await
+        .expect("count")
+    }
+
+    /// The hub's record of an employee number.
+    fn hub_employee(&self, number: &str) -> (String, Map<String, Value>) {
+        self.hub
+            .records()
+            .into_iter()
+            .find(|(_, r)| r.get("employee_id") == Some(&json!(number)))
+            .unwrap_or_else(|| panic!("the hub holds employee {number}"))
+    }
+
+    async fn dead_letters(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters")
+            .fetch_one(self.engine.pool())
+            .await
+            .expect("count")
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Every seed employee reached the hub with its values transformed to the hub's shapes.
+fn assert_transformed_into_hub(s: &Setup) {
+    let hub = s.hub.records();
+    assert_eq!(
+        hub.len(),
+        EMPLOYEES,
+        "every json-server employee reaches the hub"
+    );
+    for e in seed() {
+        let number = e["employeeNumber"].as_str().expect("a number");
+        let (_, h) = s.hub_employee(number);
+        assert_eq!(
+            h["full_name"],
+            json!(format!(
+                "{} {}",
+                e["firstName"].as_str().unwrap_or_default(),
+                e["lastName"].as_str().unwrap_or_default()
+            )),
+            "{number}: first and last name are joined into the hub's full name"
+        );
+        let status = if e["status"] == json!("LEAVE") {
+            "On Leave"
+        } else {
+            "Active"
+        };
+        assert_eq!(
+            h["status"],
+            json!(status),
+            "{number}: the status code becomes the hub's status word"
+        );
+        let hire = chrono::NaiveDate::parse_from_str(
+            e["hireDate"].as_str().unwrap_or_default(),
+            "%Y-%m-%d",
+        )
+        .expect("an ISO date");
+        assert_eq!(
+            h["hire_date"],
+            json!(hire.format("%m/%d/%Y").to_string()),
+            "{number}: the ISO hire date becomes a US date"
+        );
+        assert_eq!(h["email"], e["email"], "{number}: the email is copied");
+        assert!(
+            !h.contains_key("updatedAt") && !h.contains_key("firstName"),
+            "{number}: only mapped fields reach the hub: {h:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn json_server_initial_sync_incremental_polling_and_two_way_changes() {
+    let s = Setup::start(page_style).await;
+    let probes = s.js.requests().len();
+
+    // Initial sync: six pages of ten (the last of five), progress after each.
+    let mut progress: Vec<ListingProgress> = Vec::new();
+    let report = s
+        .engine
+        .poll("js", |p| progress.push(p.clone()))
+        .await
+        .expect("the initial listing works");
+    assert_eq!(report.fetched, EMPLOYEES as u64, "all employees are listed");
+    assert_eq!(report.pages, 6, "55 employees at 10 a page are 6 pages");
+    assert_eq!(
+        progress.iter().map(|p| p.listed).collect::<Vec<_>>(),
+        vec![10, 20, 30, 40, 50, 55],
+        "progress is reported after every page"
+    );
+    assert!(
+        progress.iter().all(|p| p.total == Some(EMPLOYEES as u64)),
+        "the total comes from json-server's X-Total-Count"
+    );
+    assert!(
+        progress.last().is_some_and(|p| p.done),
+        "the listing ends after the last page"
+    );
+    let expected: Vec<String> = (1..=6)
+        .map(|p| format!("GET /employees?_page={p}&_limit=10"))
+        .collect();
+    assert_eq!(
+        s.js.requests()[probes..],
+        expected,
+        "every page is asked for once, in order, and nothing after the last"
+    );
+
+    s.settle().await;
+    assert_transformed_into_hub(&s);
+    assert_eq!(
+        s.hub.stats().writes_applied,
+        EMPLOYEES as u64,
+        "the hub receives one create per employee and nothing else"
+    );
+
+    // Someone edits employee 7 directly in json-server; the next poll asks only for changes.
+    s.js.patch(7, json!({ "title": "Senior Analyst" })).await;
+    let before = s.js.requests().len();
+    let report = s.engine.poll("js", |_| {}).await.expect("incremental poll");
+    assert!(
+        report.listing.is_empty(),
+        "after the initial listing, polls are incremental"
+    );
+    assert_eq!(
+        s.js.requests()[before..],
+        ["GET /employees?updatedAt_gte=2024-01-01T00:00:55.000Z&_page=1&_limit=10".to_owned()],
+        "the poll asks for records changed since the newest one seen, in json-server's format"
+    );
+    assert_eq!(
+        report.fetched, 2,
+        "only the edited employee and the one at the cursor come back"
+    );
+    s.settle().await;
+    assert_eq!(
+        s.hub_employee("E0007").1["title"],
+        json!("Senior Analyst"),
+        "the direct edit in json-server reaches the hub"
+    );
+    assert_eq!(
+        s.hub.stats().writes_applied,
+        EMPLOYEES as u64 + 1,
+        "the change is the only write: nothing else is re-sent"
+    );
+
+    // A change in the hub reaches json-server, in json-server's shapes.
+    let before = s.js.requests().len();
+    let (hub_id, _) = s.hub_employee("E0007");
+    s.hub.edit(
+        &hub_id,
+        json!({ "email": "given7@new.example", "status": "On Leave" }),
+    );
+    s.settle().await;
+    let seven = s.js.get(7).await;
+    assert_eq!(
+        seven["email"],
+        json!("given7@new.example"),
+        "the hub's change reaches json-server"
+    );
+    assert_eq!(
+        seven["status"],
+        json!("LEAVE"),
+        "the hub's status word becomes json-server's code"
+    );
+    assert_eq!(
+        seven["title"],
+        json!("Senior Analyst"),
+        "fields the hub did not change are left alone"
+    );
+    assert_eq!(
+        s.js.writes_since(before),
+        vec!["PATCH /employees/7".to_owned()],
+        "json-server receives exactly one write"
+    );
+
+    // The next poll sees that write come back from json-server: an echo, not a change.
+    let writes = s.hub.stats().writes_applied;
+    s.engine.poll("js", |_| {}).await.expect("incremental poll");
+    s.settle().await;
+    s.engine.poll("js", |_| {}).await.expect("incremental poll");
+    s.settle().await;
+    assert_eq!(
+        s.hub.stats().writes_applied,
+        writes,
+        "echoes from json-server write nothing to the hub"
+    );
+    assert_eq!(
+        s.js.writes_since(before).len(),
+        1,
+        "no echo loop: json-server got no further writes"
+    );
+    assert_eq!(s.dead_letters().await, 0, "nothing failed");
+}
+
+#[tokio::test]
+async fn json_server_link_headers_page_the_listing_and_the_changes() {
+    let s = Setup::start(link_style).await;
+    let probes = s.js.requests().len();
+
+    let report = s.engine.poll("js", |_| {}).await.expect("initial listing");
+    assert_eq!(report.fetched, EMPLOYEES as u64, "all employees are listed");
+    let expected: Vec<String> = (1..=6)
+        .map(|p| format!("GET /employees?_page={p}&_limit=10"))
+        .collect();
+    assert_eq!(
+        s.js.requests()[probes..],
+        expected,
+        "the connector follows json-server's rel=next links to the last page"
+    );
+    s.settle().await;
+    assert_transformed_into_hub(&s);
+
+    // Twelve direct edits: with the record at the cursor, thirteen changes on two pages.
+    for id in 1..=12 {
+        s.js.patch(id, json!({ "title": "Manager" })).await;
+    }
+    let before = s.js.requests().len();
+    let report = s.engine.poll("js", |_| {}).await.expect("incremental poll");
+    assert_eq!(
+        report.fetched, 13,
+        "the twelve edits and the record at the cursor"
+    );
+    assert_eq!(
+        s.js.requests()[before..],
+        [1, 2].map(|p| format!(
+            "GET /employees?_page={p}&updatedAt_gte=2024-01-01T00:00:55.000Z&_limit=10"
+        )),
+        "the changes are paged by the Link headers too, keeping the filter"
+    );
+    s.settle().await;
+    for n in 1..=12 {
+        assert_eq!(
+            s.hub_employee(&format!("E{n:04}")).1["title"],
+            json!("Manager"),
+            "E{n:04}: every direct edit reaches the hub"
+        );
+    }
+    assert_eq!(
+        s.hub.stats().writes_applied,
+        EMPLOYEES as u64 + 12,
+        "one write per edited employee, nothing re-sent"
+    );
+
+    // A hub change is written to json-server through the configured item path.
+    let (hub_id, _) = s.hub_employee("E0030");
+    s.hub
+        .edit(&hub_id, json!({ "full_name": "Given30 Renamed" }));
+    s.settle().await;
+    assert_eq!(
+        s.js.get(30).await["lastName"],
+        json!("Renamed"),
+        "the hub's rename reaches json-server's lastName"
+    );
+    assert_eq!(s.dead_letters().await, 0, "nothing failed");
+}
+
+#[tokio::test]
+async fn json_server_is_polled_on_its_configured_interval_by_the_running_engine() {
+    let s = Setup::start(page_style).await;
+    let running = s.engine.start(s.cancel.clone());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub.records().len() < EMPLOYEES || s.pending().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after 30 s waiting for the initial sync"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    s.js.patch(21, json!({ "lastName": "Polled" })).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub_employee("E0021").1["full_name"] != json!("Given21 Polled") {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after 30 s waiting for the direct edit to be polled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (hub_id, _) = s.hub_employee("E0022");
+    s.hub.edit(&hub_id, json!({ "title": "Director" }));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.js.get(22).await["title"] != json!("Director") {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after 30 s waiting for the hub's change to reach json-server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Quiet systems are still polled, on the configured interval.
+    let polls = || {
+        s.js.requests()
+            .iter()
+            .filter(|r| r.starts_with("GET /employees?updatedAt_gte="))
+            .count()
+    };
+    let before = polls();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let during = polls() - before;
+    assert!(
+        (2..=8).contains(&during),
+        "an interval of 0.2 s means about 5 polls a second, not {during}"
+    );
+    running.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        s.hub.stats().writes_applied,
+        EMPLOYEES as u64 + 1,
+        "the hub got the initial creates and the one polled change"
+    );
+}
