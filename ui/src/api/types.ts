@@ -1,0 +1,38 @@
+// Short names for the generated schema types the pages use.
+import type { components } from "./schema";
+
+type S = components["schemas"];
+export type Role = S["Role"];
+export type Principal = S["Principal"];
+export type WorkspaceConfig = S["WorkspaceConfig"];
+export type SystemConfig = S["SystemConfig"];
+export type ObjectSchema = S["ObjectSchema"];
+export type FieldDef = S["FieldDef"];
+export type FieldType = S["FieldType"];
+export type Mapping = S["Mapping"];
+export type MappingRule = S["MappingRule"];
+export type Transform = S["Transform"];
+export type TransformKind = Transform["kind"];
+export type NullPolicy = S["NullPolicy"];
+export type EnumEntry = S["EnumEntry"];
+export type PhoneFormat = S["PhoneFormat"];
+export type FieldPolicy = S["FieldPolicy"];
+export type ConflictPolicy = S["ConflictPolicy"];
+export type NonOwnerPolicy = S["NonOwnerPolicy"];
+export type ExceptionView = S["ExceptionView"];
+export type ExceptionFilter = S["ExceptionFilter"];
+export type Choice = S["Choice"];
+export type ResolveOutcome = S["ResolveOutcome"];
+export type BulkOutcome = S["BulkOutcome"];
+export type DeadLetterView = S["DeadLetterView"];
+export type DeadLetterFilter = S["DeadLetterFilter"];
+export type ReplayPreview = S["ReplayPreview"];
+export type ReplayOutcome = S["ReplayOutcome"];
+export type AuditRow = S["AuditRow"];
+export type RecordView = S["RecordView"];
+export type Metrics = S["Metrics"];
+export type MetricsSample = S["MetricsSample"];
+export type SystemHealth = S["SystemHealth"];
+export type Discovery = S["Discovery"];
+export type PreviewResponse = S["PreviewResponse"];
+export type ConnectionTest = S["ConnectionTest"];

@@ -1,0 +1,97 @@
+// When the dashboard raises the alert banner: pure rules over the metrics now and the recent
+// samples (GET /api/metrics/history, every 5 s), so they can be tested without a server.
+
+import type { Metrics, MetricsSample } from "../api/types";
+
+export interface Thresholds {
+  /** Dead letters added within `windowSecs` that raise the banner. */
+  deadLetterRise: number;
+  /** Age in seconds of the oldest pending inbound event that raises the banner. */
+  oldestPendingSecs: number;
+  /** Writes waiting in the outbox that raise the banner. */
+  outboxBacklog: number;
+  windowSecs: number;
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  deadLetterRise: 1,
+  oldestPendingSecs: 60,
+  outboxBacklog: 5000,
+  windowSecs: 300,
+};
+
+export interface Alert {
+  id: string;
+  level: "danger" | "warning";
+  title: string;
+  detail: string;
+  link?: string;
+}
+
+/** The sample closest to `secs` before the last one (or the first sample). */
+export function sampleBefore(samples: MetricsSample[], nowMs: number, secs: number): MetricsSample | undefined {
+  const target = nowMs - secs * 1000;
+  let best: MetricsSample | undefined;
+  for (const s of samples) {
+    const t = Date.parse(s.at);
+    if (Number.isNaN(t)) continue;
+    if (t <= target) best = s;
+    else break;
+  }
+  return best ?? samples[0];
+}
+
+export function computeAlerts(now: Metrics | undefined, samples: MetricsSample[], nowMs: number, th: Thresholds = DEFAULT_THRESHOLDS): Alert[] {
+  if (!now) return [];
+  const out: Alert[] = [];
+  const past = sampleBefore(samples, nowMs, th.windowSecs);
+  if (past) {
+    const rise = now.dead_letters - past.metrics.dead_letters;
+    if (rise >= th.deadLetterRise) {
+      const mins = Math.round(th.windowSecs / 60);
+      out.push({
+        id: "dead-letters-rising",
+        level: "danger",
+        title: `Dead letters rising: ${rise} new in the last ${mins} min`,
+        detail: `${now.dead_letters} writes have failed for good and wait for support to replay or discard them.`,
+        link: "/dead-letters",
+      });
+    }
+  }
+  if (now.oldest_pending_secs != null && now.oldest_pending_secs >= th.oldestPendingSecs) {
+    out.push({
+      id: "oldest-pending",
+      level: "warning",
+      title: `Inbound events are waiting: the oldest is ${Math.round(now.oldest_pending_secs)} s old`,
+      detail: `${now.inbox_pending} events are pending. Changes reach the other systems late.`,
+    });
+  }
+  if (now.outbox_pending >= th.outboxBacklog) {
+    out.push({
+      id: "outbox-backlog",
+      level: "warning",
+      title: `${now.outbox_pending.toLocaleString("en-US")} writes are queued`,
+      detail: "A target system may be slow, rate-limited or down.",
+    });
+  }
+  return out;
+}
+
+/** Per-minute rate of a monotonic counter between consecutive samples (null where unknown or reset). */
+export function ratePerMinute(samples: MetricsSample[], counter: string): (number | null)[] {
+  const out: (number | null)[] = [];
+  for (let i = 0; i < samples.length; i++) {
+    if (i === 0) {
+      out.push(null);
+      continue;
+    }
+    const a = samples[i - 1]!;
+    const b = samples[i]!;
+    const dt = (Date.parse(b.at) - Date.parse(a.at)) / 1000;
+    const va = a.metrics.counters[counter];
+    const vb = b.metrics.counters[counter];
+    if (va === undefined || vb === undefined || !(dt > 0) || vb < va) out.push(null);
+    else out.push(((vb - va) / dt) * 60);
+  }
+  return out;
+}

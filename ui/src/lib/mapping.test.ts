@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import type { Mapping } from "../api/types";
+import { changeKind, connect, duplicateTargets, guessDateFormat, readOnlyReason, ruleProblems, suggestTransform } from "./mapping";
+
+const empty: Mapping = { system: "hris", object: "employee", rules: [] };
+
+describe("suggestTransform", () => {
+  it("reads US dates from a sample", () => {
+    expect(suggestTransform("date", "03/14/2021")).toEqual({ kind: "date", format: "%m/%d/%Y" });
+    expect(guessDateFormat("31/01/2021")).toBe("%d/%m/%Y");
+    expect(guessDateFormat("2021-01-31")).toBe("%Y-%m-%d");
+  });
+  it("takes integer money as minor units and decimals as decimals", () => {
+    expect(suggestTransform("money", 8500000)).toEqual({ kind: "money_minor", exponent: 2 });
+    expect(suggestTransform("money", "85000.00")).toEqual({ kind: "money_decimal", scale: 2 });
+  });
+  it("keeps phone formats as the system writes them", () => {
+    expect(suggestTransform("phone", "(415) 555-0123")).toMatchObject({ kind: "phone", system_format: "national" });
+    expect(suggestTransform("phone", "+14155550123")).toMatchObject({ kind: "phone", system_format: "e164" });
+  });
+  it("starts an enum table from the canonical codes", () => {
+    expect(suggestTransform("enum", "Active", ["active", "terminated"])).toEqual({
+      kind: "enum",
+      table: [
+        { system: "active", canonical: "active" },
+        { system: "terminated", canonical: "terminated" },
+      ],
+    });
+  });
+  it("copies strings", () => {
+    expect(suggestTransform("string", "x")).toEqual({ kind: "copy" });
+  });
+});
+
+describe("connect", () => {
+  it("adds a rule for a new target", () => {
+    const r = connect(empty, "email", "work_email", { kind: "copy" });
+    expect(r.index).toBe(0);
+    expect(r.mapping.rules[0]).toMatchObject({ canonical: ["work_email"], system: ["email"], transform: { kind: "copy" } });
+  });
+  it("re-points the rule that already yields the target, keeping its transform", () => {
+    const m: Mapping = { ...empty, rules: [{ canonical: ["hire_date"], system: ["start"], transform: { kind: "date", format: "%m/%d/%Y" } }] };
+    const r = connect(m, "hired_on", "hire_date", { kind: "copy" });
+    expect(r.mapping.rules).toHaveLength(1);
+    expect(r.mapping.rules[0]).toMatchObject({ system: ["hired_on"], transform: { kind: "date", format: "%m/%d/%Y" } });
+    expect(m.rules[0]!.system).toEqual(["start"]);
+  });
+});
+
+describe("rules", () => {
+  it("switching to full_name asks for two canonical fields", () => {
+    const r = changeKind({ canonical: ["given_name"], system: ["name"], transform: { kind: "copy" } }, "full_name");
+    expect(r.canonical).toEqual(["given_name", "family_name"]);
+    expect(r.transform).toEqual({ kind: "full_name" });
+  });
+  it("a constant yields no canonical field", () => {
+    expect(changeKind({ canonical: ["x"], system: ["src"] }, "constant").canonical).toEqual([]);
+  });
+  it("names irreversible transforms", () => {
+    expect(readOnlyReason({ kind: "lowercase" })).toMatch(/one-way/);
+    expect(readOnlyReason({ kind: "enum", table: [{ system: "A", canonical: "a" }, { system: "a", canonical: "a" }] })).toMatch(/several/);
+    expect(readOnlyReason({ kind: "date", format: "%m/%Y" })).toMatch(/lacks/);
+    expect(readOnlyReason({ kind: "copy" })).toBeNull();
+  });
+  it("finds incomplete rules and duplicate targets", () => {
+    expect(ruleProblems({ canonical: [], system: ["x"] }, ["a"])).toEqual(["choose the canonical field"]);
+    expect(ruleProblems({ canonical: ["zz"], system: ["x"] }, ["a"])).toEqual(["'zz' is not in the canonical schema"]);
+    expect(duplicateTargets({ ...empty, rules: [{ canonical: ["a"], system: ["x"] }, { canonical: ["a"], system: ["y"] }] })).toEqual(["a"]);
+  });
+});

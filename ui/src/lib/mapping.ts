@@ -1,0 +1,138 @@
+// The field mapper's pure logic: connecting a system path to a canonical field, choosing a
+// sensible transform from the field's type and a sample value, transform arities and defaults.
+
+import type { FieldType, Mapping, MappingRule, Transform, TransformKind } from "../api/types";
+
+export const TRANSFORM_KINDS: { kind: TransformKind; label: string; help: string }[] = [
+  { kind: "copy", label: "Copy", help: "The value is copied unchanged both ways." },
+  { kind: "full_name", label: "Full name ↔ given + family", help: "One 'Given Family' string on the system side, two canonical fields." },
+  { kind: "date", label: "Date", help: "A date string in a format (strftime), canonical YYYY-MM-DD." },
+  { kind: "timestamp", label: "Timestamp", help: "A local date-time in a time zone, canonical UTC RFC 3339." },
+  { kind: "money_minor", label: "Money in minor units", help: "An integer count of cents (or other minor units)." },
+  { kind: "money_decimal", label: "Money as a decimal", help: "A decimal string or number, written with a fixed scale." },
+  { kind: "enum", label: "Enum table", help: "A table of system values and canonical codes." },
+  { kind: "phone", label: "Phone (E.164)", help: "Numbers as people type them; canonical E.164." },
+  { kind: "constant", label: "Constant", help: "Always writes a value; never read." },
+  { kind: "lowercase", label: "Lowercase (read-only)", help: "Trimmed, lowercased; cannot be written back." },
+];
+
+/** How many system paths and canonical fields a transform takes. */
+export function arity(kind: TransformKind): { system: number; canonical: number } {
+  if (kind === "full_name") return { system: 1, canonical: 2 };
+  if (kind === "constant") return { system: 1, canonical: 0 };
+  return { system: 1, canonical: 1 };
+}
+
+export function defaultTransform(kind: TransformKind, enumValues: string[] = []): Transform {
+  switch (kind) {
+    case "date":
+      return { kind, format: "%Y-%m-%d" };
+    case "timestamp":
+      return { kind, tz: "UTC", format: null };
+    case "money_minor":
+      return { kind, exponent: 2 };
+    case "money_decimal":
+      return { kind, scale: 2 };
+    case "enum":
+      return { kind, table: enumValues.map((v) => ({ system: v, canonical: v })) };
+    case "phone":
+      return { kind, region: "US", system_format: "e164" };
+    case "constant":
+      return { kind, value: "" };
+    default:
+      return { kind } as Transform;
+  }
+}
+
+/** A date format that reads the sample, among common ones. */
+export function guessDateFormat(sample: unknown): string {
+  if (typeof sample !== "string") return "%Y-%m-%d";
+  const s = sample.trim();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return "%Y-%m-%d";
+  if (/^\d{1,2}\/\d{1,2}\/\d{4}$/.test(s)) {
+    const first = Number(s.split("/")[0]);
+    return first > 12 ? "%d/%m/%Y" : "%m/%d/%Y";
+  }
+  if (/^\d{1,2}\.\d{1,2}\.\d{4}$/.test(s)) return "%d.%m.%Y";
+  if (/^\d{8}$/.test(s)) return "%Y%m%d";
+  return "%Y-%m-%d";
+}
+
+/** The transform a new connection starts with, from the canonical type and a sample value. */
+export function suggestTransform(type: FieldType | undefined, sample: unknown, enumValues: string[] = []): Transform {
+  switch (type) {
+    case "date":
+      return { kind: "date", format: guessDateFormat(sample) };
+    case "timestamp":
+      return { kind: "timestamp", tz: "UTC", format: typeof sample === "string" && /T.*(Z|[+-]\d\d:?\d\d)$/.test(sample) ? "%Y-%m-%dT%H:%M:%S%:z" : null };
+    case "money":
+      if (typeof sample === "number" && Number.isInteger(sample)) return { kind: "money_minor", exponent: 2 };
+      if (typeof sample === "string" && /^\d+$/.test(sample)) return { kind: "money_minor", exponent: 2 };
+      return { kind: "money_decimal", scale: 2 };
+    case "phone":
+      return { kind: "phone", region: "US", system_format: typeof sample === "string" && sample.trim().startsWith("+") ? "e164" : "national" };
+    case "enum":
+      return { kind: "enum", table: enumValues.map((v) => ({ system: v, canonical: v })) };
+    default:
+      return { kind: "copy" };
+  }
+}
+
+/**
+ * Connects `path` to canonical `field`. A rule that already yields the field takes the new
+ * path (its transform is kept); otherwise a new rule is added with a suggested transform.
+ * Returns the new mapping and the index of the rule that holds the connection.
+ */
+export function connect(m: Mapping, path: string, field: string, suggestion: Transform): { mapping: Mapping; index: number } {
+  const rules = m.rules.map((r) => ({ ...r }));
+  const existing = rules.findIndex((r) => (r.canonical ?? []).includes(field));
+  if (existing >= 0) {
+    rules[existing] = { ...rules[existing]!, system: [path] };
+    return { mapping: { ...m, rules }, index: existing };
+  }
+  rules.push({ canonical: [field], system: [path], transform: suggestion, null: { policy: "leave_unchanged" } });
+  return { mapping: { ...m, rules }, index: rules.length - 1 };
+}
+
+/** Changes a rule's transform, fixing up the canonical fields to the new arity. */
+export function changeKind(rule: MappingRule, kind: TransformKind, enumValues: string[] = []): MappingRule {
+  const want = arity(kind).canonical;
+  let canonical = [...(rule.canonical ?? [])];
+  if (canonical.length > want) canonical = canonical.slice(0, want);
+  while (canonical.length < want) canonical.push(kind === "full_name" ? (canonical.includes("given_name") ? "family_name" : "given_name") : "");
+  return { ...rule, canonical, transform: defaultTransform(kind, enumValues) };
+}
+
+/** Why a rule cannot be written back to the system, if it cannot (mirrors transform.rs). */
+export function readOnlyReason(t: Transform | undefined): string | null {
+  if (!t) return null;
+  if (t.kind === "lowercase") return "lowercase is a one-way normalisation";
+  if (t.kind === "enum") {
+    const seen = new Set<string>();
+    for (const e of t.table) {
+      if (seen.has(e.canonical)) return `several system values map to '${e.canonical}'`;
+      seen.add(e.canonical);
+    }
+  }
+  if (t.kind === "date" && !(/%[Yy]/.test(t.format) && /%[mbB]/.test(t.format) && /%[de]/.test(t.format))) return "the date format lacks a year, month or day";
+  return null;
+}
+
+/** Problems a rule has before it reaches the server. */
+export function ruleProblems(rule: MappingRule, canonicalNames: string[]): string[] {
+  const out: string[] = [];
+  const kind = rule.transform?.kind ?? "copy";
+  const a = arity(kind);
+  if (rule.system.length !== a.system || rule.system.some((p) => !p.trim())) out.push("choose the system field");
+  const canonical = rule.canonical ?? [];
+  if (canonical.length !== a.canonical || canonical.some((c) => !c)) out.push(a.canonical === 2 ? "choose both canonical fields" : "choose the canonical field");
+  for (const c of canonical) if (c && !canonicalNames.includes(c)) out.push(`'${c}' is not in the canonical schema`);
+  return out;
+}
+
+/** Canonical fields mapped by more than one rule (the server reads the last one). */
+export function duplicateTargets(m: Mapping): string[] {
+  const count = new Map<string, number>();
+  for (const r of m.rules) for (const c of r.canonical ?? []) count.set(c, (count.get(c) ?? 0) + 1);
+  return [...count].filter(([, n]) => n > 1).map(([c]) => c);
+}

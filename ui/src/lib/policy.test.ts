@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import type { FieldPolicy } from "../api/types";
+import { accessOf, conflictFromKey, conflictKey, isOpen, openPolicy, policyWarnings, samePolicy, setAccess } from "./policy";
+
+describe("ownership matrix", () => {
+  it("starts open: every system may write", () => {
+    const p = openPolicy("work_email");
+    expect(isOpen(p)).toBe(true);
+    expect(accessOf(p, "hris")).toBe("read");
+  });
+  it("a new owner demotes the previous owner to a writer", () => {
+    let p = setAccess(openPolicy("pay_rate"), "payroll", "owner");
+    expect(p.owner).toBe("payroll");
+    p = setAccess(p, "hris", "owner");
+    expect(p.owner).toBe("hris");
+    expect(p.writers).toEqual(["payroll"]);
+    expect(accessOf(p, "payroll")).toBe("writer");
+  });
+  it("removing the owner leaves owner_wins impossible, so it falls back to last_write_wins", () => {
+    let p: FieldPolicy = { ...setAccess(openPolicy("x"), "hris", "owner"), conflict: "owner_wins" };
+    p = setAccess(p, "hris", "read");
+    expect(p.owner).toBeNull();
+    expect(p.conflict).toBe("last_write_wins");
+  });
+  it("round-trips prefer(system) through its select key", () => {
+    expect(conflictKey({ prefer: "payroll" })).toBe("prefer:payroll");
+    expect(conflictFromKey("prefer:payroll")).toEqual({ prefer: "payroll" });
+    expect(conflictFromKey("manual")).toBe("manual");
+  });
+  it("compares policies regardless of writer order and defaults", () => {
+    expect(samePolicy({ field: "a", writers: ["x", "y"] }, { field: "a", writers: ["y", "x"], conflict: "last_write_wins" })).toBe(true);
+    expect(samePolicy({ field: "a" }, { field: "a", four_eyes: true })).toBe(false);
+  });
+  it("warns about settings that cannot work", () => {
+    expect(policyWarnings({ field: "a", conflict: "owner_wins" }, ["hris"])).toEqual(["owner_wins needs an owner"]);
+    expect(policyWarnings({ field: "a", conflict: { prefer: "crm" } }, ["hris"])).toEqual(["prefers unknown system crm"]);
+  });
+});

@@ -1,0 +1,82 @@
+// Field ownership and policies as the matrix edits them (pure helpers, tested).
+
+import type { ConflictPolicy, FieldPolicy } from "../api/types";
+
+export type Access = "owner" | "writer" | "read";
+
+export function openPolicy(field: string): FieldPolicy {
+  return { field, owner: null, writers: [], conflict: "last_write_wins", non_owner: "revert", sensitive: false, four_eyes: false };
+}
+
+export function normalize(p: FieldPolicy): Required<FieldPolicy> {
+  return {
+    field: p.field,
+    owner: p.owner ?? null,
+    writers: p.writers ?? [],
+    conflict: p.conflict ?? "last_write_wins",
+    non_owner: p.non_owner ?? "revert",
+    sensitive: p.sensitive ?? false,
+    four_eyes: p.four_eyes ?? false,
+  };
+}
+
+export function accessOf(p: FieldPolicy, system: string): Access {
+  if (p.owner === system) return "owner";
+  if ((p.writers ?? []).includes(system)) return "writer";
+  return "read";
+}
+
+/** Sets one system's access; a new owner demotes the previous one to a writer. */
+export function setAccess(p: FieldPolicy, system: string, access: Access): FieldPolicy {
+  const n = normalize(p);
+  let owner = n.owner;
+  let writers = n.writers.filter((w) => w !== system);
+  if (owner === system) owner = null;
+  if (access === "owner") {
+    if (owner && owner !== system && !writers.includes(owner)) writers = [...writers, owner];
+    owner = system;
+  } else if (access === "writer") {
+    writers = [...writers, system];
+  }
+  let conflict = n.conflict;
+  if (conflict === "owner_wins" && owner === null) conflict = "last_write_wins";
+  return { ...n, owner, writers, conflict };
+}
+
+/** Every system may write when the field has neither owner nor writers. */
+export function isOpen(p: FieldPolicy): boolean {
+  return !p.owner && (p.writers ?? []).length === 0;
+}
+
+export function conflictKey(c: ConflictPolicy | undefined): string {
+  if (c === undefined) return "last_write_wins";
+  if (typeof c === "string") return c;
+  return `prefer:${c.prefer}`;
+}
+
+export function conflictFromKey(k: string): ConflictPolicy {
+  if (k.startsWith("prefer:")) return { prefer: k.slice("prefer:".length) };
+  return k as ConflictPolicy;
+}
+
+export function samePolicy(a: FieldPolicy, b: FieldPolicy): boolean {
+  const x = normalize(a);
+  const y = normalize(b);
+  return (
+    x.owner === y.owner &&
+    [...x.writers].sort().join(",") === [...y.writers].sort().join(",") &&
+    conflictKey(x.conflict) === conflictKey(y.conflict) &&
+    x.non_owner === y.non_owner &&
+    x.sensitive === y.sensitive &&
+    x.four_eyes === y.four_eyes
+  );
+}
+
+/** Problems that make a row unsaveable or surprising, for inline messages. */
+export function policyWarnings(p: FieldPolicy, systems: string[]): string[] {
+  const out: string[] = [];
+  const c = conflictKey(p.conflict);
+  if (c === "owner_wins" && !p.owner) out.push("owner_wins needs an owner");
+  if (c.startsWith("prefer:") && !systems.includes(c.slice(7))) out.push(`prefers unknown system ${c.slice(7)}`);
+  return out;
+}

@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { can, seesSensitive } from "./roles";
+
+describe("roles", () => {
+  it("lets admins do everything", () => {
+    for (const a of ["edit_systems", "edit_mappings", "edit_ownership", "resolve_exceptions", "replay_dead_letters"] as const) {
+      expect(can("admin", a)).toBe(true);
+    }
+  });
+  it("gives stewards exceptions and support dead letters, nothing else", () => {
+    expect(can("steward", "resolve_exceptions")).toBe(true);
+    expect(can("steward", "replay_dead_letters")).toBe(false);
+    expect(can("support", "replay_dead_letters")).toBe(true);
+    expect(can("support", "resolve_exceptions")).toBe(false);
+    expect(can("steward", "edit_mappings")).toBe(false);
+  });
+  it("lets viewers only read", () => {
+    expect(can("viewer", "resolve_exceptions")).toBe(false);
+    expect(can(undefined, "resolve_exceptions")).toBe(false);
+    expect(seesSensitive("viewer")).toBe(false);
+    expect(seesSensitive("support")).toBe(false);
+    expect(seesSensitive("steward")).toBe(true);
+  });
+});

@@ -1,0 +1,218 @@
+// Dashboard: what the engine is doing now and over time (GET /api/metrics every 5 s,
+// GET /api/metrics/history), per-system health, and the alert banner shown on every page.
+
+import { useMemo, useState } from "react";
+import { Link } from "react-router";
+import { useQuery } from "@tanstack/react-query";
+import { AlertOctagon, AlertTriangle, ArrowDownToLine, ArrowUpFromLine, Clock, Inbox, ShieldCheck, X } from "lucide-react";
+import { api } from "../api/client";
+import { useMetrics, useWorkspace } from "../api/queries";
+import type { Metrics, MetricsSample } from "../api/types";
+import { computeAlerts, ratePerMinute } from "../lib/alerts";
+import { formatCount } from "../lib/format";
+import { EmptyState, ErrorState, Loading, PageHeader, Pill } from "../components/ui";
+import { TimeChart } from "../components/Chart";
+
+function useHistory(rangeSecs: number) {
+  return useQuery({
+    queryKey: ["history", rangeSecs],
+    queryFn: () => api.get("/api/metrics/history", { since: new Date(Date.now() - rangeSecs * 1000).toISOString() }),
+    refetchInterval: 5_000,
+  });
+}
+
+/** The banner under the top bar when a threshold is crossed; dismissible per alert until it changes. */
+export function AlertBanner({ metrics }: { metrics: Metrics | undefined }) {
+  const history = useHistory(600);
+  const [dismissed, setDismissed] = useState<Set<string>>(new Set());
+  const alerts = computeAlerts(metrics, history.data ?? [], Date.now()).filter((a) => !dismissed.has(a.id + a.title));
+  if (alerts.length === 0) return null;
+  return (
+    <div role="alert" aria-live="assertive">
+      {alerts.map((a) => (
+        <div key={a.id} className={`banner alert-strip ${a.level}`}>
+          {a.level === "danger" ? <AlertOctagon size={16} /> : <AlertTriangle size={16} />}
+          <div className="b-body">
+            <strong>{a.title}</strong>
+            <span className="muted">{a.detail}</span> {a.link ? <Link to={a.link}>Review</Link> : null}
+          </div>
+          <button type="button" className="btn ghost sm icon" aria-label={`Dismiss: ${a.title}`} onClick={() => setDismissed((d) => new Set(d).add(a.id + a.title))}>
+            <X size={14} />
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+const RANGES: [number, string][] = [
+  [900, "15 min"],
+  [3600, "1 hour"],
+  [6 * 3600, "6 hours"],
+];
+
+export function Dashboard() {
+  const metrics = useMetrics();
+  const ws = useWorkspace();
+  const [range, setRange] = useState(3600);
+  const history = useHistory(range);
+  const theme = document.documentElement.dataset.theme ?? "light";
+  const m = metrics.data;
+
+  const chart = useMemo(() => {
+    const samples: MetricsSample[] = history.data ?? [];
+    const x = samples.map((s) => Date.parse(s.at) / 1000);
+    return {
+      x,
+      events: [
+        { label: "in / min", color: "--chart-1", values: ratePerMinute(samples, "events_in"), fill: true },
+        { label: "out / min", color: "--chart-2", values: ratePerMinute(samples, "events_out") },
+      ],
+      queues: [
+        { label: "inbox", color: "--chart-1", values: samples.map((s) => s.metrics.inbox_pending) },
+        { label: "outbox", color: "--chart-3", values: samples.map((s) => s.metrics.outbox_pending) },
+      ],
+      people: [
+        { label: "open exceptions", color: "--chart-3", values: samples.map((s) => s.metrics.open_exceptions) },
+        { label: "dead letters", color: "--chart-4", values: samples.map((s) => s.metrics.dead_letters) },
+      ],
+      lag: [{ label: "oldest pending", color: "--chart-5", values: samples.map((s) => s.metrics.oldest_pending_secs ?? 0), fill: true }],
+    };
+  }, [history.data]);
+
+  const names = new Map((ws.data?.systems ?? []).map((s) => [s.id, s.name]));
+  const counters = m?.counters ?? {};
+
+  return (
+    <div className="page">
+      <PageHeader
+        title="Dashboard"
+        description="Events in and out, queues, and what waits for people. Updated every 5 seconds."
+        actions={
+          <div className="field">
+            <label htmlFor="range" className="sr-only">
+              Time range
+            </label>
+            <select id="range" className="select" value={range} onChange={(e) => setRange(Number(e.target.value))}>
+              {RANGES.map(([v, l]) => (
+                <option key={v} value={v}>
+                  Last {l}
+                </option>
+              ))}
+            </select>
+          </div>
+        }
+      />
+      {metrics.error ? <div className="card"><ErrorState error={metrics.error} retry={() => void metrics.refetch()} /></div> : null}
+      <section className="stats" aria-label="Now">
+        <Stat icon={<ArrowDownToLine size={14} />} label="Events in" value={m ? counters.events_in ?? 0 : undefined} sub={`${formatCount(counters.duplicates ?? 0)} duplicates, ${formatCount(counters.stale ?? 0)} stale`} />
+        <Stat icon={<ArrowUpFromLine size={14} />} label="Writes out" value={m ? counters.events_out ?? 0 : undefined} sub={`${formatCount(counters.retries ?? 0)} retries`} />
+        <Stat icon={<Inbox size={14} />} label="Queued" value={m ? m.inbox_pending + m.outbox_pending : undefined} sub={m ? `${formatCount(m.inbox_pending)} in, ${formatCount(m.outbox_pending)} out` : ""} />
+        <Stat
+          icon={<Clock size={14} />}
+          label="Oldest pending event"
+          value={m?.oldest_pending_secs != null ? `${Math.round(m.oldest_pending_secs)} s` : m ? "none" : undefined}
+          tone={m?.oldest_pending_secs != null && m.oldest_pending_secs > 60 ? "warn" : undefined}
+          sub="propagation lag"
+        />
+        <Stat icon={<ShieldCheck size={14} />} label="Open exceptions" value={m?.open_exceptions} tone={m && m.open_exceptions > 0 ? "warn" : undefined} link="/exceptions" />
+        <Stat icon={<AlertOctagon size={14} />} label="Dead letters" value={m?.dead_letters} tone={m && m.dead_letters > 0 ? "bad" : undefined} link="/dead-letters" />
+      </section>
+
+      <section className="chart-grid" aria-label="Over time">
+        <ChartCard title="Events in and out" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.events} label="Events in and out per minute" theme={theme} />
+        </ChartCard>
+        <ChartCard title="Queue depths" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.queues} label="Inbox and outbox depth" theme={theme} />
+        </ChartCard>
+        <ChartCard title="Propagation lag (oldest pending event)" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.lag} label="Age of the oldest pending event in seconds" unit=" s" theme={theme} />
+        </ChartCard>
+        <ChartCard title="Exceptions and dead letters" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.people} label="Open exceptions and dead letters" theme={theme} />
+        </ChartCard>
+      </section>
+
+      <section className="card" aria-labelledby="health-h">
+        <div className="card-head">
+          <h2 id="health-h">Systems</h2>
+          <Link to="/systems" className="btn sm">
+            Manage systems
+          </Link>
+        </div>
+        <div className="card-body flush">
+          {metrics.isPending ? (
+            <Loading />
+          ) : !m || m.per_system.length === 0 ? (
+            <EmptyState title="No systems connected">
+              <Link to="/systems/new">Add a system</Link> to start syncing.
+            </EmptyState>
+          ) : (
+            <table className="simple-table">
+              <thead>
+                <tr>
+                  <th>System</th>
+                  <th>Health</th>
+                  <th className="num">Writes sent</th>
+                  <th className="num">Writes queued</th>
+                  <th className="num">Dead letters</th>
+                </tr>
+              </thead>
+              <tbody>
+                {m.per_system.map((s) => (
+                  <tr key={s.system}>
+                    <td>
+                      <strong>{names.get(s.system) ?? s.system}</strong> <span className="faint mono">{s.system}</span>
+                    </td>
+                    <td>
+                      {s.dead_letters > 0 ? <Pill tone="danger">failing writes</Pill> : s.outbox_pending > 1000 ? <Pill tone="warning">backlog</Pill> : <Pill tone="success">healthy</Pill>}
+                    </td>
+                    <td className="num">{formatCount(s.sent)}</td>
+                    <td className="num">{formatCount(s.outbox_pending)}</td>
+                    <td className="num">
+                      {s.dead_letters > 0 ? <Link to={`/dead-letters?system=${encodeURIComponent(s.system)}`}>{formatCount(s.dead_letters)}</Link> : "0"}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      </section>
+    </div>
+  );
+}
+
+function Stat({ icon, label, value, sub, tone, link }: { icon: React.ReactNode; label: string; value: number | string | undefined; sub?: string; tone?: "warn" | "bad"; link?: string }) {
+  const body = (
+    <>
+      <span className="s-label">
+        {icon}
+        {label}
+      </span>
+      <span className="s-value">{value === undefined ? <span className="skeleton" style={{ display: "block", width: 60, height: 20 }} /> : typeof value === "number" ? formatCount(value) : value}</span>
+      {sub ? <span className="s-sub">{sub}</span> : null}
+    </>
+  );
+  return link ? (
+    <Link to={link} className={`card stat ${tone ?? ""}`} style={{ textDecoration: "none", color: "inherit" }}>
+      {body}
+    </Link>
+  ) : (
+    <div className={`card stat ${tone ?? ""}`}>{body}</div>
+  );
+}
+
+function ChartCard({ title, children, loading, error, empty }: { title: string; children: React.ReactNode; loading: boolean; error: unknown; empty: boolean }) {
+  return (
+    <div className="card chart-card">
+      <div className="card-head">
+        <h2>{title}</h2>
+      </div>
+      <div className="card-body">
+        {loading ? <Loading /> : error ? <ErrorState error={error} /> : empty ? <EmptyState title="No samples yet">The engine records a sample every 5 seconds.</EmptyState> : children}
+      </div>
+    </div>
+  );
+}

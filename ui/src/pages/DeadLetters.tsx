@@ -1,0 +1,543 @@
+// Dead letters, for support: writes (and events) that failed for good, with the error class,
+// the system's response and the attempts. Preview what a replay would change, replay one, a
+// selection or everything a filter selects (with progress), or discard with a reason.
+
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { toast } from "sonner";
+import { AlertOctagon, RotateCcw, Trash2 } from "lucide-react";
+import { api, errorMessage } from "../api/client";
+import { useMe, useMetrics, useWorkspace } from "../api/queries";
+import type { DeadLetterView } from "../api/types";
+import { usePagedList } from "../lib/paged";
+import { useUrlFilters } from "../lib/urlstate";
+import { ageSeconds, formatAge, formatTime, humanize, sameValue } from "../lib/format";
+import { can, whyNot } from "../lib/roles";
+import { DataTable, type Column } from "../components/DataTable";
+import { Dialog, Drawer, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Progress, Spinner, Value } from "../components/ui";
+
+export const ERROR_CLASSES = ["validation", "rejected", "retries_exhausted", "not_found", "version_conflict", "config"] as const;
+const FILTER_KEYS = ["status", "system", "error_class", "record_id"] as const;
+
+function statusTone(s: string): "danger" | "info" | "success" | undefined {
+  return s === "dead" ? "danger" : s === "replaying" ? "info" : s === "replayed" ? "success" : undefined;
+}
+
+/** The system's response, pretty-printed when it is JSON. */
+export function prettyBody(body: string | null | undefined): string {
+  if (!body) return "";
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return body;
+  }
+}
+
+interface Job {
+  title: string;
+  total: number;
+  sent: number;
+  /** Ids queued, to follow until delivered (selection), or null for a filter replay. */
+  ids: number[] | null;
+  queued: number;
+  remaining: number | null;
+  failedAgain: number | null;
+  done: boolean;
+  filter: { system?: string | null; error_class?: string | null; record_id?: number | null };
+}
+
+export function DeadLettersPage() {
+  const me = useMe();
+  const ws = useWorkspace();
+  const metrics = useMetrics();
+  const navigate = useNavigate();
+  const qc = useQueryClient();
+  const { id } = useParams();
+  const [f, setF] = useUrlFilters(FILTER_KEYS);
+  const status = f.status || "dead";
+  const recordId = f.record_id && /^\d+$/.test(f.record_id) ? Number(f.record_id) : undefined;
+  const [selected, setSelected] = useState<Set<number>>(new Set());
+  const [job, setJob] = useState<Job | null>(null);
+  const [discardIds, setDiscardIds] = useState<number[] | null>(null);
+  const [confirmFilterReplay, setConfirmFilterReplay] = useState(false);
+  const mayReplay = can(me.role, "replay_dead_letters");
+
+  const key = JSON.stringify([status, f.system, f.error_class, recordId]);
+  const fetchPage = useCallback(
+    (offset: number, limit: number, signal: AbortSignal) =>
+      api.get("/api/dead-letters", { status, system: f.system || undefined, error_class: f.error_class || undefined, record_id: recordId, limit, offset }, signal),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [key],
+  );
+  const unfiltered = status === "dead" && !f.system && !f.error_class && recordId === undefined;
+  const list = usePagedList(key, fetchPage, { estimate: unfiltered ? metrics.data?.dead_letters : null });
+  useEffect(() => setSelected(new Set()), [key]);
+
+  const names = new Map((ws.data?.systems ?? []).map((s) => [s.id, s.name]));
+  const afterChange = () => {
+    list.reload();
+    void qc.invalidateQueries({ queryKey: ["metrics"] });
+    void qc.invalidateQueries({ queryKey: ["dead-letter"] });
+  };
+
+  const loadedIds = () => list.loaded().filter((d) => d.status === "dead").map((d) => d.id);
+  const selection = {
+    isSelected: (d: DeadLetterView) => selected.has(d.id),
+    toggle: (d: DeadLetterView) =>
+      setSelected((s) => {
+        const n = new Set(s);
+        if (n.has(d.id)) n.delete(d.id);
+        else n.add(d.id);
+        return n;
+      }),
+    allLoadedSelected: list.loadedRows > 0 && loadedIds().every((i) => selected.has(i)) && selected.size > 0,
+    toggleAllLoaded: () => {
+      const ids = loadedIds();
+      setSelected((s) => (ids.every((i) => s.has(i)) && s.size > 0 ? new Set() : new Set(ids)));
+    },
+  };
+
+  const columns: Column<DeadLetterView>[] = [
+    { key: "id", header: "#", width: "70px", render: (d) => <span className="mono faint">{d.id}</span> },
+    { key: "system", header: "System", width: "130px", render: (d) => names.get(d.system) ?? d.system },
+    { key: "op", header: "Operation", width: "110px", render: (d) => <span className="mono">{d.op ?? d.kind}</span> },
+    { key: "record", header: "Record", width: "90px", render: (d) => (d.record_id != null ? <span className="mono">{d.record_id}</span> : "—") },
+    { key: "class", header: "Error class", width: "150px", render: (d) => <Pill tone={d.error_class === "validation" ? "warning" : "danger"}>{humanize(d.error_class)}</Pill> },
+    {
+      key: "resp",
+      header: "Response",
+      width: "minmax(200px, 3fr)",
+      render: (d) => (
+        <span title={d.response_body ?? undefined}>
+          {d.response_status != null ? <strong className="mono">{d.response_status} </strong> : null}
+          <span className="muted">{(d.response_body ?? "").slice(0, 200)}</span>
+        </span>
+      ),
+    },
+    { key: "attempts", header: "Attempts", width: "100px", className: "num", render: (d) => d.attempts },
+    { key: "age", header: "Age", width: "70px", className: "num", render: (d) => <span title={formatTime(d.created_at)}>{formatAge(ageSeconds(d.created_at))}</span> },
+    { key: "status", header: "Status", width: "100px", render: (d) => <Pill tone={statusTone(d.status)}>{d.status}</Pill> },
+  ];
+
+  // Replays of a selection go one by one (the API replays one id or a filter), with progress.
+  const replaySelected = async (ids: number[]) => {
+    const j: Job = { title: `Replaying ${ids.length} dead letters`, total: ids.length, sent: 0, ids: [], queued: 0, remaining: null, failedAgain: null, done: false, filter: {} };
+    setJob({ ...j });
+    const errors: string[] = [];
+    for (const i of ids) {
+      try {
+        const r = await api.post("/api/dead-letters/{id}/replay", { id: i });
+        if (r.outcome === "queued") {
+          j.queued++;
+          j.ids!.push(i);
+        }
+      } catch (e) {
+        errors.push(`#${i}: ${errorMessage(e)}`);
+        if (errors.length === 1) toast.error(`Could not replay #${i}`, { description: errorMessage(e) });
+      }
+      j.sent++;
+      setJob({ ...j });
+    }
+    setSelected(new Set());
+    afterChange();
+  };
+
+  const replayFilter = async () => {
+    setConfirmFilterReplay(false);
+    const filter = { system: f.system || null, error_class: f.error_class || null, record_id: recordId ?? null };
+    const j: Job = { title: "Replaying every dead letter in this filter", total: 1, sent: 0, ids: null, queued: 0, remaining: null, failedAgain: null, done: false, filter };
+    setJob({ ...j });
+    try {
+      const r = await api.post("/api/dead-letters/replay", {}, filter);
+      j.sent = 1;
+      j.total = 1;
+      j.queued = r.queued;
+      setJob({ ...j });
+      toast.success(`${r.queued} dead letters queued for replay`);
+    } catch (e) {
+      toast.error("Replay failed", { description: errorMessage(e) });
+      setJob(null);
+    }
+    afterChange();
+  };
+
+  return (
+    <div className="page fill">
+      <PageHeader
+        title="Dead letters"
+        description="Writes that failed for good: a validation error from the target, a rejection, or retries exhausted. Replaying re-sends with the same idempotency key, so a replay writes at most once."
+        actions={
+          <>
+            <button
+              type="button"
+              className="btn"
+              disabled={!mayReplay || status !== "dead" || list.count === 0}
+              title={mayReplay ? "Replay every dead letter this filter selects" : whyNot(me.role, "replay_dead_letters")}
+              onClick={() => setConfirmFilterReplay(true)}
+            >
+              <RotateCcw size={16} /> Replay all in filter…
+            </button>
+          </>
+        }
+      />
+      <div className="toolbar" role="search" aria-label="Filter dead letters">
+        <Field label="Status">
+          {(fid) => (
+            <select id={fid} className="select" value={status} onChange={(e) => setF({ status: e.target.value === "dead" ? "" : e.target.value })}>
+              <option value="dead">Dead</option>
+              <option value="replaying">Replaying</option>
+              <option value="replayed">Replayed</option>
+              <option value="discarded">Discarded</option>
+              <option value="all">All</option>
+            </select>
+          )}
+        </Field>
+        <Field label="System">
+          {(fid) => (
+            <select id={fid} className="select" value={f.system} onChange={(e) => setF({ system: e.target.value })}>
+              <option value="">Any system</option>
+              {(ws.data?.systems ?? []).map((s) => (
+                <option key={s.id} value={s.id}>
+                  {s.name}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Error class">
+          {(fid) => (
+            <select id={fid} className="select" value={f.error_class} onChange={(e) => setF({ error_class: e.target.value })}>
+              <option value="">Any class</option>
+              {ERROR_CLASSES.map((c) => (
+                <option key={c} value={c}>
+                  {humanize(c)}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Record id">
+          {(fid) => <input id={fid} className="input" inputMode="numeric" style={{ width: 110 }} value={f.record_id} onChange={(e) => setF({ record_id: e.target.value.replace(/\D/g, "") })} />}
+        </Field>
+        <span className="grow" />
+        {selected.size > 0 ? (
+          <>
+            <span className="meta">{selected.size} selected</span>
+            <button type="button" className="btn primary" disabled={!mayReplay || !!(job && !job.done)} onClick={() => void replaySelected([...selected])} title={mayReplay ? undefined : whyNot(me.role, "replay_dead_letters")}>
+              <RotateCcw size={16} /> Replay selected
+            </button>
+            <button type="button" className="btn danger" disabled={!mayReplay} onClick={() => setDiscardIds([...selected])}>
+              <Trash2 size={16} /> Discard…
+            </button>
+          </>
+        ) : null}
+      </div>
+      {job ? <ReplayJob job={job} onClose={() => setJob(null)} onUpdate={setJob} onSettled={afterChange} /> : null}
+      <DataTable
+        label="Dead letters"
+        list={list}
+        columns={columns}
+        rowKey={(d) => d.id}
+        activeKey={id ? Number(id) : null}
+        selection={mayReplay && status === "dead" ? selection : undefined}
+        onOpen={(d) => navigate({ pathname: `/dead-letters/${d.id}`, search: window.location.search })}
+        empty={
+          <EmptyState icon={<AlertOctagon size={22} />} title={unfiltered ? "No dead letters" : "No dead letters match these filters"}>
+            {unfiltered ? "Every write reached its system." : "Try another status, system or error class."}
+          </EmptyState>
+        }
+      />
+      {id ? (
+        <DeadLetterDrawer
+          id={Number(id)}
+          known={list.loaded().find((d) => d.id === Number(id))}
+          names={names}
+          onClose={() => navigate({ pathname: "/dead-letters", search: window.location.search })}
+          onDiscard={() => setDiscardIds([Number(id)])}
+          onChanged={afterChange}
+        />
+      ) : null}
+      <DiscardDialog
+        ids={discardIds}
+        onClose={() => setDiscardIds(null)}
+        onDone={() => {
+          setSelected(new Set());
+          afterChange();
+          if (id && discardIds?.includes(Number(id))) navigate({ pathname: "/dead-letters", search: window.location.search });
+        }}
+      />
+      <Dialog
+        open={confirmFilterReplay}
+        onClose={() => setConfirmFilterReplay(false)}
+        title="Replay every dead letter in this filter?"
+        footer={
+          <>
+            <span className="spacer" />
+            <button type="button" className="btn" onClick={() => setConfirmFilterReplay(false)}>
+              Cancel
+            </button>
+            <button type="button" className="btn primary" onClick={() => void replayFilter()} data-autofocus>
+              <RotateCcw size={16} /> Replay
+            </button>
+          </>
+        }
+      >
+        <p>
+          Re-sends every <strong>dead</strong> letter
+          {f.system ? ` to ${names.get(f.system) ?? f.system}` : " to every system"}
+          {f.error_class ? ` with error class ${humanize(f.error_class)}` : ""}
+          {recordId !== undefined ? ` for record ${recordId}` : ""} ({list.exactTotal != null ? list.exactTotal.toLocaleString() : `${list.count.toLocaleString()}+`} now, up to 10,000). Each keeps its idempotency key.
+        </p>
+        <p className="muted">Open one first to preview what it would change in its target.</p>
+      </Dialog>
+    </div>
+  );
+}
+
+/** Progress of a replay: sending the requests, then following delivery until none is replaying. */
+function ReplayJob({ job, onClose, onUpdate, onSettled }: { job: Job; onClose: () => void; onUpdate: (j: Job) => void; onSettled: () => void }) {
+  const sending = job.sent < job.total;
+  const jobRef = useRef(job);
+  jobRef.current = job;
+  useEffect(() => {
+    if (sending || job.done) return;
+    let stop = false;
+    const tick = async () => {
+      const j = jobRef.current;
+      try {
+        const replaying = await api.get("/api/dead-letters", { status: "replaying", system: j.filter.system ?? undefined, error_class: j.filter.error_class ?? undefined, record_id: j.filter.record_id ?? undefined, limit: 10000 });
+        const ids = j.ids ? new Set(j.ids) : null;
+        const remaining = ids ? replaying.filter((d) => ids.has(d.id)).length : replaying.length;
+        let failedAgain: number | null = null;
+        if (remaining === 0 && ids) {
+          const dead = await api.get("/api/dead-letters", { status: "dead", limit: 10000 });
+          failedAgain = dead.filter((d) => ids.has(d.id)).length;
+        }
+        if (stop) return;
+        onUpdate({ ...jobRef.current, remaining, failedAgain, done: remaining === 0 });
+        if (remaining === 0) onSettled();
+      } catch {
+        /* keep polling */
+      }
+    };
+    void tick();
+    const t = setInterval(() => void tick(), 2000);
+    return () => {
+      stop = true;
+      clearInterval(t);
+    };
+  }, [sending, job.done, onUpdate, onSettled]);
+  const delivered = job.remaining == null ? 0 : Math.max(0, job.queued - job.remaining);
+  return (
+    <div className="card" role="region" aria-label="Replay progress" style={{ padding: 14 }}>
+      <div className="col">
+        <div className="row">
+          <strong>{job.title}</strong>
+          <span className="spacer" />
+          {job.done || !sending ? (
+            <button type="button" className="btn sm ghost" onClick={onClose}>
+              {job.done ? "Close" : "Hide"}
+            </button>
+          ) : null}
+        </div>
+        {job.ids ? <Progress value={job.sent} max={job.total} label="Requests sent" /> : null}
+        {!sending ? <Progress value={delivered} max={job.queued} label={job.done ? "Delivered or settled" : "Delivering"} /> : null}
+        {job.done ? (
+          <span className="muted">
+            {job.queued} queued.{" "}
+            {job.failedAgain ? <strong style={{ color: "var(--danger)" }}>{job.failedAgain} failed again and are dead letters once more.</strong> : job.ids ? "All were delivered." : "None is replaying any more."}
+          </span>
+        ) : null}
+      </div>
+    </div>
+  );
+}
+
+function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChanged }: { id: number; known: DeadLetterView | undefined; names: Map<string, string>; onClose: () => void; onDiscard: () => void; onChanged: () => void }) {
+  const me = useMe();
+  const qc = useQueryClient();
+  const mayReplay = can(me.role, "replay_dead_letters");
+  const row = useQuery({ queryKey: ["dead-letter", id], queryFn: () => api.get("/api/dead-letters/{id}/preview", { id }) });
+  const [busy, setBusy] = useState(false);
+  const details = useDeadLetterRow(id, row.data?.system ?? known?.system, known);
+  const d = details.data;
+
+  const replay = async () => {
+    setBusy(true);
+    try {
+      const r = await api.post("/api/dead-letters/{id}/replay", { id });
+      if (r.outcome === "queued") toast.success(`Dead letter #${id} queued for replay`);
+      else toast.info(r.outcome === "already_replayed" ? "Already replayed: nothing is sent again" : "This dead letter was discarded");
+      void qc.invalidateQueries({ queryKey: ["dead-letter", id] });
+      void qc.invalidateQueries({ queryKey: ["dead-letter-row", id] });
+      onChanged();
+    } catch (e) {
+      toast.error("Could not replay", { description: errorMessage(e) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const isDead = d?.status === "dead";
+  return (
+    <Drawer
+      open
+      onClose={onClose}
+      title={`Dead letter #${id}`}
+      headerExtra={d ? <Pill tone={statusTone(d.status)}>{d.status}</Pill> : null}
+      footer={
+        <>
+          <button type="button" className="btn danger" disabled={!mayReplay || !isDead || busy} onClick={onDiscard} title={mayReplay ? undefined : whyNot(me.role, "replay_dead_letters")}>
+            <Trash2 size={16} /> Discard…
+          </button>
+          <span className="spacer" />
+          <button type="button" className="btn primary" disabled={!mayReplay || !isDead || busy} onClick={() => void replay()} title={mayReplay ? undefined : whyNot(me.role, "replay_dead_letters")}>
+            {busy ? <Spinner /> : <RotateCcw size={16} />} Replay
+          </button>
+        </>
+      }
+    >
+      {details.isPending ? <Loading /> : details.error ? <ErrorState error={details.error} /> : d ? (
+        <section className="section">
+          <dl className="kv">
+            <dt>System</dt>
+            <dd>{names.get(d.system) ?? d.system}</dd>
+            <dt>Operation</dt>
+            <dd className="mono">{d.op ?? d.kind}</dd>
+            <dt>Record</dt>
+            <dd>{d.record_id != null ? <Link to={`/records/${d.record_id}`}>record {d.record_id}</Link> : "—"}</dd>
+            <dt>Error class</dt>
+            <dd>
+              <Pill tone="danger">{humanize(d.error_class)}</Pill>
+            </dd>
+            <dt>Attempts</dt>
+            <dd>{d.attempts}</dd>
+            <dt>Failed</dt>
+            <dd>{formatTime(d.created_at)}</dd>
+            <dt>Idempotency key</dt>
+            <dd className="mono">{d.idempotency_key ?? "—"}</dd>
+          </dl>
+        </section>
+      ) : null}
+      {d ? (
+        <section className="section">
+          <h3>The system's response {d.response_status != null ? <span className="mono">({d.response_status})</span> : null}</h3>
+          {d.response_body ? <pre className="block">{prettyBody(d.response_body)}</pre> : <p className="faint">No response body (the request did not get an answer).</p>}
+        </section>
+      ) : null}
+      <section className="section">
+        <h3>What a replay would change</h3>
+        {row.isPending ? <Loading /> : row.error ? <ErrorState error={row.error} retry={() => void row.refetch()} /> : row.data.fields.length === 0 ? (
+          <EmptyState title="No field values">This replay sends no field values ({row.data.op}).</EmptyState>
+        ) : (
+          <div className="card">
+            <table className="simple-table">
+              <thead>
+                <tr>
+                  <th>Field</th>
+                  <th>Target holds now</th>
+                  <th>Would write</th>
+                  <th>Base</th>
+                </tr>
+              </thead>
+              <tbody>
+                {row.data.fields.map((p) => (
+                  <tr key={p.field}>
+                    <td className="mono">{p.field}</td>
+                    <td>
+                      <Value v={p.current} />
+                    </td>
+                    <td>
+                      <Value v={p.write} /> {sameValue(p.current, p.write) ? <span className="faint">(no change)</span> : <Pill tone="info">change</Pill>}
+                    </td>
+                    <td>
+                      <Value v={p.base} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        {row.data && !sameValueList(row.data.fields) ? (
+          <p className="muted" style={{ fontSize: 12.5 }}>
+            Where the target's value differs from the base, someone changed it there since this write was planned: the replay would overwrite it.
+          </p>
+        ) : null}
+      </section>
+    </Drawer>
+  );
+}
+
+function sameValueList(fields: { current: unknown; base: unknown }[]): boolean {
+  return fields.every((f) => sameValue(f.current, f.base));
+}
+
+/** One dead letter's row. The API has no GET /api/dead-letters/{id}, so this pages through the list of its system. */
+function useDeadLetterRow(id: number, system: string | undefined, known: DeadLetterView | undefined) {
+  return useQuery({
+    queryKey: ["dead-letter-row", id],
+    enabled: system !== undefined || known !== undefined,
+    initialData: known,
+    queryFn: async () => {
+      for (let offset = 0; offset < 200_000; offset += 1000) {
+        const page = await api.get("/api/dead-letters", { status: "all", system, limit: 1000, offset });
+        const hit = page.find((d) => d.id === id);
+        if (hit) return hit;
+        if (page.length < 1000) break;
+      }
+      throw new Error(`Dead letter #${id} was not found.`);
+    },
+  });
+}
+
+function DiscardDialog({ ids, onClose, onDone }: { ids: number[] | null; onClose: () => void; onDone: () => void }) {
+  const [reason, setReason] = useState("");
+  const [progress, setProgress] = useState<number | null>(null);
+  const n = ids?.length ?? 0;
+  const submit = async () => {
+    if (!ids) return;
+    setProgress(0);
+    let failed = 0;
+    for (const [i, id] of ids.entries()) {
+      try {
+        await api.post("/api/dead-letters/{id}/discard", { id }, { reason });
+      } catch (e) {
+        failed++;
+        if (failed === 1) toast.error(`Could not discard #${id}`, { description: errorMessage(e) });
+      }
+      setProgress(i + 1);
+    }
+    if (failed < n) toast.success(`${n - failed} dead ${n - failed === 1 ? "letter" : "letters"} discarded`);
+    setProgress(null);
+    setReason("");
+    onClose();
+    onDone();
+  };
+  const title = useMemo(() => (n === 1 ? `Discard dead letter #${ids![0]}` : `Discard ${n} dead letters`), [n, ids]);
+  return (
+    <Dialog
+      open={ids !== null}
+      onClose={onClose}
+      title={title}
+      footer={
+        <>
+          <span className="spacer" />
+          <button type="button" className="btn" onClick={onClose} disabled={progress !== null}>
+            Cancel
+          </button>
+          <button type="button" className="btn danger" disabled={reason.trim() === "" || progress !== null} onClick={() => void submit()}>
+            {progress !== null ? <Spinner /> : <Trash2 size={16} />} Discard
+          </button>
+        </>
+      }
+    >
+      <p className="muted">A discarded write is never sent. The target keeps what it has; the reason is kept in the audit.</p>
+      <Field label="Reason (required)">
+        {(fid) => <textarea id={fid} className="textarea" data-autofocus value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. the employee left before payroll onboarding" />}
+      </Field>
+      {progress !== null && n > 1 ? <Progress value={progress} max={n} label="Discarding" /> : null}
+    </Dialog>
+  );
+}

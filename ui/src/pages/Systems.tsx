@@ -1,0 +1,705 @@
+// Systems: the connected applications, and a form for the declarative `rest` connector config
+// (base URL, auth and its keychain secret, objects' endpoints, pagination, incremental reads,
+// concurrency, webhooks, polling). Secrets are typed once, sent to the OS keychain
+// (PUT /api/secrets/{name}) and never shown again.
+
+import { useEffect, useMemo, useState, type ReactNode } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { useQueryClient } from "@tanstack/react-query";
+import { toast } from "sonner";
+import { Cable, CheckCircle2, KeyRound, Pencil, Plug, Plus, Trash2, Workflow, XCircle } from "lucide-react";
+import { api, ApiError, errorMessage } from "../api/client";
+import { useMe, useMetrics, useWorkspace } from "../api/queries";
+import type { ConnectionTest, SystemConfig } from "../api/types";
+import { can, whyNot } from "../lib/roles";
+import { apiBase } from "../lib/session";
+import {
+  AUTH_KEYS,
+  cleanConfig,
+  newObjectEndpoints,
+  newRestConfig,
+  secretNames,
+  toForm,
+  type AuthType,
+  type ObjectEndpoints,
+  type Pagination,
+  type RestConfig,
+} from "../lib/restconfig";
+import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner } from "../components/ui";
+import { formatCount } from "../lib/format";
+
+function useTestConnection() {
+  const [results, setResults] = useState<Record<string, ConnectionTest | { error: string } | "running">>({});
+  const run = async (id: string) => {
+    setResults((r) => ({ ...r, [id]: "running" }));
+    try {
+      const t = await api.post("/api/systems/{id}/test", { id });
+      setResults((r) => ({ ...r, [id]: t }));
+      if (t.ok) toast.success(`${id}: connected`, { description: t.message });
+      else toast.error(`${id}: connection failed`, { description: t.message });
+    } catch (e) {
+      setResults((r) => ({ ...r, [id]: { error: errorMessage(e) } }));
+      toast.error(`${id}: could not test`, { description: errorMessage(e) });
+    }
+  };
+  return { results, run };
+}
+
+function TestResult({ r }: { r: ConnectionTest | { error: string } | "running" | undefined }) {
+  if (!r) return null;
+  if (r === "running") return <span className="row muted"><Spinner /> Testing…</span>;
+  if ("error" in r) return <span className="row" style={{ color: "var(--danger)" }}><XCircle size={15} /> {r.error}</span>;
+  return (
+    <span className="row" style={{ color: r.ok ? "var(--success)" : "var(--danger)" }} role="status">
+      {r.ok ? <CheckCircle2 size={15} /> : <XCircle size={15} />} {r.message}
+    </span>
+  );
+}
+
+export function SystemsPage() {
+  const me = useMe();
+  const ws = useWorkspace();
+  const metrics = useMetrics();
+  const test = useTestConnection();
+  const mayEdit = can(me.role, "edit_systems");
+  const health = new Map((metrics.data?.per_system ?? []).map((h) => [h.system, h]));
+  return (
+    <div className="page">
+      <PageHeader
+        title="Systems"
+        description="The applications Concord keeps in agreement. Each is reached by a connector with a declarative config; its secrets stay in the OS keychain."
+        actions={
+          mayEdit ? (
+            <Link to="/systems/new" className="btn primary">
+              <Plus size={16} /> Add system
+            </Link>
+          ) : (
+            <button type="button" className="btn primary" disabled title={whyNot(me.role, "edit_systems")}>
+              <Plus size={16} /> Add system
+            </button>
+          )
+        }
+      />
+      {ws.isPending ? <Loading /> : ws.error ? <div className="card"><ErrorState error={ws.error} retry={() => void ws.refetch()} /></div> : ws.data.systems.length === 0 ? (
+        <div className="card">
+          <EmptyState icon={<Cable size={22} />} title="No systems yet">
+            {mayEdit ? <Link to="/systems/new">Add your HRIS or payroll system</Link> : "An admin connects systems."}
+          </EmptyState>
+        </div>
+      ) : (
+        <div className="grid-cards">
+          {ws.data.systems.map((s) => {
+            const c = s.connector === "rest" ? toForm(s.config) : null;
+            const h = health.get(s.id);
+            const mapped = ws.data.mappings.filter((m) => m.system === s.id).map((m) => m.object);
+            return (
+              <article key={s.id} className="card" aria-labelledby={`sys-${s.id}`}>
+                <div className="card-head">
+                  <Cable size={18} aria-hidden="true" />
+                  <h2 id={`sys-${s.id}`}>
+                    {s.name} <span className="faint mono" style={{ fontWeight: 400 }}>{s.id}</span>
+                  </h2>
+                  {h ? h.dead_letters > 0 ? <Pill tone="danger">{h.dead_letters} dead letters</Pill> : <Pill tone="success">healthy</Pill> : null}
+                </div>
+                <div className="card-body col">
+                  <dl className="kv">
+                    <dt>Connector</dt>
+                    <dd>{s.connector}</dd>
+                    {c ? (
+                      <>
+                        <dt>Base URL</dt>
+                        <dd className="mono">{c.base_url}</dd>
+                        <dt>Auth</dt>
+                        <dd>
+                          {c.auth?.type ?? "none"}
+                          {c.auth?.secret ? <> · <KeyRound size={12} aria-hidden="true" /> <span className="mono">{c.auth.secret}</span></> : null}
+                        </dd>
+                        <dt>Objects</dt>
+                        <dd>{Object.keys(c.objects).join(", ") || "—"}</dd>
+                        <dt>Changes by</dt>
+                        <dd>{[c.webhooks ? "webhooks" : null, c.poll ? `polling every ${c.poll.interval_secs} s` : null].filter(Boolean).join(" + ") || "webhooks in Concord's format"}</dd>
+                      </>
+                    ) : null}
+                    <dt>Mapped</dt>
+                    <dd>{mapped.length ? mapped.join(", ") : <span className="faint">no mapping yet</span>}</dd>
+                    {h ? (
+                      <>
+                        <dt>Writes</dt>
+                        <dd>
+                          {formatCount(h.sent)} sent · {formatCount(h.outbox_pending)} queued
+                        </dd>
+                      </>
+                    ) : null}
+                  </dl>
+                  <TestResult r={test.results[s.id]} />
+                  <div className="row wrap">
+                    <button type="button" className="btn sm" disabled={!mayEdit || test.results[s.id] === "running"} onClick={() => void test.run(s.id)} title={mayEdit ? "List the first page of records with the saved config" : whyNot(me.role, "edit_systems")}>
+                      <Plug size={14} /> Test connection
+                    </button>
+                    <Link className="btn sm" to={`/systems/${encodeURIComponent(s.id)}`}>
+                      <Pencil size={14} /> {mayEdit ? "Edit" : "View"}
+                    </Link>
+                    <Link className="btn sm" to={`/mapper?system=${encodeURIComponent(s.id)}`}>
+                      <Workflow size={14} /> Fields
+                    </Link>
+                  </div>
+                </div>
+              </article>
+            );
+          })}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function Section({ title, children, extra }: { title: string; children: ReactNode; extra?: ReactNode }) {
+  return (
+    <section className="card">
+      <div className="card-head">
+        <h2>{title}</h2>
+        {extra}
+      </div>
+      <div className="card-body col" style={{ gap: 14 }}>
+        {children}
+      </div>
+    </section>
+  );
+}
+
+function Text(props: { label: string; value: string | null | undefined; onChange: (v: string) => void; hint?: ReactNode; placeholder?: string; mono?: boolean; disabled?: boolean; required?: boolean; className?: string }) {
+  return (
+    <Field label={props.label} hint={props.hint} className={props.className}>
+      {(id) => (
+        <input
+          id={id}
+          className={`input ${props.mono ? "mono" : ""}`}
+          value={props.value ?? ""}
+          placeholder={props.placeholder}
+          disabled={props.disabled}
+          required={props.required}
+          onChange={(e) => props.onChange(e.target.value)}
+        />
+      )}
+    </Field>
+  );
+}
+
+function Num(props: { label: string; value: number | null | undefined; onChange: (v: number | undefined) => void; hint?: ReactNode; disabled?: boolean; step?: string }) {
+  return (
+    <Field label={props.label} hint={props.hint}>
+      {(id) => (
+        <input
+          id={id}
+          type="number"
+          step={props.step ?? "1"}
+          min={0}
+          className="input"
+          value={props.value ?? ""}
+          disabled={props.disabled}
+          onChange={(e) => props.onChange(e.target.value === "" ? undefined : Number(e.target.value))}
+        />
+      )}
+    </Field>
+  );
+}
+
+function Select<T extends string>(props: { label: string; value: T; options: [T, string][]; onChange: (v: T) => void; disabled?: boolean; hint?: ReactNode }) {
+  return (
+    <Field label={props.label} hint={props.hint}>
+      {(id) => (
+        <select id={id} className="select" value={props.value} disabled={props.disabled} onChange={(e) => props.onChange(e.target.value as T)}>
+          {props.options.map(([v, l]) => (
+            <option key={v} value={v}>
+              {l}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+}
+
+/** A write-only secret input: the value goes to the keychain on save and is never shown again. */
+function SecretInput({ name, value, onChange, disabled }: { name: string | undefined; value: string; onChange: (v: string) => void; disabled?: boolean }) {
+  return (
+    <Field label="Secret value" hint={name ? `Stored in the OS keychain as “${name}” when you save. Leave blank to keep the stored one; it is never shown again.` : "Name the secret first."}>
+      {(id) => <input id={id} type="password" autoComplete="new-password" className="input" value={value} disabled={disabled || !name} placeholder={name ? "•••••••• (unchanged)" : ""} onChange={(e) => onChange(e.target.value)} />}
+    </Field>
+  );
+}
+
+const PAGINATION_DEFAULTS: Record<Pagination["style"], Pagination> = {
+  none: { style: "none" },
+  page: { style: "page", page_param: "page", size_param: "size", size: 100, first_page: 1 },
+  offset: { style: "offset", offset_param: "offset", limit_param: "limit", limit: 100 },
+  cursor: { style: "cursor", cursor_param: "cursor", next_pointer: "/next" },
+  link_header: { style: "link_header" },
+};
+
+export function SystemEditPage() {
+  const { id: routeId } = useParams();
+  const isNew = routeId === undefined;
+  const me = useMe();
+  const ws = useWorkspace();
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const mayEdit = can(me.role, "edit_systems");
+  const existing = ws.data?.systems.find((s) => s.id === routeId);
+
+  const [sys, setSys] = useState<SystemConfig | null>(null);
+  const [cfg, setCfg] = useState<RestConfig>(newRestConfig());
+  const [rawJson, setRawJson] = useState("{}");
+  const [authSecret, setAuthSecret] = useState("");
+  const [hookSecret, setHookSecret] = useState("");
+  const [saving, setSaving] = useState(false);
+  const [serverError, setServerError] = useState<string | null>(null);
+  const [activeObject, setActiveObject] = useState<string | null>(null);
+  const test = useTestConnection();
+
+  useEffect(() => {
+    if (isNew) {
+      setSys({ id: "", name: "", connector: "rest", config: {}, max_attempts: 8, rate_limit_per_sec: null });
+      setCfg(newRestConfig());
+      setActiveObject("employee");
+    } else if (existing && !sys) {
+      setSys(structuredClone(existing));
+      const f = toForm(existing.config);
+      setCfg(f);
+      setRawJson(JSON.stringify(existing.config ?? {}, null, 2));
+      setActiveObject(Object.keys(f.objects)[0] ?? null);
+    }
+  }, [isNew, existing, sys]);
+
+  const objectNames = useMemo(() => (ws.data?.objects ?? []).map((o) => o.name), [ws.data]);
+
+  if (ws.isPending || (!isNew && !sys && !ws.error && existing)) return <div className="page"><Loading /></div>;
+  if (ws.error) return <div className="page"><ErrorState error={ws.error} retry={() => void ws.refetch()} /></div>;
+  if (!isNew && !existing) {
+    return (
+      <div className="page">
+        <PageHeader title="System not found" />
+        <div className="card">
+          <EmptyState title={`No system “${routeId}”`}>
+            <Link to="/systems">Back to systems</Link>
+          </EmptyState>
+        </div>
+      </div>
+    );
+  }
+  if (!sys) return null;
+
+  const ro = !mayEdit;
+  const isRest = sys.connector === "rest";
+  const names = secretNames(cfg);
+  const setObj = (name: string, patch: Partial<ObjectEndpoints>) => setCfg((c) => ({ ...c, objects: { ...c.objects, [name]: { ...c.objects[name]!, ...patch } } }));
+  const idValid = /^[a-z0-9][a-z0-9_-]*$/.test(sys.id);
+
+  const save = async () => {
+    setServerError(null);
+    let config: unknown;
+    if (isRest) config = cleanConfig(cfg);
+    else {
+      try {
+        config = JSON.parse(rawJson);
+      } catch (e) {
+        setServerError(`The config is not valid JSON: ${errorMessage(e)}`);
+        return;
+      }
+    }
+    const body: SystemConfig = { ...sys, name: sys.name.trim() || sys.id, config };
+    setSaving(true);
+    try {
+      await api.put("/api/systems/{id}", { id: sys.id }, body);
+      const stored: string[] = [];
+      for (const [name, value] of [
+        [names.auth, authSecret],
+        [names.webhook, hookSecret],
+      ] as const) {
+        if (name && value) {
+          try {
+            await api.put("/api/secrets/{name}", { name }, { value });
+            stored.push(name);
+          } catch (e) {
+            toast.error(`The system is saved, but the secret “${name}” is not`, { description: errorMessage(e) });
+          }
+        }
+      }
+      setAuthSecret("");
+      setHookSecret("");
+      toast.success(`${body.name} saved`, { description: stored.length ? `Secrets stored in the keychain: ${stored.join(", ")}.` : undefined });
+      await qc.invalidateQueries({ queryKey: ["workspace"] });
+      if (isNew) navigate(`/systems/${encodeURIComponent(sys.id)}`, { replace: true });
+    } catch (e) {
+      setServerError(errorMessage(e));
+      toast.error(e instanceof ApiError && e.status === 422 ? "The configuration is not valid" : "Could not save", { description: errorMessage(e) });
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const obj = activeObject ? cfg.objects[activeObject] : undefined;
+  const auth = cfg.auth ?? { type: "none" as AuthType };
+
+  return (
+    <form
+      className="page"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+      aria-label={isNew ? "Add a system" : `Edit ${sys.name}`}
+    >
+      <PageHeader
+        title={isNew ? "Add a system" : sys.name}
+        description={isNew ? "Describe how Concord reaches the system: where its records are, how they page, how to learn of changes, how to write." : <span className="mono">{sys.id}</span>}
+        actions={
+          <>
+            {!isNew ? (
+              <button type="button" className="btn" disabled={!mayEdit || test.results[sys.id] === "running"} onClick={() => void test.run(sys.id)} title="Tests the saved configuration">
+                <Plug size={16} /> Test connection
+              </button>
+            ) : null}
+            <Link className="btn" to="/systems">
+              Cancel
+            </Link>
+            <button type="submit" className="btn primary" disabled={ro || saving || !idValid} title={ro ? whyNot(me.role, "edit_systems") : undefined}>
+              {saving ? <Spinner /> : null} Save
+            </button>
+          </>
+        }
+      />
+      {!isNew ? <TestResult r={test.results[sys.id]} /> : null}
+      {serverError ? (
+        <div className="banner danger" role="alert">
+          <XCircle size={16} />
+          <div className="b-body">
+            <strong>Not saved</strong>
+            {serverError}
+          </div>
+        </div>
+      ) : null}
+      {ro ? <div className="banner info"><div className="b-body">{whyNot(me.role, "edit_systems")} The form is read-only.</div></div> : null}
+
+      <Section title="General">
+        <div className="form-grid">
+          <Text label="Name" value={sys.name} onChange={(v) => setSys({ ...sys, name: v })} placeholder="Acme HRIS" disabled={ro} required />
+          <Text
+            label="Id"
+            value={sys.id}
+            onChange={(v) => setSys({ ...sys, id: v.toLowerCase() })}
+            placeholder="hris"
+            mono
+            disabled={ro || !isNew}
+            hint={isNew ? (sys.id && !idValid ? "Lowercase letters, digits, - and _." : "Used in URLs and the audit; cannot change later.") : "Cannot change."}
+          />
+          <Select label="Connector" value={sys.connector} onChange={(v) => setSys({ ...sys, connector: v })} disabled={ro} options={[["rest", "REST (declarative)"], ...(sys.connector !== "rest" ? ([[sys.connector, sys.connector]] as [string, string][]) : [])]} />
+          <Num label="Rate limit (writes/s)" value={sys.rate_limit_per_sec} onChange={(v) => setSys({ ...sys, rate_limit_per_sec: v ?? null })} step="any" disabled={ro} hint="Blank: no limit." />
+          <Num label="Attempts before a dead letter" value={sys.max_attempts} onChange={(v) => setSys({ ...sys, max_attempts: v ?? 8 })} disabled={ro} />
+        </div>
+      </Section>
+
+      {!isRest ? (
+        <Section title="Connector config (JSON)">
+          <textarea className="textarea code" rows={14} aria-label="Connector config as JSON" value={rawJson} onChange={(e) => setRawJson(e.target.value)} disabled={ro} />
+        </Section>
+      ) : (
+        <>
+          <Section title="Connection">
+            <div className="form-grid">
+              <Text className="span-2" label="Base URL" value={cfg.base_url} onChange={(v) => setCfg({ ...cfg, base_url: v })} mono placeholder="https://api.example.com/v1" disabled={ro} required />
+              <Num label="Timeout (ms)" value={cfg.timeout_ms} onChange={(v) => setCfg({ ...cfg, timeout_ms: v })} disabled={ro} hint="Default 10000." />
+              <Text label="User agent" value={cfg.user_agent} onChange={(v) => setCfg({ ...cfg, user_agent: v })} disabled={ro} />
+            </div>
+            <div className="form-grid">
+              <Select<AuthType>
+                label="Authentication"
+                value={auth.type}
+                disabled={ro}
+                onChange={(v) => setCfg({ ...cfg, auth: { ...auth, type: v } })}
+                options={[
+                  ["none", "None"],
+                  ["api_key", "API key in a header"],
+                  ["bearer", "Bearer token"],
+                  ["basic", "Basic (username + password)"],
+                  ["oauth2_client_credentials", "OAuth2 client credentials"],
+                ]}
+              />
+              {AUTH_KEYS[auth.type].includes("header") ? <Text label="Header" value={auth.header} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, header: v } })} placeholder="X-API-Key" disabled={ro} /> : null}
+              {AUTH_KEYS[auth.type].includes("prefix") ? <Text label="Prefix" value={auth.prefix} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, prefix: v } })} placeholder="optional" disabled={ro} /> : null}
+              {AUTH_KEYS[auth.type].includes("username") ? <Text label="Username" value={auth.username} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, username: v } })} disabled={ro} /> : null}
+              {AUTH_KEYS[auth.type].includes("token_url") ? <Text label="Token URL" value={auth.token_url} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, token_url: v } })} mono disabled={ro} /> : null}
+              {AUTH_KEYS[auth.type].includes("client_id") ? <Text label="Client id" value={auth.client_id} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, client_id: v } })} disabled={ro} /> : null}
+              {AUTH_KEYS[auth.type].includes("scope") ? <Text label="Scope" value={auth.scope} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, scope: v } })} placeholder="optional" disabled={ro} /> : null}
+              {auth.type !== "none" ? (
+                <>
+                  <Text label="Secret name (keychain)" value={auth.secret} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, secret: v } })} mono placeholder={`${sys.id || "system"}-api-key`} disabled={ro} hint="The config holds only this name." />
+                  <SecretInput name={auth.secret} value={authSecret} onChange={setAuthSecret} disabled={ro} />
+                </>
+              ) : null}
+            </div>
+          </Section>
+
+          <Section
+            title="Objects"
+            extra={
+              <button
+                type="button"
+                className="btn sm"
+                disabled={ro}
+                onClick={() => {
+                  const name = objectNames.find((n) => !(n in cfg.objects)) ?? `object${Object.keys(cfg.objects).length + 1}`;
+                  setCfg({ ...cfg, objects: { ...cfg.objects, [name]: newObjectEndpoints() } });
+                  setActiveObject(name);
+                }}
+              >
+                <Plus size={14} /> Add object
+              </button>
+            }
+          >
+            {Object.keys(cfg.objects).length === 0 ? <EmptyState title="No objects">Add the kind of record this system holds, e.g. employee.</EmptyState> : null}
+            <div className="tabs" role="tablist" aria-label="Objects">
+              {Object.keys(cfg.objects).map((n) => (
+                <button key={n} type="button" role="tab" className="tab" aria-selected={n === activeObject} onClick={() => setActiveObject(n)}>
+                  {n}
+                </button>
+              ))}
+            </div>
+            {obj && activeObject ? (
+              <div className="col" style={{ gap: 14 }} role="tabpanel" aria-label={activeObject}>
+                <div className="form-grid">
+                  <Select
+                    label="Object"
+                    value={activeObject}
+                    disabled={ro}
+                    onChange={(v) => {
+                      if (v === activeObject || v in cfg.objects) return;
+                      const { [activeObject]: moved, ...rest } = cfg.objects;
+                      setCfg({ ...cfg, objects: { ...rest, [v]: moved! } });
+                      setActiveObject(v);
+                    }}
+                    options={[...new Set([activeObject, ...objectNames])].map((n) => [n, n] as [string, string])}
+                  />
+                  <Text label="Collection path" value={obj.path} onChange={(v) => setObj(activeObject, { path: v })} mono placeholder="/employees" disabled={ro} />
+                  <Text label="Item path" value={obj.item_path} onChange={(v) => setObj(activeObject, { item_path: v })} mono placeholder="{path}/{id}" disabled={ro} />
+                  <Text label="Id field" value={obj.id_field} onChange={(v) => setObj(activeObject, { id_field: v })} mono placeholder="id" disabled={ro} />
+                  <Text label="Records pointer" value={obj.records_pointer} onChange={(v) => setObj(activeObject, { records_pointer: v })} mono placeholder="/data (blank: the body)" disabled={ro} />
+                  <Text label="Record pointer" value={obj.record_pointer} onChange={(v) => setObj(activeObject, { record_pointer: v })} mono placeholder="blank: the body" disabled={ro} />
+                  <Text label="Version field" value={obj.version_field} onChange={(v) => setObj(activeObject, { version_field: v })} mono placeholder="version" disabled={ro} />
+                  <Text label="Modified field" value={obj.modified_field} onChange={(v) => setObj(activeObject, { modified_field: v })} mono placeholder="updated_at" disabled={ro} />
+                </div>
+                <h3>Pagination</h3>
+                <div className="form-grid">
+                  <Select<Pagination["style"]>
+                    label="Style"
+                    value={obj.pagination?.style ?? "none"}
+                    disabled={ro}
+                    onChange={(v) => setObj(activeObject, { pagination: PAGINATION_DEFAULTS[v] })}
+                    options={[
+                      ["none", "None (one response)"],
+                      ["page", "Page number"],
+                      ["offset", "Offset / limit"],
+                      ["cursor", "Cursor"],
+                      ["link_header", "Link header (RFC 8288)"],
+                    ]}
+                  />
+                  <PaginationFields p={obj.pagination ?? { style: "none" }} onChange={(p) => setObj(activeObject, { pagination: p })} disabled={ro} />
+                </div>
+                <h3>Changes and writes</h3>
+                <div className="form-grid">
+                  <Select
+                    label="Incremental reads"
+                    value={obj.incremental?.style ?? "off"}
+                    disabled={ro}
+                    hint={obj.incremental && !obj.modified_field ? "Needs the modified field." : undefined}
+                    onChange={(v) =>
+                      setObj(activeObject, {
+                        incremental: v === "off" ? null : v === "param" ? { style: "param", param: "updated_since", format: "rfc3339" } : { style: "filter", param: "filter", template: "modified_at ge '{since}'", format: "rfc3339" },
+                      })
+                    }
+                    options={[
+                      ["off", "Off (full reads)"],
+                      ["param", "Since parameter"],
+                      ["filter", "Filter template"],
+                    ]}
+                  />
+                  {obj.incremental ? (
+                    <>
+                      <Text label="Parameter" value={obj.incremental.param} onChange={(v) => setObj(activeObject, { incremental: { ...obj.incremental!, param: v } })} mono disabled={ro} />
+                      {obj.incremental.style === "filter" ? (
+                        <Text label="Template" value={obj.incremental.template} onChange={(v) => setObj(activeObject, { incremental: { ...obj.incremental!, style: "filter", template: v } as never })} mono disabled={ro} hint="{since} is replaced." />
+                      ) : null}
+                      <Select
+                        label="Time format"
+                        value={obj.incremental.format ?? "raw"}
+                        disabled={ro}
+                        onChange={(v) => setObj(activeObject, { incremental: { ...obj.incremental!, format: v } })}
+                        options={[
+                          ["raw", "As the record holds it"],
+                          ["rfc3339", "RFC 3339"],
+                          ["unix", "Unix seconds"],
+                          ["unix_ms", "Unix milliseconds"],
+                        ]}
+                      />
+                    </>
+                  ) : null}
+                  <Select
+                    label="Concurrency"
+                    value={obj.concurrency?.style ?? "none"}
+                    disabled={ro}
+                    hint={obj.concurrency && obj.concurrency.style !== "none" && !obj.version_field ? "Needs the version field." : undefined}
+                    onChange={(v) => setObj(activeObject, { concurrency: v === "version_field" ? { style: "version_field", field: "version" } : ({ style: v } as never) })}
+                    options={[
+                      ["none", "None"],
+                      ["etag", "If-Match (ETag)"],
+                      ["version_field", "Version in the body"],
+                    ]}
+                  />
+                  {obj.concurrency?.style === "version_field" ? <Text label="Version body field" value={obj.concurrency.field} onChange={(v) => setObj(activeObject, { concurrency: { style: "version_field", field: v } })} mono disabled={ro} /> : null}
+                  <Select label="Create method" value={obj.create?.method ?? "POST"} disabled={ro} onChange={(v) => setObj(activeObject, { create: { ...obj.create, method: v } })} options={[["POST", "POST"], ["PUT", "PUT"]]} />
+                  <Select label="Update method" value={obj.update?.method ?? "PATCH"} disabled={ro} onChange={(v) => setObj(activeObject, { update: { ...obj.update, method: v } })} options={[["PATCH", "PATCH"], ["PUT", "PUT"], ["POST", "POST"]]} />
+                  <Select
+                    label="Deletes"
+                    value={obj.delete === null ? "off" : obj.delete?.method ?? "DELETE"}
+                    disabled={ro}
+                    onChange={(v) => setObj(activeObject, { delete: v === "off" ? null : { method: v } })}
+                    options={[["DELETE", "DELETE"], ["POST", "POST"], ["off", "Not accepted"]]}
+                  />
+                  <Text label="Total count header" value={obj.total_header} onChange={(v) => setObj(activeObject, { total_header: v })} mono placeholder="X-Total-Count" disabled={ro} />
+                </div>
+                <div className="row">
+                  <span className="spacer" />
+                  <button
+                    type="button"
+                    className="btn sm danger"
+                    disabled={ro}
+                    onClick={() => {
+                      const { [activeObject]: _gone, ...rest } = cfg.objects;
+                      setCfg({ ...cfg, objects: rest });
+                      setActiveObject(Object.keys(rest)[0] ?? null);
+                    }}
+                  >
+                    <Trash2 size={14} /> Remove {activeObject}
+                  </button>
+                </div>
+              </div>
+            ) : null}
+          </Section>
+
+          <Section
+            title="Webhooks"
+            extra={
+              <label className="check">
+                <input
+                  type="checkbox"
+                  checked={!!cfg.webhooks}
+                  disabled={ro}
+                  onChange={(e) =>
+                    setCfg({
+                      ...cfg,
+                      webhooks: e.target.checked
+                        ? { secret: `${sys.id || "system"}-webhook`, signature_header: "X-Signature", signature_prefix: "sha256=", timestamp_header: "X-Timestamp", tolerance_secs: 300, signed_payload: "timestamp_dot_body", object: Object.keys(cfg.objects)[0] ?? "employee", record_pointer: "/data" }
+                        : null,
+                    })
+                  }
+                />
+                The system signs its webhooks
+              </label>
+            }
+          >
+            <p className="muted">
+              The system posts changes to <code>{apiBase()}/hooks/{sys.id || "{id}"}</code>. {cfg.webhooks ? "Each is verified by its HMAC-SHA256 signature." : "Without a signing config, webhooks must use Concord's own event format."}
+            </p>
+            {cfg.webhooks ? (
+              <div className="form-grid">
+                <Text label="Signing key name (keychain)" value={cfg.webhooks.secret} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, secret: v } })} mono disabled={ro} />
+                <SecretInput name={cfg.webhooks.secret} value={hookSecret} onChange={setHookSecret} disabled={ro} />
+                <Text label="Signature header" value={cfg.webhooks.signature_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_header: v } })} mono disabled={ro} />
+                <Text label="Signature prefix" value={cfg.webhooks.signature_prefix} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_prefix: v } })} mono placeholder="sha256=" disabled={ro} />
+                <Text label="Timestamp header" value={cfg.webhooks.timestamp_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, timestamp_header: v } })} mono disabled={ro} />
+                <Num label="Tolerance (s)" value={cfg.webhooks.tolerance_secs} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, tolerance_secs: v } })} disabled={ro} />
+                <Select label="Signed payload" value={cfg.webhooks.signed_payload ?? "timestamp_dot_body"} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signed_payload: v } })} options={[["timestamp_dot_body", "{timestamp}.{body}"], ["body", "The raw body"]]} />
+                <Select label="Object" value={cfg.webhooks.object} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, object: v } })} options={[...new Set([cfg.webhooks.object, ...Object.keys(cfg.objects)])].map((n) => [n, n] as [string, string])} />
+                <Text label="Events pointer" value={cfg.webhooks.events_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, events_pointer: v } })} mono placeholder="blank: one event per body" disabled={ro} />
+                <Text label="Record pointer" value={cfg.webhooks.record_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, record_pointer: v } })} mono disabled={ro} />
+                <Text label="Event key pointer" value={cfg.webhooks.event_key_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, event_key_pointer: v } })} mono disabled={ro} />
+                <Text label="Operation pointer" value={cfg.webhooks.op_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, op_pointer: v } })} mono disabled={ro} />
+                <Text
+                  label="Delete values"
+                  value={(cfg.webhooks.delete_values ?? []).join(", ")}
+                  onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, delete_values: v.split(",").map((x) => x.trim()).filter(Boolean) } })}
+                  placeholder="deleted, employee.deleted"
+                  disabled={ro}
+                />
+                <Text label="Occurred-at pointer" value={cfg.webhooks.occurred_at_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, occurred_at_pointer: v } })} mono disabled={ro} />
+              </div>
+            ) : null}
+          </Section>
+
+          <Section
+            title="Polling"
+            extra={
+              <label className="check">
+                <input type="checkbox" checked={!!cfg.poll} disabled={ro} onChange={(e) => setCfg({ ...cfg, poll: e.target.checked ? { interval_secs: 60 } : null })} />
+                Poll for changes
+              </label>
+            }
+          >
+            {cfg.poll ? (
+              <div className="form-grid">
+                <Num label="Interval (s)" value={cfg.poll.interval_secs} step="any" onChange={(v) => setCfg({ ...cfg, poll: { interval_secs: v ?? 60 } })} disabled={ro} />
+              </div>
+            ) : (
+              <p className="muted">Off: changes arrive by webhook only. Polling also repairs missed webhooks.</p>
+            )}
+          </Section>
+
+          <details className="card" style={{ padding: "10px 16px" }}>
+            <summary style={{ cursor: "pointer", fontWeight: 600 }}>Config as saved (JSON)</summary>
+            <pre className="block" style={{ marginTop: 10 }}>{JSON.stringify(cleanConfig(cfg), null, 2)}</pre>
+          </details>
+        </>
+      )}
+    </form>
+  );
+}
+
+function PaginationFields({ p, onChange, disabled }: { p: Pagination; onChange: (p: Pagination) => void; disabled: boolean }) {
+  switch (p.style) {
+    case "none":
+      return null;
+    case "page":
+      return (
+        <>
+          <Text label="Page parameter" value={p.page_param} onChange={(v) => onChange({ ...p, page_param: v })} mono disabled={disabled} />
+          <Text label="Size parameter" value={p.size_param} onChange={(v) => onChange({ ...p, size_param: v })} mono disabled={disabled} />
+          <Num label="Page size" value={p.size} onChange={(v) => onChange({ ...p, size: v ?? 100 })} disabled={disabled} />
+          <Num label="First page" value={p.first_page} onChange={(v) => onChange({ ...p, first_page: v ?? 1 })} disabled={disabled} />
+        </>
+      );
+    case "offset":
+      return (
+        <>
+          <Text label="Offset parameter" value={p.offset_param} onChange={(v) => onChange({ ...p, offset_param: v })} mono disabled={disabled} />
+          <Text label="Limit parameter" value={p.limit_param} onChange={(v) => onChange({ ...p, limit_param: v })} mono disabled={disabled} />
+          <Num label="Limit" value={p.limit} onChange={(v) => onChange({ ...p, limit: v ?? 100 })} disabled={disabled} />
+        </>
+      );
+    case "cursor":
+      return (
+        <>
+          <Text label="Cursor parameter" value={p.cursor_param} onChange={(v) => onChange({ ...p, cursor_param: v })} mono disabled={disabled} />
+          <Text label="Next cursor pointer" value={p.next_pointer} onChange={(v) => onChange({ ...p, next_pointer: v })} mono disabled={disabled} />
+          <Text label="Size parameter" value={p.size_param} onChange={(v) => onChange({ ...p, size_param: v })} mono disabled={disabled} />
+          <Num label="Page size" value={p.size} onChange={(v) => onChange({ ...p, size: v ?? null })} disabled={disabled} />
+        </>
+      );
+    case "link_header":
+      return (
+        <>
+          <Text label="Size parameter" value={p.size_param} onChange={(v) => onChange({ ...p, size_param: v })} mono disabled={disabled} />
+          <Num label="Page size" value={p.size} onChange={(v) => onChange({ ...p, size: v ?? null })} disabled={disabled} />
+        </>
+      );
+  }
+}
