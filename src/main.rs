@@ -79,39 +79,18 @@ enum SecretAction {
 
 /// Serves the console for `engine` until Ctrl-C.
 async fn serve(engine: Engine, port: u16, ui: &std::path::Path) -> anyhow::Result<()> {
-    use concord::api::auth::{Principal, Role, Tokens};
-    let tokens = std::sync::Arc::new(Tokens::default());
-    let admin = tokens.issue(Principal {
-        name: "local-admin".into(),
-        role: Role::Admin,
-    });
-    let console = concord::api::Console {
-        engine: engine.clone(),
-        tokens,
-        secrets: std::sync::Arc::new(concord::secrets::Keychain::default()),
-    };
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    let secrets = std::sync::Arc::new(concord::secrets::Keychain::default());
+    let console = concord::server::launch_console(engine, port, Some(ui), secrets)
         .await
         .with_context(|| format!("port {port} on 127.0.0.1 is taken; pick another with --port"))?;
-    let addr = listener.local_addr()?;
-    let cancel = CancellationToken::new();
-    let running = engine.start(cancel.clone());
-    println!("concord: console at http://{addr}/#token={admin}");
+    println!("concord: console at {}", console.url());
     println!(
-        "concord: API at http://{addr}/api (OpenAPI: /api/openapi.json), webhooks at /hooks/{{system}}"
+        "concord: API at http://{}/api (OpenAPI: /api/openapi.json), webhooks at /hooks/{{system}}",
+        console.addr
     );
-    let token = cancel.clone();
-    let app = concord::server::app(console, Some(ui));
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-    });
     tokio::signal::ctrl_c().await?;
     println!("concord: stopping");
-    cancel.cancel();
-    running.shutdown(Duration::from_secs(10)).await;
-    let _ = server.await;
+    console.shutdown(Duration::from_secs(10)).await;
     Ok(())
 }
 

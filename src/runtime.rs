@@ -105,6 +105,8 @@ pub(crate) struct Inner {
     pub write_lock: Mutex<()>,
     pub inbox_ready: Notify,
     pub outbox_ready: Notify,
+    /// While paused, events are still received and stored, but not applied or delivered.
+    pub paused: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -127,6 +129,7 @@ impl Engine {
                 write_lock: Mutex::new(()),
                 inbox_ready: Notify::new(),
                 outbox_ready: Notify::new(),
+                paused: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let built = engine.build_connectors(&engine.workspace())?;
@@ -394,6 +397,21 @@ impl Engine {
         }
     }
 
+    /// Pauses or resumes applying and delivering (events keep arriving into the inbox).
+    pub fn set_paused(&self, paused: bool) {
+        self.inner
+            .paused
+            .store(paused, std::sync::atomic::Ordering::SeqCst);
+        if !paused {
+            self.inner.inbox_ready.notify_one();
+            self.inner.outbox_ready.notify_waiters();
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Starts the applier and one sender per system on tokio; they stop when `cancel` fires.
     pub fn start(&self, cancel: CancellationToken) -> RunningEngine {
         let mut tasks = Vec::new();
@@ -438,7 +456,12 @@ impl Engine {
 
     async fn applier_loop(&self, cancel: CancellationToken) {
         while !cancel.is_cancelled() {
-            match self.process_inbox().await {
+            let result = if self.is_paused() {
+                Ok(0)
+            } else {
+                self.process_inbox().await
+            };
+            match result {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "applying inbox events failed; retrying"),
@@ -453,7 +476,12 @@ impl Engine {
 
     async fn sender_loop(&self, system: String, cancel: CancellationToken) {
         while !cancel.is_cancelled() {
-            match self.deliver(&system).await {
+            let result = if self.is_paused() {
+                Ok(0)
+            } else {
+                self.deliver(&system).await
+            };
+            match result {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::error!(system, error = %e, "delivering writes failed; retrying"),

@@ -178,3 +178,68 @@ pub fn app(console: crate::api::Console, ui_dir: Option<&std::path::Path>) -> Ro
     }
     app
 }
+
+/// A running console: the engine's loops and the HTTP server (API, UI, webhooks) on loopback.
+pub struct LaunchedConsole {
+    pub addr: std::net::SocketAddr,
+    /// This launch's admin token; the UI receives it in the URL fragment or from the shell.
+    pub admin_token: String,
+    cancel: tokio_util::sync::CancellationToken,
+    engine: Option<crate::runtime::RunningEngine>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LaunchedConsole {
+    /// The address to open in a browser, with the admin token in the fragment (never sent to
+    /// the server in request lines or logs).
+    pub fn url(&self) -> String {
+        format!("http://{}/#token={}", self.addr, self.admin_token)
+    }
+
+    /// Stops the server and the engine, waiting at most `grace` for work in flight.
+    pub async fn shutdown(mut self, grace: std::time::Duration) {
+        self.cancel.cancel();
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown(grace).await;
+        }
+        let _ = tokio::time::timeout(grace, &mut self.server).await;
+    }
+}
+
+/// Starts `engine` and serves its console on 127.0.0.1:`port` (0 picks one).
+pub async fn launch_console(
+    engine: Engine,
+    port: u16,
+    ui_dir: Option<&std::path::Path>,
+    secrets: crate::secrets::SharedSecrets,
+) -> std::io::Result<LaunchedConsole> {
+    use crate::api::auth::{Principal, Role, Tokens};
+    let tokens = std::sync::Arc::new(Tokens::default());
+    let admin_token = tokens.issue(Principal {
+        name: "local-admin".into(),
+        role: Role::Admin,
+    });
+    let console = crate::api::Console {
+        engine: engine.clone(),
+        tokens,
+        secrets,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let running = engine.start(cancel.clone());
+    let app = app(console, ui_dir);
+    let token = cancel.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+    });
+    Ok(LaunchedConsole {
+        addr,
+        admin_token,
+        cancel,
+        engine: Some(running),
+        server,
+    })
+}

@@ -304,6 +304,9 @@ pub struct AuditQuery {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Metrics {
+    /// Whether applying and delivering are paused.
+    #[serde(default)]
+    pub paused: bool,
     pub counters: BTreeMap<String, i64>,
     pub inbox_pending: i64,
     pub outbox_pending: i64,
@@ -928,6 +931,26 @@ async fn metrics(State(c): State<Console>, _who: Principal) -> ApiResult<Metrics
     Ok(Json(c.engine.metrics().await?))
 }
 
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EngineState {
+    pub paused: bool,
+}
+
+#[utoipa::path(put, path = "/api/engine", request_body = EngineState,
+    responses((status = 200, body = EngineState), (status = 403, description = "not an admin")), security(("token" = [])))]
+async fn put_engine(
+    State(c): State<Console>,
+    who: Principal,
+    ApiJson(state): ApiJson<EngineState>,
+) -> ApiResult<EngineState> {
+    who.require(&[], "pause or resume sync")?;
+    c.engine.set_paused(state.paused);
+    tracing::info!(by = %who.name, paused = state.paused, "sync paused state changed");
+    Ok(Json(EngineState {
+        paused: c.engine.is_paused(),
+    }))
+}
+
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -953,7 +976,7 @@ impl utoipa::Modify for SecurityAddon {
         me, issue_token, get_workspace, put_system, test_system, discover, put_secret, put_mapping, preview_mapping,
         put_policies, list_exceptions, get_exception, resolve_exception, bulk_resolve, dismiss_exception, resolve_match,
         list_dead_letters, preview_replay, replay, replay_matching, discard, audit, record, metrics,
-        metrics_history
+        metrics_history, put_engine
     ),
     components(schemas(Role, Principal)),
     modifiers(&SecurityAddon)
@@ -989,6 +1012,7 @@ pub fn router(console: Console) -> Router {
         .route("/api/records/{id}", get(record))
         .route("/api/metrics", get(metrics))
         .route("/api/metrics/history", get(metrics_history))
+        .route("/api/engine", put(put_engine))
         .route(
             "/api/{*rest}",
             axum::routing::any(|| async { not_found_json() }),
@@ -1148,6 +1172,7 @@ impl Engine {
             });
         }
         Ok(Metrics {
+            paused: self.is_paused(),
             counters,
             inbox_pending,
             outbox_pending,
