@@ -9,8 +9,8 @@ command -v keyctl >/dev/null 2>&1 || need+=(keyutils)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+    $SUDO apt-get -o APT::Sandbox::User=root update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o APT::Sandbox::User=root install -y -qq "${need[@]}"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo is missing: install Rust 1.95 with rustup (see rust-toolchain.toml)" >&2

@@ -7,6 +7,8 @@ pub mod clock;
 pub mod connector;
 pub mod connectors;
 pub mod delivery;
+pub mod demo;
+pub mod desktop;
 pub mod error;
 pub mod loopback;
 pub mod mapping;

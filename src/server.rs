@@ -213,6 +213,18 @@ pub async fn launch_console(
     ui_dir: Option<&std::path::Path>,
     secrets: crate::secrets::SharedSecrets,
 ) -> std::io::Result<LaunchedConsole> {
+    let mut console = serve_console(engine.clone(), port, ui_dir, secrets).await?;
+    console.engine = Some(engine.start(console.cancel.clone()));
+    Ok(console)
+}
+
+/// Serves the console of an engine that is already running (its loops started elsewhere).
+pub async fn serve_console(
+    engine: Engine,
+    port: u16,
+    ui_dir: Option<&std::path::Path>,
+    secrets: crate::secrets::SharedSecrets,
+) -> std::io::Result<LaunchedConsole> {
     use crate::api::auth::{Principal, Role, Tokens};
     let tokens = std::sync::Arc::new(Tokens::default());
     let admin_token = tokens.issue(Principal {
@@ -220,14 +232,13 @@ pub async fn launch_console(
         role: Role::Admin,
     });
     let console = crate::api::Console {
-        engine: engine.clone(),
+        engine,
         tokens,
         secrets,
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let running = engine.start(cancel.clone());
     let app = app(console, ui_dir);
     let token = cancel.clone();
     let server = tokio::spawn(async move {
@@ -239,7 +250,7 @@ pub async fn launch_console(
         addr,
         admin_token,
         cancel,
-        engine: Some(running),
+        engine: None,
         server,
     })
 }

@@ -983,6 +983,22 @@ impl utoipa::Modify for SecurityAddon {
 )]
 pub struct ApiDoc;
 
+/// The desktop window loads the UI from the app's own origin and calls the API on loopback;
+/// only those origins may make cross-origin calls (and they still need the token).
+fn desktop_cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let origins = [
+        "tauri://localhost",
+        "http://tauri.localhost",
+        "https://tauri.localhost",
+    ]
+    .map(HeaderValue::from_static);
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}
+
 /// The console API router, to be mounted at the server root (routes start with `/api`).
 pub fn router(console: Console) -> Router {
     Router::new()
@@ -1017,6 +1033,7 @@ pub fn router(console: Console) -> Router {
             "/api/{*rest}",
             axum::routing::any(|| async { not_found_json() }),
         )
+        .layer(desktop_cors())
         .with_state(console)
 }
 
