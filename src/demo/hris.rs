@@ -199,12 +199,9 @@ impl Hris {
             edit(&mut worker.record);
             worker.version += 1;
             worker.updated = at;
-            let (version, record) = (worker.version, worker.record.clone());
-            let mut record = record;
-            stamp(&mut record, n, version, at);
-            if let Some(w) = store.workers.get_mut(&n) {
-                w.record = record.clone();
-            }
+            let version = worker.version;
+            stamp(&mut worker.record, n, version, at);
+            let record = worker.record.clone();
             event(&mut store, "worker.updated", record, at)
         };
         self.emit(event);
@@ -227,7 +224,10 @@ impl Hris {
                     updated: at,
                 },
             );
-            (worker_id(n), event(&mut store, "worker.created", record, at))
+            (
+                worker_id(n),
+                event(&mut store, "worker.created", record, at),
+            )
         };
         self.emit(event);
         id
@@ -241,7 +241,7 @@ impl Hris {
     }
 
     /// The API's gate: a valid `X-API-Key`.
-    fn authorized(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn authorized(&self, headers: &HeaderMap) -> Result<(), Box<Response>> {
         let given = headers.get("x-api-key").and_then(|v| v.to_str().ok());
         if given == Some(self.inner.api_key.as_str()) {
             return Ok(());
@@ -252,7 +252,7 @@ impl Hris {
             "a valid X-API-Key header is required",
         );
         self.lock().stats.count(StatusCode::UNAUTHORIZED);
-        Err(response)
+        Err(Box::new(response))
     }
 
     fn answer(&self, store: &mut Store, response: Response) -> Response {
@@ -358,9 +358,10 @@ fn validate(store: &Store, body: &Map<String, Value>, creating: bool) -> Vec<Fie
         problems.push(problem("work_email", "work_email must be an email address"));
     }
     if let Some(Value::String(manager)) = body.get("manager_id") {
-        let exists = store.workers.values().any(|w| {
-            w.record.get("employee_id").and_then(Value::as_str) == Some(manager.as_str())
-        });
+        let exists = store
+            .workers
+            .values()
+            .any(|w| w.record.get("employee_id").and_then(Value::as_str) == Some(manager.as_str()));
         if !exists {
             problems.push(problem(
                 "manager_id",
@@ -389,10 +390,14 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = h.authorized(&headers) {
-        return r;
+        return *r;
     }
     let mut store = h.lock();
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let page: usize = q
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let per_page: usize = q
         .get("per_page")
         .and_then(|p| p.parse().ok())
@@ -436,7 +441,7 @@ async fn list(
 
 async fn get_one(State(h): State<Hris>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = h.authorized(&headers) {
-        return r;
+        return *r;
     }
     let mut store = h.lock();
     let found = parse_id(&id).and_then(|n| store.workers.get(&n)).cloned();
@@ -452,7 +457,7 @@ async fn get_one(State(h): State<Hris>, headers: HeaderMap, Path(id): Path<Strin
 
 async fn create(State(h): State<Hris>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = h.authorized(&headers) {
-        return r;
+        return *r;
     }
     let key = Idempotency::key(&headers);
     let (response, hook) = {
@@ -501,9 +506,7 @@ async fn create(State(h): State<Hris>, headers: HeaderMap, body: Bytes) -> Respo
             },
         );
         let value = Value::Object(record.clone());
-        store
-            .idempotency
-            .remember(key, StatusCode::CREATED, &value);
+        store.idempotency.remember(key, StatusCode::CREATED, &value);
         let hook = event(&mut store, "worker.created", record, at);
         let r = with_etag(json_response(StatusCode::CREATED, value), 1);
         (h.answer(&mut store, r), hook)
@@ -519,13 +522,18 @@ async fn patch(
     body: Bytes,
 ) -> Response {
     if let Err(r) = h.authorized(&headers) {
-        return r;
+        return *r;
     }
     let key = Idempotency::key(&headers);
     let if_match = headers
         .get("if-match")
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"').to_owned());
+        .map(|v| {
+            v.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_owned()
+        });
     let (response, hook) = {
         let mut store = h.lock();
         if let Some(r) = store.idempotency.replay(key.as_ref()) {
@@ -586,7 +594,7 @@ async fn patch(
 
 async fn delete(State(h): State<Hris>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = h.authorized(&headers) {
-        return r;
+        return *r;
     }
     let (response, hook) = {
         let mut store = h.lock();
@@ -626,11 +634,8 @@ async fn post_webhooks(
         let mut attempt = 0u32;
         let delivered = loop {
             let ts = Utc::now().timestamp();
-            let signature = crate::connectors::rest::sign_webhook(
-                &hris.inner.webhook_key,
-                ts,
-                body.as_bytes(),
-            );
+            let signature =
+                crate::connectors::rest::sign_webhook(&hris.inner.webhook_key, ts, body.as_bytes());
             let sent = client
                 .post(&url)
                 .header("content-type", "application/json")

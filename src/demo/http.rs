@@ -61,9 +61,7 @@ impl Default for MonotonicClock {
 impl MonotonicClock {
     pub fn tick(&mut self) -> DateTime<Utc> {
         let now = Utc::now();
-        let now = now
-            .duration_trunc(Duration::milliseconds(1))
-            .unwrap_or(now);
+        let now = now.duration_trunc(Duration::milliseconds(1)).unwrap_or(now);
         self.last = if now > self.last {
             now
         } else {

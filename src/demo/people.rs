@@ -4,40 +4,222 @@
 //! dates, phones as people type them and decimal salaries; payroll with split names, ISO
 //! dates, E.164 phones and cents.
 
-use chrono::{Datelike, Duration as Days, NaiveDate, SecondsFormat, Utc};
-use rand::Rng;
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
 pub(crate) const GIVEN_NAMES: &[&str] = &[
-    "Ada", "Alan", "Grace", "Katherine", "Margaret", "Edsger", "Barbara", "Donald", "Frances",
-    "John", "Mary", "James", "Linda", "Robert", "Patricia", "Michael", "Jennifer", "William",
-    "Elizabeth", "David", "Susan", "Richard", "Jessica", "Joseph", "Sarah", "Thomas", "Karen",
-    "Charles", "Nancy", "Christopher", "Lisa", "Daniel", "Betty", "Matthew", "Sandra", "Anthony",
-    "Ashley", "Mark", "Emily", "Steven", "Michelle", "Paul", "Amanda", "Andrew", "Melissa",
-    "Joshua", "Deborah", "Kenneth", "Stephanie", "Kevin", "Rebecca", "Brian", "Laura", "George",
-    "Sharon", "Timothy", "Cynthia", "Ronald", "Kathleen", "Jason", "Amy", "Edward", "Angela",
-    "Jeffrey", "Shirley", "Ryan", "Anna", "Jacob", "Brenda", "Gary", "Pamela", "Nicholas",
-    "Emma", "Eric", "Nicole", "Jonathan", "Helen", "Priya", "Wei", "Mateo", "Sofia", "Hiroshi",
-    "Aisha", "Olumide", "Ingrid", "Diego", "Mei", "Ravi", "Fatima", "Lucas", "Chloe", "Omar",
-    "Mary Ann", "Jose Luis",
+    "Ada",
+    "Alan",
+    "Grace",
+    "Katherine",
+    "Margaret",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "John",
+    "Mary",
+    "James",
+    "Linda",
+    "Robert",
+    "Patricia",
+    "Michael",
+    "Jennifer",
+    "William",
+    "Elizabeth",
+    "David",
+    "Susan",
+    "Richard",
+    "Jessica",
+    "Joseph",
+    "Sarah",
+    "Thomas",
+    "Karen",
+    "Charles",
+    "Nancy",
+    "Christopher",
+    "Lisa",
+    "Daniel",
+    "Betty",
+    "Matthew",
+    "Sandra",
+    "Anthony",
+    "Ashley",
+    "Mark",
+    "Emily",
+    "Steven",
+    "Michelle",
+    "Paul",
+    "Amanda",
+    "Andrew",
+    "Melissa",
+    "Joshua",
+    "Deborah",
+    "Kenneth",
+    "Stephanie",
+    "Kevin",
+    "Rebecca",
+    "Brian",
+    "Laura",
+    "George",
+    "Sharon",
+    "Timothy",
+    "Cynthia",
+    "Ronald",
+    "Kathleen",
+    "Jason",
+    "Amy",
+    "Edward",
+    "Angela",
+    "Jeffrey",
+    "Shirley",
+    "Ryan",
+    "Anna",
+    "Jacob",
+    "Brenda",
+    "Gary",
+    "Pamela",
+    "Nicholas",
+    "Emma",
+    "Eric",
+    "Nicole",
+    "Jonathan",
+    "Helen",
+    "Priya",
+    "Wei",
+    "Mateo",
+    "Sofia",
+    "Hiroshi",
+    "Aisha",
+    "Olumide",
+    "Ingrid",
+    "Diego",
+    "Mei",
+    "Ravi",
+    "Fatima",
+    "Lucas",
+    "Chloe",
+    "Omar",
+    "Mary Ann",
+    "Jose Luis",
 ];
 
 pub(crate) const FAMILY_NAMES: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
-    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
-    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
-    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
-    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans",
-    "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris",
-    "Morales", "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson",
-    "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson",
-    "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price",
-    "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Okafor",
-    "Tanaka", "Lindqvist", "Kowalski", "Hopper", "Lovelace", "Dijkstra", "Knuth", "Liskov",
-    "O'Brien", "Smith-Jones",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Gomez",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Diaz",
+    "Parker",
+    "Cruz",
+    "Edwards",
+    "Collins",
+    "Reyes",
+    "Stewart",
+    "Morris",
+    "Morales",
+    "Murphy",
+    "Cook",
+    "Rogers",
+    "Gutierrez",
+    "Ortiz",
+    "Morgan",
+    "Cooper",
+    "Peterson",
+    "Bailey",
+    "Reed",
+    "Kelly",
+    "Howard",
+    "Ramos",
+    "Kim",
+    "Cox",
+    "Ward",
+    "Richardson",
+    "Watson",
+    "Brooks",
+    "Chavez",
+    "Wood",
+    "James",
+    "Bennett",
+    "Gray",
+    "Mendoza",
+    "Ruiz",
+    "Hughes",
+    "Price",
+    "Alvarez",
+    "Castillo",
+    "Sanders",
+    "Patel",
+    "Myers",
+    "Long",
+    "Ross",
+    "Foster",
+    "Okafor",
+    "Tanaka",
+    "Lindqvist",
+    "Kowalski",
+    "Hopper",
+    "Lovelace",
+    "Dijkstra",
+    "Knuth",
+    "Liskov",
+    "O'Brien",
+    "Smith-Jones",
 ];
 
 /// City, state, ZIP prefix, area code.
@@ -73,9 +255,33 @@ pub(crate) const CITIES: &[(&str, &str, &str, &str)] = &[
 ];
 
 const STREETS: &[&str] = &[
-    "Oak", "Maple", "Pine", "Cedar", "Elm", "Washington", "Lake", "Hill", "Park", "Main",
-    "Church", "High", "Mill", "River", "Spring", "Sunset", "Valley", "Highland", "Franklin",
-    "Jefferson", "Lincoln", "Madison", "Willow", "Chestnut", "Walnut", "Laurel", "Magnolia",
+    "Oak",
+    "Maple",
+    "Pine",
+    "Cedar",
+    "Elm",
+    "Washington",
+    "Lake",
+    "Hill",
+    "Park",
+    "Main",
+    "Church",
+    "High",
+    "Mill",
+    "River",
+    "Spring",
+    "Sunset",
+    "Valley",
+    "Highland",
+    "Franklin",
+    "Jefferson",
+    "Lincoln",
+    "Madison",
+    "Willow",
+    "Chestnut",
+    "Walnut",
+    "Laurel",
+    "Magnolia",
 ];
 const STREET_KINDS: &[&str] = &["St", "Ave", "Blvd", "Rd", "Ln", "Dr", "Ct", "Way", "Pl"];
 
@@ -299,7 +505,11 @@ pub(crate) fn random_address(rng: &mut StdRng) -> (Address, &'static str) {
     let line2 = if rng.gen_bool(0.3) {
         Some(match rng.gen_range(0..3) {
             0 => format!("Apt {}", rng.gen_range(1..40)),
-            1 => format!("Unit {}{}", rng.gen_range(1..9), ['A', 'B', 'C'][rng.gen_range(0..3)]),
+            1 => format!(
+                "Unit {}{}",
+                rng.gen_range(1..9),
+                ['A', 'B', 'C'][rng.gen_range(0..3)]
+            ),
             _ => format!("Suite {}", rng.gen_range(100..900)),
         })
     } else {
@@ -362,7 +572,11 @@ pub(crate) fn round_salary(v: f64) -> u32 {
 }
 
 /// A new person who joins today (the simulator's hires and the seed's recent hires).
-pub(crate) fn new_person(rng: &mut StdRng, number: String, used_emails: &mut Vec<String>) -> Person {
+pub(crate) fn new_person(
+    rng: &mut StdRng,
+    number: String,
+    used_emails: &mut Vec<String>,
+) -> Person {
     let dept = &DEPARTMENTS[weighted_department(rng)];
     let (title, lo, hi) = dept.titles[rng.gen_range(0..dept.titles.len())];
     let today = Utc::now().date_naive();
@@ -441,17 +655,18 @@ pub(crate) fn employee_number(i: usize) -> String {
 
 /// `n` people of one company: a chief executive, department heads, line managers and their
 /// reports, hired over fifteen years; a few on leave, some gone.
-pub(crate) fn company(rng: &mut StdRng, n: usize) -> Vec<Person> {
+pub(crate) fn company(rng: &mut StdRng, n: usize, used: &mut Vec<String>) -> Vec<Person> {
     let today = Utc::now().date_naive();
-    let founded = NaiveDate::from_ymd_opt(2011, 3, 1).unwrap_or(today);
-    let mut used = Vec::new();
+    // Everything is relative to today, with spans that do not depend on the date, so one seed
+    // gives the same company on any day.
+    let founded = today - Days::days(5_500);
     let mut people: Vec<Person> = Vec::with_capacity(n);
     // Per department: its head, its managers.
     let mut heads: Vec<Option<String>> = vec![None; DEPARTMENTS.len()];
     let mut managers: Vec<Vec<String>> = vec![Vec::new(); DEPARTMENTS.len()];
     let mut reports: Vec<usize> = vec![0; DEPARTMENTS.len()];
     for i in 0..n {
-        let mut p = person_basics(rng, employee_number(i), &mut used);
+        let mut p = person_basics(rng, employee_number(i), used);
         if i == 0 {
             p.title = "Chief Executive Officer".into();
             p.department = "Executive".into();
@@ -484,7 +699,10 @@ pub(crate) fn company(rng: &mut StdRng, n: usize) -> Vec<Person> {
             let (title, lo, hi) = dept.titles[rng.gen_range(0..dept.titles.len())];
             p.title = title.to_owned();
             p.salary = round_salary(f64::from(rng.gen_range(lo..=hi)));
-            p.manager = managers[d].choose(rng).cloned().or_else(|| heads[d].clone());
+            p.manager = managers[d]
+                .choose(rng)
+                .cloned()
+                .or_else(|| heads[d].clone());
             reports[d] += 1;
             // Individual contributors: some have left, a few are on leave.
             let roll = rng.gen_range(0..1000);
@@ -586,6 +804,98 @@ pub(crate) fn today_us() -> String {
     us_date(Utc::now().date_naive())
 }
 
-pub(crate) fn today_iso() -> String {
-    iso_date(Utc::now().date_naive())
+/// What the two systems hold at the start, and what the simulator continues from.
+pub(crate) struct Seeded {
+    pub hris: Vec<(Map<String, Value>, DateTime<Utc>)>,
+    pub payroll: Vec<(Map<String, Value>, DateTime<Utc>)>,
+    pub next_number: usize,
+    pub used_emails: Vec<String>,
+    pub hris_only: usize,
+    pub payroll_only: usize,
+}
+
+/// The company, written down by each system, with the disagreements real systems have: recent
+/// hires payroll has not set up yet, people paid by payroll whom the HRIS lacks, phones
+/// updated on one side, salaries that differ, names misspelled in payroll.
+pub(crate) fn seed_systems(seed: u64, n: usize) -> Seeded {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut used_emails = Vec::new();
+    let mut people = company(&mut rng, n, &mut used_emails);
+    let now = Utc::now();
+    let today = now.date_naive();
+    // Individual contributors who are active: the ones the disagreements happen to.
+    let managers: BTreeSet<&String> = people.iter().filter_map(|p| p.manager.as_ref()).collect();
+    let mut eligible: Vec<usize> = (0..people.len())
+        .filter(|i| {
+            *i > DEPARTMENTS.len()
+                && people[*i].status == Status::Active
+                && !managers.contains(&people[*i].number)
+        })
+        .collect();
+    eligible.shuffle(&mut rng);
+    let count = |per: usize| (n / per).max(1);
+    let mut take = |k: usize| -> BTreeSet<usize> {
+        let k = k.min(eligible.len());
+        eligible.drain(..k).collect()
+    };
+    let hris_only = take(count(100));
+    let payroll_only = take(count(200));
+    let phone_differs = take(count(50));
+    let salary_differs = take(count(200));
+    let misspelled = take(count(300));
+    for i in &hris_only {
+        people[*i].hire_date = today - Days::days(rng.gen_range(0..14));
+    }
+    let mut out = Seeded {
+        hris: Vec::new(),
+        payroll: Vec::new(),
+        next_number: n,
+        used_emails: Vec::new(),
+        hris_only: hris_only.len(),
+        payroll_only: payroll_only.len(),
+    };
+    for (i, p) in people.iter().enumerate() {
+        let updated = now - Days::seconds(rng.gen_range(86_400..400 * 86_400));
+        let mut modified = now - Days::seconds(rng.gen_range(86_400..400 * 86_400));
+        let typed = typed_phone(&mut rng, &p.phone);
+        if !payroll_only.contains(&i) {
+            out.hris.push((hris_record(p, &typed), updated));
+        }
+        if hris_only.contains(&i) {
+            continue;
+        }
+        let mut record = payroll_record(p);
+        if phone_differs.contains(&i) {
+            let (_, area) = random_address(&mut rng);
+            let phone = e164(&phone_digits(&mut rng, area));
+            record.insert("phone".into(), json!(phone));
+            // Mostly the newer one: the employee updated it in payroll's self-service.
+            let later = updated + Days::seconds(rng.gen_range(3_600..30 * 86_400));
+            let earlier = updated - Days::seconds(rng.gen_range(3_600..30 * 86_400));
+            modified = if rng.gen_bool(0.67) && later < now {
+                later
+            } else {
+                earlier
+            };
+        }
+        if salary_differs.contains(&i) {
+            record.insert(
+                "salary_cents".into(),
+                json!((u64::from(p.salary) + 2_000) * 100),
+            );
+        }
+        if misspelled.contains(&i) {
+            let mut chars: Vec<char> = p.given.chars().collect();
+            if let Some(c) = chars.get(1).copied() {
+                chars.insert(1, c);
+            }
+            record.insert(
+                "first_name".into(),
+                json!(chars.into_iter().collect::<String>()),
+            );
+        }
+        out.payroll.push((record, modified));
+    }
+    out.used_emails = used_emails;
+    out
 }
