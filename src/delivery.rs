@@ -71,6 +71,8 @@ enum Outcome {
     Refetched(Option<FetchedRecord>),
     /// The write waits for its record to be created in the target first.
     Waiting,
+    /// 412 from a system that sends change events: wait for them instead of re-reading.
+    AwaitEvents,
 }
 
 impl Engine {
@@ -95,7 +97,10 @@ impl Engine {
             return Ok(0);
         };
         let now = self.now();
-        let claimed = self.claim(system, now).await?;
+        // A polled system gets no creates before its initial listing is done: the records it
+        // already holds must be linked first, or they would be created twice.
+        let hold_creates = connector.poll_interval().is_some();
+        let claimed = self.claim(system, now, hold_creates).await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -126,7 +131,12 @@ impl Engine {
 
     /// Marks due writes in flight: the oldest pending write of each record that has nothing
     /// else in flight to this system.
-    async fn claim(&self, system: &str, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
+    async fn claim(
+        &self,
+        system: &str,
+        now: DateTime<Utc>,
+        hold_creates: bool,
+    ) -> Result<Vec<Claimed>> {
         let _guard = self.inner.write_lock.lock().await;
         let mut tx = self.inner.pool.begin().await?;
         let rows = sqlx::query(
@@ -137,10 +147,13 @@ impl Engine {
              WHERE o.system_id = ? AND o.status = 'pending' AND o.next_attempt_at <= ?
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.system_id = o.system_id AND p.record_id = o.record_id
                                AND (p.status = 'in_flight' OR (p.status = 'pending' AND p.id < o.id)))
+               AND NOT (? AND o.op = 'create' AND NOT EXISTS (
+                   SELECT 1 FROM poll_cursors c WHERE c.system_id = o.system_id AND c.object = o.object AND c.listing_done = 1))
              ORDER BY o.id LIMIT ?",
         )
         .bind(system)
         .bind(ts(now))
+        .bind(hold_creates)
         .bind(i64::try_from(self.inner.settings.send_batch).unwrap_or(100))
         .fetch_all(&mut *tx)
         .await?;
@@ -285,6 +298,39 @@ impl Engine {
                         .bind(row.id)
                         .execute(&mut *tx)
                         .await?;
+                }
+                Outcome::AwaitEvents => {
+                    sqlx::query("UPDATE outbox SET status = 'superseded', attempts = attempts + 1, last_error = 'awaiting_event' WHERE id = ?")
+                        .bind(row.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE dead_letters SET status = 'replayed', updated_at = ? WHERE outbox_id = ? AND status = 'replaying'")
+                        .bind(&now_s)
+                        .bind(row.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let last: Option<i64> = sqlx::query_scalar(
+                        "SELECT last_version FROM links WHERE record_id = ? AND system_id = ? AND deleted = 0",
+                    )
+                    .bind(row.record_id)
+                    .bind(system)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .flatten();
+                    if last.is_some_and(|l| row.if_match.is_none_or(|m| l > m)) {
+                        sqlx::query(
+                            "UPDATE outbox SET last_error = 'awaiting_event:done' WHERE id = ?",
+                        )
+                        .bind(row.id)
+                        .execute(&mut *tx)
+                        .await?;
+                        delivered.push((
+                            row.id,
+                            row.record_id,
+                            row.object.clone(),
+                            row.canonical.keys().cloned().collect(),
+                        ));
+                    }
                 }
                 Outcome::Refetched(record) => {
                     refetched = true;
@@ -447,6 +493,16 @@ impl Engine {
             }
             batch.finish(&mut tx).await?;
         }
+        // Events held while a write's outcome was unknown go back to the queue once it is known.
+        sqlx::query(
+            "UPDATE inbox SET status = 'pending' WHERE status = 'held' AND json_extract(detail, '$.awaiting_write') IN (
+               SELECT o.id FROM outbox o WHERE o.system_id = ? AND (o.status IN ('sent', 'superseded')
+                 OR (o.status = 'dead' AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.outbox_id = o.id
+                                                       AND d.error_class = 'retries_exhausted'))))",
+        )
+        .bind(system)
+        .execute(&mut *tx)
+        .await?;
         store::bump(&mut tx, "events_out", sent).await?;
         tx.commit().await?;
         drop(_guard);
@@ -472,6 +528,9 @@ async fn send_one(connector: &dyn crate::connector::Connector, row: &Claimed) ->
     };
     match result {
         Ok(outcome) => Outcome::Sent(outcome),
+        Err(ConnectorError::VersionConflict { .. }) if connector.capabilities().webhooks => {
+            Outcome::AwaitEvents
+        }
         Err(ConnectorError::VersionConflict { .. }) => match row.external_id.as_deref() {
             Some(id) => match connector.get(&row.object, id).await {
                 Ok(record) => Outcome::Refetched(record),

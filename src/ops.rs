@@ -674,6 +674,14 @@ impl Engine {
                 "dead letter {id} does not exist or is not dead"
             )));
         }
+        // Events held while this write's outcome was unknown are applied now.
+        sqlx::query(
+            "UPDATE inbox SET status = 'pending' WHERE status = 'held' AND json_extract(detail, '$.awaiting_write') =
+               (SELECT outbox_id FROM dead_letters WHERE id = ?)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         store::insert_audit(
             &mut tx,
             &[

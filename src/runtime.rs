@@ -709,8 +709,82 @@ impl<'w> Batch<'w> {
             && l.last_version.is_some_and(|last| v < last)
         {
             self.stale += 1;
+            if event.repair {
+                // A re-read overtaken by a newer version: its values are out of date, but the
+                // write it was meant to repair still has to be planned again.
+                let record_id = l.record_id;
+                let cached = self.load(conn, record_id).await?;
+                let shadow = cached
+                    .state
+                    .shadows
+                    .get(&event.system)
+                    .cloned()
+                    .unwrap_or_default();
+                let values: Fields = mapping
+                    .writes()
+                    .into_iter()
+                    .map(|f| {
+                        let v = shadow.get(&f).cloned().unwrap_or(Value::Null);
+                        (f, v)
+                    })
+                    .collect();
+                let incoming = Incoming {
+                    system: event.system.clone(),
+                    values,
+                    source_ts: event.source_ts,
+                    repair: true,
+                };
+                let plan = merge::merge(&ctx, &cached.state, &incoming);
+                self.apply_plan(
+                    conn,
+                    ctx.object,
+                    record_id,
+                    &plan,
+                    &format!("inbox:{}", event.id),
+                )
+                .await?;
+            }
             let detail = json!({ "version": v, "last_applied": l.last_version });
             return Self::set_inbox(conn, event.id, "stale", Some(detail), &now_s).await;
+        }
+        // While a write to this system for this record has an unknown outcome (attempted and
+        // not answered, or given up on after retries), its events wait: they may be its echo.
+        let hold_record = match &link {
+            Some(l) => Some(l.record_id),
+            None if event.op == ChangeOp::Upsert => {
+                let values = mapping.read(ctx.object, &event.payload).values;
+                let candidates = self
+                    .candidates(conn, ctx.object, &event.system, &values)
+                    .await?;
+                (candidates.len() == 1)
+                    .then(|| candidates.first().copied())
+                    .flatten()
+            }
+            None => None,
+        };
+        if let Some(r) = hold_record {
+            let unknown: Option<i64> = sqlx::query_scalar(
+                "SELECT o.id FROM outbox o WHERE o.record_id = ? AND o.system_id = ? AND (
+                   (o.status IN ('pending', 'in_flight') AND (o.attempts > 0 OR EXISTS (
+                      SELECT 1 FROM dead_letters d WHERE d.outbox_id = o.id AND d.status = 'replaying')))
+                   OR (o.status = 'dead' AND EXISTS (
+                      SELECT 1 FROM dead_letters d WHERE d.outbox_id = o.id AND d.error_class = 'retries_exhausted' AND d.status = 'dead')))
+                 ORDER BY o.id LIMIT 1",
+            )
+            .bind(r)
+            .bind(&event.system)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(outbox_id) = unknown {
+                return Self::set_inbox(
+                    conn,
+                    event.id,
+                    "held",
+                    Some(json!({ "awaiting_write": outbox_id })),
+                    &now_s,
+                )
+                .await;
+            }
         }
         let inbound = if event.op == ChangeOp::Upsert {
             mapping.read(ctx.object, &event.payload)
@@ -882,6 +956,33 @@ impl<'w> Batch<'w> {
             &format!("inbox:{}", event.id),
         )
         .await?;
+        // Writes refused (412) while waiting for this system's events: plan them again.
+        let waiting = sqlx::query(
+            "SELECT id, canonical FROM outbox WHERE record_id = ? AND system_id = ? AND status = 'superseded' AND last_error = 'awaiting_event'",
+        )
+        .bind(record_id)
+        .bind(&event.system)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in waiting {
+            let id: i64 = row.get(0);
+            let canonical: String = row.get(1);
+            let fields: Fields = serde_json::from_str(&canonical)?;
+            sqlx::query("UPDATE outbox SET last_error = 'awaiting_event:done' WHERE id = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            let fields: BTreeSet<String> = fields.into_keys().collect();
+            self.converge_target(
+                conn,
+                &event.object,
+                record_id,
+                &event.system,
+                &fields,
+                &format!("await:{id}"),
+            )
+            .await?;
+        }
         Self::set_inbox(conn, event.id, "applied", None, &now_s).await
     }
 
@@ -1136,6 +1237,7 @@ impl<'w> Batch<'w> {
         let record_id = state.record_id;
         let pending = sqlx::query(
             "SELECT id, op, canonical, base FROM outbox WHERE record_id = ? AND system_id = ? AND status = 'pending' AND op != 'delete'
+               AND attempts = 0 AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.outbox_id = outbox.id)
              ORDER BY id DESC LIMIT 1",
         )
         .bind(record_id)
@@ -1148,7 +1250,9 @@ impl<'w> Batch<'w> {
         let mut op = if linked { "update" } else { "create" };
         if !linked {
             let creating: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE record_id = ? AND system_id = ? AND op = 'create' AND status = 'in_flight'",
+                "SELECT COUNT(*) FROM outbox WHERE record_id = ? AND system_id = ? AND op = 'create'
+                   AND (status IN ('in_flight', 'dead') OR (status = 'pending' AND (attempts > 0
+                        OR EXISTS (SELECT 1 FROM dead_letters d WHERE d.outbox_id = outbox.id))))",
             )
             .bind(record_id)
             .bind(target)
@@ -1357,13 +1461,21 @@ impl<'w> Batch<'w> {
                 .await?;
             }
         }
+        // What is on its way to the target now: every queued or in-flight write, in order.
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT canonical FROM outbox WHERE record_id = ? AND system_id = ? AND status IN ('pending', 'in_flight') ORDER BY id",
+        )
+        .bind(record_id)
+        .bind(target)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut outgoing = Fields::new();
+        for r in rows {
+            outgoing.extend(serde_json::from_str::<Fields>(&r)?);
+        }
+        let _ = canonical;
         if let Some(cached) = self.records.get_mut(&record_id) {
-            cached
-                .state
-                .outgoing
-                .entry(target.to_owned())
-                .or_default()
-                .extend(canonical);
+            cached.state.outgoing.insert(target.to_owned(), outgoing);
         }
         self.wrote = true;
         Ok(())
@@ -1508,7 +1620,7 @@ async fn load_record(conn: &mut SqliteConnection, record_id: RecordId) -> Result
     {
         state.held.insert(row.get(0));
     }
-    for row in sqlx::query("SELECT system_id, canonical FROM outbox WHERE record_id = ? AND status IN ('pending', 'in_flight')")
+    for row in sqlx::query("SELECT system_id, canonical FROM outbox WHERE record_id = ? AND status IN ('pending', 'in_flight') ORDER BY id")
         .bind(record_id)
         .fetch_all(&mut *conn)
         .await?
