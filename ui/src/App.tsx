@@ -1,7 +1,7 @@
 // The shell: reads the token, asks who we are (GET /api/me), then shows the sidebar with live
 // counts, the top bar (person, role, theme), the alert banner and the pages.
 
-import { useEffect, useState, type ReactNode } from "react";
+import { Suspense, lazy, useEffect, useState, type ReactNode } from "react";
 import { NavLink, Navigate, Route, Routes, useLocation } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { Toaster } from "sonner";
@@ -25,15 +25,20 @@ import { initToken, storeToken } from "./lib/session";
 import { useTheme } from "./lib/theme";
 import { ROLE_LABEL } from "./lib/roles";
 import { formatCount } from "./lib/format";
-import { AlertBanner, Dashboard } from "./pages/Dashboard";
-import { SystemsPage, SystemEditPage } from "./pages/Systems";
-import { MapperPage } from "./pages/Mapper";
-import { OwnershipPage } from "./pages/Ownership";
-import { ExceptionsPage } from "./pages/Exceptions";
-import { DeadLettersPage } from "./pages/DeadLetters";
-import { AuditPage, RecordPage } from "./pages/Audit";
+import { AlertBanner } from "./components/AlertBanner";
 import { SignIn } from "./pages/SignIn";
-import { ErrorState } from "./components/ui";
+import { ErrorState, Loading } from "./components/ui";
+
+// Pages load on first visit: the charting and drag-and-drop code only when needed.
+const Dashboard = lazy(() => import("./pages/Dashboard").then((m) => ({ default: m.Dashboard })));
+const SystemsPage = lazy(() => import("./pages/Systems").then((m) => ({ default: m.SystemsPage })));
+const SystemEditPage = lazy(() => import("./pages/Systems").then((m) => ({ default: m.SystemEditPage })));
+const MapperPage = lazy(() => import("./pages/Mapper").then((m) => ({ default: m.MapperPage })));
+const OwnershipPage = lazy(() => import("./pages/Ownership").then((m) => ({ default: m.OwnershipPage })));
+const ExceptionsPage = lazy(() => import("./pages/Exceptions").then((m) => ({ default: m.ExceptionsPage })));
+const DeadLettersPage = lazy(() => import("./pages/DeadLetters").then((m) => ({ default: m.DeadLettersPage })));
+const AuditPage = lazy(() => import("./pages/Audit").then((m) => ({ default: m.AuditPage })));
+const RecordPage = lazy(() => import("./pages/Audit").then((m) => ({ default: m.RecordPage })));
 
 const initial = initToken();
 setToken(initial);
@@ -167,21 +172,23 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
         </header>
         <AlertBanner metrics={metrics.data} />
         <main className="content" id="main" tabIndex={-1}>
-          <Routes>
-            <Route path="/" element={<Dashboard />} />
-            <Route path="/systems" element={<SystemsPage />} />
-            <Route path="/systems/new" element={<SystemEditPage />} />
-            <Route path="/systems/:id" element={<SystemEditPage />} />
-            <Route path="/mapper" element={<MapperPage />} />
-            <Route path="/ownership" element={<OwnershipPage />} />
-            <Route path="/exceptions" element={<ExceptionsPage />} />
-            <Route path="/exceptions/:id" element={<ExceptionsPage />} />
-            <Route path="/dead-letters" element={<DeadLettersPage />} />
-            <Route path="/dead-letters/:id" element={<DeadLettersPage />} />
-            <Route path="/audit" element={<AuditPage />} />
-            <Route path="/records/:id" element={<RecordPage />} />
-            <Route path="*" element={<Navigate to="/" replace />} />
-          </Routes>
+          <Suspense fallback={<Loading />}>
+            <Routes>
+              <Route path="/" element={<Dashboard />} />
+              <Route path="/systems" element={<SystemsPage />} />
+              <Route path="/systems/new" element={<SystemEditPage />} />
+              <Route path="/systems/:id" element={<SystemEditPage />} />
+              <Route path="/mapper" element={<MapperPage />} />
+              <Route path="/ownership" element={<OwnershipPage />} />
+              <Route path="/exceptions" element={<ExceptionsPage />} />
+              <Route path="/exceptions/:id" element={<ExceptionsPage />} />
+              <Route path="/dead-letters" element={<DeadLettersPage />} />
+              <Route path="/dead-letters/:id" element={<DeadLettersPage />} />
+              <Route path="/audit" element={<AuditPage />} />
+              <Route path="/records/:id" element={<RecordPage />} />
+              <Route path="*" element={<Navigate to="/" replace />} />
+            </Routes>
+          </Suspense>
         </main>
       </div>
     </div>

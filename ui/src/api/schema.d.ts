@@ -100,6 +100,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/engine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put: operations["put_engine"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/exceptions": {
         parameters: {
             query?: never;
@@ -523,6 +539,9 @@ export interface components {
             };
             samples: unknown[];
         };
+        EngineState: {
+            paused: boolean;
+        };
         /** @description One row of an [`Transform::Enum`] table. */
         EnumEntry: {
             /** @description The value as the system holds it. */
@@ -616,6 +635,8 @@ export interface components {
             link_to?: null | components["schemas"]["i64"];
         };
         Metrics: {
+            /** @description Whether applying and delivering are paused. */
+            paused?: boolean;
             counters: {
                 [key: string]: number;
             };
@@ -988,6 +1009,36 @@ export interface operations {
                 };
             };
             /** @description not support */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    put_engine: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EngineState"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EngineState"];
+                };
+            };
+            /** @description not an admin */
             403: {
                 headers: {
                     [name: string]: unknown;

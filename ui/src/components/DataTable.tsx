@@ -48,8 +48,12 @@ export function DataTable<T>(props: {
   const first = items[0]?.index ?? 0;
   const last = items[items.length - 1]?.index ?? -1;
   const ensure = list.ensure;
+  // Fetch the pages under the visible rows once scrolling pauses (dragging the scrollbar across
+  // 100,000 rows must not request every page on the way).
   useEffect(() => {
-    if (last >= first) ensure(first, last);
+    if (last < first) return;
+    const t = setTimeout(() => ensure(first, last), 60);
+    return () => clearTimeout(t);
   }, [first, last, ensure, list.count]);
 
   const focusRow = (index: number) => {
@@ -149,9 +153,11 @@ export function DataTable<T>(props: {
         <span>
           {list.exactTotal !== null
             ? `${formatCount(list.exactTotal)} ${list.exactTotal === 1 ? "row" : "rows"}`
-            : list.loadedRows > 0
-              ? `${formatCount(list.count)}+ rows (${formatCount(list.loadedRows)} loaded)`
-              : ""}
+            : list.estimated
+              ? `about ${formatCount(list.count)} rows (${formatCount(list.loadedRows)} loaded)`
+              : list.loadedRows > 0
+                ? `${formatCount(list.loadedRows)}+ rows loaded; scroll for more`
+                : ""}
         </span>
         {list.error && list.loadedRows > 0 ? <span style={{ color: "var(--danger)" }}>Some rows failed to load.</span> : null}
         <span className="spacer" />

@@ -48,12 +48,13 @@ export function EmptyState({ icon, title, children }: { icon?: ReactNode; title:
 
 export function ErrorState({ error, retry, title }: { error: unknown; retry?: () => void; title?: string }) {
   const forbidden = error instanceof ApiError && error.status === 403;
+  const missing = error instanceof ApiError && error.status === 404;
   return (
     <div className="empty error" role="alert">
       <div className="e-icon" aria-hidden="true">{forbidden ? <Lock size={22} /> : <AlertTriangle size={22} />}</div>
-      <div className="e-title">{title ?? (forbidden ? "Not allowed for your role" : "Could not load this")}</div>
+      <div className="e-title">{title ?? (forbidden ? "Not allowed for your role" : missing ? "Not found" : "Could not load this")}</div>
       <div>{errorMessage(error)}</div>
-      {retry ? (
+      {retry && !forbidden && !missing ? (
         <button type="button" className="btn sm" onClick={retry}>
           Try again
         </button>

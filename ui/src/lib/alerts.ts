@@ -41,6 +41,8 @@ export function sampleBefore(samples: MetricsSample[], nowMs: number, secs: numb
   return best ?? samples[0];
 }
 
+const n = (x: number) => x.toLocaleString("en-US");
+
 export function computeAlerts(now: Metrics | undefined, samples: MetricsSample[], nowMs: number, th: Thresholds = DEFAULT_THRESHOLDS): Alert[] {
   if (!now) return [];
   const out: Alert[] = [];
@@ -52,8 +54,8 @@ export function computeAlerts(now: Metrics | undefined, samples: MetricsSample[]
       out.push({
         id: "dead-letters-rising",
         level: "danger",
-        title: `Dead letters rising: ${rise} new in the last ${mins} min`,
-        detail: `${now.dead_letters} writes have failed for good and wait for support to replay or discard them.`,
+        title: `Dead letters rising: ${n(rise)} new in the last ${mins} min`,
+        detail: `${n(now.dead_letters)} writes have failed for good and wait for support to replay or discard them.`,
         link: "/dead-letters",
       });
     }
@@ -63,14 +65,14 @@ export function computeAlerts(now: Metrics | undefined, samples: MetricsSample[]
       id: "oldest-pending",
       level: "warning",
       title: `Inbound events are waiting: the oldest is ${Math.round(now.oldest_pending_secs)} s old`,
-      detail: `${now.inbox_pending} events are pending. Changes reach the other systems late.`,
+      detail: `${n(now.inbox_pending)} events are pending. Changes reach the other systems late.`,
     });
   }
   if (now.outbox_pending >= th.outboxBacklog) {
     out.push({
       id: "outbox-backlog",
       level: "warning",
-      title: `${now.outbox_pending.toLocaleString("en-US")} writes are queued`,
+      title: `${n(now.outbox_pending)} writes are queued`,
       detail: "A target system may be slow, rate-limited or down.",
     });
   }

@@ -38,6 +38,8 @@ export function pagesFor(start: number, end: number, pageSize: number): number[]
 export interface PagedList<T> {
   count: number;
   exactTotal: number | null;
+  /** The count comes from an estimate (the total is not known exactly yet). */
+  estimated: boolean;
   loadedRows: number;
   /** The first page is loading (show a loading state rather than an empty one). */
   initialLoading: boolean;
@@ -161,6 +163,7 @@ export function usePagedList<T>(
     return {
       count,
       exactTotal: exact.current,
+      estimated: exact.current === null && !!opts.estimate && count === opts.estimate,
       loadedRows,
       initialLoading: enabled && !firstDone,
       error,

@@ -3,7 +3,7 @@ import { can, seesSensitive } from "./roles";
 
 describe("roles", () => {
   it("lets admins do everything", () => {
-    for (const a of ["edit_systems", "edit_mappings", "edit_ownership", "resolve_exceptions", "replay_dead_letters"] as const) {
+    for (const a of ["edit_systems", "edit_mappings", "edit_ownership", "resolve_exceptions", "replay_dead_letters", "pause_sync"] as const) {
       expect(can("admin", a)).toBe(true);
     }
   });
@@ -13,6 +13,7 @@ describe("roles", () => {
     expect(can("support", "replay_dead_letters")).toBe(true);
     expect(can("support", "resolve_exceptions")).toBe(false);
     expect(can("steward", "edit_mappings")).toBe(false);
+    expect(can("support", "pause_sync")).toBe(false);
   });
   it("lets viewers only read", () => {
     expect(can("viewer", "resolve_exceptions")).toBe(false);

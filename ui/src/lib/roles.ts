@@ -9,7 +9,8 @@ export type Action =
   | "edit_mappings" // PUT /api/mappings, POST /api/mappings/preview
   | "edit_ownership" // PUT /api/policies
   | "resolve_exceptions" // resolve, bulk-resolve, dismiss, match
-  | "replay_dead_letters"; // replay, replay matching, discard
+  | "replay_dead_letters" // replay, replay matching, discard
+  | "pause_sync"; // PUT /api/engine
 
 const ALLOWED: Record<Action, Role[]> = {
   edit_systems: ["admin"],
@@ -17,6 +18,7 @@ const ALLOWED: Record<Action, Role[]> = {
   edit_ownership: ["admin"],
   resolve_exceptions: ["admin", "steward"],
   replay_dead_letters: ["admin", "support"],
+  pause_sync: ["admin"],
 };
 
 export function can(role: Role | undefined, action: Action): boolean {

@@ -1,49 +1,16 @@
 // Dashboard: what the engine is doing now and over time (GET /api/metrics every 5 s,
-// GET /api/metrics/history), per-system health, and the alert banner shown on every page.
+// GET /api/metrics/history), per-system health.
 
 import { useMemo, useState } from "react";
+import { PauseButton, useHistory } from "../components/AlertBanner";
 import { Link } from "react-router";
-import { useQuery } from "@tanstack/react-query";
-import { AlertOctagon, AlertTriangle, ArrowDownToLine, ArrowUpFromLine, Clock, Inbox, ShieldCheck, X } from "lucide-react";
-import { api } from "../api/client";
+import { AlertOctagon, ArrowDownToLine, ArrowUpFromLine, Clock, Inbox, ShieldCheck } from "lucide-react";
 import { useMetrics, useWorkspace } from "../api/queries";
-import type { Metrics, MetricsSample } from "../api/types";
-import { computeAlerts, ratePerMinute } from "../lib/alerts";
+import type { MetricsSample } from "../api/types";
+import { ratePerMinute } from "../lib/alerts";
 import { formatCount } from "../lib/format";
 import { EmptyState, ErrorState, Loading, PageHeader, Pill } from "../components/ui";
 import { TimeChart } from "../components/Chart";
-
-function useHistory(rangeSecs: number) {
-  return useQuery({
-    queryKey: ["history", rangeSecs],
-    queryFn: () => api.get("/api/metrics/history", { since: new Date(Date.now() - rangeSecs * 1000).toISOString() }),
-    refetchInterval: 5_000,
-  });
-}
-
-/** The banner under the top bar when a threshold is crossed; dismissible per alert until it changes. */
-export function AlertBanner({ metrics }: { metrics: Metrics | undefined }) {
-  const history = useHistory(600);
-  const [dismissed, setDismissed] = useState<Set<string>>(new Set());
-  const alerts = computeAlerts(metrics, history.data ?? [], Date.now()).filter((a) => !dismissed.has(a.id + a.title));
-  if (alerts.length === 0) return null;
-  return (
-    <div role="alert" aria-live="assertive">
-      {alerts.map((a) => (
-        <div key={a.id} className={`banner alert-strip ${a.level}`}>
-          {a.level === "danger" ? <AlertOctagon size={16} /> : <AlertTriangle size={16} />}
-          <div className="b-body">
-            <strong>{a.title}</strong>
-            <span className="muted">{a.detail}</span> {a.link ? <Link to={a.link}>Review</Link> : null}
-          </div>
-          <button type="button" className="btn ghost sm icon" aria-label={`Dismiss: ${a.title}`} onClick={() => setDismissed((d) => new Set(d).add(a.id + a.title))}>
-            <X size={14} />
-          </button>
-        </div>
-      ))}
-    </div>
-  );
-}
 
 const RANGES: [number, string][] = [
   [900, "15 min"],
@@ -89,18 +56,21 @@ export function Dashboard() {
         title="Dashboard"
         description="Events in and out, queues, and what waits for people. Updated every 5 seconds."
         actions={
-          <div className="field">
-            <label htmlFor="range" className="sr-only">
-              Time range
-            </label>
-            <select id="range" className="select" value={range} onChange={(e) => setRange(Number(e.target.value))}>
-              {RANGES.map(([v, l]) => (
-                <option key={v} value={v}>
-                  Last {l}
-                </option>
-              ))}
-            </select>
-          </div>
+          <>
+            {m ? <PauseButton paused={m.paused === true} /> : null}
+            <div className="field">
+              <label htmlFor="range" className="sr-only">
+                Time range
+              </label>
+              <select id="range" className="select" value={range} onChange={(e) => setRange(Number(e.target.value))}>
+                {RANGES.map(([v, l]) => (
+                  <option key={v} value={v}>
+                    Last {l}
+                  </option>
+                ))}
+              </select>
+            </div>
+          </>
         }
       />
       {metrics.error ? <div className="card"><ErrorState error={metrics.error} retry={() => void metrics.refetch()} /></div> : null}

@@ -543,7 +543,7 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
               })}
             </div>
           ) : null}
-          {isOpen ? (
+          {isOpen && mayResolve ? (
             <Field label="Note (kept in the audit)">
               {(fid) => <textarea id={fid} className="textarea" rows={2} value={note} onChange={(ev) => setNote(ev.target.value)} disabled={!mayResolve} placeholder="Why this value?" />}
             </Field>

@@ -310,6 +310,7 @@ export function MapperPage() {
                   canonical={schema.fields}
                   readOnly={mayEdit ? (r.canonical ?? []).some((c) => readOnly.has(c)) : false}
                   serverError={ruleErrorIndex !== undefined && Number(ruleErrorIndex) === i ? previewError : null}
+                  fieldError={(r.canonical ?? []).map((c) => errorFor(c)?.message).find(Boolean) ?? null}
                   disabled={!mayEdit}
                   onFocus={() => setActive(i)}
                   onChange={(nr) => setDraft({ ...draft, rules: draft.rules.map((x, j) => (j === i ? nr : x)) })}
@@ -567,6 +568,7 @@ function RuleEditor(props: {
   canonical: FieldDef[];
   readOnly: boolean;
   serverError: string | null;
+  fieldError: string | null;
   disabled: boolean;
   onFocus: () => void;
   onChange: (r: MappingRule) => void;
@@ -581,7 +583,13 @@ function RuleEditor(props: {
   const roReason = readOnlyReason(t);
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
-    if (props.active) ref.current?.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    // Scroll the list of connections (not the page) to the active one.
+    const el = ref.current;
+    const list = el?.parentElement;
+    if (!props.active || !el || !list) return;
+    const r = el.getBoundingClientRect();
+    const l = list.getBoundingClientRect();
+    if (r.top < l.top || r.bottom > l.bottom) list.scrollTo({ top: list.scrollTop + (r.top - l.top) - 8, behavior: "smooth" });
   }, [props.active]);
   const setT = (nt: Transform) => props.onChange({ ...rule, transform: nt });
   const nullPolicy: NullPolicy = rule.null ?? { policy: "leave_unchanged" };
@@ -728,6 +736,11 @@ function RuleEditor(props: {
       {props.serverError ? (
         <p role="alert" style={{ color: "var(--danger)", fontSize: 12.5 }}>
           {props.serverError}
+        </p>
+      ) : null}
+      {props.fieldError ? (
+        <p style={{ color: "var(--danger)", fontSize: 12.5 }}>
+          <AlertTriangle size={12} aria-hidden="true" /> On the sample: {props.fieldError}
         </p>
       ) : null}
     </div>
@@ -883,7 +896,7 @@ function PreviewPanel(props: {
                       ) : (
                         r.system.map((s) => {
                           const w = writtenFlat.get(s);
-                          const round = sampleFlat.has(s) && w !== undefined && !sameValue(w, sampleFlat.get(s));
+                          const round = sampleFlat.has(s) && w !== undefined && w !== null && !sameValue(w, sampleFlat.get(s));
                           return (
                             <div key={s}>
                               <Value v={w ?? null} /> {round ? <Pill tone="info" title="Written back differently from what the system holds now (a normalised form)">normalised</Pill> : null}

@@ -237,8 +237,13 @@ const PAGINATION_DEFAULTS: Record<Pagination["style"], Pagination> = {
   link_header: { style: "link_header" },
 };
 
+/** The form for one system; a new instance per route, so no state leaks between systems. */
 export function SystemEditPage() {
-  const { id: routeId } = useParams();
+  const { id } = useParams();
+  return <SystemEditor key={id ?? "new"} routeId={id} />;
+}
+
+function SystemEditor({ routeId }: { routeId: string | undefined }) {
   const isNew = routeId === undefined;
   const me = useMe();
   const ws = useWorkspace();
@@ -258,7 +263,7 @@ export function SystemEditPage() {
   const test = useTestConnection();
 
   useEffect(() => {
-    if (isNew) {
+    if (isNew && !sys) {
       setSys({ id: "", name: "", connector: "rest", config: {}, max_attempts: 8, rate_limit_per_sec: null });
       setCfg(newRestConfig());
       setActiveObject("employee");
