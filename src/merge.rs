@@ -296,7 +296,15 @@ pub fn merge(ctx: &MergeContext<'_>, state: &RecordState, incoming: &Incoming) -
         }
         let policy = ctx.policy(field);
         let clean = golden == base;
-        if !policy.may_write(source) {
+        // A field's owner that does not hold this record has no value for it yet: until it
+        // does, a system that holds the record may fill an empty field in (a revert would only
+        // write the emptiness back).
+        let owner_absent = golden.is_null()
+            && policy
+                .owner
+                .as_ref()
+                .is_some_and(|o| !state.linked.contains(o));
+        if !policy.may_write(source) && !owner_absent {
             non_owner_change(
                 ctx, state, &mut plan, &policy, incoming, field, base, golden, clean,
             );
@@ -374,9 +382,9 @@ pub fn merge(ctx: &MergeContext<'_>, state: &RecordState, incoming: &Incoming) -
     plan
 }
 
-/// After a refused write (412) and a re-read: every field the source reported that it still
-/// holds differently from the golden record, and that nothing is on its way to fix, is
-/// written again (against the version just read).
+/// After a refused write (412) and a re-read: every field the engine writes to the source that
+/// it still holds differently from the golden record (including fields it does not hold at
+/// all), and that nothing is on its way to fix, is written again (against the version just read).
 fn repair(ctx: &MergeContext<'_>, state: &RecordState, plan: &mut Plan, incoming: &Incoming) {
     let source = incoming.system.as_str();
     let Some(view) = ctx.system(source) else {
@@ -386,8 +394,8 @@ fn repair(ctx: &MergeContext<'_>, state: &RecordState, plan: &mut Plan, incoming
     plan.apply_to(&mut after);
     let empty = Fields::new();
     let shadow = after.shadows.get(source).unwrap_or(&empty);
-    for field in incoming.values.keys() {
-        if !view.writes.contains(field) || after.held.contains(field) {
+    for field in &view.writes {
+        if after.held.contains(field) {
             continue;
         }
         let golden = get(&after.golden, field);

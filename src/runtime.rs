@@ -1123,6 +1123,13 @@ impl<'w> Batch<'w> {
             }
         }
         for e in &plan.exceptions {
+            if e.kind == "validation"
+                && let Some(system) = e.system.as_deref()
+                && open_validation_exists(conn, record_id, system, e.field.as_deref(), &e.detail)
+                    .await?
+            {
+                continue;
+            }
             insert_exception(
                 conn,
                 &e.kind,
@@ -1351,10 +1358,13 @@ impl<'w> Batch<'w> {
                 ));
             }
         }
+        let mut render_fields = render_fields;
         let payload = match mapping.write(&render_fields, &state.golden, full) {
             Ok(p) => Some(p),
             Err(field_errors) => {
+                let mut refused = BTreeSet::new();
                 for e in field_errors {
+                    refused.extend(e.fields.iter().cloned());
                     errors.push((
                         e.fields.first().cloned(),
                         format!(
@@ -1364,12 +1374,24 @@ impl<'w> Batch<'w> {
                         ),
                     ));
                 }
-                None
+                // An update still carries the fields the target can take: one refused value
+                // must not hold back the others.
+                render_fields.retain(|f| !refused.contains(f));
+                if op == "update" && !render_fields.is_empty() {
+                    mapping.write(&render_fields, &state.golden, full).ok()
+                } else {
+                    None
+                }
             }
         };
         if !errors.is_empty() {
             for (field, message) in &errors {
                 let detail = json!({ "message": message, "direction": "out", "op": op });
+                if open_validation_exists(conn, record_id, target, field.as_deref(), &detail)
+                    .await?
+                {
+                    continue;
+                }
                 insert_exception(
                     conn,
                     "validation",
@@ -1636,6 +1658,32 @@ async fn load_record(conn: &mut SqliteConnection, record_id: RecordId) -> Result
         dirty_golden: false,
         dirty_shadows: BTreeSet::new(),
     })
+}
+
+/// Whether the same validation problem (record, system, field, message) is already open: a
+/// value read again, or a write planned again, does not open a second exception.
+async fn open_validation_exists(
+    conn: &mut SqliteConnection,
+    record_id: RecordId,
+    system: &str,
+    field: Option<&str>,
+    detail: &Value,
+) -> Result<bool> {
+    let message = detail
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let found: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM exceptions WHERE kind = 'validation' AND status = 'open' AND record_id = ?
+           AND system_id = ? AND field IS ? AND json_extract(detail, '$.message') = ?",
+    )
+    .bind(record_id)
+    .bind(system)
+    .bind(field)
+    .bind(message)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(found > 0)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -81,6 +81,9 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(7);
     let dir = tempfile::tempdir().expect("temp dir");
+    if std::env::var_os("CONCORD_CRASH_KEEP").is_some() {
+        println!("crash test state: {}", dir.path().display());
+    }
     let port = free_port();
     let hooks = format!("http://127.0.0.1:{port}/hooks");
     let a = LoopbackSystem::start("a", "item", "/items", Some(format!("{hooks}/a")))
@@ -187,6 +190,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         sa.repeated_keys,
         sb.repeated_keys
     );
+    if std::env::var_os("CONCORD_CRASH_KEEP").is_some() {
+        std::mem::forget(dir);
+        return;
+    }
     assert!(
         mismatches.is_empty(),
         "every system converges to the last edit of every field, zero lost changes: {mismatches:?}"
