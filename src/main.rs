@@ -40,9 +40,37 @@ enum Command {
         #[arg(long)]
         port_file: Option<PathBuf>,
     },
+    /// Run the demo: two HR systems on loopback (Acme HRIS and Acme Payroll), seeded with
+    /// employees, synced both ways while a simulator edits them; prints what happens.
+    Demo {
+        /// Seed for people, edits, secrets and failures: the same seed, the same run.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of employees.
+        #[arg(long, default_value_t = 1000)]
+        employees: usize,
+        /// Edits per second the simulator makes across both systems.
+        #[arg(long, default_value_t = 2.0)]
+        edit_rate: f64,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// The demo's state file (replaced on every run).
+        #[arg(long, default_value = "concord-demo.db")]
+        db: PathBuf,
+    },
     /// Serve the console (API under /api, the built UI, webhooks) on 127.0.0.1 and print its
     /// address with this launch's admin token.
     Serve {
+        /// Serve the demo workspace (two HR systems on loopback, with a simulator).
+        #[arg(long)]
+        demo: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 1000)]
+        employees: usize,
+        #[arg(long, default_value_t = 2.0)]
+        edit_rate: f64,
         #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
         db: PathBuf,
         #[arg(long)]
@@ -111,14 +139,21 @@ fn read_workspace(path: &std::path::Path) -> anyhow::Result<concord::model::Work
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The demo prints its own story; the engine's log only speaks up for errors there.
+    let default_filter = if matches!(cli.command, Command::Demo { .. }) {
+        "concord=error"
+    } else {
+        "concord=info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "concord=info".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Migrate { db } => {
             let pool = concord::store::open(&db)
                 .await
@@ -155,17 +190,78 @@ async fn main() -> anyhow::Result<()> {
             running.shutdown(Duration::from_secs(10)).await;
             let _ = server.await;
         }
+        Command::Demo {
+            seed,
+            employees,
+            edit_rate,
+            seconds,
+            db,
+        } => {
+            let report = concord::demo::run(concord::demo::DemoOptions {
+                seed,
+                employees,
+                edits_per_sec: edit_rate,
+                duration: seconds.map(Duration::from_secs),
+                db,
+                quiet: false,
+            })
+            .await?;
+            anyhow::ensure!(report.converged(), "the demo did not converge");
+        }
         Command::Serve {
+            demo,
+            seed,
+            employees,
+            edit_rate,
             db,
             workspace,
             port,
             ui,
         } => {
-            let engine = Engine::open(&db, EngineOptions::default()).await?;
-            if let Some(path) = workspace {
-                engine.apply_workspace(&read_workspace(&path)?).await?;
+            if demo {
+                let db = if db == std::path::Path::new("concord.db") {
+                    PathBuf::from("concord-demo.db")
+                } else {
+                    db
+                };
+                let mut running = concord::demo::start(&concord::demo::DemoOptions {
+                    seed,
+                    employees,
+                    edits_per_sec: edit_rate,
+                    duration: None,
+                    db,
+                    quiet: true,
+                })
+                .await?;
+                let secrets = std::sync::Arc::new(concord::secrets::Keychain::default());
+                let console = concord::server::serve_console(
+                    running.engine().clone(),
+                    port,
+                    Some(&ui),
+                    secrets,
+                )
+                .await
+                .with_context(|| {
+                    format!("port {port} on 127.0.0.1 is taken; pick another with --port")
+                })?;
+                println!(
+                    "concord: demo running: Acme HRIS at {}, Acme Payroll at {}",
+                    running.hris().base_url(),
+                    running.payroll().base_url()
+                );
+                println!("concord: console at {}", console.url());
+                tokio::signal::ctrl_c().await?;
+                println!("concord: stopping");
+                console.shutdown(Duration::from_secs(5)).await;
+                running.stop_simulator().await;
+                running.shutdown().await;
+            } else {
+                let engine = Engine::open(&db, EngineOptions::default()).await?;
+                if let Some(path) = workspace {
+                    engine.apply_workspace(&read_workspace(&path)?).await?;
+                }
+                serve(engine, port, &ui).await?;
             }
-            serve(engine, port, &ui).await?;
         }
         Command::Openapi => {
             use utoipa::OpenApi;

@@ -289,6 +289,7 @@ pub struct RecordView {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub record_id: Option<RecordId>,
     pub field: Option<String>,
@@ -326,6 +327,7 @@ pub struct SystemHealth {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExceptionQuery {
     pub kind: Option<String>,
     pub system: Option<String>,
@@ -356,6 +358,7 @@ impl ExceptionQuery {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
     pub system: Option<String>,
     pub error_class: Option<String>,
@@ -886,6 +889,7 @@ async fn record(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// RFC 3339; samples at or after (default: the last hour).
     pub since: Option<String>,

@@ -867,20 +867,20 @@ export type $defs = Record<string, never>;
 export interface operations {
     audit: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                record_id: null | components["schemas"]["i64"];
-                field: string | null;
-                actor: string | null;
-                system: string | null;
+            query?: {
+                record_id?: components["schemas"]["i64"];
+                field?: string;
+                actor?: string;
+                system?: string;
                 /** @description RFC 3339; entries at or after. */
-                since: string | null;
+                since?: string;
                 /** @description RFC 3339; entries before. */
-                until: string | null;
-                limit: number | null;
-                offset: number | null;
+                until?: string;
+                limit?: number;
+                offset?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -897,16 +897,16 @@ export interface operations {
     };
     list_dead_letters: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                system: string | null;
-                error_class: string | null;
-                status: string | null;
-                record_id: null | components["schemas"]["i64"];
-                limit: number | null;
-                offset: number | null;
+            query?: {
+                system?: string;
+                error_class?: string;
+                status?: string;
+                record_id?: components["schemas"]["i64"];
+                limit?: number;
+                offset?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1049,19 +1049,19 @@ export interface operations {
     };
     list_exceptions: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                kind: string | null;
-                system: string | null;
-                field: string | null;
-                status: string | null;
-                record_id: null | components["schemas"]["i64"];
+            query?: {
+                kind?: string;
+                system?: string;
+                field?: string;
+                status?: string;
+                record_id?: components["schemas"]["i64"];
                 /** @description Only exceptions older than this many seconds. */
-                older_than_secs: number | null;
-                limit: number | null;
-                offset: number | null;
+                older_than_secs?: number;
+                limit?: number;
+                offset?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1310,12 +1310,12 @@ export interface operations {
     };
     metrics_history: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description RFC 3339; samples at or after (default: the last hour). */
-                since: string | null;
+                since?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
