@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Installs what Concord needs on a Debian machine, idempotently: the kernel keyring tools (the
-# OS keychain on a headless Linux machine) and Node.js/npm for the third-party test server.
+# Installs what Concord needs on a Debian machine, idempotently:
+# - the kernel keyring tools (the OS keychain on a headless Linux machine) and Node.js/npm;
+# - json-server (pinned) for the third-party integration tests;
+# - the UI's packages;
+# - with --desktop: the Tauri build and test prerequisites (WebKitGTK, appindicator, Xvfb,
+#   WebKitWebDriver, Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+desktop=false
+[ "${1:-}" = "--desktop" ] && desktop=true
 
 need=()
 command -v keyctl >/dev/null 2>&1 || need+=(keyutils)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+if $desktop; then
+    for pkg in libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev libayatana-appindicator3-dev \
+               librsvg2-dev xvfb imagemagick webkit2gtk-driver chromium; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
     $SUDO apt-get -o APT::Sandbox::User=root update -qq
@@ -20,4 +33,7 @@ fi
 # the integration tests (tests/json_server.rs) run against.
 if [ ! -x tests/fixtures/json-server/node_modules/.bin/json-server ]; then
     npm ci --prefix tests/fixtures/json-server --no-audit --no-fund
+fi
+if [ ! -d ui/node_modules ]; then
+    npm ci --prefix ui --no-audit --no-fund
 fi
