@@ -162,6 +162,25 @@ fn exception_view(r: &sqlx::sqlite::SqliteRow) -> ExceptionView {
     }
 }
 
+/// An audit row as the API shows it.
+pub(crate) fn audit_row(r: &sqlx::sqlite::SqliteRow) -> AuditRow {
+    AuditRow {
+        id: r.get("id"),
+        at: r.get("at"),
+        actor: r.get("actor"),
+        actor_role: r.get("actor_role"),
+        system: r.get("system_id"),
+        direction: r.get("direction"),
+        record_id: r.get("record_id"),
+        object: r.get("object"),
+        field: r.get("field"),
+        before: parse_json(r.get("before")),
+        after: parse_json(r.get("after")),
+        rule: r.get("rule"),
+        detail: parse_json(r.get("detail")),
+    }
+}
+
 fn parse_json(s: Option<String>) -> Option<Value> {
     s.and_then(|s| serde_json::from_str(&s).ok())
 }
@@ -739,24 +758,7 @@ impl Engine {
         .bind(field)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditRow {
-                id: r.get("id"),
-                at: r.get("at"),
-                actor: r.get("actor"),
-                actor_role: r.get("actor_role"),
-                system: r.get("system_id"),
-                direction: r.get("direction"),
-                record_id: r.get("record_id"),
-                object: r.get("object"),
-                field: r.get("field"),
-                before: parse_json(r.get("before")),
-                after: parse_json(r.get("after")),
-                rule: r.get("rule"),
-                detail: parse_json(r.get("detail")),
-            })
-            .collect())
+        Ok(rows.iter().map(audit_row).collect())
     }
 
     /// A named counter (`noops`, `duplicates`, `stale`, `retries`, `events_in`, `events_out`...).

@@ -1070,25 +1070,7 @@ impl Engine {
             .push_bind(q.limit.unwrap_or(100).clamp(1, 10_000));
         b.push(" OFFSET ").push_bind(q.offset.unwrap_or(0).max(0));
         let rows = b.build().fetch_all(self.pool()).await?;
-        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditRow {
-                id: r.get("id"),
-                at: r.get("at"),
-                actor: r.get("actor"),
-                actor_role: r.get("actor_role"),
-                system: r.get("system_id"),
-                direction: r.get("direction"),
-                record_id: r.get("record_id"),
-                object: r.get("object"),
-                field: r.get("field"),
-                before: json(r.get("before")),
-                after: json(r.get("after")),
-                rule: r.get("rule"),
-                detail: json(r.get("detail")),
-            })
-            .collect())
+        Ok(rows.iter().map(crate::ops::audit_row).collect())
     }
 
     /// A record's golden values, links and shadows.

@@ -429,6 +429,31 @@ struct Reply {
     headers: reqwest::header::HeaderMap,
 }
 
+impl Reply {
+    /// The record a get/create/update answered with (at the object's `record_pointer`), and
+    /// the `ETag` header.
+    fn record(&self, o: &ObjectEndpoints) -> (Option<Map<String, Value>>, Option<String>) {
+        let etag = self
+            .headers
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let record = self
+            .body
+            .as_ref()
+            .and_then(|b| {
+                if o.record_pointer.is_empty() {
+                    Some(b)
+                } else {
+                    b.pointer(&o.record_pointer)
+                }
+            })
+            .and_then(Value::as_object)
+            .cloned();
+        (record, etag)
+    }
+}
+
 impl RestConnector {
     pub fn from_config(
         system: &SystemConfig,
@@ -902,23 +927,7 @@ impl RestConnector {
         reply: Reply,
         fallback_id: Option<&str>,
     ) -> Result<WriteOutcome, ConnectorError> {
-        let etag = reply
-            .headers
-            .get(reqwest::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let record = reply
-            .body
-            .as_ref()
-            .and_then(|b| {
-                if o.record_pointer.is_empty() {
-                    Some(b)
-                } else {
-                    b.pointer(&o.record_pointer)
-                }
-            })
-            .and_then(Value::as_object)
-            .cloned();
+        let (record, etag) = reply.record(o);
         match (record, fallback_id) {
             (Some(r), fallback) => match self.fetched(o, r, etag.as_deref()) {
                 Ok(f) => Ok(WriteOutcome {
@@ -1203,23 +1212,7 @@ impl Connector for RestConnector {
         if reply.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let etag = reply
-            .headers
-            .get(reqwest::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let record = reply
-            .body
-            .as_ref()
-            .and_then(|b| {
-                if o.record_pointer.is_empty() {
-                    Some(b)
-                } else {
-                    b.pointer(&o.record_pointer)
-                }
-            })
-            .and_then(Value::as_object)
-            .cloned();
+        let (record, etag) = reply.record(o);
         record
             .map(|r| self.fetched(o, r, etag.as_deref()))
             .transpose()
