@@ -1,0 +1,178 @@
+// The console in Debian's Chromium against `concord serve --demo`: mapping with a transform and
+// its preview, a four-eyes salary conflict resolved by two stewards (checked in both demo
+// systems through their own APIs), a dead-letter replay (exactly one new attempt), and a
+// screenshot of every page in docs/screenshots/.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { ROOT, freePort, http, startDemo, until } from "./demo.mjs";
+
+const SHOTS = join(ROOT, "docs/screenshots");
+let demo, ctx, page;
+const problems = [];
+
+const api = (path, opts = {}, token = demo.token) =>
+  http(demo.origin + path, { ...opts, headers: { authorization: `Bearer ${token}`, ...(opts.headers ?? {}) } });
+
+async function launch() {
+  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "concord-e2e-chromium-")), {
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1280, height: 800 },
+    colorScheme: "light",
+    timeout: 30_000,
+  });
+}
+
+before(async () => {
+  demo = await startDemo({ port: freePort() });
+  ctx = await launch();
+  ctx.setDefaultTimeout(15_000);
+  page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  await page.goto(demo.consoleUrl);
+  await page.getByRole("navigation", { name: "Main" }).waitFor();
+});
+
+after(async () => {
+  await ctx?.close().catch(() => {});
+  await demo?.stop();
+});
+
+async function go(path) {
+  await page.goto(demo.origin + path);
+  await page.getByRole("navigation", { name: "Main" }).waitFor();
+}
+
+test("every page renders; a screenshot of each", async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  // Let the demo produce some events, conflicts and dead letters first.
+  await until("an open conflict and a dead letter", async () => {
+    const m = (await api("/api/metrics")).json;
+    return m.open_exceptions > 0 && m.dead_letters > 0 && m.counters.events_in > 0;
+  }, { timeoutMs: 60_000 });
+  const pages = [
+    ["dashboard", "/", "Dashboard"],
+    ["exceptions", "/exceptions", "Exceptions"],
+    ["dead-letters", "/dead-letters", "Dead letters"],
+    ["audit", "/audit", "Audit"],
+    ["systems", "/systems", "Systems"],
+    ["mapper", "/mapper?system=hris", "Field mapper"],
+    ["ownership", "/ownership", "Ownership"],
+  ];
+  for (const [name, path, nav] of pages) {
+    await go(path);
+    const link = page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: new RegExp(`^${nav}`) });
+    await link.waitFor();
+    assert.equal(await link.getAttribute("aria-current"), "page", `${nav} is the current page`);
+    await page.locator("main h1, h1").first().waitFor();
+    await page.waitForTimeout(1000);
+    await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  }
+  assert.deepEqual(problems, []);
+});
+
+test("mapper: connect a field with a transform and see the preview", async () => {
+  await go("/mapper?system=hris");
+  // Remove the hire_date connection, then connect it again with the keyboard-friendly bar.
+  const conn = page.getByRole("group", { name: /^Connection \d+: hire_date to hire_date$/ });
+  await conn.waitFor();
+  const label = await conn.getAttribute("aria-label");
+  const n = /^Connection (\d+)/.exec(label)[1];
+  await page.getByRole("button", { name: `Remove connection ${n}` }).click();
+  await assert.rejects(conn.waitFor({ timeout: 1500 }), "the connection is gone");
+
+  await page.getByRole("button", { name: /^System field hire_date\b/ }).click();
+  await page.getByRole("combobox", { name: "Canonical field to connect to" }).selectOption("hire_date");
+  await page.getByRole("button", { name: "Connect", exact: true }).click();
+
+  const fresh = page.getByRole("group", { name: /^Connection \d+: hire_date to hire_date$/ });
+  await fresh.waitFor();
+  const transform = fresh.getByLabel("Transform");
+  await transform.selectOption("date");
+  await fresh.getByLabel("Date format").fill("%m/%d/%Y");
+
+  // The live preview: the system's MM/DD/YYYY reads as canonical YYYY-MM-DD and writes back as is.
+  const preview = page.getByRole("table", { name: "Preview of the sample record" });
+  const row = preview.locator("tr", { has: page.locator("span.mono", { hasText: /^hire_date$/ }) }).first();
+  await until("the preview row for hire_date", async () => {
+    const text = (await row.innerText()).replace(/\s+/g, " ");
+    const sys = /hire_date (\d{2})\/(\d{2})\/(\d{4})/.exec(text);
+    const canon = /hire_date (\d{4})-(\d{2})-(\d{2})/.exec(text);
+    return sys && canon && sys[3] === canon[1] && sys[1] === canon[2] && sys[2] === canon[3] ? text : false;
+  }, { timeoutMs: 15_000 });
+  await page.screenshot({ path: join(SHOTS, "mapper-connected.png") });
+  // Not saved: "Discard" the draft so the demo keeps its mapping.
+});
+
+test("exceptions: a salary conflict resolved by two stewards reaches both systems", async () => {
+  const list = (await api("/api/exceptions?kind=conflict&field=pay_rate&status=open&limit=50")).json;
+  assert.ok(list.length > 0, "an open pay_rate conflict");
+  const ex = list[0];
+  const record = (await api(`/api/records/${ex.record_id}`)).json;
+  const chosen = "87654.32";
+
+  // First approval: the admin in the UI, with a typed value.
+  await go(`/exceptions/${ex.id}`);
+  const dialog = page.getByRole("dialog");
+  await dialog.getByRole("textbox", { name: "Custom value" }).fill(chosen);
+  await dialog.getByLabel("Note (kept in the audit)").fill("e2e: first approval");
+  await dialog.getByRole("button", { name: "Approve (1 of 2)" }).click();
+  await dialog.getByText(/First approval by local-admin/).waitFor();
+  assert.equal((await api(`/api/exceptions/${ex.id}`)).json.status, "open", "one approval leaves it open");
+
+  // Second approval: another steward, through the UI in a second tab.
+  const issued = await api("/api/tokens", { method: "POST", body: { name: "e2e second steward", role: "steward" } });
+  assert.equal(issued.status, 200, issued.text);
+  const tab = await ctx.newPage();
+  await tab.goto(`${demo.origin}/exceptions/${ex.id}#token=${issued.json.token}`);
+  const d2 = tab.getByRole("dialog");
+  await d2.getByRole("textbox", { name: "Custom value" }).fill(chosen);
+  await d2.getByLabel("Note (kept in the audit)").fill("e2e: second approval");
+  await d2.getByRole("button", { name: "Approve as second person" }).click();
+  await until("the exception resolved", async () => (await api(`/api/exceptions/${ex.id}`)).json.status === "resolved");
+  await tab.screenshot({ path: join(SHOTS, "exception-resolved.png") });
+  await tab.close();
+
+  // Both systems, through their own APIs.
+  const token = (await http(`${demo.payroll}/oauth/token`, { method: "POST", form: { grant_type: "client_credentials", client_id: "concord-demo", client_secret: demo.payrollSecret } })).json.access_token;
+  const both = await until("both systems to hold the chosen salary", async () => {
+    const h = await http(`${demo.hris}/api/v1/workers/${record.links.hris}`, { headers: { "X-API-Key": demo.hrisKey } });
+    const p = await http(`${demo.payroll}/v2/employees/${record.links.payroll}`, { headers: { authorization: `Bearer ${token}` } });
+    const ok = Number(h.json?.salary) === 87654.32 && p.json?.salary_cents === 8765432;
+    return ok ? { hris: h.json.salary, payroll: p.json.salary_cents } : false;
+  }, { timeoutMs: 45_000, everyMs: 1000 });
+  assert.ok(both);
+  assert.equal((await api(`/api/records/${ex.record_id}`)).json.golden.pay_rate, "87654.32");
+});
+
+test("dead letters: a replay sends exactly one write", async () => {
+  const all = async () => (await api("/api/dead-letters?status=all&limit=1000")).json ?? [];
+  const dead = (await api("/api/dead-letters?limit=50")).json.filter((d) => d.status === "dead" && d.error_class === "validation");
+  assert.ok(dead.length > 0, "a validation dead letter");
+  const dl = dead[0];
+  const key = dl.idempotency_key;
+  const attempts = async () => (await all()).filter((d) => d.idempotency_key === key).reduce((s, d) => s + d.attempts, 0);
+  const before = await attempts();
+  const auditBefore = (await api(`/api/audit?record_id=${dl.record_id}&limit=1000`)).json.length;
+
+  await go(`/dead-letters/${dl.id}`);
+  const dialog = page.getByRole("dialog");
+  await dialog.getByRole("button", { name: "Replay" }).click();
+  // It is sent once; payroll refuses it again (422), so it comes back dead with one more attempt.
+  const settled = await until("the replay to settle", async () => {
+    const rows = (await all()).filter((d) => d.idempotency_key === key);
+    const busy = rows.some((d) => d.status === "replaying" || d.status === "pending");
+    const total = rows.reduce((s, d) => s + d.attempts, 0);
+    return !busy && total > before ? { rows, total } : false;
+  }, { timeoutMs: 30_000 });
+  await page.waitForTimeout(3000); // nothing more may arrive
+  const after = await attempts();
+  assert.equal(after - before, 1, `exactly one new attempt for ${key}: ${JSON.stringify(settled.rows)}`);
+  const audit = (await api(`/api/audit?record_id=${dl.record_id}&limit=1000`)).json;
+  console.log(`dead letter ${dl.id}: attempts ${before} -> ${after}; audit rows for record ${dl.record_id}: ${auditBefore} -> ${audit.length}`);
+  await page.screenshot({ path: join(SHOTS, "dead-letter-replayed.png") });
+});

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# End-to-end tests: the console in Debian's Chromium and the Tauri window under Xvfb.
+# Idempotent; exits non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+for bin in /usr/bin/chromium /usr/bin/Xvfb /usr/bin/WebKitWebDriver /usr/bin/keyctl; do
+  [ -x "$bin" ] || { echo "e2e: $bin is missing (apt-get install chromium xvfb webkit2gtk-driver keyutils)" >&2; exit 1; }
+done
+command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+npm ci --prefix e2e --no-audit --no-fund
+[ -f ui/dist/index.html ] || (cd ui && npm ci --no-audit --no-fund && npm run build)
+cargo build
+cargo build -p concord-desktop
+cd e2e
+node --test --test-concurrency=1 browser.test.mjs desktop.test.mjs
