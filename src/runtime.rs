@@ -158,7 +158,10 @@ impl Engine {
         let workspace = Workspace::new(config.clone())?;
         // Connectors are built first: a config they refuse is never stored nor made current.
         let built = self.build_connectors(&workspace)?;
-        store::save_workspace(&self.inner.pool, config, self.now()).await?;
+        {
+            let _guard = self.inner.write_lock.lock().await;
+            store::save_workspace(&self.inner.pool, config, self.now()).await?;
+        }
         match self.inner.workspace.write() {
             Ok(mut w) => *w = Arc::new(workspace),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(workspace),

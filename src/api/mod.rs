@@ -1114,6 +1114,9 @@ impl Engine {
     pub async fn sample_metrics(&self) -> crate::Result<()> {
         let metrics = self.metrics().await?;
         let now = self.now();
+        // Every writer takes the engine's write lock: SQLite has one writer, and a write that
+        // races another connection's commit fails with SQLITE_BUSY_SNAPSHOT.
+        let _guard = self.inner.write_lock.lock().await;
         sqlx::query("INSERT OR REPLACE INTO metrics_samples (at, sample) VALUES (?, ?)")
             .bind(crate::store::ts(now))
             .bind(serde_json::to_string(&metrics)?)
