@@ -220,7 +220,11 @@ impl Engine {
     /// same idempotency key), replays that were under way stay under way.
     async fn recover(&self) -> Result<()> {
         let _guard = self.inner.write_lock.lock().await;
-        let moved = sqlx::query("UPDATE outbox SET status = 'pending' WHERE status = 'in_flight'")
+        // They may have reached the system: they count as attempted, so they are re-sent
+        // unchanged (never merged into) and the record's events wait for their outcome.
+        let moved = sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1 WHERE status = 'in_flight'",
+        )
             .execute(&self.inner.pool)
             .await?
             .rows_affected();
