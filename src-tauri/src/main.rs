@@ -49,8 +49,13 @@ fn main() -> anyhow::Result<()> {
             let data_dir = app.path().app_data_dir()?;
             let desktop = tauri::async_runtime::block_on(Desktop::start(&data_dir, demo))?;
             let engine = desktop.engine();
+            // The UI's boot parameters, and a record of errors before the UI can report them
+            // itself (read by the desktop end-to-end test when the window stays empty).
             let boot = format!(
-                "window.__CONCORD__ = {};",
+                "window.__CONCORD_ERRORS__ = []; \
+                 addEventListener('error', e => __CONCORD_ERRORS__.push(String(e.message))); \
+                 addEventListener('unhandledrejection', e => __CONCORD_ERRORS__.push(String(e.reason))); \
+                 window.__CONCORD__ = {};",
                 serde_json::json!({ "apiBase": desktop.api_base(), "token": desktop.token() })
             );
             WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))

@@ -1,7 +1,7 @@
 // The shell: reads the token, asks who we are (GET /api/me), then shows the sidebar with live
 // counts, the top bar (person, role, theme), the alert banner and the pages.
 
-import { Suspense, lazy, useEffect, useState, type ReactNode } from "react";
+import { Suspense, useEffect, useState, type ReactNode } from "react";
 import { NavLink, Navigate, Route, Routes, useLocation } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { Toaster } from "sonner";
@@ -28,17 +28,17 @@ import { formatCount } from "./lib/format";
 import { AlertBanner } from "./components/AlertBanner";
 import { SignIn } from "./pages/SignIn";
 import { ErrorState, Loading } from "./components/ui";
+// Pages are bundled with the app rather than split into lazy chunks: WebKitGTK (the desktop
+// window) evaluated a split page chunk before the shared runtime it imports was ready.
+import { Dashboard } from "./pages/Dashboard";
+import { SystemsPage, SystemEditPage } from "./pages/Systems";
+import { MapperPage } from "./pages/Mapper";
+import { OwnershipPage } from "./pages/Ownership";
+import { ExceptionsPage } from "./pages/Exceptions";
+import { DeadLettersPage } from "./pages/DeadLetters";
+import { AuditPage, RecordPage } from "./pages/Audit";
 
 // Pages load on first visit: the charting and drag-and-drop code only when needed.
-const Dashboard = lazy(() => import("./pages/Dashboard").then((m) => ({ default: m.Dashboard })));
-const SystemsPage = lazy(() => import("./pages/Systems").then((m) => ({ default: m.SystemsPage })));
-const SystemEditPage = lazy(() => import("./pages/Systems").then((m) => ({ default: m.SystemEditPage })));
-const MapperPage = lazy(() => import("./pages/Mapper").then((m) => ({ default: m.MapperPage })));
-const OwnershipPage = lazy(() => import("./pages/Ownership").then((m) => ({ default: m.OwnershipPage })));
-const ExceptionsPage = lazy(() => import("./pages/Exceptions").then((m) => ({ default: m.ExceptionsPage })));
-const DeadLettersPage = lazy(() => import("./pages/DeadLetters").then((m) => ({ default: m.DeadLettersPage })));
-const AuditPage = lazy(() => import("./pages/Audit").then((m) => ({ default: m.AuditPage })));
-const RecordPage = lazy(() => import("./pages/Audit").then((m) => ({ default: m.RecordPage })));
 
 const initial = initToken();
 setToken(initial);

@@ -3,7 +3,7 @@
 
 import { useEffect, useId, useRef, type ReactNode } from "react";
 import { AlertTriangle, Inbox, Loader2, Lock, X } from "lucide-react";
-import { showValue } from "../lib/format";
+import { LOCALE, showValue } from "../lib/format";
 import { errorMessage, ApiError } from "../api/client";
 
 /** A JSON value as a person reads it. A masked value is shown as such and never revealed. */
@@ -177,7 +177,7 @@ export function Progress({ value, max, label }: { value: number; max: number; la
         <span>{label}</span>
         <span className="spacer" />
         <span className="muted">
-          {value.toLocaleString()} / {max.toLocaleString()} ({pct}%)
+          {value.toLocaleString(LOCALE)} / {max.toLocaleString(LOCALE)} ({pct}%)
         </span>
       </div>
       <div className="progress" role="progressbar" aria-label={label} aria-valuemin={0} aria-valuemax={max} aria-valuenow={value}>

@@ -2,6 +2,20 @@
 // the API already masked ("••••"); these helpers recognise the mask and render it as such,
 // and never try to recover what is behind it.
 
+/**
+ * The locale dates and numbers are written in: the browser's, when Intl knows it. A desktop
+ * session started with LANG=C reports the language "C", which Intl refuses (RangeError).
+ */
+export const LOCALE: string = (() => {
+  const wanted = typeof navigator !== "undefined" ? navigator.language : undefined;
+  try {
+    if (wanted && Intl.NumberFormat.supportedLocalesOf([wanted]).length > 0) return wanted;
+  } catch {
+    // An invalid tag: fall through to the default below.
+  }
+  return "en-US";
+})();
+
 /** The mask the API puts in place of a value the caller's role may not see. */
 export const MASK = "••••";
 
@@ -54,7 +68,7 @@ export function formatTime(iso: string | null | undefined): string {
   if (!iso) return "—";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(undefined, {
+  return d.toLocaleString(LOCALE, {
     year: "numeric",
     month: "short",
     day: "2-digit",
@@ -69,7 +83,7 @@ export function formatShortTime(iso: string | null | undefined, now: Date = new 
   if (!iso) return "—";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(undefined, {
+  return d.toLocaleString(LOCALE, {
     year: d.getFullYear() === now.getFullYear() ? undefined : "numeric",
     month: "short",
     day: "numeric",

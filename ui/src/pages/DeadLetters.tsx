@@ -12,7 +12,7 @@ import { useMe, useMetrics, useWorkspace } from "../api/queries";
 import type { DeadLetterView } from "../api/types";
 import { usePagedList } from "../lib/paged";
 import { useUrlFilters } from "../lib/urlstate";
-import { ageSeconds, formatAge, formatTime, humanize, sameValue } from "../lib/format";
+import { LOCALE, ageSeconds, formatAge, formatTime, humanize, sameValue } from "../lib/format";
 import { can, whyNot } from "../lib/roles";
 import { DataTable, type Column } from "../components/DataTable";
 import { Dialog, Drawer, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Progress, Spinner, Value } from "../components/ui";
@@ -287,7 +287,7 @@ export function DeadLettersPage() {
           Re-sends every <strong>dead</strong> letter
           {f.system ? ` to ${names.get(f.system) ?? f.system}` : " to every system"}
           {f.error_class ? ` with error class ${humanize(f.error_class)}` : ""}
-          {recordId !== undefined ? ` for record ${recordId}` : ""} ({list.exactTotal != null ? list.exactTotal.toLocaleString() : `${list.count.toLocaleString()}+`} now, up to 10,000). Each keeps its idempotency key.
+          {recordId !== undefined ? ` for record ${recordId}` : ""} ({list.exactTotal != null ? list.exactTotal.toLocaleString(LOCALE) : `${list.count.toLocaleString(LOCALE)}+`} now, up to 10,000). Each keeps its idempotency key.
         </p>
         <p className="muted">Open one first to preview what it would change in its target.</p>
       </Dialog>

@@ -14,7 +14,7 @@ import { useMe, useMetrics, useWorkspace } from "../api/queries";
 import type { Choice, ExceptionView, FieldDef, WorkspaceConfig } from "../api/types";
 import { usePagedList } from "../lib/paged";
 import { useUrlFilters } from "../lib/urlstate";
-import { ageSeconds, formatAge, formatTime, humanize, isMasked, parseTyped, sameValue } from "../lib/format";
+import { LOCALE, ageSeconds, formatAge, formatTime, humanize, isMasked, parseTyped, sameValue } from "../lib/format";
 import { can, whyNot } from "../lib/roles";
 import { DataTable, type Column } from "../components/DataTable";
 import { Dialog, Drawer, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
@@ -789,7 +789,7 @@ function BulkResolveDialog(props: {
         <>
           <p>
             Applies one rule to every <strong>open</strong> exception matching: <strong>{scope}</strong>
-            {props.loaded != null ? ` (${props.loaded.toLocaleString()} now)` : ""}, up to 1,000 per run. Exceptions the rule cannot resolve (an ambiguous match, a system with no value) are listed as failed.
+            {props.loaded != null ? ` (${props.loaded.toLocaleString(LOCALE)} now)` : ""}, up to 1,000 per run. Exceptions the rule cannot resolve (an ambiguous match, a system with no value) are listed as failed.
           </p>
           <Field label="Keep">
             {(id) => (
