@@ -71,8 +71,9 @@ pub enum ResolveOutcome {
     AwaitingSecondApproval,
 }
 
-/// Which dead letters to list or replay.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+/// Which dead letters to list or replay (also the list route's query parameters).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterFilter {
     pub system: Option<String>,
     pub error_class: Option<String>,
@@ -112,6 +113,8 @@ pub struct PreviewField {
 pub struct ReplayPreview {
     pub dead_letter: i64,
     pub system: String,
+    /// The object the write is about (which fields are sensitive depends on it).
+    pub object: String,
     pub op: String,
     pub fields: Vec<PreviewField>,
 }
@@ -536,8 +539,9 @@ impl Engine {
     /// holds now (as last known), what would be written, and the base it was planned against.
     pub async fn replay_preview(&self, id: i64) -> Result<ReplayPreview> {
         let row = sqlx::query(
-            "SELECT d.system_id, d.record_id, o.op, o.canonical, o.base FROM dead_letters d
-             LEFT JOIN outbox o ON o.id = d.outbox_id WHERE d.id = ?",
+            "SELECT d.system_id, d.record_id, o.op, o.canonical, o.base,
+                    COALESCE(o.object, i.object, 'employee') AS object FROM dead_letters d
+             LEFT JOIN outbox o ON o.id = d.outbox_id LEFT JOIN inbox i ON i.id = d.inbox_id WHERE d.id = ?",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -581,6 +585,7 @@ impl Engine {
         Ok(ReplayPreview {
             dead_letter: id,
             system,
+            object: row.get("object"),
             op: op.unwrap_or_else(|| "event".into()),
             fields,
         })

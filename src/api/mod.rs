@@ -357,30 +357,6 @@ impl ExceptionQuery {
     }
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeadLetterQuery {
-    pub system: Option<String>,
-    pub error_class: Option<String>,
-    pub status: Option<String>,
-    pub record_id: Option<RecordId>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
-
-impl From<DeadLetterQuery> for DeadLetterFilter {
-    fn from(q: DeadLetterQuery) -> Self {
-        Self {
-            system: q.system,
-            error_class: q.error_class,
-            status: q.status,
-            record_id: q.record_id,
-            limit: q.limit,
-            offset: q.offset,
-        }
-    }
-}
-
 #[utoipa::path(get, path = "/api/me", responses((status = 200, body = Principal)), security(("token" = [])))]
 async fn me(who: Principal) -> Json<Principal> {
     Json(who)
@@ -776,14 +752,14 @@ async fn resolve_match(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/dead-letters", params(DeadLetterQuery),
+#[utoipa::path(get, path = "/api/dead-letters", params(DeadLetterFilter),
     responses((status = 200, body = Vec<DeadLetterView>)), security(("token" = [])))]
 async fn list_dead_letters(
     State(c): State<Console>,
     _who: Principal,
-    ApiQuery(q): ApiQuery<DeadLetterQuery>,
+    ApiQuery(q): ApiQuery<DeadLetterFilter>,
 ) -> ApiResult<Vec<DeadLetterView>> {
-    Ok(Json(c.engine.list_dead_letters(&q.into()).await?))
+    Ok(Json(c.engine.list_dead_letters(&q).await?))
 }
 
 #[utoipa::path(get, path = "/api/dead-letters/{id}/preview", params(("id" = i64, Path)),
@@ -794,8 +770,7 @@ async fn preview_replay(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ReplayPreview> {
     let mut preview = c.engine.replay_preview(id).await?;
-    let object = "employee";
-    let hidden = hidden_fields(&c.engine, object, &who);
+    let hidden = hidden_fields(&c.engine, &preview.object, &who);
     for f in &mut preview.fields {
         if hidden.contains(&f.field) {
             for v in [&mut f.current, &mut f.write, &mut f.base] {

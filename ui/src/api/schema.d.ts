@@ -483,7 +483,7 @@ export interface components {
             /** @description Records on the first page, when the system could be listed. */
             sample_count: number;
         };
-        /** @description Which dead letters to list or replay. */
+        /** @description Which dead letters to list or replay (also the list route's query parameters). */
         DeadLetterFilter: {
             system?: string | null;
             error_class?: string | null;
@@ -753,6 +753,8 @@ export interface components {
             /** Format: int64 */
             dead_letter: number;
             system: string;
+            /** @description The object the write is about (which fields are sensitive depends on it). */
+            object: string;
             op: string;
             fields: components["schemas"]["PreviewField"][];
         };
@@ -900,6 +902,7 @@ export interface operations {
             query?: {
                 system?: string;
                 error_class?: string;
+                /** @description `dead` (default), `replaying`, `replayed`, `discarded`, or `all`. */
                 status?: string;
                 record_id?: components["schemas"]["i64"];
                 limit?: number;
