@@ -9,8 +9,9 @@ for bin in /usr/bin/chromium /usr/bin/Xvfb /usr/bin/WebKitWebDriver /usr/bin/key
 done
 command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 npm ci --prefix e2e --no-audit --no-fund
-[ -f ui/dist/index.html ] || (cd ui && npm ci --no-audit --no-fund && npm run build)
-cargo build
-cargo build -p concord-desktop
+[ -d ui/node_modules ] || npm ci --prefix ui --no-audit --no-fund
+# Always rebuilt: a stale bundle would test yesterday's UI (and the desktop app embeds it).
+(cd ui && npm run build)
+cargo build --locked --workspace
 cd e2e
 node --test --test-concurrency=1 browser.test.mjs desktop.test.mjs

@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Sets up everything the tests need (idempotent) and runs all of them: formatting, lints,
-# generated-type freshness, the UI's type check, unit tests and build, and the engine's unit,
-# property, integration, crash-safety, convergence and demo tests.
+# Sets up everything the tests need (idempotent) and runs all of them: formatting, lints of the
+# engine and the desktop shell, generated-type freshness, the UI's type check, unit tests and
+# build, the engine's unit, property, integration, crash-safety, convergence and demo tests, and
+# the end-to-end tests (the console in headless Chromium, the desktop window under Xvfb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
+bash scripts/setup.sh --desktop
 
 echo "== format"
 cargo fmt --all -- --check
-echo "== lints"
-cargo clippy --locked --all-targets -- -D warnings
 echo "== generated API types are current"
 bash scripts/gen-types.sh
 git diff --exit-code -- ui/src/api
 echo "== ui"
 (cd ui && npm run typecheck && npm test && npm run build)
+echo "== lints"
+# The desktop shell embeds ui/dist, so it is linted after the UI is built.
+cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== tests"
 # A session keyring makes the OS keychain usable on a headless machine.
 keyctl session - cargo test --locked
+echo "== end to end"
+bash e2e/run.sh
