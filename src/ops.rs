@@ -96,6 +96,12 @@ pub struct DeadLetterView {
     pub attempts: i64,
     pub status: String,
     pub created_at: String,
+    /// When its status last changed (a replay or a discard).
+    pub updated_at: String,
+    /// Who replayed or discarded it.
+    pub actor: Option<String>,
+    /// Why it was discarded.
+    pub discard_reason: Option<String>,
     pub op: Option<String>,
     pub idempotency_key: Option<String>,
 }
@@ -165,6 +171,76 @@ fn exception_view(r: &sqlx::sqlite::SqliteRow) -> ExceptionView {
     }
 }
 
+const DEAD_LETTER_COLUMNS: &str = "SELECT d.id, d.kind, d.system_id, d.record_id, d.error_class, \
+     d.response_status, d.response_body, d.attempts, d.status, d.created_at, d.updated_at, d.actor, \
+     d.discard_reason, o.op, o.idempotency_key FROM dead_letters d LEFT JOIN outbox o ON o.id = d.outbox_id";
+
+fn dead_letter_view(r: &sqlx::sqlite::SqliteRow) -> DeadLetterView {
+    DeadLetterView {
+        id: r.get("id"),
+        kind: r.get("kind"),
+        system: r.get("system_id"),
+        record_id: r.get("record_id"),
+        error_class: r.get("error_class"),
+        response_status: r.get("response_status"),
+        response_body: r.get("response_body"),
+        attempts: r.get("attempts"),
+        status: r.get("status"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        actor: r.get("actor"),
+        discard_reason: r.get("discard_reason"),
+        op: r.get("op"),
+        idempotency_key: r.get("idempotency_key"),
+    }
+}
+
+/// The WHERE clause of an exception list or count (the query ends before it).
+fn push_exception_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &ExceptionFilter) {
+    q.push(" WHERE 1 = 1");
+    match filter.status.as_deref().unwrap_or("open") {
+        "all" => {}
+        status => {
+            q.push(" AND status = ").push_bind(status.to_owned());
+        }
+    }
+    if let Some(k) = &filter.kind {
+        q.push(" AND kind = ").push_bind(k.clone());
+    }
+    if let Some(s) = &filter.system {
+        q.push(" AND system_id = ").push_bind(s.clone());
+    }
+    if let Some(f) = &filter.field {
+        q.push(" AND field = ").push_bind(f.clone());
+    }
+    if let Some(r) = filter.record_id {
+        q.push(" AND record_id = ").push_bind(r);
+    }
+    if let Some(before) = filter.opened_before {
+        q.push(" AND created_at < ").push_bind(ts(before));
+    }
+}
+
+/// The WHERE clause of a dead-letter list or count (the table is aliased `d`).
+fn push_dead_letter_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &DeadLetterFilter) {
+    q.push(" WHERE 1 = 1");
+    match filter.status.as_deref().unwrap_or("dead") {
+        "all" => {}
+        status => {
+            q.push(" AND d.status = ").push_bind(status.to_owned());
+        }
+    }
+    if let Some(s) = &filter.system {
+        q.push(" AND d.system_id = ").push_bind(s.clone());
+    }
+    if let Some(c) = &filter.error_class {
+        q.push(" AND d.error_class = ").push_bind(c.clone());
+    }
+    if let Some(r) = filter.record_id {
+        q.push(" AND d.record_id = ").push_bind(r);
+    }
+}
+
 /// An audit row as the API shows it.
 pub(crate) fn audit_row(r: &sqlx::sqlite::SqliteRow) -> AuditRow {
     AuditRow {
@@ -190,35 +266,21 @@ fn parse_json(s: Option<String>) -> Option<Value> {
 
 impl Engine {
     pub async fn list_exceptions(&self, filter: &ExceptionFilter) -> Result<Vec<ExceptionView>> {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("{EXCEPTION_COLUMNS} WHERE 1 = 1"));
-        match filter.status.as_deref().unwrap_or("open") {
-            "all" => {}
-            status => {
-                q.push(" AND status = ").push_bind(status.to_owned());
-            }
-        }
-        if let Some(k) = &filter.kind {
-            q.push(" AND kind = ").push_bind(k.clone());
-        }
-        if let Some(s) = &filter.system {
-            q.push(" AND system_id = ").push_bind(s.clone());
-        }
-        if let Some(f) = &filter.field {
-            q.push(" AND field = ").push_bind(f.clone());
-        }
-        if let Some(r) = filter.record_id {
-            q.push(" AND record_id = ").push_bind(r);
-        }
-        if let Some(before) = filter.opened_before {
-            q.push(" AND created_at < ").push_bind(ts(before));
-        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(EXCEPTION_COLUMNS);
+        push_exception_filter(&mut q, filter);
         q.push(" ORDER BY id LIMIT ")
             .push_bind(filter.limit.unwrap_or(100).clamp(1, 10_000));
         q.push(" OFFSET ")
             .push_bind(filter.offset.unwrap_or(0).max(0));
         let rows = q.build().fetch_all(self.pool()).await?;
         Ok(rows.iter().map(exception_view).collect())
+    }
+
+    /// How many exceptions match `filter`, whatever its limit and offset (a list's total).
+    pub async fn count_exceptions(&self, filter: &ExceptionFilter) -> Result<i64> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM exceptions");
+        push_exception_filter(&mut q, filter);
+        Ok(q.build_query_scalar().fetch_one(self.pool()).await?)
     }
 
     pub async fn exception(&self, id: i64) -> Result<ExceptionView> {
@@ -491,48 +553,31 @@ impl Engine {
         &self,
         filter: &DeadLetterFilter,
     ) -> Result<Vec<DeadLetterView>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT d.id, d.kind, d.system_id, d.record_id, d.error_class, d.response_status, d.response_body, d.attempts,
-                    d.status, d.created_at, o.op, o.idempotency_key
-             FROM dead_letters d LEFT JOIN outbox o ON o.id = d.outbox_id WHERE 1 = 1",
-        );
-        match filter.status.as_deref().unwrap_or("dead") {
-            "all" => {}
-            status => {
-                q.push(" AND d.status = ").push_bind(status.to_owned());
-            }
-        }
-        if let Some(s) = &filter.system {
-            q.push(" AND d.system_id = ").push_bind(s.clone());
-        }
-        if let Some(c) = &filter.error_class {
-            q.push(" AND d.error_class = ").push_bind(c.clone());
-        }
-        if let Some(r) = filter.record_id {
-            q.push(" AND d.record_id = ").push_bind(r);
-        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(DEAD_LETTER_COLUMNS);
+        push_dead_letter_filter(&mut q, filter);
         q.push(" ORDER BY d.id LIMIT ")
             .push_bind(filter.limit.unwrap_or(100).clamp(1, 10_000));
         q.push(" OFFSET ")
             .push_bind(filter.offset.unwrap_or(0).max(0));
         let rows = q.build().fetch_all(self.pool()).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| DeadLetterView {
-                id: r.get("id"),
-                kind: r.get("kind"),
-                system: r.get("system_id"),
-                record_id: r.get("record_id"),
-                error_class: r.get("error_class"),
-                response_status: r.get("response_status"),
-                response_body: r.get("response_body"),
-                attempts: r.get("attempts"),
-                status: r.get("status"),
-                created_at: r.get("created_at"),
-                op: r.get("op"),
-                idempotency_key: r.get("idempotency_key"),
-            })
-            .collect())
+        Ok(rows.iter().map(dead_letter_view).collect())
+    }
+
+    /// How many dead letters match `filter`, whatever its limit and offset (a list's total).
+    pub async fn count_dead_letters(&self, filter: &DeadLetterFilter) -> Result<i64> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM dead_letters d");
+        push_dead_letter_filter(&mut q, filter);
+        Ok(q.build_query_scalar().fetch_one(self.pool()).await?)
+    }
+
+    /// One dead letter, whatever its status.
+    pub async fn dead_letter(&self, id: i64) -> Result<DeadLetterView> {
+        let row = sqlx::query(&format!("{DEAD_LETTER_COLUMNS} WHERE d.id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("dead letter {id}")))?;
+        Ok(dead_letter_view(&row))
     }
 
     /// What replaying a dead letter would change in its target: per field, what the target

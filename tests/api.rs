@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Harness, ada};
-use concord::api::Console;
-use concord::api::auth::{Principal, Role, Tokens};
+use concord::api::auth::{Access, Principal, Role, Tokens};
+use concord::api::{Console, ROUTES};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -70,6 +70,25 @@ impl Api {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// Like [`Api::call`], with the response's `X-Total-Count`.
+    async fn list(&self, path: &str, token: &str) -> (Value, i64) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), StatusCode::OK, "{path} lists");
+        let total = resp
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{path} answers with X-Total-Count"));
+        (resp.json().await.expect("json"), total)
     }
 
     async fn token(&self, name: &str, role: &str) -> String {
@@ -430,5 +449,325 @@ async fn the_openapi_document_describes_the_routes() {
     assert!(
         doc["components"]["securitySchemes"]["token"].is_object(),
         "and the bearer token"
+    );
+}
+
+/// A concrete URL for a route pattern.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .replace("{id}", "999999")
+        .replace("{name}", "concord-api-test-absent")
+        .replace("{system}", "hris")
+        .replace("{object}", "employee")
+}
+
+#[tokio::test]
+async fn every_route_checks_every_role() {
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    let tokens = [
+        (Role::Viewer, api.token("vic", "viewer").await),
+        (Role::Support, api.token("pat", "support").await),
+        (Role::Steward, api.token("sam", "steward").await),
+        (Role::Admin, api.admin.clone()),
+    ];
+    let mut checked = 0;
+    for (method, pattern, access) in ROUTES {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let path = concrete(pattern);
+        // Writes get a body that parses nowhere, so an allowed call changes nothing.
+        let body = (method != Method::GET).then(|| json!({ "not": "a valid body" }));
+        if *access == Access::Public {
+            let (status, _) = api.call(method.clone(), &path, None, None).await;
+            assert_eq!(status, StatusCode::OK, "{pattern} is public");
+            continue;
+        }
+        let (status, resp) = api.call(method.clone(), &path, None, body.clone()).await;
+        assert_error(
+            status,
+            &resp,
+            StatusCode::UNAUTHORIZED,
+            &format!("{method} {pattern} without a token is 401"),
+        );
+        for (role, token) in &tokens {
+            let (status, resp) = api
+                .call(method.clone(), &path, Some(token), body.clone())
+                .await;
+            let rule = format!("{method} {pattern} as {}", role.as_str());
+            if access.allowed().contains(role) {
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{rule} is allowed: {status} {resp}"
+                );
+                assert_ne!(
+                    resp["message"],
+                    json!("no such route"),
+                    "{rule}: the table's route is served"
+                );
+            } else {
+                // Refused before the (malformed) body is read: 403, not 400.
+                assert_error(
+                    status,
+                    &resp,
+                    StatusCode::FORBIDDEN,
+                    &format!("{rule} is refused"),
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 120,
+        "every route was tried with every role ({checked} calls)"
+    );
+
+    // The document and the table describe the same routes, with the same roles.
+    let (_, doc) = api.call(Method::GET, "/api/openapi.json", None, None).await;
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let method = method.to_uppercase();
+            let access = ROUTES
+                .iter()
+                .find(|(m, p, _)| *m == method && p == path)
+                .map(|(_, _, a)| *a)
+                .unwrap_or_else(|| panic!("{method} {path} is documented but has no access rule"));
+            let roles: Vec<&str> = access.allowed().iter().map(|r| r.as_str()).collect();
+            assert_eq!(
+                op["x-roles"],
+                json!(roles),
+                "{method} {path} documents its roles"
+            );
+            assert_eq!(
+                op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"],
+                json!("#/components/schemas/ErrorBody"),
+                "{method} {path} documents its 401 with the error body"
+            );
+            documented.push((method, path.clone()));
+        }
+    }
+    for (method, path, access) in ROUTES {
+        if *access != Access::Public {
+            assert!(
+                documented.contains(&(method.to_string(), path.to_string())),
+                "{method} {path} is in the OpenAPI document"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn lists_report_their_totals() {
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    // Three dead letters: payroll refuses each new hire.
+    h.payroll.fail_next(3, 422, None);
+    for (id, number) in [("H1", "E1"), ("H2", "E2"), ("H3", "E3")] {
+        let mut person = ada();
+        person["employee_number"] = json!(number);
+        h.hris.edit(id, person);
+    }
+    h.settle().await;
+    let (page, total) = api.list("/api/dead-letters?limit=1", &api.admin).await;
+    assert_eq!(page.as_array().map(Vec::len), Some(1), "limit 1 lists one");
+    assert_eq!(total, 3, "X-Total-Count counts every match, not the page");
+    let (_, total) = api.list("/api/dead-letters?system=hris", &api.admin).await;
+    assert_eq!(total, 0, "the total follows the filter");
+
+    let id = page[0]["id"].as_i64().expect("id");
+    let (status, one) = api
+        .call(
+            Method::GET,
+            &format!("/api/dead-letters/{id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a dead letter by id: {one}");
+    assert_eq!(
+        one["error_class"], page[0]["error_class"],
+        "the same dead letter"
+    );
+    assert_eq!(
+        one["response_status"],
+        json!(422),
+        "with the system's answer"
+    );
+
+    let (rows, total) = api.list("/api/audit?limit=2", &api.admin).await;
+    assert_eq!(rows.as_array().map(Vec::len), Some(2), "limit 2 lists two");
+    assert!(
+        total > 2,
+        "the audit total counts every entry, not the page: {total}"
+    );
+    let (everything, _) = api.list("/api/audit?limit=10000", &api.admin).await;
+    assert_eq!(
+        everything.as_array().map(|a| a.len() as i64),
+        Some(total),
+        "the total is the number of entries"
+    );
+    let (_, total) = api.list("/api/exceptions?limit=1", &api.admin).await;
+    assert_eq!(total, 0, "no exceptions are open");
+}
+
+#[tokio::test]
+async fn a_system_is_tested_before_it_is_saved() {
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let mut draft = serde_json::to_value(
+        h.config
+            .systems
+            .iter()
+            .find(|s| s.id == "hris")
+            .expect("hris"),
+    )
+    .expect("json");
+    draft["id"] = json!("hris-draft");
+    let (status, test) = api
+        .call(
+            Method::POST,
+            "/api/systems/test",
+            Some(&api.admin),
+            Some(json!({ "system": draft })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{test}");
+    assert_eq!(
+        test["ok"],
+        json!(true),
+        "the draft reaches the system: {test}"
+    );
+    assert_eq!(test["sample_count"], json!(1), "and lists its one record");
+    assert!(
+        test["fields"].as_object().is_some_and(|f| !f.is_empty()),
+        "with its fields: {test}"
+    );
+    let (_, ws) = api
+        .call(Method::GET, "/api/workspace", Some(&api.admin), None)
+        .await;
+    assert!(
+        ws["systems"]
+            .as_array()
+            .expect("systems")
+            .iter()
+            .all(|s| s["id"] != json!("hris-draft")),
+        "testing stores nothing"
+    );
+
+    draft["config"]["base_url"] = json!("http://127.0.0.1:9");
+    let (status, test) = api
+        .call(
+            Method::POST,
+            "/api/systems/test",
+            Some(&api.admin),
+            Some(json!({ "system": draft })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        test["ok"],
+        json!(false),
+        "an unreachable system fails the test: {test}"
+    );
+    assert!(
+        !test["message"].as_str().unwrap_or("").is_empty(),
+        "and says why"
+    );
+
+    draft["config"]["objects"] = json!("nope");
+    let (status, resp) = api
+        .call(
+            Method::POST,
+            "/api/systems/test",
+            Some(&api.admin),
+            Some(json!({ "system": draft })),
+        )
+        .await;
+    assert_error(
+        status,
+        &resp,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a malformed config is a 422",
+    );
+    assert!(
+        resp["message"].as_str().unwrap_or("").contains("objects"),
+        "naming the key: {resp}"
+    );
+
+    // Secrets: their existence is visible, never their value.
+    let name = "concord-api-test-status";
+    let (status, resp) = api
+        .call(
+            Method::PUT,
+            &format!("/api/secrets/{name}"),
+            Some(&api.admin),
+            Some(json!({ "value": "s3cr3t-v4lue" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "stored: {resp}");
+    let (status, resp) = api
+        .call(
+            Method::GET,
+            &format!("/api/secrets/{name}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        resp,
+        json!({ "name": name, "stored": true }),
+        "a stored secret shows as stored, without its value"
+    );
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/secrets/{name}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, resp) = api
+        .call(
+            Method::GET,
+            &format!("/api/secrets/{name}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        resp["stored"],
+        json!(false),
+        "a deleted secret is gone from the keychain"
+    );
+
+    // A record is found by the id a system gives it.
+    let record = h.record_of("hris", "H1").await;
+    let (status, found) = api
+        .call(
+            Method::GET,
+            "/api/records?system=hris&external_id=H1",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["id"], json!(record), "the HRIS id finds the record");
+    let (status, resp) = api
+        .call(
+            Method::GET,
+            "/api/records?system=hris&external_id=nobody",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &resp,
+        StatusCode::NOT_FOUND,
+        "an unknown external id is a 404",
     );
 }

@@ -28,6 +28,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 4] = [Self::Admin, Self::Steward, Self::Support, Self::Viewer];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
@@ -65,6 +67,31 @@ impl Principal {
             "forbidden",
             format!("a {} may not {what}", self.role.as_str()),
         ))
+    }
+}
+
+/// Who may call a route. Every console route has one rule, in the API's route table, checked
+/// before the request's body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed (the OpenAPI document, unknown routes).
+    Public,
+    /// Any signed-in role: reads, with sensitive values masked where the role may not see them.
+    Read,
+    /// Admins and these roles; `what` finishes the refusal "a viewer may not …".
+    Roles(&'static [Role], &'static str),
+}
+
+impl Access {
+    /// The roles allowed, in the order of [`Role::ALL`].
+    pub fn allowed(self) -> Vec<Role> {
+        Role::ALL
+            .into_iter()
+            .filter(|r| match self {
+                Self::Public | Self::Read => true,
+                Self::Roles(roles, _) => *r == Role::Admin || roles.contains(r),
+            })
+            .collect()
     }
 }
 
@@ -106,19 +133,30 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let unauthorized = || {
-            ApiError(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "a valid token is required (Authorization: Bearer <token>)".into(),
-            )
-        };
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(unauthorized)?;
-        state.tokens().lookup(token.trim()).ok_or_else(unauthorized)
+        // The route table's check already identified the caller.
+        if let Some(who) = parts.extensions.get::<Principal>() {
+            return Ok(who.clone());
+        }
+        authenticate(&parts.headers, state.tokens())
     }
+}
+
+/// The caller a request's bearer token names, or a 401.
+pub fn authenticate(
+    headers: &axum::http::HeaderMap,
+    tokens: &Tokens,
+) -> Result<Principal, ApiError> {
+    let unauthorized = || {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid token is required (Authorization: Bearer <token>)".into(),
+        )
+    };
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(unauthorized)?;
+    tokens.lookup(token.trim()).ok_or_else(unauthorized)
 }

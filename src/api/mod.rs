@@ -28,7 +28,7 @@ use crate::ops::{
 use crate::runtime::Engine;
 use crate::secrets::{Secret, SharedSecrets};
 use crate::server::ApiError;
-use auth::{HasTokens, Principal, Role, Tokens};
+use auth::{Access, HasTokens, Principal, Role, Tokens};
 
 /// Shared state of the console API.
 #[derive(Clone)]
@@ -45,6 +45,21 @@ impl HasTokens for Console {
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// A page of a list, with the number of items that match the filter in `X-Total-Count`.
+type Listed<T> = ([(axum::http::HeaderName, String); 1], Json<Vec<T>>);
+
+const AUDIT_COUNT_CAP: i64 = 100_000;
+
+fn listed<T>(items: Vec<T>, total: i64) -> Listed<T> {
+    (
+        [(
+            axum::http::HeaderName::from_static("x-total-count"),
+            total.to_string(),
+        )],
+        Json(items),
+    )
+}
 
 /// `Json` whose rejection is a `{code, message}` 400, like every other error here.
 pub struct ApiJson<T>(pub T);
@@ -188,8 +203,57 @@ pub struct SecretValue {
 pub struct ConnectionTest {
     pub ok: bool,
     pub message: String,
-    /// Records on the first page, when the system could be listed.
+    /// The object listed.
+    pub object: Option<String>,
+    /// Records on the first page (up to 5 are kept as samples).
     pub sample_count: usize,
+    /// Field paths seen in the samples, with an example value each.
+    pub fields: BTreeMap<String, Value>,
+    pub samples: Vec<Value>,
+}
+
+impl ConnectionTest {
+    fn failed(object: Option<&str>, message: String) -> Self {
+        Self {
+            ok: false,
+            message,
+            object: object.map(str::to_owned),
+            sample_count: 0,
+            fields: BTreeMap::new(),
+            samples: Vec::new(),
+        }
+    }
+}
+
+/// A system's config to try before it is saved.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnsavedSystemTest {
+    pub system: SystemConfig,
+    /// Which object to list (default: the first the config declares).
+    pub object: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ObjectQuery {
+    /// Which object to list (default: the first the system maps).
+    pub object: Option<String>,
+}
+
+/// Whether a secret is in the OS keychain; its value is never sent.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretStatus {
+    pub name: String,
+    pub stored: bool,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecordLookup {
+    /// The system whose id you know.
+    pub system: String,
+    /// The record's id in that system.
+    pub external_id: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -366,10 +430,8 @@ async fn me(who: Principal) -> Json<Principal> {
     responses((status = 200, body = IssuedToken), (status = 403, description = "not an admin")), security(("token" = [])))]
 async fn issue_token(
     State(c): State<Console>,
-    who: Principal,
     ApiJson(req): ApiJson<NewToken>,
 ) -> ApiResult<IssuedToken> {
-    who.require(&[], "issue tokens")?;
     if req.name.trim().is_empty() {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -386,7 +448,7 @@ async fn issue_token(
 }
 
 #[utoipa::path(get, path = "/api/workspace", responses((status = 200, body = WorkspaceConfig)), security(("token" = [])))]
-async fn get_workspace(State(c): State<Console>, _who: Principal) -> Json<WorkspaceConfig> {
+async fn get_workspace(State(c): State<Console>) -> Json<WorkspaceConfig> {
     Json(c.engine.workspace().config.clone())
 }
 
@@ -395,11 +457,9 @@ async fn get_workspace(State(c): State<Console>, _who: Principal) -> Json<Worksp
     security(("token" = [])))]
 async fn put_system(
     State(c): State<Console>,
-    who: Principal,
     ApiPath(id): ApiPath<String>,
     ApiJson(system): ApiJson<SystemConfig>,
 ) -> ApiResult<WorkspaceConfig> {
-    who.require(&[], "edit systems")?;
     if system.id != id {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -425,73 +485,57 @@ async fn put_system(
     Ok(Json(config))
 }
 
-#[utoipa::path(post, path = "/api/systems/{id}/test", params(("id" = String, Path)),
-    responses((status = 200, body = ConnectionTest)), security(("token" = [])))]
-async fn test_system(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<ConnectionTest> {
-    who.require(&[], "test connections")?;
-    let ws = c.engine.workspace();
-    let object = ws
-        .config
-        .mappings
-        .iter()
-        .find(|m| m.system == id)
-        .map(|m| m.object.clone());
-    let (Some(connector), Some(object)) = (c.engine.connector(&id), object) else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("system '{id}' has no connector or mapping"),
-        ));
-    };
-    Ok(Json(match connector.list_page(&object, None).await {
-        Ok(page) => ConnectionTest {
-            ok: true,
-            message: format!(
-                "connected: listed {} {object} records on the first page",
-                page.records.len()
-            ),
-            sample_count: page.records.len(),
-        },
-        Err(e) => ConnectionTest {
-            ok: false,
-            message: e.to_string(),
-            sample_count: 0,
-        },
-    }))
+/// The object a test or discovery lists: the one asked for, else the first the system maps,
+/// else the first its connector config declares.
+fn object_to_probe(c: &Console, system: &SystemConfig, asked: Option<String>) -> Option<String> {
+    asked
+        .or_else(|| {
+            c.engine
+                .workspace()
+                .config
+                .mappings
+                .iter()
+                .find(|m| m.system == system.id)
+                .map(|m| m.object.clone())
+        })
+        .or_else(|| {
+            system
+                .config
+                .get("objects")
+                .and_then(Value::as_object)
+                .and_then(|o| o.keys().next().cloned())
+        })
 }
 
-#[utoipa::path(get, path = "/api/systems/{id}/discover", params(("id" = String, Path)),
-    responses((status = 200, body = Discovery)), security(("token" = [])))]
-async fn discover(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Discovery> {
-    who.require(&[], "discover schemas")?;
-    let ws = c.engine.workspace();
-    let object = ws
-        .config
-        .mappings
-        .iter()
-        .find(|m| m.system == id)
-        .map(|m| m.object.clone())
-        .unwrap_or_else(|| "employee".into());
-    let connector = c.engine.connector(&id).ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("system '{id}' not found"),
-        )
-    })?;
-    let page = connector
-        .list_page(&object, None)
-        .await
-        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, "connector_error", e.to_string()))?;
-    let mut fields = BTreeMap::new();
+/// Lists the first page of `object`: whether the system answers, and what its records hold.
+async fn probe(connector: &dyn crate::connector::Connector, object: &str) -> ConnectionTest {
+    match connector.list_page(object, None).await {
+        Ok(page) => {
+            let samples: Vec<Value> = page
+                .records
+                .into_iter()
+                .take(5)
+                .map(|r| Value::Object(r.record))
+                .collect();
+            ConnectionTest {
+                ok: true,
+                message: format!(
+                    "connected: listed {} {object} records on the first page",
+                    samples.len()
+                ),
+                object: Some(object.to_owned()),
+                sample_count: samples.len(),
+                fields: field_examples(&samples),
+                samples,
+            }
+        }
+        Err(e) => ConnectionTest::failed(Some(object), e.to_string()),
+    }
+}
+
+/// Field paths (JSON-pointer style, `a/b` for nested) seen in sample records, with the first
+/// non-null example of each.
+fn field_examples(samples: &[Value]) -> BTreeMap<String, Value> {
     fn walk(prefix: &str, map: &Map<String, Value>, out: &mut BTreeMap<String, Value>) {
         for (k, v) in map {
             let path = if prefix.is_empty() {
@@ -502,38 +546,178 @@ async fn discover(
             match v {
                 Value::Object(inner) => walk(&path, inner, out),
                 other => {
-                    out.entry(path).or_insert_with(|| other.clone());
+                    let slot = out.entry(path).or_insert(Value::Null);
+                    if slot.is_null() {
+                        *slot = other.clone();
+                    }
                 }
             }
         }
     }
-    let samples: Vec<Value> = page
-        .records
-        .into_iter()
-        .take(5)
-        .map(|r| Value::Object(r.record))
-        .collect();
-    for s in &samples {
+    let mut fields = BTreeMap::new();
+    for s in samples {
         if let Value::Object(m) = s {
             walk("", m, &mut fields);
         }
     }
+    fields
+}
+
+fn saved_system(c: &Console, id: &str) -> Result<SystemConfig, ApiError> {
+    c.engine.workspace().system(id).cloned().ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("system '{id}' not found"),
+        )
+    })
+}
+
+#[utoipa::path(post, path = "/api/systems/{id}/test", params(("id" = String, Path), ObjectQuery),
+    responses((status = 200, body = ConnectionTest)), security(("token" = [])))]
+async fn test_system(
+    State(c): State<Console>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ObjectQuery>,
+) -> ApiResult<ConnectionTest> {
+    let system = saved_system(&c, &id)?;
+    let Some(object) = object_to_probe(&c, &system, q.object) else {
+        return Ok(Json(ConnectionTest::failed(
+            None,
+            format!("system '{id}' declares no object to list"),
+        )));
+    };
+    let Some(connector) = c.engine.connector(&id) else {
+        return Ok(Json(ConnectionTest::failed(
+            Some(&object),
+            format!("system '{id}' has no connector the console can call"),
+        )));
+    };
+    Ok(Json(probe(connector.as_ref(), &object).await))
+}
+
+#[utoipa::path(post, path = "/api/systems/test", request_body = UnsavedSystemTest,
+    responses((status = 200, body = ConnectionTest), (status = 422, description = "invalid config")),
+    security(("token" = [])))]
+async fn test_unsaved_system(
+    State(c): State<Console>,
+    ApiJson(req): ApiJson<UnsavedSystemTest>,
+) -> ApiResult<ConnectionTest> {
+    let system = req.system;
+    if system.connector != "rest" {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!(
+                "only rest systems can be tested before they are saved (this one is '{}')",
+                system.connector
+            ),
+        ));
+    }
+    crate::connectors::rest::RestConfig::parse(&system.id, &system.config).map_err(|e| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            e.to_string(),
+        )
+    })?;
+    let Some(object) = object_to_probe(&c, &system, req.object) else {
+        return Ok(Json(ConnectionTest::failed(
+            None,
+            "the config declares no object to list".into(),
+        )));
+    };
+    // Built for this test only: nothing is stored and the running engine is untouched.
+    match crate::connectors::build(&system, &c.secrets) {
+        Ok(Some(connector)) => Ok(Json(probe(connector.as_ref(), &object).await)),
+        Ok(None) => Ok(Json(ConnectionTest::failed(
+            Some(&object),
+            "this connector cannot be tested before it is saved".into(),
+        ))),
+        Err(e) => Ok(Json(ConnectionTest::failed(Some(&object), e.to_string()))),
+    }
+}
+
+#[utoipa::path(get, path = "/api/systems/{id}/discover", params(("id" = String, Path), ObjectQuery),
+    responses((status = 200, body = Discovery), (status = 502, description = "the system did not answer")),
+    security(("token" = [])))]
+async fn discover(
+    State(c): State<Console>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ObjectQuery>,
+) -> ApiResult<Discovery> {
+    let system = saved_system(&c, &id)?;
+    let object = object_to_probe(&c, &system, q.object).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("system '{id}' declares no object"),
+        )
+    })?;
+    let connector = c.engine.connector(&id).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("system '{id}' has no connector the console can call"),
+        )
+    })?;
+    let test = probe(connector.as_ref(), &object).await;
+    if !test.ok {
+        return Err(ApiError(
+            StatusCode::BAD_GATEWAY,
+            "connector_error",
+            test.message,
+        ));
+    }
     Ok(Json(Discovery {
         object,
-        fields,
-        samples,
+        fields: test.fields,
+        samples: test.samples,
     }))
+}
+
+#[utoipa::path(get, path = "/api/secrets/{name}", params(("name" = String, Path)),
+    responses((status = 200, body = SecretStatus), (status = 503, description = "the keychain is unavailable")),
+    security(("token" = [])))]
+async fn secret_status(
+    State(c): State<Console>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<SecretStatus> {
+    // The value is read only to learn that it exists; it never leaves this function.
+    let stored = match c.secrets.get(&name) {
+        Ok(_) => true,
+        Err(crate::secrets::SecretError::Missing(_)) => false,
+        Err(e) => return Err(keychain_unavailable(e)),
+    };
+    Ok(Json(SecretStatus { name, stored }))
+}
+
+#[utoipa::path(delete, path = "/api/secrets/{name}", params(("name" = String, Path)),
+    responses((status = 204, description = "removed from the OS keychain (or was not there)")),
+    security(("token" = [])))]
+async fn delete_secret(
+    State(c): State<Console>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    c.secrets.delete(&name).map_err(keychain_unavailable)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn keychain_unavailable(e: crate::secrets::SecretError) -> ApiError {
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "keychain_unavailable",
+        e.to_string(),
+    )
 }
 
 #[utoipa::path(put, path = "/api/secrets/{name}", request_body = SecretValue, params(("name" = String, Path)),
     responses((status = 204, description = "stored in the OS keychain")), security(("token" = [])))]
 async fn put_secret(
     State(c): State<Console>,
-    who: Principal,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<SecretValue>,
 ) -> Result<StatusCode, ApiError> {
-    who.require(&[], "store secrets")?;
     if body.value.is_empty() {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -543,13 +727,7 @@ async fn put_secret(
     }
     c.secrets
         .set(&name, &Secret::new(body.value))
-        .map_err(|e| {
-            ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "keychain_unavailable",
-                e.to_string(),
-            )
-        })?;
+        .map_err(keychain_unavailable)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -558,11 +736,9 @@ async fn put_secret(
     responses((status = 200, body = WorkspaceConfig), (status = 403, description = "not an admin")), security(("token" = [])))]
 async fn put_mapping(
     State(c): State<Console>,
-    who: Principal,
     ApiPath((system, object)): ApiPath<(String, String)>,
     ApiJson(mapping): ApiJson<Mapping>,
 ) -> ApiResult<WorkspaceConfig> {
-    who.require(&[], "edit mappings")?;
     if mapping.system != system || mapping.object != object {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -587,10 +763,8 @@ async fn put_mapping(
     responses((status = 200, body = PreviewResponse)), security(("token" = [])))]
 async fn preview_mapping(
     State(c): State<Console>,
-    who: Principal,
     ApiJson(req): ApiJson<PreviewRequest>,
 ) -> ApiResult<PreviewResponse> {
-    who.require(&[], "try mappings")?;
     let ws = c.engine.workspace();
     let schema = ws.object(&req.mapping.object).ok_or_else(|| {
         ApiError(
@@ -631,11 +805,9 @@ async fn preview_mapping(
     responses((status = 200, body = WorkspaceConfig)), security(("token" = [])))]
 async fn put_policies(
     State(c): State<Console>,
-    who: Principal,
     ApiPath(object): ApiPath<String>,
     ApiJson(fields): ApiJson<Vec<FieldPolicy>>,
 ) -> ApiResult<WorkspaceConfig> {
-    who.require(&[], "edit ownership")?;
     let mut config = c.engine.workspace().config.clone();
     match config.policies.iter_mut().find(|p| p.object == object) {
         Some(p) => p.fields = fields,
@@ -646,18 +818,21 @@ async fn put_policies(
 }
 
 #[utoipa::path(get, path = "/api/exceptions", params(ExceptionQuery),
-    responses((status = 200, body = Vec<ExceptionView>)), security(("token" = [])))]
+    responses((status = 200, body = Vec<ExceptionView>, headers(("X-Total-Count" = i64, description = "How many items match the filter, whatever the limit and offset.")))),
+    security(("token" = [])))]
 async fn list_exceptions(
     State(c): State<Console>,
     who: Principal,
     ApiQuery(q): ApiQuery<ExceptionQuery>,
-) -> ApiResult<Vec<ExceptionView>> {
-    let mut list = c.engine.list_exceptions(&q.filter(c.engine.now())).await?;
+) -> Result<Listed<ExceptionView>, ApiError> {
+    let filter = q.filter(c.engine.now());
+    let mut list = c.engine.list_exceptions(&filter).await?;
+    let total = c.engine.count_exceptions(&filter).await?;
     for e in &mut list {
         let hidden = hidden_fields(&c.engine, &e.object, &who);
         mask_exception(e, &hidden);
     }
-    Ok(Json(list))
+    Ok(listed(list, total))
 }
 
 #[utoipa::path(get, path = "/api/exceptions/{id}", params(("id" = i64, Path)),
@@ -682,7 +857,6 @@ async fn resolve_exception(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> ApiResult<ResolveResponse> {
-    who.require(&[Role::Steward], "resolve exceptions")?;
     let outcome = c
         .engine
         .resolve_exception(id, &req.choice, &req.note, &who.actor())
@@ -697,7 +871,6 @@ async fn bulk_resolve(
     who: Principal,
     ApiJson(req): ApiJson<BulkResolveRequest>,
 ) -> ApiResult<BulkOutcome> {
-    who.require(&[Role::Steward], "resolve exceptions")?;
     let filter = ExceptionFilter {
         status: Some("open".into()),
         limit: Some(req.filter.limit.unwrap_or(1000)),
@@ -730,7 +903,6 @@ async fn dismiss_exception(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<NoteRequest>,
 ) -> Result<StatusCode, ApiError> {
-    who.require(&[Role::Steward], "dismiss exceptions")?;
     c.engine
         .dismiss_exception(id, &req.note, &who.actor())
         .await?;
@@ -745,7 +917,6 @@ async fn resolve_match(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<MatchRequest>,
 ) -> Result<StatusCode, ApiError> {
-    who.require(&[Role::Steward], "resolve matches")?;
     c.engine
         .resolve_match(id, req.link_to, &who.actor())
         .await?;
@@ -753,13 +924,25 @@ async fn resolve_match(
 }
 
 #[utoipa::path(get, path = "/api/dead-letters", params(DeadLetterFilter),
-    responses((status = 200, body = Vec<DeadLetterView>)), security(("token" = [])))]
+    responses((status = 200, body = Vec<DeadLetterView>, headers(("X-Total-Count" = i64, description = "How many items match the filter, whatever the limit and offset.")))),
+    security(("token" = [])))]
 async fn list_dead_letters(
     State(c): State<Console>,
-    _who: Principal,
     ApiQuery(q): ApiQuery<DeadLetterFilter>,
-) -> ApiResult<Vec<DeadLetterView>> {
-    Ok(Json(c.engine.list_dead_letters(&q).await?))
+) -> Result<Listed<DeadLetterView>, ApiError> {
+    let list = c.engine.list_dead_letters(&q).await?;
+    let total = c.engine.count_dead_letters(&q).await?;
+    Ok(listed(list, total))
+}
+
+#[utoipa::path(get, path = "/api/dead-letters/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = DeadLetterView), (status = 404, description = "no such dead letter")),
+    security(("token" = [])))]
+async fn get_dead_letter(
+    State(c): State<Console>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<DeadLetterView> {
+    Ok(Json(c.engine.dead_letter(id).await?))
 }
 
 #[utoipa::path(get, path = "/api/dead-letters/{id}/preview", params(("id" = i64, Path)),
@@ -790,7 +973,6 @@ async fn replay(
     who: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ReplayResponse> {
-    who.require(&[Role::Support], "replay dead letters")?;
     Ok(Json(ReplayResponse {
         outcome: c.engine.replay(id, &who.actor()).await?,
     }))
@@ -803,7 +985,6 @@ async fn replay_matching(
     who: Principal,
     ApiJson(filter): ApiJson<DeadLetterFilter>,
 ) -> ApiResult<BatchReplayResponse> {
-    who.require(&[Role::Support], "replay dead letters")?;
     Ok(Json(BatchReplayResponse {
         queued: c.engine.replay_matching(&filter, &who.actor()).await?,
     }))
@@ -817,20 +998,22 @@ async fn discard(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<DiscardRequest>,
 ) -> Result<StatusCode, ApiError> {
-    who.require(&[Role::Support], "discard dead letters")?;
     c.engine
         .discard_dead_letter(id, &req.reason, &who.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/audit", params(AuditQuery), responses((status = 200, body = Vec<AuditRow>)), security(("token" = [])))]
+#[utoipa::path(get, path = "/api/audit", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditRow>, headers(("X-Total-Count" = i64, description = "How many entries match the filter, counted up to 100000 (100000 means at least that many).")))),
+    security(("token" = [])))]
 async fn audit(
     State(c): State<Console>,
     who: Principal,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Vec<AuditRow>> {
+) -> Result<Listed<AuditRow>, ApiError> {
     let mut rows = c.engine.search_audit(&q).await?;
+    let total = c.engine.count_audit(&q, AUDIT_COUNT_CAP).await?;
     for r in &mut rows {
         let hidden = hidden_fields(&c.engine, r.object.as_deref().unwrap_or("employee"), &who);
         if r.field.as_ref().is_some_and(|f| hidden.contains(f)) {
@@ -840,7 +1023,7 @@ async fn audit(
             r.detail = None;
         }
     }
-    Ok(Json(rows))
+    Ok(listed(rows, total))
 }
 
 #[utoipa::path(get, path = "/api/records/{id}", params(("id" = i64, Path)),
@@ -850,8 +1033,35 @@ async fn record(
     who: Principal,
     ApiPath(id): ApiPath<RecordId>,
 ) -> ApiResult<RecordView> {
+    masked_record(&c, id, &who).await
+}
+
+#[utoipa::path(get, path = "/api/records", params(RecordLookup),
+    responses((status = 200, body = RecordView), (status = 404, description = "no record is linked to that id")),
+    security(("token" = [])))]
+async fn find_record(
+    State(c): State<Console>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<RecordLookup>,
+) -> ApiResult<RecordView> {
+    let id = c
+        .engine
+        .record_linked(&q.system, &q.external_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no record is linked to {} id '{}'", q.system, q.external_id),
+            )
+        })?;
+    masked_record(&c, id, &who).await
+}
+
+/// A record as the caller may see it.
+async fn masked_record(c: &Console, id: RecordId, who: &Principal) -> ApiResult<RecordView> {
     let mut view = c.engine.record_view(id).await?;
-    let hidden = hidden_fields(&c.engine, &view.object, &who);
+    let hidden = hidden_fields(&c.engine, &view.object, who);
     let mut golden: Map<String, Value> = view.golden.clone().into_iter().collect();
     mask_fields(&mut golden, &hidden);
     view.golden = golden.into_iter().collect();
@@ -880,7 +1090,6 @@ pub struct MetricsSample {
     responses((status = 200, body = Vec<MetricsSample>)), security(("token" = [])))]
 async fn metrics_history(
     State(c): State<Console>,
-    _who: Principal,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Vec<MetricsSample>> {
     let since = q
@@ -906,7 +1115,7 @@ async fn metrics_history(
 }
 
 #[utoipa::path(get, path = "/api/metrics", responses((status = 200, body = Metrics)), security(("token" = [])))]
-async fn metrics(State(c): State<Console>, _who: Principal) -> ApiResult<Metrics> {
+async fn metrics(State(c): State<Console>) -> ApiResult<Metrics> {
     Ok(Json(c.engine.metrics().await?))
 }
 
@@ -922,7 +1131,6 @@ async fn put_engine(
     who: Principal,
     ApiJson(state): ApiJson<EngineState>,
 ) -> ApiResult<EngineState> {
-    who.require(&[], "pause or resume sync")?;
     c.engine.set_paused(state.paused);
     tracing::info!(by = %who.name, paused = state.paused, "sync paused state changed");
     Ok(Json(EngineState {
@@ -947,18 +1155,98 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// Every error's body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable and machine-readable, e.g. `forbidden`, `invalid_config`, `not_found`.
+    pub code: String,
+    /// For people: what went wrong and, where it helps, what to do.
+    pub message: String,
+}
+
+/// Writes [`ROUTES`] into the document: each operation's roles (`x-roles`, and a line in its
+/// description), and the 401/403 answers it can give, with the error body's schema.
+struct AccessAddon;
+
+impl utoipa::Modify for AccessAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::extensions::ExtensionsBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("GET", &mut item.get),
+                ("PUT", &mut item.put),
+                ("POST", &mut item.post),
+                ("DELETE", &mut item.delete),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op.as_mut() else { continue };
+                let Some(access) = route_access(method, path) else {
+                    continue;
+                };
+                if access == Access::Public {
+                    continue;
+                }
+                let roles: Vec<&str> = access.allowed().iter().map(|r| r.as_str()).collect();
+                op.extensions = Some(
+                    ExtensionsBuilder::new()
+                        .add("x-roles", roles.clone())
+                        .build(),
+                );
+                let line = format!("Roles: {}.", roles.join(", "));
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
+                    _ => line,
+                });
+                let responses = &mut op.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    error("No token, or one this launch did not issue.").into(),
+                );
+                if matches!(access, Access::Roles(..)) {
+                    responses.insert(
+                        "403".into(),
+                        error("The caller's role may not do this.").into(),
+                    );
+                }
+                // Every error answers with the same body, whatever the route declared.
+                for (status, response) in responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(r) = response
+                        && (status.starts_with('4') || status.starts_with('5'))
+                        && r.content.is_empty()
+                    {
+                        *r = error(&r.description);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The console API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Concord console API", description = "Two-way sync console: systems, mappings, ownership, exceptions, dead letters, audit."),
     paths(
-        me, issue_token, get_workspace, put_system, test_system, discover, put_secret, put_mapping, preview_mapping,
-        put_policies, list_exceptions, get_exception, resolve_exception, bulk_resolve, dismiss_exception, resolve_match,
-        list_dead_letters, preview_replay, replay, replay_matching, discard, audit, record, metrics,
-        metrics_history, put_engine
+        me, issue_token, get_workspace, put_system, test_unsaved_system, test_system, discover, secret_status,
+        put_secret, delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
+        resolve_exception, bulk_resolve, dismiss_exception, resolve_match, list_dead_letters, get_dead_letter,
+        preview_replay, replay, replay_matching, discard, audit, find_record, record, metrics, metrics_history,
+        put_engine
     ),
-    components(schemas(Role, Principal)),
-    modifiers(&SecurityAddon)
+    components(schemas(Role, Principal, ErrorBody)),
+    modifiers(&SecurityAddon, &AccessAddon)
 )]
 pub struct ApiDoc;
 
@@ -978,6 +1266,94 @@ fn desktop_cors() -> tower_http::cors::CorsLayer {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }
 
+const ADMIN_ONLY: &[Role] = &[];
+
+/// Every console route and who may call it. [`router`] checks each request against this table
+/// before its handler reads anything (a route missing here is refused, never open), and the
+/// OpenAPI document lists each operation's roles from it.
+#[rustfmt::skip]
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/api/openapi.json", Access::Public),
+    ("GET", "/api/me", Access::Read),
+    ("POST", "/api/tokens", Access::Roles(ADMIN_ONLY, "issue tokens")),
+    ("GET", "/api/workspace", Access::Read),
+    ("POST", "/api/systems/test", Access::Roles(ADMIN_ONLY, "test connections")),
+    ("PUT", "/api/systems/{id}", Access::Roles(ADMIN_ONLY, "edit systems")),
+    ("POST", "/api/systems/{id}/test", Access::Roles(ADMIN_ONLY, "test connections")),
+    ("GET", "/api/systems/{id}/discover", Access::Roles(ADMIN_ONLY, "discover schemas")),
+    ("GET", "/api/secrets/{name}", Access::Roles(ADMIN_ONLY, "look up secrets")),
+    ("PUT", "/api/secrets/{name}", Access::Roles(ADMIN_ONLY, "store secrets")),
+    ("DELETE", "/api/secrets/{name}", Access::Roles(ADMIN_ONLY, "delete secrets")),
+    ("POST", "/api/mappings/preview", Access::Roles(ADMIN_ONLY, "try mappings")),
+    ("PUT", "/api/mappings/{system}/{object}", Access::Roles(ADMIN_ONLY, "edit mappings")),
+    ("PUT", "/api/policies/{object}", Access::Roles(ADMIN_ONLY, "edit ownership")),
+    ("GET", "/api/exceptions", Access::Read),
+    ("POST", "/api/exceptions/bulk-resolve", Access::Roles(&[Role::Steward], "resolve exceptions")),
+    ("GET", "/api/exceptions/{id}", Access::Read),
+    ("POST", "/api/exceptions/{id}/resolve", Access::Roles(&[Role::Steward], "resolve exceptions")),
+    ("POST", "/api/exceptions/{id}/dismiss", Access::Roles(&[Role::Steward], "dismiss exceptions")),
+    ("POST", "/api/exceptions/{id}/match", Access::Roles(&[Role::Steward], "resolve matches")),
+    ("GET", "/api/dead-letters", Access::Read),
+    ("POST", "/api/dead-letters/replay", Access::Roles(&[Role::Support], "replay dead letters")),
+    ("GET", "/api/dead-letters/{id}", Access::Read),
+    ("GET", "/api/dead-letters/{id}/preview", Access::Read),
+    ("POST", "/api/dead-letters/{id}/replay", Access::Roles(&[Role::Support], "replay dead letters")),
+    ("POST", "/api/dead-letters/{id}/discard", Access::Roles(&[Role::Support], "discard dead letters")),
+    ("GET", "/api/audit", Access::Read),
+    ("GET", "/api/records", Access::Read),
+    ("GET", "/api/records/{id}", Access::Read),
+    ("GET", "/api/metrics", Access::Read),
+    ("GET", "/api/metrics/history", Access::Read),
+    ("PUT", "/api/engine", Access::Roles(ADMIN_ONLY, "pause or resume sync")),
+];
+
+/// The rule for a request, by its method and the route it matched.
+pub fn route_access(method: &str, route: &str) -> Option<Access> {
+    if route == "/api/{*rest}" {
+        return Some(Access::Public);
+    }
+    let method = if method == "HEAD" { "GET" } else { method };
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == route)
+        .map(|(_, _, a)| *a)
+}
+
+/// Checks the caller against [`ROUTES`] and hands the handler who it is; a 401 or 403 goes back
+/// before the body is read.
+async fn authorize(
+    State(c): State<Console>,
+    route: Option<axum::extract::MatchedPath>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let route = route.as_ref().map_or("", |r| r.as_str());
+    let Some(access) = route_access(req.method().as_str(), route) else {
+        tracing::error!(method = %req.method(), route, "console route without an access rule");
+        return ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no_access_rule",
+            "this route has no access rule; it is refused".into(),
+        )
+        .into_response();
+    };
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let who = match auth::authenticate(req.headers(), &c.tokens) {
+        Ok(who) => who,
+        Err(e) => return e.into_response(),
+    };
+    if let Access::Roles(roles, what) = access
+        && let Err(e) = who.require(roles, what)
+    {
+        return e.into_response();
+    }
+    req.extensions_mut().insert(who);
+    next.run(req).await
+}
+
 /// The console API router, to be mounted at the server root (routes start with `/api`).
 pub fn router(console: Console) -> Router {
     Router::new()
@@ -985,10 +1361,14 @@ pub fn router(console: Console) -> Router {
         .route("/api/me", get(me))
         .route("/api/tokens", post(issue_token))
         .route("/api/workspace", get(get_workspace))
+        .route("/api/systems/test", post(test_unsaved_system))
         .route("/api/systems/{id}", put(put_system))
         .route("/api/systems/{id}/test", post(test_system))
         .route("/api/systems/{id}/discover", get(discover))
-        .route("/api/secrets/{name}", put(put_secret))
+        .route(
+            "/api/secrets/{name}",
+            get(secret_status).put(put_secret).delete(delete_secret),
+        )
         .route("/api/mappings/preview", post(preview_mapping))
         .route("/api/mappings/{system}/{object}", put(put_mapping))
         .route("/api/policies/{object}", put(put_policies))
@@ -1000,10 +1380,12 @@ pub fn router(console: Console) -> Router {
         .route("/api/exceptions/{id}/match", post(resolve_match))
         .route("/api/dead-letters", get(list_dead_letters))
         .route("/api/dead-letters/replay", post(replay_matching))
+        .route("/api/dead-letters/{id}", get(get_dead_letter))
         .route("/api/dead-letters/{id}/preview", get(preview_replay))
         .route("/api/dead-letters/{id}/replay", post(replay))
         .route("/api/dead-letters/{id}/discard", post(discard))
         .route("/api/audit", get(audit))
+        .route("/api/records", get(find_record))
         .route("/api/records/{id}", get(record))
         .route("/api/metrics", get(metrics))
         .route("/api/metrics/history", get(metrics_history))
@@ -1012,40 +1394,53 @@ pub fn router(console: Console) -> Router {
             "/api/{*rest}",
             axum::routing::any(|| async { not_found_json() }),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            authorize,
+        ))
         .layer(desktop_cors())
         .with_state(console)
 }
 
 impl Engine {
-    /// Audit search by record, field, actor, system and time.
+    /// Audit search by record, field, actor, system and time, newest first.
     pub async fn search_audit(&self, q: &AuditQuery) -> crate::Result<Vec<AuditRow>> {
         let mut b: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
             "SELECT id, at, actor, actor_role, system_id, direction, record_id, object, field, before, after, rule, detail
-             FROM audit WHERE 1 = 1",
+             FROM audit",
         );
-        if let Some(r) = q.record_id {
-            b.push(" AND record_id = ").push_bind(r);
-        }
-        if let Some(f) = &q.field {
-            b.push(" AND field = ").push_bind(f.clone());
-        }
-        if let Some(a) = &q.actor {
-            b.push(" AND actor = ").push_bind(a.clone());
-        }
-        if let Some(s) = &q.system {
-            b.push(" AND system_id = ").push_bind(s.clone());
-        }
-        if let Some(s) = &q.since {
-            b.push(" AND at >= ").push_bind(s.clone());
-        }
-        if let Some(u) = &q.until {
-            b.push(" AND at < ").push_bind(u.clone());
-        }
+        push_audit_filter(&mut b, q);
         b.push(" ORDER BY id DESC LIMIT ")
             .push_bind(q.limit.unwrap_or(100).clamp(1, 10_000));
         b.push(" OFFSET ").push_bind(q.offset.unwrap_or(0).max(0));
         let rows = b.build().fetch_all(self.pool()).await?;
         Ok(rows.iter().map(crate::ops::audit_row).collect())
+    }
+
+    /// How many audit entries match, counted up to `cap` (the audit grows without bound, and
+    /// a list needs to know "many", not the exact figure past a point).
+    pub async fn count_audit(&self, q: &AuditQuery, cap: i64) -> crate::Result<i64> {
+        let mut b: sqlx::QueryBuilder<sqlx::Sqlite> =
+            sqlx::QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM audit");
+        push_audit_filter(&mut b, q);
+        b.push(" LIMIT ").push_bind(cap).push(")");
+        Ok(b.build_query_scalar().fetch_one(self.pool()).await?)
+    }
+
+    /// The record linked to `external_id` in `system`, if any.
+    pub async fn record_linked(
+        &self,
+        system: &str,
+        external_id: &str,
+    ) -> crate::Result<Option<RecordId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT record_id FROM links WHERE system_id = ? AND external_id = ?
+             ORDER BY deleted LIMIT 1",
+        )
+        .bind(system)
+        .bind(external_id)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// A record's golden values, links and shadows.
@@ -1162,6 +1557,29 @@ impl Engine {
             oldest_pending_secs,
             per_system,
         })
+    }
+}
+
+/// The WHERE clause of an audit search or count.
+fn push_audit_filter(b: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, q: &AuditQuery) {
+    b.push(" WHERE 1 = 1");
+    if let Some(r) = q.record_id {
+        b.push(" AND record_id = ").push_bind(r);
+    }
+    if let Some(f) = &q.field {
+        b.push(" AND field = ").push_bind(f.clone());
+    }
+    if let Some(a) = &q.actor {
+        b.push(" AND actor = ").push_bind(a.clone());
+    }
+    if let Some(s) = &q.system {
+        b.push(" AND system_id = ").push_bind(s.clone());
+    }
+    if let Some(s) = &q.since {
+        b.push(" AND at >= ").push_bind(s.clone());
+    }
+    if let Some(u) = &q.until {
+        b.push(" AND at < ").push_bind(u.clone());
     }
 }
 

@@ -11,6 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["audit"];
         put?: never;
         post?: never;
@@ -27,6 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["list_dead_letters"];
         put?: never;
         post?: never;
@@ -45,7 +47,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin, support. */
         post: operations["replay_matching"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dead-letters/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["get_dead_letter"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -61,6 +81,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin, support. */
         post: operations["discard"];
         delete?: never;
         options?: never;
@@ -75,6 +96,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["preview_replay"];
         put?: never;
         post?: never;
@@ -93,6 +115,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin, support. */
         post: operations["replay"];
         delete?: never;
         options?: never;
@@ -108,6 +131,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        /** @description Roles: admin. */
         put: operations["put_engine"];
         post?: never;
         delete?: never;
@@ -123,6 +147,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["list_exceptions"];
         put?: never;
         post?: never;
@@ -141,6 +166,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin, steward. */
         post: operations["bulk_resolve"];
         delete?: never;
         options?: never;
@@ -155,6 +181,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["get_exception"];
         put?: never;
         post?: never;
@@ -173,6 +200,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin, steward. */
         post: operations["dismiss_exception"];
         delete?: never;
         options?: never;
@@ -189,6 +217,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin, steward. */
         post: operations["resolve_match"];
         delete?: never;
         options?: never;
@@ -205,6 +234,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin, steward. */
         post: operations["resolve_exception"];
         delete?: never;
         options?: never;
@@ -221,6 +251,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin. */
         post: operations["preview_mapping"];
         delete?: never;
         options?: never;
@@ -236,6 +267,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        /** @description Roles: admin. */
         put: operations["put_mapping"];
         post?: never;
         delete?: never;
@@ -251,6 +283,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["me"];
         put?: never;
         post?: never;
@@ -267,6 +300,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["metrics"];
         put?: never;
         post?: never;
@@ -283,6 +317,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["metrics_history"];
         put?: never;
         post?: never;
@@ -300,7 +335,25 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        /** @description Roles: admin. */
         put: operations["put_policies"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["find_record"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -315,6 +368,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["record"];
         put?: never;
         post?: never;
@@ -331,9 +385,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** @description Roles: admin. */
+        get: operations["secret_status"];
+        /** @description Roles: admin. */
         put: operations["put_secret"];
         post?: never;
+        /** @description Roles: admin. */
+        delete: operations["delete_secret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/systems/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["test_unsaved_system"];
         delete?: never;
         options?: never;
         head?: never;
@@ -348,6 +422,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        /** @description Roles: admin. */
         put: operations["put_system"];
         post?: never;
         delete?: never;
@@ -363,6 +438,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin. */
         get: operations["discover"];
         put?: never;
         post?: never;
@@ -381,6 +457,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin. */
         post: operations["test_system"];
         delete?: never;
         options?: never;
@@ -397,6 +474,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Roles: admin. */
         post: operations["issue_token"];
         delete?: never;
         options?: never;
@@ -411,6 +489,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Roles: admin, steward, support, viewer. */
         get: operations["get_workspace"];
         put?: never;
         post?: never;
@@ -480,8 +559,15 @@ export interface components {
         ConnectionTest: {
             ok: boolean;
             message: string;
-            /** @description Records on the first page, when the system could be listed. */
+            /** @description The object listed. */
+            object?: string | null;
+            /** @description Records on the first page (up to 5 are kept as samples). */
             sample_count: number;
+            /** @description Field paths seen in the samples, with an example value each. */
+            fields: {
+                [key: string]: unknown;
+            };
+            samples: unknown[];
         };
         /** @description Which dead letters to list or replay (also the list route's query parameters). */
         DeadLetterFilter: {
@@ -509,6 +595,12 @@ export interface components {
             attempts: number;
             status: string;
             created_at: string;
+            /** @description When its status last changed (a replay or a discard). */
+            updated_at: string;
+            /** @description Who replayed or discarded it. */
+            actor?: string | null;
+            /** @description Why it was discarded. */
+            discard_reason?: string | null;
             op?: string | null;
             idempotency_key?: string | null;
         };
@@ -548,6 +640,13 @@ export interface components {
             system: unknown;
             /** @description The canonical code. */
             canonical: string;
+        };
+        /** @description Every error's body. */
+        ErrorBody: {
+            /** @description Stable and machine-readable, e.g. `forbidden`, `invalid_config`, `not_found`. */
+            code: string;
+            /** @description For people: what went wrong and, where it helps, what to do. */
+            message: string;
         };
         /** @description Which exceptions to list. */
         ExceptionFilter: {
@@ -775,6 +874,11 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "steward" | "support" | "viewer";
+        /** @description Whether a secret is in the OS keychain; its value is never sent. */
+        SecretStatus: {
+            name: string;
+            stored: boolean;
+        };
         SecretValue: {
             value: string;
         };
@@ -849,6 +953,12 @@ export interface components {
             /** @enum {string} */
             kind: "lowercase";
         };
+        /** @description A system's config to try before it is saved. */
+        UnsavedSystemTest: {
+            system: components["schemas"]["SystemConfig"];
+            /** @description Which object to list (default: the first the config declares). */
+            object?: string | null;
+        };
         /** @description The whole workspace: what `concord` loads from a config file into SQLite. */
         WorkspaceConfig: {
             systems: components["schemas"]["SystemConfig"][];
@@ -889,10 +999,21 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description How many entries match the filter, counted up to 100000 (100000 means at least that many). */
+                    "X-Total-Count"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AuditRow"][];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -916,10 +1037,21 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description How many items match the filter, whatever the limit and offset. */
+                    "X-Total-Count"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["DeadLetterView"][];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -943,6 +1075,63 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BatchReplayResponse"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterView"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such dead letter */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -969,6 +1158,24 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     preview_replay: {
@@ -988,6 +1195,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReplayPreview"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1011,12 +1227,23 @@ export interface operations {
                     "application/json": components["schemas"]["ReplayResponse"];
                 };
             };
-            /** @description not support */
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1041,12 +1268,23 @@ export interface operations {
                     "application/json": components["schemas"]["EngineState"];
                 };
             };
-            /** @description not an admin */
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1071,10 +1309,21 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description How many items match the filter, whatever the limit and offset. */
+                    "X-Total-Count"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ExceptionView"][];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1100,6 +1349,24 @@ export interface operations {
                     "application/json": components["schemas"]["BulkOutcome"];
                 };
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_exception: {
@@ -1121,12 +1388,23 @@ export interface operations {
                     "application/json": components["schemas"]["ExceptionView"];
                 };
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description no such exception */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1152,6 +1430,24 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     resolve_match: {
@@ -1175,6 +1471,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1201,19 +1515,32 @@ export interface operations {
                     "application/json": components["schemas"]["ResolveResponse"];
                 };
             };
-            /** @description not a steward */
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description already resolved or same approver */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1236,6 +1563,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PreviewResponse"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1264,12 +1609,23 @@ export interface operations {
                     "application/json": components["schemas"]["WorkspaceConfig"];
                 };
             };
-            /** @description not an admin */
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1290,6 +1646,15 @@ export interface operations {
                     "application/json": components["schemas"]["Principal"];
                 };
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     metrics: {
@@ -1307,6 +1672,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Metrics"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1329,6 +1703,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricsSample"][];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1356,6 +1739,66 @@ export interface operations {
                     "application/json": components["schemas"]["WorkspaceConfig"];
                 };
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    find_record: {
+        parameters: {
+            query: {
+                /** @description The system whose id you know. */
+                system: string;
+                /** @description The record's id in that system. */
+                external_id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordView"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no record is linked to that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     record: {
@@ -1377,12 +1820,71 @@ export interface operations {
                     "application/json": components["schemas"]["RecordView"];
                 };
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description no such record */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    secret_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretStatus"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the keychain is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1407,6 +1909,112 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description removed from the OS keychain (or was not there) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    test_unsaved_system: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnsavedSystemTest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionTest"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid config */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1433,18 +2041,41 @@ export interface operations {
                     "application/json": components["schemas"]["WorkspaceConfig"];
                 };
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid config */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
     discover: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Which object to list (default: the first the system maps). */
+                object?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1461,11 +2092,41 @@ export interface operations {
                     "application/json": components["schemas"]["Discovery"];
                 };
             };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the system did not answer */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     test_system: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Which object to list (default: the first the system maps). */
+                object?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1480,6 +2141,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConnectionTest"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1505,12 +2184,23 @@ export interface operations {
                     "application/json": components["schemas"]["IssuedToken"];
                 };
             };
-            /** @description not an admin */
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1529,6 +2219,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WorkspaceConfig"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
