@@ -540,6 +540,8 @@ struct InboxEvent {
     payload: Map<String, Value>,
     version: Option<SourceVersion>,
     source_ts: DateTime<Utc>,
+    /// When the engine stored it: where the propagation lag of the writes it causes starts.
+    received_at: Option<DateTime<Utc>>,
     repair: bool,
 }
 
@@ -568,6 +570,7 @@ impl InboxEvent {
                 .and_then(store::parse_ts)
                 .or_else(|| store::parse_ts(&received))
                 .unwrap_or_default(),
+            received_at: store::parse_ts(&received),
         })
     }
 }
@@ -590,6 +593,9 @@ pub(crate) struct Batch<'w> {
     noops: i64,
     stale: i64,
     pub wrote: bool,
+    /// When the change being applied reached the engine (None: it happens now, e.g. a
+    /// steward's decision); written on the writes it queues, to measure propagation lag.
+    origin_at: Option<DateTime<Utc>>,
 }
 
 pub(crate) struct CachedRecord {
@@ -616,6 +622,7 @@ impl<'w> Batch<'w> {
             noops: 0,
             stale: 0,
             wrote: false,
+            origin_at: None,
         }
     }
 
@@ -677,6 +684,7 @@ impl<'w> Batch<'w> {
     }
 
     async fn apply(&mut self, conn: &mut SqliteConnection, event: &InboxEvent) -> Result<()> {
+        self.origin_at = event.received_at;
         let now_s = ts(self.now);
         let ws = self.ws;
         let empty = BTreeMap::new();
@@ -1470,8 +1478,8 @@ impl<'w> Batch<'w> {
             }
             None => {
                 sqlx::query(
-                    "INSERT INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, base, if_match, idempotency_key, next_attempt_at, rule, created_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, base, if_match, idempotency_key, next_attempt_at, rule, created_at, origin_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(target)
                 .bind(record_id)
@@ -1486,6 +1494,7 @@ impl<'w> Batch<'w> {
                 .bind(&now_s)
                 .bind(rule)
                 .bind(&now_s)
+                .bind(ts(self.origin_at.unwrap_or(self.now)))
                 .execute(&mut *conn)
                 .await?;
             }

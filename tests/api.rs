@@ -771,3 +771,144 @@ async fn a_system_is_tested_before_it_is_saved() {
         "an unknown external id is a 404",
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_reports_propagation_lag() {
+    let start = chrono::Utc::now();
+    let clock = concord::clock::ManualClock::new(start);
+    let h = Harness::start_with(
+        concord::EngineOptions {
+            clock: Arc::new(clock.clone()),
+            settings: common::fast_settings(),
+            ..concord::EngineOptions::default()
+        },
+        |_| {},
+    )
+    .await;
+    let api = Api::start(&h).await;
+    let (_, before) = api
+        .call(Method::GET, "/api/metrics", Some(&api.admin), None)
+        .await;
+    assert_eq!(
+        before["lag_p95_secs"],
+        Value::Null,
+        "no writes, no lag: {before}"
+    );
+
+    // A hire reaches the engine; payroll accepts the create 30 s later.
+    h.hris.edit("H1", ada());
+    while h.hris.hooks_pending() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    clock.advance(chrono::Duration::seconds(30));
+    h.settle().await;
+    assert_eq!(h.payroll.records().len(), 1, "the hire reached payroll");
+    let (_, m) = api
+        .call(Method::GET, "/api/metrics", Some(&api.admin), None)
+        .await;
+    assert_eq!(m["lag_sample"], json!(1), "one write was sent: {m}");
+    assert_eq!(
+        m["lag_p50_secs"],
+        json!(30.0),
+        "lag runs from arrival to acceptance: {m}"
+    );
+    assert_eq!(m["lag_p95_secs"], json!(30.0), "{m}");
+    let payroll = m["per_system"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["system"] == json!("payroll")))
+        .expect("payroll's health");
+    assert_eq!(
+        payroll["lag_p95_secs"],
+        json!(30.0),
+        "per system too: {payroll}"
+    );
+    assert!(
+        payroll["last_sent_at"].is_string(),
+        "with its last success: {payroll}"
+    );
+
+    // A minute later the window holds no sends: the lag is unknown, not stale.
+    clock.advance(chrono::Duration::seconds(61));
+    let (_, m) = api
+        .call(Method::GET, "/api/metrics", Some(&api.admin), None)
+        .await;
+    assert_eq!(
+        m["lag_p95_secs"],
+        Value::Null,
+        "only the last minute counts: {m}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_metrics_history_is_thinned_evenly() {
+    let start = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let clock = concord::clock::ManualClock::new(start);
+    let h = Harness::start_with(
+        concord::EngineOptions {
+            clock: Arc::new(clock.clone()),
+            settings: common::fast_settings(),
+            ..concord::EngineOptions::default()
+        },
+        |_| {},
+    )
+    .await;
+    let api = Api::start(&h).await;
+    // 25 minutes of samples, one every 5 s.
+    for _ in 0..300 {
+        h.engine.sample_metrics().await.expect("sample");
+        clock.advance(chrono::Duration::seconds(5));
+    }
+    let newest = concord::store::ts(start + chrono::Duration::seconds(5 * 299));
+    let since = concord::store::ts(start);
+    let (status, all) = api
+        .call(
+            Method::GET,
+            &format!("/api/metrics/history?since={}", since.replace('+', "%2B")),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(
+        all.as_array().map(Vec::len),
+        Some(300),
+        "under the default cap, every sample"
+    );
+    let (_, thin) = api
+        .call(
+            Method::GET,
+            &format!("/api/metrics/history?since={since}&max_points=10"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    let thin = thin.as_array().expect("samples");
+    assert_eq!(thin.len(), 10, "300 samples thinned to at most 10");
+    assert_eq!(
+        thin.last().map(|s| &s["at"]),
+        Some(&json!(newest)),
+        "the newest sample is kept"
+    );
+    let times: Vec<chrono::DateTime<chrono::Utc>> = thin
+        .iter()
+        .filter_map(|s| concord::store::parse_ts(s["at"].as_str()?))
+        .collect();
+    assert!(
+        times.windows(2).all(|w| (w[1] - w[0]).num_seconds() == 150),
+        "evenly spread, in time order: {times:?}"
+    );
+    let (status, resp) = api
+        .call(
+            Method::GET,
+            "/api/metrics/history?since=yesterday",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &resp,
+        StatusCode::BAD_REQUEST,
+        "a malformed time is a 400",
+    );
+}

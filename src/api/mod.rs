@@ -379,6 +379,15 @@ pub struct Metrics {
     pub dead_letters: i64,
     /// Seconds since the oldest pending inbox event arrived.
     pub oldest_pending_secs: Option<f64>,
+    /// Propagation lag of the writes sent in the last minute (from the change reaching the
+    /// engine to the target accepting it): median and 95th percentile, in seconds.
+    #[serde(default)]
+    pub lag_p50_secs: Option<f64>,
+    #[serde(default)]
+    pub lag_p95_secs: Option<f64>,
+    /// Writes those figures are taken from (the newest 1,000 per system at most).
+    #[serde(default)]
+    pub lag_sample: i64,
     pub per_system: Vec<SystemHealth>,
 }
 
@@ -388,6 +397,15 @@ pub struct SystemHealth {
     pub outbox_pending: i64,
     pub dead_letters: i64,
     pub sent: i64,
+    /// Queued writes that have failed at least once and wait for a retry.
+    #[serde(default)]
+    pub retrying: i64,
+    /// When the system last accepted a write.
+    #[serde(default)]
+    pub last_sent_at: Option<String>,
+    /// 95th percentile propagation lag of its writes sent in the last minute, in seconds.
+    #[serde(default)]
+    pub lag_p95_secs: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -1078,6 +1096,9 @@ async fn masked_record(c: &Console, id: RecordId, who: &Principal) -> ApiResult<
 pub struct HistoryQuery {
     /// RFC 3339; samples at or after (default: the last hour).
     pub since: Option<String>,
+    /// At most this many samples (default 720, at most 5000): a long range is thinned evenly,
+    /// always keeping the newest.
+    pub max_points: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -1092,15 +1113,35 @@ async fn metrics_history(
     State(c): State<Console>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Vec<MetricsSample>> {
-    let since = q
-        .since
-        .unwrap_or_else(|| crate::store::ts(c.engine.now() - chrono::Duration::hours(1)));
-    let rows =
-        sqlx::query("SELECT at, sample FROM metrics_samples WHERE at >= ? ORDER BY at LIMIT 5000")
-            .bind(since)
-            .fetch_all(c.engine.pool())
-            .await
-            .map_err(crate::EngineError::from)?;
+    let since = match q.since {
+        Some(s) => crate::store::ts(crate::store::parse_ts(&s).ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("since: '{s}' is not an RFC 3339 time"),
+            )
+        })?),
+        None => crate::store::ts(c.engine.now() - chrono::Duration::hours(1)),
+    };
+    let max_points = q.max_points.unwrap_or(720).clamp(10, 5000);
+    let available: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM metrics_samples WHERE at >= ?")
+        .bind(&since)
+        .fetch_one(c.engine.pool())
+        .await
+        .map_err(crate::EngineError::from)?;
+    // Every `stride`-th sample counting back from the newest: evenly spread, newest included.
+    let stride = ((available + max_points - 1) / max_points).max(1);
+    let rows = sqlx::query(
+        "SELECT at, sample FROM (
+             SELECT at, sample, ROW_NUMBER() OVER (ORDER BY at DESC) - 1 AS back
+             FROM metrics_samples WHERE at >= ?)
+         WHERE back % ? = 0 ORDER BY at",
+    )
+    .bind(&since)
+    .bind(stride)
+    .fetch_all(c.engine.pool())
+    .await
+    .map_err(crate::EngineError::from)?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let sample: String = r.get(1);
@@ -1529,8 +1570,33 @@ impl Engine {
             .as_deref()
             .and_then(crate::store::parse_ts)
             .map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
+        let lag_since = crate::store::ts(now - chrono::Duration::seconds(LAG_WINDOW_SECS));
+        let mut all_lags = Vec::new();
         let mut per_system = Vec::new();
         for s in &self.workspace().config.systems {
+            let rows = sqlx::query(
+                "SELECT COALESCE(origin_at, created_at), sent_at FROM outbox
+                 WHERE system_id = ? AND status = 'sent' AND sent_at >= ?
+                 ORDER BY sent_at DESC LIMIT 1000",
+            )
+            .bind(&s.id)
+            .bind(&lag_since)
+            .fetch_all(self.pool())
+            .await?;
+            let mut lags: Vec<f64> = rows
+                .iter()
+                .filter_map(|r| {
+                    let from = crate::store::parse_ts(&r.get::<String, _>(0))?;
+                    let to = crate::store::parse_ts(&r.get::<String, _>(1))?;
+                    Some(((to - from).num_milliseconds().max(0)) as f64 / 1000.0)
+                })
+                .collect();
+            let last_sent_at: Option<String> = sqlx::query_scalar(
+                "SELECT MAX(sent_at) FROM outbox WHERE system_id = ? AND status = 'sent'",
+            )
+            .bind(&s.id)
+            .fetch_one(self.pool())
+            .await?;
             let count = |sql: &'static str| {
                 let id = s.id.clone();
                 async move {
@@ -1545,8 +1611,13 @@ impl Engine {
                 outbox_pending: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status IN ('pending', 'in_flight')").await?,
                 dead_letters: count("SELECT COUNT(*) FROM dead_letters WHERE system_id = ? AND status = 'dead'").await?,
                 sent: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'sent'").await?,
+                retrying: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'pending' AND attempts > 0").await?,
+                last_sent_at,
+                lag_p95_secs: percentile(&mut lags, 0.95),
             });
+            all_lags.append(&mut lags);
         }
+        let lag_sample = all_lags.len() as i64;
         Ok(Metrics {
             paused: self.is_paused(),
             counters,
@@ -1555,6 +1626,9 @@ impl Engine {
             open_exceptions,
             dead_letters,
             oldest_pending_secs,
+            lag_p50_secs: percentile(&mut all_lags, 0.5),
+            lag_p95_secs: percentile(&mut all_lags, 0.95),
+            lag_sample,
             per_system,
         })
     }
@@ -1583,10 +1657,46 @@ fn push_audit_filter(b: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, q: &AuditQuer
     }
 }
 
+/// How far back the propagation lag looks.
+const LAG_WINDOW_SECS: i64 = 60;
+
+/// The `q` quantile (0..=1) by the nearest-rank method; None for no values.
+pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = (q * values.len() as f64).ceil() as usize;
+    Some(values[rank.clamp(1, values.len()) - 1])
+}
+
 /// Everything an HTTP client may not reach without a token answers in JSON.
 pub fn not_found_json() -> (StatusCode, Json<Value>) {
     (
         StatusCode::NOT_FOUND,
         Json(json!({ "code": "not_found", "message": "no such route" })),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let mut lags: Vec<f64> = (1..=100).map(f64::from).collect();
+        lags.reverse();
+        assert_eq!(
+            percentile(&mut lags, 0.5),
+            Some(50.0),
+            "the median of 1..=100 by rank"
+        );
+        assert_eq!(percentile(&mut lags, 0.95), Some(95.0), "p95 of 1..=100");
+        assert_eq!(
+            percentile(&mut [7.0], 0.95),
+            Some(7.0),
+            "one value is every percentile"
+        );
+        assert_eq!(percentile(&mut [], 0.5), None, "no values, no percentile");
+    }
 }

@@ -33,16 +33,25 @@ pub fn fast_settings() -> Settings {
 impl Harness {
     /// Starts everything; `customize` may change the workspace before it is applied.
     pub async fn start(customize: impl FnOnce(&mut WorkspaceConfig)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let engine = Engine::open(
-            &dir.path().join("state.db"),
+        Self::start_with(
             EngineOptions {
                 settings: fast_settings(),
                 ..EngineOptions::default()
             },
+            customize,
         )
         .await
-        .expect("engine opens");
+    }
+
+    /// Like [`Harness::start`], with the engine's options (a manual clock, say).
+    pub async fn start_with(
+        options: EngineOptions,
+        customize: impl FnOnce(&mut WorkspaceConfig),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::open(&dir.path().join("state.db"), options)
+            .await
+            .expect("engine opens");
         let cancel = CancellationToken::new();
         let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
             .await

@@ -752,6 +752,19 @@ export interface components {
              * @description Seconds since the oldest pending inbox event arrived.
              */
             oldest_pending_secs?: number | null;
+            /**
+             * Format: double
+             * @description Propagation lag of the writes sent in the last minute (from the change reaching the
+             *     engine to the target accepting it): median and 95th percentile, in seconds.
+             */
+            lag_p50_secs?: number | null;
+            /** Format: double */
+            lag_p95_secs?: number | null;
+            /**
+             * Format: int64
+             * @description Writes those figures are taken from (the newest 1,000 per system at most).
+             */
+            lag_sample?: number;
             per_system: components["schemas"]["SystemHealth"][];
         };
         MetricsSample: {
@@ -909,6 +922,18 @@ export interface components {
             dead_letters: number;
             /** Format: int64 */
             sent: number;
+            /**
+             * Format: int64
+             * @description Queued writes that have failed at least once and wait for a retry.
+             */
+            retrying?: number;
+            /** @description When the system last accepted a write. */
+            last_sent_at?: string | null;
+            /**
+             * Format: double
+             * @description 95th percentile propagation lag of its writes sent in the last minute, in seconds.
+             */
+            lag_p95_secs?: number | null;
         };
         /** @description How one mapped field's values move between a system and the canonical schema. */
         Transform: {
@@ -1690,6 +1715,11 @@ export interface operations {
             query?: {
                 /** @description RFC 3339; samples at or after (default: the last hour). */
                 since?: string;
+                /**
+                 * @description At most this many samples (default 720, at most 5000): a long range is thinned evenly,
+                 *     always keeping the newest.
+                 */
+                max_points?: number;
             };
             header?: never;
             path?: never;
