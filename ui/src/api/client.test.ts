@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { buildUrl } from "./client";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ApiError, api, buildUrl, parseTotal } from "./client";
 
 describe("buildUrl", () => {
   it("fills path parameters and puts the rest in the query", () => {
@@ -13,5 +13,51 @@ describe("buildUrl", () => {
   });
   it("refuses a missing path parameter", () => {
     expect(() => buildUrl("/api/records/{id}", {})).toThrow(/missing path parameter 'id'/);
+  });
+});
+
+describe("parseTotal", () => {
+  it("reads a whole number", () => {
+    expect(parseTotal("1234")).toBe(1234);
+    expect(parseTotal(" 0 ")).toBe(0);
+    expect(parseTotal("100000")).toBe(100000);
+  });
+  it("is null when the header is absent or not a count", () => {
+    expect(parseTotal(null)).toBeNull();
+    expect(parseTotal(undefined)).toBeNull();
+    expect(parseTotal("")).toBeNull();
+    expect(parseTotal("-3")).toBeNull();
+    expect(parseTotal("12.5")).toBeNull();
+    expect(parseTotal("1e3")).toBeNull();
+    expect(parseTotal("many")).toBeNull();
+    expect(parseTotal("99999999999999999999")).toBeNull();
+  });
+});
+
+describe("api.list", () => {
+  afterEach(() => vi.unstubAllGlobals());
+  const stub = (res: Response) => {
+    vi.stubGlobal("window", { location: { origin: "http://engine.test" } });
+    const fetch = vi.fn(async () => res);
+    vi.stubGlobal("fetch", fetch);
+    return fetch;
+  };
+  it("gives the items and the X-Total-Count total", async () => {
+    const fetch = stub(new Response(JSON.stringify([{ id: 1 }, { id: 2 }]), { headers: { "X-Total-Count": "5731" } }));
+    const r = await api.list("/api/dead-letters", { status: "all", limit: 2, offset: 0 });
+    expect(r.total).toBe(5731);
+    expect(r.items.map((d) => d.id)).toEqual([1, 2]);
+    expect(fetch).toHaveBeenCalledWith("http://engine.test/api/dead-letters?status=all&limit=2&offset=0", expect.objectContaining({ method: "GET" }));
+  });
+  it("has a null total when the header cannot be read", async () => {
+    stub(new Response("[]"));
+    expect(await api.list("/api/audit", { limit: 10 })).toEqual({ items: [], total: null });
+  });
+  it("throws the API's error", async () => {
+    stub(new Response(JSON.stringify({ code: "forbidden", message: "Only admins" }), { status: 403 }));
+    const e = await api.list("/api/exceptions").catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ApiError);
+    expect((e as ApiError).code).toBe("forbidden");
+    expect((e as ApiError).message).toBe("Only admins");
   });
 });

@@ -99,7 +99,19 @@ async function errorFrom(res: Response): Promise<ApiError> {
   return new ApiError(res.status, code, message);
 }
 
-async function call<T>(method: Method, template: string, params: object | undefined, body: unknown, signal?: AbortSignal): Promise<T> {
+/**
+ * The total an `X-Total-Count` header gives: a non-negative whole number, else null (absent,
+ * or hidden from a cross-origin page that the server does not expose it to). Exported for tests.
+ */
+export function parseTotal(header: string | null | undefined): number | null {
+  if (header === null || header === undefined) return null;
+  const t = header.trim();
+  if (!/^\d+$/.test(t)) return null;
+  const n = Number(t);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+async function send(method: Method, template: string, params: object | undefined, body: unknown, signal?: AbortSignal): Promise<{ res: Response; data: unknown }> {
   const url = apiBase() + buildUrl(template, (params ?? {}) as Record<string, unknown>);
   const headers: Record<string, string> = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -121,20 +133,46 @@ async function call<T>(method: Method, template: string, params: object | undefi
     if (res.status === 401 && onUnauthorized) onUnauthorized();
     throw err;
   }
-  if (res.status === 204) return undefined as T;
+  if (res.status === 204) return { res, data: undefined };
   const text = await res.text();
-  return (text ? JSON.parse(text) : undefined) as T;
+  return { res, data: text ? JSON.parse(text) : undefined };
 }
+
+async function call<T>(method: Method, template: string, params: object | undefined, body: unknown, signal?: AbortSignal): Promise<T> {
+  return (await send(method, template, params, body, signal)).data as T;
+}
+
+/** One page of a list, and how many items match the filter whatever the limit and offset. */
+export interface Listed<T> {
+  items: T[];
+  /** `X-Total-Count`, or null when the answer carried none the page could read. */
+  total: number | null;
+}
+
+/** GET paths whose answer is a list. */
+export type ListPaths = {
+  [P in PathsFor<"get">]: ResultOf<Op<P, "get">> extends readonly unknown[] ? P : never;
+}[PathsFor<"get">];
+
+type ItemOf<T> = T extends readonly (infer I)[] ? I : never;
 
 export const api = {
   get<P extends PathsFor<"get">>(path: P, params?: ParamsOf<Op<P, "get">>, signal?: AbortSignal) {
     return call<ResultOf<Op<P, "get">>>("get", path, params, undefined, signal);
+  },
+  /** A list with its total (`X-Total-Count`): `{items, total}`. */
+  async list<P extends ListPaths>(path: P, params?: ParamsOf<Op<P, "get">>, signal?: AbortSignal): Promise<Listed<ItemOf<ResultOf<Op<P, "get">>>>> {
+    const { res, data } = await send("get", path, params, undefined, signal);
+    return { items: (Array.isArray(data) ? data : []) as ItemOf<ResultOf<Op<P, "get">>>[], total: parseTotal(res.headers.get("X-Total-Count")) };
   },
   post<P extends PathsFor<"post">>(path: P, params: ParamsOf<Op<P, "post">>, ...body: BodyArg<Op<P, "post">>) {
     return call<ResultOf<Op<P, "post">>>("post", path, params, body[0]);
   },
   put<P extends PathsFor<"put">>(path: P, params: ParamsOf<Op<P, "put">>, body: BodyOf<Op<P, "put">>) {
     return call<ResultOf<Op<P, "put">>>("put", path, params, body);
+  },
+  delete<P extends PathsFor<"delete">>(path: P, params: ParamsOf<Op<P, "delete">>) {
+    return call<ResultOf<Op<P, "delete">>>("delete", path, params, undefined);
   },
 };
 

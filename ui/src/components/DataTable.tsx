@@ -4,8 +4,7 @@
 
 import { useEffect, useRef, type ReactNode, type KeyboardEvent } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import type { PagedList } from "../lib/paged";
-import { formatCount } from "../lib/format";
+import { countText, type PagedList } from "../lib/paged";
 import { ErrorState, Loading } from "./ui";
 
 export interface Column<T> {
@@ -87,6 +86,9 @@ export function DataTable<T>(props: {
   };
 
   const showEmpty = !list.initialLoading && !list.error && list.count === 0;
+  // The rows in view (without overscan), for "Showing 1–18 of 12,345 rows".
+  const inView = virtualizer.range;
+  const counted = countText(list, inView && inView.endIndex >= inView.startIndex ? [inView.startIndex, inView.endIndex] : null);
   return (
     <div className="table-wrap" role="table" aria-label={props.label} aria-rowcount={list.exactTotal ?? -1}>
       <div className="t-head" role="row" style={{ gridTemplateColumns: template }}>
@@ -149,15 +151,11 @@ export function DataTable<T>(props: {
           })}
         </div>
       </div>
-      <div className="t-foot" aria-live="polite">
-        <span>
-          {list.exactTotal !== null
-            ? `${formatCount(list.exactTotal)} ${list.exactTotal === 1 ? "row" : "rows"}`
-            : list.estimated
-              ? `about ${formatCount(list.count)} rows (${formatCount(list.loadedRows)} loaded)`
-              : list.loadedRows > 0
-                ? `${formatCount(list.loadedRows)}+ rows loaded; scroll for more`
-                : ""}
+      <div className="t-foot">
+        <span className="t-count">
+          {counted.range ? <>Showing {counted.range} of </> : null}
+          {/* Only the total is announced: the range changes with every scroll. */}
+          <span aria-live="polite">{counted.total}</span>
         </span>
         {list.error && list.loadedRows > 0 ? <span style={{ color: "var(--danger)" }}>Some rows failed to load.</span> : null}
         <span className="spacer" />

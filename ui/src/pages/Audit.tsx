@@ -9,7 +9,7 @@ import { HelpCircle, History, Search } from "lucide-react";
 import { api } from "../api/client";
 import { useWorkspace } from "../api/queries";
 import type { AuditRow } from "../api/types";
-import { usePagedList } from "../lib/paged";
+import { AUDIT_COUNT_CAP, usePagedList } from "../lib/paged";
 import { useUrlFilters } from "../lib/urlstate";
 import { formatShortTime, formatTime, sameValue } from "../lib/format";
 import { DataTable, type Column } from "../components/DataTable";
@@ -34,7 +34,7 @@ export function AuditPage() {
   const key = JSON.stringify([recordId, f.field, f.actor, f.system, f.since, f.until]);
   const fetchPage = useCallback(
     (offset: number, limit: number, signal: AbortSignal) =>
-      api.get(
+      api.list(
         "/api/audit",
         {
           record_id: recordId,
@@ -51,7 +51,7 @@ export function AuditPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [key],
   );
-  const list = usePagedList(key, fetchPage);
+  const list = usePagedList(key, fetchPage, { totalCap: AUDIT_COUNT_CAP });
   const fields = useMemo(() => (ws.data?.objects ?? []).flatMap((o) => o.fields.map((x) => x.name)), [ws.data]);
 
   const columns: Column<AuditRow>[] = [

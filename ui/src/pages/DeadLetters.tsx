@@ -66,7 +66,7 @@ export function DeadLettersPage() {
   const key = JSON.stringify([status, f.system, f.error_class, recordId]);
   const fetchPage = useCallback(
     (offset: number, limit: number, signal: AbortSignal) =>
-      api.get("/api/dead-letters", { status, system: f.system || undefined, error_class: f.error_class || undefined, record_id: recordId, limit, offset }, signal),
+      api.list("/api/dead-letters", { status, system: f.system || undefined, error_class: f.error_class || undefined, record_id: recordId, limit, offset }, signal),
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [key],
   );

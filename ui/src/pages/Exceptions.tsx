@@ -86,7 +86,7 @@ export function ExceptionsPage() {
   const key = JSON.stringify([status, f.kind, f.system, f.field, f.age, recordId]);
   const fetchPage = useCallback(
     (offset: number, limit: number, signal: AbortSignal) =>
-      api.get(
+      api.list(
         "/api/exceptions",
         {
           status,
