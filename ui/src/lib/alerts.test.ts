@@ -28,6 +28,17 @@ describe("computeAlerts", () => {
     const ids = computeAlerts(m({ oldest_pending_secs: 95, outbox_pending: 6000 }), [], t0).map((a) => a.id);
     expect(ids).toEqual(["oldest-pending", "outbox-backlog"]);
   });
+  it("warns when propagation lag crosses its threshold, naming the slow systems", () => {
+    const health = (system: string, lag: number | null) => ({ system, outbox_pending: 0, dead_letters: 0, sent: 10, lag_p95_secs: lag });
+    const slow = m({ lag_p95_secs: 150, per_system: [health("hris", 2), health("payroll", 180)] });
+    const alerts = computeAlerts(slow, [], t0);
+    expect(alerts.map((a) => a.id)).toEqual(["propagation-lag"]);
+    expect(alerts[0]!.title).toContain("150 s");
+    expect(alerts[0]!.detail).toContain("payroll");
+    expect(alerts[0]!.detail).not.toContain("hris");
+    expect(computeAlerts(m({ lag_p95_secs: 30 }), [], t0)).toEqual([]);
+    expect(computeAlerts(m({ lag_p95_secs: null }), [], t0)).toEqual([]);
+  });
 });
 
 describe("sampleBefore", () => {

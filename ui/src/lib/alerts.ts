@@ -10,6 +10,8 @@ export interface Thresholds {
   oldestPendingSecs: number;
   /** Writes waiting in the outbox that raise the banner. */
   outboxBacklog: number;
+  /** 95th percentile propagation lag in seconds (writes sent in the last minute) that raises the banner. */
+  lagP95Secs: number;
   windowSecs: number;
 }
 
@@ -17,6 +19,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   deadLetterRise: 1,
   oldestPendingSecs: 60,
   outboxBacklog: 5000,
+  lagP95Secs: 120,
   windowSecs: 300,
 };
 
@@ -66,6 +69,15 @@ export function computeAlerts(now: Metrics | undefined, samples: MetricsSample[]
       level: "warning",
       title: `Inbound events are waiting: the oldest is ${Math.round(now.oldest_pending_secs)} s old`,
       detail: `${n(now.inbox_pending)} events are pending. Changes reach the other systems late.`,
+    });
+  }
+  if (now.lag_p95_secs != null && now.lag_p95_secs >= th.lagP95Secs) {
+    const slow = now.per_system.filter((s) => s.lag_p95_secs != null && s.lag_p95_secs >= th.lagP95Secs).map((s) => s.system);
+    out.push({
+      id: "propagation-lag",
+      level: "warning",
+      title: `Changes take ${Math.round(now.lag_p95_secs)} s to propagate (p95)`,
+      detail: slow.length > 0 ? `Slowest: ${slow.join(", ")}. A target may be slow, rate-limited or retrying.` : "A target may be slow, rate-limited or retrying.",
     });
   }
   if (now.outbox_pending >= th.outboxBacklog) {

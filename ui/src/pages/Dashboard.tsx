@@ -8,7 +8,7 @@ import { AlertOctagon, ArrowDownToLine, ArrowUpFromLine, Clock, Inbox, ShieldChe
 import { useMetrics, useWorkspace } from "../api/queries";
 import type { MetricsSample } from "../api/types";
 import { ratePerMinute } from "../lib/alerts";
-import { formatCount } from "../lib/format";
+import { ageSeconds, formatAge, formatCount, formatTime } from "../lib/format";
 import { EmptyState, ErrorState, Loading, PageHeader, Pill } from "../components/ui";
 import { TimeChart } from "../components/Chart";
 
@@ -16,7 +16,11 @@ const RANGES: [number, string][] = [
   [900, "15 min"],
   [3600, "1 hour"],
   [6 * 3600, "6 hours"],
+  [24 * 3600, "24 hours"],
+  [7 * 24 * 3600, "7 days"],
 ];
+
+const secs = (v: number | null | undefined) => (v == null ? "–" : v < 10 ? `${v.toFixed(1)} s` : `${formatCount(Math.round(v))} s`);
 
 export function Dashboard() {
   const metrics = useMetrics();
@@ -43,7 +47,11 @@ export function Dashboard() {
         { label: "open exceptions", color: "--chart-3", values: samples.map((s) => s.metrics.open_exceptions) },
         { label: "dead letters", color: "--chart-4", values: samples.map((s) => s.metrics.dead_letters) },
       ],
-      lag: [{ label: "oldest pending", color: "--chart-5", values: samples.map((s) => s.metrics.oldest_pending_secs ?? 0), fill: true }],
+      lag: [
+        { label: "p95", color: "--chart-5", values: samples.map((s) => s.metrics.lag_p95_secs ?? null), fill: true },
+        { label: "median", color: "--chart-2", values: samples.map((s) => s.metrics.lag_p50_secs ?? null) },
+        { label: "oldest pending", color: "--chart-4", values: samples.map((s) => s.metrics.oldest_pending_secs ?? 0) },
+      ],
     };
   }, [history.data]);
 
@@ -80,10 +88,14 @@ export function Dashboard() {
         <Stat icon={<Inbox size={14} />} label="Queued" value={m ? m.inbox_pending + m.outbox_pending : undefined} sub={m ? `${formatCount(m.inbox_pending)} in, ${formatCount(m.outbox_pending)} out` : ""} />
         <Stat
           icon={<Clock size={14} />}
-          label="Oldest pending event"
-          value={m?.oldest_pending_secs != null ? `${Math.round(m.oldest_pending_secs)} s` : m ? "none" : undefined}
-          tone={m?.oldest_pending_secs != null && m.oldest_pending_secs > 60 ? "warn" : undefined}
-          sub="propagation lag"
+          label="Propagation lag (p95)"
+          value={m ? (m.lag_p95_secs != null ? secs(m.lag_p95_secs) : "no writes") : undefined}
+          tone={(m?.lag_p95_secs ?? 0) > 60 || (m?.oldest_pending_secs ?? 0) > 60 ? "warn" : undefined}
+          sub={
+            m
+              ? `median ${secs(m.lag_p50_secs)} over ${formatCount(m.lag_sample ?? 0)} writes in the last minute; oldest pending ${m.oldest_pending_secs != null ? secs(m.oldest_pending_secs) : "none"}`
+              : ""
+          }
         />
         <Stat icon={<ShieldCheck size={14} />} label="Open exceptions" value={m?.open_exceptions} tone={m && m.open_exceptions > 0 ? "warn" : undefined} link="/exceptions" />
         <Stat icon={<AlertOctagon size={14} />} label="Dead letters" value={m?.dead_letters} tone={m && m.dead_letters > 0 ? "bad" : undefined} link="/dead-letters" />
@@ -96,8 +108,8 @@ export function Dashboard() {
         <ChartCard title="Queue depths" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
           <TimeChart x={chart.x} series={chart.queues} label="Inbox and outbox depth" theme={theme} />
         </ChartCard>
-        <ChartCard title="Propagation lag (oldest pending event)" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
-          <TimeChart x={chart.x} series={chart.lag} label="Age of the oldest pending event in seconds" unit=" s" theme={theme} />
+        <ChartCard title="Propagation lag" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.lag} label="Seconds from a change reaching the engine to the target accepting it (p95 and median over the last minute), and the age of the oldest pending event" unit=" s" theme={theme} />
         </ChartCard>
         <ChartCard title="Exceptions and dead letters" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
           <TimeChart x={chart.x} series={chart.people} label="Open exceptions and dead letters" theme={theme} />
@@ -125,7 +137,10 @@ export function Dashboard() {
                   <th>System</th>
                   <th>Health</th>
                   <th className="num">Writes sent</th>
+                  <th>Last success</th>
+                  <th className="num">Lag p95</th>
                   <th className="num">Writes queued</th>
+                  <th className="num">Retrying</th>
                   <th className="num">Dead letters</th>
                 </tr>
               </thead>
@@ -136,10 +151,21 @@ export function Dashboard() {
                       <strong>{names.get(s.system) ?? s.system}</strong> <span className="faint mono">{s.system}</span>
                     </td>
                     <td>
-                      {s.dead_letters > 0 ? <Pill tone="danger">failing writes</Pill> : s.outbox_pending > 1000 ? <Pill tone="warning">backlog</Pill> : <Pill tone="success">healthy</Pill>}
+                      {s.dead_letters > 0 ? (
+                        <Pill tone="danger">failing writes</Pill>
+                      ) : (s.retrying ?? 0) > 0 ? (
+                        <Pill tone="warning">retrying</Pill>
+                      ) : s.outbox_pending > 1000 ? (
+                        <Pill tone="warning">backlog</Pill>
+                      ) : (
+                        <Pill tone="success">healthy</Pill>
+                      )}
                     </td>
                     <td className="num">{formatCount(s.sent)}</td>
+                    <td>{s.last_sent_at ? <time dateTime={s.last_sent_at} title={formatTime(s.last_sent_at)}>{formatAge(ageSeconds(s.last_sent_at))} ago</time> : <span className="faint">never</span>}</td>
+                    <td className="num">{secs(s.lag_p95_secs)}</td>
                     <td className="num">{formatCount(s.outbox_pending)}</td>
+                    <td className="num">{formatCount(s.retrying ?? 0)}</td>
                     <td className="num">
                       {s.dead_letters > 0 ? <Link to={`/dead-letters?system=${encodeURIComponent(s.system)}`}>{formatCount(s.dead_letters)}</Link> : "0"}
                     </td>
