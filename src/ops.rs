@@ -63,6 +63,18 @@ pub enum Choice {
     Custom(Value),
 }
 
+/// What a steward decides about a record one system deleted (a `delete_review` exception).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeleteDecision {
+    /// Delete the record in every other system too.
+    DeleteEverywhere,
+    /// Keep it elsewhere but set a status field, e.g. `status` = `terminated`.
+    Deactivate { field: String, value: Value },
+    /// Keep it everywhere else as it is; the deleting system is unlinked.
+    Keep,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResolveOutcome {
@@ -453,6 +465,107 @@ impl Engine {
         entry.field = exception.field.clone();
         store::insert_audit(&mut tx, &[entry], now).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Carries out a steward's decision on a record one system deleted: the delete is planned
+    /// again under the chosen policy (the same merge that applies delete policies), written in
+    /// one transaction with the exception's resolution and an audit entry naming the steward.
+    pub async fn decide_delete(
+        &self,
+        id: i64,
+        decision: &DeleteDecision,
+        note: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        let exception = self.exception(id).await?;
+        if exception.kind != "delete_review" {
+            return Err(EngineError::Invalid(format!(
+                "exception {id} is a {}, not a delete under review",
+                exception.kind
+            )));
+        }
+        if exception.status != "open" {
+            return Err(EngineError::Conflict(format!(
+                "exception {id} is already {}",
+                exception.status
+            )));
+        }
+        let (Some(record_id), Some(system)) = (exception.record_id, exception.system.clone())
+        else {
+            return Err(EngineError::Invalid(format!(
+                "exception {id} names no record or system"
+            )));
+        };
+        let ws = self.workspace();
+        let base_schema = ws
+            .object(&exception.object)
+            .ok_or_else(|| EngineError::NotFound(format!("object '{}'", exception.object)))?;
+        let policy = match decision {
+            DeleteDecision::DeleteEverywhere => crate::model::DeletePolicy::Propagate,
+            DeleteDecision::Keep => crate::model::DeletePolicy::Ignore,
+            DeleteDecision::Deactivate { field, value } => {
+                let def = base_schema.field(field).ok_or_else(|| {
+                    EngineError::Invalid(format!(
+                        "{} has no field '{field}' to deactivate with",
+                        exception.object
+                    ))
+                })?;
+                validate_canonical(def.field_type, value)
+                    .map_err(|e| EngineError::Invalid(format!("{field}: {e}")))?;
+                crate::model::DeletePolicy::Deactivate {
+                    field: field.clone(),
+                    value: value.clone(),
+                }
+            }
+        };
+        let schema = crate::model::ObjectSchema {
+            delete_policy: policy,
+            ..base_schema.clone()
+        };
+        let empty = BTreeMap::new();
+        let base_ctx = ws
+            .merge_context(&exception.object, &empty)
+            .ok_or_else(|| EngineError::NotFound(format!("object '{}'", exception.object)))?;
+        let ctx = merge::MergeContext {
+            object: &schema,
+            ..base_ctx
+        };
+        let now = self.now();
+        let now_s = ts(now);
+        let _guard = self.inner.write_lock.lock().await;
+        let mut tx = self.pool().begin().await?;
+        let mut batch = Batch::new(&ws, now, self.capabilities());
+        let state = batch.load(&mut tx, record_id).await?.state.clone();
+        let mut plan = merge::delete(&ctx, &state, &system, now);
+        for entry in &mut plan.audit {
+            entry.actor = actor.clone();
+            entry.direction = Direction::Internal;
+            entry.detail = Some(json!({ "exception": id, "note": note, "decision": decision }));
+        }
+        batch
+            .apply_plan(
+                &mut tx,
+                base_schema,
+                record_id,
+                &plan,
+                &format!("delete-review:{id}"),
+            )
+            .await?;
+        batch.finish(&mut tx).await?;
+        sqlx::query(
+            "UPDATE exceptions SET status = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&now_s)
+        .bind(&actor.name)
+        .bind(json!({ "decision": decision, "note": note, "role": actor.role }).to_string())
+        .bind(&now_s)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        drop(_guard);
+        self.inner.outbox_ready.notify_waiters();
         Ok(())
     }
 

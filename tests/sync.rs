@@ -12,7 +12,9 @@ use concord::model::{
     ChangeEvent, ChangeOp, ConflictPolicy, DeletePolicy, MappingRule, NonOwnerPolicy,
     WorkspaceConfig,
 };
-use concord::ops::{Choice, DeadLetterFilter, ExceptionFilter, ReplayOutcome, ResolveOutcome};
+use concord::ops::{
+    Choice, DeadLetterFilter, DeleteDecision, ExceptionFilter, ReplayOutcome, ResolveOutcome,
+};
 use concord::transform::Transform;
 use serde_json::{Value, json};
 
@@ -648,6 +650,107 @@ async fn delete_policy_review_opens_an_exception() {
         h.payroll.record(&pid).is_some(),
         "nothing is deleted before the review"
     );
+}
+
+/// A delete under review, decided by a steward; returns the payroll id and the record.
+async fn decided(decision: DeleteDecision) -> (Harness, String, concord::model::RecordId) {
+    let (h, pid) = deleted_in_hris(DeletePolicy::Review).await;
+    let review = open_exceptions(&h, "delete_review").await;
+    let record = review[0].record_id.expect("the review names the record");
+    let steward = Actor::person("sam", "steward");
+    h.engine
+        .decide_delete(review[0].id, &decision, "left in October", &steward)
+        .await
+        .expect("the steward's decision is carried out");
+    h.settle().await;
+    assert!(
+        open_exceptions(&h, "delete_review").await.is_empty(),
+        "the review is closed by the decision"
+    );
+    let again = h
+        .engine
+        .decide_delete(review[0].id, &decision, "again", &steward)
+        .await;
+    assert!(
+        matches!(again, Err(concord::EngineError::Conflict(_))),
+        "a decided review cannot be decided twice: {again:?}"
+    );
+    let entries = h.engine.audit_for(record, None).await.expect("audit");
+    assert!(
+        entries
+            .iter()
+            .any(|a| a.rule.starts_with("delete:") && a.actor == "sam"),
+        "the audit names the steward who decided: {entries:?}"
+    );
+    (h, pid, record)
+}
+
+#[tokio::test]
+async fn a_reviewed_delete_can_be_carried_out_everywhere() {
+    let (h, pid, _) = decided(DeleteDecision::DeleteEverywhere).await;
+    assert!(
+        h.payroll.was_deleted(&pid),
+        "delete everywhere: payroll's record is deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_reviewed_delete_can_deactivate_instead() {
+    let (h, pid, _) = decided(DeleteDecision::Deactivate {
+        field: "employment_status".into(),
+        value: json!("terminated"),
+    })
+    .await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("kept")["state"],
+        json!(0),
+        "deactivate: payroll keeps the record with state 0 (terminated)"
+    );
+}
+
+#[tokio::test]
+async fn a_reviewed_delete_can_be_kept() {
+    let (h, pid, record) = decided(DeleteDecision::Keep).await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("kept")["state"],
+        json!(1),
+        "keep: payroll is untouched"
+    );
+    assert_eq!(h.payroll.stats().writes_applied, 1, "keep writes nothing");
+    let view = h.engine.record_view(record).await.expect("record");
+    assert!(
+        !view.links.contains_key("hris"),
+        "keep: the deleting system is unlinked: {:?}",
+        view.links
+    );
+}
+
+#[tokio::test]
+async fn a_delete_decision_refuses_a_bad_deactivation_value() {
+    let (h, pid) = deleted_in_hris(DeletePolicy::Review).await;
+    let review = open_exceptions(&h, "delete_review").await;
+    let refused = h
+        .engine
+        .decide_delete(
+            review[0].id,
+            &DeleteDecision::Deactivate {
+                field: "hire_date".into(),
+                value: json!("not a date"),
+            },
+            "",
+            &Actor::person("sam", "steward"),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(concord::EngineError::Invalid(_))),
+        "an invalid value is refused: {refused:?}"
+    );
+    assert_eq!(
+        open_exceptions(&h, "delete_review").await.len(),
+        1,
+        "and the review stays open"
+    );
+    assert!(h.payroll.record(&pid).is_some(), "nothing changed");
 }
 
 #[tokio::test]

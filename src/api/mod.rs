@@ -22,8 +22,8 @@ use crate::model::{
     FieldPolicy, Fields, Mapping, ObjectPolicies, RecordId, SystemConfig, WorkspaceConfig,
 };
 use crate::ops::{
-    AuditRow, Choice, DeadLetterFilter, DeadLetterView, ExceptionFilter, ExceptionView,
-    ReplayOutcome, ReplayPreview, ResolveOutcome,
+    AuditRow, Choice, DeadLetterFilter, DeadLetterView, DeleteDecision, ExceptionFilter,
+    ExceptionView, ReplayOutcome, ReplayPreview, ResolveOutcome,
 };
 use crate::runtime::Engine;
 use crate::secrets::{Secret, SharedSecrets};
@@ -293,6 +293,14 @@ pub struct ResolveRequest {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NoteRequest {
+    pub note: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteDecisionRequest {
+    pub decision: DeleteDecision,
+    #[serde(default)]
     pub note: String,
 }
 
@@ -927,6 +935,22 @@ async fn dismiss_exception(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/exceptions/{id}/delete-decision", request_body = DeleteDecisionRequest, params(("id" = i64, Path)),
+    responses((status = 204, description = "carried out"), (status = 409, description = "already resolved"),
+        (status = 422, description = "not a delete under review, or an invalid deactivation value")),
+    security(("token" = [])))]
+async fn decide_delete(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<DeleteDecisionRequest>,
+) -> Result<StatusCode, ApiError> {
+    c.engine
+        .decide_delete(id, &req.decision, &req.note, &who.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(post, path = "/api/exceptions/{id}/match", request_body = MatchRequest, params(("id" = i64, Path)),
     responses((status = 204, description = "linked or created")), security(("token" = [])))]
 async fn resolve_match(
@@ -1282,7 +1306,7 @@ impl utoipa::Modify for AccessAddon {
     paths(
         me, issue_token, get_workspace, put_system, test_unsaved_system, test_system, discover, secret_status,
         put_secret, delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
-        resolve_exception, bulk_resolve, dismiss_exception, resolve_match, list_dead_letters, get_dead_letter,
+        resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
         preview_replay, replay, replay_matching, discard, audit, find_record, record, metrics, metrics_history,
         put_engine
     ),
@@ -1334,6 +1358,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/exceptions/{id}/resolve", Access::Roles(&[Role::Steward], "resolve exceptions")),
     ("POST", "/api/exceptions/{id}/dismiss", Access::Roles(&[Role::Steward], "dismiss exceptions")),
     ("POST", "/api/exceptions/{id}/match", Access::Roles(&[Role::Steward], "resolve matches")),
+    ("POST", "/api/exceptions/{id}/delete-decision", Access::Roles(&[Role::Steward], "decide deletes")),
     ("GET", "/api/dead-letters", Access::Read),
     ("POST", "/api/dead-letters/replay", Access::Roles(&[Role::Support], "replay dead letters")),
     ("GET", "/api/dead-letters/{id}", Access::Read),
@@ -1419,6 +1444,7 @@ pub fn router(console: Console) -> Router {
         .route("/api/exceptions/{id}/resolve", post(resolve_exception))
         .route("/api/exceptions/{id}/dismiss", post(dismiss_exception))
         .route("/api/exceptions/{id}/match", post(resolve_match))
+        .route("/api/exceptions/{id}/delete-decision", post(decide_delete))
         .route("/api/dead-letters", get(list_dead_letters))
         .route("/api/dead-letters/replay", post(replay_matching))
         .route("/api/dead-letters/{id}", get(get_dead_letter))

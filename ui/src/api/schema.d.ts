@@ -191,6 +191,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/exceptions/{id}/delete-decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin, steward. */
+        post: operations["decide_delete"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/exceptions/{id}/dismiss": {
         parameters: {
             query?: never;
@@ -603,6 +620,23 @@ export interface components {
             discard_reason?: string | null;
             op?: string | null;
             idempotency_key?: string | null;
+        };
+        /** @description What a steward decides about a record one system deleted (a `delete_review` exception). */
+        DeleteDecision: {
+            /** @enum {string} */
+            kind: "delete_everywhere";
+        } | {
+            field: string;
+            value: unknown;
+            /** @enum {string} */
+            kind: "deactivate";
+        } | {
+            /** @enum {string} */
+            kind: "keep";
+        };
+        DeleteDecisionRequest: {
+            decision: components["schemas"]["DeleteDecision"];
+            note?: string;
         };
         /** @description What a delete reported by one system does to the others. */
         DeletePolicy: {
@@ -1424,6 +1458,66 @@ export interface operations {
             };
             /** @description no such exception */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    decide_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteDecisionRequest"];
+            };
+        };
+        responses: {
+            /** @description carried out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description already resolved */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not a delete under review, or an invalid deactivation value */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
