@@ -912,3 +912,75 @@ async fn a_long_metrics_history_is_thinned_evenly() {
         "a malformed time is a 400",
     );
 }
+
+#[tokio::test]
+async fn bulk_resolve_takes_a_filtered_set_and_says_what_remains() {
+    let h = Harness::start(|c| {
+        let p = c.policies[0]
+            .fields
+            .iter_mut()
+            .find(|p| p.field == "given_name")
+            .expect("given_name policy");
+        p.non_owner = concord::model::NonOwnerPolicy::Quarantine;
+    })
+    .await;
+    let api = Api::start(&h).await;
+    let steward = api.token("sam", "steward").await;
+    for (id, number) in [("H1", "E1"), ("H2", "E2"), ("H3", "E3")] {
+        let mut person = ada();
+        person["employee_number"] = json!(number);
+        h.hris.edit(id, person);
+    }
+    h.settle().await;
+    for (pid, _) in h.payroll.records() {
+        h.payroll.edit(&pid, json!({ "first_name": "Augusta" }));
+    }
+    h.settle().await;
+    let (_, total) = api
+        .list("/api/exceptions?kind=non_owner_change", &steward)
+        .await;
+    assert_eq!(total, 3, "three quarantined renames");
+
+    let bulk = json!({
+        "filter": { "kind": "non_owner_change", "field": "given_name", "limit": 2 },
+        "choice": { "choose": "system", "value": "payroll" },
+        "note": "HR confirmed the new spelling",
+    });
+    let (status, first) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve",
+            Some(&steward),
+            Some(bulk.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        first["applied"],
+        json!(2),
+        "a call takes at most its limit: {first}"
+    );
+    assert_eq!(
+        first["remaining"],
+        json!(1),
+        "and says how many still match: {first}"
+    );
+    let (_, second) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve",
+            Some(&steward),
+            Some(bulk),
+        )
+        .await;
+    assert_eq!(second["applied"], json!(1), "{second}");
+    assert_eq!(second["remaining"], json!(0), "{second}");
+    h.settle().await;
+    for id in ["H1", "H2", "H3"] {
+        assert_eq!(
+            h.hris.record(id).expect("kept")["full_name"],
+            json!("Augusta Lovelace"),
+            "payroll's spelling reaches the owner for {id}"
+        );
+    }
+}

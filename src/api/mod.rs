@@ -324,6 +324,10 @@ pub struct BulkOutcome {
     pub applied: usize,
     pub awaiting_second_approval: usize,
     pub failed: Vec<String>,
+    /// Open exceptions still matching the filter afterwards (one call takes at most its
+    /// `limit`, 1000 by default; call again for the rest).
+    #[serde(default)]
+    pub remaining: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -906,6 +910,7 @@ async fn bulk_resolve(
         applied: 0,
         awaiting_second_approval: 0,
         failed: Vec::new(),
+        remaining: 0,
     };
     for e in c.engine.list_exceptions(&filter).await? {
         match c
@@ -918,6 +923,7 @@ async fn bulk_resolve(
             Err(err) => outcome.failed.push(format!("exception {}: {err}", e.id)),
         }
     }
+    outcome.remaining = c.engine.count_exceptions(&filter).await?;
     Ok(Json(outcome))
 }
 

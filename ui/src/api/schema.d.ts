@@ -543,6 +543,12 @@ export interface components {
             applied: number;
             awaiting_second_approval: number;
             failed: string[];
+            /**
+             * Format: int64
+             * @description Open exceptions still matching the filter afterwards (one call takes at most its
+             *     `limit`, 1000 by default; call again for the rest).
+             */
+            remaining?: number;
         };
         BulkResolveRequest: {
             filter: components["schemas"]["ExceptionFilter"];
