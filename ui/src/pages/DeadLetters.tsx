@@ -1,18 +1,20 @@
 // Dead letters, for support: writes (and events) that failed for good, with the error class,
 // the system's response and the attempts. Preview what a replay would change, replay one, a
-// selection or everything a filter selects (with progress), or discard with a reason.
+// selection or everything a filter selects (with progress), or discard with a reason. Each says
+// who replayed or discarded it, when, and why.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { toast } from "sonner";
-import { AlertOctagon, RotateCcw, Trash2 } from "lucide-react";
+import { AlertOctagon, CheckCircle2, RotateCcw, Trash2 } from "lucide-react";
 import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
 import type { DeadLetterView } from "../api/types";
 import { usePagedList } from "../lib/paged";
 import { useUrlFilters } from "../lib/urlstate";
 import { LOCALE, ageSeconds, formatAge, formatTime, humanize, sameValue } from "../lib/format";
+import { deadLetterOutcome, justAfter } from "../lib/deadletter";
 import { can, whyNot } from "../lib/roles";
 import { DataTable, type Column } from "../components/DataTable";
 import { Dialog, Drawer, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Progress, Spinner, Value } from "../components/ui";
@@ -98,16 +100,18 @@ export function DeadLettersPage() {
     },
   };
 
+  // Past "dead", the status cell also says who acted and when (in place of the failure's age).
+  const settled = status !== "dead";
   const columns: Column<DeadLetterView>[] = [
-    { key: "id", header: "#", width: "70px", render: (d) => <span className="mono faint">{d.id}</span> },
-    { key: "system", header: "System", width: "130px", render: (d) => names.get(d.system) ?? d.system },
-    { key: "op", header: "Operation", width: "110px", render: (d) => <span className="mono">{d.op ?? d.kind}</span> },
-    { key: "record", header: "Record", width: "90px", render: (d) => (d.record_id != null ? <span className="mono">{d.record_id}</span> : "—") },
-    { key: "class", header: "Error class", width: "150px", render: (d) => <Pill tone={d.error_class === "validation" ? "warning" : "danger"}>{humanize(d.error_class)}</Pill> },
+    { key: "id", header: "#", width: "64px", render: (d) => <span className="mono faint">{d.id}</span> },
+    { key: "system", header: "System", width: "116px", render: (d) => names.get(d.system) ?? d.system },
+    { key: "op", header: "Operation", width: "106px", render: (d) => <span className="mono">{d.op ?? d.kind}</span> },
+    { key: "record", header: "Record", width: "88px", render: (d) => (d.record_id != null ? <span className="mono">{d.record_id}</span> : "—") },
+    { key: "class", header: "Error class", width: "130px", render: (d) => <Pill tone={d.error_class === "validation" ? "warning" : "danger"}>{humanize(d.error_class)}</Pill> },
     {
       key: "resp",
       header: "Response",
-      width: "minmax(200px, 3fr)",
+      width: settled ? "minmax(120px, 3fr)" : "minmax(200px, 3fr)",
       render: (d) => (
         <span title={d.response_body ?? undefined}>
           {d.response_status != null ? <strong className="mono">{d.response_status} </strong> : null}
@@ -116,8 +120,27 @@ export function DeadLettersPage() {
       ),
     },
     { key: "attempts", header: "Attempts", width: "100px", className: "num", render: (d) => d.attempts },
-    { key: "age", header: "Age", width: "70px", className: "num", render: (d) => <span title={formatTime(d.created_at)}>{formatAge(ageSeconds(d.created_at))}</span> },
-    { key: "status", header: "Status", width: "100px", render: (d) => <Pill tone={statusTone(d.status)}>{d.status}</Pill> },
+    ...(settled
+      ? [
+          {
+            key: "status",
+            header: "Status",
+            width: "minmax(260px, 2fr)",
+            render: (d: DeadLetterView) => {
+              const o = deadLetterOutcome(d, formatTime);
+              return (
+                <span title={o?.long ?? `Failed ${formatTime(d.created_at)}`}>
+                  <Pill tone={statusTone(d.status)}>{d.status}</Pill> <span className="faint">{formatAge(ageSeconds(d.updated_at))}</span>
+                  {o?.byline ? <span className="muted"> · {o.byline}</span> : null}
+                </span>
+              );
+            },
+          },
+        ]
+      : [
+          { key: "age", header: "Age", width: "64px", className: "num", render: (d: DeadLetterView) => <span title={formatTime(d.created_at)}>{formatAge(ageSeconds(d.created_at))}</span> },
+          { key: "status", header: "Status", width: "96px", render: (d: DeadLetterView) => <Pill tone={statusTone(d.status)}>{d.status}</Pill> },
+        ]),
   ];
 
   // Replays of a selection go one by one (the API replays one id or a filter), with progress.
@@ -306,9 +329,10 @@ function ReplayJob({ job, onClose, onUpdate, onSettled }: { job: Job; onClose: (
     const tick = async () => {
       const j = jobRef.current;
       try {
-        const replaying = await api.get("/api/dead-letters", { status: "replaying", system: j.filter.system ?? undefined, error_class: j.filter.error_class ?? undefined, record_id: j.filter.record_id ?? undefined, limit: 10000 });
         const ids = j.ids ? new Set(j.ids) : null;
-        const remaining = ids ? replaying.filter((d) => ids.has(d.id)).length : replaying.length;
+        // A filter replay follows how many are still replaying: the list's total when it has one.
+        const replaying = await api.list("/api/dead-letters", { status: "replaying", system: j.filter.system ?? undefined, error_class: j.filter.error_class ?? undefined, record_id: j.filter.record_id ?? undefined, limit: 10000 });
+        const remaining = ids ? replaying.items.filter((d) => ids.has(d.id)).length : (replaying.total ?? replaying.items.length);
         let failedAgain: number | null = null;
         if (remaining === 0 && ids) {
           const dead = await api.get("/api/dead-letters", { status: "dead", limit: 10000 });
@@ -360,8 +384,10 @@ function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChanged }: {
   const mayReplay = can(me.role, "replay_dead_letters");
   const row = useQuery({ queryKey: ["dead-letter", id], queryFn: () => api.get("/api/dead-letters/{id}/preview", { id }) });
   const [busy, setBusy] = useState(false);
-  const details = useDeadLetterRow(id, row.data?.system ?? known?.system, known);
+  const details = useDeadLetter(id, known);
   const d = details.data;
+  const role = useActorRole(d);
+  const outcome = d ? deadLetterOutcome(d, formatTime, role) : null;
 
   const replay = async () => {
     setBusy(true);
@@ -370,7 +396,6 @@ function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChanged }: {
       if (r.outcome === "queued") toast.success(`Dead letter #${id} queued for replay`);
       else toast.info(r.outcome === "already_replayed" ? "Already replayed: nothing is sent again" : "This dead letter was discarded");
       void qc.invalidateQueries({ queryKey: ["dead-letter", id] });
-      void qc.invalidateQueries({ queryKey: ["dead-letter-row", id] });
       onChanged();
     } catch (e) {
       toast.error("Could not replay", { description: errorMessage(e) });
@@ -398,8 +423,14 @@ function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChanged }: {
         </>
       }
     >
-      {details.isPending ? <Loading /> : details.error ? <ErrorState error={details.error} /> : d ? (
+      {details.isPending ? <Loading /> : details.error ? <ErrorState error={details.error} retry={() => void details.refetch()} /> : d ? (
         <section className="section">
+          {outcome ? (
+            <div className={`banner ${outcome.tone ?? "neutral"}`} role="status">
+              {outcome.tone === "success" ? <CheckCircle2 size={16} /> : outcome.tone === "info" ? <Spinner /> : outcome.tone === "warning" ? <AlertOctagon size={16} /> : <Trash2 size={16} />}
+              <div className="b-body">{outcome.long}</div>
+            </div>
+          ) : null}
           <dl className="kv">
             <dt>System</dt>
             <dd>{names.get(d.system) ?? d.system}</dd>
@@ -415,6 +446,29 @@ function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChanged }: {
             <dd>{d.attempts}</dd>
             <dt>Failed</dt>
             <dd>{formatTime(d.created_at)}</dd>
+            {d.updated_at && d.updated_at !== d.created_at ? (
+              <>
+                <dt>Last change</dt>
+                <dd>
+                  {formatTime(d.updated_at)} <span className="faint">({formatAge(ageSeconds(d.updated_at))} ago)</span>
+                </dd>
+              </>
+            ) : null}
+            {d.actor ? (
+              <>
+                <dt>{d.status === "discarded" ? "Discarded by" : "Replayed by"}</dt>
+                <dd>
+                  {d.actor}
+                  {role ? <span className="faint"> ({role})</span> : null}
+                </dd>
+              </>
+            ) : null}
+            {d.discard_reason ? (
+              <>
+                <dt>Reason</dt>
+                <dd>{d.discard_reason}</dd>
+              </>
+            ) : null}
             <dt>Idempotency key</dt>
             <dd className="mono">{d.idempotency_key ?? "—"}</dd>
           </dl>
@@ -474,22 +528,31 @@ function sameValueList(fields: { current: unknown; base: unknown }[]): boolean {
   return fields.every((f) => sameValue(f.current, f.base));
 }
 
-/** One dead letter's row. The API has no GET /api/dead-letters/{id}, so this pages through the list of its system. */
-function useDeadLetterRow(id: number, system: string | undefined, known: DeadLetterView | undefined) {
+/** One dead letter, whatever its status; followed every 2 s while a replay is under way. */
+function useDeadLetter(id: number, known: DeadLetterView | undefined) {
   return useQuery({
-    queryKey: ["dead-letter-row", id],
-    enabled: system !== undefined || known !== undefined,
-    initialData: known,
-    queryFn: async () => {
-      for (let offset = 0; offset < 200_000; offset += 1000) {
-        const page = await api.get("/api/dead-letters", { status: "all", system, limit: 1000, offset });
-        const hit = page.find((d) => d.id === id);
-        if (hit) return hit;
-        if (page.length < 1000) break;
-      }
-      throw new Error(`Dead letter #${id} was not found.`);
-    },
+    queryKey: ["dead-letter", id, "view"],
+    queryFn: () => api.get("/api/dead-letters/{id}", { id }),
+    placeholderData: known,
+    refetchInterval: (q) => (q.state.data?.status === "replaying" ? 2000 : false),
   });
+}
+
+/**
+ * The role of whoever last replayed or discarded a dead letter: the dead letter names only the
+ * person, the audit entry of their action also has the role. Best effort (null when not found).
+ */
+function useActorRole(d: DeadLetterView | undefined): string | null {
+  const actor = d?.actor ?? null;
+  const until = d ? justAfter(d.updated_at) : undefined;
+  const q = useQuery({
+    queryKey: ["audit", "dead-letter-actor", d?.id, actor, until],
+    enabled: !!d && !!actor && !!until,
+    staleTime: 60_000,
+    queryFn: () => api.get("/api/audit", { actor: actor!, until, limit: 200 }),
+  });
+  const entry = q.data?.find((a) => (a.rule === "dead_letter:discard" || a.rule === "dead_letter:replay") && (a.detail as { dead_letter?: unknown } | null | undefined)?.dead_letter === d?.id);
+  return entry?.actor_role ?? null;
 }
 
 function DiscardDialog({ ids, onClose, onDone }: { ids: number[] | null; onClose: () => void; onDone: () => void }) {
