@@ -1,22 +1,25 @@
 // Audit: every change and every decision, searchable by record, field, actor, system and time
 // (server-paginated). And a record's lineage: golden values, what each system was last known
-// to hold, and for any field, "why does it hold this value?" from its audit history.
+// to hold, and for any field, "why does it hold this value?" from its audit history. A record
+// is found by its Concord id or by the id one of the systems gives it.
 
 import { useCallback, useMemo, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
-import { useQuery } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { HelpCircle, History, Search } from "lucide-react";
-import { api } from "../api/client";
+import { api, errorMessage } from "../api/client";
 import { useWorkspace } from "../api/queries";
 import type { AuditRow } from "../api/types";
 import { AUDIT_COUNT_CAP, usePagedList } from "../lib/paged";
 import { useUrlFilters } from "../lib/urlstate";
 import { formatShortTime, formatTime, sameValue } from "../lib/format";
 import { DataTable, type Column } from "../components/DataTable";
-import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Value } from "../components/ui";
+import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
 import { FieldLineage, describeRule, isPerson } from "../components/Lineage";
 
 const FILTER_KEYS = ["record_id", "field", "actor", "system", "since", "until"] as const;
+/** The "why does this field hold this value?" form: by (a system's id, or blank for Concord's), id, field. */
+const WHY_KEYS = ["why_by", "why_id", "why_field"] as const;
 
 /** `datetime-local` input value (local time) to RFC 3339 UTC, or undefined. */
 export function localToIso(v: string): string | undefined {
@@ -29,7 +32,10 @@ export function AuditPage() {
   const ws = useWorkspace();
   const navigate = useNavigate();
   const [f, setF] = useUrlFilters(FILTER_KEYS);
-  const [why, setWhy] = useState({ record: "", field: "" });
+  const qc = useQueryClient();
+  const [why, setWhy] = useUrlFilters(WHY_KEYS);
+  const [finding, setFinding] = useState(false);
+  const [notFound, setNotFound] = useState<string | null>(null);
   const recordId = /^\d+$/.test(f.record_id) ? Number(f.record_id) : undefined;
   const key = JSON.stringify([recordId, f.field, f.actor, f.system, f.since, f.until]);
   const fetchPage = useCallback(
@@ -53,6 +59,35 @@ export function AuditPage() {
   );
   const list = usePagedList(key, fetchPage, { totalCap: AUDIT_COUNT_CAP });
   const fields = useMemo(() => (ws.data?.objects ?? []).flatMap((o) => o.fields.map((x) => x.name)), [ws.data]);
+  const systems = ws.data?.systems ?? [];
+  // A system named in a link that the workspace no longer has still reads as its id.
+  const whyBy = why.why_by;
+  const whySystem = whyBy ? systems.find((s) => s.id === whyBy) ?? { id: whyBy, name: whyBy } : null;
+  const editWhy = (patch: Partial<Record<(typeof WHY_KEYS)[number], string>>) => {
+    setNotFound(null);
+    setWhy(patch);
+  };
+  const recordPath = (id: number) => `/records/${id}${why.why_field ? `?field=${encodeURIComponent(why.why_field)}` : ""}`;
+  // By Concord's id, open the record; by a system's id, ask which record it is linked to first.
+  const explain = async () => {
+    const typed = why.why_id.trim();
+    if (!typed) return;
+    if (!whySystem) {
+      if (/^\d+$/.test(typed)) navigate(recordPath(Number(typed)));
+      return;
+    }
+    setFinding(true);
+    setNotFound(null);
+    try {
+      const view = await api.get("/api/records", { system: whySystem.id, external_id: typed });
+      qc.setQueryData(["record", view.id], view);
+      navigate(recordPath(view.id));
+    } catch (e) {
+      setNotFound(errorMessage(e));
+    } finally {
+      setFinding(false);
+    }
+  };
 
   const columns: Column<AuditRow>[] = [
     { key: "at", header: "When", width: "150px", render: (r) => <span title={formatTime(r.at)}>{formatShortTime(r.at)}</span> },
@@ -94,17 +129,41 @@ export function AuditPage() {
         style={{ padding: 12 }}
         onSubmit={(e) => {
           e.preventDefault();
-          if (/^\d+$/.test(why.record.trim())) navigate(`/records/${why.record.trim()}${why.field ? `?field=${encodeURIComponent(why.field)}` : ""}`);
+          void explain();
         }}
         aria-label="Why does a field hold its value"
       >
+        <div className="row wrap" style={{ marginBottom: 8 }}>
+          <HelpCircle size={18} style={{ color: "var(--accent)" }} aria-hidden="true" />
+          <strong>Why does this field hold this value?</strong>
+          <span className="faint">Find the record by its Concord id, or by the id one of the systems gives it.</span>
+        </div>
         <div className="toolbar">
-          <HelpCircle size={18} style={{ alignSelf: "center", color: "var(--accent)" }} aria-hidden="true" />
-          <strong style={{ alignSelf: "center" }}>Why does this field hold this value?</strong>
-          <Field label="Record id">{(id) => <input id={id} className="input" inputMode="numeric" style={{ width: 110 }} value={why.record} onChange={(e) => setWhy({ ...why, record: e.target.value.replace(/\D/g, "") })} />}</Field>
+          <Field label="Find the record by">
+            {(id) => (
+              <select id={id} className="select" value={whyBy} onChange={(e) => editWhy({ why_by: e.target.value, why_id: "" })}>
+                <option value="">Concord record id</option>
+                {whySystem && !systems.some((s) => s.id === whySystem.id) ? <option value={whySystem.id}>{whySystem.name} id</option> : null}
+                {systems.map((s) => (
+                  <option key={s.id} value={s.id}>
+                    {s.name} id
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+          <Field label={whySystem ? `${whySystem.name} id` : "Record id"} error={notFound}>
+            {(id) =>
+              whySystem ? (
+                <input id={id} className="input mono" style={{ width: 160 }} placeholder="as the system shows it" aria-invalid={notFound ? true : undefined} value={why.why_id} onChange={(e) => editWhy({ why_id: e.target.value })} />
+              ) : (
+                <input id={id} className="input" inputMode="numeric" style={{ width: 110 }} aria-invalid={notFound ? true : undefined} value={why.why_id} onChange={(e) => editWhy({ why_id: e.target.value.replace(/\D/g, "") })} />
+              )
+            }
+          </Field>
           <Field label="Field (optional)">
             {(id) => (
-              <select id={id} className="select" value={why.field} onChange={(e) => setWhy({ ...why, field: e.target.value })}>
+              <select id={id} className="select" value={why.why_field} onChange={(e) => editWhy({ why_field: e.target.value })}>
                 <option value="">All fields</option>
                 {fields.map((x) => (
                   <option key={x}>{x}</option>
@@ -112,8 +171,8 @@ export function AuditPage() {
               </select>
             )}
           </Field>
-          <button type="submit" className="btn primary" disabled={!why.record}>
-            Explain
+          <button type="submit" className="btn primary" disabled={!why.why_id.trim() || finding}>
+            {finding ? <Spinner /> : null} Explain
           </button>
         </div>
       </form>
@@ -134,7 +193,7 @@ export function AuditPage() {
           {(id) => (
             <select id={id} className="select" value={f.system} onChange={(e) => setF({ system: e.target.value })}>
               <option value="">Any system</option>
-              {(ws.data?.systems ?? []).map((s) => (
+              {systems.map((s) => (
                 <option key={s.id} value={s.id}>
                   {s.name}
                 </option>
