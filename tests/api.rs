@@ -520,6 +520,15 @@ async fn every_route_checks_every_role() {
         checked >= 120,
         "every route was tried with every role ({checked} calls)"
     );
+    let (status, resp) = api
+        .call(Method::DELETE, "/api/metrics", Some(&api.admin), None)
+        .await;
+    assert_error(
+        status,
+        &resp,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "a wrong method is a JSON 405",
+    );
 
     // The document and the table describe the same routes, with the same roles.
     let (_, doc) = api.call(Method::GET, "/api/openapi.json", None, None).await;

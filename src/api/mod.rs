@@ -1471,6 +1471,13 @@ pub fn router(console: Console) -> Router {
             console.clone(),
             authorize,
         ))
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("this route does not take {method}"),
+            )
+        })
         .layer(desktop_cors())
         .with_state(console)
 }
