@@ -319,6 +319,21 @@ async fn bad_input_gets_json_errors() {
         StatusCode::BAD_REQUEST,
         "a non-numeric id is a 400",
     );
+    let huge = json!({ "reason": "x".repeat(3 * 1024 * 1024) });
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/dead-letters/1/discard",
+            Some(&api.admin),
+            Some(huge),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "a body over the limit is a JSON 413",
+    );
     let (status, body) = api
         .call(Method::GET, "/api/nope", Some(&steward), None)
         .await;

@@ -74,11 +74,15 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError(
-                StatusCode::BAD_REQUEST,
-                "malformed_payload",
-                e.body_text(),
-            )),
+            Err(e) => {
+                // Syntax and shape errors alike are a 400; size and media type keep theirs.
+                let (status, code) = match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => (e.status(), "payload_too_large"),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => (e.status(), "unsupported_media_type"),
+                    _ => (StatusCode::BAD_REQUEST, "malformed_payload"),
+                };
+                Err(ApiError(status, code, e.body_text()))
+            }
         }
     }
 }
