@@ -28,6 +28,7 @@ export type DeadLetterView = S["DeadLetterView"];
 export type DeadLetterFilter = S["DeadLetterFilter"];
 export type ReplayPreview = S["ReplayPreview"];
 export type ReplayOutcome = S["ReplayOutcome"];
+export type DeleteDecision = S["DeleteDecision"];
 export type AuditRow = S["AuditRow"];
 export type RecordView = S["RecordView"];
 export type Metrics = S["Metrics"];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { FieldPolicy } from "../api/types";
-import { accessOf, conflictFromKey, conflictKey, isOpen, openPolicy, policyWarnings, samePolicy, setAccess } from "./policy";
+import { accessOf, conflictFromKey, conflictKey, isOpen, openPolicy, policyWarnings, samePolicy, setAccess, suggestedDeactivation } from "./policy";
+import type { WorkspaceConfig } from "../api/types";
 
 describe("ownership matrix", () => {
   it("starts open: every system may write", () => {
@@ -34,5 +35,34 @@ describe("ownership matrix", () => {
   it("warns about settings that cannot work", () => {
     expect(policyWarnings({ field: "a", conflict: "owner_wins" }, ["hris"])).toEqual(["owner_wins needs an owner"]);
     expect(policyWarnings({ field: "a", conflict: { prefer: "crm" } }, ["hris"])).toEqual(["prefers unknown system crm"]);
+  });
+});
+
+describe("suggestedDeactivation", () => {
+  const ws = (over: Partial<WorkspaceConfig["objects"][number]>): WorkspaceConfig =>
+    ({
+      systems: [],
+      mappings: [],
+      policies: [],
+      objects: [
+        {
+          name: "employee",
+          fields: [
+            { name: "given_name", type: "string" },
+            { name: "employment_status", type: "enum", values: ["active", "on_leave", "terminated"] },
+          ],
+          ...over,
+        },
+      ],
+    }) as unknown as WorkspaceConfig;
+  it("takes the object's own deactivation policy first", () => {
+    expect(suggestedDeactivation(ws({ delete_policy: { policy: "deactivate", field: "employment_status", value: "on_leave" } }), "employee")).toEqual({ field: "employment_status", value: "on_leave" });
+  });
+  it("otherwise picks a status enum and its ending value", () => {
+    expect(suggestedDeactivation(ws({ delete_policy: { policy: "review" } }), "employee")).toEqual({ field: "employment_status", value: "terminated" });
+  });
+  it("suggests nothing when the object has no status field", () => {
+    expect(suggestedDeactivation(ws({ fields: [{ name: "given_name", type: "string" }] }), "employee")).toBeNull();
+    expect(suggestedDeactivation(ws({}), "dependent")).toBeNull();
   });
 });

@@ -1,6 +1,6 @@
 // Field ownership and policies as the matrix edits them (pure helpers, tested).
 
-import type { ConflictPolicy, FieldPolicy } from "../api/types";
+import type { ConflictPolicy, FieldPolicy, WorkspaceConfig } from "../api/types";
 
 export type Access = "owner" | "writer" | "read";
 
@@ -79,4 +79,16 @@ export function policyWarnings(p: FieldPolicy, systems: string[]): string[] {
   if (c === "owner_wins" && !p.owner) out.push("owner_wins needs an owner");
   if (c.startsWith("prefer:") && !systems.includes(c.slice(7))) out.push(`prefers unknown system ${c.slice(7)}`);
   return out;
+}
+
+/** The deactivation the object's schema suggests: its delete policy's, else a status-like enum field. */
+export function suggestedDeactivation(ws: WorkspaceConfig | undefined, object: string): { field: string; value: string } | null {
+  const schema = ws?.objects.find((o) => o.name === object);
+  if (!schema) return null;
+  const policy = schema.delete_policy;
+  if (policy && policy.policy === "deactivate" && typeof policy.value === "string") return { field: policy.field, value: policy.value };
+  const status = schema.fields.find((f) => f.type === "enum" && /status|state/i.test(f.name));
+  if (!status) return null;
+  const value = (status.values ?? []).find((v) => /terminat|inactive|deactiv/i.test(v)) ?? status.values?.[0] ?? "";
+  return { field: status.name, value };
 }

@@ -11,8 +11,9 @@ import { toast } from "sonner";
 import { CheckCheck, ShieldCheck, UserCheck } from "lucide-react";
 import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
-import type { Choice, ExceptionView, FieldDef, WorkspaceConfig } from "../api/types";
+import type { Choice, DeleteDecision, ExceptionView, FieldDef, WorkspaceConfig } from "../api/types";
 import { usePagedList } from "../lib/paged";
+import { suggestedDeactivation } from "../lib/policy";
 import { useUrlFilters } from "../lib/urlstate";
 import { LOCALE, ageSeconds, formatAge, formatTime, humanize, isMasked, parseTyped, sameValue } from "../lib/format";
 import { can, whyNot } from "../lib/roles";
@@ -555,12 +556,17 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
       {e.kind === "ambiguous_match" ? <AmbiguousMatch e={e} busy={busy} mayResolve={mayResolve && isOpen} onLink={(r) => void link(r)} /> : null}
 
       {e.kind === "delete_review" ? (
-        <section className="section">
-          <h3>Delete under review</h3>
-          <p className="muted">
-            {names.get(e.system ?? "") ?? e.system} deleted this record. The other systems keep it until a steward decides. Dismiss this exception to keep the record as it is.
-          </p>
-        </section>
+        <DeleteReview
+          e={e}
+          ws={ws}
+          systemName={names.get(e.system ?? "") ?? e.system ?? "A system"}
+          mayDecide={mayResolve && isOpen}
+          whyNot={whyNot(me.role, "resolve_exceptions")}
+          onDone={() => {
+            refresh();
+            onClose();
+          }}
+        />
       ) : null}
 
       {e.record_id != null ? (
@@ -575,8 +581,108 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
   );
 }
 
+type DecisionKind = DeleteDecision["kind"];
+
+function describeDecision(d: DeleteDecision): string {
+  if (d.kind === "delete_everywhere") return "deleted in every system";
+  if (d.kind === "keep") return "kept in the other systems";
+  return `deactivated: ${d.field} set to ${typeof d.value === "string" ? d.value : JSON.stringify(d.value)}`;
+}
+
+function DeleteReview({ e, ws, systemName, mayDecide, whyNot: why, onDone }: { e: ExceptionView; ws: WorkspaceConfig | undefined; systemName: string; mayDecide: boolean; whyNot: string; onDone: () => void }) {
+  const suggested = suggestedDeactivation(ws, e.object);
+  const fields = ws?.objects.find((o) => o.name === e.object)?.fields ?? [];
+  const [kind, setKind] = useState<DecisionKind>(suggested ? "deactivate" : "keep");
+  const [field, setField] = useState(suggested?.field ?? fields[0]?.name ?? "");
+  const [value, setValue] = useState(suggested?.value ?? "");
+  const [note, setNote] = useState("");
+  const [busy, setBusy] = useState(false);
+  const def = fields.find((f) => f.name === field);
+  const options: { kind: DecisionKind; label: string; sub: string }[] = [
+    { kind: "deactivate", label: "Deactivate", sub: "keep the record everywhere else, with a status that says it has ended" },
+    { kind: "delete_everywhere", label: "Delete everywhere", sub: "delete the record in every other system too" },
+    { kind: "keep", label: "Keep", sub: `keep it as it is elsewhere; ${systemName} is no longer linked` },
+  ];
+  const decision: DeleteDecision | null =
+    kind === "deactivate" ? (field && value.trim() !== "" ? { kind, field, value: parseTyped(value, def?.type) } : null) : { kind };
+  const decide = async () => {
+    if (!decision) return;
+    setBusy(true);
+    try {
+      await api.post("/api/exceptions/{id}/delete-decision", { id: e.id }, { decision, note });
+      toast.success(`Exception #${e.id} decided`, { description: `The record is ${describeDecision(decision)}.` });
+      onDone();
+    } catch (err) {
+      toast.error("Could not carry out the decision", { description: errorMessage(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="section" aria-labelledby="delete-h">
+      <h3 id="delete-h">Delete under review</h3>
+      <p className="muted">{systemName} deleted this record. The other systems keep it until a steward decides.</p>
+      {mayDecide ? (
+        <>
+          <div className="col" role="radiogroup" aria-label="What happens to the record">
+            {options.map((o) => (
+              <label key={o.kind} className="row" style={{ alignItems: "flex-start", gap: 8, cursor: "pointer" }}>
+                <input type="radio" name={`delete-${e.id}`} checked={kind === o.kind} onChange={() => setKind(o.kind)} />
+                <span>
+                  <strong>{o.label}</strong> <span className="faint">{o.sub}</span>
+                </span>
+              </label>
+            ))}
+          </div>
+          {kind === "deactivate" ? (
+            <div className="row" style={{ gap: 12 }}>
+              <Field label="Field">
+                {(id) => (
+                  <select id={id} className="select" value={field} onChange={(ev) => { setField(ev.target.value); setValue(""); }}>
+                    {fields.map((f) => (
+                      <option key={f.name} value={f.name}>
+                        {f.name}
+                      </option>
+                    ))}
+                  </select>
+                )}
+              </Field>
+              <Field label="Value" hint={def?.type === "enum" ? undefined : def?.type}>
+                {(id) =>
+                  def?.type === "enum" && def.values?.length ? (
+                    <select id={id} className="select" value={value} onChange={(ev) => setValue(ev.target.value)}>
+                      <option value="">Choose…</option>
+                      {def.values.map((v) => (
+                        <option key={v} value={v}>
+                          {v}
+                        </option>
+                      ))}
+                    </select>
+                  ) : (
+                    <input id={id} className="input" value={value} onChange={(ev) => setValue(ev.target.value)} />
+                  )
+                }
+              </Field>
+            </div>
+          ) : null}
+          <Field label="Note" hint="Kept in the audit with your decision.">
+            {(id) => <textarea id={id} className="textarea" rows={2} value={note} onChange={(ev) => setNote(ev.target.value)} />}
+          </Field>
+          <div className="row">
+            <button type="button" className="btn primary" disabled={busy || !decision} onClick={() => void decide()}>
+              {busy ? <Spinner /> : <UserCheck size={16} />} Carry out
+            </button>
+          </div>
+        </>
+      ) : e.status === "open" ? (
+        <p className="faint">{why}</p>
+      ) : null}
+    </section>
+  );
+}
+
 function ResolutionSummary({ e }: { e: ExceptionView }) {
-  const r = e.resolution && typeof e.resolution === "object" ? (e.resolution as { value?: unknown; note?: string; choice?: { choose?: string; value?: unknown }; dismissed?: boolean; link_to?: number | null }) : null;
+  const r = e.resolution && typeof e.resolution === "object" ? (e.resolution as { value?: unknown; note?: string; choice?: { choose?: string; value?: unknown }; dismissed?: boolean; link_to?: number | null; decision?: DeleteDecision }) : null;
   return (
     <section className="section">
       <h3>{e.status === "resolved" ? "Resolution" : "Outcome"}</h3>
@@ -592,6 +698,12 @@ function ResolutionSummary({ e }: { e: ExceptionView }) {
               <Value v={r.value ?? null} />
               {r.choice?.choose ? <span className="faint"> ({r.choice.choose}{typeof r.choice.value === "string" && r.choice.choose === "system" ? `: ${r.choice.value}` : ""})</span> : null}
             </dd>
+          </>
+        ) : null}
+        {r?.decision ? (
+          <>
+            <dt>Decision</dt>
+            <dd>The record was {describeDecision(r.decision)}.</dd>
           </>
         ) : null}
         {r && "link_to" in r ? (
