@@ -1320,7 +1320,7 @@ impl utoipa::Modify for AccessAddon {
         preview_replay, replay, replay_matching, discard, audit, find_record, record, metrics, metrics_history,
         put_engine
     ),
-    components(schemas(Role, Principal, ErrorBody)),
+    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig)),
     modifiers(&SecurityAddon, &AccessAddon)
 )]
 pub struct ApiDoc;

@@ -27,7 +27,7 @@ use crate::model::{ChangeEvent, ChangeOp, SystemConfig};
 use crate::secrets::{Secret, SharedSecrets};
 
 /// A system reached over HTTP, described as data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestConfig {
     pub base_url: String,
@@ -50,7 +50,7 @@ fn default_timeout_ms() -> u64 {
 }
 
 /// How requests authenticate. `secret` names a keychain entry, never the value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, Default)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Auth {
     #[default]
@@ -77,7 +77,7 @@ pub enum Auth {
 }
 
 /// Where one object's records live and how they page, change and are written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectEndpoints {
     /// Collection path, e.g. `/employees` (listing, and creates unless `create.path` is set).
@@ -151,7 +151,7 @@ fn default_delete() -> Option<Endpoint> {
 }
 
 /// A method and an optional path (`{id}` replaced).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
     pub method: String,
@@ -160,7 +160,7 @@ pub struct Endpoint {
 }
 
 /// How a listing pages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, Default)]
 #[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Pagination {
     /// One response holds everything.
@@ -203,7 +203,7 @@ fn one() -> u32 {
 }
 
 /// How to ask for records changed since a cursor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Incremental {
     /// `?{param}={since}`, the since value in `format`.
@@ -221,7 +221,7 @@ pub enum Incremental {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeFormat {
     /// As the record's modified field holds it.
@@ -233,7 +233,7 @@ pub enum TimeFormat {
 }
 
 /// Optimistic concurrency for writes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, Default)]
 #[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Concurrency {
     #[default]
@@ -245,7 +245,7 @@ pub enum Concurrency {
 }
 
 /// How the system signs and shapes its webhooks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Keychain name of the signing key.
@@ -285,7 +285,7 @@ fn default_tolerance() -> u64 {
     300
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SignedPayload {
     Body,
@@ -293,7 +293,7 @@ pub enum SignedPayload {
     TimestampDotBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
     pub interval_secs: f64,

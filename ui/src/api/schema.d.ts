@@ -536,6 +536,33 @@ export interface components {
             rule: string;
             detail?: unknown;
         };
+        /** @description How requests authenticate. `secret` names a keychain entry, never the value. */
+        Auth: {
+            /** @enum {string} */
+            type: "none";
+        } | {
+            header: string;
+            secret: string;
+            prefix?: string | null;
+            /** @enum {string} */
+            type: "api_key";
+        } | {
+            secret: string;
+            /** @enum {string} */
+            type: "bearer";
+        } | {
+            username: string;
+            secret: string;
+            /** @enum {string} */
+            type: "basic";
+        } | {
+            token_url: string;
+            client_id: string;
+            secret: string;
+            scope?: string | null;
+            /** @enum {string} */
+            type: "oauth2_client_credentials";
+        };
         BatchReplayResponse: {
             queued: number;
         };
@@ -573,6 +600,18 @@ export interface components {
             value: unknown;
             /** @enum {string} */
             choose: "custom";
+        };
+        /** @description Optimistic concurrency for writes. */
+        Concurrency: {
+            /** @enum {string} */
+            style: "none";
+        } | {
+            /** @enum {string} */
+            style: "etag";
+        } | {
+            field: string;
+            /** @enum {string} */
+            style: "version_field";
         };
         /** @description How a conflict (rule 4) on a field is decided. */
         ConflictPolicy: "owner_wins" | "last_write_wins" | {
@@ -671,6 +710,11 @@ export interface components {
             };
             samples: unknown[];
         };
+        /** @description A method and an optional path (`{id}` replaced). */
+        Endpoint: {
+            method: string;
+            path?: string | null;
+        };
         EngineState: {
             paused: boolean;
         };
@@ -751,6 +795,19 @@ export interface components {
          * @enum {string}
          */
         FieldType: "string" | "date" | "timestamp" | "money" | "phone" | "email" | "enum" | "reference" | "bool" | "number" | "currency";
+        /** @description How to ask for records changed since a cursor. */
+        Incremental: {
+            param: string;
+            format?: components["schemas"]["TimeFormat"];
+            /** @enum {string} */
+            style: "param";
+        } | {
+            param: string;
+            template: string;
+            format?: components["schemas"]["TimeFormat"];
+            /** @enum {string} */
+            style: "filter";
+        };
         IssuedToken: {
             token: string;
             principal: components["schemas"]["Principal"];
@@ -838,6 +895,39 @@ export interface components {
             /** @enum {string} */
             policy: "clear";
         };
+        /** @description Where one object's records live and how they page, change and are written. */
+        ObjectEndpoints: {
+            /** @description Collection path, e.g. `/employees` (listing, and creates unless `create.path` is set). */
+            path: string;
+            /**
+             * @description Fixed query parameters of every listing request (e.g. `{"_page": "1"}` for a system that
+             *     sends `Link` headers only when asked for a page).
+             */
+            params?: {
+                [key: string]: string;
+            };
+            /** @description One record's path; `{id}` is replaced. Default `{path}/{id}`. */
+            item_path?: string | null;
+            /** @description JSON pointer to the records array in a listing response; "" when the body is the array. */
+            records_pointer?: string;
+            /** @description JSON pointer to the record in get/create/update responses; "" when the body is it. */
+            record_pointer?: string;
+            pagination?: components["schemas"]["Pagination"];
+            /** @description Path of the id in a record (`/`-separated). */
+            id_field?: string;
+            /** @description Integer version field of a record (stale-event detection and concurrency). */
+            version_field?: string | null;
+            /** @description Modification-time field of a record (the incremental cursor, and last-write-wins time). */
+            modified_field?: string | null;
+            incremental?: null | components["schemas"]["Incremental"];
+            concurrency?: components["schemas"]["Concurrency"];
+            create?: components["schemas"]["Endpoint"];
+            update?: components["schemas"]["Endpoint"];
+            delete?: null | components["schemas"]["Endpoint"];
+            /** @description JSON pointer to the total count in a listing response, or a header (`X-Total-Count`). */
+            total_pointer?: string | null;
+            total_header?: string | null;
+        };
         /** @description Policies of one object: per field. */
         ObjectPolicies: {
             object: string;
@@ -851,11 +941,50 @@ export interface components {
             match_keys?: string[];
             delete_policy?: components["schemas"]["DeletePolicy"];
         };
+        /** @description How a listing pages. */
+        Pagination: {
+            /** @enum {string} */
+            style: "none";
+        } | {
+            page_param: string;
+            size_param: string;
+            /** Format: int32 */
+            size: number;
+            /** Format: int32 */
+            first_page?: number;
+            /** @enum {string} */
+            style: "page";
+        } | {
+            offset_param: string;
+            limit_param: string;
+            /** Format: int32 */
+            limit: number;
+            /** @enum {string} */
+            style: "offset";
+        } | {
+            cursor_param: string;
+            next_pointer: string;
+            size_param?: string | null;
+            /** Format: int32 */
+            size?: number | null;
+            /** @enum {string} */
+            style: "cursor";
+        } | {
+            size_param?: string | null;
+            /** Format: int32 */
+            size?: number | null;
+            /** @enum {string} */
+            style: "link_header";
+        };
         /**
          * @description How [`Transform::Phone`] writes numbers back to the system.
          * @enum {string}
          */
         PhoneFormat: "e164" | "national" | "international";
+        PollConfig: {
+            /** Format: double */
+            interval_secs: number;
+        };
         /** @description One field of a replay preview: what the target holds, what would be written, the base. */
         PreviewField: {
             field: string;
@@ -922,6 +1051,20 @@ export interface components {
         ResolveResponse: {
             outcome: components["schemas"]["ResolveOutcome"];
         };
+        /** @description A system reached over HTTP, described as data. */
+        RestConfig: {
+            base_url: string;
+            auth?: components["schemas"]["Auth"];
+            /** Format: int64 */
+            timeout_ms?: number;
+            user_agent?: string | null;
+            /** @description Object name -> where and how its records are read and written. */
+            objects: {
+                [key: string]: components["schemas"]["ObjectEndpoints"];
+            };
+            webhooks?: null | components["schemas"]["WebhookConfig"];
+            poll?: null | components["schemas"]["PollConfig"];
+        };
         /**
          * @description What a person may do.
          * @enum {string}
@@ -935,6 +1078,8 @@ export interface components {
         SecretValue: {
             value: string;
         };
+        /** @enum {string} */
+        SignedPayload: "body" | "timestamp_dot_body";
         /** @description One connected application instance. */
         SystemConfig: {
             id: string;
@@ -975,6 +1120,8 @@ export interface components {
              */
             lag_p95_secs?: number | null;
         };
+        /** @enum {string} */
+        TimeFormat: "raw" | "rfc3339" | "unix" | "unix_ms";
         /** @description How one mapped field's values move between a system and the canonical schema. */
         Transform: {
             /** @enum {string} */
@@ -1023,6 +1170,32 @@ export interface components {
             system: components["schemas"]["SystemConfig"];
             /** @description Which object to list (default: the first the config declares). */
             object?: string | null;
+        };
+        /** @description How the system signs and shapes its webhooks. */
+        WebhookConfig: {
+            /** @description Keychain name of the signing key. */
+            secret: string;
+            signature_header: string;
+            /** @description Text before the hex digest in the signature header, e.g. `sha256=`. */
+            signature_prefix?: string;
+            /** @description Header with the unix time of signing; required with a tolerance. */
+            timestamp_header?: string | null;
+            /** Format: int64 */
+            tolerance_secs?: number;
+            /** @description What is signed: the raw body, or `{timestamp}.{raw body}`. */
+            signed_payload?: components["schemas"]["SignedPayload"];
+            /** @description The object the webhooks are about. */
+            object: string;
+            /** @description JSON pointer to an array of events; absent: the body is one event. */
+            events_pointer?: string | null;
+            /** @description JSON pointers inside one event. */
+            record_pointer: string;
+            event_key_pointer?: string | null;
+            op_pointer?: string | null;
+            /** @description Values at `op_pointer` that mean the record was deleted. */
+            delete_values?: string[];
+            /** @description JSON pointer to the event time, when the record carries no modified field. */
+            occurred_at_pointer?: string | null;
         };
         /** @description The whole workspace: what `concord` loads from a config file into SQLite. */
         WorkspaceConfig: {
