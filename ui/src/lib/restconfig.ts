@@ -111,6 +111,65 @@ export function secretNames(c: RestConfig): { auth: string | null; webhook: stri
   return { auth: c.auth && c.auth.type !== "none" ? c.auth.secret ?? null : null, webhook: c.webhooks?.secret ?? null };
 }
 
+/** What the auth secret of each auth type is, for people. */
+export const AUTH_SECRET_PURPOSE: Record<Exclude<AuthType, "none">, string> = {
+  api_key: "API key",
+  bearer: "Bearer token",
+  basic: "Password",
+  oauth2_client_credentials: "OAuth client secret",
+};
+
+export const WEBHOOK_SECRET_PURPOSE = "Webhook signing key";
+
+/** One keychain entry a config refers to, and what it is used for. */
+export interface SecretRef {
+  name: string;
+  purposes: string[];
+}
+
+/** Every keychain entry a config refers to, once each (two uses of one name are one entry). */
+export function secretRefs(c: RestConfig): SecretRef[] {
+  const out: SecretRef[] = [];
+  const add = (name: string | null | undefined, purpose: string) => {
+    const n = name?.trim();
+    if (!n) return;
+    const hit = out.find((r) => r.name === n);
+    if (!hit) out.push({ name: n, purposes: [purpose] });
+    else if (!hit.purposes.includes(purpose)) hit.purposes.push(purpose);
+  };
+  if (c.auth && c.auth.type !== "none") add(c.auth.secret, AUTH_SECRET_PURPOSE[c.auth.type]);
+  add(c.webhooks?.secret, WEBHOOK_SECRET_PURPOSE);
+  return out;
+}
+
+/** JSON with object keys sorted, so two equal configs compare equal whatever their key order. */
+export function stableJson(v: unknown): string {
+  const sort = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(sort);
+    if (x && typeof x === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(x).sort()) out[k] = sort((x as Record<string, unknown>)[k]);
+      return out;
+    }
+    return x;
+  };
+  return JSON.stringify(sort(v)) ?? "null";
+}
+
+/**
+ * How to test a connection: a saved system whose form is unchanged is tested as the engine runs
+ * it (`POST /api/systems/{id}/test`); a new system or an edited form is tested as drafted
+ * (`POST /api/systems/test`), before anything is saved.
+ */
+export function testTarget(draft: unknown, saved: unknown | undefined): "saved" | "draft" {
+  return saved !== undefined && stableJson(draft) === stableJson(saved) ? "saved" : "draft";
+}
+
+/** A connection test's discovered fields, in path order, with their example values. */
+export function fieldRows(fields: Record<string, unknown> | null | undefined): [string, unknown][] {
+  return Object.entries(fields ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /**
  * The config as the server should get it: blank optional values dropped (so defaults apply),
  * and only the keys that the chosen auth type and pagination style take.

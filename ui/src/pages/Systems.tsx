@@ -1,7 +1,9 @@
 // Systems: the connected applications, and a form for the declarative `rest` connector config
 // (base URL, auth and its keychain secret, objects' endpoints, pagination, incremental reads,
-// concurrency, webhooks, polling). Secrets are typed once, sent to the OS keychain
-// (PUT /api/secrets/{name}) and never shown again.
+// concurrency, webhooks, polling). A draft is tested before it is saved (the fields found, with
+// an example value each). Secrets are typed once, sent to the OS keychain
+// (PUT /api/secrets/{name}) and never shown again; the page says whether each is stored and can
+// remove one.
 
 import { useEffect, useMemo, useState, type ReactNode } from "react";
 import { Link, useNavigate, useParams } from "react-router";
@@ -18,14 +20,20 @@ import {
   cleanConfig,
   newObjectEndpoints,
   newRestConfig,
-  secretNames,
+  secretRefs,
+  stableJson,
+  testTarget,
   toForm,
+  AUTH_SECRET_PURPOSE,
+  WEBHOOK_SECRET_PURPOSE,
   type AuthType,
   type ObjectEndpoints,
   type Pagination,
   type RestConfig,
 } from "../lib/restconfig";
 import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner } from "../components/ui";
+import { ConnectionTestCard, useConnectionTest } from "../components/ConnectionTest";
+import { SecretField, SecretStatusPill, useSecretInput, type SecretInput } from "../components/SecretField";
 import { formatCount } from "../lib/format";
 
 function useTestConnection() {
@@ -49,9 +57,19 @@ function TestResult({ r }: { r: ConnectionTest | { error: string } | "running" |
   if (!r) return null;
   if (r === "running") return <span className="row muted"><Spinner /> Testing…</span>;
   if ("error" in r) return <span className="row" style={{ color: "var(--danger)" }}><XCircle size={15} /> {r.error}</span>;
+  const found = Object.keys(r.fields ?? {}).length;
   return (
-    <span className="row" style={{ color: r.ok ? "var(--success)" : "var(--danger)" }} role="status">
-      {r.ok ? <CheckCircle2 size={15} /> : <XCircle size={15} />} {r.message}
+    <span className="row" style={{ color: r.ok ? "var(--success)" : "var(--danger)", alignItems: "flex-start" }} role="status">
+      {r.ok ? <CheckCircle2 size={15} style={{ flex: "none", marginTop: 2 }} /> : <XCircle size={15} style={{ flex: "none", marginTop: 2 }} />}
+      <span>
+        {r.message}
+        {r.ok ? (
+          <span className="muted">
+            {" "}
+            ({formatCount(found)} {found === 1 ? "field" : "fields"} found)
+          </span>
+        ) : null}
+      </span>
     </span>
   );
 }
@@ -110,10 +128,22 @@ export function SystemsPage() {
                         <dt>Base URL</dt>
                         <dd className="mono">{c.base_url}</dd>
                         <dt>Auth</dt>
-                        <dd>
-                          {c.auth?.type ?? "none"}
-                          {c.auth?.secret ? <> · <KeyRound size={12} aria-hidden="true" /> <span className="mono">{c.auth.secret}</span></> : null}
-                        </dd>
+                        <dd>{c.auth?.type ?? "none"}</dd>
+                        {secretRefs(c).length > 0 ? (
+                          <>
+                            <dt>Secrets</dt>
+                            <dd className="col" style={{ gap: 4 }}>
+                              {secretRefs(c).map((r) => (
+                                <span key={r.name} className="row wrap" style={{ gap: 6 }} title={r.purposes.join(", ")}>
+                                  <KeyRound size={12} aria-hidden="true" />
+                                  <span className="mono" style={{ overflowWrap: "anywhere" }}>{r.name}</span>
+                                  <span className="sr-only">({r.purposes.join(", ")})</span>
+                                  <SecretStatusPill name={r.name} enabled={mayEdit} />
+                                </span>
+                              ))}
+                            </dd>
+                          </>
+                        ) : null}
                         <dt>Objects</dt>
                         <dd>{Object.keys(c.objects).join(", ") || "—"}</dd>
                         <dt>Changes by</dt>
@@ -220,15 +250,6 @@ function Select<T extends string>(props: { label: string; value: T; options: [T,
   );
 }
 
-/** A write-only secret input: the value goes to the keychain on save and is never shown again. */
-function SecretInput({ name, value, onChange, disabled }: { name: string | undefined; value: string; onChange: (v: string) => void; disabled?: boolean }) {
-  return (
-    <Field label="Secret value" hint={name ? `Stored in the OS keychain as “${name}” when you save. Leave blank to keep the stored one; it is never shown again.` : "Name the secret first."}>
-      {(id) => <input id={id} type="password" autoComplete="new-password" className="input" value={value} disabled={disabled || !name} placeholder={name ? "•••••••• (unchanged)" : ""} onChange={(e) => onChange(e.target.value)} />}
-    </Field>
-  );
-}
-
 const PAGINATION_DEFAULTS: Record<Pagination["style"], Pagination> = {
   none: { style: "none" },
   page: { style: "page", page_param: "page", size_param: "size", size: 100, first_page: 1 },
@@ -255,12 +276,13 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   const [sys, setSys] = useState<SystemConfig | null>(null);
   const [cfg, setCfg] = useState<RestConfig>(newRestConfig());
   const [rawJson, setRawJson] = useState("{}");
-  const [authSecret, setAuthSecret] = useState("");
-  const [hookSecret, setHookSecret] = useState("");
+  // Typed secret values stay in their (write-only) inputs until they are stored.
+  const authSecret = useSecretInput();
+  const hookSecret = useSecretInput();
   const [saving, setSaving] = useState(false);
   const [serverError, setServerError] = useState<string | null>(null);
   const [activeObject, setActiveObject] = useState<string | null>(null);
-  const test = useTestConnection();
+  const test = useConnectionTest();
 
   useEffect(() => {
     if (isNew && !sys) {
@@ -296,42 +318,75 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
 
   const ro = !mayEdit;
   const isRest = sys.connector === "rest";
-  const names = secretNames(cfg);
   const setObj = (name: string, patch: Partial<ObjectEndpoints>) => setCfg((c) => ({ ...c, objects: { ...c.objects, [name]: { ...c.objects[name]!, ...patch } } }));
   const idValid = /^[a-z0-9][a-z0-9_-]*$/.test(sys.id);
 
-  const save = async () => {
-    setServerError(null);
+  // The system as the form has it: what a save sends and what a test of the draft tries.
+  const draft = (): { system: SystemConfig } | { error: string } => {
     let config: unknown;
     if (isRest) config = cleanConfig(cfg);
     else {
       try {
         config = JSON.parse(rawJson);
       } catch (e) {
-        setServerError(`The config is not valid JSON: ${errorMessage(e)}`);
-        return;
+        return { error: `The config is not valid JSON: ${errorMessage(e)}` };
       }
     }
-    const body: SystemConfig = { ...sys, name: sys.name.trim() || sys.id, config };
+    return { system: { ...sys, name: sys.name.trim() || sys.id, config } };
+  };
+  // The saved system in the same shape, to tell an unchanged form from an edited one.
+  const saved: SystemConfig | undefined = existing
+    ? { ...existing, name: existing.name.trim() || existing.id, config: existing.connector === "rest" ? cleanConfig(toForm(existing.config)) : existing.config }
+    : undefined;
+  const current = draft();
+  const currentKey = "system" in current ? stableJson(current.system) : current.error;
+  const testObject = activeObject && isRest && activeObject in cfg.objects ? activeObject : null;
+  const target = "system" in current ? testTarget(current.system, saved) : "draft";
+
+  const runTest = () => {
+    if (!("system" in current)) {
+      test.invalid(current.error, currentKey);
+      return;
+    }
+    if (target === "saved") void test.run({ via: "saved", id: sys.id, object: testObject }, currentKey);
+    else void test.run({ via: "draft", system: current.system, object: testObject }, currentKey);
+  };
+
+  // The saved systems that use a secret (for a removal's warning), and the typed values.
+  const usedBy = (name: string | undefined) =>
+    (ws.data?.systems ?? []).filter((s) => s.connector === "rest" && secretRefs(toForm(s.config)).some((r) => r.name === name?.trim())).map((s) => s.name);
+  const typedSecrets: [string | undefined, SecretInput][] = [
+    [cfg.auth && cfg.auth.type !== "none" ? cfg.auth.secret : undefined, authSecret],
+    [cfg.webhooks?.secret, hookSecret],
+  ];
+  const unstoredTyped = typedSecrets.some(([name, input]) => !!name?.trim() && input.filled);
+
+  const save = async () => {
+    setServerError(null);
+    const d = draft();
+    if (!("system" in d)) {
+      setServerError(d.error);
+      return;
+    }
+    const body = d.system;
     setSaving(true);
     try {
       await api.put("/api/systems/{id}", { id: sys.id }, body);
       const stored: string[] = [];
-      for (const [name, value] of [
-        [names.auth, authSecret],
-        [names.webhook, hookSecret],
-      ] as const) {
+      for (const [rawName, input] of typedSecrets) {
+        const name = rawName?.trim();
+        const value = input.peek();
         if (name && value) {
           try {
             await api.put("/api/secrets/{name}", { name }, { value });
+            input.clear();
             stored.push(name);
           } catch (e) {
             toast.error(`The system is saved, but the secret “${name}” is not`, { description: errorMessage(e) });
           }
         }
       }
-      setAuthSecret("");
-      setHookSecret("");
+      for (const name of stored) void qc.invalidateQueries({ queryKey: ["secret", name] });
       toast.success(`${body.name} saved`, { description: stored.length ? `Secrets stored in the keychain: ${stored.join(", ")}.` : undefined });
       await qc.invalidateQueries({ queryKey: ["workspace"] });
       if (isNew) navigate(`/systems/${encodeURIComponent(sys.id)}`, { replace: true });
@@ -360,11 +415,19 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
         description={isNew ? "Describe how Concord reaches the system: where its records are, how they page, how to learn of changes, how to write." : <span className="mono">{sys.id}</span>}
         actions={
           <>
-            {!isNew ? (
-              <button type="button" className="btn" disabled={!mayEdit || test.results[sys.id] === "running"} onClick={() => void test.run(sys.id)} title="Tests the saved configuration">
-                <Plug size={16} /> Test connection
-              </button>
-            ) : null}
+            <button
+              type="button"
+              className="btn"
+              disabled={!mayEdit || test.state?.phase === "running"}
+              onClick={runTest}
+              title={
+                !mayEdit
+                  ? whyNot(me.role, "edit_systems")
+                  : `Lists the first page${testObject ? ` of ${testObject}` : ""} with ${target === "saved" ? "the saved config" : "the config in this form, before saving"}`
+              }
+            >
+              {test.state?.phase === "running" ? <Spinner /> : <Plug size={16} />} Test connection
+            </button>
             <Link className="btn" to="/systems">
               Cancel
             </Link>
@@ -374,7 +437,13 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
           </>
         }
       />
-      {!isNew ? <TestResult r={test.results[sys.id]} /> : null}
+      {test.state ? <ConnectionTestCard state={test.state} stale={test.state.phase !== "running" && test.state.key !== currentKey} onClose={test.clear} /> : null}
+      {test.state && unstoredTyped ? (
+        <div className="banner warning" role="status">
+          <KeyRound size={16} />
+          <div className="b-body">A secret value is typed but not stored: the test uses what the keychain holds. Store it first to test with it.</div>
+        </div>
+      ) : null}
       {serverError ? (
         <div className="banner danger" role="alert">
           <XCircle size={16} />
@@ -439,7 +508,15 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
               {auth.type !== "none" ? (
                 <>
                   <Text label="Secret name (keychain)" value={auth.secret} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, secret: v } })} mono placeholder={`${sys.id || "system"}-api-key`} disabled={ro} hint="The config holds only this name." />
-                  <SecretInput name={auth.secret} value={authSecret} onChange={setAuthSecret} disabled={ro} />
+                  <SecretField
+                    className="span-2"
+                    name={auth.secret}
+                    label={AUTH_SECRET_PURPOSE[auth.type]}
+                    input={authSecret}
+                    mayManage={mayEdit}
+                    disabled={ro}
+                    usedBy={usedBy(auth.secret)}
+                  />
                 </>
               ) : null}
             </div>
@@ -618,7 +695,15 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
             {cfg.webhooks ? (
               <div className="form-grid">
                 <Text label="Signing key name (keychain)" value={cfg.webhooks.secret} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, secret: v } })} mono disabled={ro} />
-                <SecretInput name={cfg.webhooks.secret} value={hookSecret} onChange={setHookSecret} disabled={ro} />
+                <SecretField
+                  className="span-2"
+                  name={cfg.webhooks.secret}
+                  label={WEBHOOK_SECRET_PURPOSE}
+                  input={hookSecret}
+                  mayManage={mayEdit}
+                  disabled={ro}
+                  usedBy={usedBy(cfg.webhooks.secret)}
+                />
                 <Text label="Signature header" value={cfg.webhooks.signature_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_header: v } })} mono disabled={ro} />
                 <Text label="Signature prefix" value={cfg.webhooks.signature_prefix} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_prefix: v } })} mono placeholder="sha256=" disabled={ro} />
                 <Text label="Timestamp header" value={cfg.webhooks.timestamp_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, timestamp_header: v } })} mono disabled={ro} />
