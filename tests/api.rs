@@ -632,6 +632,26 @@ async fn lists_report_their_totals() {
     );
     let (_, total) = api.list("/api/exceptions?limit=1", &api.admin).await;
     assert_eq!(total, 0, "no exceptions are open");
+
+    // The desktop window calls from its own origin: the total must be readable there too.
+    let resp = api
+        .client
+        .get(format!("{}/api/dead-letters", api.base))
+        .bearer_auth(&api.admin)
+        .header("origin", "tauri://localhost")
+        .send()
+        .await
+        .expect("request");
+    let exposed = resp
+        .headers()
+        .get("access-control-expose-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("x-total-count"),
+        "the desktop origin may read X-Total-Count: {exposed:?}"
+    );
 }
 
 #[tokio::test]

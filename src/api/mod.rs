@@ -1339,6 +1339,8 @@ fn desktop_cors() -> tower_http::cors::CorsLayer {
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        // Lists' totals, which the window reads like a browser on the same origin does.
+        .expose_headers([header::HeaderName::from_static("x-total-count")])
 }
 
 const ADMIN_ONLY: &[Role] = &[];
