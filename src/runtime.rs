@@ -596,6 +596,10 @@ pub(crate) struct Batch<'w> {
     /// When the change being applied reached the engine (None: it happens now, e.g. a
     /// steward's decision); written on the writes it queues, to measure propagation lag.
     origin_at: Option<DateTime<Utc>>,
+    /// Audit entries and inbox outcomes, written at [`Batch::finish`] many rows per
+    /// statement (nothing reads them before the batch commits).
+    audit: Vec<AuditEntry>,
+    inbox_outcomes: Vec<(i64, &'static str, Option<String>)>,
 }
 
 pub(crate) struct CachedRecord {
@@ -623,6 +627,8 @@ impl<'w> Batch<'w> {
             stale: 0,
             wrote: false,
             origin_at: None,
+            audit: Vec::new(),
+            inbox_outcomes: Vec::new(),
         }
     }
 
@@ -666,20 +672,10 @@ impl<'w> Batch<'w> {
         }
     }
 
-    async fn set_inbox(
-        conn: &mut SqliteConnection,
-        id: i64,
-        status: &str,
-        detail: Option<Value>,
-        now: &str,
-    ) -> Result<()> {
-        sqlx::query("UPDATE inbox SET status = ?, processed_at = ?, detail = ? WHERE id = ?")
-            .bind(status)
-            .bind(now)
-            .bind(detail.map(|d| d.to_string()))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+    /// Records an inbox event's outcome, written when the batch finishes.
+    fn set_inbox(&mut self, id: i64, status: &'static str, detail: Option<Value>) -> Result<()> {
+        self.inbox_outcomes
+            .push((id, status, detail.map(|d| d.to_string())));
         Ok(())
     }
 
@@ -696,14 +692,7 @@ impl<'w> Batch<'w> {
                 "no mapping for system '{}' and object '{}'",
                 event.system, event.object
             );
-            Self::set_inbox(
-                conn,
-                event.id,
-                "failed",
-                Some(json!({ "message": message })),
-                &now_s,
-            )
-            .await?;
+            self.set_inbox(event.id, "failed", Some(json!({ "message": message })))?;
             sqlx::query(
                 "INSERT INTO dead_letters (kind, inbox_id, system_id, error_class, response_body, created_at, updated_at)
                  VALUES ('event', ?, ?, 'mapping', ?, ?, ?)",
@@ -760,7 +749,7 @@ impl<'w> Batch<'w> {
                 .await?;
             }
             let detail = json!({ "version": v, "last_applied": l.last_version });
-            return Self::set_inbox(conn, event.id, "stale", Some(detail), &now_s).await;
+            return self.set_inbox(event.id, "stale", Some(detail));
         }
         // While a write to this system for this record has an unknown outcome (attempted and
         // not answered, or given up on after retries), its events wait: they may be its echo.
@@ -791,14 +780,11 @@ impl<'w> Batch<'w> {
             .fetch_optional(&mut *conn)
             .await?;
             if let Some(outbox_id) = unknown {
-                return Self::set_inbox(
-                    conn,
+                return self.set_inbox(
                     event.id,
                     "held",
                     Some(json!({ "awaiting_write": outbox_id })),
-                    &now_s,
-                )
-                .await;
+                );
             }
         }
         let inbound = if event.op == ChangeOp::Upsert {
@@ -818,8 +804,8 @@ impl<'w> Batch<'w> {
                 let entry = AuditEntry::engine("delete:unknown_record", Direction::In)
                     .system(&event.system)
                     .detail(json!({ "external_id": event.external_id }));
-                store::insert_audit(conn, &[entry], self.now).await?;
-                return Self::set_inbox(conn, event.id, "applied", None, &now_s).await;
+                self.audit.push(entry);
+                return self.set_inbox(event.id, "applied", None);
             }
             (ChangeOp::Delete, Some(l)) => {
                 let now = self.now;
@@ -863,8 +849,8 @@ impl<'w> Batch<'w> {
                             AuditEntry::engine("first_contact:ambiguous", Direction::Internal)
                                 .system(&event.system)
                                 .detail(detail);
-                        store::insert_audit(conn, &[entry], self.now).await?;
-                        return Self::set_inbox(conn, event.id, "held", None, &now_s).await;
+                        self.audit.push(entry);
+                        return self.set_inbox(event.id, "held", None);
                     }
                     Identity::Link(record_id) => {
                         self.insert_link(
@@ -998,7 +984,7 @@ impl<'w> Batch<'w> {
             )
             .await?;
         }
-        Self::set_inbox(conn, event.id, "applied", None, &now_s).await
+        self.set_inbox(event.id, "applied", None)
     }
 
     async fn insert_link(
@@ -1171,7 +1157,7 @@ impl<'w> Batch<'w> {
             .execute(&mut *conn)
             .await?;
         }
-        store::insert_audit(conn, &plan.audit, now).await?;
+        self.audit.extend(plan.audit.iter().cloned());
         if plan.delete_record {
             sqlx::query("UPDATE records SET deleted = 1 WHERE id = ?")
                 .bind(record_id)
@@ -1419,17 +1405,12 @@ impl<'w> Batch<'w> {
                     &now_s,
                 )
                 .await?;
-                store::insert_audit(
-                    conn,
-                    &[
-                        AuditEntry::engine("validation:write_refused", Direction::Out)
-                            .system(target)
-                            .record(&schema.name, record_id)
-                            .detail(detail),
-                    ],
-                    self.now,
-                )
-                .await?;
+                self.audit.push(
+                    AuditEntry::engine("validation:write_refused", Direction::Out)
+                        .system(target)
+                        .record(&schema.name, record_id)
+                        .detail(detail),
+                );
             }
             if op == "create" || payload.is_none() {
                 return Ok(());
@@ -1606,9 +1587,52 @@ impl<'w> Batch<'w> {
         store::bump(conn, "stale", self.stale).await?;
         self.noops = 0;
         self.stale = 0;
+        store::insert_audit(conn, &std::mem::take(&mut self.audit), self.now).await?;
+        self.flush_inbox_outcomes(conn, &now_s).await
+    }
+
+    /// Writes the events' outcomes: those without a detail many ids per statement.
+    async fn flush_inbox_outcomes(&mut self, conn: &mut SqliteConnection, now: &str) -> Result<()> {
+        let outcomes = std::mem::take(&mut self.inbox_outcomes);
+        let mut plain: BTreeMap<&'static str, Vec<i64>> = BTreeMap::new();
+        for (id, status, detail) in outcomes {
+            match detail {
+                None => plain.entry(status).or_default().push(id),
+                Some(detail) => {
+                    sqlx::query(
+                        "UPDATE inbox SET status = ?, processed_at = ?, detail = ? WHERE id = ?",
+                    )
+                    .bind(status)
+                    .bind(now)
+                    .bind(detail)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+        }
+        for (status, ids) in plain {
+            for chunk in ids.chunks(INBOX_IDS_PER_UPDATE) {
+                let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
+                    sqlx::QueryBuilder::new("UPDATE inbox SET status = ");
+                q.push_bind(status)
+                    .push(", processed_at = ")
+                    .push_bind(now)
+                    .push(", detail = NULL WHERE id IN (");
+                let mut ids = q.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                ids.push_unseparated(")");
+                q.build().persistent(false).execute(&mut *conn).await?;
+            }
+        }
         Ok(())
     }
 }
+
+/// Ids per `UPDATE inbox … WHERE id IN (…)` (SQLite allows 32,766 bound values).
+const INBOX_IDS_PER_UPDATE: usize = 1000;
 
 /// Loads a record's full state: golden, shadows, links, held fields, writes in flight.
 async fn load_record(conn: &mut SqliteConnection, record_id: RecordId) -> Result<CachedRecord> {

@@ -184,28 +184,37 @@ pub async fn insert_audit(
     at: DateTime<Utc>,
 ) -> Result<()> {
     let at = ts(at);
-    for e in entries {
-        sqlx::query(
-            "INSERT INTO audit (at, actor, actor_role, system_id, direction, record_id, object, field, before, after, rule, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&at)
-        .bind(&e.actor.name)
-        .bind(&e.actor.role)
-        .bind(&e.system)
-        .bind(e.direction.as_str())
-        .bind(e.record_id)
-        .bind(&e.object)
-        .bind(&e.field)
-        .bind(e.before.as_ref().map(serde_json::Value::to_string))
-        .bind(e.after.as_ref().map(serde_json::Value::to_string))
-        .bind(&e.rule)
-        .bind(e.detail.as_ref().map(serde_json::Value::to_string))
-        .execute(&mut *conn)
-        .await?;
+    // Many rows per statement: each statement is a round trip to SQLite's thread, and a
+    // delivered create alone writes one entry per field.
+    for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
+        let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+            "INSERT INTO audit (at, actor, actor_role, system_id, direction, record_id, object, field, before, after, rule, detail) ",
+        );
+        q.push_values(chunk, |mut row, e| {
+            row.push_bind(at.clone())
+                .push_bind(e.actor.name.clone())
+                .push_bind(e.actor.role.clone())
+                .push_bind(e.system.clone())
+                .push_bind(e.direction.as_str())
+                .push_bind(e.record_id)
+                .push_bind(e.object.clone())
+                .push_bind(e.field.clone())
+                .push_bind(e.before.as_ref().map(serde_json::Value::to_string))
+                .push_bind(e.after.as_ref().map(serde_json::Value::to_string))
+                .push_bind(e.rule.clone())
+                .push_bind(e.detail.as_ref().map(serde_json::Value::to_string));
+        });
+        // Each row count is its own statement text: only the common short ones stay prepared.
+        q.build()
+            .persistent(chunk.len() <= 16)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
+
+/// 12 values a row: well under SQLite's limit of 32,766 bound values per statement.
+const AUDIT_ROWS_PER_INSERT: usize = 500;
 
 /// Adds to a named counter (no-ops, duplicates, stale events...).
 pub async fn bump(conn: &mut SqliteConnection, name: &str, by: i64) -> Result<()> {
