@@ -600,6 +600,11 @@ pub(crate) struct Batch<'w> {
     /// statement (nothing reads them before the batch commits).
     audit: Vec<AuditEntry>,
     inbox_outcomes: Vec<(i64, &'static str, Option<String>)>,
+    /// Per (record, system), the first write whose outcome is unknown, and the records with
+    /// writes refused while awaiting that system's events: loaded once per batch (only
+    /// delivery adds to either, and it waits for the batch's lock).
+    unknown_writes: Option<HashMap<(RecordId, String), i64>>,
+    awaiting_event: Option<BTreeSet<(RecordId, String)>>,
 }
 
 pub(crate) struct CachedRecord {
@@ -629,6 +634,8 @@ impl<'w> Batch<'w> {
             origin_at: None,
             audit: Vec::new(),
             inbox_outcomes: Vec::new(),
+            unknown_writes: None,
+            awaiting_event: None,
         }
     }
 
@@ -753,32 +760,31 @@ impl<'w> Batch<'w> {
         }
         // While a write to this system for this record has an unknown outcome (attempted and
         // not answered, or given up on after retries), its events wait: they may be its echo.
-        let hold_record = match &link {
-            Some(l) => Some(l.record_id),
-            None if event.op == ChangeOp::Upsert => {
-                let values = mapping.read(ctx.object, &event.payload).values;
-                let candidates = self
-                    .candidates(conn, ctx.object, &event.system, &values)
-                    .await?;
-                (candidates.len() == 1)
-                    .then(|| candidates.first().copied())
-                    .flatten()
-            }
-            None => None,
+        let inbound = if event.op == ChangeOp::Upsert {
+            mapping.read(ctx.object, &event.payload)
+        } else {
+            Default::default()
+        };
+        // First contact: the records the event's match keys point at (used again below).
+        let first_contact = if link.is_none() && event.op == ChangeOp::Upsert {
+            Some(
+                self.candidates(conn, ctx.object, &event.system, &inbound.values)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let hold_record = match (&link, &first_contact) {
+            (Some(l), _) => Some(l.record_id),
+            (None, Some(candidates)) if candidates.len() == 1 => candidates.first().copied(),
+            _ => None,
         };
         if let Some(r) = hold_record {
-            let unknown: Option<i64> = sqlx::query_scalar(
-                "SELECT o.id FROM outbox o WHERE o.record_id = ? AND o.system_id = ? AND (
-                   (o.status IN ('pending', 'in_flight') AND (o.attempts > 0 OR EXISTS (
-                      SELECT 1 FROM dead_letters d WHERE d.outbox_id = o.id AND d.status = 'replaying')))
-                   OR (o.status = 'dead' AND EXISTS (
-                      SELECT 1 FROM dead_letters d WHERE d.outbox_id = o.id AND d.error_class = 'retries_exhausted' AND d.status = 'dead')))
-                 ORDER BY o.id LIMIT 1",
-            )
-            .bind(r)
-            .bind(&event.system)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let unknown = self
+                .unknown_writes(conn)
+                .await?
+                .get(&(r, event.system.clone()))
+                .copied();
             if let Some(outbox_id) = unknown {
                 return self.set_inbox(
                     event.id,
@@ -787,11 +793,6 @@ impl<'w> Batch<'w> {
                 );
             }
         }
-        let inbound = if event.op == ChangeOp::Upsert {
-            mapping.read(ctx.object, &event.payload)
-        } else {
-            Default::default()
-        };
         let incoming = Incoming {
             system: event.system.clone(),
             values: inbound.values,
@@ -820,9 +821,7 @@ impl<'w> Batch<'w> {
                 (l.record_id, merge::merge(&ctx, &cached.state, &incoming))
             }
             (ChangeOp::Upsert, None) => {
-                let candidates = self
-                    .candidates(conn, ctx.object, &event.system, &incoming.values)
-                    .await?;
+                let candidates = first_contact.unwrap_or_default();
                 match merge::decide_identity(&candidates) {
                     Identity::Ambiguous(ids) => {
                         let detail = json!({
@@ -958,6 +957,13 @@ impl<'w> Batch<'w> {
         )
         .await?;
         // Writes refused (412) while waiting for this system's events: plan them again.
+        if !self
+            .awaiting_event(conn)
+            .await?
+            .contains(&(record_id, event.system.clone()))
+        {
+            return self.set_inbox(event.id, "applied", None);
+        }
         let waiting = sqlx::query(
             "SELECT id, canonical FROM outbox WHERE record_id = ? AND system_id = ? AND status = 'superseded' AND last_error = 'awaiting_event'",
         )
@@ -985,6 +991,53 @@ impl<'w> Batch<'w> {
             .await?;
         }
         self.set_inbox(event.id, "applied", None)
+    }
+
+    /// The first write per (record, system) whose outcome is unknown: attempted and not
+    /// answered, being replayed, or given up on after retries.
+    async fn unknown_writes(
+        &mut self,
+        conn: &mut SqliteConnection,
+    ) -> Result<&HashMap<(RecordId, String), i64>> {
+        if self.unknown_writes.is_none() {
+            let rows = sqlx::query(
+                "SELECT record_id, system_id, id FROM outbox
+                   WHERE status IN ('pending', 'in_flight') AND attempts > 0
+                 UNION ALL
+                 SELECT o.record_id, o.system_id, o.id FROM dead_letters d JOIN outbox o ON o.id = d.outbox_id
+                   WHERE d.status = 'replaying' AND o.status IN ('pending', 'in_flight')
+                 UNION ALL
+                 SELECT o.record_id, o.system_id, o.id FROM dead_letters d JOIN outbox o ON o.id = d.outbox_id
+                   WHERE d.status = 'dead' AND d.error_class = 'retries_exhausted' AND o.status = 'dead'",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut map: HashMap<(RecordId, String), i64> = HashMap::new();
+            for r in rows {
+                let id: i64 = r.get(2);
+                map.entry((r.get(0), r.get(1)))
+                    .and_modify(|first| *first = (*first).min(id))
+                    .or_insert(id);
+            }
+            self.unknown_writes = Some(map);
+        }
+        Ok(self.unknown_writes.get_or_insert_with(HashMap::new))
+    }
+
+    /// (record, system) pairs with writes refused while awaiting that system's events.
+    async fn awaiting_event(
+        &mut self,
+        conn: &mut SqliteConnection,
+    ) -> Result<&BTreeSet<(RecordId, String)>> {
+        if self.awaiting_event.is_none() {
+            let rows = sqlx::query(
+                "SELECT record_id, system_id FROM outbox WHERE status = 'superseded' AND last_error = 'awaiting_event'",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            self.awaiting_event = Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect());
+        }
+        Ok(self.awaiting_event.get_or_insert_with(BTreeSet::new))
     }
 
     async fn insert_link(
@@ -1090,6 +1143,13 @@ impl<'w> Batch<'w> {
         let now_s = ts(now);
         self.noops += i64::try_from(plan.noops).unwrap_or(0);
         let cached = self.load(conn, record_id).await?;
+        // Match keys as they were, so that only those the plan changes are rewritten.
+        let keys_before: BTreeMap<&String, Option<String>> = schema
+            .match_keys
+            .iter()
+            .filter(|k| plan.golden.contains_key(*k))
+            .map(|k| (k, cached.state.golden.get(k).and_then(normalize_match_key)))
+            .collect();
         plan.apply_to(&mut cached.state);
         if !plan.golden.is_empty() {
             cached.dirty_golden = true;
@@ -1103,17 +1163,19 @@ impl<'w> Batch<'w> {
         let versions = cached.versions.clone();
 
         // Match keys follow the golden record.
-        for key in schema
-            .match_keys
-            .iter()
-            .filter(|k| plan.golden.contains_key(*k))
-        {
-            sqlx::query("DELETE FROM match_keys WHERE record_id = ? AND key_field = ?")
-                .bind(record_id)
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
-            if let Some(v) = state.golden.get(key).and_then(normalize_match_key) {
+        for (key, before) in keys_before {
+            let after = state.golden.get(key).and_then(normalize_match_key);
+            if after == before {
+                continue;
+            }
+            if before.is_some() {
+                sqlx::query("DELETE FROM match_keys WHERE record_id = ? AND key_field = ?")
+                    .bind(record_id)
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if let Some(v) = after {
                 sqlx::query("INSERT OR IGNORE INTO match_keys (object, key_field, key_value, record_id) VALUES (?, ?, ?, ?)")
                     .bind(&schema.name)
                     .bind(key)
