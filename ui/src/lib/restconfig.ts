@@ -1,114 +1,222 @@
-// The `rest` connector's declarative config (src/connectors/rest.rs `RestConfig`) as the form
-// edits it. The OpenAPI document types SystemConfig.config as free JSON, so these shapes
-// mirror the Rust types by hand (see the API gaps in ui/README.md); the server validates every
-// save and names the bad key.
+// The `rest` connector's declarative config as the Systems form edits it. The shapes are the
+// generated ones (`RestConfig` and its parts in api/schema.d.ts, from src/connectors/rest.rs), so
+// a key the engine renames or removes, a new required key, or a new auth type, pagination
+// style, incremental style or concurrency style fails `tsc` here, in the page or in the tests.
+// The server still validates every save and names the key at fault.
 
-export type AuthType = "none" | "api_key" | "bearer" | "basic" | "oauth2_client_credentials";
+import type {
+  Auth,
+  AuthType,
+  Concurrency,
+  ConcurrencyStyle,
+  Incremental,
+  IncrementalStyle,
+  ObjectEndpoints,
+  Pagination,
+  PaginationStyle,
+  PollConfig,
+  RestConfig,
+  WebhookConfig,
+} from "../api/types";
 
-export interface Auth {
-  type: AuthType;
-  header?: string;
-  prefix?: string | null;
-  secret?: string;
-  username?: string;
-  token_url?: string;
-  client_id?: string;
-  scope?: string | null;
+type AllKeys<T> = T extends unknown ? keyof T : never;
+/** One auth type's variant. */
+export type AuthOf<T extends AuthType> = Extract<Auth, { type: T }>;
+/** The keys one auth type takes, besides `type`. */
+export type AuthKeyOf<T extends AuthType> = Exclude<keyof AuthOf<T>, "type">;
+/** Every key some auth type takes, besides `type`. */
+export type AuthKey = Exclude<AllKeys<Auth>, "type">;
+
+/**
+ * The form's auth: the chosen type and what was typed for any type, so switching types and back
+ * keeps the values. `toAuth` turns it into the chosen type's `Auth`.
+ */
+export type AuthDraft = { type: AuthType } & { [K in AuthKey]?: string | null };
+
+/** The config as the form edits it: the generated shape, with the auth as a draft. */
+export type RestForm = Omit<RestConfig, "auth"> & { auth: AuthDraft };
+
+/**
+ * Which keys each auth type takes (the server refuses others: `deny_unknown_fields`). Written
+ * out in full, so a key the engine adds to or removes from an auth type fails `tsc` here.
+ */
+const AUTH_FIELDS: { [T in AuthType]: { [K in AuthKeyOf<T>]-?: true } } = {
+  none: {},
+  api_key: { header: true, secret: true, prefix: true },
+  bearer: { secret: true },
+  basic: { username: true, secret: true },
+  oauth2_client_credentials: { token_url: true, client_id: true, secret: true, scope: true },
+};
+
+/** The keys each auth type takes, besides `type`. */
+export const AUTH_KEYS = Object.fromEntries(Object.entries(AUTH_FIELDS).map(([t, f]) => [t, Object.keys(f)])) as { [T in AuthType]: AuthKeyOf<T>[] };
+
+/** Whether an auth type takes a key (which inputs the form shows). */
+export function authTakes(type: AuthType, key: AuthKey): boolean {
+  return (AUTH_KEYS[type] as readonly string[]).includes(key);
 }
 
-export type Pagination =
-  | { style: "none" }
-  | { style: "page"; page_param: string; size_param: string; size: number; first_page?: number }
-  | { style: "offset"; offset_param: string; limit_param: string; limit: number }
-  | { style: "cursor"; cursor_param: string; next_pointer: string; size_param?: string | null; size?: number | null }
-  | { style: "link_header"; size_param?: string | null; size?: number | null };
+const KNOWN_AUTH_KEYS = new Set<string>(Object.values(AUTH_KEYS).flat());
 
-export type TimeFormat = "raw" | "rfc3339" | "unix" | "unix_ms";
-
-export type Incremental = { style: "param"; param: string; format?: TimeFormat } | { style: "filter"; param: string; template: string; format?: TimeFormat };
-
-export type Concurrency = { style: "none" } | { style: "etag" } | { style: "version_field"; field: string };
-
-export interface Endpoint {
-  method: string;
-  path?: string | null;
+/** Whether a value is blank: the engine reads a left-out optional key as its default. */
+function isBlank(v: unknown): boolean {
+  return v === "" || v === null || v === undefined || (typeof v === "number" && Number.isNaN(v));
 }
 
-export interface ObjectEndpoints {
-  path: string;
-  item_path?: string | null;
-  records_pointer?: string;
-  record_pointer?: string;
-  pagination?: Pagination;
-  id_field?: string;
-  version_field?: string | null;
-  modified_field?: string | null;
-  incremental?: Incremental | null;
-  concurrency?: Concurrency;
-  create?: Endpoint;
-  update?: Endpoint;
-  delete?: Endpoint | null;
-  total_pointer?: string | null;
-  total_header?: string | null;
+/**
+ * `o` without its blank values ("", null, NaN), one level deep, so the engine's defaults apply.
+ * A blank required value is left out too, and the server then names the missing key. The keys
+ * in `text` keep an empty text: a JSON pointer "" points at the whole body or event.
+ */
+function prune<T extends object>(o: T, text: readonly (keyof T & string)[] = []): T {
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => !isBlank(v) || (v === "" && (text as readonly string[]).includes(k)))) as T;
 }
 
-export interface WebhookConfig {
-  secret: string;
-  signature_header: string;
-  signature_prefix?: string;
-  timestamp_header?: string | null;
-  tolerance_secs?: number;
-  signed_payload?: "body" | "timestamp_dot_body";
-  object: string;
-  events_pointer?: string | null;
-  record_pointer: string;
-  event_key_pointer?: string | null;
-  op_pointer?: string | null;
-  delete_values?: string[];
-  occurred_at_pointer?: string | null;
+/**
+ * The chosen type's `Auth`: its keys as typed, blank ones left out. Keys that belong to another
+ * auth type go (the server refuses them); a key this console does not know is kept as it is.
+ */
+export function toAuth(d: AuthDraft): Auth {
+  const own = new Set<string>(AUTH_KEYS[d.type]);
+  const kept = Object.fromEntries(Object.entries(d).filter(([k]) => k !== "type" && (own.has(k) || !KNOWN_AUTH_KEYS.has(k))));
+  switch (d.type) {
+    case "none":
+      return prune<AuthOf<"none">>({ ...kept, type: "none" });
+    case "api_key":
+      return prune<AuthOf<"api_key">>({ ...kept, type: "api_key", header: d.header ?? "", secret: d.secret ?? "", prefix: d.prefix });
+    case "bearer":
+      return prune<AuthOf<"bearer">>({ ...kept, type: "bearer", secret: d.secret ?? "" });
+    case "basic":
+      return prune<AuthOf<"basic">>({ ...kept, type: "basic", username: d.username ?? "", secret: d.secret ?? "" });
+    case "oauth2_client_credentials":
+      return prune<AuthOf<"oauth2_client_credentials">>({ ...kept, type: "oauth2_client_credentials", token_url: d.token_url ?? "", client_id: d.client_id ?? "", secret: d.secret ?? "", scope: d.scope });
+  }
 }
 
-export interface RestConfig {
-  base_url: string;
-  auth?: Auth;
-  timeout_ms?: number;
-  user_agent?: string | null;
-  objects: Record<string, ObjectEndpoints>;
-  webhooks?: WebhookConfig | null;
-  poll?: { interval_secs: number } | null;
+/** One object's endpoints as the server should get them. */
+function toObjectEndpoints(o: ObjectEndpoints): ObjectEndpoints {
+  const { params, delete: del, ...rest } = o;
+  const out = prune<ObjectEndpoints>(
+    {
+      ...rest,
+      pagination: rest.pagination && prune(rest.pagination),
+      incremental: rest.incremental && prune(rest.incremental),
+      concurrency: rest.concurrency && prune(rest.concurrency),
+      create: rest.create && prune(rest.create),
+      update: rest.update && prune(rest.update),
+    },
+    ["records_pointer", "record_pointer"],
+  );
+  // A parameter is sent as typed (an empty value is a value), and `delete: null` means the
+  // system takes no deletes (left out, deletes use DELETE).
+  if (params !== undefined) out.params = { ...params };
+  if (del !== undefined) out.delete = del && prune(del);
+  return out;
 }
 
+/**
+ * The form as the config the server gets: blank optional values left out (so the engine's
+ * defaults apply), and only the chosen auth type's keys. Everything else is kept as it is,
+ * including keys this console does not know, so loading a saved config and saving it changes
+ * nothing but blank values the engine reads as absent (`null`, or "" where "" means nothing).
+ */
+export function toConfig(f: RestForm): RestConfig {
+  const { auth, objects, webhooks, poll, ...rest } = f;
+  return prune<RestConfig>({
+    ...rest,
+    auth: toAuth(auth),
+    objects: Object.fromEntries(Object.entries(objects).map(([name, o]) => [name, toObjectEndpoints(o)])),
+    // `events_pointer: ""`: the body is an array of events (left out: the body is one event).
+    webhooks: webhooks && prune(webhooks, ["record_pointer", "events_pointer"]),
+    poll: poll && prune(poll),
+  });
+}
+
+/** A saved config in the form's shape (a copy: editing the form leaves the saved one alone). */
+export function toForm(c: RestConfig): RestForm {
+  const copy = structuredClone(c);
+  return { ...copy, auth: { ...(copy.auth ?? { type: "none" }) } };
+}
+
+/**
+ * A stored system's config as the `rest` connector's. The engine validated it when it was saved;
+ * an absent or malformed one reads as empty (the form shows blanks, and a save is validated).
+ */
+export function restConfigOf(config: unknown): RestConfig {
+  const c = config && typeof config === "object" && !Array.isArray(config) ? (config as Partial<RestConfig>) : {};
+  return {
+    ...c,
+    base_url: typeof c.base_url === "string" ? c.base_url : "",
+    objects: c.objects && typeof c.objects === "object" && !Array.isArray(c.objects) ? c.objects : {},
+  };
+}
+
+/** What a new object starts with. */
 export function newObjectEndpoints(): ObjectEndpoints {
   return { path: "/employees", pagination: { style: "none" }, concurrency: { style: "none" } };
 }
 
-export function newRestConfig(): RestConfig {
+/** What a new system's form starts with. */
+export function newRestForm(): RestForm {
   return { base_url: "https://", auth: { type: "none" }, objects: { employee: newObjectEndpoints() } };
 }
 
-/** Reads a stored config into the form's shape, filling what the form needs to show. */
-export function toForm(config: unknown): RestConfig {
-  const c = (config && typeof config === "object" ? structuredClone(config) : {}) as Partial<RestConfig>;
-  return {
-    ...c,
-    base_url: c.base_url ?? "",
-    auth: c.auth ?? { type: "none" },
-    objects: c.objects ?? {},
-  } as RestConfig;
+/** What each pagination style starts with when chosen. */
+const PAGINATION_DEFAULTS: { [S in PaginationStyle]: Extract<Pagination, { style: S }> } = {
+  none: { style: "none" },
+  page: { style: "page", page_param: "page", size_param: "size", size: 100, first_page: 1 },
+  offset: { style: "offset", offset_param: "offset", limit_param: "limit", limit: 100 },
+  cursor: { style: "cursor", cursor_param: "cursor", next_pointer: "/next" },
+  link_header: { style: "link_header" },
+};
+
+export function newPagination<S extends PaginationStyle>(style: S): Extract<Pagination, { style: S }> {
+  return structuredClone(PAGINATION_DEFAULTS[style]);
 }
 
-/** Keys an auth type takes (the server refuses others: `deny_unknown_fields`). */
-export const AUTH_KEYS: Record<AuthType, (keyof Auth)[]> = {
-  none: [],
-  api_key: ["header", "secret", "prefix"],
-  bearer: ["secret"],
-  basic: ["username", "secret"],
-  oauth2_client_credentials: ["token_url", "client_id", "secret", "scope"],
+/** What each incremental style starts with when chosen. */
+const INCREMENTAL_DEFAULTS: { [S in IncrementalStyle]: Extract<Incremental, { style: S }> } = {
+  param: { style: "param", param: "updated_since", format: "rfc3339" },
+  filter: { style: "filter", param: "filter", template: "modified_at ge '{since}'", format: "rfc3339" },
 };
+
+export function newIncremental<S extends IncrementalStyle>(style: S): Extract<Incremental, { style: S }> {
+  return structuredClone(INCREMENTAL_DEFAULTS[style]);
+}
+
+/** What each concurrency style starts with when chosen. */
+const CONCURRENCY_DEFAULTS: { [S in ConcurrencyStyle]: Extract<Concurrency, { style: S }> } = {
+  none: { style: "none" },
+  etag: { style: "etag" },
+  version_field: { style: "version_field", field: "version" },
+};
+
+export function newConcurrency<S extends ConcurrencyStyle>(style: S): Extract<Concurrency, { style: S }> {
+  return structuredClone(CONCURRENCY_DEFAULTS[style]);
+}
+
+/** What a signed-webhooks config starts with when turned on. */
+export function newWebhooks(systemId: string, objectNames: string[]): WebhookConfig {
+  return {
+    secret: `${systemId || "system"}-webhook`,
+    signature_header: "X-Signature",
+    signature_prefix: "sha256=",
+    timestamp_header: "X-Timestamp",
+    tolerance_secs: 300,
+    signed_payload: "timestamp_dot_body",
+    object: objectNames[0] ?? "employee",
+    record_pointer: "/data",
+  };
+}
+
+/** What polling starts with when turned on. */
+export function newPoll(): PollConfig {
+  return { interval_secs: 60 };
+}
 
 /** The keychain names a config refers to: the auth secret and the webhook signing key. */
 export function secretNames(c: RestConfig): { auth: string | null; webhook: string | null } {
-  return { auth: c.auth && c.auth.type !== "none" ? c.auth.secret ?? null : null, webhook: c.webhooks?.secret ?? null };
+  return { auth: c.auth && c.auth.type !== "none" ? c.auth.secret : null, webhook: c.webhooks?.secret ?? null };
 }
 
 /** What the auth secret of each auth type is, for people. */
@@ -168,37 +276,4 @@ export function testTarget(draft: unknown, saved: unknown | undefined): "saved" 
 /** A connection test's discovered fields, in path order, with their example values. */
 export function fieldRows(fields: Record<string, unknown> | null | undefined): [string, unknown][] {
   return Object.entries(fields ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-/**
- * The config as the server should get it: blank optional values dropped (so defaults apply),
- * and only the keys that the chosen auth type and pagination style take.
- */
-export function cleanConfig(c: RestConfig): RestConfig {
-  const drop = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(drop);
-    if (v && typeof v === "object") {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) {
-        if (x === "" || x === null || x === undefined) continue;
-        if (typeof x === "number" && Number.isNaN(x)) continue;
-        out[k] = drop(x);
-      }
-      return out;
-    }
-    return v;
-  };
-  const copy = structuredClone(c);
-  if (copy.auth) {
-    const keys = AUTH_KEYS[copy.auth.type] ?? [];
-    const a: Auth = { type: copy.auth.type };
-    for (const k of keys) if (copy.auth[k] !== undefined) (a as unknown as Record<string, unknown>)[k] = copy.auth[k];
-    copy.auth = a;
-  }
-  const cleaned = drop(copy) as RestConfig;
-  // `delete: null` is meaningful (no deletes): restore it after dropping nulls.
-  for (const [name, o] of Object.entries(c.objects)) {
-    if (o.delete === null && cleaned.objects[name]) cleaned.objects[name]!.delete = null;
-  }
-  return cleaned;
 }

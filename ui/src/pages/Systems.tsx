@@ -12,24 +12,27 @@ import { toast } from "sonner";
 import { Cable, CheckCircle2, KeyRound, Pencil, Plug, Plus, Trash2, Workflow, XCircle } from "lucide-react";
 import { api, ApiError, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
-import type { ConnectionTest, SystemConfig } from "../api/types";
+import type { AuthType, ConcurrencyStyle, ConnectionTest, Incremental, IncrementalStyle, ObjectEndpoints, Pagination, PaginationStyle, SignedPayload, SystemConfig, TimeFormat } from "../api/types";
 import { can, whyNot } from "../lib/roles";
 import { apiBase } from "../lib/session";
 import {
-  AUTH_KEYS,
-  cleanConfig,
+  authTakes,
+  newConcurrency,
+  newIncremental,
   newObjectEndpoints,
-  newRestConfig,
+  newPagination,
+  newPoll,
+  newRestForm,
+  newWebhooks,
+  restConfigOf,
   secretRefs,
   stableJson,
   testTarget,
+  toConfig,
   toForm,
   AUTH_SECRET_PURPOSE,
   WEBHOOK_SECRET_PURPOSE,
-  type AuthType,
-  type ObjectEndpoints,
-  type Pagination,
-  type RestConfig,
+  type RestForm,
 } from "../lib/restconfig";
 import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner } from "../components/ui";
 import { ConnectionTestCard, useConnectionTest } from "../components/ConnectionTest";
@@ -107,7 +110,7 @@ export function SystemsPage() {
       ) : (
         <div className="grid-cards">
           {ws.data.systems.map((s) => {
-            const c = s.connector === "rest" ? toForm(s.config) : null;
+            const c = s.connector === "rest" ? restConfigOf(s.config) : null;
             const h = health.get(s.id);
             const mapped = ws.data.mappings.filter((m) => m.system === s.id).map((m) => m.object);
             return (
@@ -250,14 +253,6 @@ function Select<T extends string>(props: { label: string; value: T; options: [T,
   );
 }
 
-const PAGINATION_DEFAULTS: Record<Pagination["style"], Pagination> = {
-  none: { style: "none" },
-  page: { style: "page", page_param: "page", size_param: "size", size: 100, first_page: 1 },
-  offset: { style: "offset", offset_param: "offset", limit_param: "limit", limit: 100 },
-  cursor: { style: "cursor", cursor_param: "cursor", next_pointer: "/next" },
-  link_header: { style: "link_header" },
-};
-
 /** The form for one system; a new instance per route, so no state leaks between systems. */
 export function SystemEditPage() {
   const { id } = useParams();
@@ -274,7 +269,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   const existing = ws.data?.systems.find((s) => s.id === routeId);
 
   const [sys, setSys] = useState<SystemConfig | null>(null);
-  const [cfg, setCfg] = useState<RestConfig>(newRestConfig());
+  const [cfg, setCfg] = useState<RestForm>(newRestForm());
   const [rawJson, setRawJson] = useState("{}");
   // Typed secret values stay in their (write-only) inputs until they are stored.
   const authSecret = useSecretInput();
@@ -287,11 +282,11 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   useEffect(() => {
     if (isNew && !sys) {
       setSys({ id: "", name: "", connector: "rest", config: {}, max_attempts: 8, rate_limit_per_sec: null });
-      setCfg(newRestConfig());
+      setCfg(newRestForm());
       setActiveObject("employee");
     } else if (existing && !sys) {
       setSys(structuredClone(existing));
-      const f = toForm(existing.config);
+      const f = toForm(restConfigOf(existing.config));
       setCfg(f);
       setRawJson(JSON.stringify(existing.config ?? {}, null, 2));
       setActiveObject(Object.keys(f.objects)[0] ?? null);
@@ -324,7 +319,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   // The system as the form has it: what a save sends and what a test of the draft tries.
   const draft = (): { system: SystemConfig } | { error: string } => {
     let config: unknown;
-    if (isRest) config = cleanConfig(cfg);
+    if (isRest) config = toConfig(cfg);
     else {
       try {
         config = JSON.parse(rawJson);
@@ -336,7 +331,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   };
   // The saved system in the same shape, to tell an unchanged form from an edited one.
   const saved: SystemConfig | undefined = existing
-    ? { ...existing, name: existing.name.trim() || existing.id, config: existing.connector === "rest" ? cleanConfig(toForm(existing.config)) : existing.config }
+    ? { ...existing, name: existing.name.trim() || existing.id, config: existing.connector === "rest" ? toConfig(toForm(restConfigOf(existing.config))) : existing.config }
     : undefined;
   const current = draft();
   const currentKey = "system" in current ? stableJson(current.system) : current.error;
@@ -353,10 +348,10 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   };
 
   // The saved systems that use a secret (for a removal's warning), and the typed values.
-  const usedBy = (name: string | undefined) =>
-    (ws.data?.systems ?? []).filter((s) => s.connector === "rest" && secretRefs(toForm(s.config)).some((r) => r.name === name?.trim())).map((s) => s.name);
+  const usedBy = (name: string | null | undefined) =>
+    (ws.data?.systems ?? []).filter((s) => s.connector === "rest" && secretRefs(restConfigOf(s.config)).some((r) => r.name === name?.trim())).map((s) => s.name);
   const typedSecrets: [string | undefined, SecretInput][] = [
-    [cfg.auth && cfg.auth.type !== "none" ? cfg.auth.secret : undefined, authSecret],
+    [cfg.auth.type !== "none" ? cfg.auth.secret ?? undefined : undefined, authSecret],
     [cfg.webhooks?.secret, hookSecret],
   ];
   const unstoredTyped = typedSecrets.some(([name, input]) => !!name?.trim() && input.filled);
@@ -399,7 +394,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   };
 
   const obj = activeObject ? cfg.objects[activeObject] : undefined;
-  const auth = cfg.auth ?? { type: "none" as AuthType };
+  const auth = cfg.auth;
 
   return (
     <form
@@ -491,20 +486,14 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                 value={auth.type}
                 disabled={ro}
                 onChange={(v) => setCfg({ ...cfg, auth: { ...auth, type: v } })}
-                options={[
-                  ["none", "None"],
-                  ["api_key", "API key in a header"],
-                  ["bearer", "Bearer token"],
-                  ["basic", "Basic (username + password)"],
-                  ["oauth2_client_credentials", "OAuth2 client credentials"],
-                ]}
+                options={options(AUTH_LABELS)}
               />
-              {AUTH_KEYS[auth.type].includes("header") ? <Text label="Header" value={auth.header} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, header: v } })} placeholder="X-API-Key" disabled={ro} /> : null}
-              {AUTH_KEYS[auth.type].includes("prefix") ? <Text label="Prefix" value={auth.prefix} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, prefix: v } })} placeholder="optional" disabled={ro} /> : null}
-              {AUTH_KEYS[auth.type].includes("username") ? <Text label="Username" value={auth.username} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, username: v } })} disabled={ro} /> : null}
-              {AUTH_KEYS[auth.type].includes("token_url") ? <Text label="Token URL" value={auth.token_url} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, token_url: v } })} mono disabled={ro} /> : null}
-              {AUTH_KEYS[auth.type].includes("client_id") ? <Text label="Client id" value={auth.client_id} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, client_id: v } })} disabled={ro} /> : null}
-              {AUTH_KEYS[auth.type].includes("scope") ? <Text label="Scope" value={auth.scope} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, scope: v } })} placeholder="optional" disabled={ro} /> : null}
+              {authTakes(auth.type, "header") ? <Text label="Header" value={auth.header} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, header: v } })} placeholder="X-API-Key" disabled={ro} /> : null}
+              {authTakes(auth.type, "prefix") ? <Text label="Prefix" value={auth.prefix} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, prefix: v } })} placeholder="optional" disabled={ro} /> : null}
+              {authTakes(auth.type, "username") ? <Text label="Username" value={auth.username} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, username: v } })} disabled={ro} /> : null}
+              {authTakes(auth.type, "token_url") ? <Text label="Token URL" value={auth.token_url} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, token_url: v } })} mono disabled={ro} /> : null}
+              {authTakes(auth.type, "client_id") ? <Text label="Client id" value={auth.client_id} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, client_id: v } })} disabled={ro} /> : null}
+              {authTakes(auth.type, "scope") ? <Text label="Scope" value={auth.scope} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, scope: v } })} placeholder="optional" disabled={ro} /> : null}
               {auth.type !== "none" ? (
                 <>
                   <Text label="Secret name (keychain)" value={auth.secret} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, secret: v } })} mono placeholder={`${sys.id || "system"}-api-key`} disabled={ro} hint="The config holds only this name." />
@@ -572,70 +561,33 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                 </div>
                 <h3>Pagination</h3>
                 <div className="form-grid">
-                  <Select<Pagination["style"]>
+                  <Select<PaginationStyle>
                     label="Style"
                     value={obj.pagination?.style ?? "none"}
                     disabled={ro}
-                    onChange={(v) => setObj(activeObject, { pagination: PAGINATION_DEFAULTS[v] })}
-                    options={[
-                      ["none", "None (one response)"],
-                      ["page", "Page number"],
-                      ["offset", "Offset / limit"],
-                      ["cursor", "Cursor"],
-                      ["link_header", "Link header (RFC 8288)"],
-                    ]}
+                    onChange={(v) => setObj(activeObject, { pagination: newPagination(v) })}
+                    options={options(PAGINATION_LABELS)}
                   />
                   <PaginationFields p={obj.pagination ?? { style: "none" }} onChange={(p) => setObj(activeObject, { pagination: p })} disabled={ro} />
                 </div>
                 <h3>Changes and writes</h3>
                 <div className="form-grid">
-                  <Select
+                  <Select<IncrementalStyle | "off">
                     label="Incremental reads"
                     value={obj.incremental?.style ?? "off"}
                     disabled={ro}
                     hint={obj.incremental && !obj.modified_field ? "Needs the modified field." : undefined}
-                    onChange={(v) =>
-                      setObj(activeObject, {
-                        incremental: v === "off" ? null : v === "param" ? { style: "param", param: "updated_since", format: "rfc3339" } : { style: "filter", param: "filter", template: "modified_at ge '{since}'", format: "rfc3339" },
-                      })
-                    }
-                    options={[
-                      ["off", "Off (full reads)"],
-                      ["param", "Since parameter"],
-                      ["filter", "Filter template"],
-                    ]}
+                    onChange={(v) => setObj(activeObject, { incremental: v === "off" ? null : newIncremental(v) })}
+                    options={[["off", "Off (full reads)"], ...options(INCREMENTAL_LABELS)]}
                   />
-                  {obj.incremental ? (
-                    <>
-                      <Text label="Parameter" value={obj.incremental.param} onChange={(v) => setObj(activeObject, { incremental: { ...obj.incremental!, param: v } })} mono disabled={ro} />
-                      {obj.incremental.style === "filter" ? (
-                        <Text label="Template" value={obj.incremental.template} onChange={(v) => setObj(activeObject, { incremental: { ...obj.incremental!, style: "filter", template: v } as never })} mono disabled={ro} hint="{since} is replaced." />
-                      ) : null}
-                      <Select
-                        label="Time format"
-                        value={obj.incremental.format ?? "raw"}
-                        disabled={ro}
-                        onChange={(v) => setObj(activeObject, { incremental: { ...obj.incremental!, format: v } })}
-                        options={[
-                          ["raw", "As the record holds it"],
-                          ["rfc3339", "RFC 3339"],
-                          ["unix", "Unix seconds"],
-                          ["unix_ms", "Unix milliseconds"],
-                        ]}
-                      />
-                    </>
-                  ) : null}
-                  <Select
+                  {obj.incremental ? <IncrementalFields inc={obj.incremental} onChange={(incremental) => setObj(activeObject, { incremental })} disabled={ro} /> : null}
+                  <Select<ConcurrencyStyle>
                     label="Concurrency"
                     value={obj.concurrency?.style ?? "none"}
                     disabled={ro}
                     hint={obj.concurrency && obj.concurrency.style !== "none" && !obj.version_field ? "Needs the version field." : undefined}
-                    onChange={(v) => setObj(activeObject, { concurrency: v === "version_field" ? { style: "version_field", field: "version" } : ({ style: v } as never) })}
-                    options={[
-                      ["none", "None"],
-                      ["etag", "If-Match (ETag)"],
-                      ["version_field", "Version in the body"],
-                    ]}
+                    onChange={(v) => setObj(activeObject, { concurrency: newConcurrency(v) })}
+                    options={options(CONCURRENCY_LABELS)}
                   />
                   {obj.concurrency?.style === "version_field" ? <Text label="Version body field" value={obj.concurrency.field} onChange={(v) => setObj(activeObject, { concurrency: { style: "version_field", field: v } })} mono disabled={ro} /> : null}
                   <Select label="Create method" value={obj.create?.method ?? "POST"} disabled={ro} onChange={(v) => setObj(activeObject, { create: { ...obj.create, method: v } })} options={[["POST", "POST"], ["PUT", "PUT"]]} />
@@ -680,7 +632,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                     setCfg({
                       ...cfg,
                       webhooks: e.target.checked
-                        ? { secret: `${sys.id || "system"}-webhook`, signature_header: "X-Signature", signature_prefix: "sha256=", timestamp_header: "X-Timestamp", tolerance_secs: 300, signed_payload: "timestamp_dot_body", object: Object.keys(cfg.objects)[0] ?? "employee", record_pointer: "/data" }
+                        ? newWebhooks(sys.id, Object.keys(cfg.objects))
                         : null,
                     })
                   }
@@ -708,7 +660,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                 <Text label="Signature prefix" value={cfg.webhooks.signature_prefix} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_prefix: v } })} mono placeholder="sha256=" disabled={ro} />
                 <Text label="Timestamp header" value={cfg.webhooks.timestamp_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, timestamp_header: v } })} mono disabled={ro} />
                 <Num label="Tolerance (s)" value={cfg.webhooks.tolerance_secs} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, tolerance_secs: v } })} disabled={ro} />
-                <Select label="Signed payload" value={cfg.webhooks.signed_payload ?? "timestamp_dot_body"} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signed_payload: v } })} options={[["timestamp_dot_body", "{timestamp}.{body}"], ["body", "The raw body"]]} />
+                <Select<SignedPayload> label="Signed payload" value={cfg.webhooks.signed_payload ?? "timestamp_dot_body"} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signed_payload: v } })} options={options(SIGNED_PAYLOAD_LABELS)} />
                 <Select label="Object" value={cfg.webhooks.object} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, object: v } })} options={[...new Set([cfg.webhooks.object, ...Object.keys(cfg.objects)])].map((n) => [n, n] as [string, string])} />
                 <Text label="Events pointer" value={cfg.webhooks.events_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, events_pointer: v } })} mono placeholder="blank: one event per body" disabled={ro} />
                 <Text label="Record pointer" value={cfg.webhooks.record_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, record_pointer: v } })} mono disabled={ro} />
@@ -730,14 +682,14 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
             title="Polling"
             extra={
               <label className="check">
-                <input type="checkbox" checked={!!cfg.poll} disabled={ro} onChange={(e) => setCfg({ ...cfg, poll: e.target.checked ? { interval_secs: 60 } : null })} />
+                <input type="checkbox" checked={!!cfg.poll} disabled={ro} onChange={(e) => setCfg({ ...cfg, poll: e.target.checked ? newPoll() : null })} />
                 Poll for changes
               </label>
             }
           >
             {cfg.poll ? (
               <div className="form-grid">
-                <Num label="Interval (s)" value={cfg.poll.interval_secs} step="any" onChange={(v) => setCfg({ ...cfg, poll: { interval_secs: v ?? 60 } })} disabled={ro} />
+                <Num label="Interval (s)" value={cfg.poll.interval_secs} step="any" onChange={(v) => setCfg({ ...cfg, poll: { ...cfg.poll, interval_secs: v ?? 60 } })} disabled={ro} />
               </div>
             ) : (
               <p className="muted">Off: changes arrive by webhook only. Polling also repairs missed webhooks.</p>
@@ -746,11 +698,61 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
 
           <details className="card" style={{ padding: "10px 16px" }}>
             <summary style={{ cursor: "pointer", fontWeight: 600 }}>Config as saved (JSON)</summary>
-            <pre className="block" style={{ marginTop: 10 }}>{JSON.stringify(cleanConfig(cfg), null, 2)}</pre>
+            <pre className="block" style={{ marginTop: 10 }}>{JSON.stringify(toConfig(cfg), null, 2)}</pre>
           </details>
         </>
       )}
     </form>
+  );
+}
+
+/** The choices of each kind the form offers, for people. Every kind the engine takes is listed: a new one fails `tsc` here. */
+const AUTH_LABELS: Record<AuthType, string> = {
+  none: "None",
+  api_key: "API key in a header",
+  bearer: "Bearer token",
+  basic: "Basic (username + password)",
+  oauth2_client_credentials: "OAuth2 client credentials",
+};
+const PAGINATION_LABELS: Record<PaginationStyle, string> = {
+  none: "None (one response)",
+  page: "Page number",
+  offset: "Offset / limit",
+  cursor: "Cursor",
+  link_header: "Link header (RFC 8288)",
+};
+const INCREMENTAL_LABELS: Record<IncrementalStyle, string> = {
+  param: "Since parameter",
+  filter: "Filter template",
+};
+const TIME_FORMAT_LABELS: Record<TimeFormat, string> = {
+  raw: "As the record holds it",
+  rfc3339: "RFC 3339",
+  unix: "Unix seconds",
+  unix_ms: "Unix milliseconds",
+};
+const CONCURRENCY_LABELS: Record<ConcurrencyStyle, string> = {
+  none: "None",
+  etag: "If-Match (ETag)",
+  version_field: "Version in the body",
+};
+const SIGNED_PAYLOAD_LABELS: Record<SignedPayload, string> = {
+  timestamp_dot_body: "{timestamp}.{body}",
+  body: "The raw body",
+};
+
+/** A labels table as a select's options, in the table's order. */
+function options<T extends string>(labels: Record<T, string>): [T, string][] {
+  return Object.entries(labels) as [T, string][];
+}
+
+function IncrementalFields({ inc, onChange, disabled }: { inc: Incremental; onChange: (i: Incremental) => void; disabled: boolean }) {
+  return (
+    <>
+      <Text label="Parameter" value={inc.param} onChange={(v) => onChange({ ...inc, param: v })} mono disabled={disabled} />
+      {inc.style === "filter" ? <Text label="Template" value={inc.template} onChange={(v) => onChange({ ...inc, template: v })} mono disabled={disabled} hint="{since} is replaced." /> : null}
+      <Select<TimeFormat> label="Time format" value={inc.format ?? "raw"} disabled={disabled} onChange={(v) => onChange({ ...inc, format: v })} options={options(TIME_FORMAT_LABELS)} />
+    </>
   );
 }
 
