@@ -3,7 +3,11 @@ import type { Auth, AuthType, Concurrency, ConcurrencyStyle, Endpoint, Increment
 import {
   AUTH_KEYS,
   authTakes,
+  editEndpoint,
+  eventsPointerFor,
+  eventsShape,
   fieldRows,
+  methodOptions,
   newConcurrency,
   newIncremental,
   newObjectEndpoints,
@@ -11,6 +15,9 @@ import {
   newPoll,
   newRestForm,
   newWebhooks,
+  paramProblems,
+  paramRows,
+  paramsOf,
   restConfigOf,
   secretNames,
   secretRefs,
@@ -278,8 +285,43 @@ describe("choices in the form", () => {
     expect(newWebhooks("", []).secret).toBe("system-webhook");
     expect(roundTrip({ ...FULL, poll: newPoll() }).poll).toEqual({ interval_secs: 60 });
   });
+  it("changes a write method and keeps its path, starting a missing endpoint from the default method", () => {
+    expect(editEndpoint({ method: "PATCH", path: "/e/{id}" }, "update", { method: "PUT" })).toEqual({ method: "PUT", path: "/e/{id}" });
+    expect(editEndpoint(undefined, "create", { path: "/e/new" })).toEqual({ method: "POST", path: "/e/new" });
+    expect(editEndpoint(undefined, "delete", { path: "/e/{id}" })).toEqual({ method: "DELETE", path: "/e/{id}" });
+  });
+  it("offers a saved method the list does not have, so the select shows it", () => {
+    expect(methodOptions("MERGE", ["PATCH", "PUT"])).toEqual(["MERGE", "PATCH", "PUT"]);
+    expect(methodOptions("PUT", ["PATCH", "PUT"])).toEqual(["PATCH", "PUT"]);
+    expect(methodOptions(undefined, ["PATCH"])).toEqual(["PATCH"]);
+  });
   it("new objects and systems save as the engine's defaults", () => {
     expect(toConfig({ ...newRestForm(), objects: { employee: newObjectEndpoints() } }).objects.employee).toEqual({ path: "/employees", pagination: { style: "none" }, concurrency: { style: "none" } });
+  });
+});
+
+describe("how a webhook body holds its events", () => {
+  it("reads and writes each shape", () => {
+    expect([null, undefined, "", "/events"].map(eventsShape)).toEqual(["one", "one", "array", "pointer"]);
+    expect(eventsPointerFor("one", "/events")).toBeNull();
+    expect(eventsPointerFor("array", "/events")).toBe("");
+    expect(eventsPointerFor("pointer", "/items")).toBe("/items");
+    expect(eventsPointerFor("pointer", "")).toBe("/events");
+    expect(eventsPointerFor("pointer", null)).toBe("/events");
+  });
+});
+
+describe("query parameter rows", () => {
+  it("round-trips parameters through rows", () => {
+    const params = { _page: "1", expand: "" };
+    expect(paramsOf(paramRows(params))).toEqual(params);
+    expect(paramRows(undefined)).toEqual([]);
+  });
+  it("leaves out an empty row; the last of a repeated name counts", () => {
+    expect(paramsOf([{ name: "", value: "" }, { name: "a", value: "1" }, { name: "a", value: "2" }])).toEqual({ a: "2" });
+  });
+  it("says what is wrong with a row", () => {
+    expect(paramProblems([{ name: "", value: "" }, { name: "", value: "x" }, { name: "a", value: "1" }, { name: "a", value: "2" }])).toEqual([null, "Needs a name.", "Repeated below: only the last one is sent.", null]);
   });
 });
 

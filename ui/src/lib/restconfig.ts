@@ -9,6 +9,7 @@ import type {
   AuthType,
   Concurrency,
   ConcurrencyStyle,
+  Endpoint,
   Incremental,
   IncrementalStyle,
   ObjectEndpoints,
@@ -195,6 +196,19 @@ export function newConcurrency<S extends ConcurrencyStyle>(style: S): Extract<Co
   return structuredClone(CONCURRENCY_DEFAULTS[style]);
 }
 
+/** The write endpoints and their methods when the config names none (the engine's defaults). */
+export const DEFAULT_METHOD = { create: "POST", update: "PATCH", delete: "DELETE" } as const satisfies Record<"create" | "update" | "delete", string>;
+
+/** A write endpoint with a change; an endpoint the config left out starts from the default method. */
+export function editEndpoint(e: Endpoint | null | undefined, kind: keyof typeof DEFAULT_METHOD, patch: Partial<Endpoint>): Endpoint {
+  return { ...(e ?? { method: DEFAULT_METHOD[kind] }), ...patch };
+}
+
+/** The methods offered for a write, with the one the config has first if it is another. */
+export function methodOptions(current: string | undefined, offered: string[]): string[] {
+  return current && !offered.includes(current) ? [current, ...offered] : offered;
+}
+
 /** What a signed-webhooks config starts with when turned on. */
 export function newWebhooks(systemId: string, objectNames: string[]): WebhookConfig {
   return {
@@ -209,9 +223,46 @@ export function newWebhooks(systemId: string, objectNames: string[]): WebhookCon
   };
 }
 
+/** How a webhook body holds its events: `events_pointer` absent, "" (the body), or a pointer. */
+export type EventsShape = "one" | "array" | "pointer";
+
+export function eventsShape(eventsPointer: string | null | undefined): EventsShape {
+  return eventsPointer === null || eventsPointer === undefined ? "one" : eventsPointer === "" ? "array" : "pointer";
+}
+
+/** The `events_pointer` for a shape, keeping a pointer already typed. */
+export function eventsPointerFor(shape: EventsShape, current: string | null | undefined): string | null {
+  return shape === "one" ? null : shape === "array" ? "" : current || "/events";
+}
+
 /** What polling starts with when turned on. */
 export function newPoll(): PollConfig {
   return { interval_secs: 60 };
+}
+
+/** One fixed query parameter as the form edits it (a list, so a name can be typed freely). */
+export interface ParamRow {
+  name: string;
+  value: string;
+}
+
+export function paramRows(params: Record<string, string> | undefined): ParamRow[] {
+  return Object.entries(params ?? {}).map(([name, value]) => ({ name, value }));
+}
+
+/** The rows as `params`: a row with neither name nor value is left out; of a repeated name, the last row counts. */
+export function paramsOf(rows: ParamRow[]): Record<string, string> {
+  return Object.fromEntries(rows.filter((r) => r.name !== "" || r.value !== "").map((r) => [r.name, r.value]));
+}
+
+/** What is wrong with each row, for its hint: no name, or a name a later row repeats. */
+export function paramProblems(rows: ParamRow[]): (string | null)[] {
+  return rows.map((r, i) => {
+    if (r.name === "" && r.value === "") return null;
+    if (r.name === "") return "Needs a name.";
+    if (rows.slice(i + 1).some((x) => x.name === r.name)) return "Repeated below: only the last one is sent.";
+    return null;
+  });
 }
 
 /** The keychain names a config refers to: the auth secret and the webhook signing key. */

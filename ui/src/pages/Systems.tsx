@@ -5,7 +5,7 @@
 // (PUT /api/secrets/{name}) and never shown again; the page says whether each is stored and can
 // remove one.
 
-import { useEffect, useMemo, useState, type ReactNode } from "react";
+import { useEffect, useId, useMemo, useState, type ReactNode } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { toast } from "sonner";
@@ -17,6 +17,10 @@ import { can, whyNot } from "../lib/roles";
 import { apiBase } from "../lib/session";
 import {
   authTakes,
+  editEndpoint,
+  eventsPointerFor,
+  eventsShape,
+  methodOptions,
   newConcurrency,
   newIncremental,
   newObjectEndpoints,
@@ -24,6 +28,9 @@ import {
   newPoll,
   newRestForm,
   newWebhooks,
+  paramProblems,
+  paramRows,
+  paramsOf,
   restConfigOf,
   secretRefs,
   stableJson,
@@ -31,7 +38,10 @@ import {
   toConfig,
   toForm,
   AUTH_SECRET_PURPOSE,
+  DEFAULT_METHOD,
   WEBHOOK_SECRET_PURPOSE,
+  type EventsShape,
+  type ParamRow,
   type RestForm,
 } from "../lib/restconfig";
 import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner } from "../components/ui";
@@ -558,6 +568,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                   <Text label="Record pointer" value={obj.record_pointer} onChange={(v) => setObj(activeObject, { record_pointer: v })} mono placeholder="blank: the body" disabled={ro} />
                   <Text label="Version field" value={obj.version_field} onChange={(v) => setObj(activeObject, { version_field: v })} mono placeholder="version" disabled={ro} />
                   <Text label="Modified field" value={obj.modified_field} onChange={(v) => setObj(activeObject, { modified_field: v })} mono placeholder="updated_at" disabled={ro} />
+                  <ParamsEditor key={activeObject} className="span-all" params={obj.params} onChange={(params) => setObj(activeObject, { params })} disabled={ro} />
                 </div>
                 <h3>Pagination</h3>
                 <div className="form-grid">
@@ -569,6 +580,8 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                     options={options(PAGINATION_LABELS)}
                   />
                   <PaginationFields p={obj.pagination ?? { style: "none" }} onChange={(p) => setObj(activeObject, { pagination: p })} disabled={ro} />
+                  <Text label="Total count pointer" value={obj.total_pointer} onChange={(v) => setObj(activeObject, { total_pointer: v })} mono placeholder="/meta/total" disabled={ro} hint="In the listing body." />
+                  <Text label="Total count header" value={obj.total_header} onChange={(v) => setObj(activeObject, { total_header: v })} mono placeholder="X-Total-Count" disabled={ro} />
                 </div>
                 <h3>Changes and writes</h3>
                 <div className="form-grid">
@@ -590,16 +603,32 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                     options={options(CONCURRENCY_LABELS)}
                   />
                   {obj.concurrency?.style === "version_field" ? <Text label="Version body field" value={obj.concurrency.field} onChange={(v) => setObj(activeObject, { concurrency: { style: "version_field", field: v } })} mono disabled={ro} /> : null}
-                  <Select label="Create method" value={obj.create?.method ?? "POST"} disabled={ro} onChange={(v) => setObj(activeObject, { create: { ...obj.create, method: v } })} options={[["POST", "POST"], ["PUT", "PUT"]]} />
-                  <Select label="Update method" value={obj.update?.method ?? "PATCH"} disabled={ro} onChange={(v) => setObj(activeObject, { update: { ...obj.update, method: v } })} options={[["PATCH", "PATCH"], ["PUT", "PUT"], ["POST", "POST"]]} />
+                  <Select
+                    label="Create method"
+                    value={obj.create?.method ?? DEFAULT_METHOD.create}
+                    disabled={ro}
+                    onChange={(v) => setObj(activeObject, { create: editEndpoint(obj.create, "create", { method: v }) })}
+                    options={methodOptions(obj.create?.method, ["POST", "PUT"]).map((m) => [m, m])}
+                  />
+                  <Text label="Create path" value={obj.create?.path} onChange={(v) => setObj(activeObject, { create: editEndpoint(obj.create, "create", { path: v }) })} mono placeholder="the collection path" disabled={ro} />
+                  <Select
+                    label="Update method"
+                    value={obj.update?.method ?? DEFAULT_METHOD.update}
+                    disabled={ro}
+                    onChange={(v) => setObj(activeObject, { update: editEndpoint(obj.update, "update", { method: v }) })}
+                    options={methodOptions(obj.update?.method, ["PATCH", "PUT", "POST"]).map((m) => [m, m])}
+                  />
+                  <Text label="Update path" value={obj.update?.path} onChange={(v) => setObj(activeObject, { update: editEndpoint(obj.update, "update", { path: v }) })} mono placeholder="the item path" disabled={ro} hint="{id} is replaced." />
                   <Select
                     label="Deletes"
-                    value={obj.delete === null ? "off" : obj.delete?.method ?? "DELETE"}
+                    value={obj.delete === null ? "off" : obj.delete?.method ?? DEFAULT_METHOD.delete}
                     disabled={ro}
-                    onChange={(v) => setObj(activeObject, { delete: v === "off" ? null : { method: v } })}
-                    options={[["DELETE", "DELETE"], ["POST", "POST"], ["off", "Not accepted"]]}
+                    onChange={(v) => setObj(activeObject, { delete: v === "off" ? null : editEndpoint(obj.delete, "delete", { method: v }) })}
+                    options={[...methodOptions(obj.delete?.method, ["DELETE", "POST"]).map((m): [string, string] => [m, m]), ["off", "Not accepted"]]}
                   />
-                  <Text label="Total count header" value={obj.total_header} onChange={(v) => setObj(activeObject, { total_header: v })} mono placeholder="X-Total-Count" disabled={ro} />
+                  {obj.delete !== null ? (
+                    <Text label="Delete path" value={obj.delete?.path} onChange={(v) => setObj(activeObject, { delete: editEndpoint(obj.delete, "delete", { path: v }) })} mono placeholder="the item path" disabled={ro} hint="{id} is replaced." />
+                  ) : null}
                 </div>
                 <div className="row">
                   <span className="spacer" />
@@ -662,8 +691,8 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                 <Num label="Tolerance (s)" value={cfg.webhooks.tolerance_secs} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, tolerance_secs: v } })} disabled={ro} />
                 <Select<SignedPayload> label="Signed payload" value={cfg.webhooks.signed_payload ?? "timestamp_dot_body"} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signed_payload: v } })} options={options(SIGNED_PAYLOAD_LABELS)} />
                 <Select label="Object" value={cfg.webhooks.object} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, object: v } })} options={[...new Set([cfg.webhooks.object, ...Object.keys(cfg.objects)])].map((n) => [n, n] as [string, string])} />
-                <Text label="Events pointer" value={cfg.webhooks.events_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, events_pointer: v } })} mono placeholder="blank: one event per body" disabled={ro} />
-                <Text label="Record pointer" value={cfg.webhooks.record_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, record_pointer: v } })} mono disabled={ro} />
+                <EventsField value={cfg.webhooks.events_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, events_pointer: v } })} disabled={ro} />
+                <Text label="Record pointer" value={cfg.webhooks.record_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, record_pointer: v } })} mono placeholder="/data" disabled={ro} hint="In one event. Blank: the event is the record." />
                 <Text label="Event key pointer" value={cfg.webhooks.event_key_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, event_key_pointer: v } })} mono disabled={ro} />
                 <Text label="Operation pointer" value={cfg.webhooks.op_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, op_pointer: v } })} mono disabled={ro} />
                 <Text
@@ -756,6 +785,88 @@ function IncrementalFields({ inc, onChange, disabled }: { inc: Incremental; onCh
   );
 }
 
+/** How a webhook body holds its events; the shape is this field's own state, so a pointer can be cleared while it is typed. */
+function EventsField({ value, onChange, disabled }: { value: string | null | undefined; onChange: (v: string | null) => void; disabled: boolean }) {
+  const [shape, setShape] = useState<EventsShape>(() => eventsShape(value));
+  return (
+    <>
+      <Select<EventsShape>
+        label="A webhook body holds"
+        value={shape}
+        disabled={disabled}
+        onChange={(v) => {
+          setShape(v);
+          onChange(eventsPointerFor(v, value));
+        }}
+        options={[
+          ["one", "One event"],
+          ["array", "An array of events"],
+          ["pointer", "Events at a pointer"],
+        ]}
+      />
+      {shape === "pointer" ? <Text label="Events pointer" value={value} onChange={onChange} mono placeholder="/events" disabled={disabled} hint="Blank: the body is the array." /> : null}
+    </>
+  );
+}
+
+/**
+ * The fixed query parameters of every listing request, as rows of name and value. The rows are
+ * this editor's own state, so a name can be blank or repeated while it is typed.
+ */
+function ParamsEditor({ params, onChange, disabled, className }: { params: Record<string, string> | undefined; onChange: (p: Record<string, string>) => void; disabled: boolean; className?: string }) {
+  const [rows, setRows] = useState<ParamRow[]>(() => paramRows(params));
+  const id = useId();
+  const problems = paramProblems(rows);
+  const update = (next: ParamRow[]) => {
+    setRows(next);
+    const p = paramsOf(next);
+    if (stableJson(p) !== stableJson(params ?? {})) onChange(p);
+  };
+  const edit = (i: number, patch: Partial<ParamRow>) => update(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+  return (
+    <div className={`field ${className ?? ""}`} role="group" aria-labelledby={`${id}-label`}>
+      <span className="label" id={`${id}-label`}>
+        Query parameters
+      </span>
+      {rows.map((r, i) => (
+        <div key={i} className="col" style={{ gap: 2 }}>
+          <div className="row">
+            <input
+              className="input mono"
+              aria-label={`Parameter ${i + 1} name`}
+              aria-describedby={problems[i] ? `${id}-p${i}` : undefined}
+              aria-invalid={problems[i] ? true : undefined}
+              placeholder="name"
+              style={{ maxWidth: 220 }}
+              value={r.name}
+              disabled={disabled}
+              onChange={(e) => edit(i, { name: e.target.value })}
+            />
+            <span className="faint" aria-hidden="true">
+              =
+            </span>
+            <input className="input mono" aria-label={`Parameter ${i + 1} value`} placeholder="value" style={{ maxWidth: 320 }} value={r.value} disabled={disabled} onChange={(e) => edit(i, { value: e.target.value })} />
+            <button type="button" className="btn sm ghost icon" aria-label={`Remove parameter ${i + 1}${r.name ? ` (${r.name})` : ""}`} disabled={disabled} onClick={() => update(rows.filter((_, j) => j !== i))}>
+              <Trash2 size={13} />
+            </button>
+          </div>
+          {problems[i] ? (
+            <span className="err" id={`${id}-p${i}`}>
+              {problems[i]}
+            </span>
+          ) : null}
+        </div>
+      ))}
+      <div className="row">
+        <button type="button" className="btn sm" disabled={disabled} onClick={() => update([...rows, { name: "", value: "" }])}>
+          <Plus size={13} /> Add parameter
+        </button>
+        <span className="hint">Sent with every listing request, e.g. a page-size switch. Not in the collection path.</span>
+      </div>
+    </div>
+  );
+}
+
 function PaginationFields({ p, onChange, disabled }: { p: Pagination; onChange: (p: Pagination) => void; disabled: boolean }) {
   switch (p.style) {
     case "none":
@@ -766,7 +877,7 @@ function PaginationFields({ p, onChange, disabled }: { p: Pagination; onChange: 
           <Text label="Page parameter" value={p.page_param} onChange={(v) => onChange({ ...p, page_param: v })} mono disabled={disabled} />
           <Text label="Size parameter" value={p.size_param} onChange={(v) => onChange({ ...p, size_param: v })} mono disabled={disabled} />
           <Num label="Page size" value={p.size} onChange={(v) => onChange({ ...p, size: v ?? 100 })} disabled={disabled} />
-          <Num label="First page" value={p.first_page} onChange={(v) => onChange({ ...p, first_page: v ?? 1 })} disabled={disabled} />
+          <Num label="First page" value={p.first_page} onChange={(v) => onChange({ ...p, first_page: v ?? 1 })} disabled={disabled} hint="Default 1." />
         </>
       );
     case "offset":
