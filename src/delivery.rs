@@ -175,11 +175,18 @@ impl Engine {
                 idempotency_key: row.get("idempotency_key"),
                 attempts: row.get("attempts"),
             };
-            sqlx::query("UPDATE outbox SET status = 'in_flight' WHERE id = ?")
-                .bind(c.id)
-                .execute(&mut *tx)
-                .await?;
             claimed.push(c);
+        }
+        // One statement per thousand claimed writes, not one each.
+        for chunk in claimed.chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
+                sqlx::QueryBuilder::new("UPDATE outbox SET status = 'in_flight' WHERE id IN (");
+            let mut ids = q.separated(", ");
+            for c in chunk {
+                ids.push_bind(c.id);
+            }
+            ids.push_unseparated(")");
+            q.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(claimed)

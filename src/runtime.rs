@@ -340,9 +340,13 @@ impl Engine {
         let now = self.now();
         let mut tx = self.inner.pool.begin().await?;
         let mut batch = Batch::new(&ws, now, self.capabilities());
-        for row in &rows {
-            let event = InboxEvent::from_row(row)?;
-            batch.apply(&mut tx, &event).await?;
+        let events = rows
+            .iter()
+            .map(InboxEvent::from_row)
+            .collect::<Result<Vec<_>>>()?;
+        batch.preload_links(&mut tx, &events).await?;
+        for event in &events {
+            batch.apply(&mut tx, event).await?;
         }
         batch.finish(&mut tx).await?;
         tx.commit().await?;
@@ -605,6 +609,9 @@ pub(crate) struct Batch<'w> {
     /// delivery adds to either, and it waits for the batch's lock).
     unknown_writes: Option<HashMap<(RecordId, String), i64>>,
     awaiting_event: Option<BTreeSet<(RecordId, String)>>,
+    /// Source versions seen, per link, written when the batch finishes; what is read from
+    /// SQLite before then is overlaid with them.
+    pending_versions: HashMap<(String, String, String), (RecordId, SourceVersion)>,
 }
 
 pub(crate) struct CachedRecord {
@@ -636,6 +643,7 @@ impl<'w> Batch<'w> {
             inbox_outcomes: Vec::new(),
             unknown_writes: None,
             awaiting_event: None,
+            pending_versions: HashMap::new(),
         }
     }
 
@@ -660,10 +668,71 @@ impl<'w> Batch<'w> {
         .await?;
         let info = row.map(|r| LinkInfo {
             record_id: r.get(0),
-            last_version: r.get(1),
+            last_version: self.with_pending_version(&key, r.get(1)),
         });
         self.links.insert(key, info.clone());
         Ok(info)
+    }
+
+    /// A stored last version, raised by one this batch has seen but not written yet.
+    fn with_pending_version(
+        &self,
+        key: &(String, String, String),
+        stored: Option<SourceVersion>,
+    ) -> Option<SourceVersion> {
+        match (stored, self.pending_versions.get(key)) {
+            (Some(a), Some((_, b))) => Some(a.max(*b)),
+            (None, Some((_, b))) => Some(*b),
+            (stored, None) => stored,
+        }
+    }
+
+    /// Looks up the links of a batch's events in a few statements instead of one per event.
+    async fn preload_links(
+        &mut self,
+        conn: &mut SqliteConnection,
+        events: &[InboxEvent],
+    ) -> Result<()> {
+        let keys: BTreeSet<(String, String, String)> = events
+            .iter()
+            .map(|e| (e.system.clone(), e.object.clone(), e.external_id.clone()))
+            .filter(|k| !self.links.contains_key(k))
+            .collect();
+        let keys: Vec<_> = keys.into_iter().collect();
+        // Three values a key: far below SQLite's limit of 32,766 per statement.
+        for chunk in keys.chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "SELECT system_id, object, external_id, record_id, last_version FROM links
+                 WHERE deleted = 0 AND (system_id, object, external_id) IN (VALUES ",
+            );
+            let mut rows = q.separated(", ");
+            for (system, object, external_id) in chunk {
+                rows.push("(")
+                    .push_bind_unseparated(system.clone())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(object.clone())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(external_id.clone())
+                    .push_unseparated(")");
+            }
+            rows.push_unseparated(")");
+            let found = q.build().persistent(false).fetch_all(&mut *conn).await?;
+            for key in chunk {
+                self.links.insert(key.clone(), None);
+            }
+            for r in found {
+                let key = (r.get(0), r.get(1), r.get(2));
+                let last_version = self.with_pending_version(&key, r.get(4));
+                self.links.insert(
+                    key,
+                    Some(LinkInfo {
+                        record_id: r.get(3),
+                        last_version,
+                    }),
+                );
+            }
+        }
+        Ok(())
     }
 
     pub(crate) async fn load(
@@ -674,7 +743,15 @@ impl<'w> Batch<'w> {
         match self.records.entry(record_id) {
             std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
             std::collections::hash_map::Entry::Vacant(e) => {
-                Ok(e.insert(load_record(conn, record_id).await?))
+                let mut loaded = load_record(conn, record_id).await?;
+                for ((system, _, _), (record, version)) in &self.pending_versions {
+                    if *record == record_id {
+                        let stored = loaded.versions.get(system).copied().flatten();
+                        let raised = stored.map_or(*version, |s| s.max(*version));
+                        loaded.versions.insert(system.clone(), Some(raised));
+                    }
+                }
+                Ok(e.insert(loaded))
             }
         }
     }
@@ -939,14 +1016,12 @@ impl<'w> Batch<'w> {
         }
         if let Some(v) = event.version {
             self.set_version(
-                conn,
                 &event.system,
                 &event.object,
                 &event.external_id,
                 record_id,
                 v,
-            )
-            .await?;
+            );
         }
         self.apply_plan(
             conn,
@@ -1071,33 +1146,29 @@ impl<'w> Batch<'w> {
         Ok(())
     }
 
-    async fn set_version(
+    /// Notes the source version an event carried; written when the batch finishes.
+    fn set_version(
         &mut self,
-        conn: &mut SqliteConnection,
         system: &str,
         object: &str,
         external_id: &str,
         record_id: RecordId,
         version: SourceVersion,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE links SET last_version = MAX(COALESCE(last_version, ?), ?) WHERE system_id = ? AND object = ? AND external_id = ?",
-        )
-        .bind(version)
-        .bind(version)
-        .bind(system)
-        .bind(object)
-        .bind(external_id)
-        .execute(&mut *conn)
-        .await?;
+    ) {
         let key = (system.to_owned(), object.to_owned(), external_id.to_owned());
+        self.pending_versions
+            .entry(key.clone())
+            .and_modify(|(record, v)| {
+                *record = record_id;
+                *v = (*v).max(version);
+            })
+            .or_insert((record_id, version));
         if let Some(Some(l)) = self.links.get_mut(&key) {
             l.last_version = Some(l.last_version.map_or(version, |v| v.max(version)));
         }
         if let Some(r) = self.records.get_mut(&record_id) {
             r.versions.insert(system.to_owned(), Some(version));
         }
-        Ok(())
     }
 
     /// Records of this object that match the incoming values on any match key and that the
@@ -1650,7 +1721,41 @@ impl<'w> Batch<'w> {
         self.noops = 0;
         self.stale = 0;
         store::insert_audit(conn, &std::mem::take(&mut self.audit), self.now).await?;
+        self.flush_versions(conn).await?;
         self.flush_inbox_outcomes(conn, &now_s).await
+    }
+
+    /// Writes the source versions seen, many links per statement; a stored version is never
+    /// lowered.
+    async fn flush_versions(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        let pending: Vec<_> = std::mem::take(&mut self.pending_versions)
+            .into_iter()
+            .collect();
+        // Four values a link.
+        for chunk in pending.chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "UPDATE links SET last_version = MAX(COALESCE(links.last_version, v.column4), v.column4)
+                 FROM (VALUES ",
+            );
+            let mut rows = q.separated(", ");
+            for ((system, object, external_id), (_, version)) in chunk {
+                rows.push("(")
+                    .push_bind_unseparated(system.clone())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(object.clone())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(external_id.clone())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*version)
+                    .push_unseparated(")");
+            }
+            rows.push_unseparated(
+                ") AS v WHERE links.system_id = v.column1 AND links.object = v.column2
+                   AND links.external_id = v.column3",
+            );
+            q.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     /// Writes the events' outcomes: those without a detail many ids per statement.

@@ -199,6 +199,76 @@ async fn duplicate_and_stale_events_change_nothing() {
     assert_eq!(status, "stale", "the stale event is recorded as such");
 }
 
+/// Events of one batch see each other's versions, even after a link of the record was dropped
+/// mid-batch and re-read from SQLite (where the batch has not written its versions yet).
+#[tokio::test]
+async fn versions_within_one_batch_make_later_old_events_stale() {
+    let h = Harness::start(|c| c.objects[0].delete_policy = DeletePolicy::Ignore).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+    let hris_event = |name: &str, version: i64, key: &str| {
+        let mut person = ada();
+        person["full_name"] = json!(name);
+        ChangeEvent {
+            system: "hris".into(),
+            object: "employee".into(),
+            external_id: "H1".into(),
+            op: ChangeOp::Upsert,
+            record: person.as_object().cloned().expect("object"),
+            version: Some(version),
+            source_ts: None,
+            event_key: key.into(),
+        }
+    };
+    let payroll_delete = ChangeEvent {
+        system: "payroll".into(),
+        object: "employee".into(),
+        external_id: pid.clone(),
+        op: ChangeOp::Delete,
+        record: Default::default(),
+        version: None,
+        source_ts: None,
+        event_key: "payroll-deleted".into(),
+    };
+    h.engine
+        .ingest_many(&[
+            hris_event("Ada King", 50, "v50"),
+            payroll_delete,
+            hris_event("Ada Byron", 40, "v40"),
+        ])
+        .await
+        .expect("ingest");
+    let applied = h.engine.process_inbox().await.expect("one batch");
+    assert_eq!(applied, 3, "the three events are applied in one batch");
+    let status: String = sqlx::query_scalar("SELECT status FROM inbox WHERE event_key = 'v40'")
+        .fetch_one(h.engine.pool())
+        .await
+        .expect("inbox row");
+    assert_eq!(
+        status, "stale",
+        "v40 after v50 in the same batch is stale, though the record's links were re-read"
+    );
+    let record = h.record_of("hris", "H1").await;
+    let golden = h.engine.golden(record).await.expect("golden");
+    assert_eq!(
+        golden.get("family_name"),
+        Some(&json!("King")),
+        "the newer event's value stands"
+    );
+    let stored: Option<i64> = sqlx::query_scalar(
+        "SELECT last_version FROM links WHERE system_id = 'hris' AND external_id = 'H1'",
+    )
+    .fetch_one(h.engine.pool())
+    .await
+    .expect("link");
+    assert_eq!(
+        stored,
+        Some(50),
+        "the batch stores the highest version it saw"
+    );
+}
+
 #[tokio::test]
 async fn last_write_wins_keeps_the_later_edit_everywhere() {
     let h = Harness::start(|_| {}).await;
