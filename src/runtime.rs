@@ -732,6 +732,19 @@ impl<'w> Batch<'w> {
                 );
             }
         }
+        // And the records those links point at, as loading them one by one would find them
+        // (the batch holds the engine's write lock: nothing else changes them meanwhile).
+        let records: BTreeSet<RecordId> = events
+            .iter()
+            .filter_map(|e| {
+                let key = (e.system.clone(), e.object.clone(), e.external_id.clone());
+                self.links.get(&key)?.as_ref().map(|l| l.record_id)
+            })
+            .filter(|id| !self.records.contains_key(id))
+            .collect();
+        let records: Vec<RecordId> = records.into_iter().collect();
+        let loaded = load_records(conn, &records).await?;
+        self.records.extend(loaded);
         Ok(())
     }
 
@@ -1683,18 +1696,15 @@ impl<'w> Batch<'w> {
     /// Persists the golden records and shadows the batch changed, and its counters.
     pub(crate) async fn finish(&mut self, conn: &mut SqliteConnection) -> Result<()> {
         let now_s = ts(self.now);
+        let mut golden_rows: Vec<(RecordId, String, String)> = Vec::new();
+        let mut shadow_rows: Vec<(String, RecordId, String)> = Vec::new();
         for (record_id, cached) in &mut self.records {
             if cached.dirty_golden {
-                sqlx::query(
-                    "INSERT INTO golden (record_id, fields, meta, updated_at) VALUES (?, ?, ?, ?)
-                     ON CONFLICT(record_id) DO UPDATE SET fields = excluded.fields, meta = excluded.meta, updated_at = excluded.updated_at",
-                )
-                .bind(record_id)
-                .bind(serde_json::to_string(&cached.state.golden)?)
-                .bind(serde_json::to_string(&cached.state.meta)?)
-                .bind(&now_s)
-                .execute(&mut *conn)
-                .await?;
+                golden_rows.push((
+                    *record_id,
+                    serde_json::to_string(&cached.state.golden)?,
+                    serde_json::to_string(&cached.state.meta)?,
+                ));
                 cached.dirty_golden = false;
             }
             for system in std::mem::take(&mut cached.dirty_shadows) {
@@ -1704,17 +1714,45 @@ impl<'w> Batch<'w> {
                     .get(&system)
                     .cloned()
                     .unwrap_or_default();
-                sqlx::query(
-                    "INSERT INTO shadows (system_id, record_id, fields, updated_at) VALUES (?, ?, ?, ?)
-                     ON CONFLICT(system_id, record_id) DO UPDATE SET fields = excluded.fields, updated_at = excluded.updated_at",
-                )
-                .bind(&system)
-                .bind(record_id)
-                .bind(serde_json::to_string(&fields)?)
-                .bind(&now_s)
+                shadow_rows.push((system, *record_id, serde_json::to_string(&fields)?));
+            }
+        }
+        // Many records per statement (four values a row, far below SQLite's limit).
+        for chunk in golden_rows.chunks(500) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "INSERT INTO golden (record_id, fields, meta, updated_at) ",
+            );
+            q.push_values(chunk, |mut row, (record_id, fields, meta)| {
+                row.push_bind(*record_id)
+                    .push_bind(fields.clone())
+                    .push_bind(meta.clone())
+                    .push_bind(now_s.clone());
+            });
+            q.push(
+                " ON CONFLICT(record_id) DO UPDATE SET fields = excluded.fields, meta = excluded.meta, updated_at = excluded.updated_at",
+            );
+            q.build()
+                .persistent(chunk.len() == 1)
                 .execute(&mut *conn)
                 .await?;
-            }
+        }
+        for chunk in shadow_rows.chunks(500) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "INSERT INTO shadows (system_id, record_id, fields, updated_at) ",
+            );
+            q.push_values(chunk, |mut row, (system, record_id, fields)| {
+                row.push_bind(system.clone())
+                    .push_bind(*record_id)
+                    .push_bind(fields.clone())
+                    .push_bind(now_s.clone());
+            });
+            q.push(
+                " ON CONFLICT(system_id, record_id) DO UPDATE SET fields = excluded.fields, updated_at = excluded.updated_at",
+            );
+            q.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *conn)
+                .await?;
         }
         store::bump(conn, "noops", self.noops).await?;
         store::bump(conn, "stale", self.stale).await?;
@@ -1803,68 +1841,112 @@ const INBOX_IDS_PER_UPDATE: usize = 1000;
 
 /// Loads a record's full state: golden, shadows, links, held fields, writes in flight.
 async fn load_record(conn: &mut SqliteConnection, record_id: RecordId) -> Result<CachedRecord> {
-    let mut state = RecordState {
-        record_id,
-        ..RecordState::default()
-    };
-    if let Some(row) = sqlx::query("SELECT fields, meta FROM golden WHERE record_id = ?")
-        .bind(record_id)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        let fields: String = row.get(0);
-        let meta: String = row.get(1);
-        state.golden = serde_json::from_str(&fields)?;
-        state.meta = serde_json::from_str::<BTreeMap<String, FieldMeta>>(&meta)?;
-    }
-    for row in sqlx::query("SELECT system_id, fields FROM shadows WHERE record_id = ?")
-        .bind(record_id)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let fields: String = row.get(1);
-        state
-            .shadows
-            .insert(row.get(0), serde_json::from_str(&fields)?);
-    }
-    let mut external = BTreeMap::new();
-    let mut versions = BTreeMap::new();
-    for row in sqlx::query("SELECT system_id, external_id, last_version FROM links WHERE record_id = ? AND deleted = 0")
-        .bind(record_id)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let system: String = row.get(0);
-        state.linked.insert(system.clone());
-        external.insert(system.clone(), row.get::<String, _>(1));
-        versions.insert(system, row.get::<Option<i64>, _>(2));
-    }
-    for row in sqlx::query(
-        "SELECT field FROM exceptions WHERE record_id = ? AND status = 'open' AND field IS NOT NULL
-           AND kind IN ('conflict', 'non_owner_change')",
-    )
-    .bind(record_id)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        state.held.insert(row.get(0));
-    }
-    for row in sqlx::query("SELECT system_id, canonical FROM outbox WHERE record_id = ? AND status IN ('pending', 'in_flight') ORDER BY id")
-        .bind(record_id)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let canonical: String = row.get(1);
-        let fields: Fields = serde_json::from_str(&canonical)?;
-        state.outgoing.entry(row.get(0)).or_default().extend(fields);
-    }
-    Ok(CachedRecord {
-        state,
-        external,
-        versions,
+    let mut loaded = load_records(conn, &[record_id]).await?;
+    Ok(loaded.remove(&record_id).unwrap_or_else(|| CachedRecord {
+        state: RecordState {
+            record_id,
+            ..RecordState::default()
+        },
+        external: BTreeMap::new(),
+        versions: BTreeMap::new(),
         dirty_golden: false,
         dirty_shadows: BTreeSet::new(),
-    })
+    }))
+}
+
+/// Loads the full state of many records, five statements per thousand records.
+async fn load_records(
+    conn: &mut SqliteConnection,
+    ids: &[RecordId],
+) -> Result<HashMap<RecordId, CachedRecord>> {
+    let mut out: HashMap<RecordId, CachedRecord> = ids
+        .iter()
+        .map(|&record_id| {
+            (
+                record_id,
+                CachedRecord {
+                    state: RecordState {
+                        record_id,
+                        ..RecordState::default()
+                    },
+                    external: BTreeMap::new(),
+                    versions: BTreeMap::new(),
+                    dirty_golden: false,
+                    dirty_shadows: BTreeSet::new(),
+                },
+            )
+        })
+        .collect();
+    for chunk in ids.chunks(1000) {
+        let fetch = |sql: &str| {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(sql);
+            q.push(" record_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            q
+        };
+        // Statement texts vary with the chunk's length: only a single record's stay prepared.
+        let keep = chunk.len() == 1;
+        let mut q = fetch("SELECT record_id, fields, meta FROM golden WHERE");
+        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+            let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
+                continue;
+            };
+            r.state.golden = serde_json::from_str(&row.get::<String, _>(1))?;
+            r.state.meta =
+                serde_json::from_str::<BTreeMap<String, FieldMeta>>(&row.get::<String, _>(2))?;
+        }
+        let mut q = fetch("SELECT record_id, system_id, fields FROM shadows WHERE");
+        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+            let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
+                continue;
+            };
+            r.state
+                .shadows
+                .insert(row.get(1), serde_json::from_str(&row.get::<String, _>(2))?);
+        }
+        let mut q = fetch(
+            "SELECT record_id, system_id, external_id, last_version FROM links WHERE deleted = 0 AND",
+        );
+        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+            let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
+                continue;
+            };
+            let system: String = row.get(1);
+            r.state.linked.insert(system.clone());
+            r.external.insert(system.clone(), row.get::<String, _>(2));
+            r.versions.insert(system, row.get::<Option<i64>, _>(3));
+        }
+        let mut q = fetch(
+            // `+` keeps the planner on the record index rather than the one of all open exceptions.
+            "SELECT record_id, field FROM exceptions WHERE +status = 'open' AND field IS NOT NULL
+               AND +kind IN ('conflict', 'non_owner_change') AND",
+        );
+        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+            if let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) {
+                r.state.held.insert(row.get(1));
+            }
+        }
+        let mut q = fetch(
+            "SELECT record_id, system_id, canonical FROM outbox WHERE status IN ('pending', 'in_flight') AND",
+        );
+        q.push(" ORDER BY id");
+        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+            let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
+                continue;
+            };
+            let fields: Fields = serde_json::from_str(&row.get::<String, _>(2))?;
+            r.state
+                .outgoing
+                .entry(row.get(1))
+                .or_default()
+                .extend(fields);
+        }
+    }
+    Ok(out)
 }
 
 /// Whether the same validation problem (record, system, field, message) is already open: a
