@@ -180,12 +180,8 @@ impl Engine {
         // One statement per thousand claimed writes, not one each.
         for chunk in claimed.chunks(1000) {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
-                sqlx::QueryBuilder::new("UPDATE outbox SET status = 'in_flight' WHERE id IN (");
-            let mut ids = q.separated(", ");
-            for c in chunk {
-                ids.push_bind(c.id);
-            }
-            ids.push_unseparated(")");
+                sqlx::QueryBuilder::new("UPDATE outbox SET status = 'in_flight' WHERE id IN ");
+            push_id_list(&mut q, &chunk.iter().map(|c| c.id).collect::<Vec<_>>());
             q.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -206,6 +202,9 @@ impl Engine {
         let mut refetched = false;
         let mut delivered: Vec<(i64, RecordId, String, std::collections::BTreeSet<String>)> =
             Vec::new();
+        // Written once for the round, after the loop: ids of sent writes, and their audit.
+        let mut sent_ids: Vec<i64> = Vec::new();
+        let mut sent_audit: Vec<AuditEntry> = Vec::new();
         for (row, outcome) in results {
             match outcome {
                 Outcome::Waiting => {
@@ -228,11 +227,7 @@ impl Engine {
                             row.canonical.keys().cloned().collect(),
                         ));
                     }
-                    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
-                        .bind(&now_s)
-                        .bind(row.id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sent_ids.push(row.id);
                     if row.op == "delete" {
                         sqlx::query(
                             "UPDATE links SET deleted = 1 WHERE record_id = ? AND system_id = ?",
@@ -299,12 +294,7 @@ impl Engine {
                             })
                             .collect()
                     };
-                    store::insert_audit(&mut tx, &entries, now).await?;
-                    sqlx::query("UPDATE dead_letters SET status = 'replayed', updated_at = ? WHERE outbox_id = ? AND status = 'replaying'")
-                        .bind(&now_s)
-                        .bind(row.id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sent_audit.extend(entries);
                 }
                 Outcome::AwaitEvents => {
                     sqlx::query("UPDATE outbox SET status = 'superseded', attempts = attempts + 1, last_error = 'awaiting_event' WHERE id = ?")
@@ -483,9 +473,32 @@ impl Engine {
                 }
             }
         }
+        for chunk in sent_ids.chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, sent_at = ",
+            );
+            q.push_bind(now_s.clone()).push(" WHERE id IN ");
+            push_id_list(&mut q, chunk);
+            q.build().persistent(false).execute(&mut *tx).await?;
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "UPDATE dead_letters SET status = 'replayed', updated_at = ",
+            );
+            q.push_bind(now_s.clone())
+                .push(" WHERE status = 'replaying' AND outbox_id IN ");
+            push_id_list(&mut q, chunk);
+            q.build().persistent(false).execute(&mut *tx).await?;
+        }
+        store::insert_audit(&mut tx, &sent_audit, now).await?;
         if !delivered.is_empty() {
             let ws = self.workspace();
             let mut batch = Batch::new(&ws, now, self.capabilities());
+            let records: std::collections::BTreeSet<RecordId> = delivered
+                .iter()
+                .map(|(_, record_id, _, _)| *record_id)
+                .collect();
+            batch
+                .preload_records(&mut tx, &records.into_iter().collect::<Vec<_>>())
+                .await?;
             for (outbox_id, record_id, object, fields) in &delivered {
                 batch
                     .converge_target(
@@ -549,4 +562,14 @@ async fn send_one(connector: &dyn crate::connector::Connector, row: &Claimed) ->
         },
         Err(e) => Outcome::Failed(e),
     }
+}
+
+/// `(?, ?, …)` with these ids bound.
+fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[i64]) {
+    q.push("(");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
 }

@@ -743,7 +743,21 @@ impl<'w> Batch<'w> {
             .filter(|id| !self.records.contains_key(id))
             .collect();
         let records: Vec<RecordId> = records.into_iter().collect();
-        let loaded = load_records(conn, &records).await?;
+        self.preload_records(conn, &records).await
+    }
+
+    /// Loads these records' state in a few statements, unless the batch holds them already.
+    pub(crate) async fn preload_records(
+        &mut self,
+        conn: &mut SqliteConnection,
+        ids: &[RecordId],
+    ) -> Result<()> {
+        let missing: Vec<RecordId> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.records.contains_key(id))
+            .collect();
+        let loaded = load_records(conn, &missing).await?;
         self.records.extend(loaded);
         Ok(())
     }
