@@ -1028,3 +1028,82 @@ async fn bulk_resolve_takes_a_filtered_set_and_says_what_remains() {
         );
     }
 }
+
+#[tokio::test]
+async fn support_replays_a_selection_in_one_request() {
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    let support = api.token("pat", "support").await;
+    h.payroll.fail_next(3, 422, None);
+    for (id, number) in [("H1", "E1"), ("H2", "E2"), ("H3", "E3")] {
+        let mut person = ada();
+        person["employee_number"] = json!(number);
+        h.hris.edit(id, person);
+    }
+    h.settle().await;
+    let (dead, total) = api.list("/api/dead-letters", &support).await;
+    assert_eq!(total, 3, "three refused hires");
+    let ids: Vec<i64> = dead
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|d| d["id"].as_i64())
+        .collect();
+
+    let selection = json!({ "ids": [ids[0], ids[1], 999_999] });
+    let (status, resp) = api
+        .call(
+            Method::POST,
+            "/api/dead-letters/replay-selected",
+            Some(&support),
+            Some(selection),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    let results = resp["results"].as_array().expect("results");
+    assert_eq!(results[0]["outcome"], json!("queued"), "{resp}");
+    assert_eq!(results[1]["outcome"], json!("queued"), "{resp}");
+    assert_eq!(
+        results[2]["error"]["code"],
+        json!("not_found"),
+        "an unknown id is reported, and does not stop the others: {resp}"
+    );
+    h.settle().await;
+    assert_eq!(
+        h.payroll.records().len(),
+        2,
+        "the two selected hires reach payroll, the third stays a dead letter"
+    );
+    let (_, total) = api.list("/api/dead-letters", &support).await;
+    assert_eq!(total, 1, "one dead letter is left");
+
+    let (_, again) = api
+        .call(
+            Method::POST,
+            "/api/dead-letters/replay-selected",
+            Some(&support),
+            Some(json!({ "ids": [ids[0]] })),
+        )
+        .await;
+    assert_eq!(
+        again["results"][0]["outcome"],
+        json!("already_replayed"),
+        "replaying again sends nothing more: {again}"
+    );
+    h.settle().await;
+    assert_eq!(h.payroll.records().len(), 2, "still two records in payroll");
+    let (status, resp) = api
+        .call(
+            Method::POST,
+            "/api/dead-letters/replay-selected",
+            Some(&support),
+            Some(json!({ "ids": [] })),
+        )
+        .await;
+    assert_error(
+        status,
+        &resp,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an empty selection is refused",
+    );
+}

@@ -339,6 +339,28 @@ pub struct ReplayResponse {
     pub outcome: ReplayOutcome,
 }
 
+/// Dead letters a person selected, to replay in one request.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySelection {
+    /// At most 1000 ids.
+    pub ids: Vec<i64>,
+}
+
+/// What replaying one selected dead letter did: its outcome, or why it could not.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SelectedReplay {
+    pub id: i64,
+    pub outcome: Option<ReplayOutcome>,
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SelectionReplayResponse {
+    /// In the order of the request's ids.
+    pub results: Vec<SelectedReplay>,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BatchReplayResponse {
     pub queued: usize,
@@ -1042,6 +1064,48 @@ async fn replay_matching(
     }))
 }
 
+#[utoipa::path(post, path = "/api/dead-letters/replay-selected", request_body = ReplaySelection,
+    responses((status = 200, body = SelectionReplayResponse), (status = 422, description = "no ids, or more than 1000")),
+    security(("token" = [])))]
+async fn replay_selected(
+    State(c): State<Console>,
+    who: Principal,
+    ApiJson(req): ApiJson<ReplaySelection>,
+) -> ApiResult<SelectionReplayResponse> {
+    if req.ids.is_empty() || req.ids.len() > MAX_SELECTED_REPLAYS {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!(
+                "select 1 to {MAX_SELECTED_REPLAYS} dead letters (got {})",
+                req.ids.len()
+            ),
+        ));
+    }
+    let actor = who.actor();
+    let mut results = Vec::with_capacity(req.ids.len());
+    // Each in its own transaction, as one by one: one refusal does not undo the others.
+    for id in req.ids {
+        let (outcome, error) = match c.engine.replay(id, &actor).await {
+            Ok(outcome) => (Some(outcome), None),
+            Err(e) => {
+                let e = ApiError::from(e);
+                (
+                    None,
+                    Some(ErrorBody {
+                        code: e.1.to_owned(),
+                        message: e.2,
+                    }),
+                )
+            }
+        };
+        results.push(SelectedReplay { id, outcome, error });
+    }
+    Ok(Json(SelectionReplayResponse { results }))
+}
+
+const MAX_SELECTED_REPLAYS: usize = 1000;
+
 #[utoipa::path(post, path = "/api/dead-letters/{id}/discard", request_body = DiscardRequest, params(("id" = i64, Path)),
     responses((status = 204, description = "discarded")), security(("token" = [])))]
 async fn discard(
@@ -1317,7 +1381,7 @@ impl utoipa::Modify for AccessAddon {
         me, issue_token, get_workspace, put_system, test_unsaved_system, test_system, discover, secret_status,
         put_secret, delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
         resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
-        preview_replay, replay, replay_matching, discard, audit, find_record, record, metrics, metrics_history,
+        preview_replay, replay, replay_matching, replay_selected, discard, audit, find_record, record, metrics, metrics_history,
         put_engine
     ),
     components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig)),
@@ -1373,6 +1437,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/exceptions/{id}/delete-decision", Access::Roles(&[Role::Steward], "decide deletes")),
     ("GET", "/api/dead-letters", Access::Read),
     ("POST", "/api/dead-letters/replay", Access::Roles(&[Role::Support], "replay dead letters")),
+    ("POST", "/api/dead-letters/replay-selected", Access::Roles(&[Role::Support], "replay dead letters")),
     ("GET", "/api/dead-letters/{id}", Access::Read),
     ("GET", "/api/dead-letters/{id}/preview", Access::Read),
     ("POST", "/api/dead-letters/{id}/replay", Access::Roles(&[Role::Support], "replay dead letters")),
@@ -1459,6 +1524,7 @@ pub fn router(console: Console) -> Router {
         .route("/api/exceptions/{id}/delete-decision", post(decide_delete))
         .route("/api/dead-letters", get(list_dead_letters))
         .route("/api/dead-letters/replay", post(replay_matching))
+        .route("/api/dead-letters/replay-selected", post(replay_selected))
         .route("/api/dead-letters/{id}", get(get_dead_letter))
         .route("/api/dead-letters/{id}/preview", get(preview_replay))
         .route("/api/dead-letters/{id}/replay", post(replay))

@@ -55,6 +55,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dead-letters/replay-selected": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin, support. */
+        post: operations["replay_selected"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dead-letters/{id}": {
         parameters: {
             query?: never;
@@ -1042,6 +1059,11 @@ export interface components {
         ReplayResponse: {
             outcome: components["schemas"]["ReplayOutcome"];
         };
+        /** @description Dead letters a person selected, to replay in one request. */
+        ReplaySelection: {
+            /** @description At most 1000 ids. */
+            ids: number[];
+        };
         /** @enum {string} */
         ResolveOutcome: "applied" | "awaiting_second_approval";
         ResolveRequest: {
@@ -1077,6 +1099,17 @@ export interface components {
         };
         SecretValue: {
             value: string;
+        };
+        /** @description What replaying one selected dead letter did: its outcome, or why it could not. */
+        SelectedReplay: {
+            /** Format: int64 */
+            id: number;
+            outcome?: null | components["schemas"]["ReplayOutcome"];
+            error?: null | components["schemas"]["ErrorBody"];
+        };
+        SelectionReplayResponse: {
+            /** @description In the order of the request's ids. */
+            results: components["schemas"]["SelectedReplay"][];
         };
         /** @enum {string} */
         SignedPayload: "body" | "timestamp_dot_body";
@@ -1326,6 +1359,56 @@ export interface operations {
             };
             /** @description The caller's role may not do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    replay_selected: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplaySelection"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SelectionReplayResponse"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no ids, or more than 1000 */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
