@@ -176,3 +176,32 @@ test("dead letters: a replay sends exactly one write", async () => {
   console.log(`dead letter ${dl.id}: attempts ${before} -> ${after}; audit rows for record ${dl.record_id}: ${auditBefore} -> ${audit.length}`);
   await page.screenshot({ path: join(SHOTS, "dead-letter-replayed.png") });
 });
+
+test("dead letters: replaying a selection sends one write per dead letter", async () => {
+  const all = async () => (await api("/api/dead-letters?status=all&limit=1000")).json ?? [];
+  const dead = (await api("/api/dead-letters?limit=1000")).json.filter((d) => d.status === "dead");
+  assert.ok(dead.length > 0, "dead letters to select");
+  const keys = new Set(dead.map((d) => d.idempotency_key));
+  const attemptsByKey = async () => {
+    const m = new Map();
+    for (const d of await all()) if (keys.has(d.idempotency_key)) m.set(d.idempotency_key, (m.get(d.idempotency_key) ?? 0) + d.attempts);
+    return m;
+  };
+  const before = await attemptsByKey();
+
+  await go("/dead-letters");
+  await page.getByRole("checkbox", { name: "Select all loaded rows" }).check();
+  await page.getByRole("button", { name: "Replay selected" }).click();
+  const settled = await until("the selection's replays to settle", async () => {
+    const rows = (await all()).filter((d) => keys.has(d.idempotency_key));
+    if (rows.some((d) => d.status === "replaying" || d.status === "pending")) return false;
+    const now = await attemptsByKey();
+    return [...keys].every((k) => (now.get(k) ?? 0) > (before.get(k) ?? 0)) ? now : false;
+  }, { timeoutMs: 45_000 });
+  await page.waitForTimeout(3000); // nothing more may arrive
+  const after = await attemptsByKey();
+  for (const k of keys) {
+    assert.equal(after.get(k) - before.get(k), 1, `exactly one new attempt for ${k} (settled at ${settled.get(k)})`);
+  }
+  console.log(`replayed a selection of ${keys.size} dead letters: one new attempt each`);
+});

@@ -49,6 +49,8 @@ interface Job {
   filter: { system?: string | null; error_class?: string | null; record_id?: number | null };
 }
 
+const REPLAY_CHUNK = 50;
+
 export function DeadLettersPage() {
   const me = useMe();
   const ws = useWorkspace();
@@ -143,23 +145,29 @@ export function DeadLettersPage() {
         ]),
   ];
 
-  // Replays of a selection go one by one (the API replays one id or a filter), with progress.
+  // A selection is replayed in requests of REPLAY_CHUNK ids, so the progress bar moves as they go.
   const replaySelected = async (ids: number[]) => {
     const j: Job = { title: `Replaying ${ids.length} dead letters`, total: ids.length, sent: 0, ids: [], queued: 0, remaining: null, failedAgain: null, done: false, filter: {} };
     setJob({ ...j });
     const errors: string[] = [];
-    for (const i of ids) {
+    for (let at = 0; at < ids.length; at += REPLAY_CHUNK) {
+      const chunk = ids.slice(at, at + REPLAY_CHUNK);
       try {
-        const r = await api.post("/api/dead-letters/{id}/replay", { id: i });
-        if (r.outcome === "queued") {
-          j.queued++;
-          j.ids!.push(i);
+        const r = await api.post("/api/dead-letters/replay-selected", {}, { ids: chunk });
+        for (const res of r.results) {
+          if (res.outcome === "queued") {
+            j.queued++;
+            j.ids!.push(res.id);
+          } else if (res.error) {
+            errors.push(`#${res.id}: ${res.error.message}`);
+            if (errors.length === 1) toast.error(`Could not replay #${res.id}`, { description: res.error.message });
+          }
         }
       } catch (e) {
-        errors.push(`#${i}: ${errorMessage(e)}`);
-        if (errors.length === 1) toast.error(`Could not replay #${i}`, { description: errorMessage(e) });
+        errors.push(`#${chunk[0]}–#${chunk[chunk.length - 1]}: ${errorMessage(e)}`);
+        if (errors.length === 1) toast.error("Could not replay the selection", { description: errorMessage(e) });
       }
-      j.sent++;
+      j.sent += chunk.length;
       setJob({ ...j });
     }
     setSelected(new Set());
