@@ -181,7 +181,7 @@ impl Engine {
         for chunk in claimed.chunks(1000) {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
                 sqlx::QueryBuilder::new("UPDATE outbox SET status = 'in_flight' WHERE id IN ");
-            push_id_list(&mut q, &chunk.iter().map(|c| c.id).collect::<Vec<_>>());
+            store::push_id_list(&mut q, &chunk.iter().map(|c| c.id).collect::<Vec<_>>());
             q.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -478,14 +478,14 @@ impl Engine {
                 "UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, sent_at = ",
             );
             q.push_bind(now_s.clone()).push(" WHERE id IN ");
-            push_id_list(&mut q, chunk);
+            store::push_id_list(&mut q, chunk);
             q.build().persistent(false).execute(&mut *tx).await?;
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
                 "UPDATE dead_letters SET status = 'replayed', updated_at = ",
             );
             q.push_bind(now_s.clone())
                 .push(" WHERE status = 'replaying' AND outbox_id IN ");
-            push_id_list(&mut q, chunk);
+            store::push_id_list(&mut q, chunk);
             q.build().persistent(false).execute(&mut *tx).await?;
         }
         store::insert_audit(&mut tx, &sent_audit, now).await?;
@@ -562,14 +562,4 @@ async fn send_one(connector: &dyn crate::connector::Connector, row: &Claimed) ->
         },
         Err(e) => Outcome::Failed(e),
     }
-}
-
-/// `(?, ?, …)` with these ids bound.
-fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[i64]) {
-    q.push("(");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    list.push_unseparated(")");
 }

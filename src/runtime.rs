@@ -623,6 +623,22 @@ pub(crate) struct CachedRecord {
     dirty_shadows: BTreeSet<String>,
 }
 
+impl CachedRecord {
+    /// A record with no stored state yet.
+    fn empty(record_id: RecordId) -> Self {
+        Self {
+            state: RecordState {
+                record_id,
+                ..RecordState::default()
+            },
+            external: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            dirty_golden: false,
+            dirty_shadows: BTreeSet::new(),
+        }
+    }
+}
+
 impl<'w> Batch<'w> {
     pub(crate) fn new(
         ws: &'w Workspace,
@@ -1837,12 +1853,8 @@ impl<'w> Batch<'w> {
                 q.push_bind(status)
                     .push(", processed_at = ")
                     .push_bind(now)
-                    .push(", detail = NULL WHERE id IN (");
-                let mut ids = q.separated(", ");
-                for id in chunk {
-                    ids.push_bind(*id);
-                }
-                ids.push_unseparated(")");
+                    .push(", detail = NULL WHERE id IN ");
+                store::push_id_list(&mut q, chunk);
                 q.build().persistent(false).execute(&mut *conn).await?;
             }
         }
@@ -1856,16 +1868,9 @@ const INBOX_IDS_PER_UPDATE: usize = 1000;
 /// Loads a record's full state: golden, shadows, links, held fields, writes in flight.
 async fn load_record(conn: &mut SqliteConnection, record_id: RecordId) -> Result<CachedRecord> {
     let mut loaded = load_records(conn, &[record_id]).await?;
-    Ok(loaded.remove(&record_id).unwrap_or_else(|| CachedRecord {
-        state: RecordState {
-            record_id,
-            ..RecordState::default()
-        },
-        external: BTreeMap::new(),
-        versions: BTreeMap::new(),
-        dirty_golden: false,
-        dirty_shadows: BTreeSet::new(),
-    }))
+    Ok(loaded
+        .remove(&record_id)
+        .unwrap_or_else(|| CachedRecord::empty(record_id)))
 }
 
 /// Loads the full state of many records, five statements per thousand records.
@@ -1875,31 +1880,13 @@ async fn load_records(
 ) -> Result<HashMap<RecordId, CachedRecord>> {
     let mut out: HashMap<RecordId, CachedRecord> = ids
         .iter()
-        .map(|&record_id| {
-            (
-                record_id,
-                CachedRecord {
-                    state: RecordState {
-                        record_id,
-                        ..RecordState::default()
-                    },
-                    external: BTreeMap::new(),
-                    versions: BTreeMap::new(),
-                    dirty_golden: false,
-                    dirty_shadows: BTreeSet::new(),
-                },
-            )
-        })
+        .map(|&record_id| (record_id, CachedRecord::empty(record_id)))
         .collect();
     for chunk in ids.chunks(1000) {
         let fetch = |sql: &str| {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(sql);
-            q.push(" record_id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
+            q.push(" record_id IN ");
+            store::push_id_list(&mut q, chunk);
             q
         };
         // Statement texts vary with the chunk's length: only a single record's stay prepared.

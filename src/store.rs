@@ -213,6 +213,16 @@ pub async fn insert_audit(
     Ok(())
 }
 
+/// Appends `(?, ?, …)` with these ids bound, for `… IN (…)`.
+pub(crate) fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[i64]) {
+    q.push("(");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}
+
 /// 12 values a row: well under SQLite's limit of 32,766 bound values per statement.
 const AUDIT_ROWS_PER_INSERT: usize = 500;
 
