@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod merge;
 pub mod model;
 pub mod ops;
+pub mod path;
 pub mod poll;
 pub mod runtime;
 pub mod schema;

@@ -122,7 +122,8 @@ pub struct MappingRule {
     /// Canonical fields this rule yields (most rules: one).
     #[serde(default)]
     pub canonical: Vec<String>,
-    /// Paths in the system's record, `/`-separated for nesting (`address/city`).
+    /// Paths in the system's record: `/`-separated for nesting (`address/city`), with array
+    /// selectors (`emails[type=work].value`, `phoneNumbers[0].value`); see [`crate::path`].
     pub system: Vec<String>,
     #[serde(default = "copy_transform")]
     pub transform: Transform,
