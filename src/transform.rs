@@ -26,7 +26,9 @@
 //!   system string as absent.
 //! * `to_system` only accepts canonical values in canonical form (see [`validate_canonical`]) and
 //!   never changes a value silently: it never rounds, and it refuses to write a value that would
-//!   read back as a different canonical value ([`TransformError::NotRepresentable`]).
+//!   read back as a different canonical value ([`TransformError::NotRepresentable`]). The one
+//!   declared exception is a lossy enum table, where several codes write the same system value:
+//!   such a value reads back as any of those codes ([`Transform::alternatives`]).
 //! * A transform that cannot write back at all is read-only ([`Transform::is_reversible`] is
 //!   false and `to_system` returns [`TransformError::Irreversible`]).
 //! * Error messages are meant for an HR administrator and always name the offending value.
@@ -102,7 +104,13 @@ pub enum Transform {
     /// A table of system values (any JSON scalar: `"Active"`, `1`, `true`) and canonical codes.
     /// Unknown values either way are an error naming the value and the allowed ones. A string
     /// with no exact match matches an entry that differs only in case and surrounding spaces,
-    /// if exactly one does. A table mapping several system values to one code is read-only.
+    /// if exactly one system value does. A table mapping several system values to one code is
+    /// read-only.
+    ///
+    /// Several codes may share one system value ("lossy": `active` and `on_leave` both written
+    /// as `true`). Each code writes its entry's value; reading a shared value gives the first
+    /// listed entry's code, and [`Transform::alternatives`] lists every code it could mean so
+    /// the caller can keep the one it already knows.
     Enum { table: Vec<EnumEntry> },
     /// The system holds a phone number as people type it (`"(415) 555-0123"`,
     /// `"+44 20 7946 0958"`); the canonical form is E.164. `region` is the ISO country code
@@ -254,6 +262,28 @@ impl Transform {
         }
     }
 
+    /// Every canonical code a system value could mean, in table order, when several codes of a
+    /// lossy enum table share it (see [`Transform::Enum`]); `None` for a value only one code
+    /// reads as, for an unknown value, and for every other transform.
+    pub fn alternatives(&self, system: &[Option<&Value>]) -> Option<Vec<Value>> {
+        let Transform::Enum { table } = self else {
+            return None;
+        };
+        let value = system.first().copied().flatten().filter(|v| !v.is_null())?;
+        let entry = find_system_entry(table, value)?;
+        let mut codes: Vec<Value> = Vec::new();
+        for other in table
+            .iter()
+            .filter(|o| same_scalar(&o.system, &entry.system))
+        {
+            let code = Value::String(other.canonical.clone());
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        (codes.len() > 1).then_some(codes)
+    }
+
     /// Canonical values -> system values. Errors if the transform is irreversible
     /// ([`TransformError::Irreversible`]) or the value does not fit the system.
     pub fn to_system(&self, canonical: &[Option<&Value>]) -> Result<Values, TransformError> {
@@ -350,11 +380,22 @@ impl Transform {
         }
     }
 
+    /// Whether `expected` (one code) is among the codes the written `system` value could mean.
+    fn reads_back_as_one_of(&self, system: &[Option<&Value>], expected: &Values) -> bool {
+        match (self.alternatives(system), expected.as_slice()) {
+            (Some(codes), [Some(code)]) => codes.contains(code),
+            _ => false,
+        }
+    }
+
     /// Refuses a write whose system values would read back as other canonical values.
     fn check_read_back(&self, system: &Values, expected: &Values) -> Result<(), TransformError> {
         let refs: Vec<Option<&Value>> = system.iter().map(Option::as_ref).collect();
         let problem = match self.to_canonical(&refs) {
             Ok(back) if back == *expected => return Ok(()),
+            // A lossy enum code reads back as the first of the codes sharing its value; the
+            // caller settles which one it is (see `alternatives`).
+            Ok(_) if self.reads_back_as_one_of(&refs, expected) => return Ok(()),
             Ok(back) => format!("reads back as {}", describe_canonical(self, &back)),
             Err(err) => format!("cannot be read: {err}"),
         };
@@ -1049,10 +1090,12 @@ fn find_system_entry<'t>(table: &'t [EnumEntry], value: &Value) -> Option<&'t En
             .as_str()
             .is_some_and(|s| s.trim().to_lowercase() == text)
     });
-    match (loose.next(), loose.next()) {
-        (Some(entry), None) => Some(entry),
-        _ => None,
-    }
+    let first = loose.next()?;
+    // Entries of a lossy table sharing one system value are one match, read as the first;
+    // two different system values that only differ in case are ambiguous.
+    loose
+        .all(|other| same_scalar(&other.system, &first.system))
+        .then_some(first)
 }
 
 fn read_enum(value: Option<&Value>, table: &[EnumEntry]) -> Result<Option<Value>, TransformError> {
@@ -1123,14 +1166,14 @@ fn validate_enum_table(table: &[EnumEntry]) -> Result<(), TransformError> {
                 quote(&entry.system)
             )));
         }
-        if let Some(other) = table[..i]
-            .iter()
-            .find(|other| same_scalar(&other.system, &entry.system))
-        {
+        // Several codes sharing a system value is a lossy table, which is allowed; the same
+        // pair twice is a copy-paste slip.
+        if table[..i].iter().any(|other| {
+            same_scalar(&other.system, &entry.system) && other.canonical == entry.canonical
+        }) {
             return Err(TransformError::Config(format!(
-                "enum system value {} appears more than once (codes '{}' and '{}')",
+                "enum system value {} appears more than once for the code '{}'",
                 quote(&entry.system),
-                shorten(&other.canonical),
                 shorten(&entry.canonical)
             )));
         }
@@ -1750,17 +1793,141 @@ mod tests {
                 },
                 EnumEntry {
                     system: json!(1.0),
-                    canonical: "terminated".to_owned(),
+                    canonical: "active".to_owned(),
                 },
             ],
         };
         let err = duplicate.validate().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid transform settings: enum system value '1.0' appears more than once (codes \
-             'active' and 'terminated')"
+            "invalid transform settings: enum system value '1.0' appears more than once for the \
+             code 'active'",
+            "the same value and code listed twice is a config error"
         );
         assert!(Transform::Enum { table: vec![] }.validate().is_err());
+    }
+
+    fn entry(system: Value, code: &str) -> EnumEntry {
+        EnumEntry {
+            system,
+            canonical: code.to_owned(),
+        }
+    }
+
+    /// A three-value status written onto a boolean.
+    fn lossy_status() -> Transform {
+        Transform::Enum {
+            table: vec![
+                entry(json!(true), "active"),
+                entry(json!(true), "on_leave"),
+                entry(json!(false), "terminated"),
+            ],
+        }
+    }
+
+    #[test]
+    fn lossy_enum_tables_are_valid_and_writable() {
+        let t = lossy_status();
+        assert_eq!(
+            t.validate(),
+            Ok(()),
+            "several codes may share a system value"
+        );
+        assert!(t.is_reversible(), "a lossy table still writes every code");
+        assert_eq!(
+            one(sys(&t, json!("on_leave")).expect("a lossy code is written")),
+            Some(json!(true)),
+            "each code writes its own entry's value, even when it reads back as another code"
+        );
+        assert_eq!(one(sys(&t, json!("active")).unwrap()), Some(json!(true)));
+        assert_eq!(
+            one(sys(&t, json!("terminated")).unwrap()),
+            Some(json!(false))
+        );
+    }
+
+    #[test]
+    fn lossy_enum_reads_the_first_code_and_reports_the_alternatives() {
+        let t = lossy_status();
+        assert_eq!(
+            one(canon(&t, json!(true)).unwrap()),
+            Some(json!("active")),
+            "a shared value reads as the first listed code"
+        );
+        assert_eq!(
+            t.alternatives(&[Some(&json!(true))]),
+            Some(vec![json!("active"), json!("on_leave")]),
+            "the codes a shared value could mean are listed in table order"
+        );
+        assert_eq!(
+            t.alternatives(&[Some(&json!(false))]),
+            None,
+            "a value only one code reads as has no alternatives"
+        );
+        assert_eq!(
+            t.alternatives(&[None]),
+            None,
+            "nothing read, no alternatives"
+        );
+        assert_eq!(
+            t.alternatives(&[Some(&json!("maybe"))]),
+            None,
+            "an unknown value has no alternatives"
+        );
+        assert_eq!(
+            status_table().alternatives(&[Some(&json!("Active"))]),
+            None,
+            "a one-to-one table never has alternatives"
+        );
+        assert_eq!(
+            Transform::Copy.alternatives(&[Some(&json!(true))]),
+            None,
+            "only enum tables are lossy"
+        );
+    }
+
+    #[test]
+    fn lossy_text_values_still_match_loosely() {
+        let t = Transform::Enum {
+            table: vec![
+                entry(json!("Active"), "active"),
+                entry(json!("Active"), "on_leave"),
+                entry(json!("Gone"), "terminated"),
+            ],
+        };
+        assert_eq!(
+            one(canon(&t, json!(" active")).unwrap()),
+            Some(json!("active")),
+            "entries sharing one system value are one loose match"
+        );
+        assert_eq!(
+            t.alternatives(&[Some(&json!("ACTIVE"))]),
+            Some(vec![json!("active"), json!("on_leave")]),
+            "a loose match reports the alternatives of the value it matched"
+        );
+        let ambiguous = Transform::Enum {
+            table: vec![entry(json!("Active"), "a"), entry(json!("ACTIVE"), "b")],
+        };
+        assert!(
+            canon(&ambiguous, json!("active")).is_err(),
+            "two different system values that differ only in case stay ambiguous"
+        );
+    }
+
+    #[test]
+    fn several_values_for_one_code_stay_read_only_in_a_lossy_table() {
+        let t = Transform::Enum {
+            table: vec![
+                entry(json!(true), "active"),
+                entry(json!(true), "on_leave"),
+                entry(json!("Y"), "active"),
+            ],
+        };
+        assert_eq!(t.validate(), Ok(()), "the table itself is valid");
+        assert!(
+            !t.is_reversible(),
+            "a code with several system values cannot be written, lossy or not"
+        );
     }
 
     #[test]

@@ -189,6 +189,35 @@ fn enum_tables() -> impl Strategy<Value = (Vec<EnumEntry>, usize)> {
         })
 }
 
+/// A lossy enum table: distinct codes, several of which may share one system value, and the
+/// index of one of its entries.
+fn lossy_enum_tables() -> impl Strategy<Value = (Vec<EnumEntry>, usize)> {
+    (2usize..8)
+        .prop_flat_map(|n| {
+            (
+                prop::collection::btree_set("[a-z][a-z_]{0,12}", n),
+                prop::collection::vec(0usize..3, n),
+                prop::sample::select(vec![
+                    [json!(true), json!(false), json!("other")],
+                    [json!("A"), json!("B"), json!("C")],
+                    [json!(1), json!(0), json!(-1)],
+                ]),
+                0..n,
+            )
+        })
+        .prop_map(|(codes, groups, values, pick)| {
+            let table = codes
+                .into_iter()
+                .zip(groups)
+                .map(|(code, group)| EnumEntry {
+                    system: values[group].clone(),
+                    canonical: code,
+                })
+                .collect();
+            (table, pick)
+        })
+}
+
 proptest! {
     #[test]
     fn copy_round_trips(value in json_values()) {
@@ -372,8 +401,55 @@ proptest! {
         let canonical = vec![Some(json!(table[pick].canonical))];
         prop_assert_eq!(round_trip(&t, &canonical), canonical, "{}", ROUND_TRIP);
         let system = table[pick].system.clone();
+        prop_assert_eq!(
+            t.alternatives(&[Some(&system)]),
+            None,
+            "a one-to-one table reads every value as exactly one code"
+        );
         let (_, back) = system_round_trip(&t, &system);
         prop_assert_eq!(back, vec![Some(system)], "{}", SYSTEM_ROUND_TRIP);
+    }
+
+    /// In a lossy table the round trip holds up to the alternatives: a code reads back as the
+    /// first code sharing its system value, and the alternatives name the code written.
+    #[test]
+    fn lossy_enum_round_trips_up_to_the_alternatives((table, pick) in lossy_enum_tables()) {
+        let t = Transform::Enum { table: table.clone() };
+        prop_assert_eq!(t.validate(), Ok(()), "codes may share a system value");
+        prop_assert!(t.is_reversible(), "every code has one system value to write");
+        let code = json!(table[pick].canonical);
+        let written = t
+            .to_system(&[Some(&code)])
+            .unwrap_or_else(|e| panic!("{t:?} must write {code}: {e}"));
+        prop_assert_eq!(
+            &written,
+            &vec![Some(table[pick].system.clone())],
+            "a code writes its own entry's system value"
+        );
+        let refs: Vec<Option<&Value>> = written.iter().map(Option::as_ref).collect();
+        let sharing: Vec<Value> = table
+            .iter()
+            .filter(|e| e.system == table[pick].system)
+            .map(|e| json!(e.canonical))
+            .collect();
+        let back = t.to_canonical(&refs).unwrap();
+        prop_assert_eq!(
+            back,
+            vec![sharing.first().cloned()],
+            "a shared value reads as the first code listed for it"
+        );
+        let alternatives = t.alternatives(&refs);
+        if sharing.len() > 1 {
+            prop_assert_eq!(
+                alternatives,
+                Some(sharing),
+                "the alternatives are every code sharing the value, in table order"
+            );
+        } else {
+            prop_assert_eq!(alternatives, None, "an unshared value has no alternatives");
+            let canonical = vec![Some(code)];
+            prop_assert_eq!(round_trip(&t, &canonical), canonical, "{}", ROUND_TRIP);
+        }
     }
 
     #[test]
