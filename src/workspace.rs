@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::{EngineError, Result};
 use crate::merge::{MergeContext, SystemView};
 use crate::model::{FieldPolicy, Mapping, ObjectSchema, SystemConfig, WorkspaceConfig};
+use crate::path::SystemPath;
 
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -81,6 +82,10 @@ impl Workspace {
                             m.object
                         )));
                     }
+                }
+                for (j, text) in rule.system.iter().enumerate() {
+                    SystemPath::parse(text)
+                        .map_err(|e| bad(format!("{at}.rules[{i}].system[{j}]: {e}")))?;
                 }
                 let (sys_arity, can_arity) = rule.transform.arity();
                 if sys_arity != rule.system.len() || can_arity != rule.canonical.len() {
@@ -183,5 +188,53 @@ impl Workspace {
             policies: self.policies.get(object).unwrap_or(empty),
             systems: self.views.get(object).map(Vec::as_slice).unwrap_or(&[]),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(system_paths: serde_json::Value) -> WorkspaceConfig {
+        serde_json::from_value(json!({
+            "systems": [{"id": "scim", "name": "SCIM", "connector": "memory"}],
+            "objects": [{"name": "person", "fields": [
+                {"name": "email", "type": "email"},
+                {"name": "number", "type": "string"},
+            ]}],
+            "mappings": [{"system": "scim", "object": "person", "rules": [
+                {"canonical": ["number"], "system": ["id"]},
+                {"canonical": ["email"], "system": system_paths},
+            ]}],
+        }))
+        .expect("the test config deserialises")
+    }
+
+    #[test]
+    fn array_selectors_and_extension_keys_are_accepted() {
+        for path in [
+            "emails[type=work].value",
+            "emails[0]/value",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/employeeNumber",
+        ] {
+            assert!(
+                Workspace::new(config(json!([path]))).is_ok(),
+                "a valid system path loads: {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_system_path_is_a_config_error_naming_the_rule() {
+        let err = Workspace::new(config(json!(["emails[type=work.value"])))
+            .expect_err("an unclosed selector is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("mappings[scim/person].rules[1].system[0]")
+                && message.contains("'emails[type=work.value'")
+                && message.contains("not closed"),
+            "the error names the rule, the path and the problem: {message}"
+        );
     }
 }

@@ -830,6 +830,15 @@ async fn preview_mapping(
         )
     })?;
     for (i, rule) in req.mapping.rules.iter().enumerate() {
+        for (j, path) in rule.system.iter().enumerate() {
+            crate::path::SystemPath::parse(path).map_err(|e| {
+                ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_config",
+                    format!("rules[{i}].system[{j}]: {e}"),
+                )
+            })?;
+        }
         rule.transform.validate().map_err(|e| {
             ApiError(
                 StatusCode::UNPROCESSABLE_ENTITY,
