@@ -43,7 +43,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use async_trait::async_trait;
-use concord::connector::{Connector, ConnectorError, FetchedRecord, WriteOutcome, WriteRequest};
+use concord::connector::{
+    Capabilities, Connector, ConnectorError, FetchedRecord, WriteOutcome, WriteRequest,
+};
 use concord::loopback::LoopbackSystem;
 use concord::model::{ChangeEvent, ChangeOp, WorkspaceConfig};
 use concord::{Engine, EngineOptions, IngestOutcome, Settings};
@@ -144,6 +146,7 @@ impl MemorySystem {
             op: ChangeOp::Upsert,
             record,
             version: Some(version),
+            etag: Some(format!("\"{version}\"")),
             source_ts: Some(chrono::Utc::now()),
             event_key: format!("{}:{id}:v{version}{tag}", self.name),
         }
@@ -213,6 +216,13 @@ impl MemorySystem {
                 format!("{}{:06}", self.id_prefix, store.next_id)
             }
         };
+        if let (Some(expected), Some((_, current))) = (&write.if_match, store.by_id.get(&id))
+            && *expected != format!("\"{current}\"")
+        {
+            return Err(ConnectorError::VersionConflict {
+                system: self.name.to_owned(),
+            });
+        }
         let entry = store.by_id.entry(id.clone()).or_default();
         entry.0.extend(write.payload.clone());
         entry.0.insert("id".into(), json!(id));
@@ -221,12 +231,21 @@ impl MemorySystem {
         Ok(WriteOutcome {
             external_id: id,
             version: Some(version),
+            etag: Some(format!("\"{version}\"")),
         })
     }
 }
 
 #[async_trait]
 impl Connector for MemorySystem {
+    /// Writes carry `If-Match` with the record's token, as a system with ETags takes them.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            versioned_writes: true,
+            ..Capabilities::default()
+        }
+    }
+
     async fn create(&self, write: &WriteRequest) -> Result<WriteOutcome, ConnectorError> {
         self.write(None, write)
     }
@@ -253,6 +272,7 @@ impl Connector for MemorySystem {
         Ok(WriteOutcome {
             external_id: external_id.to_owned(),
             version: Some(version),
+            etag: None,
         })
     }
 
@@ -269,6 +289,7 @@ impl Connector for MemorySystem {
             "external_id": external_id,
             "record": record,
             "version": version,
+            "etag": format!("\"{version}\""),
         }))
         .map(Some)
         .map_err(|e| ConnectorError::Config(format!("{}: {e}", self.name)))

@@ -15,9 +15,12 @@ use crate::model::SourceVersion;
 /// What a system supports; the engine adapts its writes to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
-    /// Updates may carry only the changed fields (PATCH); otherwise the full record is sent.
+    /// Updates may carry only the changed fields (PATCH); otherwise the full record is sent,
+    /// as last read with the changes applied.
     pub partial_update: bool,
-    /// Writes can be made conditional on the record's version (`If-Match`).
+    /// Writes can be made conditional on the record's concurrency token (`If-Match` with its
+    /// ETag, or its version field); a changed record refuses them (412). Without it, the
+    /// engine reads a record before writing it and compares.
     pub versioned_writes: bool,
     pub delete: bool,
     pub webhooks: bool,
@@ -36,6 +39,16 @@ impl Default for Capabilities {
     }
 }
 
+/// When a system is reconciled, and how many deletes one run may make without an admin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReconcileSchedule {
+    /// Time between scheduled runs; None: on demand only.
+    pub interval: Option<Duration>,
+    /// A run that finds more than this share of the linked records gone deletes nothing and
+    /// waits for an admin to confirm.
+    pub max_delete_share: f64,
+}
+
 /// One write, in the target's shapes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriteRequest {
@@ -43,16 +56,20 @@ pub struct WriteRequest {
     pub payload: Map<String, Value>,
     /// The same key on every attempt and every replay of this write.
     pub idempotency_key: String,
-    /// Only apply if the record is still at this version.
-    pub if_match: Option<SourceVersion>,
+    /// Only apply if the record still has this concurrency token (opaque: an ETag exactly as
+    /// the system sent it, weak or strong, or a version field's value as JSON text).
+    pub if_match: Option<String>,
 }
 
 /// What a successful write returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriteOutcome {
     pub external_id: String,
-    /// The record's version after the write, when the system reports one.
+    /// The record's ordering version after the write, when the system reports one.
     pub version: Option<SourceVersion>,
+    /// The record's concurrency token after the write, when the system reports one.
+    #[serde(default)]
+    pub etag: Option<String>,
 }
 
 /// A record read from a system.
@@ -60,7 +77,12 @@ pub struct WriteOutcome {
 pub struct FetchedRecord {
     pub external_id: String,
     pub record: Map<String, Value>,
+    /// An ordering version (stale-event detection): a numeric version field, or the
+    /// modification time in microseconds. Never derived from an ETag.
     pub version: Option<SourceVersion>,
+    /// The concurrency token to send back with a write (opaque; see [`WriteRequest::if_match`]).
+    #[serde(default)]
+    pub etag: Option<String>,
     /// The record's modification time or version as the system writes it (incremental cursor).
     #[serde(default)]
     pub modified: Option<String>,
@@ -203,6 +225,11 @@ pub trait Connector: Send + Sync {
     fn poll_interval(&self) -> Option<Duration> {
         None
     }
+    /// When full listings are compared with what the engine knows (None: this connector
+    /// cannot list, so it is never reconciled).
+    fn reconcile_schedule(&self) -> Option<ReconcileSchedule> {
+        None
+    }
     async fn create(&self, write: &WriteRequest) -> Result<WriteOutcome, ConnectorError>;
     async fn update(
         &self,
@@ -219,4 +246,88 @@ pub trait Connector: Send + Sync {
         object: &str,
         external_id: &str,
     ) -> Result<Option<FetchedRecord>, ConnectorError>;
+    /// The records of `object` whose value at each system path equals the given value (the
+    /// object's match keys, in the system's shapes): how a create whose outcome is unknown is
+    /// looked up before it is sent again. The default pages through the whole listing.
+    async fn find(
+        &self,
+        object: &str,
+        criteria: &[(String, Value)],
+    ) -> Result<Vec<FetchedRecord>, ConnectorError> {
+        find_by_listing(self, object, criteria).await
+    }
+    /// How a write is sent, for previews and dead letters: method and path (the body is the
+    /// request's payload). None when the connector has no such notion.
+    fn describe_write(
+        &self,
+        op: &str,
+        external_id: Option<&str>,
+        object: &str,
+    ) -> Option<(String, String)> {
+        let _ = (op, external_id, object);
+        None
+    }
+}
+
+/// Pages through a listing and keeps the records matching every criterion.
+pub async fn find_by_listing<C: Connector + ?Sized>(
+    connector: &C,
+    object: &str,
+    criteria: &[(String, Value)],
+) -> Result<Vec<FetchedRecord>, ConnectorError> {
+    find_in_pages(object, criteria, |token: Option<String>| async move {
+        connector.list_page(object, token.as_deref()).await
+    })
+    .await
+}
+
+/// Follows pages from `next_page` (given the previous page's token) and keeps the records
+/// matching every criterion. At most 10,000 pages: a listing that does not end is an error,
+/// not a hang.
+pub async fn find_in_pages<F, Fut>(
+    object: &str,
+    criteria: &[(String, Value)],
+    mut next_page: F,
+) -> Result<Vec<FetchedRecord>, ConnectorError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page, ConnectorError>>,
+{
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..10_000 {
+        let page = next_page(token.take()).await?;
+        found.extend(
+            page.records
+                .into_iter()
+                .filter(|r| matches_criteria(&r.record, criteria)),
+        );
+        match page.next {
+            Some(next) => token = Some(next),
+            None => return Ok(found),
+        }
+    }
+    Err(ConnectorError::Config(format!(
+        "the listing of {object} did not end after 10,000 pages"
+    )))
+}
+
+/// Whether a record holds every (path, value) criterion; numbers compare by value and text
+/// ignores case and surrounding spaces, as match keys do.
+pub fn matches_criteria(record: &Map<String, Value>, criteria: &[(String, Value)]) -> bool {
+    !criteria.is_empty()
+        && criteria.iter().all(|(path, wanted)| {
+            crate::mapping::get_path(record, path).is_some_and(|held| same_key(held, wanted))
+        })
+}
+
+fn same_key(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.trim().eq_ignore_ascii_case(y.trim()),
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::String(x), Value::Number(y)) | (Value::Number(y), Value::String(x)) => {
+            x.trim() == y.to_string()
+        }
+        _ => a == b,
+    }
 }

@@ -210,6 +210,7 @@ impl LoopbackSystem {
             "op": op,
             "record": record,
             "version": version,
+            "etag": format!("\"{version}\""),
             "source_ts": chrono::Utc::now(),
             "event_key": format!("{}:{id}:v{version}", self.name),
         })

@@ -65,6 +65,9 @@ impl Inbound {
 /// system's shape.
 pub type Assignment = (String, Value);
 
+/// A write's assignments and the payload they make from nothing.
+pub type Rendered = (Vec<Assignment>, Map<String, Value>);
+
 /// A mapping path that finds nothing in any sample record, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PathProblem {
@@ -315,10 +318,22 @@ impl Mapping {
         golden: &Fields,
         full: bool,
     ) -> Result<Map<String, Value>, Vec<FieldError>> {
+        self.render(fields, golden, full)
+            .map(|(_, payload)| payload)
+    }
+
+    /// A write both ways: its assignments (to apply onto a record as last read) and the
+    /// payload they make from nothing (a create's body, a flat PATCH's body).
+    pub fn render(
+        &self,
+        fields: &BTreeSet<String>,
+        golden: &Fields,
+        full: bool,
+    ) -> Result<Rendered, Vec<FieldError>> {
         let assignments = self.assignments(fields, golden, full)?;
         let mut payload = Map::new();
         match apply_assignments(&mut payload, &assignments) {
-            Ok(()) => Ok(payload),
+            Ok(()) => Ok((assignments, payload)),
             Err(refused) => Err(refused
                 .into_iter()
                 .map(|e| self.refused_write(e, &assignments))

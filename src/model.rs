@@ -36,10 +36,19 @@ pub struct SystemConfig {
     /// Delivery attempts before a write becomes a dead letter.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Re-reads of one record, in a row, after its writes were refused as out of date or found
+    /// it changed, before the engine stops and opens an exception ("this record keeps changing
+    /// under us") instead of trying again.
+    #[serde(default = "default_max_rereads")]
+    pub max_rereads: u32,
 }
 
 fn default_max_attempts() -> u32 {
     8
+}
+
+fn default_max_rereads() -> u32 {
+    5
 }
 
 /// One typed field of a canonical object.
@@ -274,9 +283,13 @@ pub struct ChangeEvent {
     /// The system's record (full or partial), in its own shapes.
     #[serde(default)]
     pub record: serde_json::Map<String, Value>,
-    /// The system's version of the record after this change, if it has one.
+    /// The system's ordering version of the record after this change, if it has one.
     #[serde(default)]
     pub version: Option<SourceVersion>,
+    /// The record's concurrency token after this change (an ETag or a version field's value,
+    /// opaque), when the system reports one: what the next write sends as `If-Match`.
+    #[serde(default)]
+    pub etag: Option<String>,
     /// When the change happened in the system (for last-write-wins).
     #[serde(default)]
     pub source_ts: Option<chrono::DateTime<chrono::Utc>>,

@@ -222,8 +222,9 @@ impl Engine {
         let _guard = self.inner.write_lock.lock().await;
         // They may have reached the system: they count as attempted, so they are re-sent
         // unchanged (never merged into) and the record's events wait for their outcome.
+        // A create among them is looked up in its target before it is sent again.
         let moved = sqlx::query(
-            "UPDATE outbox SET status = 'pending', attempts = attempts + 1 WHERE status = 'in_flight'",
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, outcome_unknown = 1 WHERE status = 'in_flight'",
         )
             .execute(&self.inner.pool)
             .await?
@@ -288,8 +289,8 @@ impl Engine {
         let mut duplicates = 0;
         for e in events {
             let row = sqlx::query(
-                "INSERT INTO inbox (system_id, event_key, object, external_id, op, payload, source_version, source_ts, received_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO inbox (system_id, event_key, object, external_id, op, payload, source_version, etag, source_ts, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(system_id, event_key) DO UPDATE SET duplicates = duplicates + 1
                  RETURNING id, duplicates",
             )
@@ -300,6 +301,7 @@ impl Engine {
             .bind(e.op.as_str())
             .bind(serde_json::to_string(&e.record)?)
             .bind(e.version)
+            .bind(&e.etag)
             .bind(e.source_ts.map(ts))
             .bind(&now)
             .fetch_one(&mut *tx)
@@ -327,7 +329,7 @@ impl Engine {
     pub async fn process_inbox(&self) -> Result<usize> {
         let _guard = self.inner.write_lock.lock().await;
         let rows = sqlx::query(
-            "SELECT id, system_id, event_key, object, external_id, op, payload, source_version, source_ts, received_at
+            "SELECT id, system_id, event_key, object, external_id, op, payload, source_version, etag, source_ts, received_at
              FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?",
         )
         .bind(i64::try_from(self.inner.settings.batch_size).unwrap_or(1000))
@@ -543,6 +545,7 @@ struct InboxEvent {
     op: ChangeOp,
     payload: Map<String, Value>,
     version: Option<SourceVersion>,
+    etag: Option<String>,
     source_ts: DateTime<Utc>,
     /// When the engine stored it: where the propagation lag of the writes it causes starts.
     received_at: Option<DateTime<Utc>>,
@@ -569,6 +572,7 @@ impl InboxEvent {
             },
             payload: serde_json::from_str(&payload)?,
             version: row.get("source_version"),
+            etag: row.get("etag"),
             source_ts: source_ts
                 .as_deref()
                 .and_then(store::parse_ts)
@@ -612,6 +616,8 @@ pub(crate) struct Batch<'w> {
     /// Source versions seen, per link, written when the batch finishes; what is read from
     /// SQLite before then is overlaid with them.
     pending_versions: HashMap<(String, String, String), (RecordId, SourceVersion)>,
+    /// Concurrency tokens events carried, per link, written when the batch finishes.
+    pending_etags: HashMap<(String, String, String), String>,
 }
 
 pub(crate) struct CachedRecord {
@@ -619,11 +625,29 @@ pub(crate) struct CachedRecord {
     /// System -> external id.
     external: BTreeMap<String, String>,
     versions: BTreeMap<String, Option<SourceVersion>>,
+    /// System -> the record's concurrency token there, as last seen.
+    etags: BTreeMap<String, Option<String>>,
     dirty_golden: bool,
     dirty_shadows: BTreeSet<String>,
 }
 
+/// Where a record is held: per system, its external id, ordering version and token.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordLinks {
+    external: BTreeMap<String, String>,
+    versions: BTreeMap<String, Option<SourceVersion>>,
+    etags: BTreeMap<String, Option<String>>,
+}
+
 impl CachedRecord {
+    fn links_of(&self) -> RecordLinks {
+        RecordLinks {
+            external: self.external.clone(),
+            versions: self.versions.clone(),
+            etags: self.etags.clone(),
+        }
+    }
+
     /// A record with no stored state yet.
     fn empty(record_id: RecordId) -> Self {
         Self {
@@ -633,6 +657,7 @@ impl CachedRecord {
             },
             external: BTreeMap::new(),
             versions: BTreeMap::new(),
+            etags: BTreeMap::new(),
             dirty_golden: false,
             dirty_shadows: BTreeSet::new(),
         }
@@ -660,6 +685,7 @@ impl<'w> Batch<'w> {
             unknown_writes: None,
             awaiting_event: None,
             pending_versions: HashMap::new(),
+            pending_etags: HashMap::new(),
         }
     }
 
@@ -880,10 +906,10 @@ impl<'w> Batch<'w> {
         }
         // While a write to this system for this record has an unknown outcome (attempted and
         // not answered, or given up on after retries), its events wait: they may be its echo.
-        let inbound = if event.op == ChangeOp::Upsert {
+        let mut inbound = if event.op == ChangeOp::Upsert {
             mapping.read(ctx.object, &event.payload)
         } else {
-            Default::default()
+            crate::mapping::Inbound::default()
         };
         // First contact: the records the event's match keys point at (used again below).
         let first_contact = if link.is_none() && event.op == ChangeOp::Upsert {
@@ -912,6 +938,16 @@ impl<'w> Batch<'w> {
                     Some(json!({ "awaiting_write": outbox_id })),
                 );
             }
+        }
+        // A value several codes share (a lossy enum table) means what the system last agreed
+        // to, or what is agreed now, when it is one of them: reading it back is no change.
+        if let Some(r) = hold_record
+            && !inbound.alternatives.is_empty()
+        {
+            let cached = self.load(conn, r).await?;
+            let empty = Fields::new();
+            let shadow = cached.state.shadows.get(&event.system).unwrap_or(&empty);
+            inbound.settle(shadow, &cached.state.golden);
         }
         let incoming = Incoming {
             system: event.system.clone(),
@@ -1023,11 +1059,10 @@ impl<'w> Batch<'w> {
                         self.records.insert(
                             record_id,
                             CachedRecord {
-                                state,
-                                external,
-                                versions: BTreeMap::new(),
                                 dirty_golden: true,
-                                dirty_shadows: BTreeSet::new(),
+                                external,
+                                state,
+                                ..CachedRecord::empty(record_id)
                             },
                         );
                         (record_id, merge::create(&ctx, record_id, &incoming))
@@ -1065,6 +1100,17 @@ impl<'w> Batch<'w> {
                 record_id,
                 v,
             );
+        }
+        if let Some(etag) = &event.etag {
+            let key = (
+                event.system.clone(),
+                event.object.clone(),
+                event.external_id.clone(),
+            );
+            self.pending_etags.insert(key, etag.clone());
+            if let Some(r) = self.records.get_mut(&record_id) {
+                r.etags.insert(event.system.clone(), Some(etag.clone()));
+            }
         }
         self.apply_plan(
             conn,
@@ -1273,8 +1319,8 @@ impl<'w> Batch<'w> {
             cached.external.remove(s);
         }
         let state = cached.state.clone();
-        let external = cached.external.clone();
-        let versions = cached.versions.clone();
+        let links = cached.links_of();
+        let external = links.external.clone();
 
         // Match keys follow the golden record.
         for (key, before) in keys_before {
@@ -1364,10 +1410,8 @@ impl<'w> Batch<'w> {
         for (target, fields) in &targets {
             let base = plan.write_bases.get(target).cloned().unwrap_or_default();
             let state = self.load(conn, record_id).await?.state.clone();
-            self.enqueue_write(
-                conn, schema, &state, &external, &versions, target, fields, &base, origin,
-            )
-            .await?;
+            self.enqueue_write(conn, schema, &state, &links, target, fields, &base, origin)
+                .await?;
         }
         for target in &plan.deletes {
             let Some(external_id) = external.get(target) else {
@@ -1406,8 +1450,7 @@ impl<'w> Batch<'w> {
         conn: &mut SqliteConnection,
         schema: &ObjectSchema,
         state: &RecordState,
-        external: &BTreeMap<String, String>,
-        versions: &BTreeMap<String, Option<SourceVersion>>,
+        links: &RecordLinks,
         target: &str,
         fields: &BTreeSet<String>,
         base: &Fields,
@@ -1430,6 +1473,7 @@ impl<'w> Batch<'w> {
         .await?;
         let mut all_fields = fields.clone();
         let mut all_base = base.clone();
+        let external = &links.external;
         let linked = external.contains_key(target);
         let mut op = if linked { "update" } else { "create" };
         if !linked {
@@ -1536,7 +1580,7 @@ impl<'w> Batch<'w> {
             }
         }
         let mut render_fields = render_fields;
-        let payload = match mapping.write(&render_fields, &state.golden, full) {
+        let rendered = match mapping.render(&render_fields, &state.golden, full) {
             Ok(p) => Some(p),
             Err(field_errors) => {
                 let mut refused = BTreeSet::new();
@@ -1555,7 +1599,7 @@ impl<'w> Batch<'w> {
                 // must not hold back the others.
                 render_fields.retain(|f| !refused.contains(f));
                 if op == "update" && !render_fields.is_empty() {
-                    mapping.write(&render_fields, &state.golden, full).ok()
+                    mapping.render(&render_fields, &state.golden, full).ok()
                 } else {
                     None
                 }
@@ -1588,13 +1632,14 @@ impl<'w> Batch<'w> {
                         .detail(detail),
                 );
             }
-            if op == "create" || payload.is_none() {
+            if op == "create" || rendered.is_none() {
                 return Ok(());
             }
         }
-        let Some(payload) = payload else {
+        let Some((assignments, payload)) = rendered else {
             return Ok(());
         };
+        let ops_json = serde_json::to_string(&assignments)?;
         let canonical: Fields = render_fields
             .iter()
             .map(|f| {
@@ -1605,7 +1650,8 @@ impl<'w> Batch<'w> {
             })
             .collect();
         let canonical_json = serde_json::to_string(&canonical)?;
-        let if_match = versions.get(target).copied().flatten();
+        let if_match = links.versions.get(target).copied().flatten();
+        let if_match_etag = links.etags.get(target).cloned().flatten();
         let external_id = external.get(target).cloned();
         let key = idempotency_key(&[
             &record_id.to_string(),
@@ -1613,6 +1659,7 @@ impl<'w> Batch<'w> {
             op,
             &canonical_json,
             &if_match.map(|v| v.to_string()).unwrap_or_default(),
+            if_match_etag.as_deref().unwrap_or_default(),
             origin,
         ]);
         let rule = "propagate";
@@ -1620,14 +1667,17 @@ impl<'w> Batch<'w> {
             Some(row) => {
                 let id: i64 = row.get("id");
                 sqlx::query(
-                    "UPDATE outbox SET op = ?, external_id = ?, canonical = ?, payload = ?, base = ?, if_match = ?, idempotency_key = ? WHERE id = ?",
+                    "UPDATE outbox SET op = ?, external_id = ?, canonical = ?, payload = ?, ops = ?, base = ?, if_match = ?,
+                       if_match_etag = ?, idempotency_key = ? WHERE id = ?",
                 )
                 .bind(op)
                 .bind(&external_id)
                 .bind(&canonical_json)
                 .bind(serde_json::to_string(&payload)?)
+                .bind(&ops_json)
                 .bind(serde_json::to_string(&all_base)?)
                 .bind(if_match)
+                .bind(&if_match_etag)
                 .bind(&key)
                 .bind(id)
                 .execute(&mut *conn)
@@ -1635,8 +1685,9 @@ impl<'w> Batch<'w> {
             }
             None => {
                 sqlx::query(
-                    "INSERT INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, base, if_match, idempotency_key, next_attempt_at, rule, created_at, origin_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, ops, base, if_match,
+                       if_match_etag, idempotency_key, next_attempt_at, rule, created_at, origin_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(target)
                 .bind(record_id)
@@ -1645,8 +1696,10 @@ impl<'w> Batch<'w> {
                 .bind(&external_id)
                 .bind(&canonical_json)
                 .bind(serde_json::to_string(&payload)?)
+                .bind(&ops_json)
                 .bind(serde_json::to_string(&all_base)?)
                 .bind(if_match)
+                .bind(&if_match_etag)
                 .bind(&key)
                 .bind(&now_s)
                 .bind(rule)
@@ -1693,8 +1746,7 @@ impl<'w> Batch<'w> {
         };
         let cached = self.load(conn, record_id).await?;
         let state = cached.state.clone();
-        let external = cached.external.clone();
-        let versions = cached.versions.clone();
+        let links = cached.links_of();
         let empty = Fields::new();
         let held_there = state.shadows.get(target).unwrap_or(&empty);
         let differing: BTreeSet<String> = fields
@@ -1713,8 +1765,7 @@ impl<'w> Batch<'w> {
             conn,
             schema,
             &state,
-            &external,
-            &versions,
+            &links,
             target,
             &differing,
             &Fields::new(),
@@ -1790,6 +1841,7 @@ impl<'w> Batch<'w> {
         self.stale = 0;
         store::insert_audit(conn, &std::mem::take(&mut self.audit), self.now).await?;
         self.flush_versions(conn).await?;
+        self.flush_etags(conn).await?;
         self.flush_inbox_outcomes(conn, &now_s).await
     }
 
@@ -1798,32 +1850,22 @@ impl<'w> Batch<'w> {
     async fn flush_versions(&mut self, conn: &mut SqliteConnection) -> Result<()> {
         let pending: Vec<_> = std::mem::take(&mut self.pending_versions)
             .into_iter()
+            .map(|(link, (_, version))| (link, version))
             .collect();
-        // Four values a link.
-        for chunk in pending.chunks(1000) {
-            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-                "UPDATE links SET last_version = MAX(COALESCE(links.last_version, v.column4), v.column4)
-                 FROM (VALUES ",
-            );
-            let mut rows = q.separated(", ");
-            for ((system, object, external_id), (_, version)) in chunk {
-                rows.push("(")
-                    .push_bind_unseparated(system.clone())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(object.clone())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(external_id.clone())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(*version)
-                    .push_unseparated(")");
-            }
-            rows.push_unseparated(
-                ") AS v WHERE links.system_id = v.column1 AND links.object = v.column2
-                   AND links.external_id = v.column3",
-            );
-            q.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
+        store::update_links(
+            conn,
+            "last_version = MAX(COALESCE(links.last_version, v.column4), v.column4)",
+            &pending,
+        )
+        .await
+    }
+
+    /// Writes the concurrency tokens the batch's events carried, many links per statement.
+    async fn flush_etags(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        let pending: Vec<_> = std::mem::take(&mut self.pending_etags)
+            .into_iter()
+            .collect();
+        store::update_links(conn, "etag = v.column4", &pending).await
     }
 
     /// Writes the events' outcomes: those without a detail many ids per statement.
@@ -1910,7 +1952,7 @@ async fn load_records(
                 .insert(row.get(1), serde_json::from_str(&row.get::<String, _>(2))?);
         }
         let mut q = fetch(
-            "SELECT record_id, system_id, external_id, last_version FROM links WHERE deleted = 0 AND",
+            "SELECT record_id, system_id, external_id, last_version, etag FROM links WHERE deleted = 0 AND",
         );
         for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
@@ -1919,7 +1961,9 @@ async fn load_records(
             let system: String = row.get(1);
             r.state.linked.insert(system.clone());
             r.external.insert(system.clone(), row.get::<String, _>(2));
-            r.versions.insert(system, row.get::<Option<i64>, _>(3));
+            r.versions
+                .insert(system.clone(), row.get::<Option<i64>, _>(3));
+            r.etags.insert(system, row.get::<Option<String>, _>(4));
         }
         let mut q = fetch(
             // `+` keeps the planner on the record index rather than the one of all open exceptions.
@@ -1988,6 +2032,16 @@ pub(crate) async fn insert_exception(
     detail: &Value,
     now: &str,
 ) -> Result<i64> {
+    // Loud failures: every exception opened is one structured line (never a value: they may
+    // be sensitive).
+    tracing::warn!(
+        system = system.unwrap_or("-"),
+        record = record_id,
+        code = kind,
+        field = field.unwrap_or("-"),
+        object,
+        "exception opened"
+    );
     Ok(sqlx::query_scalar(
         "INSERT INTO exceptions (kind, object, record_id, system_id, field, inbox_id, detail, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",

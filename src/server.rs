@@ -29,6 +29,9 @@ pub struct HookEvent {
     pub record: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub version: Option<SourceVersion>,
+    /// The record's concurrency token (ETag or version value), sent back as `If-Match`.
+    #[serde(default)]
+    pub etag: Option<String>,
     #[serde(default)]
     pub source_ts: Option<chrono::DateTime<chrono::Utc>>,
     pub event_key: String,
@@ -132,6 +135,7 @@ fn parse_concord_events(system: &str, body: &[u8]) -> Result<Vec<ChangeEvent>, A
             op: e.op,
             record: e.record,
             version: e.version,
+            etag: e.etag,
             source_ts: e.source_ts,
             event_key: e.event_key,
         })

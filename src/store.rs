@@ -60,11 +60,11 @@ pub async fn save_workspace(
     let mut tx = pool.begin().await?;
     for s in &ws.systems {
         sqlx::query(
-            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, connector = excluded.connector,
                config = excluded.config, rate_limit_per_sec = excluded.rate_limit_per_sec,
-               max_attempts = excluded.max_attempts",
+               max_attempts = excluded.max_attempts, max_rereads = excluded.max_rereads",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -72,6 +72,7 @@ pub async fn save_workspace(
         .bind(serde_json::to_string(&s.config)?)
         .bind(s.rate_limit_per_sec)
         .bind(i64::from(s.max_attempts))
+        .bind(i64::from(s.max_rereads))
         .bind(&now)
         .execute(&mut *tx)
         .await?;
@@ -122,12 +123,13 @@ pub async fn save_workspace(
 /// Reads the workspace config back.
 pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
     let mut systems = Vec::new();
-    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts FROM systems ORDER BY rowid")
+    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads FROM systems ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
         let config: String = row.get("config");
         let max_attempts: i64 = row.get("max_attempts");
+        let max_rereads: i64 = row.get("max_rereads");
         systems.push(SystemConfig {
             id: row.get("id"),
             name: row.get("name"),
@@ -135,6 +137,7 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
             config: serde_json::from_str(&config)?,
             rate_limit_per_sec: row.get("rate_limit_per_sec"),
             max_attempts: u32::try_from(max_attempts).unwrap_or(8),
+            max_rereads: u32::try_from(max_rereads).unwrap_or(5),
         });
     }
     let mut objects = Vec::new();
@@ -247,4 +250,40 @@ pub async fn counter(pool: &SqlitePool, name: &str) -> Result<i64> {
             .await?
             .unwrap_or(0),
     )
+}
+
+/// Sets a value on many links, each named by (system, object, external id), a thousand per
+/// statement: `set` is the SET clause, with the link's new value as `v.column4`.
+pub async fn update_links<T>(
+    conn: &mut SqliteConnection,
+    set: &str,
+    rows: &[((String, String, String), T)],
+) -> Result<()>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Clone + Send + 'static,
+{
+    // Four values a link, far below SQLite's limit per statement.
+    for chunk in rows.chunks(1000) {
+        let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
+            sqlx::QueryBuilder::new(format!("UPDATE links SET {set} FROM (VALUES "));
+        let mut values = q.separated(", ");
+        for ((system, object, external_id), value) in chunk {
+            values
+                .push("(")
+                .push_bind_unseparated(system.clone())
+                .push_unseparated(", ")
+                .push_bind_unseparated(object.clone())
+                .push_unseparated(", ")
+                .push_bind_unseparated(external_id.clone())
+                .push_unseparated(", ")
+                .push_bind_unseparated(value.clone())
+                .push_unseparated(")");
+        }
+        values.push_unseparated(
+            ") AS v WHERE links.system_id = v.column1 AND links.object = v.column2
+               AND links.external_id = v.column3",
+        );
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -519,6 +519,7 @@ impl MemSystem {
             op: ChangeOp::Upsert,
             record: fields.clone(),
             version: Some(version),
+            etag: Some(etag_of(version)),
             source_ts: Some(ts),
             event_key: format!("{}:{external_id}:v{version}", self.id()),
         };
@@ -629,8 +630,8 @@ impl MemSystem {
                         external_id: id.to_owned(),
                     });
                 };
-                match w.if_match {
-                    Some(expected) if expected != current => {
+                match &w.if_match {
+                    Some(expected) if *expected != etag_of(current) => {
                         s.stats.version_conflicts += 1;
                         drop(s);
                         self.log(format!("{what} -> 412 (record is at v{current})"));
@@ -654,6 +655,7 @@ impl MemSystem {
         let outcome = WriteOutcome {
             external_id: id.clone(),
             version: Some(version),
+            etag: Some(etag_of(version)),
         };
         s.applied.insert(w.idempotency_key.clone(), outcome.clone());
         let lost = scripted == Some(Scripted::LostResponse)
@@ -675,12 +677,19 @@ impl MemSystem {
     }
 }
 
-/// The record as `get` returns it: its fields, version and modification time.
+/// A record's concurrency token: a weak ETag that is not a number, so that nothing in the
+/// engine can get away with parsing or ordering tokens.
+fn etag_of(version: i64) -> String {
+    format!("W/\"r{version}x\"")
+}
+
+/// The record as `get` returns it: its fields, version, token and modification time.
 fn fetched(external_id: &str, r: MemRecord) -> FetchedRecord {
     let fetched = json!({
         "external_id": external_id,
         "record": r.fields,
         "version": r.version,
+        "etag": etag_of(r.version),
         "modified": r.modified,
     });
     serde_json::from_value(fetched).unwrap_or_else(|e| panic!("a FetchedRecord: {e}"))

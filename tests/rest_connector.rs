@@ -1600,8 +1600,12 @@ fn bad_configs() -> Vec<(&'static str, Value, Vec<&'static str>)> {
             vec!["objects.employee.incremental", "modified_field"],
         ),
         (
-            "concurrency without version_field",
-            edit(base(), "/objects/employee/version_field", None),
+            "a version sent in the body without version_field",
+            edit(
+                edit(base(), "/objects/employee/version_field", None),
+                "/objects/employee/concurrency",
+                Some(json!({ "style": "version_field", "field": "version" })),
+            ),
             vec!["objects.employee.concurrency", "version_field"],
         ),
         (

@@ -170,6 +170,7 @@ async fn duplicate_and_stale_events_change_nothing() {
         op: ChangeOp::Upsert,
         record: old.as_object().cloned().expect("object"),
         version: Some(0),
+        etag: None,
         source_ts: None,
         event_key: "late-delivery-of-v0".into(),
     };
@@ -217,6 +218,7 @@ async fn versions_within_one_batch_make_later_old_events_stale() {
             op: ChangeOp::Upsert,
             record: person.as_object().cloned().expect("object"),
             version: Some(version),
+            etag: None,
             source_ts: None,
             event_key: key.into(),
         }
@@ -228,6 +230,7 @@ async fn versions_within_one_batch_make_later_old_events_stale() {
         op: ChangeOp::Delete,
         record: Default::default(),
         version: None,
+        etag: None,
         source_ts: None,
         event_key: "payroll-deleted".into(),
     };

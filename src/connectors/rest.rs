@@ -43,6 +43,10 @@ pub struct RestConfig {
     pub webhooks: Option<WebhookConfig>,
     #[serde(default)]
     pub poll: Option<PollConfig>,
+    /// Full listings compared with what the engine knows (missed changes, deletes). Polled
+    /// systems without webhooks reconcile every 600 s unless this says otherwise.
+    #[serde(default)]
+    pub reconcile: Option<ReconcileConfig>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -122,6 +126,21 @@ pub struct ObjectEndpoints {
     pub total_pointer: Option<String>,
     #[serde(default)]
     pub total_header: Option<String>,
+    /// How to look records up by their match keys (before re-sending a create whose outcome
+    /// is unknown). Absent: the whole listing is searched.
+    #[serde(default)]
+    pub lookup: Option<Lookup>,
+}
+
+/// Asking the system for the records whose match key has a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Lookup {
+    /// `?{path}={value}` for each match key's system path (json-server and many REST APIs).
+    Param,
+    /// `?{param}={template}` with `{path}` and `{value}` replaced, e.g.
+    /// `filter={path} eq "{value}"` (SCIM, OData).
+    Filter { param: String, template: String },
 }
 
 fn default_id_field() -> String {
@@ -174,11 +193,14 @@ pub enum Pagination {
         #[serde(default = "one")]
         first_page: u32,
     },
-    /// `?offset=N&limit=M`, until a page comes back short.
+    /// `?offset=N&limit=M`, until a page comes back short. `first_offset` is the index of the
+    /// first record: 0, or 1 for systems that count from one (SCIM's `startIndex`).
     Offset {
         offset_param: String,
         limit_param: String,
         limit: u32,
+        #[serde(default)]
+        first_offset: u32,
     },
     /// `?cursor=TOKEN`, the next token at a JSON pointer in the response; absent or null ends.
     Cursor {
@@ -232,15 +254,18 @@ pub enum TimeFormat {
     UnixMs,
 }
 
-/// Optimistic concurrency for writes.
+/// Optimistic concurrency for writes. The token is opaque: it is sent back exactly as the
+/// system gave it, never parsed or compared as a number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, Default)]
 #[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Concurrency {
+    /// The system has none: the engine reads a record before writing it and compares.
     #[default]
     None,
-    /// `If-Match: "<version>"`; the version comes from the `ETag` header or `version_field`.
+    /// `If-Match: <etag>` with the `ETag` header as the system sent it (weak `W/"…"` or
+    /// strong), or, without the header, the `version_field`'s value as an entity tag.
     Etag,
-    /// The version is sent in the body, in this field.
+    /// The `version_field`'s value (any JSON type) is sent back in the body, in this field.
     VersionField { field: String },
 }
 
@@ -298,6 +323,26 @@ pub enum SignedPayload {
 pub struct PollConfig {
     pub interval_secs: f64,
 }
+
+/// When to compare a full listing with what the engine knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Seconds between runs; 0 turns scheduled runs off (on-demand runs still work).
+    pub interval_secs: f64,
+    /// If more than this share of the linked records vanished in one run, nothing is deleted
+    /// and an admin is asked to confirm (default 0.1).
+    #[serde(default = "default_max_delete_share")]
+    pub max_delete_share: f64,
+}
+
+fn default_max_delete_share() -> f64 {
+    0.1
+}
+
+/// Seconds between reconciliations of a polled system without webhooks, when its config
+/// sets none.
+pub const DEFAULT_RECONCILE_SECS: f64 = 600.0;
 
 impl RestConfig {
     /// Parses and validates a config; errors name the key at fault (`objects.employee.pagination.size`).
@@ -372,9 +417,11 @@ impl RestConfig {
                     at("incremental")
                 )));
             }
-            if o.concurrency != Concurrency::None && o.version_field.is_none() {
+            if matches!(o.concurrency, Concurrency::VersionField { .. })
+                && o.version_field.is_none()
+            {
                 return Err(bad(format!(
-                    "{}: concurrency needs the record's version_field",
+                    "{}: a version sent in the body needs the record's version_field",
                     at("concurrency")
                 )));
             }
@@ -401,6 +448,18 @@ impl RestConfig {
             return Err(bad(
                 "config key 'poll.interval_secs': must be positive".into()
             ));
+        }
+        if let Some(r) = &parsed.reconcile {
+            if !(r.interval_secs.is_finite() && r.interval_secs >= 0.0) {
+                return Err(bad(
+                    "config key 'reconcile.interval_secs': must be 0 (off) or positive".into(),
+                ));
+            }
+            if !(r.max_delete_share.is_finite() && (0.0..=1.0).contains(&r.max_delete_share)) {
+                return Err(bad(
+                    "config key 'reconcile.max_delete_share': must be between 0 and 1".into(),
+                ));
+            }
         }
         Ok(parsed)
     }
@@ -716,28 +775,39 @@ impl RestConnector {
                 status: 200,
                 body: format!("a record has no '{}'", o.id_field),
             })?;
-        let version = o
+        let version_value = o
             .version_field
             .as_deref()
-            .and_then(|f| get_path(&record, f))
+            .and_then(|f| get_path(&record, f));
+        // Ordering comes from a numeric version or the modification time, never from an ETag:
+        // entity tags are opaque (`W/"a1b2"` orders nothing).
+        let version = version_value
             .and_then(|v| match v {
                 Value::Number(n) => n.as_i64(),
-                Value::String(s) => s.trim_matches('"').parse().ok(),
+                Value::String(s) => s.trim().parse().ok(),
                 _ => None,
-            })
-            .or_else(|| {
-                etag.and_then(|e| e.trim_start_matches("W/").trim_matches('"').parse().ok())
             })
             .or_else(|| {
                 self.modified(o, &record)
                     .and_then(|m| parse_time(&m))
                     .map(|t| t.timestamp_micros())
             });
+        let token = match &o.concurrency {
+            Concurrency::None => None,
+            Concurrency::Etag => etag
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty())
+                .or_else(|| version_value.and_then(entity_tag)),
+            Concurrency::VersionField { .. } => {
+                version_value.filter(|v| !v.is_null()).map(Value::to_string)
+            }
+        };
         let modified = self.modified(o, &record);
         Ok(FetchedRecord {
             external_id,
             record,
             version,
+            etag: token,
             modified,
         })
     }
@@ -798,8 +868,19 @@ impl RestConnector {
             Pagination::Page { size, .. } => {
                 (count >= u64::from(*size)).then(|| (current + 1).to_string())
             }
-            Pagination::Offset { limit, .. } => {
-                (count >= u64::from(*limit)).then(|| (current + count).to_string())
+            Pagination::Offset {
+                limit,
+                first_offset,
+                ..
+            } => {
+                // With a total, a server that pages smaller than asked is followed to the end;
+                // without one, a short page is the last.
+                let seen = current.saturating_sub(u64::from(*first_offset)) + count;
+                let more = match total {
+                    Some(t) => count > 0 && seen < t,
+                    None => count >= u64::from(*limit),
+                };
+                more.then(|| (current + count).to_string())
             }
             Pagination::Cursor { next_pointer, .. } => {
                 body.pointer(next_pointer).and_then(|v| match v {
@@ -856,8 +937,11 @@ impl RestConnector {
                 offset_param,
                 limit_param,
                 limit,
+                first_offset,
             } => {
-                current = page.and_then(|p| p.parse().ok()).unwrap_or(0);
+                current = page
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(u64::from(*first_offset));
                 query.push((offset_param.clone(), current.to_string()));
                 query.push((limit_param.clone(), limit.to_string()));
             }
@@ -903,8 +987,12 @@ impl RestConnector {
 
     fn write_body(&self, o: &ObjectEndpoints, write: &WriteRequest) -> Map<String, Value> {
         let mut body = write.payload.clone();
-        if let (Concurrency::VersionField { field }, Some(v)) = (&o.concurrency, write.if_match) {
-            set_path(&mut body, field, Value::from(v));
+        if let (Concurrency::VersionField { field }, Some(token)) =
+            (&o.concurrency, write.if_match.as_deref())
+        {
+            // The token is the version field's value as JSON text; anything else is sent as text.
+            let value = serde_json::from_str(token).unwrap_or_else(|_| Value::from(token));
+            set_path(&mut body, field, value);
         }
         body
     }
@@ -915,8 +1003,8 @@ impl RestConnector {
         write: &WriteRequest,
     ) -> Vec<(&'static str, String)> {
         let mut headers = vec![("Idempotency-Key", write.idempotency_key.clone())];
-        if let (Concurrency::Etag, Some(v)) = (&o.concurrency, write.if_match) {
-            headers.push(("If-Match", format!("\"{v}\"")));
+        if let (Concurrency::Etag, Some(token)) = (&o.concurrency, write.if_match.as_deref()) {
+            headers.push(("If-Match", token.to_owned()));
         }
         headers
     }
@@ -928,23 +1016,29 @@ impl RestConnector {
         fallback_id: Option<&str>,
     ) -> Result<WriteOutcome, ConnectorError> {
         let (record, etag) = reply.record(o);
+        let header_token = || match o.concurrency {
+            Concurrency::Etag => etag.clone(),
+            _ => None,
+        };
         match (record, fallback_id) {
             (Some(r), fallback) => match self.fetched(o, r, etag.as_deref()) {
                 Ok(f) => Ok(WriteOutcome {
                     external_id: f.external_id,
                     version: f.version,
+                    etag: f.etag,
                 }),
                 Err(e) => fallback.map_or(Err(e), |id| {
                     Ok(WriteOutcome {
                         external_id: id.to_owned(),
                         version: None,
+                        etag: header_token(),
                     })
                 }),
             },
             (None, Some(id)) => Ok(WriteOutcome {
                 external_id: id.to_owned(),
-                version: etag
-                    .and_then(|e| e.trim_start_matches("W/").trim_matches('"').parse().ok()),
+                version: None,
+                etag: header_token(),
             }),
             (None, None) => Err(ConnectorError::Rejected {
                 system: self.system.clone(),
@@ -1008,6 +1102,24 @@ impl RestConnector {
     }
 }
 
+/// A version field's value as an entity tag: text that already is one (`"3"`, `W/"3"`) is
+/// kept as it is, anything else is quoted.
+fn entity_tag(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    if text.is_empty() {
+        return None;
+    }
+    if text.starts_with('"') || text.starts_with("W/\"") {
+        Some(text)
+    } else {
+        Some(format!("\"{text}\""))
+    }
+}
+
 /// Signs a webhook body the way [`WebhookConfig`] with `timestamp_dot_body` expects; for
 /// systems built on Concord and for tests.
 pub fn sign_webhook(key: &str, timestamp: i64, body: &[u8]) -> String {
@@ -1038,7 +1150,8 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+/// A modification time as RFC 3339, or seconds or milliseconds since the epoch.
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -1088,6 +1201,86 @@ impl Connector for RestConnector {
             .poll
             .as_ref()
             .map(|p| Duration::from_secs_f64(p.interval_secs))
+    }
+
+    fn reconcile_schedule(&self) -> Option<crate::connector::ReconcileSchedule> {
+        let configured = self.config.reconcile.as_ref();
+        let secs = match configured {
+            Some(r) => r.interval_secs,
+            // A polled system that sends no webhooks reports no deletes: reconcile by default.
+            None if self.config.poll.is_some() && self.config.webhooks.is_none() => {
+                DEFAULT_RECONCILE_SECS
+            }
+            None => 0.0,
+        };
+        Some(crate::connector::ReconcileSchedule {
+            interval: (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
+            max_delete_share: configured.map_or(default_max_delete_share(), |r| r.max_delete_share),
+        })
+    }
+
+    async fn find(
+        &self,
+        object: &str,
+        criteria: &[(String, Value)],
+    ) -> Result<Vec<FetchedRecord>, ConnectorError> {
+        let o = self.object(object)?;
+        let Some(lookup) = &o.lookup else {
+            return crate::connector::find_by_listing(self, object, criteria).await;
+        };
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let extra: Vec<(String, String)> = match lookup {
+            Lookup::Param => criteria
+                .iter()
+                .map(|(path, value)| (path.replace('/', "."), text(value)))
+                .collect(),
+            Lookup::Filter { param, template } => criteria
+                .first()
+                .map(|(path, value)| {
+                    let clause = template
+                        .replace("{path}", &path.replace('/', "."))
+                        .replace("{value}", &text(value).replace('"', "\\\""));
+                    vec![(param.clone(), clause)]
+                })
+                .unwrap_or_default(),
+        };
+        // The system's answer narrows the search; the criteria are still checked here, since
+        // filters can be looser (prefix or case-insensitive matches).
+        crate::connector::find_in_pages(object, criteria, |token: Option<String>| {
+            let extra = extra.clone();
+            async move { self.list(object, token.as_deref(), extra).await }
+        })
+        .await
+    }
+
+    fn describe_write(
+        &self,
+        op: &str,
+        external_id: Option<&str>,
+        object: &str,
+    ) -> Option<(String, String)> {
+        let o = self.config.objects.get(object)?;
+        let id = external_id.unwrap_or("{id}");
+        Some(match op {
+            "create" => (
+                o.create.method.to_ascii_uppercase(),
+                o.create.path.clone().unwrap_or_else(|| o.path.clone()),
+            ),
+            "delete" => {
+                let endpoint = o.delete.as_ref()?;
+                (
+                    endpoint.method.to_ascii_uppercase(),
+                    Self::item_path(o, endpoint.path.as_deref(), id),
+                )
+            }
+            _ => (
+                o.update.method.to_ascii_uppercase(),
+                Self::item_path(o, o.update.path.as_deref(), id),
+            ),
+        })
     }
 
     async fn list_page(&self, object: &str, page: Option<&str>) -> Result<Page, ConnectorError> {
@@ -1196,6 +1389,7 @@ impl Connector for RestConnector {
         Ok(WriteOutcome {
             external_id: external_id.into(),
             version: None,
+            etag: None,
         })
     }
 
@@ -1307,6 +1501,7 @@ impl Connector for RestConnector {
                 },
                 record: fetched.record,
                 version: fetched.version,
+                etag: fetched.etag,
                 source_ts,
                 event_key,
             });
@@ -1333,6 +1528,7 @@ pub fn event_from_fetched(system: &str, object: &str, record: FetchedRecord) -> 
         op: ChangeOp::Upsert,
         record: record.record,
         version: record.version,
+        etag: record.etag,
     }
 }
 

@@ -618,7 +618,10 @@ export interface components {
             /** @enum {string} */
             choose: "custom";
         };
-        /** @description Optimistic concurrency for writes. */
+        /**
+         * @description Optimistic concurrency for writes. The token is opaque: it is sent back exactly as the
+         *     system gave it, never parsed or compared as a number.
+         */
         Concurrency: {
             /** @enum {string} */
             style: "none";
@@ -829,6 +832,16 @@ export interface components {
             token: string;
             principal: components["schemas"]["Principal"];
         };
+        /** @description Asking the system for the records whose match key has a value. */
+        Lookup: {
+            /** @enum {string} */
+            style: "param";
+        } | {
+            param: string;
+            template: string;
+            /** @enum {string} */
+            style: "filter";
+        };
         /** @description One system's mapping for one object. */
         Mapping: {
             system: string;
@@ -839,7 +852,10 @@ export interface components {
         MappingRule: {
             /** @description Canonical fields this rule yields (most rules: one). */
             canonical?: string[];
-            /** @description Paths in the system's record, `/`-separated for nesting (`address/city`). */
+            /**
+             * @description Paths in the system's record: `/`-separated for nesting (`address/city`), with array
+             *     selectors (`emails[type=work].value`, `phoneNumbers[0].value`); see [`crate::path`].
+             */
             system: string[];
             transform?: components["schemas"]["Transform"];
             null?: components["schemas"]["NullPolicy"];
@@ -944,6 +960,7 @@ export interface components {
             /** @description JSON pointer to the total count in a listing response, or a header (`X-Total-Count`). */
             total_pointer?: string | null;
             total_header?: string | null;
+            lookup?: null | components["schemas"]["Lookup"];
         };
         /** @description Policies of one object: per field. */
         ObjectPolicies: {
@@ -976,6 +993,8 @@ export interface components {
             limit_param: string;
             /** Format: int32 */
             limit: number;
+            /** Format: int32 */
+            first_offset?: number;
             /** @enum {string} */
             style: "offset";
         } | {
@@ -1033,6 +1052,20 @@ export interface components {
             name: string;
             role: components["schemas"]["Role"];
         };
+        /** @description When to compare a full listing with what the engine knows. */
+        ReconcileConfig: {
+            /**
+             * Format: double
+             * @description Seconds between runs; 0 turns scheduled runs off (on-demand runs still work).
+             */
+            interval_secs: number;
+            /**
+             * Format: double
+             * @description If more than this share of the linked records vanished in one run, nothing is deleted
+             *     and an admin is asked to confirm (default 0.1).
+             */
+            max_delete_share?: number;
+        };
         RecordView: {
             id: components["schemas"]["i64"];
             object: string;
@@ -1086,6 +1119,7 @@ export interface components {
             };
             webhooks?: null | components["schemas"]["WebhookConfig"];
             poll?: null | components["schemas"]["PollConfig"];
+            reconcile?: null | components["schemas"]["ReconcileConfig"];
         };
         /**
          * @description What a person may do.
@@ -1131,6 +1165,13 @@ export interface components {
              * @description Delivery attempts before a write becomes a dead letter.
              */
             max_attempts?: number;
+            /**
+             * Format: int32
+             * @description Re-reads of one record, in a row, after its writes were refused as out of date or found
+             *     it changed, before the engine stops and opens an exception ("this record keeps changing
+             *     under us") instead of trying again.
+             */
+            max_rereads?: number;
         };
         SystemHealth: {
             system: string;

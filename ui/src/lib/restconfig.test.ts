@@ -42,7 +42,7 @@ const AUTHS: { [T in AuthType]: Required<Extract<Auth, { type: T }>> } = {
 const PAGINATIONS: { [S in PaginationStyle]: Required<Extract<Pagination, { style: S }>> } = {
   none: { style: "none" },
   page: { style: "page", page_param: "page", size_param: "per_page", size: 50, first_page: 0 },
-  offset: { style: "offset", offset_param: "skip", limit_param: "take", limit: 200 },
+  offset: { style: "offset", offset_param: "startIndex", limit_param: "count", limit: 200, first_offset: 1 },
   cursor: { style: "cursor", cursor_param: "after", next_pointer: "/meta/next", size_param: "limit", size: 25 },
   link_header: { style: "link_header", size_param: "_limit", size: 40 },
 };
@@ -79,6 +79,7 @@ const OBJECT: Required<ObjectEndpoints> = {
   delete: { method: "POST", path: "/employees/{id}/archive" },
   total_pointer: "/meta/total",
   total_header: "X-Total-Count",
+  lookup: { style: "filter", param: "filter", template: '{path} eq "{value}"' },
 };
 
 const SIGNED_PAYLOADS: Record<SignedPayload, true> = { body: true, timestamp_dot_body: true };
@@ -107,6 +108,7 @@ const FULL: Required<RestConfig> = {
   objects: { employee: OBJECT, department: { path: "/departments", pagination: PAGINATIONS.cursor, delete: null } },
   webhooks: WEBHOOKS,
   poll: { interval_secs: 0.5 },
+  reconcile: { interval_secs: 900, max_delete_share: 0.05 },
 };
 
 /** Loaded into the form and saved again, untouched. */
