@@ -17,12 +17,15 @@ pub mod model;
 pub mod ops;
 pub mod path;
 pub mod poll;
+pub mod reconcile;
+pub mod replan;
 pub mod runtime;
 pub mod schema;
 pub mod secrets;
 pub mod selfcheck;
 pub mod server;
 pub mod store;
+pub mod summary;
 pub mod transform;
 pub mod workspace;
 

@@ -89,12 +89,87 @@ enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Compare a system's full listing with what the engine knows: changes it missed become
+    /// change events, records gone become delete events (held for an admin past the
+    /// system's share). Prints progress; `concord run` applies what it queues.
+    Reconcile {
+        #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
+        db: PathBuf,
+        #[arg(long)]
+        system: String,
+        /// Confirm the deletes a run held back (its id), instead of starting a run.
+        #[arg(long)]
+        confirm: Option<i64>,
+        /// Keep the records a run found gone (its id), with a note, instead of starting a run.
+        #[arg(long, requires = "note")]
+        dismiss: Option<i64>,
+        #[arg(long)]
+        note: Option<String>,
+        /// Who asks (recorded in the audit).
+        #[arg(long, env = "USER", default_value = "cli")]
+        actor: String,
+    },
+    /// Push records to a system again, from the golden record through the current mapping.
+    Repush {
+        #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
+        db: PathBuf,
+        #[arg(long)]
+        system: String,
+        /// These records (repeat the flag for several).
+        #[arg(long = "record")]
+        records: Vec<i64>,
+        /// Records whose canonical field has this value, as field=value (repeatable).
+        #[arg(long = "where", value_parser = parse_where)]
+        filter: Vec<(String, serde_json::Value)>,
+        /// Every record.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, env = "USER", default_value = "cli")]
+        actor: String,
+    },
+    /// Look at a dead letter and send it again: as it was (replay), or planned again from the
+    /// current golden record and mapping (replan).
+    DeadLetter {
+        #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
+        db: PathBuf,
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
     /// Sync two built-in systems on loopback both ways and check that they agree.
     SelfCheck {
         /// Number of employees to sync.
         #[arg(long, default_value_t = 200)]
         size: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    /// The dead letters still dead.
+    List,
+    /// One dead letter: why it failed, the request sent, and what a replay or a re-plan would send.
+    Show { id: i64 },
+    /// Send it again as it was, with its idempotency key.
+    Replay {
+        id: i64,
+        #[arg(long, env = "USER", default_value = "cli")]
+        actor: String,
+    },
+    /// Plan it again from the current golden record through the current mapping.
+    Replan {
+        id: i64,
+        #[arg(long, env = "USER", default_value = "cli")]
+        actor: String,
+    },
+}
+
+/// `field=value`: the value as JSON when it parses (numbers, true), else as text.
+fn parse_where(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (field, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not field=value"))?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::from(value));
+    Ok((field.trim().to_owned(), value))
 }
 
 #[derive(Subcommand)]
@@ -119,6 +194,57 @@ async fn serve(engine: Engine, port: u16, ui: &std::path::Path) -> anyhow::Resul
     tokio::signal::ctrl_c().await?;
     println!("concord: stopping");
     console.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+async fn dead_letter_command(engine: &Engine, action: DeadLetterAction) -> anyhow::Result<()> {
+    match action {
+        DeadLetterAction::List => {
+            let filter = concord::ops::DeadLetterFilter::default();
+            for dl in engine.list_dead_letters(&filter).await? {
+                println!(
+                    "{:>6}  {:<10} {:<8} record {:<8} {:<18} {}",
+                    dl.id,
+                    dl.system,
+                    dl.op.as_deref().unwrap_or(&dl.kind),
+                    dl.record_id.map(|r| r.to_string()).unwrap_or_default(),
+                    dl.error_class,
+                    dl.response_status
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                );
+            }
+        }
+        DeadLetterAction::Show { id } => {
+            let dl = engine.dead_letter(id).await?;
+            let preview = engine.replay_preview(id).await?;
+            let show = serde_json::json!({
+                "dead_letter": dl,
+                "replay": { "fields": preview.fields, "request": preview.sent },
+                "replan": preview.replan,
+            });
+            println!("{}", serde_json::to_string_pretty(&show)?);
+        }
+        DeadLetterAction::Replay { id, actor } => {
+            let outcome = engine
+                .replay(id, &concord::audit::Actor::person(&actor, "support"))
+                .await?;
+            println!("dead letter {id}: {outcome:?}; `concord run` sends it");
+        }
+        DeadLetterAction::Replan { id, actor } => {
+            let outcome = engine
+                .replan_dead_letter(id, &concord::audit::Actor::person(&actor, "support"))
+                .await?;
+            println!(
+                "dead letter {id}: {}{}",
+                outcome.outcome,
+                outcome
+                    .outbox_id
+                    .map(|o| format!(" as write {o}; `concord run` sends it"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -284,6 +410,81 @@ async fn main() -> anyhow::Result<()> {
                     println!("removed secret '{name}' from the keychain");
                 }
             }
+        }
+        Command::Reconcile {
+            db,
+            system,
+            confirm,
+            dismiss,
+            note,
+            actor,
+        } => {
+            let engine = Engine::open(&db, EngineOptions::default()).await?;
+            let actor = concord::audit::Actor::person(&actor, "admin");
+            let runs = match (confirm, dismiss) {
+                (Some(id), _) => vec![engine.confirm_reconcile(id, &actor).await?],
+                (None, Some(id)) => vec![
+                    engine
+                        .dismiss_reconcile(id, note.as_deref().unwrap_or_default(), &actor)
+                        .await?,
+                ],
+                (None, None) => {
+                    engine
+                        .reconcile(&system, &actor.name, |run| {
+                            println!(
+                                "reconcile {} {}: {}{}",
+                                run.system,
+                                run.object,
+                                run.message,
+                                run.eta_secs
+                                    .map(|s| format!(" (about {s:.0} s left)"))
+                                    .unwrap_or_default()
+                            );
+                        })
+                        .await?
+                }
+            };
+            for run in &runs {
+                println!(
+                    "run {} ({} {}): {}: {}",
+                    run.id, run.system, run.object, run.status, run.message
+                );
+            }
+            anyhow::ensure!(
+                runs.iter().all(|r| r.status != "failed"),
+                "the reconciliation failed"
+            );
+        }
+        Command::Repush {
+            db,
+            system,
+            records,
+            filter,
+            all,
+            actor,
+        } => {
+            let engine = Engine::open(&db, EngineOptions::default()).await?;
+            let selection = concord::replan::RepushSelection {
+                object: None,
+                record_ids: records,
+                filter: filter.into_iter().collect(),
+                all,
+            };
+            let outcome = engine
+                .repush(
+                    &system,
+                    &selection,
+                    &concord::audit::Actor::person(&actor, "support"),
+                )
+                .await?;
+            println!(
+                "{} records matched, {} writes queued for {system}; `concord run` sends them",
+                outcome.matched, outcome.queued
+            );
+        }
+        Command::DeadLetter { db, action } => {
+            let engine = Engine::open(&db, EngineOptions::default()).await?;
+            dead_letter_command(&engine, action).await?;
         }
         Command::SelfCheck { size } => {
             let report = concord::selfcheck::run(size).await?;

@@ -116,6 +116,10 @@ pub struct DeadLetterView {
     pub discard_reason: Option<String>,
     pub op: Option<String>,
     pub idempotency_key: Option<String>,
+    /// The object the write was about.
+    pub object: Option<String>,
+    /// The HTTP request that failed, as it was sent (method, path, body).
+    pub request: Option<crate::delivery::send::SentRequest>,
 }
 
 /// One field of a replay preview: what the target holds, what would be written, the base.
@@ -135,6 +139,10 @@ pub struct ReplayPreview {
     pub object: String,
     pub op: String,
     pub fields: Vec<PreviewField>,
+    /// The request that failed, as it was sent; replaying sends it again unchanged.
+    pub sent: Option<crate::delivery::send::SentRequest>,
+    /// What planning it again from the current golden record and mapping would send instead.
+    pub replan: Option<crate::replan::ReplanPreview>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -185,7 +193,8 @@ fn exception_view(r: &sqlx::sqlite::SqliteRow) -> ExceptionView {
 
 const DEAD_LETTER_COLUMNS: &str = "SELECT d.id, d.kind, d.system_id, d.record_id, d.error_class, \
      d.response_status, d.response_body, d.attempts, d.status, d.created_at, d.updated_at, d.actor, \
-     d.discard_reason, o.op, o.idempotency_key FROM dead_letters d LEFT JOIN outbox o ON o.id = d.outbox_id";
+     d.discard_reason, d.request, o.object, o.op, o.idempotency_key \
+     FROM dead_letters d LEFT JOIN outbox o ON o.id = d.outbox_id";
 
 fn dead_letter_view(r: &sqlx::sqlite::SqliteRow) -> DeadLetterView {
     DeadLetterView {
@@ -204,6 +213,10 @@ fn dead_letter_view(r: &sqlx::sqlite::SqliteRow) -> DeadLetterView {
         discard_reason: r.get("discard_reason"),
         op: r.get("op"),
         idempotency_key: r.get("idempotency_key"),
+        object: r.get("object"),
+        request: r
+            .get::<Option<String>, _>("request")
+            .and_then(|text| serde_json::from_str(&text).ok()),
     }
 }
 
@@ -740,12 +753,19 @@ impl Engine {
                 base: base.get(f).cloned().unwrap_or(Value::Null),
             })
             .collect();
+        let sent: Option<String> =
+            sqlx::query_scalar("SELECT request FROM dead_letters WHERE id = ?")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?;
         Ok(ReplayPreview {
             dead_letter: id,
             system,
             object: row.get("object"),
             op: op.unwrap_or_else(|| "event".into()),
             fields,
+            sent: sent.and_then(|text| serde_json::from_str(&text).ok()),
+            replan: self.replan_preview(id).await?,
         })
     }
 

@@ -199,7 +199,7 @@ impl Engine {
                 })
                 .await;
             if let Err(e) = result {
-                tracing::warn!(system, error = %e, "polling failed; trying again at the next interval");
+                tracing::warn!(system, code = "poll_failed", error = %e, "polling failed; trying again at the next interval");
             }
             tokio::select! {
                 () = cancel.cancelled() => break,

@@ -42,6 +42,8 @@ pub struct Settings {
     pub idle_poll: Duration,
     /// How often the dashboard's metrics are sampled.
     pub metrics_every: Duration,
+    /// How often a summary line is logged.
+    pub summary_every: Duration,
 }
 
 impl Default for Settings {
@@ -54,6 +56,7 @@ impl Default for Settings {
             backoff_cap: Duration::from_secs(300),
             idle_poll: Duration::from_millis(100),
             metrics_every: Duration::from_secs(5),
+            summary_every: Duration::from_secs(60),
         }
     }
 }
@@ -107,6 +110,8 @@ pub(crate) struct Inner {
     pub outbox_ready: Notify,
     /// While paused, events are still received and stored, but not applied or delivered.
     pub paused: std::sync::atomic::AtomicBool,
+    /// Reconciliation runs being worked on in this process (one worker per run).
+    pub reconciling: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Engine {
@@ -130,6 +135,7 @@ impl Engine {
                 inbox_ready: Notify::new(),
                 outbox_ready: Notify::new(),
                 paused: std::sync::atomic::AtomicBool::new(false),
+                reconciling: std::sync::Mutex::new(std::collections::HashSet::new()),
             }),
         };
         let built = engine.build_connectors(&engine.workspace())?;
@@ -442,12 +448,28 @@ impl Engine {
                     poller.poll_loop(id, interval, token).await
                 }));
             }
+            if let Some(schedule) = self.connector(&system).and_then(|c| c.reconcile_schedule()) {
+                let reconciler = self.clone();
+                let token = cancel.clone();
+                let id = system.clone();
+                tasks.push(tokio::spawn(async move {
+                    reconciler
+                        .reconcile_loop(id, schedule.interval, token)
+                        .await
+                }));
+            }
             let sender = self.clone();
             let token = cancel.clone();
             tasks.push(tokio::spawn(async move {
                 sender.sender_loop(system, token).await
             }));
         }
+        let summarizer = self.clone();
+        let token = cancel.clone();
+        let every = self.inner.settings.summary_every;
+        tasks.push(tokio::spawn(async move {
+            summarizer.summary_loop(every, token).await
+        }));
         let sampler = self.clone();
         let token = cancel.clone();
         tasks.push(tokio::spawn(async move {
@@ -618,6 +640,9 @@ pub(crate) struct Batch<'w> {
     pending_versions: HashMap<(String, String, String), (RecordId, SourceVersion)>,
     /// Concurrency tokens events carried, per link, written when the batch finishes.
     pending_etags: HashMap<(String, String, String), String>,
+    /// Writes are planned for every field asked for, not only those the target's shadow says
+    /// differ (a re-push, a re-plan after a fix).
+    force: bool,
 }
 
 pub(crate) struct CachedRecord {
@@ -686,6 +711,7 @@ impl<'w> Batch<'w> {
             awaiting_event: None,
             pending_versions: HashMap::new(),
             pending_etags: HashMap::new(),
+            force: false,
         }
     }
 
@@ -1509,10 +1535,12 @@ impl<'w> Batch<'w> {
             // Only what the target does not hold already, and nothing a steward holds.
             let empty = Fields::new();
             let held_there = state.shadows.get(target).unwrap_or(&empty);
+            let force = self.force;
             all_fields.retain(|f| {
                 !state.held.contains(f)
-                    && held_there.get(f).unwrap_or(&Value::Null)
-                        != state.golden.get(f).unwrap_or(&Value::Null)
+                    && (force
+                        || held_there.get(f).unwrap_or(&Value::Null)
+                            != state.golden.get(f).unwrap_or(&Value::Null))
             });
             if all_fields.is_empty() {
                 if let Some(row) = &pending {
@@ -1727,6 +1755,42 @@ impl<'w> Batch<'w> {
         }
         self.wrote = true;
         Ok(())
+    }
+
+    /// Plans a write of `fields` to `target` from the golden record through the current
+    /// mapping, whatever the target's shadow says (a re-push, or a dead letter planned again
+    /// after a fix). A record the target does not hold is created there.
+    pub(crate) async fn rewrite(
+        &mut self,
+        conn: &mut SqliteConnection,
+        object: &str,
+        record_id: RecordId,
+        target: &str,
+        fields: &BTreeSet<String>,
+        origin: &str,
+    ) -> Result<()> {
+        let ws = self.ws;
+        let Some(schema) = ws.object(object) else {
+            return Ok(());
+        };
+        let cached = self.load(conn, record_id).await?;
+        let state = cached.state.clone();
+        let links = cached.links_of();
+        self.force = true;
+        let result = self
+            .enqueue_write(
+                conn,
+                schema,
+                &state,
+                &links,
+                target,
+                fields,
+                &Fields::new(),
+                origin,
+            )
+            .await;
+        self.force = false;
+        result
     }
 
     /// After a write to `target` succeeded: if the golden record moved on while it was on its

@@ -5,6 +5,7 @@
 //! types are generated from that document.
 
 pub mod auth;
+mod repair;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -1011,9 +1012,13 @@ async fn resolve_match(
     security(("token" = [])))]
 async fn list_dead_letters(
     State(c): State<Console>,
+    who: Principal,
     ApiQuery(q): ApiQuery<DeadLetterFilter>,
 ) -> Result<Listed<DeadLetterView>, ApiError> {
-    let list = c.engine.list_dead_letters(&q).await?;
+    let mut list = c.engine.list_dead_letters(&q).await?;
+    for dl in &mut list {
+        mask_dead_letter(&c, &who, dl);
+    }
     let total = c.engine.count_dead_letters(&q).await?;
     Ok(listed(list, total))
 }
@@ -1023,9 +1028,19 @@ async fn list_dead_letters(
     security(("token" = [])))]
 async fn get_dead_letter(
     State(c): State<Console>,
+    who: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<DeadLetterView> {
-    Ok(Json(c.engine.dead_letter(id).await?))
+    let mut dl = c.engine.dead_letter(id).await?;
+    mask_dead_letter(&c, &who, &mut dl);
+    Ok(Json(dl))
+}
+
+/// The request a dead write was sent as, masked where its fields are sensitive for the caller.
+fn mask_dead_letter(c: &Console, who: &Principal, dl: &mut DeadLetterView) {
+    if let (Some(request), Some(object)) = (dl.request.as_mut(), dl.object.as_deref()) {
+        repair::mask_request(c, &dl.system, object, who, request);
+    }
 }
 
 #[utoipa::path(get, path = "/api/dead-letters/{id}/preview", params(("id" = i64, Path)),
@@ -1037,7 +1052,8 @@ async fn preview_replay(
 ) -> ApiResult<ReplayPreview> {
     let mut preview = c.engine.replay_preview(id).await?;
     let hidden = hidden_fields(&c.engine, &preview.object, &who);
-    for f in &mut preview.fields {
+    let replan_fields = preview.replan.iter_mut().flat_map(|r| r.fields.iter_mut());
+    for f in preview.fields.iter_mut().chain(replan_fields) {
         if hidden.contains(&f.field) {
             for v in [&mut f.current, &mut f.write, &mut f.base] {
                 if !v.is_null() {
@@ -1045,6 +1061,14 @@ async fn preview_replay(
                 }
             }
         }
+    }
+    let (system, object) = (preview.system.clone(), preview.object.clone());
+    let requests = preview
+        .sent
+        .iter_mut()
+        .chain(preview.replan.iter_mut().filter_map(|r| r.request.as_mut()));
+    for request in requests {
+        repair::mask_request(&c, &system, &object, &who, request);
     }
     Ok(Json(preview))
 }
@@ -1391,7 +1415,8 @@ impl utoipa::Modify for AccessAddon {
         put_secret, delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
         resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
         preview_replay, replay, replay_matching, replay_selected, discard, audit, find_record, record, metrics, metrics_history,
-        put_engine
+        put_engine, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,
+        repair::get_reconciliation, repair::confirm, repair::dismiss, repair::check_mapping
     ),
     components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig)),
     modifiers(&SecurityAddon, &AccessAddon)
@@ -1457,6 +1482,14 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/metrics", Access::Read),
     ("GET", "/api/metrics/history", Access::Read),
     ("PUT", "/api/engine", Access::Roles(ADMIN_ONLY, "pause or resume sync")),
+    ("POST", "/api/dead-letters/{id}/replan", Access::Roles(&[Role::Support], "plan dead letters again")),
+    ("POST", "/api/systems/{id}/repush", Access::Roles(&[Role::Support], "push records again")),
+    ("POST", "/api/systems/{id}/reconcile", Access::Roles(&[Role::Support], "reconcile systems")),
+    ("GET", "/api/reconciliations", Access::Read),
+    ("GET", "/api/reconciliations/{id}", Access::Read),
+    ("POST", "/api/reconciliations/{id}/confirm", Access::Roles(ADMIN_ONLY, "confirm deletes found by reconciliation")),
+    ("POST", "/api/reconciliations/{id}/dismiss", Access::Roles(ADMIN_ONLY, "dismiss deletes found by reconciliation")),
+    ("POST", "/api/mappings/check", Access::Roles(ADMIN_ONLY, "check mappings")),
 ];
 
 /// The rule for a request, by its method and the route it matched.
@@ -1544,6 +1577,7 @@ pub fn router(console: Console) -> Router {
         .route("/api/metrics", get(metrics))
         .route("/api/metrics/history", get(metrics_history))
         .route("/api/engine", put(put_engine))
+        .merge(repair::router())
         .route(
             "/api/{*rest}",
             axum::routing::any(|| async { not_found_json() }),

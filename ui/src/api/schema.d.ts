@@ -123,6 +123,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dead-letters/{id}/replan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin, support. */
+        post: operations["replan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dead-letters/{id}/replay": {
         parameters: {
             query?: never;
@@ -276,6 +293,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mappings/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["check_mapping"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mappings/preview": {
         parameters: {
             query?: never;
@@ -372,6 +406,74 @@ export interface paths {
         /** @description Roles: admin. */
         put: operations["put_policies"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reconciliations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["list_reconciliations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reconciliations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["get_reconciliation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reconciliations/{id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["confirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reconciliations/{id}/dismiss": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["dismiss"];
         delete?: never;
         options?: never;
         head?: never;
@@ -476,6 +578,40 @@ export interface paths {
         get: operations["discover"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/systems/{id}/reconcile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin, support. */
+        post: operations["start_reconcile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/systems/{id}/repush": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin, support. */
+        post: operations["repush"];
         delete?: never;
         options?: never;
         head?: never;
@@ -685,6 +821,9 @@ export interface components {
             discard_reason?: string | null;
             op?: string | null;
             idempotency_key?: string | null;
+            /** @description The object the write was about. */
+            object?: string | null;
+            request?: null | components["schemas"]["SentRequest"];
         };
         /** @description What a steward decides about a record one system deleted (a `delete_review` exception). */
         DeleteDecision: {
@@ -847,6 +986,13 @@ export interface components {
             system: string;
             object: string;
             rules: components["schemas"]["MappingRule"][];
+        };
+        /** @description A mapping's paths against the records the system holds. */
+        MappingCheck: {
+            /** @description Records of the system's first page the paths were tried on. */
+            sample_count: number;
+            /** @description Reading paths (and selectors) that match none of them, with why. */
+            problems: components["schemas"]["PathProblem"][];
         };
         /** @description How some canonical fields are read from and written to a system's record. */
         MappingRule: {
@@ -1012,6 +1158,13 @@ export interface components {
             /** @enum {string} */
             style: "link_header";
         };
+        /** @description A mapping path that finds nothing in any sample record, and why. */
+        PathProblem: {
+            /** @description Index of the rule in the mapping's `rules`. */
+            rule: number;
+            path: string;
+            message: string;
+        };
         /**
          * @description How [`Transform::Phone`] writes numbers back to the system.
          * @enum {string}
@@ -1066,6 +1219,70 @@ export interface components {
              */
             max_delete_share?: number;
         };
+        /** @description One reconciliation run of one system's object, as the console shows it. */
+        ReconcileRun: {
+            /** Format: int64 */
+            id: number;
+            system: string;
+            object: string;
+            /** @description `schedule`, `resume`, or the person who asked for it. */
+            trigger: string;
+            /** @description `running`, `needs_confirmation`, `done`, `failed` or `dismissed`. */
+            status: string;
+            started_at: string;
+            updated_at: string;
+            finished_at?: string | null;
+            /** Format: int64 */
+            listed: number;
+            /**
+             * Format: int64
+             * @description How many records the system says it holds, when it says.
+             */
+            total?: number | null;
+            /**
+             * Format: int64
+             * @description Listed records whose values the engine's shadows did not explain (queued as changes).
+             */
+            changed: number;
+            /**
+             * Format: int64
+             * @description Listed records the engine had never linked (queued as first contacts).
+             */
+            unknown: number;
+            /**
+             * Format: int64
+             * @description Records linked to this system when the run started.
+             */
+            linked: number;
+            /**
+             * Format: int64
+             * @description Linked records the listing no longer has (confirmed by a read by id).
+             */
+            vanished: number;
+            /**
+             * Format: int64
+             * @description Delete events queued.
+             */
+            deleted: number;
+            /** Format: double */
+            max_delete_share: number;
+            /**
+             * Format: double
+             * @description Seconds left at the run's rate, while it lists and the total is known.
+             */
+            eta_secs?: number | null;
+            error?: string | null;
+            /** @description Who confirmed or dismissed a run that waited for an admin. */
+            decided_by?: string | null;
+            message: string;
+        };
+        /**
+         * @description Runs started (or already under way): they go on in the background; poll
+         *     `GET /api/reconciliations/{id}` for progress.
+         */
+        ReconcileStarted: {
+            runs: components["schemas"]["ReconcileRun"][];
+        };
         RecordView: {
             id: components["schemas"]["i64"];
             object: string;
@@ -1078,6 +1295,32 @@ export interface components {
             /** @description System -> what it was last known to hold. */
             shadows: Record<string, never>;
         };
+        /** @description What a re-plan did. */
+        ReplanOutcome: {
+            /**
+             * @description `queued`, `nothing_to_write` (the target already holds the values), `already_replayed`
+             *     or `discarded`.
+             */
+            outcome: string;
+            /**
+             * Format: int64
+             * @description The new write, when one was queued.
+             */
+            outbox_id?: number | null;
+        };
+        /** @description What planning a dead write again would send now. */
+        ReplanPreview: {
+            /** @description `create` or `update`, as it would be planned now. */
+            op: string;
+            /**
+             * @description Per field: what the target holds (as last known), what would be written now, and the
+             *     value the failed write carried.
+             */
+            fields: components["schemas"]["PreviewField"][];
+            request?: null | components["schemas"]["SentRequest"];
+            /** @description How the body is completed when it is sent, when it is. */
+            note?: string | null;
+        };
         /** @enum {string} */
         ReplayOutcome: "queued" | "already_replayed" | "discarded";
         ReplayPreview: {
@@ -1088,6 +1331,8 @@ export interface components {
             object: string;
             op: string;
             fields: components["schemas"]["PreviewField"][];
+            sent?: null | components["schemas"]["SentRequest"];
+            replan?: null | components["schemas"]["ReplanPreview"];
         };
         ReplayResponse: {
             outcome: components["schemas"]["ReplayOutcome"];
@@ -1096,6 +1341,34 @@ export interface components {
         ReplaySelection: {
             /** @description At most 1000 ids. */
             ids: number[];
+        };
+        RepushOutcome: {
+            /**
+             * Format: int64
+             * @description Records the selection matched.
+             */
+            matched: number;
+            /**
+             * Format: int64
+             * @description Writes queued (one per record; a record with a write waiting gets it merged in).
+             */
+            queued: number;
+        };
+        /** @description Which records to push to a system again. */
+        RepushSelection: {
+            /** @description The object (default: every object the system maps). */
+            object?: string | null;
+            /** @description These records. */
+            record_ids?: components["schemas"]["i64"][];
+            /**
+             * @description Records whose golden value of each field equals the given one (canonical values), e.g.
+             *     `{"department": "Finance"}`.
+             */
+            filter?: {
+                [key: string]: unknown;
+            };
+            /** @description Every record (needed when neither ids nor a filter narrow it down). */
+            all?: boolean;
         };
         /** @enum {string} */
         ResolveOutcome: "applied" | "awaiting_second_approval";
@@ -1144,6 +1417,14 @@ export interface components {
         SelectionReplayResponse: {
             /** @description In the order of the request's ids. */
             results: components["schemas"]["SelectedReplay"][];
+        };
+        /** @description The HTTP request a write was sent as: kept on its dead letter, shown in previews. */
+        SentRequest: {
+            method: string;
+            path: string;
+            body?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** @enum {string} */
         SignedPayload: "body" | "timestamp_dot_body";
@@ -1570,6 +1851,63 @@ export interface operations {
             };
         };
     };
+    replan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplanOutcome"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such dead letter */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an event: replay it instead */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     replay: {
         parameters: {
             query?: never;
@@ -1966,6 +2304,65 @@ export interface operations {
             };
         };
     };
+    check_mapping: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Mapping"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MappingCheck"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the system did not answer */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     preview_mapping: {
         parameters: {
             query?: never;
@@ -2177,6 +2574,177 @@ export interface operations {
             };
             /** @description The caller's role may not do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_reconciliations: {
+        parameters: {
+            query?: {
+                system?: string;
+                /** @description At most this many, newest first (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconcileRun"][];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_reconciliation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconcileRun"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconcileRun"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not waiting for a confirmation */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    dismiss: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NoteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconcileRun"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not waiting for a confirmation */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2539,6 +3107,124 @@ export interface operations {
             };
             /** @description the system did not answer */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_reconcile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconcileStarted"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the system cannot list its records */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    repush: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RepushSelection"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RepushOutcome"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no selection */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
