@@ -865,8 +865,16 @@ impl RestConnector {
             });
         let next = match &o.pagination {
             Pagination::None => None,
-            Pagination::Page { size, .. } => {
-                (count >= u64::from(*size)).then(|| (current + 1).to_string())
+            Pagination::Page {
+                size, first_page, ..
+            } => {
+                // With a total, the last full page is the last; without one, a short page is.
+                let pages = current.saturating_sub(u64::from(*first_page)) + 1;
+                let more = match total {
+                    Some(t) => count > 0 && pages * u64::from(*size) < t,
+                    None => count >= u64::from(*size),
+                };
+                more.then(|| (current + 1).to_string())
             }
             Pagination::Offset {
                 limit,
@@ -1344,7 +1352,7 @@ impl Connector for RestConnector {
         let path = Self::item_path(o, o.update.path.as_deref(), external_id);
         let method = Method::from_bytes(o.update.method.as_bytes()).unwrap_or(Method::PATCH);
         let body = self.write_body(o, write);
-        let reply = self
+        let reply = match self
             .send(
                 method,
                 &self.url(&path),
@@ -1352,7 +1360,20 @@ impl Connector for RestConnector {
                 Some(&body),
                 &self.write_headers(o, write),
             )
-            .await?;
+            .await
+        {
+            // Systems that take the version in the body commonly answer a stale one with 409
+            // (CouchDB's _rev, Kubernetes' resourceVersion): the record changed, read it again.
+            Err(ConnectorError::Rejected { status: 409, .. })
+                if write.if_match.is_some()
+                    && matches!(o.concurrency, Concurrency::VersionField { .. }) =>
+            {
+                return Err(ConnectorError::VersionConflict {
+                    system: self.system.clone(),
+                });
+            }
+            other => other?,
+        };
         if reply.status == StatusCode::NOT_FOUND {
             return Err(ConnectorError::NotFound {
                 system: self.system.clone(),

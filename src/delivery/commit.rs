@@ -429,10 +429,10 @@ impl Round<'_> {
         }
         let (class, status, body) = match error {
             ConnectorError::Rejected { status, body, .. } => {
-                let class = if *status == 422 || *status == 400 {
-                    "validation"
-                } else {
-                    "rejected"
+                let class = match *status {
+                    400 | 422 => "validation",
+                    412 => "token_refused",
+                    _ => "rejected",
                 };
                 (class, Some(i64::from(*status)), body.clone())
             }

@@ -74,9 +74,13 @@ impl Engine {
             return Ok(0);
         };
         let now = self.now();
-        // A polled system gets no creates before its initial listing is done: the records it
-        // already holds must be linked first, or they would be created twice.
-        let hold_creates = connector.poll_interval().is_some();
+        // A system the engine lists (polled, or reconciled on a schedule) gets no creates before
+        // a first full listing is done: the records it already holds must be linked first, or
+        // they would be created twice.
+        let hold_creates = connector.poll_interval().is_some()
+            || connector
+                .reconcile_schedule()
+                .is_some_and(|r| r.interval.is_some());
         let claimed = self.claim(system, now, hold_creates).await?;
         if claimed.is_empty() {
             return Ok(0);
@@ -128,8 +132,11 @@ impl Engine {
              WHERE o.system_id = ? AND o.status = 'pending' AND o.next_attempt_at <= ?
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.system_id = o.system_id AND p.record_id = o.record_id
                                AND (p.status = 'in_flight' OR (p.status = 'pending' AND p.id < o.id)))
-               AND NOT (? AND o.op = 'create' AND NOT EXISTS (
-                   SELECT 1 FROM poll_cursors c WHERE c.system_id = o.system_id AND c.object = o.object AND c.listing_done = 1))
+               AND NOT (? AND o.op = 'create'
+                   AND NOT EXISTS (SELECT 1 FROM poll_cursors c WHERE c.system_id = o.system_id AND c.object = o.object
+                                     AND c.listing_done = 1)
+                   AND NOT EXISTS (SELECT 1 FROM reconcile_runs r WHERE r.system_id = o.system_id AND r.object = o.object
+                                     AND r.listing_done = 1))
              ORDER BY o.id LIMIT ?",
         )
         .bind(system)
