@@ -1359,3 +1359,8 @@ async fn check_rev_field(conflict: u16) {
 async fn a_string_version_field_is_sent_back_as_read_and_a_412_is_re_read_and_retried() {
     check_rev_field(412).await;
 }
+
+#[tokio::test]
+async fn a_string_version_field_is_sent_back_as_read_and_a_409_is_re_read_and_retried() {
+    check_rev_field(409).await;
+}
