@@ -1240,21 +1240,59 @@ async fn a_mapped_field_changing_on_every_read_without_concurrency_control_trips
     .await;
 }
 
-#[tokio::test]
-async fn a_server_that_refuses_weak_etags_in_if_match_trips_the_guard_no_livelock() {
-    check_loop_guard(GuardCase {
-        name: "strong comparison refuses weak If-Match",
-        style: Style::StrongOnly,
-        concurrency: Some(json!({ "style": "etag" })),
-        max_rereads: None,
-        policies: json!([]),
-        first: json!({ "email": "ada@new.example" }),
-        second: json!({ "email": "ada.again@new.example" }),
-        reread_rule: "delivery:version_conflict",
-        writes: true,
-        record_moves: false,
-    })
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_refuses_its_own_weak_etags_is_a_dead_letter_at_once_no_livelock() {
+    let name = "strong comparison refuses weak If-Match";
+    let s = Setup::start(
+        Style::StrongOnly,
+        Some(json!({ "style": "etag" })),
+        None,
+        None,
+        json!([]),
+    )
     .await;
+    let running = s.engine.start(s.cancel.child_token());
+    s.source_edit(json!({ "email": "ada@new.example" }));
+    s.wait_dead_letters("token_refused", 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = s.server.requests_for(V1_PATH);
+    println!("{name}: {}", summary(&seen));
+    assert_eq!(
+        (count(&seen, "GET"), count(&seen, "PATCH")),
+        (2, 1),
+        "{name}: a 412 whose re-read shows the very token the write carried is the system \
+         refusing its own token: one read for the token, one write, one read to see it did not \
+         change, then nothing (no re-read loop): {}",
+        summary(&seen)
+    );
+    let dead = s.dead_letters("token_refused").await;
+    assert_eq!(
+        dead.len(),
+        1,
+        "{name}: one dead letter, class token_refused"
+    );
+    let request = dead[0]
+        .request
+        .as_ref()
+        .expect("the dead letter keeps the request that was refused");
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("PATCH", V1_PATH),
+        "{name}: the dead letter shows the request as it was sent"
+    );
+    assert!(
+        dead[0]
+            .response_body
+            .as_deref()
+            .is_some_and(|b| b.contains("refuses its own concurrency token")),
+        "{name}: the dead letter says why: {:?}",
+        dead[0].response_body
+    );
+    assert!(
+        s.open_unstable().await.is_empty(),
+        "{name}: the record is not changing: no unstable_record exception"
+    );
+    running.shutdown(Duration::from_secs(5)).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -368,10 +368,30 @@ async fn finish(
         Err(ConnectorError::VersionConflict { .. }) if connector.capabilities().webhooks => {
             Outcome::AwaitEvents
         }
-        Err(ConnectorError::VersionConflict { .. }) => match connector.get(&row.object, id).await {
-            Ok(record) => Outcome::Refetched(record, Reread::VersionConflict),
-            Err(e) => Outcome::failed(e, None),
-        },
+        Err(ConnectorError::VersionConflict { system }) => {
+            match connector.get(&row.object, id).await {
+                // The record did not change: the system refuses its own token (a weak ETag under
+                // strong comparison, say). Reading again cannot help; a person must look.
+                Ok(Some(record)) if record.etag.is_some() && record.etag == write.if_match => {
+                    let body = (row.op != "delete").then_some(&write.payload);
+                    Outcome::failed(
+                        ConnectorError::Rejected {
+                            body: format!(
+                                "{system} refused the write with 412, yet the record still has the \
+                                 token the write carried ({}): the system refuses its own concurrency \
+                                 token (for example a weak ETag where it compares strongly)",
+                                record.etag.as_deref().unwrap_or_default()
+                            ),
+                            system,
+                            status: 412,
+                        },
+                        describe(connector, &row.op, Some(id), &row.object, body),
+                    )
+                }
+                Ok(record) => Outcome::Refetched(record, Reread::VersionConflict),
+                Err(e) => Outcome::failed(e, None),
+            }
+        }
         Err(e) => {
             let body = (row.op != "delete").then_some(&write.payload);
             let request = describe(connector, &row.op, Some(id), &row.object, body);
