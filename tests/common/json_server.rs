@@ -118,7 +118,7 @@ impl JsonServer {
             }
             let probe = self
                 .client
-                .get(format!("{}/employees/1", self.base))
+                .get(format!("{}/employees?_limit=1", self.base))
                 .timeout(Duration::from_millis(500))
                 .send()
                 .await;
