@@ -465,3 +465,70 @@ async fn a_run_cut_off_mid_listing_resumes_from_its_page() {
     );
     assert_eq!(seed_of(&people()).len(), 30);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_push_of_a_filtered_set_writes_each_record_once() {
+    let s = Pair::start(|base| js_config(base, Some(0.5), 0.0)).await;
+    s.initial_sync().await;
+    let mut engineers: Vec<u64> = seed_of(&people())
+        .iter()
+        .filter(|r| r["title"] == json!("Engineer"))
+        .filter_map(|r| r["id"].as_u64())
+        .collect();
+    engineers.sort_unstable();
+    assert!(engineers.len() >= 2, "the seed has several engineers");
+    let before = s.b.engine_writes().len();
+
+    let selection = concord::replan::RepushSelection {
+        filter: [("job_title".to_owned(), json!("Engineer"))]
+            .into_iter()
+            .collect(),
+        ..concord::replan::RepushSelection::default()
+    };
+    let outcome = s
+        .engine
+        .repush("b", &selection, &Actor::person("sam", "support"))
+        .await
+        .expect("re-push");
+    assert_eq!(
+        (outcome.matched, outcome.queued),
+        (engineers.len() as u64, engineers.len() as u64),
+        "every engineer is matched and gets one write"
+    );
+    s.settle().await;
+    // The echoes come back on the next poll: nothing more is written.
+    s.engine.poll("b", |_| {}).await.expect("poll");
+    s.settle().await;
+
+    let writes: Vec<String> = s.b.engine_writes()[before..].to_vec();
+    let mut written: Vec<u64> = writes
+        .iter()
+        .filter_map(|w| w.strip_prefix("PATCH /employees/"))
+        .filter_map(|id| id.parse().ok())
+        .collect();
+    written.sort_unstable();
+    assert_eq!(
+        written, engineers,
+        "re-push of a filtered set writes each matching record once, and nothing else: {writes:?}"
+    );
+    assert_eq!(writes.len(), engineers.len(), "no other write: {writes:?}");
+    for id in &engineers {
+        let record = s.b.get(*id).await;
+        assert_eq!(
+            record["contact"]["fax"],
+            json!(format!("+141555509{id:02}")),
+            "employee {id}: the unmapped contact.fax survives the re-push"
+        );
+    }
+    assert!(
+        s.engine
+            .repush(
+                "b",
+                &concord::replan::RepushSelection::default(),
+                &Actor::person("sam", "support")
+            )
+            .await
+            .is_err(),
+        "a re-push must say which records: ids, a filter, or all"
+    );
+}
