@@ -53,3 +53,17 @@ export type ConcurrencyStyle = Concurrency["style"];
 export type WebhookConfig = S["WebhookConfig"];
 export type SignedPayload = S["SignedPayload"];
 export type PollConfig = S["PollConfig"];
+export type ReconcileConfig = S["ReconcileConfig"];
+export type Lookup = S["Lookup"];
+export type LookupStyle = Lookup["style"];
+// Repairs: dead writes planned again, records pushed again, reconciliations, mapping checks.
+export type SentRequest = S["SentRequest"];
+export type PreviewField = S["PreviewField"];
+export type ReplanPreview = S["ReplanPreview"];
+export type ReplanOutcome = S["ReplanOutcome"];
+export type ReconcileRun = S["ReconcileRun"];
+export type ReconcileStarted = S["ReconcileStarted"];
+export type RepushSelection = S["RepushSelection"];
+export type RepushOutcome = S["RepushOutcome"];
+export type MappingCheck = S["MappingCheck"];
+export type PathProblem = S["PathProblem"];
