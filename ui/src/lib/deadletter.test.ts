@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deadLetterOutcome, justAfter } from "./deadletter";
+import { deadLetterOutcome, justAfter, replanDelivery, replanMessage, requestBodyText, requestLine, sameRequest } from "./deadletter";
 
 const at = "2025-11-22T14:05:09.123456Z";
 const time = (iso: string) => `<${iso}>`;
@@ -32,5 +32,54 @@ describe("justAfter", () => {
   it("ends a window a second after the time", () => {
     expect(justAfter("2025-11-22T14:05:09.123456Z")).toBe("2025-11-22T14:05:10.123Z");
     expect(justAfter("not a time")).toBeUndefined();
+  });
+});
+
+describe("the request a dead letter was sent as", () => {
+  it("shows the method and path as sent, the method in capitals", () => {
+    expect(requestLine({ method: "patch", path: "/employees/42" })).toBe("PATCH /employees/42");
+  });
+  it("shows the body as indented JSON, and no body as none (not an empty object)", () => {
+    expect(requestBodyText({ body: { name: "Ana" } })).toBe('{\n  "name": "Ana"\n}');
+    expect(requestBodyText({ body: null })).toBeNull();
+    expect(requestBodyText({})).toBeNull();
+    expect(requestBodyText({ body: {} })).toBe("{}");
+  });
+  it("tells a re-plan that would send the same request from one that would not", () => {
+    const a = { method: "PATCH", path: "/e/1", body: { a: 1, b: { c: 2 } } };
+    expect(sameRequest(a, { method: "patch", path: "/e/1", body: { b: { c: 2 }, a: 1 } })).toBe(true);
+    expect(sameRequest(a, { ...a, body: { a: 2, b: { c: 2 } } })).toBe(false);
+    expect(sameRequest(a, { ...a, path: "/e/2" })).toBe(false);
+    expect(sameRequest(a, null)).toBe(false);
+  });
+});
+
+describe("replanMessage", () => {
+  it("names the new write when one was queued", () => {
+    expect(replanMessage({ outcome: "queued", outbox_id: 812 }, 5)).toEqual({
+      tone: "success",
+      title: "Dead letter #5 planned again",
+      description: "A new write (#812) is queued from the current golden record and mapping.",
+    });
+  });
+  it("says nothing is sent when there is nothing to write, or it was settled already", () => {
+    expect(replanMessage({ outcome: "nothing_to_write", outbox_id: null }, 5)).toMatchObject({ tone: "info", title: "Nothing to write" });
+    expect(replanMessage({ outcome: "already_replayed" }, 5).title).toMatch(/nothing is sent again/);
+    expect(replanMessage({ outcome: "discarded" }, 5).title).toMatch(/discarded/);
+  });
+});
+
+describe("replanDelivery", () => {
+  const row = (id: number, rule: string) => ({ id, at: `t${id}`, rule, detail: null });
+  it("waits while the audit has nothing about the write yet", () => {
+    expect(replanDelivery([])).toEqual({ state: "queued" });
+    expect(replanDelivery([row(1, "dead_letter:replan")])).toEqual({ state: "queued" });
+  });
+  it("is delivered once a delivered entry appears", () => {
+    expect(replanDelivery([row(3, "delivered:update"), row(2, "dead_letter:replan")])).toEqual({ state: "delivered", at: "t3" });
+  });
+  it("failed again when a new dead letter or the loop guard is the newest word", () => {
+    expect(replanDelivery([row(4, "delivered:update"), row(6, "dead_letter:validation")])).toEqual({ state: "failed", at: "t6", why: "Validation" });
+    expect(replanDelivery([row(7, "delivery:loop_guard")])).toMatchObject({ state: "failed", why: /keeps changing/ });
   });
 });
