@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deadLetterOutcome, justAfter, replanDelivery, replanMessage, requestBodyText, requestLine, sameRequest } from "./deadletter";
+import { deadLetterOutcome, justAfter, prettyBody, replanDelivery, replanMessage, requestBodyText, requestLine, sameRequest } from "./deadletter";
 
 const at = "2025-11-22T14:05:09.123456Z";
 const time = (iso: string) => `<${iso}>`;
@@ -22,6 +22,13 @@ describe("deadLetterOutcome", () => {
   it("tells a replay that failed again from one nobody touched", () => {
     expect(deadLetterOutcome(row({ actor: "sam" }), time)).toEqual({ byline: "replayed by sam", long: `Replayed by sam; failed again at <${at}>`, tone: "warning" });
     expect(deadLetterOutcome(row({}), time)).toBeNull();
+  });
+  it("says a re-planned dead letter was planned again, not that it was delivered", () => {
+    expect(deadLetterOutcome(row({ status: "replayed", actor: "sam" }), time, "support", true)).toEqual({
+      byline: "re-planned by sam",
+      long: `Planned again by sam (support) at <${at}> from the current data, as a new write`,
+      tone: "success",
+    });
   });
   it("leaves out a missing actor rather than inventing one", () => {
     expect(deadLetterOutcome(row({ status: "discarded", discard_reason: "dup" }), time, "admin")).toEqual({ byline: "", long: `Discarded at <${at}>: dup`, tone: undefined });
@@ -81,5 +88,13 @@ describe("replanDelivery", () => {
   it("failed again when a new dead letter or the loop guard is the newest word", () => {
     expect(replanDelivery([row(4, "delivered:update"), row(6, "dead_letter:validation")])).toEqual({ state: "failed", at: "t6", why: "Validation" });
     expect(replanDelivery([row(7, "delivery:loop_guard")])).toMatchObject({ state: "failed", why: /keeps changing/ });
+  });
+});
+
+describe("prettyBody", () => {
+  it("indents a JSON response and leaves any other text as it is", () => {
+    expect(prettyBody('{"error":"bad date"}')).toBe('{\n  "error": "bad date"\n}');
+    expect(prettyBody("<html>502</html>")).toBe("<html>502</html>");
+    expect(prettyBody(null)).toBe("");
   });
 });

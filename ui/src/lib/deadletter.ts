@@ -20,10 +20,11 @@ export interface Outcome {
 type Row = Pick<DeadLetterView, "status" | "kind" | "actor" | "discard_reason" | "updated_at">;
 
 /**
- * The outcome of a replay or a discard, or null for a dead letter nobody has acted on.
- * `time` formats the time (format.ts); `role` is the actor's role when known.
+ * The outcome of a replay, a re-plan or a discard, or null for a dead letter nobody has acted on.
+ * `time` formats the time (format.ts); `role` is the actor's role when known; `replanned` says
+ * the last action was a re-plan (the audit knows; the dead letter itself says only "replayed").
  */
-export function deadLetterOutcome(d: Row, time: (iso: string) => string, role?: string | null): Outcome | null {
+export function deadLetterOutcome(d: Row, time: (iso: string) => string, role?: string | null, replanned = false): Outcome | null {
   const name = d.actor?.trim() || null;
   const by = name ? ` by ${name}` : "";
   const byRole = name ? ` by ${name}${role ? ` (${role})` : ""}` : "";
@@ -33,6 +34,8 @@ export function deadLetterOutcome(d: Row, time: (iso: string) => string, role?: 
     case "discarded":
       return { byline: by.trim(), long: `Discarded${byRole} at ${at}${reason ? `: ${reason}` : ""}`, tone: undefined };
     case "replayed":
+      // A re-plan settles the dead letter at once; the new write it queued is followed apart.
+      if (replanned) return { byline: name ? `re-planned by ${name}` : "re-planned", long: `Planned again${byRole} at ${at} from the current data, as a new write`, tone: "success" };
       return d.kind === "write"
         ? { byline: by.trim(), long: `Replayed${byRole}; delivered at ${at}`, tone: "success" }
         : { byline: by.trim(), long: `Replayed${byRole} at ${at}`, tone: "success" };
@@ -114,4 +117,14 @@ export function replanDelivery(rows: AuditLine[]): ReplanDelivery {
     if (r.rule === "delivery:loop_guard") return { state: "failed", at: r.at, why: "the record keeps changing under our writes" };
   }
   return { state: "queued" };
+}
+
+/** The system's response, indented when it is JSON. */
+export function prettyBody(body: string | null | undefined): string {
+  if (!body) return "";
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return body;
+  }
 }
