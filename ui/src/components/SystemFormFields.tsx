@@ -6,8 +6,27 @@
 
 import { useId, useState, type ReactNode } from "react";
 import { Plus, Trash2 } from "lucide-react";
-import type { AuthType, ConcurrencyStyle, Incremental, IncrementalStyle, Pagination, PaginationStyle, SignedPayload, TimeFormat } from "../api/types";
-import { eventsPointerFor, eventsShape, paramProblems, paramRows, paramsOf, stableJson, type EventsShape, type ParamRow } from "../lib/restconfig";
+import type { AuthType, ConcurrencyStyle, Incremental, IncrementalStyle, Lookup, LookupStyle, Pagination, PaginationStyle, RestConfig, SignedPayload, TimeFormat } from "../api/types";
+import {
+  describeSchedule,
+  eventsPointerFor,
+  eventsShape,
+  lookupTemplateProblem,
+  newLookup,
+  newReconcile,
+  paramProblems,
+  paramRows,
+  paramsOf,
+  percentToShare,
+  reconcileSchedule,
+  shareToPercent,
+  stableJson,
+  DEFAULT_MAX_DELETE_SHARE,
+  DEFAULT_RECONCILE_SECS,
+  FIRST_OFFSETS,
+  type EventsShape,
+  type ParamRow,
+} from "../lib/restconfig";
 import { Field } from "./ui";
 
 export function Section({ title, children, extra }: { title: string; children: ReactNode; extra?: ReactNode }) {
@@ -42,7 +61,7 @@ export function Text(props: { label: string; value: string | null | undefined; o
   );
 }
 
-export function Num(props: { label: string; value: number | null | undefined; onChange: (v: number | undefined) => void; hint?: ReactNode; disabled?: boolean; step?: string }) {
+export function Num(props: { label: string; value: number | null | undefined; onChange: (v: number | undefined) => void; hint?: ReactNode; disabled?: boolean; step?: string; max?: number; placeholder?: string }) {
   return (
     <Field label={props.label} hint={props.hint}>
       {(id) => (
@@ -51,6 +70,8 @@ export function Num(props: { label: string; value: number | null | undefined; on
           type="number"
           step={props.step ?? "1"}
           min={0}
+          max={props.max}
+          placeholder={props.placeholder}
           className="input"
           value={props.value ?? ""}
           disabled={props.disabled}
@@ -106,6 +127,10 @@ export const CONCURRENCY_LABELS: Record<ConcurrencyStyle, string> = {
   none: "None",
   etag: "If-Match (ETag)",
   version_field: "Version in the body",
+};
+export const LOOKUP_LABELS: Record<LookupStyle, string> = {
+  param: "A query parameter per match key",
+  filter: "A filter expression",
 };
 export const SIGNED_PAYLOAD_LABELS: Record<SignedPayload, string> = {
   timestamp_dot_body: "{timestamp}.{body}",
@@ -228,6 +253,14 @@ export function PaginationFields({ p, onChange, disabled }: { p: Pagination; onC
           <Text label="Offset parameter" value={p.offset_param} onChange={(v) => onChange({ ...p, offset_param: v })} mono disabled={disabled} />
           <Text label="Limit parameter" value={p.limit_param} onChange={(v) => onChange({ ...p, limit_param: v })} mono disabled={disabled} />
           <Num label="Limit" value={p.limit} onChange={(v) => onChange({ ...p, limit: v ?? 100 })} disabled={disabled} />
+          <Select<string>
+            label="First offset"
+            value={String(p.first_offset ?? 0)}
+            disabled={disabled}
+            hint="The index of the first record: 0, or 1 where the system counts from one."
+            onChange={(v) => onChange({ ...p, first_offset: Number(v) })}
+            options={[...FIRST_OFFSETS, ...(p.first_offset !== undefined && !FIRST_OFFSETS.some(([n]) => n === p.first_offset) ? [[p.first_offset, String(p.first_offset)] as [number, string]] : [])].map(([n, l]): [string, string] => [String(n), l])}
+          />
         </>
       );
     case "cursor":
@@ -247,4 +280,74 @@ export function PaginationFields({ p, onChange, disabled }: { p: Pagination; onC
         </>
       );
   }
+}
+
+/** How the engine asks the system for the records whose match keys have a value (before re-sending a create whose outcome is unknown). */
+export function LookupFields({ lookup, onChange, disabled }: { lookup: Lookup | null | undefined; onChange: (l: Lookup | null) => void; disabled: boolean }) {
+  const problem = lookup?.style === "filter" ? lookupTemplateProblem(lookup.template) : null;
+  return (
+    <>
+      <Select<LookupStyle | "off">
+        label="Look-up by match keys"
+        value={lookup?.style ?? "off"}
+        disabled={disabled}
+        hint={
+          lookup?.style === "param"
+            ? "?{path}={value} for each match key, e.g. ?email=ana@example.com."
+            : lookup
+              ? undefined
+              : "Off: the whole listing is searched before a create whose outcome is unknown is sent again."
+        }
+        onChange={(v) => onChange(v === "off" ? null : newLookup(v))}
+        options={[["off", "Off (search the listing)"], ...options(LOOKUP_LABELS)]}
+      />
+      {lookup?.style === "filter" ? (
+        <>
+          <Text label="Filter parameter" value={lookup.param} onChange={(v) => onChange({ ...lookup, param: v })} mono placeholder="filter" disabled={disabled} />
+          <Field label="Filter template" error={problem} hint={<>{"{path}"} becomes the match key's system path, {"{value}"} its value; a fixed field works too: <code>{'userName eq "{value}"'}</code>.</>}>
+            {(id) => <input id={id} className="input mono" value={lookup.template} disabled={disabled} aria-invalid={problem ? true : undefined} onChange={(e) => onChange({ ...lookup, template: e.target.value })} />}
+          </Field>
+        </>
+      ) : null}
+    </>
+  );
+}
+
+/** When the system is compared in full with what the engine knows, and how many records one run may delete. */
+export function ReconcileFields({ cfg, onChange, disabled }: { cfg: Pick<RestConfig, "reconcile" | "poll" | "webhooks">; onChange: (r: RestConfig["reconcile"]) => void; disabled: boolean }) {
+  const r = cfg.reconcile;
+  const schedule = reconcileSchedule(cfg);
+  return (
+    <Section
+      title="Reconciliation"
+      extra={
+        <label className="check">
+          <input type="checkbox" checked={!!r} disabled={disabled} onChange={(e) => onChange(e.target.checked ? newReconcile() : null)} />
+          Set a schedule
+        </label>
+      }
+    >
+      <p className="muted" style={{ margin: 0 }}>
+        A reconciliation lists every record of the system and compares it with what the engine knows: values it missed become changes, records it never saw are matched, and records gone (confirmed by a read by id) are deleted under the object's policy. Polled systems without webhooks are reconciled every {DEFAULT_RECONCILE_SECS} s by default.
+      </p>
+      <p style={{ margin: 0 }}>
+        <strong>Now:</strong> {describeSchedule(schedule)}
+      </p>
+      {r ? (
+        <div className="form-grid">
+          <Num label="Interval (s)" value={r.interval_secs} step="any" onChange={(v) => onChange({ ...r, interval_secs: v ?? 0 })} disabled={disabled} hint="0 turns scheduled runs off; Reconcile now still works." />
+          <Num
+            label="Most a run may delete (%)"
+            value={shareToPercent(r.max_delete_share)}
+            step="any"
+            max={100}
+            placeholder={String(shareToPercent(DEFAULT_MAX_DELETE_SHARE))}
+            onChange={(v) => onChange({ ...r, max_delete_share: percentToShare(v) })}
+            disabled={disabled}
+            hint={`When more of the linked records are gone in one run, nothing is deleted until an admin confirms. Blank: ${shareToPercent(DEFAULT_MAX_DELETE_SHARE)}%.`}
+          />
+        </div>
+      ) : null}
+    </Section>
+  );
 }

@@ -33,6 +33,7 @@ import {
   toConfig,
   toForm,
   AUTH_SECRET_PURPOSE,
+  DEFAULT_MAX_REREADS,
   DEFAULT_METHOD,
   WEBHOOK_SECRET_PURPOSE,
   type RestForm,
@@ -46,10 +47,12 @@ import {
   EventsField,
   INCREMENTAL_LABELS,
   IncrementalFields,
+  LookupFields,
   Num,
   PAGINATION_LABELS,
   PaginationFields,
   ParamsEditor,
+  ReconcileFields,
   SIGNED_PAYLOAD_LABELS,
   Section,
   Select,
@@ -269,6 +272,14 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
           <Select label="Connector" value={sys.connector} onChange={(v) => setSys({ ...sys, connector: v })} disabled={ro} options={[["rest", "REST (declarative)"], ...(sys.connector !== "rest" ? ([[sys.connector, sys.connector]] as [string, string][]) : [])]} />
           <Num label="Rate limit (writes/s)" value={sys.rate_limit_per_sec} onChange={(v) => setSys({ ...sys, rate_limit_per_sec: v ?? null })} step="any" disabled={ro} hint="Blank: no limit." />
           <Num label="Attempts before a dead letter" value={sys.max_attempts} onChange={(v) => setSys({ ...sys, max_attempts: v ?? 8 })} disabled={ro} />
+          <Num
+            label="Re-reads in a row"
+            value={sys.max_rereads}
+            placeholder={String(DEFAULT_MAX_REREADS)}
+            onChange={(v) => setSys({ ...sys, max_rereads: v })}
+            disabled={ro}
+            hint={`Re-reads of a record whose writes were refused as out of date or that changed before a write, before the engine stops and opens an exception (“this record keeps changing”). Blank: ${DEFAULT_MAX_REREADS}.`}
+          />
         </div>
       </Section>
 
@@ -424,6 +435,10 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                     <Text label="Delete path" value={obj.delete?.path} onChange={(v) => setObj(activeObject, { delete: editEndpoint(obj.delete, "delete", { path: v }) })} mono placeholder="the item path" disabled={ro} hint="{id} is replaced." />
                   ) : null}
                 </div>
+                <h3>Finding a record by its match keys</h3>
+                <div className="form-grid">
+                  <LookupFields lookup={obj.lookup} onChange={(lookup) => setObj(activeObject, { lookup })} disabled={ro} />
+                </div>
                 <div className="row">
                   <span className="spacer" />
                   <button
@@ -518,6 +533,8 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
               <p className="muted">Off: changes arrive by webhook only. Polling also repairs missed webhooks.</p>
             )}
           </Section>
+
+          <ReconcileFields cfg={cfg} onChange={(reconcile) => setCfg({ ...cfg, reconcile })} disabled={ro} />
 
           <details className="card" style={{ padding: "10px 16px" }}>
             <summary style={{ cursor: "pointer", fontWeight: 600 }}>Config as saved (JSON)</summary>
