@@ -67,3 +67,4 @@ export type RepushSelection = S["RepushSelection"];
 export type RepushOutcome = S["RepushOutcome"];
 export type MappingCheck = S["MappingCheck"];
 export type PathProblem = S["PathProblem"];
+export type DeletePolicy = S["DeletePolicy"];

@@ -2,11 +2,13 @@ import { describe, expect, it } from "vitest";
 import type { ReconcileRun } from "../api/types";
 import {
   awaitingDecision,
+  describeDeletePolicy,
   describeRepush,
   formatEta,
   formatPercent,
   guardRunIds,
   latestPerObject,
+  runsSummary,
   parseRecordIds,
   progressOf,
   repushSelection,
@@ -67,6 +69,24 @@ describe("reconciliation runs", () => {
   it("keeps the newest run of each object", () => {
     const runs = [run({ id: 3, object: "employee" }), run({ id: 5, object: "department" }), run({ id: 4, object: "employee" })];
     expect(latestPerObject(runs).map((r) => r.id)).toEqual([5, 4]);
+  });
+});
+
+describe("describeDeletePolicy", () => {
+  it("says what a confirmed delete does elsewhere under each policy, review when none is set", () => {
+    expect(describeDeletePolicy({ policy: "propagate" })).toMatch(/deleted in every other system/);
+    expect(describeDeletePolicy({ policy: "deactivate", field: "status", value: "terminated" })).toBe("each is kept in the other systems with status set to terminated");
+    expect(describeDeletePolicy({ policy: "ignore" })).toMatch(/only the links/);
+    expect(describeDeletePolicy(undefined)).toMatch(/delete review for a steward/);
+  });
+});
+
+describe("runsSummary", () => {
+  it("counts runs by status in a line, leaving out statuses no run has", () => {
+    const s = (status: string) => ({ status });
+    expect(runsSummary([s("dismissed")], 20)).toBe("1 run: 1 with deletes dismissed.");
+    expect(runsSummary([s("done"), s("done"), s("failed"), s("needs_confirmation")], 4)).toBe("The 4 newest runs: 1 waiting for an admin, 2 done, 1 failed.");
+    expect(runsSummary([], 20)).toBe("0 runs.");
   });
 });
 

@@ -2,7 +2,7 @@
 // progress, time left and the share of records gone), which runs wait for an admin, and the
 // selection of records to push to a system again (record ids, a filter, or all of them).
 
-import type { ExceptionView, FieldType, RepushOutcome, RepushSelection, ReconcileRun } from "../api/types";
+import type { DeletePolicy, ExceptionView, FieldType, RepushOutcome, RepushSelection, ReconcileRun } from "../api/types";
 import { parseTyped } from "./format";
 
 /** A run's status for people. */
@@ -80,6 +80,22 @@ export function latestPerObject(runs: ReconcileRun[]): ReconcileRun[] {
   return [...best.values()].sort((a, b) => b.id - a.id);
 }
 
+/** A list of runs in a line: "The 20 newest runs: 18 done, 1 failed, 1 waiting for an admin." (no zero counts). */
+export function runsSummary(runs: Pick<ReconcileRun, "status">[], limit: number): string {
+  const head = runs.length >= limit ? `The ${limit} newest runs` : `${runs.length} ${runs.length === 1 ? "run" : "runs"}`;
+  const order: [string, string][] = [
+    ["running", "running"],
+    ["needs_confirmation", "waiting for an admin"],
+    ["done", "done"],
+    ["failed", "failed"],
+    ["dismissed", "with deletes dismissed"],
+  ];
+  const parts = order.map(([s, label]) => [runs.filter((r) => r.status === s).length, label] as const).filter(([n]) => n > 0).map(([n, label]) => `${n} ${label}`);
+  const other = runs.filter((r) => !order.some(([s]) => s === r.status)).length;
+  if (other) parts.push(`${other} other`);
+  return parts.length ? `${head}: ${parts.join(", ")}.` : `${head}.`;
+}
+
 /** The runs of an open `reconcile_guard` exception: each waits for an admin to confirm or dismiss its deletes. */
 export function guardRunIds(exceptions: Pick<ExceptionView, "kind" | "status" | "detail">[]): number[] {
   const ids = new Set<number>();
@@ -96,6 +112,22 @@ export function awaitingDecision(...lists: ReconcileRun[][]): ReconcileRun[] {
   const byId = new Map<number, ReconcileRun>();
   for (const list of lists) for (const r of list) if (r.status === "needs_confirmation") byId.set(r.id, r);
   return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+/** What deleting records gone from a system does elsewhere, by the object's delete policy (`review` when none is set). */
+export function describeDeletePolicy(p: DeletePolicy | undefined): string {
+  switch (p?.policy ?? "review") {
+    case "propagate":
+      return "each is deleted in every other system too";
+    case "deactivate": {
+      const d = p as Extract<DeletePolicy, { policy: "deactivate" }>;
+      return `each is kept in the other systems with ${d.field} set to ${typeof d.value === "string" ? d.value : JSON.stringify(d.value)}`;
+    }
+    case "ignore":
+      return "the other systems keep them; only the links to this system go";
+    default:
+      return "each opens a delete review for a steward; nothing changes elsewhere until one decides";
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

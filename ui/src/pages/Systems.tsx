@@ -6,14 +6,17 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { toast } from "sonner";
-import { Cable, CheckCircle2, KeyRound, Pencil, Plug, Plus, Workflow, XCircle } from "lucide-react";
+import { Cable, CheckCircle2, History, KeyRound, Pencil, Plug, Plus, Send, Workflow, XCircle } from "lucide-react";
 import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
-import type { ConnectionTest } from "../api/types";
+import type { ConnectionTest, SystemConfig, SystemHealth } from "../api/types";
 import { can, whyNot } from "../lib/roles";
-import { restConfigOf, secretRefs } from "../lib/restconfig";
+import { describeSchedule, reconcileSchedule, restConfigOf, secretRefs } from "../lib/restconfig";
+import { useUrlFilters } from "../lib/urlstate";
 import { EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner } from "../components/ui";
 import { SecretStatusPill } from "../components/SecretField";
+import { ReconcileGuardBanner, ReconcileNowButton, ReconciliationsDrawer, SystemRuns, useReconcileNow } from "../components/Reconcile";
+import { RepushDialog } from "../components/RepushDialog";
 import { formatCount } from "../lib/format";
 
 function useTestConnection() {
@@ -59,13 +62,17 @@ export function SystemsPage() {
   const ws = useWorkspace();
   const metrics = useMetrics();
   const test = useTestConnection();
+  const [f, setF] = useUrlFilters(["runs", "run"] as const);
+  const [repush, setRepush] = useState<SystemConfig | null>(null);
   const mayEdit = can(me.role, "edit_systems");
   const health = new Map((metrics.data?.per_system ?? []).map((h) => [h.system, h]));
+  const names = new Map((ws.data?.systems ?? []).map((s) => [s.id, s.name]));
+  const highlight = /^\d+$/.test(f.run) ? Number(f.run) : null;
   return (
     <div className="page">
       <PageHeader
         title="Systems"
-        description="The applications Concord keeps in agreement. Each is reached by a connector with a declarative config; its secrets stay in the OS keychain."
+        description="The applications Concord keeps in agreement. Each is reached by a connector with a declarative config; its secrets stay in the OS keychain. Reconcile one to compare everything it holds with what Concord knows, or push records to it again."
         actions={
           mayEdit ? (
             <Link to="/systems/new" className="btn primary">
@@ -78,6 +85,7 @@ export function SystemsPage() {
           )
         }
       />
+      <ReconcileGuardBanner names={names} objects={ws.data?.objects ?? []} highlight={highlight} />
       {ws.isPending ? <Loading /> : ws.error ? <div className="card"><ErrorState error={ws.error} retry={() => void ws.refetch()} /></div> : ws.data.systems.length === 0 ? (
         <div className="card">
           <EmptyState icon={<Cable size={22} />} title="No systems yet">
@@ -86,80 +94,119 @@ export function SystemsPage() {
         </div>
       ) : (
         <div className="grid-cards">
-          {ws.data.systems.map((s) => {
-            const c = s.connector === "rest" ? restConfigOf(s.config) : null;
-            const h = health.get(s.id);
-            const mapped = ws.data.mappings.filter((m) => m.system === s.id).map((m) => m.object);
-            return (
-              <article key={s.id} className="card" aria-labelledby={`sys-${s.id}`}>
-                <div className="card-head">
-                  <Cable size={18} aria-hidden="true" />
-                  <h2 id={`sys-${s.id}`}>
-                    {s.name} <span className="faint mono" style={{ fontWeight: 400 }}>{s.id}</span>
-                  </h2>
-                  {h ? h.dead_letters > 0 ? <Pill tone="danger">{h.dead_letters} dead letters</Pill> : <Pill tone="success">healthy</Pill> : null}
-                </div>
-                <div className="card-body col">
-                  <dl className="kv">
-                    <dt>Connector</dt>
-                    <dd>{s.connector}</dd>
-                    {c ? (
-                      <>
-                        <dt>Base URL</dt>
-                        <dd className="mono">{c.base_url}</dd>
-                        <dt>Auth</dt>
-                        <dd>{c.auth?.type ?? "none"}</dd>
-                        {secretRefs(c).length > 0 ? (
-                          <>
-                            <dt>Secrets</dt>
-                            <dd className="col" style={{ gap: 4 }}>
-                              {secretRefs(c).map((r) => (
-                                <span key={r.name} className="row wrap" style={{ gap: 6 }} title={r.purposes.join(", ")}>
-                                  <KeyRound size={12} aria-hidden="true" />
-                                  <span className="mono" style={{ overflowWrap: "anywhere" }}>{r.name}</span>
-                                  <span className="sr-only">({r.purposes.join(", ")})</span>
-                                  <SecretStatusPill name={r.name} enabled={mayEdit} />
-                                </span>
-                              ))}
-                            </dd>
-                          </>
-                        ) : null}
-                        <dt>Objects</dt>
-                        <dd>{Object.keys(c.objects).join(", ") || "—"}</dd>
-                        <dt>Changes by</dt>
-                        <dd>{[c.webhooks ? "webhooks" : null, c.poll ? `polling every ${c.poll.interval_secs} s` : null].filter(Boolean).join(" + ") || "webhooks in Concord's format"}</dd>
-                      </>
-                    ) : null}
-                    <dt>Mapped</dt>
-                    <dd>{mapped.length ? mapped.join(", ") : <span className="faint">no mapping yet</span>}</dd>
-                    {h ? (
-                      <>
-                        <dt>Writes</dt>
-                        <dd>
-                          {formatCount(h.sent)} sent · {formatCount(h.outbox_pending)} queued
-                        </dd>
-                      </>
-                    ) : null}
-                  </dl>
-                  <TestResult r={test.results[s.id]} />
-                  <div className="row wrap">
-                    <button type="button" className="btn sm" disabled={!mayEdit || test.results[s.id] === "running"} onClick={() => void test.run(s.id)} title={mayEdit ? "List the first page of records with the saved config" : whyNot(me.role, "edit_systems")}>
-                      <Plug size={14} /> Test connection
-                    </button>
-                    <Link className="btn sm" to={`/systems/${encodeURIComponent(s.id)}`}>
-                      <Pencil size={14} /> {mayEdit ? "Edit" : "View"}
-                    </Link>
-                    <Link className="btn sm" to={`/mapper?system=${encodeURIComponent(s.id)}`}>
-                      <Workflow size={14} /> Fields
-                    </Link>
-                  </div>
-                </div>
-              </article>
-            );
-          })}
+          {ws.data.systems.map((s) => (
+            <SystemCard
+              key={s.id}
+              s={s}
+              mapped={ws.data.mappings.filter((m) => m.system === s.id).map((m) => m.object)}
+              health={health.get(s.id)}
+              test={test}
+              onRuns={() => setF({ runs: s.id })}
+              onRepush={() => setRepush(s)}
+            />
+          ))}
         </div>
       )}
+      {f.runs ? <ReconciliationsDrawer systemId={f.runs} systemName={names.get(f.runs) ?? f.runs} onClose={() => setF({ runs: "" })} /> : null}
+      <RepushDialog system={repush} ws={ws.data} onClose={() => setRepush(null)} />
     </div>
   );
 }
 
+function SystemCard({ s, mapped, health: h, test, onRuns, onRepush }: { s: SystemConfig; mapped: string[]; health: SystemHealth | undefined; test: ReturnType<typeof useTestConnection>; onRuns: () => void; onRepush: () => void }) {
+  const me = useMe();
+  const mayEdit = can(me.role, "edit_systems");
+  const mayRepair = can(me.role, "repair_systems");
+  const reconcile = useReconcileNow(s.id);
+  const c = s.connector === "rest" ? restConfigOf(s.config) : null;
+  const schedule = c ? reconcileSchedule(c) : null;
+  const noMapping = mapped.length === 0;
+  const repairWhy = !mayRepair ? whyNot(me.role, "repair_systems") : noMapping ? "Map an object first: only mapped objects are reconciled or pushed" : undefined;
+  return (
+    <article className="card" aria-labelledby={`sys-${s.id}`}>
+      <div className="card-head">
+        <Cable size={18} aria-hidden="true" />
+        <h2 id={`sys-${s.id}`}>
+          {s.name} <span className="faint mono" style={{ fontWeight: 400 }}>{s.id}</span>
+        </h2>
+        {h ? h.dead_letters > 0 ? <Pill tone="danger">{h.dead_letters} dead letters</Pill> : <Pill tone="success">healthy</Pill> : null}
+      </div>
+      <div className="card-body col">
+        <dl className="kv">
+          <dt>Connector</dt>
+          <dd>{s.connector}</dd>
+          {c ? (
+            <>
+              <dt>Base URL</dt>
+              <dd className="mono">{c.base_url}</dd>
+              <dt>Auth</dt>
+              <dd>{c.auth?.type ?? "none"}</dd>
+              {secretRefs(c).length > 0 ? (
+                <>
+                  <dt>Secrets</dt>
+                  <dd className="col" style={{ gap: 4 }}>
+                    {secretRefs(c).map((r) => (
+                      <span key={r.name} className="row wrap" style={{ gap: 6 }} title={r.purposes.join(", ")}>
+                        <KeyRound size={12} aria-hidden="true" />
+                        <span className="mono" style={{ overflowWrap: "anywhere" }}>{r.name}</span>
+                        <span className="sr-only">({r.purposes.join(", ")})</span>
+                        <SecretStatusPill name={r.name} enabled={mayEdit} />
+                      </span>
+                    ))}
+                  </dd>
+                </>
+              ) : null}
+              <dt>Objects</dt>
+              <dd>{Object.keys(c.objects).join(", ") || "—"}</dd>
+              <dt>Changes by</dt>
+              <dd>{[c.webhooks ? "webhooks" : null, c.poll ? `polling every ${c.poll.interval_secs} s` : null].filter(Boolean).join(" + ") || "webhooks in Concord's format"}</dd>
+              {schedule ? (
+                <>
+                  <dt>Reconciled</dt>
+                  <dd title={describeSchedule(schedule)}>{schedule.everySecs !== null ? `every ${schedule.everySecs} s${schedule.source === "default" ? " (default)" : ""}` : "on demand"}</dd>
+                </>
+              ) : null}
+            </>
+          ) : null}
+          <dt>Mapped</dt>
+          <dd>{mapped.length ? mapped.join(", ") : <span className="faint">no mapping yet</span>}</dd>
+          {h ? (
+            <>
+              <dt>Writes</dt>
+              <dd>
+                {formatCount(h.sent)} sent · {formatCount(h.outbox_pending)} queued
+              </dd>
+            </>
+          ) : null}
+        </dl>
+        <TestResult r={test.results[s.id]} />
+        {!noMapping ? (
+          <div className="col" style={{ gap: 6 }} aria-label={`Reconciliation of ${s.name}`} role="group">
+            <span className="label-sm">Reconciliation</span>
+            <SystemRuns systemId={s.id} followed={reconcile.runs} onHide={reconcile.clear} />
+          </div>
+        ) : null}
+        <div className="row wrap">
+          <button type="button" className="btn sm" disabled={!mayEdit || test.results[s.id] === "running"} onClick={() => void test.run(s.id)} title={mayEdit ? "List the first page of records with the saved config" : whyNot(me.role, "edit_systems")}>
+            <Plug size={14} /> Test connection
+          </button>
+          <Link className="btn sm" to={`/systems/${encodeURIComponent(s.id)}`}>
+            <Pencil size={14} /> {mayEdit ? "Edit" : "View"}
+          </Link>
+          <Link className="btn sm" to={`/mapper?system=${encodeURIComponent(s.id)}`}>
+            <Workflow size={14} /> Fields
+          </Link>
+        </div>
+        <div className="row wrap">
+          <ReconcileNowButton onStart={() => void reconcile.start()} running={reconcile.running} disabled={!!repairWhy} title={repairWhy ?? `List every record of ${s.name} and compare it with what Concord knows`} />
+          <button type="button" className="btn sm" disabled={!!repairWhy} title={repairWhy ?? `Write records to ${s.name} again from the golden record`} onClick={onRepush}>
+            <Send size={14} /> Re-push records…
+          </button>
+          <button type="button" className="btn sm ghost" onClick={onRuns}>
+            <History size={14} /> Reconciliations
+          </button>
+        </div>
+      </div>
+    </article>
+  );
+}
