@@ -415,8 +415,3 @@ export function ReconcileNowButton({ onStart, running, disabled, title }: { onSt
     </button>
   );
 }
-
-/** Where the guard of a run is decided, for links from elsewhere (an exception). */
-export function runLink(run: number): string {
-  return `/systems?run=${run}`;
-}
