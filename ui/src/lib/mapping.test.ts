@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Mapping } from "../api/types";
-import { changeKind, checkSummary, connect, duplicateTargets, guessDateFormat, problemsByRule, readOnlyReason, ruleProblems, saveWarning, suggestTransform } from "./mapping";
+import { changeKind, checkSummary, connect, duplicateTargets, guessDateFormat, problemsByRule, problemsOfRule, readOnlyReason, ruleProblems, saveWarning, suggestTransform } from "./mapping";
 
 const empty: Mapping = { system: "hris", object: "employee", rules: [] };
 
@@ -76,6 +76,14 @@ describe("checking paths against records", () => {
     expect(by.get(0)?.map((x) => x.path)).toEqual(["emails[type=work].value", "name/given"]);
     expect(by.get(2)).toHaveLength(1);
     expect(by.has(1)).toBe(false);
+  });
+  it("stops flagging a path once the rule reads another, and follows a rule that moved after edits", () => {
+    const problems = [p(1, "emails[type=work].value")];
+    expect(problemsOfRule(problems, 1, { system: ["emails[type=work].value"] }, false)).toHaveLength(1);
+    expect(problemsOfRule(problems, 1, { system: ["emails[type=home].value"] }, true)).toEqual([]);
+    // Rule 0 was removed: the old rule 1 is rule 0 now.
+    expect(problemsOfRule(problems, 0, { system: ["emails[type=work].value"] }, true)).toHaveLength(1);
+    expect(problemsOfRule(problems, 0, { system: ["emails[type=work].value"] }, false)).toEqual([]);
   });
   it("says what the check found", () => {
     expect(checkSummary({ sample_count: 5, problems: [] }, "hris")).toBe("Every path finds a value in at least one of 5 sample records of hris.");

@@ -145,6 +145,15 @@ export function problemsByRule(problems: PathProblem[]): Map<number, PathProblem
   return out;
 }
 
+/**
+ * The problems to show next to rule `index`: those the check found for it, as long as the rule
+ * still reads the path (a path edited since is no longer flagged). After the rules were edited
+ * (`stale`), rules may have moved, so a problem goes with whichever rule reads its path.
+ */
+export function problemsOfRule(problems: PathProblem[], index: number, rule: Pick<MappingRule, "system">, stale: boolean): PathProblem[] {
+  return problems.filter((p) => rule.system.includes(p.path) && (p.rule === index || stale));
+}
+
 /** What a check found, in a sentence. */
 export function checkSummary(c: MappingCheck, system: string): string {
   if (c.sample_count === 0) return `${system} returned no records to check the paths against.`;

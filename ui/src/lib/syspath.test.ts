@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parsePath, readPath } from "./syspath";
+import { flatten, parsePath, readPath } from "./syspath";
 
 const scim = {
   userName: "ana",
@@ -52,5 +52,15 @@ describe("parsePath", () => {
   });
   it("refuses what the engine refuses: empty segments, an unclosed or empty selector, two selectors", () => {
     for (const bad of ["", "/a", "a/", "emails[]", "emails[0][1]", "[0]", "emails[0]x"]) expect(parsePath(bad)).toBeNull();
+  });
+});
+
+describe("flatten", () => {
+  it("lists nested fields as a/b paths, arrays as values", () => {
+    expect(flatten({ name: { given: "Ana" }, emails: [{ value: "a@b" }], id: 7 })).toEqual([
+      ["name/given", "Ana"],
+      ["emails", [{ value: "a@b" }]],
+      ["id", 7],
+    ]);
   });
 });

@@ -79,3 +79,14 @@ export function readPath(record: Record<string, unknown> | null | undefined, pat
   }
   return current;
 }
+
+/** Nested record fields as `a/b` paths with their values. */
+export function flatten(obj: Record<string, unknown>, prefix = ""): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}/${k}` : k;
+    if (v && typeof v === "object" && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, path));
+    else out.push([path, v]);
+  }
+  return out;
+}
