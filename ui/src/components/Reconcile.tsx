@@ -253,6 +253,19 @@ export function ReconcileGuardBanner({ names, objects, highlight }: { names: Map
     if (highlight !== null) refs.current.get(highlight)?.scrollIntoView({ block: "nearest" });
   }, [highlight, guards.data]);
   const waiting = guards.data ?? [];
+  if (guards.error && waiting.length === 0) {
+    return (
+      <div className="banner warning" role="status">
+        <AlertTriangle size={16} />
+        <div className="b-body">
+          Could not check for reconciliations waiting for an admin: {errorMessage(guards.error)}{" "}
+          <button type="button" className="btn sm ghost" onClick={() => void guards.refetch()}>
+            Try again
+          </button>
+        </div>
+      </div>
+    );
+  }
   if (waiting.length === 0) return null;
   return (
     <section aria-label="Reconciliations waiting for an admin" className="col" style={{ gap: 10 }}>
