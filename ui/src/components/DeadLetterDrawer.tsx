@@ -13,7 +13,7 @@ import { AlertOctagon, CheckCircle2, RefreshCw, RotateCcw, Trash2 } from "lucide
 import { api, errorMessage } from "../api/client";
 import { useMe } from "../api/queries";
 import type { DeadLetterView, PreviewField, ReplayPreview, SentRequest } from "../api/types";
-import { ageSeconds, formatAge, formatTime, humanize, sameValue } from "../lib/format";
+import { ageSeconds, formatAge, formatTime, humanize, isMasked, sameValue } from "../lib/format";
 import { deadLetterOutcome, justAfter, prettyBody, replanDelivery, replanMessage, sameRequest } from "../lib/deadletter";
 import { can, whyNot } from "../lib/roles";
 import { Dialog, Drawer, EmptyState, ErrorState, Loading, Pill, Spinner, Value } from "./ui";
@@ -280,7 +280,7 @@ function FieldsTable({ fields, op, heads, label, compareTo = "current" }: { fiel
               </td>
               <td>
                 <Value v={f.write} />{" "}
-                {compareTo === "current" ? (
+                {isMasked(f.write) || isMasked(compareTo === "current" ? f.current : f.base) ? null : compareTo === "current" ? (
                   sameValue(f.current, f.write) ? <span className="faint">(no change)</span> : <Pill tone="info">change</Pill>
                 ) : sameValue(f.base, f.write) ? (
                   <span className="faint">(as before)</span>

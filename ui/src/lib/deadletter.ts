@@ -4,7 +4,7 @@
 // that fails again turns it back to dead and keeps who replayed it).
 
 import type { AuditRow, DeadLetterView, ReplanOutcome, SentRequest } from "../api/types";
-import { humanize } from "./format";
+import { containsMasked, humanize } from "./format";
 import { stableJson } from "./restconfig";
 
 export type OutcomeTone = "success" | "info" | "warning" | undefined;
@@ -64,9 +64,12 @@ export function requestBodyText(r: Pick<SentRequest, "body">): string | null {
   return r.body === null || r.body === undefined ? null : JSON.stringify(r.body, null, 2);
 }
 
-/** Whether two requests send the same method, path and body (key order aside). */
+/**
+ * Whether two requests send the same method, path and body (key order aside). Bodies with a
+ * masked value cannot be told apart, so they are never called the same.
+ */
 export function sameRequest(a: SentRequest | null | undefined, b: SentRequest | null | undefined): boolean {
-  if (!a || !b) return false;
+  if (!a || !b || containsMasked(a.body) || containsMasked(b.body)) return false;
   return a.method.toUpperCase() === b.method.toUpperCase() && a.path === b.path && stableJson(a.body ?? null) === stableJson(b.body ?? null);
 }
 
