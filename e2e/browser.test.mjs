@@ -213,6 +213,19 @@ test("dead letters: replaying a selection sends one write per dead letter", asyn
   console.log(`replayed a selection of ${keys.size} dead letters: one new attempt each`);
 });
 
+/**
+ * The newest run of a system once it is over. The demo payroll fails a share of its requests on
+ * purpose; a run that meets one pauses (still `running`) until it is started again, which the
+ * test does when it sees no new page for a few seconds, as a person would with Reconcile now.
+ */
+async function settledRun(system) {
+  return until(`${system}'s run to finish`, async () => {
+    const r = (await api(`/api/reconciliations?system=${system}&limit=1`)).json?.[0];
+    if (r && r.status === "running" && Date.now() - Date.parse(r.updated_at) > 5000) await api(`/api/systems/${system}/reconcile`, { method: "POST" });
+    return r && r.status !== "running" ? r : false;
+  }, { timeoutMs: 90_000, everyMs: 1000 });
+}
+
 test("dead letters: a re-plan shows the request it would send, queues one new write and follows it", async () => {
   const dead = (await api("/api/dead-letters?limit=200")).json.filter((d) => d.status === "dead" && d.kind === "write");
   assert.ok(dead.length > 0, "a dead write to re-plan");
@@ -242,11 +255,11 @@ test("systems: reconcile now is followed until it says what it found", async () 
   await go("/systems");
   const card = page.getByRole("article", { name: /Acme HRIS/ });
   await card.getByRole("button", { name: "Reconcile now" }).click();
+  const run = await settledRun("hris");
+  assert.equal(run.status, "done", `the newest run of hris is done: ${JSON.stringify(run)}`);
   const outcome = card.getByRole("status").filter({ hasText: /employee: Done/ });
-  await outcome.waitFor({ timeout: 60_000 });
-  const runs = (await api("/api/reconciliations?system=hris&limit=5")).json;
-  assert.equal(runs[0].status, "done", `the newest run of hris is done: ${JSON.stringify(runs[0])}`);
-  assert.match(await outcome.innerText(), new RegExp(`listed ${runs[0].listed}`), "the card shows the run's outcome");
+  await outcome.waitFor({ timeout: 15_000 });
+  assert.match(await outcome.innerText(), new RegExp(`listed ${run.listed}`), "the card shows the run's outcome");
 });
 
 test("systems: a reconciliation that finds too many records gone deletes nothing until an admin decides", async () => {
@@ -261,10 +274,7 @@ test("systems: a reconciliation that finds too many records gone deletes nothing
 
   await go("/systems");
   await page.getByRole("article", { name: /Acme Payroll/ }).getByRole("button", { name: "Reconcile now" }).click();
-  const run = await until("payroll's run to finish", async () => {
-    const r = (await api("/api/reconciliations?system=payroll&limit=1")).json?.[0];
-    return r && r.status !== "running" ? r : false;
-  }, { timeoutMs: 60_000 });
+  const run = await settledRun("payroll");
   assert.equal(run.status, "needs_confirmation", JSON.stringify(run));
   const banner = page.getByRole("region", { name: "Reconciliations waiting for an admin" }).getByRole("alert").first();
   await banner.waitFor({ timeout: 15_000 });

@@ -23,6 +23,7 @@ import {
   runStatusLabel,
   runTone,
   runsSummary,
+  stalledSecs,
   triggerLabel,
   vanishedShare,
 } from "../lib/reconcile";
@@ -79,14 +80,30 @@ export function useReconcileNow(systemId: string) {
       setStarting(false);
     }
   };
-  return { start, starting, runs, running: runs.some(isRunning) || starting, clear: () => setIds([]) };
+  const now = useNow(runs.some(isRunning));
+  // A stalled run (its system unavailable) may be started again: it goes on from its page.
+  const running = starting || runs.some((r) => isRunning(r) && stalledSecs(r, now) === null);
+  return { start, starting, runs, running, clear: () => setIds([]) };
+}
+
+/** The time now, renewed every few seconds while `on` (a stalled run is told apart without new data). */
+function useNow(on: boolean, everyMs = 5000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!on) return;
+    const t = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(t);
+  }, [on, everyMs]);
+  return now;
 }
 
 /** A run as it goes: records listed of the total and the time left; then what it found. */
 export function RunProgress({ run }: { run: ReconcileRun }) {
+  const now = useNow(isRunning(run));
   if (isRunning(run)) {
     const p = progressOf(run);
     const eta = formatEta(run.eta_secs);
+    const stalled = stalledSecs(run, now);
     return (
       <div className="col" style={{ gap: 4 }} role="status" aria-live="polite">
         {p ? (
@@ -98,8 +115,13 @@ export function RunProgress({ run }: { run: ReconcileRun }) {
         )}
         <span className="faint" style={{ fontSize: 12 }}>
           Run #{run.id}
-          {eta ? ` · ${eta}` : ""}
+          {eta && !stalled ? ` · ${eta}` : ""}
         </span>
+        {stalled ? (
+          <span style={{ color: "var(--warning)", fontSize: 12.5 }}>
+            <AlertTriangle size={12} aria-hidden="true" /> No new page for {formatAge(stalled)}: {run.system} may be unavailable. The run goes on from its page at the next scheduled run, or when you reconcile again.
+          </span>
+        ) : null}
       </div>
     );
   }

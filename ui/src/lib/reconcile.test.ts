@@ -13,6 +13,7 @@ import {
   progressOf,
   repushSelection,
   runStatusLabel,
+  stalledSecs,
   triggerLabel,
   vanishedShare,
   type RepushDraft,
@@ -58,6 +59,12 @@ describe("reconciliation runs", () => {
     expect(formatEta(5400)).toBe("about 1.5 h left");
     expect(formatEta(null)).toBeNull();
     expect(formatEta(Number.NaN)).toBeNull();
+  });
+  it("calls a running run stalled after 30 s without a new page, and a finished one never", () => {
+    const at = Date.parse("2026-01-01T00:00:00Z");
+    expect(stalledSecs(run({ status: "running", updated_at: "2026-01-01T00:00:00Z" }), at + 29_000)).toBeNull();
+    expect(stalledSecs(run({ status: "running", updated_at: "2026-01-01T00:00:00Z" }), at + 45_000)).toBe(45);
+    expect(stalledSecs(run({ status: "done", updated_at: "2026-01-01T00:00:00Z" }), at + 600_000)).toBeNull();
   });
   it("measures the records gone against those linked, and nothing linked as none gone", () => {
     expect(vanishedShare(run({ vanished: 57, linked: 300 }))).toBeCloseTo(0.19);

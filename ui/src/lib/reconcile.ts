@@ -44,6 +44,22 @@ export function isRunning(r: Pick<ReconcileRun, "status">): boolean {
   return r.status === "running";
 }
 
+/** Seconds without a new page after which a running run is said to be stalled. */
+export const STALL_SECS = 30;
+
+/**
+ * How long a running run has gone without a new page, when that is longer than `STALL_SECS`
+ * (else null). The engine pauses a run whose system is unavailable; it stays `running` and goes
+ * on from its page at the next scheduled run, or when it is started again.
+ */
+export function stalledSecs(r: Pick<ReconcileRun, "status" | "updated_at">, nowMs: number): number | null {
+  if (!isRunning(r)) return null;
+  const t = Date.parse(r.updated_at);
+  if (Number.isNaN(t)) return null;
+  const secs = (nowMs - t) / 1000;
+  return secs > STALL_SECS ? secs : null;
+}
+
 /** The share of the linked records the listing no longer has (0 when nothing was linked). */
 export function vanishedShare(r: Pick<ReconcileRun, "vanished" | "linked">): number {
   return r.linked > 0 ? r.vanished / r.linked : 0;
