@@ -1,7 +1,9 @@
 // The console in Debian's Chromium against `concord serve --demo`: mapping with a transform and
 // its preview, a four-eyes salary conflict resolved by two stewards (checked in both demo
-// systems through their own APIs), a dead-letter replay (exactly one new attempt), and a
-// screenshot of every page in docs/screenshots/.
+// systems through their own APIs), a dead-letter replay (exactly one new attempt) and a re-plan
+// (followed until it fails again), a reconciliation started and followed from the Systems page,
+// one that found too many records gone kept by an admin with a note, and a screenshot of every
+// page in docs/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync } from "node:fs";
@@ -160,8 +162,13 @@ test("dead letters: a replay sends exactly one write", async () => {
   const auditBefore = (await api(`/api/audit?record_id=${dl.record_id}&limit=1000`)).json.length;
 
   await go(`/dead-letters/${dl.id}`);
-  const dialog = page.getByRole("dialog");
-  await dialog.getByRole("button", { name: "Replay" }).click();
+  const drawer = page.getByRole("dialog", { name: `Dead letter #${dl.id}` });
+  // The request it was sent as is shown beside the response, and again before confirming.
+  await drawer.getByRole("group", { name: "The request sent" }).getByText(dl.request.path).waitFor();
+  await drawer.getByRole("button", { name: "Replay as sent…" }).click();
+  const confirm = page.getByRole("dialog", { name: `Replay dead letter #${dl.id} as sent?` });
+  await confirm.getByRole("group", { name: "Request to send again" }).getByText(dl.request.path).waitFor();
+  await confirm.getByRole("button", { name: "Replay", exact: true }).click();
   // It is sent once; payroll refuses it again (422), so it comes back dead with one more attempt.
   const settled = await until("the replay to settle", async () => {
     const rows = (await all()).filter((d) => d.idempotency_key === key);
@@ -204,4 +211,83 @@ test("dead letters: replaying a selection sends one write per dead letter", asyn
     assert.equal(after.get(k) - before.get(k), 1, `exactly one new attempt for ${k} (settled at ${settled.get(k)})`);
   }
   console.log(`replayed a selection of ${keys.size} dead letters: one new attempt each`);
+});
+
+/**
+ * The newest run of a system once it is over. The demo payroll fails a share of its requests on
+ * purpose; a run that meets one pauses (still `running`) until it is started again, which the
+ * test does when it sees no new page for a few seconds, as a person would with Reconcile now.
+ */
+async function settledRun(system) {
+  return until(`${system}'s run to finish`, async () => {
+    const r = (await api(`/api/reconciliations?system=${system}&limit=1`)).json?.[0];
+    if (r && r.status === "running" && Date.now() - Date.parse(r.updated_at) > 5000) await api(`/api/systems/${system}/reconcile`, { method: "POST" });
+    return r && r.status !== "running" ? r : false;
+  }, { timeoutMs: 90_000, everyMs: 1000 });
+}
+
+test("dead letters: a re-plan shows the request it would send, queues one new write and follows it", async () => {
+  const dead = (await api("/api/dead-letters?limit=200")).json.filter((d) => d.status === "dead" && d.kind === "write");
+  assert.ok(dead.length > 0, "a dead write to re-plan");
+  const dl = dead[0];
+  const preview = (await api(`/api/dead-letters/${dl.id}/preview`)).json;
+  assert.ok(preview.replan?.request, `the preview says what a re-plan would send: ${JSON.stringify(preview)}`);
+
+  await go(`/dead-letters/${dl.id}`);
+  const drawer = page.getByRole("dialog", { name: `Dead letter #${dl.id}` });
+  await drawer.getByRole("group", { name: "Re-plan request" }).getByText(preview.replan.request.path).waitFor();
+  await drawer.getByRole("button", { name: "Re-plan from current data…" }).click();
+  const confirm = page.getByRole("dialog", { name: `Re-plan dead letter #${dl.id} from current data?` });
+  await confirm.getByRole("group", { name: "Request to send" }).getByText(preview.replan.request.path).waitFor();
+  await confirm.getByRole("button", { name: "Re-plan and send" }).click();
+
+  // The dead letter is settled at once; the new write is followed until it is delivered or fails again.
+  await until("the dead letter settled", async () => (await api(`/api/dead-letters/${dl.id}`)).json.status === "replayed");
+  const followed = drawer.getByRole("status").filter({ hasText: /^The new write #\d+ (was delivered|failed again)/ });
+  await followed.waitFor({ timeout: 30_000 });
+  const replans = (await api(`/api/audit?record_id=${dl.record_id}&system=${dl.system}&limit=200`)).json.filter((a) => a.rule === "dead_letter:replan" && a.detail?.dead_letter === dl.id);
+  assert.equal(replans.length, 1, "one re-plan in the audit");
+  console.log(`dead letter ${dl.id} re-planned: ${(await followed.innerText()).replace(/\s+/g, " ")}`);
+  await page.screenshot({ path: join(SHOTS, "dead-letter-replanned.png") });
+});
+
+test("systems: reconcile now is followed until it says what it found", async () => {
+  await go("/systems");
+  const card = page.getByRole("article", { name: /Acme HRIS/ });
+  await card.getByRole("button", { name: "Reconcile now" }).click();
+  const run = await settledRun("hris");
+  assert.equal(run.status, "done", `the newest run of hris is done: ${JSON.stringify(run)}`);
+  const outcome = card.getByRole("status").filter({ hasText: /employee: Done/ });
+  await outcome.waitFor({ timeout: 15_000 });
+  assert.match(await outcome.innerText(), new RegExp(`listed ${run.listed}`), "the card shows the run's outcome");
+});
+
+test("systems: a reconciliation that finds too many records gone deletes nothing until an admin decides", async () => {
+  // Remove a quarter of payroll's employees behind Concord's back (payroll sends no webhooks).
+  const token = (await http(`${demo.payroll}/oauth/token`, { method: "POST", form: { grant_type: "client_credentials", client_id: "concord-demo", client_secret: demo.payrollSecret } })).json.access_token;
+  const auth = { authorization: `Bearer ${token}` };
+  const listed = await until("payroll's employees", async () => (await http(`${demo.payroll}/v2/employees?limit=200`, { headers: auth })).json?.items);
+  const gone = listed.slice(0, Math.ceil(listed.length / 4));
+  // The demo payroll refuses some requests on purpose (503, 429): try each delete again until it is done.
+  for (const e of gone) await until(`payroll deletes ${e.id}`, async () => [200, 404].includes((await http(`${demo.payroll}/v2/employees/${e.id}`, { method: "DELETE", headers: auth })).status), { everyMs: 200 });
+  const before = (await api("/api/records?system=payroll&external_id=" + encodeURIComponent(gone[0].id))).json;
+
+  await go("/systems");
+  await page.getByRole("article", { name: /Acme Payroll/ }).getByRole("button", { name: "Reconcile now" }).click();
+  const run = await settledRun("payroll");
+  assert.equal(run.status, "needs_confirmation", JSON.stringify(run));
+  const banner = page.getByRole("region", { name: "Reconciliations waiting for an admin" }).getByRole("alert").first();
+  await banner.waitFor({ timeout: 15_000 });
+  assert.equal(run.deleted, 0, "nothing is deleted while the run waits");
+  assert.match(await banner.innerText(), new RegExp(`${run.vanished} of ${run.linked} linked gone`));
+  await page.screenshot({ path: join(SHOTS, "systems-reconcile-held.png") });
+
+  await banner.getByRole("button", { name: "Keep them…" }).click();
+  const keep = page.getByRole("dialog", { name: /^Keep the \d+ records gone from Acme Payroll\?$/ });
+  await keep.getByLabel("Note (required)").fill("e2e: payroll lost access to a quarter of its records");
+  await keep.getByRole("button", { name: "Keep them", exact: true }).click();
+  await until("the run dismissed", async () => (await api(`/api/reconciliations/${run.id}`)).json.status === "dismissed");
+  await page.getByRole("region", { name: "Reconciliations waiting for an admin" }).waitFor({ state: "detached", timeout: 10_000 });
+  const after = (await api("/api/records?system=payroll&external_id=" + encodeURIComponent(gone[0].id)));
+  assert.equal(after.json?.deleted ?? false, false, `a kept record is not deleted (${before?.id})`);
 });

@@ -31,7 +31,8 @@ import { ErrorState, Loading } from "./components/ui";
 // Pages are bundled with the app rather than split into lazy chunks: WebKitGTK (the desktop
 // window) evaluated a split page chunk before the shared runtime it imports was ready.
 import { Dashboard } from "./pages/Dashboard";
-import { SystemsPage, SystemEditPage } from "./pages/Systems";
+import { SystemsPage } from "./pages/Systems";
+import { SystemEditPage } from "./pages/SystemEdit";
 import { MapperPage } from "./pages/Mapper";
 import { OwnershipPage } from "./pages/Ownership";
 import { ExceptionsPage } from "./pages/Exceptions";

@@ -1,5 +1,7 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { ApiError, api, buildUrl, parseTotal } from "./client";
+import { afterEach, describe, expect, expectTypeOf, it, vi } from "vitest";
+import { ApiError, api, buildUrl, parseTotal, type ResultOf } from "./client";
+import type { paths } from "./schema";
+import type { ReconcileStarted } from "./types";
 
 describe("buildUrl", () => {
   it("fills path parameters and puts the rest in the query", () => {
@@ -59,5 +61,20 @@ describe("api.list", () => {
     expect(e).toBeInstanceOf(ApiError);
     expect((e as ApiError).code).toBe("forbidden");
     expect((e as ApiError).message).toBe("Only admins");
+  });
+});
+
+describe("answers other than 200", () => {
+  afterEach(() => vi.unstubAllGlobals());
+  it("types and returns the body of a 202 (a run started in the background)", async () => {
+    expectTypeOf<ResultOf<NonNullable<paths["/api/systems/{id}/reconcile"]["post"]>>>().toEqualTypeOf<ReconcileStarted>();
+    vi.stubGlobal("window", { location: { origin: "http://engine.test" } });
+    const body = { runs: [{ id: 7, status: "running" }] };
+    vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify(body), { status: 202 })));
+    const r = await api.post("/api/systems/{id}/reconcile", { id: "hris" });
+    expect(r.runs[0]!.id).toBe(7);
+  });
+  it("has no result for a 204", () => {
+    expectTypeOf<ResultOf<NonNullable<paths["/api/exceptions/{id}/dismiss"]["post"]>>>().toEqualTypeOf<void>();
   });
 });

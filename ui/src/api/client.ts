@@ -31,10 +31,15 @@ export type BodyOf<O> = O extends { requestBody?: infer RB }
       : never
   : never;
 
+/** The JSON an operation answers with on success: its 200, or its 201 or 202 (a run started in the background). */
 export type ResultOf<O> = O extends { responses: infer R }
   ? R extends { 200: { content: { "application/json": infer T } } }
     ? T
-    : void
+    : R extends { 201: { content: { "application/json": infer T } } }
+      ? T
+      : R extends { 202: { content: { "application/json": infer T } } }
+        ? T
+        : void
   : void;
 
 /** The body argument: required when the operation takes one, absent when it takes none. */

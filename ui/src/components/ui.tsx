@@ -76,18 +76,25 @@ export function Spinner() {
   return <Loader2 size={14} className="spin" aria-hidden="true" />;
 }
 
+/** Open drawers and dialogs, innermost last: only the innermost answers Escape and keeps Tab inside. */
+const openModals: object[] = [];
+
 function useModalFocus(open: boolean, onClose: () => void) {
   const ref = useRef<HTMLDivElement>(null);
   const closeRef = useRef(onClose);
   closeRef.current = onClose;
   useEffect(() => {
     if (!open) return;
+    const token = {};
+    openModals.push(token);
     const before = document.activeElement as HTMLElement | null;
     const el = ref.current;
     // Focus the field marked data-autofocus, else the panel itself (so Tab starts inside it).
     const first = el?.querySelector<HTMLElement>("[data-autofocus]") ?? el;
     first?.focus({ preventScroll: true });
     const onKey = (e: KeyboardEvent) => {
+      // A dialog opened over a drawer: Escape closes the dialog only.
+      if (openModals[openModals.length - 1] !== token) return;
       if (e.key === "Escape") {
         e.stopPropagation();
         closeRef.current();
@@ -108,6 +115,7 @@ function useModalFocus(open: boolean, onClose: () => void) {
     document.addEventListener("keydown", onKey);
     return () => {
       document.removeEventListener("keydown", onKey);
+      openModals.splice(openModals.indexOf(token), 1);
       before?.focus?.();
     };
   }, [open]);
@@ -143,7 +151,7 @@ export function Dialog(props: { open: boolean; onClose: () => void; title: React
   if (!props.open) return null;
   return (
     <>
-      <div className="overlay" onClick={props.onClose} aria-hidden="true" />
+      <div className="overlay over-drawer" onClick={props.onClose} aria-hidden="true" />
       <div className="dialog" role="dialog" aria-modal="true" aria-labelledby={id} ref={ref} tabIndex={-1}>
         <div className="drawer-head">
           <h2 id={id}>{props.title}</h2>

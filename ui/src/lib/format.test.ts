@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MASK, ageSeconds, formatAge, isMasked, parseTyped, sameValue, showValue } from "./format";
+import { MASK, ageSeconds, containsMasked, formatAge, isMasked, parseTyped, sameValue, showValue } from "./format";
 
 describe("showValue (the masking renderer)", () => {
   it("renders the API's mask as masked, never as the value", () => {
@@ -13,6 +13,12 @@ describe("showValue (the masking renderer)", () => {
     expect(showValue("•••").kind).toBe("string");
     expect(showValue("secret").kind).toBe("string");
     expect(isMasked(null)).toBe(false);
+  });
+  it("finds the mask anywhere inside a request body, and nothing else", () => {
+    expect(containsMasked({ name: "Ana", bank: { account: MASK } })).toBe(true);
+    expect(containsMasked({ emails: [{ type: "work", value: MASK }] })).toBe(true);
+    expect(containsMasked({ name: "Ana", note: "•••" })).toBe(false);
+    expect(containsMasked(null)).toBe(false);
   });
   it("renders null and missing as empty", () => {
     expect(showValue(null)).toMatchObject({ kind: "null", text: "—" });

@@ -31,6 +31,14 @@ export function isMasked(v: unknown): boolean {
   return v === MASK;
 }
 
+/** Whether a JSON value holds the mask anywhere inside it (a request body with a hidden field). */
+export function containsMasked(v: unknown): boolean {
+  if (v === MASK) return true;
+  if (Array.isArray(v)) return v.some(containsMasked);
+  if (v && typeof v === "object") return Object.values(v).some(containsMasked);
+  return false;
+}
+
 /** How to show a JSON value: its text, a kind for styling, and a label for screen readers. */
 export function showValue(v: unknown): Shown {
   if (v === MASK) return { kind: "masked", text: MASK, label: "hidden: sensitive value" };

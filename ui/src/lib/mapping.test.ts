@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Mapping } from "../api/types";
-import { changeKind, connect, duplicateTargets, guessDateFormat, readOnlyReason, ruleProblems, suggestTransform } from "./mapping";
+import { changeKind, checkSummary, connect, duplicateTargets, guessDateFormat, problemsByRule, problemsOfRule, readOnlyReason, ruleProblems, saveWarning, suggestTransform } from "./mapping";
 
 const empty: Mapping = { system: "hris", object: "employee", rules: [] };
 
@@ -66,5 +66,34 @@ describe("rules", () => {
     expect(ruleProblems({ canonical: [], system: ["x"] }, ["a"])).toEqual(["choose the canonical field"]);
     expect(ruleProblems({ canonical: ["zz"], system: ["x"] }, ["a"])).toEqual(["'zz' is not in the canonical schema"]);
     expect(duplicateTargets({ ...empty, rules: [{ canonical: ["a"], system: ["x"] }, { canonical: ["a"], system: ["y"] }] })).toEqual(["a"]);
+  });
+});
+
+describe("checking paths against records", () => {
+  const p = (rule: number, path: string) => ({ rule, path, message: `${path}: no sample record has it` });
+  it("puts each problem next to the rule it concerns", () => {
+    const by = problemsByRule([p(0, "emails[type=work].value"), p(2, "phone"), p(0, "name/given")]);
+    expect(by.get(0)?.map((x) => x.path)).toEqual(["emails[type=work].value", "name/given"]);
+    expect(by.get(2)).toHaveLength(1);
+    expect(by.has(1)).toBe(false);
+  });
+  it("stops flagging a path once the rule reads another, and follows a rule that moved after edits", () => {
+    const problems = [p(1, "emails[type=work].value")];
+    expect(problemsOfRule(problems, 1, { system: ["emails[type=work].value"] }, false)).toHaveLength(1);
+    expect(problemsOfRule(problems, 1, { system: ["emails[type=home].value"] }, true)).toEqual([]);
+    // Rule 0 was removed: the old rule 1 is rule 0 now.
+    expect(problemsOfRule(problems, 0, { system: ["emails[type=work].value"] }, true)).toHaveLength(1);
+    expect(problemsOfRule(problems, 0, { system: ["emails[type=work].value"] }, false)).toEqual([]);
+  });
+  it("says what the check found", () => {
+    expect(checkSummary({ sample_count: 5, problems: [] }, "hris")).toBe("Every path finds a value in at least one of 5 sample records of hris.");
+    expect(checkSummary({ sample_count: 5, problems: [p(0, "a"), p(0, "b"), p(1, "c")] }, "hris")).toBe("3 paths match none of 5 sample records of hris (2 connections).");
+    expect(checkSummary({ sample_count: 0, problems: [] }, "hris")).toMatch(/no records to check/);
+  });
+  it("warns before saving only when the last check found problems, and says when the mapping changed since", () => {
+    expect(saveWarning(null, false)).toBeNull();
+    expect(saveWarning({ sample_count: 5, problems: [] }, false)).toBeNull();
+    expect(saveWarning({ sample_count: 5, problems: [p(0, "a")] }, false)).toMatch(/^The check found 1 path that matches no record/);
+    expect(saveWarning({ sample_count: 5, problems: [p(0, "a"), p(1, "b")] }, true)).toMatch(/before your latest edits, found 2 paths that match no record/);
   });
 });

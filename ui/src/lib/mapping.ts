@@ -1,7 +1,8 @@
 // The field mapper's pure logic: connecting a system path to a canonical field, choosing a
-// sensible transform from the field's type and a sample value, transform arities and defaults.
+// sensible transform from the field's type and a sample value, transform arities and defaults,
+// and reading a check of the mapping's paths against the system's records.
 
-import type { FieldType, Mapping, MappingRule, Transform, TransformKind } from "../api/types";
+import type { FieldType, Mapping, MappingCheck, MappingRule, PathProblem, Transform, TransformKind } from "../api/types";
 
 export const TRANSFORM_KINDS: { kind: TransformKind; label: string; help: string }[] = [
   { kind: "copy", label: "Copy", help: "The value is copied unchanged both ways." },
@@ -135,4 +136,42 @@ export function duplicateTargets(m: Mapping): string[] {
   const count = new Map<string, number>();
   for (const r of m.rules) for (const c of r.canonical ?? []) count.set(c, (count.get(c) ?? 0) + 1);
   return [...count].filter(([, n]) => n > 1).map(([c]) => c);
+}
+
+/** A check's problems, by the index of the rule each concerns. */
+export function problemsByRule(problems: PathProblem[]): Map<number, PathProblem[]> {
+  const out = new Map<number, PathProblem[]>();
+  for (const p of problems) out.set(p.rule, [...(out.get(p.rule) ?? []), p]);
+  return out;
+}
+
+/**
+ * The problems to show next to rule `index`: those the check found for it, as long as the rule
+ * still reads the path (a path edited since is no longer flagged). After the rules were edited
+ * (`stale`), rules may have moved, so a problem goes with whichever rule reads its path.
+ */
+export function problemsOfRule(problems: PathProblem[], index: number, rule: Pick<MappingRule, "system">, stale: boolean): PathProblem[] {
+  return problems.filter((p) => rule.system.includes(p.path) && (p.rule === index || stale));
+}
+
+/** What a check found, in a sentence. */
+export function checkSummary(c: MappingCheck, system: string): string {
+  if (c.sample_count === 0) return `${system} returned no records to check the paths against.`;
+  const samples = `${c.sample_count} sample ${c.sample_count === 1 ? "record" : "records"}`;
+  if (c.problems.length === 0) return `Every path finds a value in at least one of ${samples} of ${system}.`;
+  const rules = problemsByRule(c.problems).size;
+  return `${c.problems.length} ${c.problems.length === 1 ? "path matches" : "paths match"} none of ${samples} of ${system} (${rules} ${rules === 1 ? "connection" : "connections"}).`;
+}
+
+/**
+ * What to say before saving a mapping whose last check found problems, or null when there is
+ * nothing to warn of. `stale`: the mapping was edited after the check.
+ */
+export function saveWarning(c: MappingCheck | null, stale: boolean): string | null {
+  if (!c || c.problems.length === 0) return null;
+  const one = c.problems.length === 1;
+  const n = `${c.problems.length} ${one ? "path that matches" : "paths that match"}`;
+  return stale
+    ? `The last check, before your latest edits, found ${n} no record of the system. Check again, or save anyway.`
+    : `The check found ${n} no record of the system: those fields would read as missing. Save anyway?`;
 }

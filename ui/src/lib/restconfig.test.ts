@@ -2,6 +2,14 @@ import { describe, expect, it } from "vitest";
 import type { Auth, AuthType, Concurrency, ConcurrencyStyle, Endpoint, Incremental, IncrementalStyle, ObjectEndpoints, Pagination, PaginationStyle, RestConfig, SignedPayload, TimeFormat, WebhookConfig } from "../api/types";
 import {
   AUTH_KEYS,
+  DEFAULT_MAX_REREADS,
+  describeSchedule,
+  lookupTemplateProblem,
+  newLookup,
+  newReconcile,
+  percentToShare,
+  reconcileSchedule,
+  shareToPercent,
   authTakes,
   editEndpoint,
   eventsPointerFor,
@@ -392,5 +400,73 @@ describe("fieldRows", () => {
       ["home_address/zip", "78728"],
     ]);
     expect(fieldRows(undefined)).toEqual([]);
+  });
+});
+
+describe("the reconciliation schedule in the form", () => {
+  const polled = { poll: { interval_secs: 60 }, webhooks: null };
+  it("reconciles a polled system without webhooks every 600 s when the config says nothing", () => {
+    expect(reconcileSchedule(polled)).toEqual({ everySecs: 600, source: "default", maxDeleteShare: 0.1 });
+    expect(describeSchedule(reconcileSchedule(polled))).toMatch(/^Every 600 s \(the default for a polled system without webhooks\)/);
+  });
+  it("reconciles a system with webhooks, or one not polled, only on demand by default", () => {
+    expect(reconcileSchedule({ ...polled, webhooks: WEBHOOKS }).everySecs).toBeNull();
+    expect(reconcileSchedule({ poll: null }).source).toBe("none");
+    expect(describeSchedule(reconcileSchedule({}))).toMatch(/^On demand only/);
+  });
+  it("follows the config's interval, and 0 turns scheduled runs off", () => {
+    expect(reconcileSchedule({ ...polled, reconcile: { interval_secs: 900, max_delete_share: 0.05 } })).toEqual({ everySecs: 900, source: "config", maxDeleteShare: 0.05 });
+    const off = reconcileSchedule({ ...polled, reconcile: { interval_secs: 0 } });
+    expect(off).toEqual({ everySecs: null, source: "config", maxDeleteShare: 0.1 });
+    expect(describeSchedule(off)).toMatch(/off \(interval 0\); Reconcile now still works/);
+  });
+  it("starts a schedule at the engine's defaults, and saves it as set", () => {
+    expect(newReconcile()).toEqual({ interval_secs: 600, max_delete_share: 0.1 });
+    expect(roundTrip({ ...FULL, reconcile: newReconcile() }).reconcile).toEqual({ interval_secs: 600, max_delete_share: 0.1 });
+  });
+  it("leaves out a blank delete share so the engine's default applies, and a schedule turned off", () => {
+    const f = toForm(FULL);
+    f.reconcile = { interval_secs: 300, max_delete_share: Number.NaN };
+    expect(toConfig(f).reconcile).toEqual({ interval_secs: 300 });
+    f.reconcile = null;
+    expect(toConfig(f)).not.toHaveProperty("reconcile");
+  });
+  it("shows the delete share as a percent and stores it as a share, without float noise", () => {
+    expect(shareToPercent(0.07)).toBe(7);
+    expect(shareToPercent(0.125)).toBe(12.5);
+    expect(percentToShare(7)).toBe(0.07);
+    expect(percentToShare(10)).toBe(0.1);
+    expect(percentToShare(undefined)).toBeUndefined();
+    expect(shareToPercent(null)).toBeUndefined();
+  });
+});
+
+describe("look-ups by match keys in the form", () => {
+  it("starts each style with values the engine takes, and saves them as set", () => {
+    expect(newLookup("param")).toEqual({ style: "param" });
+    expect(newLookup("filter")).toEqual({ style: "filter", param: "filter", template: '{path} eq "{value}"' });
+    for (const lookup of [newLookup("param"), newLookup("filter")]) expect(roundTrip(withObject({ path: "/e", lookup })).objects.employee!.lookup).toEqual(lookup);
+  });
+  it("leaves the look-up out when it is off (the whole listing is searched)", () => {
+    expect(roundTrip(withObject({ path: "/e", lookup: null })).objects.employee).toEqual({ path: "/e" });
+  });
+  it("asks for {value} in a filter template; {path} may be left out", () => {
+    expect(lookupTemplateProblem('userName eq "{value}"')).toBeNull();
+    expect(lookupTemplateProblem('{path} eq "x"')).toMatch(/Needs \{value\}/);
+    expect(lookupTemplateProblem("  ")).toMatch(/Needs a template/);
+  });
+});
+
+describe("offset paging and re-reads in the form", () => {
+  it("keeps a first offset of 0 or 1, and leaves it out when blank", () => {
+    for (const first_offset of [0, 1]) {
+      const pagination: Pagination = { ...newPagination("offset"), first_offset };
+      expect(roundTrip(withObject({ path: "/e", pagination })).objects.employee!.pagination).toEqual(pagination);
+    }
+    const f = toForm(withObject({ path: "/e", pagination: { ...newPagination("offset"), first_offset: Number.NaN } }));
+    expect(toConfig(f).objects.employee!.pagination).toEqual(newPagination("offset"));
+  });
+  it("says the engine re-reads a record 5 times in a row before it stops", () => {
+    expect(DEFAULT_MAX_REREADS).toBe(5);
   });
 });

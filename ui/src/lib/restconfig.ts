@@ -12,10 +12,13 @@ import type {
   Endpoint,
   Incremental,
   IncrementalStyle,
+  Lookup,
+  LookupStyle,
   ObjectEndpoints,
   Pagination,
   PaginationStyle,
   PollConfig,
+  ReconcileConfig,
   RestConfig,
   WebhookConfig,
 } from "../api/types";
@@ -105,6 +108,7 @@ function toObjectEndpoints(o: ObjectEndpoints): ObjectEndpoints {
       concurrency: rest.concurrency && prune(rest.concurrency),
       create: rest.create && prune(rest.create),
       update: rest.update && prune(rest.update),
+      lookup: rest.lookup && prune(rest.lookup),
     },
     ["records_pointer", "record_pointer"],
   );
@@ -122,7 +126,7 @@ function toObjectEndpoints(o: ObjectEndpoints): ObjectEndpoints {
  * nothing but blank values the engine reads as absent (`null`, or "" where "" means nothing).
  */
 export function toConfig(f: RestForm): RestConfig {
-  const { auth, objects, webhooks, poll, ...rest } = f;
+  const { auth, objects, webhooks, poll, reconcile, ...rest } = f;
   return prune<RestConfig>({
     ...rest,
     auth: toAuth(auth),
@@ -130,6 +134,7 @@ export function toConfig(f: RestForm): RestConfig {
     // `events_pointer: ""`: the body is an array of events (left out: the body is one event).
     webhooks: webhooks && prune(webhooks, ["record_pointer", "events_pointer"]),
     poll: poll && prune(poll),
+    reconcile: reconcile && prune(reconcile),
   });
 }
 
@@ -238,6 +243,80 @@ export function eventsPointerFor(shape: EventsShape, current: string | null | un
 /** What polling starts with when turned on. */
 export function newPoll(): PollConfig {
   return { interval_secs: 60 };
+}
+
+/** What each look-up style starts with when chosen. */
+const LOOKUP_DEFAULTS: { [S in LookupStyle]: Extract<Lookup, { style: S }> } = {
+  param: { style: "param" },
+  filter: { style: "filter", param: "filter", template: '{path} eq "{value}"' },
+};
+
+export function newLookup<S extends LookupStyle>(style: S): Extract<Lookup, { style: S }> {
+  return structuredClone(LOOKUP_DEFAULTS[style]);
+}
+
+/** Why a filter look-up's template cannot work, for its hint: the value must go somewhere. */
+export function lookupTemplateProblem(template: string | null | undefined): string | null {
+  if (!template?.trim()) return "Needs a template, e.g. {path} eq \"{value}\".";
+  if (!template.includes("{value}")) return "Needs {value}: the match key's value goes there.";
+  return null;
+}
+
+/** The first index an offset listing asks for (0 unless the config says 1, as SCIM's startIndex). */
+export const FIRST_OFFSETS: [number, string][] = [
+  [0, "0 (the first record is offset 0)"],
+  [1, "1 (the first record is index 1, as SCIM's startIndex)"],
+];
+
+/** Re-reads in a row before the engine stops and opens an exception (model.rs `max_rereads`). */
+export const DEFAULT_MAX_REREADS = 5;
+
+/** Seconds between reconciliations of a polled system without webhooks whose config sets none (rest.rs). */
+export const DEFAULT_RECONCILE_SECS = 600;
+
+/** The share of linked records one reconciliation may delete before it asks an admin (rest.rs). */
+export const DEFAULT_MAX_DELETE_SHARE = 0.1;
+
+/** What a reconciliation schedule starts with when it is set. */
+export function newReconcile(): ReconcileConfig {
+  return { interval_secs: DEFAULT_RECONCILE_SECS, max_delete_share: DEFAULT_MAX_DELETE_SHARE };
+}
+
+/** When a system is reconciled on a schedule, as the engine decides it (`reconcile_schedule` in rest.rs). */
+export interface ReconcileSchedule {
+  /** Seconds between scheduled runs, or null for none (on demand only). */
+  everySecs: number | null;
+  /** From the config, the engine's default for a polled system without webhooks, or neither. */
+  source: "config" | "default" | "none";
+  maxDeleteShare: number;
+}
+
+export function reconcileSchedule(c: Pick<RestConfig, "reconcile" | "poll" | "webhooks">): ReconcileSchedule {
+  const r = c.reconcile;
+  if (r) {
+    const every = Number.isFinite(r.interval_secs) && r.interval_secs > 0 ? r.interval_secs : null;
+    return { everySecs: every, source: "config", maxDeleteShare: r.max_delete_share ?? DEFAULT_MAX_DELETE_SHARE };
+  }
+  // A polled system that sends no webhooks reports no deletes: it is reconciled by default.
+  if (c.poll && !c.webhooks) return { everySecs: DEFAULT_RECONCILE_SECS, source: "default", maxDeleteShare: DEFAULT_MAX_DELETE_SHARE };
+  return { everySecs: null, source: "none", maxDeleteShare: DEFAULT_MAX_DELETE_SHARE };
+}
+
+/** The schedule in a sentence. */
+export function describeSchedule(s: ReconcileSchedule): string {
+  if (s.source === "config") return s.everySecs === null ? "Scheduled runs are off (interval 0); Reconcile now still works." : `Every ${s.everySecs} s, and on demand.`;
+  if (s.source === "default") return `Every ${s.everySecs} s (the default for a polled system without webhooks), and on demand.`;
+  return "On demand only: by default only polled systems without webhooks are reconciled on a schedule.";
+}
+
+/** A share (0.1) as the percent the form shows (10), without float noise (0.07 is 7, not 7.000000000000001). */
+export function shareToPercent(share: number | null | undefined): number | undefined {
+  return share === null || share === undefined || Number.isNaN(share) ? undefined : Math.round(share * 100 * 1e6) / 1e6;
+}
+
+/** A percent typed in the form (10) as the share the config holds (0.1). */
+export function percentToShare(percent: number | null | undefined): number | undefined {
+  return percent === null || percent === undefined || Number.isNaN(percent) ? undefined : Math.round(percent * 1e6) / 1e8;
 }
 
 /** One fixed query parameter as the form edits it (a list, so a name can be typed freely). */

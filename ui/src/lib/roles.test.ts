@@ -3,7 +3,7 @@ import { can, seesSensitive } from "./roles";
 
 describe("roles", () => {
   it("lets admins do everything", () => {
-    for (const a of ["edit_systems", "edit_mappings", "edit_ownership", "resolve_exceptions", "replay_dead_letters", "pause_sync"] as const) {
+    for (const a of ["edit_systems", "edit_mappings", "edit_ownership", "resolve_exceptions", "replay_dead_letters", "repair_systems", "decide_reconcile", "pause_sync"] as const) {
       expect(can("admin", a)).toBe(true);
     }
   });
@@ -15,7 +15,15 @@ describe("roles", () => {
     expect(can("steward", "edit_mappings")).toBe(false);
     expect(can("support", "pause_sync")).toBe(false);
   });
+  it("lets support reconcile and re-push a system, and only admins decide a held mass delete", () => {
+    expect(can("support", "repair_systems")).toBe(true);
+    expect(can("steward", "repair_systems")).toBe(false);
+    expect(can("support", "decide_reconcile")).toBe(false);
+    expect(can("steward", "decide_reconcile")).toBe(false);
+    expect(can("support", "edit_systems")).toBe(false);
+  });
   it("lets viewers only read", () => {
+    expect(can("viewer", "repair_systems")).toBe(false);
     expect(can("viewer", "resolve_exceptions")).toBe(false);
     expect(can(undefined, "resolve_exceptions")).toBe(false);
     expect(seesSensitive("viewer")).toBe(false);

@@ -6,10 +6,12 @@ import type { Role } from "../api/types";
 
 export type Action =
   | "edit_systems" // PUT /api/systems, POST /test, GET /discover, PUT /api/secrets
-  | "edit_mappings" // PUT /api/mappings, POST /api/mappings/preview
+  | "edit_mappings" // PUT /api/mappings, POST /api/mappings/preview, POST /api/mappings/check
   | "edit_ownership" // PUT /api/policies
   | "resolve_exceptions" // resolve, bulk-resolve, dismiss, match
-  | "replay_dead_letters" // replay, replay matching, discard
+  | "replay_dead_letters" // replay, replay matching, re-plan, discard
+  | "repair_systems" // POST /api/systems/{id}/reconcile, POST /api/systems/{id}/repush
+  | "decide_reconcile" // POST /api/reconciliations/{id}/confirm and /dismiss
   | "pause_sync"; // PUT /api/engine
 
 const ALLOWED: Record<Action, Role[]> = {
@@ -18,6 +20,8 @@ const ALLOWED: Record<Action, Role[]> = {
   edit_ownership: ["admin"],
   resolve_exceptions: ["admin", "steward"],
   replay_dead_letters: ["admin", "support"],
+  repair_systems: ["admin", "support"],
+  decide_reconcile: ["admin"],
   pause_sync: ["admin"],
 };
 

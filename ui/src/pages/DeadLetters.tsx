@@ -1,40 +1,28 @@
 // Dead letters, for support: writes (and events) that failed for good, with the error class,
-// the system's response and the attempts. Preview what a replay would change, replay one, a
-// selection or everything a filter selects (with progress), or discard with a reason. Each says
-// who replayed or discarded it, when, and why.
+// the system's response and the attempts. Open one to see the request sent and to replay it as
+// sent or re-plan it from current data (components/DeadLetterDrawer.tsx); replay a selection or
+// everything a filter selects (with progress), or discard with a reason. Each says who
+// replayed or discarded it, when, and why.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useNavigate, useParams } from "react-router";
+import { useQueryClient } from "@tanstack/react-query";
 import { toast } from "sonner";
-import { AlertOctagon, CheckCircle2, RotateCcw, Trash2 } from "lucide-react";
+import { AlertOctagon, RotateCcw, Trash2 } from "lucide-react";
 import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
 import type { DeadLetterView } from "../api/types";
 import { usePagedList } from "../lib/paged";
 import { useUrlFilters } from "../lib/urlstate";
-import { LOCALE, ageSeconds, formatAge, formatTime, humanize, sameValue } from "../lib/format";
-import { deadLetterOutcome, justAfter } from "../lib/deadletter";
+import { LOCALE, ageSeconds, formatAge, formatTime, humanize } from "../lib/format";
+import { deadLetterOutcome } from "../lib/deadletter";
 import { can, whyNot } from "../lib/roles";
 import { DataTable, type Column } from "../components/DataTable";
-import { Dialog, Drawer, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Progress, Spinner, Value } from "../components/ui";
+import { Dialog, EmptyState, Field, PageHeader, Pill, Progress, Spinner } from "../components/ui";
+import { DeadLetterDrawer, statusTone } from "../components/DeadLetterDrawer";
 
 export const ERROR_CLASSES = ["validation", "rejected", "retries_exhausted", "not_found", "version_conflict", "config"] as const;
 const FILTER_KEYS = ["status", "system", "error_class", "record_id"] as const;
-
-function statusTone(s: string): "danger" | "info" | "success" | undefined {
-  return s === "dead" ? "danger" : s === "replaying" ? "info" : s === "replayed" ? "success" : undefined;
-}
-
-/** The system's response, pretty-printed when it is JSON. */
-export function prettyBody(body: string | null | undefined): string {
-  if (!body) return "";
-  try {
-    return JSON.stringify(JSON.parse(body), null, 2);
-  } catch {
-    return body;
-  }
-}
 
 interface Job {
   title: string;
@@ -197,7 +185,7 @@ export function DeadLettersPage() {
     <div className="page fill">
       <PageHeader
         title="Dead letters"
-        description="Writes that failed for good: a validation error from the target, a rejection, or retries exhausted. Replaying re-sends with the same idempotency key, so a replay writes at most once."
+        description="Writes that failed for good: a validation error from the target, a rejection, or retries exhausted. Replaying re-sends the request as it was sent, with the same idempotency key, so a replay writes at most once; re-planning writes again from the current data, after a mapping or data fix."
         actions={
           <>
             <button
@@ -384,183 +372,6 @@ function ReplayJob({ job, onClose, onUpdate, onSettled }: { job: Job; onClose: (
       </div>
     </div>
   );
-}
-
-function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChanged }: { id: number; known: DeadLetterView | undefined; names: Map<string, string>; onClose: () => void; onDiscard: () => void; onChanged: () => void }) {
-  const me = useMe();
-  const qc = useQueryClient();
-  const mayReplay = can(me.role, "replay_dead_letters");
-  const row = useQuery({ queryKey: ["dead-letter", id], queryFn: () => api.get("/api/dead-letters/{id}/preview", { id }) });
-  const [busy, setBusy] = useState(false);
-  const details = useDeadLetter(id, known);
-  const d = details.data;
-  const role = useActorRole(d);
-  const outcome = d ? deadLetterOutcome(d, formatTime, role) : null;
-
-  const replay = async () => {
-    setBusy(true);
-    try {
-      const r = await api.post("/api/dead-letters/{id}/replay", { id });
-      if (r.outcome === "queued") toast.success(`Dead letter #${id} queued for replay`);
-      else toast.info(r.outcome === "already_replayed" ? "Already replayed: nothing is sent again" : "This dead letter was discarded");
-      void qc.invalidateQueries({ queryKey: ["dead-letter", id] });
-      onChanged();
-    } catch (e) {
-      toast.error("Could not replay", { description: errorMessage(e) });
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  const isDead = d?.status === "dead";
-  return (
-    <Drawer
-      open
-      onClose={onClose}
-      title={`Dead letter #${id}`}
-      headerExtra={d ? <Pill tone={statusTone(d.status)}>{d.status}</Pill> : null}
-      footer={
-        <>
-          <button type="button" className="btn danger" disabled={!mayReplay || !isDead || busy} onClick={onDiscard} title={mayReplay ? undefined : whyNot(me.role, "replay_dead_letters")}>
-            <Trash2 size={16} /> Discard…
-          </button>
-          <span className="spacer" />
-          <button type="button" className="btn primary" disabled={!mayReplay || !isDead || busy} onClick={() => void replay()} title={mayReplay ? undefined : whyNot(me.role, "replay_dead_letters")}>
-            {busy ? <Spinner /> : <RotateCcw size={16} />} Replay
-          </button>
-        </>
-      }
-    >
-      {details.isPending ? <Loading /> : details.error ? <ErrorState error={details.error} retry={() => void details.refetch()} /> : d ? (
-        <section className="section">
-          {outcome ? (
-            <div className={`banner ${outcome.tone ?? "neutral"}`} role="status">
-              {outcome.tone === "success" ? <CheckCircle2 size={16} /> : outcome.tone === "info" ? <Spinner /> : outcome.tone === "warning" ? <AlertOctagon size={16} /> : <Trash2 size={16} />}
-              <div className="b-body">{outcome.long}</div>
-            </div>
-          ) : null}
-          <dl className="kv">
-            <dt>System</dt>
-            <dd>{names.get(d.system) ?? d.system}</dd>
-            <dt>Operation</dt>
-            <dd className="mono">{d.op ?? d.kind}</dd>
-            <dt>Record</dt>
-            <dd>{d.record_id != null ? <Link to={`/records/${d.record_id}`}>record {d.record_id}</Link> : "—"}</dd>
-            <dt>Error class</dt>
-            <dd>
-              <Pill tone="danger">{humanize(d.error_class)}</Pill>
-            </dd>
-            <dt>Attempts</dt>
-            <dd>{d.attempts}</dd>
-            <dt>Failed</dt>
-            <dd>{formatTime(d.created_at)}</dd>
-            {d.updated_at && d.updated_at !== d.created_at ? (
-              <>
-                <dt>Last change</dt>
-                <dd>
-                  {formatTime(d.updated_at)} <span className="faint">({formatAge(ageSeconds(d.updated_at))} ago)</span>
-                </dd>
-              </>
-            ) : null}
-            {d.actor ? (
-              <>
-                <dt>{d.status === "discarded" ? "Discarded by" : "Replayed by"}</dt>
-                <dd>
-                  {d.actor}
-                  {role ? <span className="faint"> ({role})</span> : null}
-                </dd>
-              </>
-            ) : null}
-            {d.discard_reason ? (
-              <>
-                <dt>Reason</dt>
-                <dd>{d.discard_reason}</dd>
-              </>
-            ) : null}
-            <dt>Idempotency key</dt>
-            <dd className="mono">{d.idempotency_key ?? "—"}</dd>
-          </dl>
-        </section>
-      ) : null}
-      {d ? (
-        <section className="section">
-          <h3>The system's response {d.response_status != null ? <span className="mono">({d.response_status})</span> : null}</h3>
-          {d.response_body ? <pre className="block">{prettyBody(d.response_body)}</pre> : <p className="faint">No response body (the request did not get an answer).</p>}
-        </section>
-      ) : null}
-      <section className="section">
-        <h3>What a replay would change</h3>
-        {row.isPending ? <Loading /> : row.error ? <ErrorState error={row.error} retry={() => void row.refetch()} /> : row.data.fields.length === 0 ? (
-          <EmptyState title="No field values">This replay sends no field values ({row.data.op}).</EmptyState>
-        ) : (
-          <div className="card">
-            <table className="simple-table">
-              <thead>
-                <tr>
-                  <th>Field</th>
-                  <th>Target holds now</th>
-                  <th>Would write</th>
-                  <th>Base</th>
-                </tr>
-              </thead>
-              <tbody>
-                {row.data.fields.map((p) => (
-                  <tr key={p.field}>
-                    <td className="mono">{p.field}</td>
-                    <td>
-                      <Value v={p.current} />
-                    </td>
-                    <td>
-                      <Value v={p.write} /> {sameValue(p.current, p.write) ? <span className="faint">(no change)</span> : <Pill tone="info">change</Pill>}
-                    </td>
-                    <td>
-                      <Value v={p.base} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {row.data && !sameValueList(row.data.fields) ? (
-          <p className="muted" style={{ fontSize: 12.5 }}>
-            Where the target's value differs from the base, someone changed it there since this write was planned: the replay would overwrite it.
-          </p>
-        ) : null}
-      </section>
-    </Drawer>
-  );
-}
-
-function sameValueList(fields: { current: unknown; base: unknown }[]): boolean {
-  return fields.every((f) => sameValue(f.current, f.base));
-}
-
-/** One dead letter, whatever its status; followed every 2 s while a replay is under way. */
-function useDeadLetter(id: number, known: DeadLetterView | undefined) {
-  return useQuery({
-    queryKey: ["dead-letter", id, "view"],
-    queryFn: () => api.get("/api/dead-letters/{id}", { id }),
-    placeholderData: known,
-    refetchInterval: (q) => (q.state.data?.status === "replaying" ? 2000 : false),
-  });
-}
-
-/**
- * The role of whoever last replayed or discarded a dead letter: the dead letter names only the
- * person, the audit entry of their action also has the role. Best effort (null when not found).
- */
-function useActorRole(d: DeadLetterView | undefined): string | null {
-  const actor = d?.actor ?? null;
-  const until = d ? justAfter(d.updated_at) : undefined;
-  const q = useQuery({
-    queryKey: ["audit", "dead-letter-actor", d?.id, actor, until],
-    enabled: !!d && !!actor && !!until,
-    staleTime: 60_000,
-    queryFn: () => api.get("/api/audit", { actor: actor!, until, limit: 200 }),
-  });
-  const entry = q.data?.find((a) => (a.rule === "dead_letter:discard" || a.rule === "dead_letter:replay") && (a.detail as { dead_letter?: unknown } | null | undefined)?.dead_letter === d?.id);
-  return entry?.actor_role ?? null;
 }
 
 function DiscardDialog({ ids, onClose, onDone }: { ids: number[] | null; onClose: () => void; onDone: () => void }) {

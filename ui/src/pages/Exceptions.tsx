@@ -2,7 +2,8 @@
 // fast), a detail panel with the base, golden and each system's value side by side, the
 // field's lineage, and the decisions: choose or type a value and approve (a second approver
 // where the field needs four eyes), link an ambiguous match, dismiss with a note, or resolve
-// a whole filtered set by one rule.
+// a whole filtered set by one rule. A record that keeps changing has no value to choose (it is
+// dismissed once stable); a reconciliation's held deletes are decided on the Systems page.
 
 import { useCallback, useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
@@ -11,17 +12,16 @@ import { toast } from "sonner";
 import { CheckCheck, ShieldCheck, UserCheck } from "lucide-react";
 import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
-import type { Choice, DeleteDecision, ExceptionView, FieldDef, WorkspaceConfig } from "../api/types";
+import type { Choice, ExceptionView, FieldDef, WorkspaceConfig } from "../api/types";
 import { usePagedList } from "../lib/paged";
-import { suggestedDeactivation } from "../lib/policy";
 import { useUrlFilters } from "../lib/urlstate";
-import { LOCALE, ageSeconds, formatAge, formatTime, humanize, isMasked, parseTyped, sameValue } from "../lib/format";
+import { ageSeconds, formatAge, formatTime, isMasked, parseTyped, sameValue } from "../lib/format";
+import { EXCEPTION_KINDS, detailOf, handling, kindLabel, kindTone } from "../lib/exceptions";
 import { can, whyNot } from "../lib/roles";
 import { DataTable, type Column } from "../components/DataTable";
-import { Dialog, Drawer, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
+import { Drawer, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
 import { FieldLineage } from "../components/Lineage";
-
-export const EXCEPTION_KINDS = ["conflict", "non_owner_change", "validation", "ambiguous_match", "delete_review"] as const;
+import { AmbiguousMatch, BulkResolveDialog, DeleteReview, DismissDialog, HeldDeletes, ResolutionSummary, UnstableRecord } from "../components/ExceptionPanels";
 
 const AGES: [string, string][] = [
   ["", "Any age"],
@@ -32,45 +32,10 @@ const AGES: [string, string][] = [
 
 const FILTER_KEYS = ["status", "kind", "system", "field", "age", "record_id"] as const;
 
-export function kindTone(kind: string): "danger" | "warning" | "info" | "accent" | undefined {
-  switch (kind) {
-    case "conflict":
-      return "danger";
-    case "non_owner_change":
-      return "warning";
-    case "validation":
-      return "info";
-    case "ambiguous_match":
-      return "accent";
-    default:
-      return undefined;
-  }
-}
-
-/** What an exception's detail says, typed loosely (the API gives it as free JSON). */
-interface Detail {
-  message?: string;
-  base?: unknown;
-  golden?: unknown;
-  golden_by?: string | null;
-  values?: Record<string, unknown>;
-  approval?: { value?: unknown; by?: string; role?: string; at?: string; note?: string } | string;
-  candidates?: number[];
-  external_id?: string;
-  value?: unknown;
-  paths?: string[];
-  direction?: string;
-  owner?: string | null;
-}
-
-export function detailOf(e: ExceptionView): Detail {
-  return e.detail && typeof e.detail === "object" ? (e.detail as Detail) : {};
-}
-
 function summary(e: ExceptionView): string {
   const d = detailOf(e);
   if (d.message) return d.message;
-  return humanize(e.kind);
+  return kindLabel(e.kind);
 }
 
 export function ExceptionsPage() {
@@ -113,10 +78,10 @@ export function ExceptionsPage() {
 
   const columns: Column<ExceptionView>[] = [
     { key: "id", header: "#", width: "72px", render: (e) => <span className="mono faint">{e.id}</span> },
-    { key: "kind", header: "Kind", width: "150px", render: (e) => <Pill tone={kindTone(e.kind)}>{humanize(e.kind)}</Pill> },
+    { key: "kind", header: "Kind", width: "170px", render: (e) => <Pill tone={kindTone(e.kind)}>{kindLabel(e.kind)}</Pill> },
     { key: "field", header: "Field", width: "minmax(120px, 1fr)", render: (e) => (e.field ? <span className="mono">{e.field}</span> : <span className="faint">—</span>) },
     { key: "system", header: "System", width: "110px", render: (e) => e.system ?? <span className="faint">—</span> },
-    { key: "record", header: "Record", width: "90px", render: (e) => (e.record_id != null ? <span className="mono">{e.record_id}</span> : <span className="faint">new</span>) },
+    { key: "record", header: "Record", width: "90px", render: (e) => (e.record_id != null ? <span className="mono">{e.record_id}</span> : <span className="faint">{handling(e).perRecord ? "new" : "—"}</span>) },
     { key: "summary", header: "What happened", width: "minmax(200px, 3fr)", render: (e) => <span title={summary(e)}>{summary(e)}</span> },
     {
       key: "age",
@@ -141,7 +106,7 @@ export function ExceptionsPage() {
     <div className="page fill">
       <PageHeader
         title="Exceptions"
-        description="Conflicts, non-owner changes, validation failures, ambiguous matches and deletes that wait for a steward. Nothing is overwritten until someone decides."
+        description="Conflicts, non-owner changes, validation failures, ambiguous matches, deletes, records that keep changing and held mass deletes that wait for a person. Nothing is overwritten until someone decides."
         actions={
           <button
             type="button"
@@ -171,7 +136,7 @@ export function ExceptionsPage() {
               <option value="">Any kind</option>
               {EXCEPTION_KINDS.map((k) => (
                 <option key={k} value={k}>
-                  {humanize(k)}
+                  {kindLabel(k)}
                 </option>
               ))}
             </select>
@@ -278,7 +243,7 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
   const mayResolve = can(me.role, "resolve_exceptions");
   const names = new Map((ws?.systems ?? []).map((s) => [s.id, s.name]));
 
-  const title = e ? `${humanize(e.kind)} #${e.id}` : `Exception #${id}`;
+  const title = e ? `${kindLabel(e.kind)} #${e.id}` : `Exception #${id}`;
   if (q.isPending) {
     return (
       <Drawer open onClose={onClose} title={title}>
@@ -300,7 +265,8 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
   const approval = d.approval && typeof d.approval === "object" ? d.approval : null;
   const approvalMasked = typeof d.approval === "string";
   const isOpen = e.status === "open";
-  const fieldException = e.record_id != null && !!e.field && e.kind !== "ambiguous_match" && e.kind !== "delete_review";
+  const how = handling(e);
+  const fieldException = how.chooseValue;
   const sameApprover = approval?.by === me.name;
 
   const choice: Choice | null = !pick
@@ -372,7 +338,7 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
   const others = e.field && shadows ? Object.entries(shadows).filter(([s]) => !(s in (d.values ?? {}))) : [];
 
   const footer =
-    isOpen && (fieldException || e.kind === "delete_review" || e.kind === "ambiguous_match") ? (
+    isOpen && (fieldException || how.dismiss) ? (
       <>
         <button
           type="button"
@@ -411,10 +377,10 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
         <dl className="kv">
           <dt>Kind</dt>
           <dd>
-            <Pill tone={kindTone(e.kind)}>{humanize(e.kind)}</Pill>
+            <Pill tone={kindTone(e.kind)}>{kindLabel(e.kind)}</Pill>
           </dd>
           <dt>Record</dt>
-          <dd>{e.record_id != null ? <Link to={`/records/${e.record_id}${e.field ? `?field=${encodeURIComponent(e.field)}` : ""}`}>{e.object} {e.record_id}</Link> : <span className="faint">not linked yet</span>}</dd>
+          <dd>{e.record_id != null ? <Link to={`/records/${e.record_id}${e.field ? `?field=${encodeURIComponent(e.field)}` : ""}`}>{e.object} {e.record_id}</Link> : <span className="faint">{how.perRecord ? "not linked yet" : `every ${e.object} record of the system`}</span>}</dd>
           <dt>Field</dt>
           <dd>
             {e.field ? <span className="mono">{e.field}</span> : "—"} {def?.type ? <span className="faint">({def.type})</span> : null}{" "}
@@ -453,6 +419,9 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
           </dl>
         </section>
       ) : null}
+
+      {e.kind === "unstable_record" ? <UnstableRecord e={e} systemName={names.get(e.system ?? "") ?? e.system ?? "the system"} /> : null}
+      {e.kind === "reconcile_guard" ? <HeldDeletes e={e} systemName={names.get(e.system ?? "") ?? e.system ?? "the system"} decidedAt={how.decidedAt ?? "/systems"} /> : null}
 
       {!isOpen ? <ResolutionSummary e={e} /> : null}
 
@@ -581,346 +550,3 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
   );
 }
 
-type DecisionKind = DeleteDecision["kind"];
-
-function describeDecision(d: DeleteDecision): string {
-  if (d.kind === "delete_everywhere") return "deleted in every system";
-  if (d.kind === "keep") return "kept in the other systems";
-  return `deactivated: ${d.field} set to ${typeof d.value === "string" ? d.value : JSON.stringify(d.value)}`;
-}
-
-function DeleteReview({ e, ws, systemName, mayDecide, whyNot: why, onDone }: { e: ExceptionView; ws: WorkspaceConfig | undefined; systemName: string; mayDecide: boolean; whyNot: string; onDone: () => void }) {
-  const suggested = suggestedDeactivation(ws, e.object);
-  const fields = ws?.objects.find((o) => o.name === e.object)?.fields ?? [];
-  const [kind, setKind] = useState<DecisionKind>(suggested ? "deactivate" : "keep");
-  const [field, setField] = useState(suggested?.field ?? fields[0]?.name ?? "");
-  const [value, setValue] = useState(suggested?.value ?? "");
-  const [note, setNote] = useState("");
-  const [busy, setBusy] = useState(false);
-  const def = fields.find((f) => f.name === field);
-  const options: { kind: DecisionKind; label: string; sub: string }[] = [
-    { kind: "deactivate", label: "Deactivate", sub: "keep the record everywhere else, with a status that says it has ended" },
-    { kind: "delete_everywhere", label: "Delete everywhere", sub: "delete the record in every other system too" },
-    { kind: "keep", label: "Keep", sub: `keep it as it is elsewhere; ${systemName} is no longer linked` },
-  ];
-  const decision: DeleteDecision | null =
-    kind === "deactivate" ? (field && value.trim() !== "" ? { kind, field, value: parseTyped(value, def?.type) } : null) : { kind };
-  const decide = async () => {
-    if (!decision) return;
-    setBusy(true);
-    try {
-      await api.post("/api/exceptions/{id}/delete-decision", { id: e.id }, { decision, note });
-      toast.success(`Exception #${e.id} decided`, { description: `The record is ${describeDecision(decision)}.` });
-      onDone();
-    } catch (err) {
-      toast.error("Could not carry out the decision", { description: errorMessage(err) });
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <section className="section" aria-labelledby="delete-h">
-      <h3 id="delete-h">Delete under review</h3>
-      <p className="muted">{systemName} deleted this record. The other systems keep it until a steward decides.</p>
-      {mayDecide ? (
-        <>
-          <div className="col" role="radiogroup" aria-label="What happens to the record">
-            {options.map((o) => (
-              <label key={o.kind} className="row" style={{ alignItems: "flex-start", gap: 8, cursor: "pointer" }}>
-                <input type="radio" name={`delete-${e.id}`} checked={kind === o.kind} onChange={() => setKind(o.kind)} />
-                <span>
-                  <strong>{o.label}</strong> <span className="faint">{o.sub}</span>
-                </span>
-              </label>
-            ))}
-          </div>
-          {kind === "deactivate" ? (
-            <div className="row" style={{ gap: 12 }}>
-              <Field label="Field">
-                {(id) => (
-                  <select id={id} className="select" value={field} onChange={(ev) => { setField(ev.target.value); setValue(""); }}>
-                    {fields.map((f) => (
-                      <option key={f.name} value={f.name}>
-                        {f.name}
-                      </option>
-                    ))}
-                  </select>
-                )}
-              </Field>
-              <Field label="Value" hint={def?.type === "enum" ? undefined : def?.type}>
-                {(id) =>
-                  def?.type === "enum" && def.values?.length ? (
-                    <select id={id} className="select" value={value} onChange={(ev) => setValue(ev.target.value)}>
-                      <option value="">Choose…</option>
-                      {def.values.map((v) => (
-                        <option key={v} value={v}>
-                          {v}
-                        </option>
-                      ))}
-                    </select>
-                  ) : (
-                    <input id={id} className="input" value={value} onChange={(ev) => setValue(ev.target.value)} />
-                  )
-                }
-              </Field>
-            </div>
-          ) : null}
-          <Field label="Note" hint="Kept in the audit with your decision.">
-            {(id) => <textarea id={id} className="textarea" rows={2} value={note} onChange={(ev) => setNote(ev.target.value)} />}
-          </Field>
-          <div className="row">
-            <button type="button" className="btn primary" disabled={busy || !decision} onClick={() => void decide()}>
-              {busy ? <Spinner /> : <UserCheck size={16} />} Carry out
-            </button>
-          </div>
-        </>
-      ) : e.status === "open" ? (
-        <p className="faint">{why}</p>
-      ) : null}
-    </section>
-  );
-}
-
-function ResolutionSummary({ e }: { e: ExceptionView }) {
-  const r = e.resolution && typeof e.resolution === "object" ? (e.resolution as { value?: unknown; note?: string; choice?: { choose?: string; value?: unknown }; dismissed?: boolean; link_to?: number | null; decision?: DeleteDecision }) : null;
-  return (
-    <section className="section">
-      <h3>{e.status === "resolved" ? "Resolution" : "Outcome"}</h3>
-      <dl className="kv">
-        <dt>By</dt>
-        <dd>{e.resolved_by ?? "—"}</dd>
-        <dt>When</dt>
-        <dd>{formatTime(e.updated_at)}</dd>
-        {r && "value" in r ? (
-          <>
-            <dt>Value</dt>
-            <dd>
-              <Value v={r.value ?? null} />
-              {r.choice?.choose ? <span className="faint"> ({r.choice.choose}{typeof r.choice.value === "string" && r.choice.choose === "system" ? `: ${r.choice.value}` : ""})</span> : null}
-            </dd>
-          </>
-        ) : null}
-        {r?.decision ? (
-          <>
-            <dt>Decision</dt>
-            <dd>The record was {describeDecision(r.decision)}.</dd>
-          </>
-        ) : null}
-        {r && "link_to" in r ? (
-          <>
-            <dt>Match</dt>
-            <dd>{r.link_to == null ? "created a new record" : `linked to record ${r.link_to}`}</dd>
-          </>
-        ) : null}
-        {r?.note ? (
-          <>
-            <dt>Note</dt>
-            <dd>{r.note}</dd>
-          </>
-        ) : null}
-      </dl>
-    </section>
-  );
-}
-
-function AmbiguousMatch({ e, busy, mayResolve, onLink }: { e: ExceptionView; busy: boolean; mayResolve: boolean; onLink: (r: number | null) => void }) {
-  const d = detailOf(e);
-  const candidates = d.candidates ?? [];
-  return (
-    <section className="section">
-      <h3>Candidates</h3>
-      <p className="muted">
-        {e.system} record <span className="mono">{d.external_id ?? "?"}</span> matches {candidates.length} existing records. Link it to one, or create a new record.
-      </p>
-      <div className="col">
-        {candidates.map((c) => (
-          <Candidate key={c} id={c} onLink={() => onLink(c)} disabled={!mayResolve || busy} />
-        ))}
-      </div>
-      <div className="row">
-        <button type="button" className="btn" disabled={!mayResolve || busy} onClick={() => onLink(null)}>
-          Create a new record
-        </button>
-      </div>
-    </section>
-  );
-}
-
-function Candidate({ id, onLink, disabled }: { id: number; onLink: () => void; disabled: boolean }) {
-  const q = useQuery({ queryKey: ["record", id], queryFn: () => api.get("/api/records/{id}", { id }) });
-  const g = (q.data?.golden ?? {}) as Record<string, unknown>;
-  return (
-    <div className="card" style={{ padding: 12 }}>
-      <div className="row wrap">
-        <strong>
-          <Link to={`/records/${id}`}>Record {id}</Link>
-        </strong>
-        {q.isPending ? <Spinner /> : q.error ? <span className="faint">{errorMessage(q.error)}</span> : (
-          <span className="muted">
-            {[g.given_name, g.family_name].filter((x) => typeof x === "string").join(" ")} {typeof g.employee_number === "string" ? `· ${g.employee_number}` : ""} {typeof g.work_email === "string" ? `· ${g.work_email}` : ""}
-          </span>
-        )}
-        <span className="spacer" />
-        <button type="button" className="btn sm primary" disabled={disabled} onClick={onLink}>
-          Link to this record
-        </button>
-      </div>
-    </div>
-  );
-}
-
-function DismissDialog({ open, onClose, id, onDone }: { open: boolean; onClose: () => void; id: number; onDone: () => void }) {
-  const [note, setNote] = useState("");
-  const [busy, setBusy] = useState(false);
-  const submit = async () => {
-    setBusy(true);
-    try {
-      await api.post("/api/exceptions/{id}/dismiss", { id }, { note });
-      toast.success(`Exception #${id} dismissed`);
-      setNote("");
-      onClose();
-      onDone();
-    } catch (err) {
-      toast.error("Could not dismiss", { description: errorMessage(err) });
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <Dialog
-      open={open}
-      onClose={onClose}
-      title={`Dismiss exception #${id}`}
-      footer={
-        <>
-          <span className="spacer" />
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="button" className="btn danger" disabled={busy || note.trim() === ""} onClick={() => void submit()}>
-            {busy ? <Spinner /> : null} Dismiss
-          </button>
-        </>
-      }
-    >
-      <p className="muted">Dismissing closes the exception and changes no value. The note is kept in the audit.</p>
-      <Field label="Note (required)">
-        {(fid) => <textarea id={fid} className="textarea" data-autofocus value={note} onChange={(e) => setNote(e.target.value)} />}
-      </Field>
-    </Dialog>
-  );
-}
-
-function BulkResolveDialog(props: {
-  open: boolean;
-  onClose: () => void;
-  filter: { kind: string | null; system: string | null; field: string | null; age: number | null; record_id: number | null };
-  systems: { id: string; name: string }[];
-  loaded: number | null;
-  onDone: () => void;
-}) {
-  const [rule, setRule] = useState<string>("golden");
-  const [note, setNote] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<{ applied: number; awaiting_second_approval: number; failed: string[] } | null>(null);
-  const { filter } = props;
-  const submit = async () => {
-    setBusy(true);
-    try {
-      const choice: Choice = rule === "golden" ? { choose: "golden" } : rule === "base" ? { choose: "base" } : { choose: "system", value: rule.slice("system:".length) };
-      const r = await api.post(
-        "/api/exceptions/bulk-resolve",
-        {},
-        {
-          filter: {
-            kind: filter.kind,
-            system: filter.system,
-            field: filter.field,
-            record_id: filter.record_id,
-            status: "open",
-            opened_before: filter.age ? new Date(Date.now() - filter.age * 1000).toISOString() : null,
-          },
-          choice,
-          note,
-        },
-      );
-      setResult(r);
-      props.onDone();
-      toast.success(`${r.applied} resolved${r.awaiting_second_approval ? `, ${r.awaiting_second_approval} await a second approver` : ""}${r.failed.length ? `, ${r.failed.length} failed` : ""}`);
-    } catch (err) {
-      toast.error("Bulk resolve failed", { description: errorMessage(err) });
-    } finally {
-      setBusy(false);
-    }
-  };
-  const close = () => {
-    setResult(null);
-    props.onClose();
-  };
-  const scope = [filter.kind ? humanize(filter.kind) : "all kinds", filter.system ? `from ${filter.system}` : null, filter.field ? `on ${filter.field}` : null, filter.age ? `older than ${formatAge(filter.age)}` : null, filter.record_id != null ? `record ${filter.record_id}` : null]
-    .filter(Boolean)
-    .join(", ");
-  return (
-    <Dialog
-      open={props.open}
-      onClose={close}
-      title="Resolve filtered exceptions"
-      footer={
-        result ? (
-          <>
-            <span className="spacer" />
-            <button type="button" className="btn primary" onClick={close}>
-              Done
-            </button>
-          </>
-        ) : (
-          <>
-            <span className="spacer" />
-            <button type="button" className="btn" onClick={close}>
-              Cancel
-            </button>
-            <button type="button" className="btn primary" disabled={busy} onClick={() => void submit()}>
-              {busy ? <Spinner /> : <CheckCheck size={16} />} Resolve
-            </button>
-          </>
-        )
-      }
-    >
-      {result ? (
-        <div className="col">
-          <div className="banner info">
-            <div className="b-body">
-              <strong>{result.applied} applied</strong>
-              {result.awaiting_second_approval > 0 ? <span>{result.awaiting_second_approval} need a second approver (four-eyes fields). </span> : null}
-              {result.failed.length > 0 ? <span>{result.failed.length} could not be resolved by this rule:</span> : null}
-            </div>
-          </div>
-          {result.failed.length > 0 ? <pre className="block">{result.failed.join("\n")}</pre> : null}
-        </div>
-      ) : (
-        <>
-          <p>
-            Applies one rule to every <strong>open</strong> exception matching: <strong>{scope}</strong>
-            {props.loaded != null ? ` (${props.loaded.toLocaleString(LOCALE)} now)` : ""}, up to 1,000 per run. Exceptions the rule cannot resolve (an ambiguous match, a system with no value) are listed as failed.
-          </p>
-          <Field label="Keep">
-            {(id) => (
-              <select id={id} className="select" value={rule} onChange={(e) => setRule(e.target.value)} data-autofocus>
-                <option value="golden">The golden value (undo the incoming change)</option>
-                <option value="base">The base (the last agreed value)</option>
-                {props.systems.map((s) => (
-                  <option key={s.id} value={`system:${s.id}`}>
-                    {s.name}'s value
-                  </option>
-                ))}
-              </select>
-            )}
-          </Field>
-          <Field label="Note (kept in the audit)">
-            {(id) => <textarea id={id} className="textarea" value={note} onChange={(e) => setNote(e.target.value)} />}
-          </Field>
-        </>
-      )}
-    </Dialog>
-  );
-}

@@ -1,30 +1,28 @@
 // The field mapper: a system's fields (GET /api/systems/{id}/discover) on the left, the
 // canonical schema on the right. Drag a system field onto a canonical field to connect them,
 // or, by keyboard, select a system field and then a canonical field (Enter/Space) or use the
-// Connect button. Each connection has a transform; the preview (POST /api/mappings/preview)
-// shows a sample record as each side would hold it, with errors inline and read-only fields
-// marked. Saved with PUT /api/mappings/{system}/{object}.
+// Connect button; a connection's system path can also be typed, array selectors included.
+// Each connection has a transform; the preview (POST /api/mappings/preview) shows a sample
+// record as each side would hold it, with errors inline and read-only fields marked. "Check
+// paths against records" (POST /api/mappings/check) tries every path on the system's first
+// page and shows what finds nothing next to its connection; saving after a check that found
+// problems asks first. Saved with PUT /api/mappings/{system}/{object}.
 
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { DndContext, DragOverlay, PointerSensor, useDraggable, useDroppable, useSensor, useSensors, type DragEndEvent, type DragStartEvent } from "@dnd-kit/core";
 import { toast } from "sonner";
-import { AlertTriangle, ArrowRight, Link2, Lock, Plus, Save, Trash2, Undo2, Workflow } from "lucide-react";
+import { AlertTriangle, CheckCircle2, Link2, ListChecks, Lock, Plus, Save, Undo2, Workflow } from "lucide-react";
 import { api, ApiError, errorMessage } from "../api/client";
 import { useMe, useWorkspace } from "../api/queries";
-import type { EnumEntry, FieldDef, Mapping, MappingRule, NullPolicy, PreviewResponse, Transform, TransformKind } from "../api/types";
+import type { FieldDef, Mapping, MappingCheck, MappingRule } from "../api/types";
 import { can, whyNot } from "../lib/roles";
-import { TRANSFORM_KINDS, arity, changeKind, connect, duplicateTargets, readOnlyReason, ruleProblems, suggestTransform } from "../lib/mapping";
-import { parseTyped, sameValue } from "../lib/format";
-import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
-
-interface FieldError {
-  fields?: string[];
-  paths?: string[];
-  value?: unknown;
-  message?: string;
-}
+import { checkSummary, connect, duplicateTargets, problemsByRule, problemsOfRule, saveWarning, suggestTransform } from "../lib/mapping";
+import { flatten, readPath } from "../lib/syspath";
+import { Dialog, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
+import { RuleEditor } from "../components/MappingRuleEditor";
+import { PreviewPanel, type FieldError } from "../components/MappingPreview";
 
 function usePreview(mapping: Mapping | null, record: Record<string, unknown> | null, enabled: boolean) {
   const [debounced, setDebounced] = useState<{ mapping: Mapping; record: Record<string, unknown> } | null>(null);
@@ -62,6 +60,10 @@ export function MapperPage() {
   const [saving, setSaving] = useState(false);
   const [saveError, setSaveError] = useState<string | null>(null);
   const [dragging, setDragging] = useState<string | null>(null);
+  // The last check of the paths, and the draft it was made for.
+  const [check, setCheck] = useState<{ key: string; result: MappingCheck } | null>(null);
+  const [checking, setChecking] = useState(false);
+  const [confirmSave, setConfirmSave] = useState(false);
 
   const saved: Mapping | null = useMemo(
     () => (systemId && objectName ? ws.data?.mappings.find((m) => m.system === systemId && m.object === objectName) ?? { system: systemId, object: objectName, rules: [] } : null),
@@ -72,6 +74,7 @@ export function MapperPage() {
     setActive(null);
     setSource(null);
     setSaveError(null);
+    setCheck(null);
   }, [saved]);
 
   const discover = useQuery({
@@ -101,7 +104,7 @@ export function MapperPage() {
     const set = new Map<string, unknown>();
     for (const [k, v] of Object.entries(discover.data?.fields ?? {})) set.set(k, v);
     if (sample) for (const [k, v] of flatten(sample)) if (!set.has(k)) set.set(k, v);
-    for (const r of draft?.rules ?? []) for (const p of r.system) if (p && !set.has(p)) set.set(p, undefined);
+    for (const r of draft?.rules ?? []) for (const p of r.system) if (p && !set.has(p)) set.set(p, readPath(sample, p));
     return [...set.entries()].sort(([a], [b]) => a.localeCompare(b));
   }, [discover.data, draft, sample]);
 
@@ -129,8 +132,27 @@ export function MapperPage() {
     doConnect(String(e.active.id).slice(4), String(e.over.id).slice(4));
   };
 
+  const draftKey = draft ? JSON.stringify(draft) : "";
+  const checkStale = check !== null && check.key !== draftKey;
+  const runCheck = async () => {
+    if (!draft) return;
+    setChecking(true);
+    try {
+      const result = await api.post("/api/mappings/check", {}, draft);
+      setCheck({ key: JSON.stringify(draft), result });
+      const said = checkSummary(result, systems.find((x) => x.id === draft.system)?.name ?? draft.system);
+      if (result.problems.length > 0) toast.warning("Some paths find nothing", { description: said });
+      else toast.success("Paths checked", { description: said });
+    } catch (e) {
+      toast.error("Could not check the paths", { description: errorMessage(e) });
+    } finally {
+      setChecking(false);
+    }
+  };
+
   const save = async () => {
     if (!draft) return;
+    setConfirmSave(false);
     setSaving(true);
     setSaveError(null);
     try {
@@ -182,7 +204,22 @@ export function MapperPage() {
             <button type="button" className="btn" disabled={!dirty || saving} onClick={() => saved && setDraft(structuredClone(saved))}>
               <Undo2 size={16} /> Discard changes
             </button>
-            <button type="button" className="btn primary" disabled={!mayEdit || !dirty || saving} onClick={() => void save()} title={mayEdit ? undefined : whyNot(me.role, "edit_mappings")}>
+            <button
+              type="button"
+              className="btn"
+              disabled={!mayEdit || !draft || draft.rules.length === 0 || checking}
+              onClick={() => void runCheck()}
+              title={mayEdit ? "Try every path of this mapping on the records of the system's first page" : whyNot(me.role, "edit_mappings")}
+            >
+              {checking ? <Spinner /> : <ListChecks size={16} />} Check paths against records
+            </button>
+            <button
+              type="button"
+              className="btn primary"
+              disabled={!mayEdit || !dirty || saving}
+              onClick={() => (saveWarning(check?.result ?? null, checkStale) ? setConfirmSave(true) : void save())}
+              title={mayEdit ? undefined : whyNot(me.role, "edit_mappings")}
+            >
               {saving ? <Spinner /> : <Save size={16} />} Save mapping
             </button>
           </>
@@ -236,6 +273,40 @@ export function MapperPage() {
           </div>
         </div>
       ) : null}
+      {check && draft ? (
+        <CheckResult
+          check={check.result}
+          stale={checkStale}
+          system={systems.find((x) => x.id === draft.system)?.name ?? draft.system}
+          rules={draft.rules}
+          checking={checking}
+          onRecheck={() => void runCheck()}
+          onShow={(i) => setActive(i)}
+          onClose={() => setCheck(null)}
+        />
+      ) : null}
+      <Dialog
+        open={confirmSave}
+        onClose={() => setConfirmSave(false)}
+        title="Save a mapping with path problems?"
+        footer={
+          <>
+            <button type="button" className="btn" onClick={() => void runCheck().then(() => setConfirmSave(false))} disabled={checking}>
+              {checking ? <Spinner /> : <ListChecks size={16} />} Check again
+            </button>
+            <span className="spacer" />
+            <button type="button" className="btn" onClick={() => setConfirmSave(false)} data-autofocus>
+              Cancel
+            </button>
+            <button type="button" className="btn danger" onClick={() => void save()} disabled={saving}>
+              {saving ? <Spinner /> : <Save size={16} />} Save anyway
+            </button>
+          </>
+        }
+      >
+        <p>{saveWarning(check?.result ?? null, checkStale)}</p>
+        {check ? <ProblemList check={check.result} rules={draft?.rules ?? []} onShow={(i) => { setActive(i); setConfirmSave(false); }} /> : null}
+      </Dialog>
 
       {!schema || !draft ? (
         <div className="card">
@@ -311,6 +382,7 @@ export function MapperPage() {
                   readOnly={mayEdit ? (r.canonical ?? []).some((c) => readOnly.has(c)) : false}
                   serverError={ruleErrorIndex !== undefined && Number(ruleErrorIndex) === i ? previewError : null}
                   fieldError={(r.canonical ?? []).map((c) => errorFor(c)?.message).find(Boolean) ?? null}
+                  pathProblems={check ? problemsOfRule(check.result.problems, i, r, checkStale) : []}
                   disabled={!mayEdit}
                   onFocus={() => setActive(i)}
                   onChange={(nr) => setDraft({ ...draft, rules: draft.rules.map((x, j) => (j === i ? nr : x)) })}
@@ -344,17 +416,6 @@ export function MapperPage() {
       ) : null}
     </div>
   );
-}
-
-/** Nested record fields as `a/b` paths with their values. */
-function flatten(obj: Record<string, unknown>, prefix = ""): [string, unknown][] {
-  const out: [string, unknown][] = [];
-  for (const [k, v] of Object.entries(obj)) {
-    const path = prefix ? `${prefix}/${k}` : k;
-    if (v && typeof v === "object" && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, path));
-    else out.push([path, v]);
-  }
-  return out;
 }
 
 function KeyboardConnectBar({ source, fields, onConnect, onCancel, disabled }: { source: string | null; fields: FieldDef[]; onConnect: (f: string) => void; onCancel: () => void; disabled: boolean }) {
@@ -558,361 +619,51 @@ function TargetNode(props: { def: FieldDef; mapped: boolean; readOnly: boolean; 
   );
 }
 
-const DATE_FORMATS = ["%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y%m%d"];
 
-function RuleEditor(props: {
-  index: number;
-  rule: MappingRule;
-  active: boolean;
-  systemPaths: string[];
-  canonical: FieldDef[];
-  readOnly: boolean;
-  serverError: string | null;
-  fieldError: string | null;
-  disabled: boolean;
-  onFocus: () => void;
-  onChange: (r: MappingRule) => void;
-  onRemove: () => void;
-}) {
-  const { rule, disabled } = props;
-  const t: Transform = rule.transform ?? { kind: "copy" };
-  const a = arity(t.kind);
-  const canonical = rule.canonical ?? [];
-  const firstDef = props.canonical.find((f) => f.name === canonical[0]);
-  const problems = ruleProblems(rule, props.canonical.map((f) => f.name));
-  const roReason = readOnlyReason(t);
-  const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    // Scroll the list of connections (not the page) to the active one.
-    const el = ref.current;
-    const list = el?.parentElement;
-    if (!props.active || !el || !list) return;
-    const r = el.getBoundingClientRect();
-    const l = list.getBoundingClientRect();
-    if (r.top < l.top || r.bottom > l.bottom) list.scrollTo({ top: list.scrollTop + (r.top - l.top) - 8, behavior: "smooth" });
-  }, [props.active]);
-  const setT = (nt: Transform) => props.onChange({ ...rule, transform: nt });
-  const nullPolicy: NullPolicy = rule.null ?? { policy: "leave_unchanged" };
-
+/** What the last check found: a summary, and each problem with the connection it concerns. */
+function CheckResult(props: { check: MappingCheck; stale: boolean; system: string; rules: MappingRule[]; checking: boolean; onRecheck: () => void; onShow: (rule: number) => void; onClose: () => void }) {
+  const { check, stale } = props;
+  const ok = check.problems.length === 0;
   return (
-    <div ref={ref} className={`rule-card ${props.active ? "active" : ""}`} onFocusCapture={props.onFocus} onClick={props.onFocus} role="group" aria-label={`Connection ${props.index + 1}: ${rule.system.join(", ")} to ${canonical.join(", ") || "nothing"}`}>
-      <div className="r-head">
-        <select className="select mono" aria-label="System field" value={rule.system[0] ?? ""} disabled={disabled} onChange={(e) => props.onChange({ ...rule, system: [e.target.value] })}>
-          <option value="">system field…</option>
-          {[...new Set([rule.system[0] ?? "", ...props.systemPaths])].filter(Boolean).map((p) => (
-            <option key={p}>{p}</option>
-          ))}
-        </select>
-        <ArrowRight size={16} className="arrow" aria-hidden="true" />
-        {a.canonical === 0 ? <span className="faint">(written only)</span> : null}
-        {Array.from({ length: a.canonical }, (_, k) => (
-          <select
-            key={k}
-            className="select mono"
-            aria-label={a.canonical === 2 ? (k === 0 ? "Given name field" : "Family name field") : "Canonical field"}
-            value={canonical[k] ?? ""}
-            disabled={disabled}
-            onChange={(e) => {
-              const next = [...canonical];
-              next[k] = e.target.value;
-              props.onChange({ ...rule, canonical: next });
-            }}
-          >
-            <option value="">canonical field…</option>
-            {props.canonical.map((f) => (
-              <option key={f.name}>{f.name}</option>
-            ))}
-          </select>
-        ))}
-        <span className="spacer" />
-        {props.readOnly || roReason ? (
-          <Pill tone="warning" title={roReason ?? "The preview reports this field cannot be written back"}>
-            read-only
-          </Pill>
-        ) : null}
-        <button type="button" className="btn sm ghost icon" aria-label={`Remove connection ${props.index + 1}`} disabled={disabled} onClick={props.onRemove}>
-          <Trash2 size={14} />
-        </button>
-      </div>
-      <div className="form-grid" style={{ gridTemplateColumns: "repeat(auto-fill, minmax(150px, 1fr))" }}>
-        <Field label="Transform">
-          {(id) => (
-            <select id={id} className="select" value={t.kind} disabled={disabled} onChange={(e) => props.onChange(changeKind(rule, e.target.value as TransformKind, firstDef?.values ?? []))}>
-              {TRANSFORM_KINDS.map((k) => (
-                <option key={k.kind} value={k.kind} title={k.help}>
-                  {k.label}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
-        {t.kind === "date" ? (
-          <Field label="Date format" hint="strftime, e.g. %m/%d/%Y">
-            {(id) => (
-              <>
-                <input id={id} className="input mono" list={`datefmt-${props.index}`} value={t.format} disabled={disabled} onChange={(e) => setT({ ...t, format: e.target.value })} />
-                <datalist id={`datefmt-${props.index}`}>
-                  {DATE_FORMATS.map((f) => (
-                    <option key={f} value={f} />
-                  ))}
-                </datalist>
-              </>
-            )}
-          </Field>
-        ) : null}
-        {t.kind === "timestamp" ? (
-          <>
-            <Field label="Format" hint="blank: %Y-%m-%d %H:%M:%S">
-              {(id) => <input id={id} className="input mono" value={t.format ?? ""} disabled={disabled} onChange={(e) => setT({ ...t, format: e.target.value || null })} />}
-            </Field>
-            <Field label="Time zone" hint="IANA, e.g. America/New_York">
-              {(id) => <input id={id} className="input mono" value={t.tz} disabled={disabled} onChange={(e) => setT({ ...t, tz: e.target.value })} />}
-            </Field>
-          </>
-        ) : null}
-        {t.kind === "money_minor" ? (
-          <Field label="Minor digits (exponent)" hint="2 for USD, 0 for JPY">
-            {(id) => <input id={id} type="number" min={0} max={6} className="input" value={t.exponent} disabled={disabled} onChange={(e) => setT({ ...t, exponent: Number(e.target.value) })} />}
-          </Field>
-        ) : null}
-        {t.kind === "money_decimal" ? (
-          <Field label="Decimals written (scale)">
-            {(id) => <input id={id} type="number" min={0} max={10} className="input" value={t.scale} disabled={disabled} onChange={(e) => setT({ ...t, scale: Number(e.target.value) })} />}
-          </Field>
-        ) : null}
-        {t.kind === "phone" ? (
-          <>
-            <Field label="Default region" hint="ISO country code">
-              {(id) => <input id={id} className="input mono" maxLength={2} value={t.region} disabled={disabled} onChange={(e) => setT({ ...t, region: e.target.value.toUpperCase() })} />}
-            </Field>
-            <Field label="Written as">
-              {(id) => (
-                <select id={id} className="select" value={t.system_format ?? "e164"} disabled={disabled} onChange={(e) => setT({ ...t, system_format: e.target.value as "e164" | "national" | "international" })}>
-                  <option value="e164">+14155550123</option>
-                  <option value="national">(415) 555-0123</option>
-                  <option value="international">+1 415-555-0123</option>
-                </select>
-              )}
-            </Field>
-          </>
-        ) : null}
-        {t.kind === "constant" ? (
-          <Field label="Value (JSON or text)">
-            {(id) => <input id={id} className="input mono" value={typeof t.value === "string" ? t.value : JSON.stringify(t.value)} disabled={disabled} onChange={(e) => setT({ ...t, value: parseTyped(e.target.value) ?? "" })} />}
-          </Field>
-        ) : null}
-        <Field label="When the system sends null">
-          {(id) => (
-            <select
-              id={id}
-              className="select"
-              value={nullPolicy.policy}
-              disabled={disabled}
-              onChange={(e) => {
-                const v = e.target.value as NullPolicy["policy"];
-                props.onChange({ ...rule, null: v === "default" ? { policy: "default", value: "" } : ({ policy: v } as NullPolicy) });
-              }}
-            >
-              <option value="leave_unchanged">Leave unchanged</option>
-              <option value="reject">Reject (exception)</option>
-              <option value="clear">Clear everywhere</option>
-              <option value="default">Use a default</option>
-            </select>
-          )}
-        </Field>
-        {nullPolicy.policy === "default" ? (
-          <Field label="Default value">
-            {(id) => <input id={id} className="input mono" value={typeof nullPolicy.value === "string" ? nullPolicy.value : JSON.stringify(nullPolicy.value)} disabled={disabled} onChange={(e) => props.onChange({ ...rule, null: { policy: "default", value: parseTyped(e.target.value, firstDef?.type) } })} />}
-          </Field>
-        ) : null}
-      </div>
-      {t.kind === "enum" ? <EnumTable table={t.table} codes={firstDef?.values ?? []} disabled={disabled} onChange={(table) => setT({ ...t, table })} /> : null}
-      {roReason ? <p className="faint" style={{ fontSize: 12 }}>Read-only for this system: {roReason}.</p> : null}
-      {problems.map((p) => (
-        <p key={p} style={{ color: "var(--warning)", fontSize: 12.5 }}>
-          {p}
-        </p>
-      ))}
-      {props.serverError ? (
-        <p role="alert" style={{ color: "var(--danger)", fontSize: 12.5 }}>
-          {props.serverError}
-        </p>
-      ) : null}
-      {props.fieldError ? (
-        <p style={{ color: "var(--danger)", fontSize: 12.5 }}>
-          <AlertTriangle size={12} aria-hidden="true" /> On the sample: {props.fieldError}
-        </p>
-      ) : null}
-    </div>
-  );
-}
-
-function EnumTable({ table, codes, disabled, onChange }: { table: EnumEntry[]; codes: string[]; disabled: boolean; onChange: (t: EnumEntry[]) => void }) {
-  return (
-    <div className="col" style={{ gap: 6 }}>
-      <span className="muted" style={{ fontSize: 12.5, fontWeight: 600 }}>
-        Enum table (system value → canonical code)
-      </span>
-      {table.map((e, i) => (
-        <div key={i} className="row">
-          <input
-            className="input mono"
-            aria-label={`System value ${i + 1}`}
-            style={{ width: 160 }}
-            value={typeof e.system === "string" ? e.system : JSON.stringify(e.system)}
-            disabled={disabled}
-            onChange={(ev) => onChange(table.map((x, j) => (j === i ? { ...x, system: parseEnumSystem(ev.target.value) } : x)))}
-          />
-          <ArrowRight size={14} className="faint" aria-hidden="true" />
-          {codes.length ? (
-            <select className="select mono" aria-label={`Canonical code ${i + 1}`} value={e.canonical} disabled={disabled} onChange={(ev) => onChange(table.map((x, j) => (j === i ? { ...x, canonical: ev.target.value } : x)))}>
-              {[...new Set([e.canonical, ...codes])].map((c) => (
-                <option key={c}>{c}</option>
-              ))}
-            </select>
-          ) : (
-            <input className="input mono" aria-label={`Canonical code ${i + 1}`} value={e.canonical} disabled={disabled} onChange={(ev) => onChange(table.map((x, j) => (j === i ? { ...x, canonical: ev.target.value } : x)))} />
-          )}
-          <button type="button" className="btn sm ghost icon" aria-label={`Remove row ${i + 1}`} disabled={disabled} onClick={() => onChange(table.filter((_, j) => j !== i))}>
-            <Trash2 size={13} />
+    <div className={`banner ${ok && check.sample_count > 0 ? "success" : "warning"}`} role="status" aria-label="Path check">
+      {ok && check.sample_count > 0 ? <CheckCircle2 size={16} /> : <AlertTriangle size={16} />}
+      <div className="b-body col" style={{ gap: 6 }}>
+        <strong>
+          {checkSummary(check, props.system)}
+          {stale ? <span className="faint" style={{ fontWeight: 400 }}> (checked before your latest edits)</span> : null}
+        </strong>
+        {!ok ? <ProblemList check={check} rules={props.rules} onShow={props.onShow} /> : null}
+        <div className="row">
+          <button type="button" className="btn sm" onClick={props.onRecheck} disabled={props.checking}>
+            {props.checking ? <Spinner /> : <ListChecks size={14} />} Check again
+          </button>
+          <button type="button" className="btn sm ghost" onClick={props.onClose}>
+            Hide
           </button>
         </div>
-      ))}
-      <div>
-        <button type="button" className="btn sm" disabled={disabled} onClick={() => onChange([...table, { system: "", canonical: codes[0] ?? "" }])}>
-          <Plus size={13} /> Add row
-        </button>
       </div>
     </div>
   );
 }
 
-/** A system enum value: numbers and booleans as JSON, everything else as text. */
-function parseEnumSystem(text: string): unknown {
-  if (/^-?\d+(\.\d+)?$/.test(text.trim())) return Number(text.trim());
-  if (text.trim() === "true") return true;
-  if (text.trim() === "false") return false;
-  return text;
-}
-
-function PreviewPanel(props: {
-  enabled: boolean;
-  samples: Record<string, unknown>[];
-  sampleIdx: number;
-  setSampleIdx: (n: number) => void;
-  customSample: string | null;
-  setCustomSample: (s: string | null) => void;
-  sample: Record<string, unknown> | null;
-  sampleError: string | null;
-  preview: PreviewResponse | undefined;
-  loading: boolean;
-  error: string | null;
-  rules: MappingRule[];
-  canonical: FieldDef[];
-}) {
-  const p = props.preview;
-  const errors = (p?.errors ?? []) as FieldError[];
-  const written = (p?.written ?? {}) as Record<string, unknown>;
-  const canonicalValues = (p?.canonical ?? {}) as Record<string, unknown>;
-  const readOnly = new Set(p?.read_only ?? []);
-  const sampleFlat = new Map(props.sample ? flatten(props.sample) : []);
-  const writtenFlat = new Map(flatten(written));
+function ProblemList({ check, rules, onShow }: { check: MappingCheck; rules: MappingRule[]; onShow: (rule: number) => void }) {
   return (
-    <section className="card" aria-labelledby="preview-h">
-      <div className="card-head">
-        <h2 id="preview-h">Live preview</h2>
-        {props.loading ? <Spinner /> : null}
-        {props.samples.length > 0 ? (
-          <select className="select" aria-label="Sample record" value={props.customSample === null ? props.sampleIdx : -1} onChange={(e) => (Number(e.target.value) >= 0 ? props.setSampleIdx(Number(e.target.value)) : props.setCustomSample(JSON.stringify(props.sample ?? {}, null, 2)))}>
-            {props.samples.map((_, i) => (
-              <option key={i} value={i}>
-                Sample {i + 1}
-              </option>
+    <ul className="problem-list">
+      {[...problemsByRule(check.problems)].map(([rule, problems]) => (
+        <li key={rule}>
+          <button type="button" className="btn sm ghost" onClick={() => onShow(rule)} title="Show this connection">
+            Connection {rule + 1}
+            {rules[rule]?.canonical?.length ? `: ${rules[rule]!.canonical!.join(", ")}` : ""}
+          </button>
+          <ul>
+            {problems.map((p, j) => (
+              <li key={j}>
+                <span className="mono">{p.path}</span> <span className="muted">{p.message}</span>
+              </li>
             ))}
-            <option value={-1}>Edited sample</option>
-          </select>
-        ) : null}
-        <button type="button" className="btn sm" onClick={() => props.setCustomSample(props.customSample === null ? JSON.stringify(props.sample ?? {}, null, 2) : null)} disabled={!props.enabled}>
-          {props.customSample === null ? "Edit sample" : "Use discovered"}
-        </button>
-      </div>
-      <div className="card-body col" style={{ maxHeight: 620, overflow: "auto" }}>
-        {!props.enabled ? <EmptyState icon={<Lock size={22} />} title="Preview needs an admin" /> : null}
-        {props.customSample !== null ? (
-          <Field label="Sample record (JSON, as the system holds it)" error={props.sampleError}>
-            {(id) => <textarea id={id} className="textarea code" rows={8} value={props.customSample ?? ""} onChange={(e) => props.setCustomSample(e.target.value)} />}
-          </Field>
-        ) : null}
-        {props.enabled && !props.sample && props.customSample === null ? (
-          <EmptyState title="No sample record">
-            No records could be read from the system. <button type="button" className="btn sm" onClick={() => props.setCustomSample("{\n  \n}")}>Paste one</button>
-          </EmptyState>
-        ) : null}
-        {props.error ? (
-          <div className="banner danger" role="alert">
-            <AlertTriangle size={16} />
-            <div className="b-body">{props.error}</div>
-          </div>
-        ) : null}
-        {p && props.sample ? (
-          <table className="simple-table" aria-label="Preview of the sample record">
-            <thead>
-              <tr>
-                <th>System holds</th>
-                <th>Canonical</th>
-                <th>Written back</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.rules.map((r, i) => {
-                const err = errors.find((e) => (e.fields ?? []).some((f) => (r.canonical ?? []).includes(f)) || (e.paths ?? []).some((x) => r.system.includes(x)));
-                const ro = (r.canonical ?? []).some((c) => readOnly.has(c));
-                return (
-                  <tr key={i}>
-                    <td>
-                      {r.system.map((s) => (
-                        <div key={s}>
-                          <span className="mono faint">{s}</span> <Value v={sampleFlat.get(s) ?? null} />
-                        </div>
-                      ))}
-                    </td>
-                    <td>
-                      {(r.canonical ?? []).map((c) => (
-                        <div key={c}>
-                          <span className="mono faint">{c}</span> <Value v={canonicalValues[c] ?? null} />
-                        </div>
-                      ))}
-                      {err ? (
-                        <div role="alert" style={{ color: "var(--danger)", fontSize: 12.5 }}>
-                          <AlertTriangle size={12} aria-hidden="true" /> {err.message}
-                        </div>
-                      ) : null}
-                    </td>
-                    <td>
-                      {ro ? (
-                        <Pill tone="warning" title="This transform cannot be reversed, so the engine never writes this field to the system">
-                          read-only
-                        </Pill>
-                      ) : (
-                        r.system.map((s) => {
-                          const w = writtenFlat.get(s);
-                          const round = sampleFlat.has(s) && w !== undefined && w !== null && !sameValue(w, sampleFlat.get(s));
-                          return (
-                            <div key={s}>
-                              <Value v={w ?? null} /> {round ? <Pill tone="info" title="Written back differently from what the system holds now (a normalised form)">normalised</Pill> : null}
-                            </div>
-                          );
-                        })
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        ) : null}
-        {errors.length > 0 ? <p className="muted" style={{ fontSize: 12.5 }}>{errors.length} field{errors.length === 1 ? "" : "s"} could not be read from this sample.</p> : null}
-      </div>
-    </section>
+          </ul>
+        </li>
+      ))}
+    </ul>
   );
 }

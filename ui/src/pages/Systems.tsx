@@ -1,52 +1,22 @@
-// Systems: the connected applications, and a form for the declarative `rest` connector config
-// (base URL, auth and its keychain secret, objects' endpoints, pagination, incremental reads,
-// concurrency, webhooks, polling). A draft is tested before it is saved (the fields found, with
-// an example value each). Secrets are typed once, sent to the OS keychain
-// (PUT /api/secrets/{name}) and never shown again; the page says whether each is stored and can
-// remove one.
+// Systems: the connected applications, each with its connector, secrets, objects and health,
+// and what support and admins do to repair one: test the connection, reconcile it now (with
+// progress), read its reconciliations, decide a reconciliation that found too many records gone,
+// and push records to it again. Each system's form is pages/SystemEdit.tsx.
 
-import { useEffect, useId, useMemo, useState, type ReactNode } from "react";
-import { Link, useNavigate, useParams } from "react-router";
-import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link } from "react-router";
 import { toast } from "sonner";
-import { Cable, CheckCircle2, KeyRound, Pencil, Plug, Plus, Trash2, Workflow, XCircle } from "lucide-react";
-import { api, ApiError, errorMessage } from "../api/client";
+import { Cable, CheckCircle2, History, KeyRound, Pencil, Plug, Plus, Send, Workflow, XCircle } from "lucide-react";
+import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
-import type { AuthType, ConcurrencyStyle, ConnectionTest, Incremental, IncrementalStyle, ObjectEndpoints, Pagination, PaginationStyle, SignedPayload, SystemConfig, TimeFormat } from "../api/types";
+import type { ConnectionTest, SystemConfig, SystemHealth } from "../api/types";
 import { can, whyNot } from "../lib/roles";
-import { apiBase } from "../lib/session";
-import {
-  authTakes,
-  editEndpoint,
-  eventsPointerFor,
-  eventsShape,
-  methodOptions,
-  newConcurrency,
-  newIncremental,
-  newObjectEndpoints,
-  newPagination,
-  newPoll,
-  newRestForm,
-  newWebhooks,
-  paramProblems,
-  paramRows,
-  paramsOf,
-  restConfigOf,
-  secretRefs,
-  stableJson,
-  testTarget,
-  toConfig,
-  toForm,
-  AUTH_SECRET_PURPOSE,
-  DEFAULT_METHOD,
-  WEBHOOK_SECRET_PURPOSE,
-  type EventsShape,
-  type ParamRow,
-  type RestForm,
-} from "../lib/restconfig";
-import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner } from "../components/ui";
-import { ConnectionTestCard, useConnectionTest } from "../components/ConnectionTest";
-import { SecretField, SecretStatusPill, useSecretInput, type SecretInput } from "../components/SecretField";
+import { describeSchedule, reconcileSchedule, restConfigOf, secretRefs } from "../lib/restconfig";
+import { useUrlFilters } from "../lib/urlstate";
+import { EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner } from "../components/ui";
+import { SecretStatusPill } from "../components/SecretField";
+import { ReconcileGuardBanner, ReconcileNowButton, ReconciliationsDrawer, SystemRuns, useReconcileNow } from "../components/Reconcile";
+import { RepushDialog } from "../components/RepushDialog";
 import { formatCount } from "../lib/format";
 
 function useTestConnection() {
@@ -92,13 +62,17 @@ export function SystemsPage() {
   const ws = useWorkspace();
   const metrics = useMetrics();
   const test = useTestConnection();
+  const [f, setF] = useUrlFilters(["runs", "run"] as const);
+  const [repush, setRepush] = useState<SystemConfig | null>(null);
   const mayEdit = can(me.role, "edit_systems");
   const health = new Map((metrics.data?.per_system ?? []).map((h) => [h.system, h]));
+  const names = new Map((ws.data?.systems ?? []).map((s) => [s.id, s.name]));
+  const highlight = /^\d+$/.test(f.run) ? Number(f.run) : null;
   return (
     <div className="page">
       <PageHeader
         title="Systems"
-        description="The applications Concord keeps in agreement. Each is reached by a connector with a declarative config; its secrets stay in the OS keychain."
+        description="The applications Concord keeps in agreement. Each is reached by a connector with a declarative config; its secrets stay in the OS keychain. Reconcile one to compare everything it holds with what Concord knows, or push records to it again."
         actions={
           mayEdit ? (
             <Link to="/systems/new" className="btn primary">
@@ -111,6 +85,7 @@ export function SystemsPage() {
           )
         }
       />
+      <ReconcileGuardBanner names={names} objects={ws.data?.objects ?? []} highlight={highlight} />
       {ws.isPending ? <Loading /> : ws.error ? <div className="card"><ErrorState error={ws.error} retry={() => void ws.refetch()} /></div> : ws.data.systems.length === 0 ? (
         <div className="card">
           <EmptyState icon={<Cable size={22} />} title="No systems yet">
@@ -119,790 +94,119 @@ export function SystemsPage() {
         </div>
       ) : (
         <div className="grid-cards">
-          {ws.data.systems.map((s) => {
-            const c = s.connector === "rest" ? restConfigOf(s.config) : null;
-            const h = health.get(s.id);
-            const mapped = ws.data.mappings.filter((m) => m.system === s.id).map((m) => m.object);
-            return (
-              <article key={s.id} className="card" aria-labelledby={`sys-${s.id}`}>
-                <div className="card-head">
-                  <Cable size={18} aria-hidden="true" />
-                  <h2 id={`sys-${s.id}`}>
-                    {s.name} <span className="faint mono" style={{ fontWeight: 400 }}>{s.id}</span>
-                  </h2>
-                  {h ? h.dead_letters > 0 ? <Pill tone="danger">{h.dead_letters} dead letters</Pill> : <Pill tone="success">healthy</Pill> : null}
-                </div>
-                <div className="card-body col">
-                  <dl className="kv">
-                    <dt>Connector</dt>
-                    <dd>{s.connector}</dd>
-                    {c ? (
-                      <>
-                        <dt>Base URL</dt>
-                        <dd className="mono">{c.base_url}</dd>
-                        <dt>Auth</dt>
-                        <dd>{c.auth?.type ?? "none"}</dd>
-                        {secretRefs(c).length > 0 ? (
-                          <>
-                            <dt>Secrets</dt>
-                            <dd className="col" style={{ gap: 4 }}>
-                              {secretRefs(c).map((r) => (
-                                <span key={r.name} className="row wrap" style={{ gap: 6 }} title={r.purposes.join(", ")}>
-                                  <KeyRound size={12} aria-hidden="true" />
-                                  <span className="mono" style={{ overflowWrap: "anywhere" }}>{r.name}</span>
-                                  <span className="sr-only">({r.purposes.join(", ")})</span>
-                                  <SecretStatusPill name={r.name} enabled={mayEdit} />
-                                </span>
-                              ))}
-                            </dd>
-                          </>
-                        ) : null}
-                        <dt>Objects</dt>
-                        <dd>{Object.keys(c.objects).join(", ") || "—"}</dd>
-                        <dt>Changes by</dt>
-                        <dd>{[c.webhooks ? "webhooks" : null, c.poll ? `polling every ${c.poll.interval_secs} s` : null].filter(Boolean).join(" + ") || "webhooks in Concord's format"}</dd>
-                      </>
-                    ) : null}
-                    <dt>Mapped</dt>
-                    <dd>{mapped.length ? mapped.join(", ") : <span className="faint">no mapping yet</span>}</dd>
-                    {h ? (
-                      <>
-                        <dt>Writes</dt>
-                        <dd>
-                          {formatCount(h.sent)} sent · {formatCount(h.outbox_pending)} queued
-                        </dd>
-                      </>
-                    ) : null}
-                  </dl>
-                  <TestResult r={test.results[s.id]} />
-                  <div className="row wrap">
-                    <button type="button" className="btn sm" disabled={!mayEdit || test.results[s.id] === "running"} onClick={() => void test.run(s.id)} title={mayEdit ? "List the first page of records with the saved config" : whyNot(me.role, "edit_systems")}>
-                      <Plug size={14} /> Test connection
-                    </button>
-                    <Link className="btn sm" to={`/systems/${encodeURIComponent(s.id)}`}>
-                      <Pencil size={14} /> {mayEdit ? "Edit" : "View"}
-                    </Link>
-                    <Link className="btn sm" to={`/mapper?system=${encodeURIComponent(s.id)}`}>
-                      <Workflow size={14} /> Fields
-                    </Link>
-                  </div>
-                </div>
-              </article>
-            );
-          })}
+          {ws.data.systems.map((s) => (
+            <SystemCard
+              key={s.id}
+              s={s}
+              mapped={ws.data.mappings.filter((m) => m.system === s.id).map((m) => m.object)}
+              health={health.get(s.id)}
+              test={test}
+              onRuns={() => setF({ runs: s.id })}
+              onRepush={() => setRepush(s)}
+            />
+          ))}
         </div>
       )}
+      {f.runs ? <ReconciliationsDrawer systemId={f.runs} systemName={names.get(f.runs) ?? f.runs} onClose={() => setF({ runs: "" })} /> : null}
+      <RepushDialog system={repush} ws={ws.data} onClose={() => setRepush(null)} />
     </div>
   );
 }
 
-function Section({ title, children, extra }: { title: string; children: ReactNode; extra?: ReactNode }) {
-  return (
-    <section className="card">
-      <div className="card-head">
-        <h2>{title}</h2>
-        {extra}
-      </div>
-      <div className="card-body col" style={{ gap: 14 }}>
-        {children}
-      </div>
-    </section>
-  );
-}
-
-function Text(props: { label: string; value: string | null | undefined; onChange: (v: string) => void; hint?: ReactNode; placeholder?: string; mono?: boolean; disabled?: boolean; required?: boolean; className?: string }) {
-  return (
-    <Field label={props.label} hint={props.hint} className={props.className}>
-      {(id) => (
-        <input
-          id={id}
-          className={`input ${props.mono ? "mono" : ""}`}
-          value={props.value ?? ""}
-          placeholder={props.placeholder}
-          disabled={props.disabled}
-          required={props.required}
-          onChange={(e) => props.onChange(e.target.value)}
-        />
-      )}
-    </Field>
-  );
-}
-
-function Num(props: { label: string; value: number | null | undefined; onChange: (v: number | undefined) => void; hint?: ReactNode; disabled?: boolean; step?: string }) {
-  return (
-    <Field label={props.label} hint={props.hint}>
-      {(id) => (
-        <input
-          id={id}
-          type="number"
-          step={props.step ?? "1"}
-          min={0}
-          className="input"
-          value={props.value ?? ""}
-          disabled={props.disabled}
-          onChange={(e) => props.onChange(e.target.value === "" ? undefined : Number(e.target.value))}
-        />
-      )}
-    </Field>
-  );
-}
-
-function Select<T extends string>(props: { label: string; value: T; options: [T, string][]; onChange: (v: T) => void; disabled?: boolean; hint?: ReactNode }) {
-  return (
-    <Field label={props.label} hint={props.hint}>
-      {(id) => (
-        <select id={id} className="select" value={props.value} disabled={props.disabled} onChange={(e) => props.onChange(e.target.value as T)}>
-          {props.options.map(([v, l]) => (
-            <option key={v} value={v}>
-              {l}
-            </option>
-          ))}
-        </select>
-      )}
-    </Field>
-  );
-}
-
-/** The form for one system; a new instance per route, so no state leaks between systems. */
-export function SystemEditPage() {
-  const { id } = useParams();
-  return <SystemEditor key={id ?? "new"} routeId={id} />;
-}
-
-function SystemEditor({ routeId }: { routeId: string | undefined }) {
-  const isNew = routeId === undefined;
+function SystemCard({ s, mapped, health: h, test, onRuns, onRepush }: { s: SystemConfig; mapped: string[]; health: SystemHealth | undefined; test: ReturnType<typeof useTestConnection>; onRuns: () => void; onRepush: () => void }) {
   const me = useMe();
-  const ws = useWorkspace();
-  const qc = useQueryClient();
-  const navigate = useNavigate();
   const mayEdit = can(me.role, "edit_systems");
-  const existing = ws.data?.systems.find((s) => s.id === routeId);
-
-  const [sys, setSys] = useState<SystemConfig | null>(null);
-  const [cfg, setCfg] = useState<RestForm>(newRestForm());
-  const [rawJson, setRawJson] = useState("{}");
-  // Typed secret values stay in their (write-only) inputs until they are stored.
-  const authSecret = useSecretInput();
-  const hookSecret = useSecretInput();
-  const [saving, setSaving] = useState(false);
-  const [serverError, setServerError] = useState<string | null>(null);
-  const [activeObject, setActiveObject] = useState<string | null>(null);
-  const test = useConnectionTest();
-
-  useEffect(() => {
-    if (isNew && !sys) {
-      setSys({ id: "", name: "", connector: "rest", config: {}, max_attempts: 8, rate_limit_per_sec: null });
-      setCfg(newRestForm());
-      setActiveObject("employee");
-    } else if (existing && !sys) {
-      setSys(structuredClone(existing));
-      const f = toForm(restConfigOf(existing.config));
-      setCfg(f);
-      setRawJson(JSON.stringify(existing.config ?? {}, null, 2));
-      setActiveObject(Object.keys(f.objects)[0] ?? null);
-    }
-  }, [isNew, existing, sys]);
-
-  const objectNames = useMemo(() => (ws.data?.objects ?? []).map((o) => o.name), [ws.data]);
-
-  if (ws.isPending || (!isNew && !sys && !ws.error && existing)) return <div className="page"><Loading /></div>;
-  if (ws.error) return <div className="page"><ErrorState error={ws.error} retry={() => void ws.refetch()} /></div>;
-  if (!isNew && !existing) {
-    return (
-      <div className="page">
-        <PageHeader title="System not found" />
-        <div className="card">
-          <EmptyState title={`No system “${routeId}”`}>
-            <Link to="/systems">Back to systems</Link>
-          </EmptyState>
-        </div>
-      </div>
-    );
-  }
-  if (!sys) return null;
-
-  const ro = !mayEdit;
-  const isRest = sys.connector === "rest";
-  const setObj = (name: string, patch: Partial<ObjectEndpoints>) => setCfg((c) => ({ ...c, objects: { ...c.objects, [name]: { ...c.objects[name]!, ...patch } } }));
-  const idValid = /^[a-z0-9][a-z0-9_-]*$/.test(sys.id);
-
-  // The system as the form has it: what a save sends and what a test of the draft tries.
-  const draft = (): { system: SystemConfig } | { error: string } => {
-    let config: unknown;
-    if (isRest) config = toConfig(cfg);
-    else {
-      try {
-        config = JSON.parse(rawJson);
-      } catch (e) {
-        return { error: `The config is not valid JSON: ${errorMessage(e)}` };
-      }
-    }
-    return { system: { ...sys, name: sys.name.trim() || sys.id, config } };
-  };
-  // The saved system in the same shape, to tell an unchanged form from an edited one.
-  const saved: SystemConfig | undefined = existing
-    ? { ...existing, name: existing.name.trim() || existing.id, config: existing.connector === "rest" ? toConfig(toForm(restConfigOf(existing.config))) : existing.config }
-    : undefined;
-  const current = draft();
-  const currentKey = "system" in current ? stableJson(current.system) : current.error;
-  const testObject = activeObject && isRest && activeObject in cfg.objects ? activeObject : null;
-  const target = "system" in current ? testTarget(current.system, saved) : "draft";
-
-  const runTest = () => {
-    if (!("system" in current)) {
-      test.invalid(current.error, currentKey);
-      return;
-    }
-    if (target === "saved") void test.run({ via: "saved", id: sys.id, object: testObject }, currentKey);
-    else void test.run({ via: "draft", system: current.system, object: testObject }, currentKey);
-  };
-
-  // The saved systems that use a secret (for a removal's warning), and the typed values.
-  const usedBy = (name: string | null | undefined) =>
-    (ws.data?.systems ?? []).filter((s) => s.connector === "rest" && secretRefs(restConfigOf(s.config)).some((r) => r.name === name?.trim())).map((s) => s.name);
-  const typedSecrets: [string | undefined, SecretInput][] = [
-    [cfg.auth.type !== "none" ? cfg.auth.secret ?? undefined : undefined, authSecret],
-    [cfg.webhooks?.secret, hookSecret],
-  ];
-  const unstoredTyped = typedSecrets.some(([name, input]) => !!name?.trim() && input.filled);
-
-  const save = async () => {
-    setServerError(null);
-    const d = draft();
-    if (!("system" in d)) {
-      setServerError(d.error);
-      return;
-    }
-    const body = d.system;
-    setSaving(true);
-    try {
-      await api.put("/api/systems/{id}", { id: sys.id }, body);
-      const stored: string[] = [];
-      for (const [rawName, input] of typedSecrets) {
-        const name = rawName?.trim();
-        const value = input.peek();
-        if (name && value) {
-          try {
-            await api.put("/api/secrets/{name}", { name }, { value });
-            input.clear();
-            stored.push(name);
-          } catch (e) {
-            toast.error(`The system is saved, but the secret “${name}” is not`, { description: errorMessage(e) });
-          }
-        }
-      }
-      for (const name of stored) void qc.invalidateQueries({ queryKey: ["secret", name] });
-      toast.success(`${body.name} saved`, { description: stored.length ? `Secrets stored in the keychain: ${stored.join(", ")}.` : undefined });
-      await qc.invalidateQueries({ queryKey: ["workspace"] });
-      if (isNew) navigate(`/systems/${encodeURIComponent(sys.id)}`, { replace: true });
-    } catch (e) {
-      setServerError(errorMessage(e));
-      toast.error(e instanceof ApiError && e.status === 422 ? "The configuration is not valid" : "Could not save", { description: errorMessage(e) });
-    } finally {
-      setSaving(false);
-    }
-  };
-
-  const obj = activeObject ? cfg.objects[activeObject] : undefined;
-  const auth = cfg.auth;
-
+  const mayRepair = can(me.role, "repair_systems");
+  const reconcile = useReconcileNow(s.id);
+  const c = s.connector === "rest" ? restConfigOf(s.config) : null;
+  const schedule = c ? reconcileSchedule(c) : null;
+  const noMapping = mapped.length === 0;
+  const repairWhy = !mayRepair ? whyNot(me.role, "repair_systems") : noMapping ? "Map an object first: only mapped objects are reconciled or pushed" : undefined;
   return (
-    <form
-      className="page"
-      onSubmit={(e) => {
-        e.preventDefault();
-        void save();
-      }}
-      aria-label={isNew ? "Add a system" : `Edit ${sys.name}`}
-    >
-      <PageHeader
-        title={isNew ? "Add a system" : sys.name}
-        description={isNew ? "Describe how Concord reaches the system: where its records are, how they page, how to learn of changes, how to write." : <span className="mono">{sys.id}</span>}
-        actions={
-          <>
-            <button
-              type="button"
-              className="btn"
-              disabled={!mayEdit || test.state?.phase === "running"}
-              onClick={runTest}
-              title={
-                !mayEdit
-                  ? whyNot(me.role, "edit_systems")
-                  : `Lists the first page${testObject ? ` of ${testObject}` : ""} with ${target === "saved" ? "the saved config" : "the config in this form, before saving"}`
-              }
-            >
-              {test.state?.phase === "running" ? <Spinner /> : <Plug size={16} />} Test connection
-            </button>
-            <Link className="btn" to="/systems">
-              Cancel
-            </Link>
-            <button type="submit" className="btn primary" disabled={ro || saving || !idValid} title={ro ? whyNot(me.role, "edit_systems") : undefined}>
-              {saving ? <Spinner /> : null} Save
-            </button>
-          </>
-        }
-      />
-      {test.state ? <ConnectionTestCard state={test.state} stale={test.state.phase !== "running" && test.state.key !== currentKey} onClose={test.clear} /> : null}
-      {test.state && unstoredTyped ? (
-        <div className="banner warning" role="status">
-          <KeyRound size={16} />
-          <div className="b-body">A secret value is typed but not stored: the test uses what the keychain holds. Store it first to test with it.</div>
-        </div>
-      ) : null}
-      {serverError ? (
-        <div className="banner danger" role="alert">
-          <XCircle size={16} />
-          <div className="b-body">
-            <strong>Not saved</strong>
-            {serverError}
-          </div>
-        </div>
-      ) : null}
-      {ro ? <div className="banner info"><div className="b-body">{whyNot(me.role, "edit_systems")} The form is read-only.</div></div> : null}
-
-      <Section title="General">
-        <div className="form-grid">
-          <Text label="Name" value={sys.name} onChange={(v) => setSys({ ...sys, name: v })} placeholder="Acme HRIS" disabled={ro} required />
-          <Text
-            label="Id"
-            value={sys.id}
-            onChange={(v) => setSys({ ...sys, id: v.toLowerCase() })}
-            placeholder="hris"
-            mono
-            disabled={ro || !isNew}
-            hint={isNew ? (sys.id && !idValid ? "Lowercase letters, digits, - and _." : "Used in URLs and the audit; cannot change later.") : "Cannot change."}
-          />
-          <Select label="Connector" value={sys.connector} onChange={(v) => setSys({ ...sys, connector: v })} disabled={ro} options={[["rest", "REST (declarative)"], ...(sys.connector !== "rest" ? ([[sys.connector, sys.connector]] as [string, string][]) : [])]} />
-          <Num label="Rate limit (writes/s)" value={sys.rate_limit_per_sec} onChange={(v) => setSys({ ...sys, rate_limit_per_sec: v ?? null })} step="any" disabled={ro} hint="Blank: no limit." />
-          <Num label="Attempts before a dead letter" value={sys.max_attempts} onChange={(v) => setSys({ ...sys, max_attempts: v ?? 8 })} disabled={ro} />
-        </div>
-      </Section>
-
-      {!isRest ? (
-        <Section title="Connector config (JSON)">
-          <textarea className="textarea code" rows={14} aria-label="Connector config as JSON" value={rawJson} onChange={(e) => setRawJson(e.target.value)} disabled={ro} />
-        </Section>
-      ) : (
-        <>
-          <Section title="Connection">
-            <div className="form-grid">
-              <Text className="span-2" label="Base URL" value={cfg.base_url} onChange={(v) => setCfg({ ...cfg, base_url: v })} mono placeholder="https://api.example.com/v1" disabled={ro} required />
-              <Num label="Timeout (ms)" value={cfg.timeout_ms} onChange={(v) => setCfg({ ...cfg, timeout_ms: v })} disabled={ro} hint="Default 10000." />
-              <Text label="User agent" value={cfg.user_agent} onChange={(v) => setCfg({ ...cfg, user_agent: v })} disabled={ro} />
-            </div>
-            <div className="form-grid">
-              <Select<AuthType>
-                label="Authentication"
-                value={auth.type}
-                disabled={ro}
-                onChange={(v) => setCfg({ ...cfg, auth: { ...auth, type: v } })}
-                options={options(AUTH_LABELS)}
-              />
-              {authTakes(auth.type, "header") ? <Text label="Header" value={auth.header} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, header: v } })} placeholder="X-API-Key" disabled={ro} /> : null}
-              {authTakes(auth.type, "prefix") ? <Text label="Prefix" value={auth.prefix} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, prefix: v } })} placeholder="optional" disabled={ro} /> : null}
-              {authTakes(auth.type, "username") ? <Text label="Username" value={auth.username} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, username: v } })} disabled={ro} /> : null}
-              {authTakes(auth.type, "token_url") ? <Text label="Token URL" value={auth.token_url} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, token_url: v } })} mono disabled={ro} /> : null}
-              {authTakes(auth.type, "client_id") ? <Text label="Client id" value={auth.client_id} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, client_id: v } })} disabled={ro} /> : null}
-              {authTakes(auth.type, "scope") ? <Text label="Scope" value={auth.scope} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, scope: v } })} placeholder="optional" disabled={ro} /> : null}
-              {auth.type !== "none" ? (
+    <article className="card" aria-labelledby={`sys-${s.id}`}>
+      <div className="card-head">
+        <Cable size={18} aria-hidden="true" />
+        <h2 id={`sys-${s.id}`}>
+          {s.name} <span className="faint mono" style={{ fontWeight: 400 }}>{s.id}</span>
+        </h2>
+        {h ? h.dead_letters > 0 ? <Pill tone="danger">{h.dead_letters} dead letters</Pill> : <Pill tone="success">healthy</Pill> : null}
+      </div>
+      <div className="card-body col">
+        <dl className="kv">
+          <dt>Connector</dt>
+          <dd>{s.connector}</dd>
+          {c ? (
+            <>
+              <dt>Base URL</dt>
+              <dd className="mono">{c.base_url}</dd>
+              <dt>Auth</dt>
+              <dd>{c.auth?.type ?? "none"}</dd>
+              {secretRefs(c).length > 0 ? (
                 <>
-                  <Text label="Secret name (keychain)" value={auth.secret} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, secret: v } })} mono placeholder={`${sys.id || "system"}-api-key`} disabled={ro} hint="The config holds only this name." />
-                  <SecretField
-                    className="span-2"
-                    name={auth.secret}
-                    label={AUTH_SECRET_PURPOSE[auth.type]}
-                    input={authSecret}
-                    mayManage={mayEdit}
-                    disabled={ro}
-                    usedBy={usedBy(auth.secret)}
-                  />
+                  <dt>Secrets</dt>
+                  <dd className="col" style={{ gap: 4 }}>
+                    {secretRefs(c).map((r) => (
+                      <span key={r.name} className="row wrap" style={{ gap: 6 }} title={r.purposes.join(", ")}>
+                        <KeyRound size={12} aria-hidden="true" />
+                        <span className="mono" style={{ overflowWrap: "anywhere" }}>{r.name}</span>
+                        <span className="sr-only">({r.purposes.join(", ")})</span>
+                        <SecretStatusPill name={r.name} enabled={mayEdit} />
+                      </span>
+                    ))}
+                  </dd>
                 </>
               ) : null}
-            </div>
-          </Section>
-
-          <Section
-            title="Objects"
-            extra={
-              <button
-                type="button"
-                className="btn sm"
-                disabled={ro}
-                onClick={() => {
-                  const name = objectNames.find((n) => !(n in cfg.objects)) ?? `object${Object.keys(cfg.objects).length + 1}`;
-                  setCfg({ ...cfg, objects: { ...cfg.objects, [name]: newObjectEndpoints() } });
-                  setActiveObject(name);
-                }}
-              >
-                <Plus size={14} /> Add object
-              </button>
-            }
-          >
-            {Object.keys(cfg.objects).length === 0 ? <EmptyState title="No objects">Add the kind of record this system holds, e.g. employee.</EmptyState> : null}
-            <div className="tabs" role="tablist" aria-label="Objects">
-              {Object.keys(cfg.objects).map((n) => (
-                <button key={n} type="button" role="tab" className="tab" aria-selected={n === activeObject} onClick={() => setActiveObject(n)}>
-                  {n}
-                </button>
-              ))}
-            </div>
-            {obj && activeObject ? (
-              <div className="col" style={{ gap: 14 }} role="tabpanel" aria-label={activeObject}>
-                <div className="form-grid">
-                  <Select
-                    label="Object"
-                    value={activeObject}
-                    disabled={ro}
-                    onChange={(v) => {
-                      if (v === activeObject || v in cfg.objects) return;
-                      const { [activeObject]: moved, ...rest } = cfg.objects;
-                      setCfg({ ...cfg, objects: { ...rest, [v]: moved! } });
-                      setActiveObject(v);
-                    }}
-                    options={[...new Set([activeObject, ...objectNames])].map((n) => [n, n] as [string, string])}
-                  />
-                  <Text label="Collection path" value={obj.path} onChange={(v) => setObj(activeObject, { path: v })} mono placeholder="/employees" disabled={ro} />
-                  <Text label="Item path" value={obj.item_path} onChange={(v) => setObj(activeObject, { item_path: v })} mono placeholder="{path}/{id}" disabled={ro} />
-                  <Text label="Id field" value={obj.id_field} onChange={(v) => setObj(activeObject, { id_field: v })} mono placeholder="id" disabled={ro} />
-                  <Text label="Records pointer" value={obj.records_pointer} onChange={(v) => setObj(activeObject, { records_pointer: v })} mono placeholder="/data (blank: the body)" disabled={ro} />
-                  <Text label="Record pointer" value={obj.record_pointer} onChange={(v) => setObj(activeObject, { record_pointer: v })} mono placeholder="blank: the body" disabled={ro} />
-                  <Text label="Version field" value={obj.version_field} onChange={(v) => setObj(activeObject, { version_field: v })} mono placeholder="version" disabled={ro} />
-                  <Text label="Modified field" value={obj.modified_field} onChange={(v) => setObj(activeObject, { modified_field: v })} mono placeholder="updated_at" disabled={ro} />
-                  <ParamsEditor key={activeObject} className="span-all" params={obj.params} onChange={(params) => setObj(activeObject, { params })} disabled={ro} />
-                </div>
-                <h3>Pagination</h3>
-                <div className="form-grid">
-                  <Select<PaginationStyle>
-                    label="Style"
-                    value={obj.pagination?.style ?? "none"}
-                    disabled={ro}
-                    onChange={(v) => setObj(activeObject, { pagination: newPagination(v) })}
-                    options={options(PAGINATION_LABELS)}
-                  />
-                  <PaginationFields p={obj.pagination ?? { style: "none" }} onChange={(p) => setObj(activeObject, { pagination: p })} disabled={ro} />
-                  <Text label="Total count pointer" value={obj.total_pointer} onChange={(v) => setObj(activeObject, { total_pointer: v })} mono placeholder="/meta/total" disabled={ro} hint="In the listing body." />
-                  <Text label="Total count header" value={obj.total_header} onChange={(v) => setObj(activeObject, { total_header: v })} mono placeholder="X-Total-Count" disabled={ro} />
-                </div>
-                <h3>Changes and writes</h3>
-                <div className="form-grid">
-                  <Select<IncrementalStyle | "off">
-                    label="Incremental reads"
-                    value={obj.incremental?.style ?? "off"}
-                    disabled={ro}
-                    hint={obj.incremental && !obj.modified_field ? "Needs the modified field." : undefined}
-                    onChange={(v) => setObj(activeObject, { incremental: v === "off" ? null : newIncremental(v) })}
-                    options={[["off", "Off (full reads)"], ...options(INCREMENTAL_LABELS)]}
-                  />
-                  {obj.incremental ? <IncrementalFields inc={obj.incremental} onChange={(incremental) => setObj(activeObject, { incremental })} disabled={ro} /> : null}
-                  <Select<ConcurrencyStyle>
-                    label="Concurrency"
-                    value={obj.concurrency?.style ?? "none"}
-                    disabled={ro}
-                    hint={obj.concurrency && obj.concurrency.style !== "none" && !obj.version_field ? "Needs the version field." : undefined}
-                    onChange={(v) => setObj(activeObject, { concurrency: newConcurrency(v) })}
-                    options={options(CONCURRENCY_LABELS)}
-                  />
-                  {obj.concurrency?.style === "version_field" ? <Text label="Version body field" value={obj.concurrency.field} onChange={(v) => setObj(activeObject, { concurrency: { style: "version_field", field: v } })} mono disabled={ro} /> : null}
-                  <Select
-                    label="Create method"
-                    value={obj.create?.method ?? DEFAULT_METHOD.create}
-                    disabled={ro}
-                    onChange={(v) => setObj(activeObject, { create: editEndpoint(obj.create, "create", { method: v }) })}
-                    options={methodOptions(obj.create?.method, ["POST", "PUT"]).map((m) => [m, m])}
-                  />
-                  <Text label="Create path" value={obj.create?.path} onChange={(v) => setObj(activeObject, { create: editEndpoint(obj.create, "create", { path: v }) })} mono placeholder="the collection path" disabled={ro} />
-                  <Select
-                    label="Update method"
-                    value={obj.update?.method ?? DEFAULT_METHOD.update}
-                    disabled={ro}
-                    onChange={(v) => setObj(activeObject, { update: editEndpoint(obj.update, "update", { method: v }) })}
-                    options={methodOptions(obj.update?.method, ["PATCH", "PUT", "POST"]).map((m) => [m, m])}
-                  />
-                  <Text label="Update path" value={obj.update?.path} onChange={(v) => setObj(activeObject, { update: editEndpoint(obj.update, "update", { path: v }) })} mono placeholder="the item path" disabled={ro} hint="{id} is replaced." />
-                  <Select
-                    label="Deletes"
-                    value={obj.delete === null ? "off" : obj.delete?.method ?? DEFAULT_METHOD.delete}
-                    disabled={ro}
-                    onChange={(v) => setObj(activeObject, { delete: v === "off" ? null : editEndpoint(obj.delete, "delete", { method: v }) })}
-                    options={[...methodOptions(obj.delete?.method, ["DELETE", "POST"]).map((m): [string, string] => [m, m]), ["off", "Not accepted"]]}
-                  />
-                  {obj.delete !== null ? (
-                    <Text label="Delete path" value={obj.delete?.path} onChange={(v) => setObj(activeObject, { delete: editEndpoint(obj.delete, "delete", { path: v }) })} mono placeholder="the item path" disabled={ro} hint="{id} is replaced." />
-                  ) : null}
-                </div>
-                <div className="row">
-                  <span className="spacer" />
-                  <button
-                    type="button"
-                    className="btn sm danger"
-                    disabled={ro}
-                    onClick={() => {
-                      const { [activeObject]: _gone, ...rest } = cfg.objects;
-                      setCfg({ ...cfg, objects: rest });
-                      setActiveObject(Object.keys(rest)[0] ?? null);
-                    }}
-                  >
-                    <Trash2 size={14} /> Remove {activeObject}
-                  </button>
-                </div>
-              </div>
-            ) : null}
-          </Section>
-
-          <Section
-            title="Webhooks"
-            extra={
-              <label className="check">
-                <input
-                  type="checkbox"
-                  checked={!!cfg.webhooks}
-                  disabled={ro}
-                  onChange={(e) =>
-                    setCfg({
-                      ...cfg,
-                      webhooks: e.target.checked
-                        ? newWebhooks(sys.id, Object.keys(cfg.objects))
-                        : null,
-                    })
-                  }
-                />
-                The system signs its webhooks
-              </label>
-            }
-          >
-            <p className="muted">
-              The system posts changes to <code>{apiBase()}/hooks/{sys.id || "{id}"}</code>. {cfg.webhooks ? "Each is verified by its HMAC-SHA256 signature." : "Without a signing config, webhooks must use Concord's own event format."}
-            </p>
-            {cfg.webhooks ? (
-              <div className="form-grid">
-                <Text label="Signing key name (keychain)" value={cfg.webhooks.secret} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, secret: v } })} mono disabled={ro} />
-                <SecretField
-                  className="span-2"
-                  name={cfg.webhooks.secret}
-                  label={WEBHOOK_SECRET_PURPOSE}
-                  input={hookSecret}
-                  mayManage={mayEdit}
-                  disabled={ro}
-                  usedBy={usedBy(cfg.webhooks.secret)}
-                />
-                <Text label="Signature header" value={cfg.webhooks.signature_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_header: v } })} mono disabled={ro} />
-                <Text label="Signature prefix" value={cfg.webhooks.signature_prefix} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_prefix: v } })} mono placeholder="sha256=" disabled={ro} />
-                <Text label="Timestamp header" value={cfg.webhooks.timestamp_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, timestamp_header: v } })} mono disabled={ro} />
-                <Num label="Tolerance (s)" value={cfg.webhooks.tolerance_secs} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, tolerance_secs: v } })} disabled={ro} />
-                <Select<SignedPayload> label="Signed payload" value={cfg.webhooks.signed_payload ?? "timestamp_dot_body"} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signed_payload: v } })} options={options(SIGNED_PAYLOAD_LABELS)} />
-                <Select label="Object" value={cfg.webhooks.object} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, object: v } })} options={[...new Set([cfg.webhooks.object, ...Object.keys(cfg.objects)])].map((n) => [n, n] as [string, string])} />
-                <EventsField value={cfg.webhooks.events_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, events_pointer: v } })} disabled={ro} />
-                <Text label="Record pointer" value={cfg.webhooks.record_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, record_pointer: v } })} mono placeholder="/data" disabled={ro} hint="In one event. Blank: the event is the record." />
-                <Text label="Event key pointer" value={cfg.webhooks.event_key_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, event_key_pointer: v } })} mono disabled={ro} />
-                <Text label="Operation pointer" value={cfg.webhooks.op_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, op_pointer: v } })} mono disabled={ro} />
-                <Text
-                  label="Delete values"
-                  value={(cfg.webhooks.delete_values ?? []).join(", ")}
-                  onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, delete_values: v.split(",").map((x) => x.trim()).filter(Boolean) } })}
-                  placeholder="deleted, employee.deleted"
-                  disabled={ro}
-                />
-                <Text label="Occurred-at pointer" value={cfg.webhooks.occurred_at_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, occurred_at_pointer: v } })} mono disabled={ro} />
-              </div>
-            ) : null}
-          </Section>
-
-          <Section
-            title="Polling"
-            extra={
-              <label className="check">
-                <input type="checkbox" checked={!!cfg.poll} disabled={ro} onChange={(e) => setCfg({ ...cfg, poll: e.target.checked ? newPoll() : null })} />
-                Poll for changes
-              </label>
-            }
-          >
-            {cfg.poll ? (
-              <div className="form-grid">
-                <Num label="Interval (s)" value={cfg.poll.interval_secs} step="any" onChange={(v) => setCfg({ ...cfg, poll: { ...cfg.poll, interval_secs: v ?? 60 } })} disabled={ro} />
-              </div>
-            ) : (
-              <p className="muted">Off: changes arrive by webhook only. Polling also repairs missed webhooks.</p>
-            )}
-          </Section>
-
-          <details className="card" style={{ padding: "10px 16px" }}>
-            <summary style={{ cursor: "pointer", fontWeight: 600 }}>Config as saved (JSON)</summary>
-            <pre className="block" style={{ marginTop: 10 }}>{JSON.stringify(toConfig(cfg), null, 2)}</pre>
-          </details>
-        </>
-      )}
-    </form>
-  );
-}
-
-/** The choices of each kind the form offers, for people. Every kind the engine takes is listed: a new one fails `tsc` here. */
-const AUTH_LABELS: Record<AuthType, string> = {
-  none: "None",
-  api_key: "API key in a header",
-  bearer: "Bearer token",
-  basic: "Basic (username + password)",
-  oauth2_client_credentials: "OAuth2 client credentials",
-};
-const PAGINATION_LABELS: Record<PaginationStyle, string> = {
-  none: "None (one response)",
-  page: "Page number",
-  offset: "Offset / limit",
-  cursor: "Cursor",
-  link_header: "Link header (RFC 8288)",
-};
-const INCREMENTAL_LABELS: Record<IncrementalStyle, string> = {
-  param: "Since parameter",
-  filter: "Filter template",
-};
-const TIME_FORMAT_LABELS: Record<TimeFormat, string> = {
-  raw: "As the record holds it",
-  rfc3339: "RFC 3339",
-  unix: "Unix seconds",
-  unix_ms: "Unix milliseconds",
-};
-const CONCURRENCY_LABELS: Record<ConcurrencyStyle, string> = {
-  none: "None",
-  etag: "If-Match (ETag)",
-  version_field: "Version in the body",
-};
-const SIGNED_PAYLOAD_LABELS: Record<SignedPayload, string> = {
-  timestamp_dot_body: "{timestamp}.{body}",
-  body: "The raw body",
-};
-
-/** A labels table as a select's options, in the table's order. */
-function options<T extends string>(labels: Record<T, string>): [T, string][] {
-  return Object.entries(labels) as [T, string][];
-}
-
-function IncrementalFields({ inc, onChange, disabled }: { inc: Incremental; onChange: (i: Incremental) => void; disabled: boolean }) {
-  return (
-    <>
-      <Text label="Parameter" value={inc.param} onChange={(v) => onChange({ ...inc, param: v })} mono disabled={disabled} />
-      {inc.style === "filter" ? <Text label="Template" value={inc.template} onChange={(v) => onChange({ ...inc, template: v })} mono disabled={disabled} hint="{since} is replaced." /> : null}
-      <Select<TimeFormat> label="Time format" value={inc.format ?? "raw"} disabled={disabled} onChange={(v) => onChange({ ...inc, format: v })} options={options(TIME_FORMAT_LABELS)} />
-    </>
-  );
-}
-
-/** How a webhook body holds its events; the shape is this field's own state, so a pointer can be cleared while it is typed. */
-function EventsField({ value, onChange, disabled }: { value: string | null | undefined; onChange: (v: string | null) => void; disabled: boolean }) {
-  const [shape, setShape] = useState<EventsShape>(() => eventsShape(value));
-  return (
-    <>
-      <Select<EventsShape>
-        label="A webhook body holds"
-        value={shape}
-        disabled={disabled}
-        onChange={(v) => {
-          setShape(v);
-          onChange(eventsPointerFor(v, value));
-        }}
-        options={[
-          ["one", "One event"],
-          ["array", "An array of events"],
-          ["pointer", "Events at a pointer"],
-        ]}
-      />
-      {shape === "pointer" ? <Text label="Events pointer" value={value} onChange={onChange} mono placeholder="/events" disabled={disabled} hint="Blank: the body is the array." /> : null}
-    </>
-  );
-}
-
-/**
- * The fixed query parameters of every listing request, as rows of name and value. The rows are
- * this editor's own state, so a name can be blank or repeated while it is typed.
- */
-function ParamsEditor({ params, onChange, disabled, className }: { params: Record<string, string> | undefined; onChange: (p: Record<string, string>) => void; disabled: boolean; className?: string }) {
-  const [rows, setRows] = useState<ParamRow[]>(() => paramRows(params));
-  const id = useId();
-  const problems = paramProblems(rows);
-  const update = (next: ParamRow[]) => {
-    setRows(next);
-    const p = paramsOf(next);
-    if (stableJson(p) !== stableJson(params ?? {})) onChange(p);
-  };
-  const edit = (i: number, patch: Partial<ParamRow>) => update(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
-  return (
-    <div className={`field ${className ?? ""}`} role="group" aria-labelledby={`${id}-label`}>
-      <span className="label" id={`${id}-label`}>
-        Query parameters
-      </span>
-      {rows.map((r, i) => (
-        <div key={i} className="col" style={{ gap: 2 }}>
-          <div className="row">
-            <input
-              className="input mono"
-              aria-label={`Parameter ${i + 1} name`}
-              aria-describedby={problems[i] ? `${id}-p${i}` : undefined}
-              aria-invalid={problems[i] ? true : undefined}
-              placeholder="name"
-              style={{ maxWidth: 220 }}
-              value={r.name}
-              disabled={disabled}
-              onChange={(e) => edit(i, { name: e.target.value })}
-            />
-            <span className="faint" aria-hidden="true">
-              =
-            </span>
-            <input className="input mono" aria-label={`Parameter ${i + 1} value`} placeholder="value" style={{ maxWidth: 320 }} value={r.value} disabled={disabled} onChange={(e) => edit(i, { value: e.target.value })} />
-            <button type="button" className="btn sm ghost icon" aria-label={`Remove parameter ${i + 1}${r.name ? ` (${r.name})` : ""}`} disabled={disabled} onClick={() => update(rows.filter((_, j) => j !== i))}>
-              <Trash2 size={13} />
-            </button>
-          </div>
-          {problems[i] ? (
-            <span className="err" id={`${id}-p${i}`}>
-              {problems[i]}
-            </span>
+              <dt>Objects</dt>
+              <dd>{Object.keys(c.objects).join(", ") || "—"}</dd>
+              <dt>Changes by</dt>
+              <dd>{[c.webhooks ? "webhooks" : null, c.poll ? `polling every ${c.poll.interval_secs} s` : null].filter(Boolean).join(" + ") || "webhooks in Concord's format"}</dd>
+              {schedule ? (
+                <>
+                  <dt>Reconciled</dt>
+                  <dd title={describeSchedule(schedule)}>{schedule.everySecs !== null ? `every ${schedule.everySecs} s${schedule.source === "default" ? " (default)" : ""}` : "on demand"}</dd>
+                </>
+              ) : null}
+            </>
           ) : null}
+          <dt>Mapped</dt>
+          <dd>{mapped.length ? mapped.join(", ") : <span className="faint">no mapping yet</span>}</dd>
+          {h ? (
+            <>
+              <dt>Writes</dt>
+              <dd>
+                {formatCount(h.sent)} sent · {formatCount(h.outbox_pending)} queued
+              </dd>
+            </>
+          ) : null}
+        </dl>
+        <TestResult r={test.results[s.id]} />
+        {!noMapping ? (
+          <div className="col" style={{ gap: 6 }} aria-label={`Reconciliation of ${s.name}`} role="group">
+            <span className="label-sm">Reconciliation</span>
+            <SystemRuns systemId={s.id} followed={reconcile.runs} onHide={reconcile.clear} />
+          </div>
+        ) : null}
+        <div className="row wrap">
+          <button type="button" className="btn sm" disabled={!mayEdit || test.results[s.id] === "running"} onClick={() => void test.run(s.id)} title={mayEdit ? "List the first page of records with the saved config" : whyNot(me.role, "edit_systems")}>
+            <Plug size={14} /> Test connection
+          </button>
+          <Link className="btn sm" to={`/systems/${encodeURIComponent(s.id)}`}>
+            <Pencil size={14} /> {mayEdit ? "Edit" : "View"}
+          </Link>
+          <Link className="btn sm" to={`/mapper?system=${encodeURIComponent(s.id)}`}>
+            <Workflow size={14} /> Fields
+          </Link>
         </div>
-      ))}
-      <div className="row">
-        <button type="button" className="btn sm" disabled={disabled} onClick={() => update([...rows, { name: "", value: "" }])}>
-          <Plus size={13} /> Add parameter
-        </button>
-        <span className="hint">Sent with every listing request, e.g. a page-size switch. Not in the collection path.</span>
+        <div className="row wrap">
+          <ReconcileNowButton onStart={() => void reconcile.start()} running={reconcile.running} disabled={!!repairWhy} title={repairWhy ?? `List every record of ${s.name} and compare it with what Concord knows`} />
+          <button type="button" className="btn sm" disabled={!!repairWhy} title={repairWhy ?? `Write records to ${s.name} again from the golden record`} onClick={onRepush}>
+            <Send size={14} /> Re-push records…
+          </button>
+          <button type="button" className="btn sm ghost" onClick={onRuns}>
+            <History size={14} /> Reconciliations
+          </button>
+        </div>
       </div>
-    </div>
+    </article>
   );
-}
-
-function PaginationFields({ p, onChange, disabled }: { p: Pagination; onChange: (p: Pagination) => void; disabled: boolean }) {
-  switch (p.style) {
-    case "none":
-      return null;
-    case "page":
-      return (
-        <>
-          <Text label="Page parameter" value={p.page_param} onChange={(v) => onChange({ ...p, page_param: v })} mono disabled={disabled} />
-          <Text label="Size parameter" value={p.size_param} onChange={(v) => onChange({ ...p, size_param: v })} mono disabled={disabled} />
-          <Num label="Page size" value={p.size} onChange={(v) => onChange({ ...p, size: v ?? 100 })} disabled={disabled} />
-          <Num label="First page" value={p.first_page} onChange={(v) => onChange({ ...p, first_page: v ?? 1 })} disabled={disabled} hint="Default 1." />
-        </>
-      );
-    case "offset":
-      return (
-        <>
-          <Text label="Offset parameter" value={p.offset_param} onChange={(v) => onChange({ ...p, offset_param: v })} mono disabled={disabled} />
-          <Text label="Limit parameter" value={p.limit_param} onChange={(v) => onChange({ ...p, limit_param: v })} mono disabled={disabled} />
-          <Num label="Limit" value={p.limit} onChange={(v) => onChange({ ...p, limit: v ?? 100 })} disabled={disabled} />
-        </>
-      );
-    case "cursor":
-      return (
-        <>
-          <Text label="Cursor parameter" value={p.cursor_param} onChange={(v) => onChange({ ...p, cursor_param: v })} mono disabled={disabled} />
-          <Text label="Next cursor pointer" value={p.next_pointer} onChange={(v) => onChange({ ...p, next_pointer: v })} mono disabled={disabled} />
-          <Text label="Size parameter" value={p.size_param} onChange={(v) => onChange({ ...p, size_param: v })} mono disabled={disabled} />
-          <Num label="Page size" value={p.size} onChange={(v) => onChange({ ...p, size: v ?? null })} disabled={disabled} />
-        </>
-      );
-    case "link_header":
-      return (
-        <>
-          <Text label="Size parameter" value={p.size_param} onChange={(v) => onChange({ ...p, size_param: v })} mono disabled={disabled} />
-          <Num label="Page size" value={p.size} onChange={(v) => onChange({ ...p, size: v ?? null })} disabled={disabled} />
-        </>
-      );
-  }
 }

@@ -1,0 +1,548 @@
+// One system's form, for the declarative `rest` connector config (base URL, auth and its
+// keychain secret, objects' endpoints, pagination, incremental reads, concurrency, look-ups,
+// webhooks, polling, reconciliation). A draft is tested before it is saved (the fields found,
+// with an example value each). Secrets are typed once, sent to the OS keychain
+// (PUT /api/secrets/{name}) and never shown again; the page says whether each is stored and can
+// remove one.
+
+import { useEffect, useMemo, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { useQueryClient } from "@tanstack/react-query";
+import { toast } from "sonner";
+import { KeyRound, Plug, Plus, Trash2, XCircle } from "lucide-react";
+import { api, ApiError, errorMessage } from "../api/client";
+import { useMe, useWorkspace } from "../api/queries";
+import type { AuthType, ConcurrencyStyle, IncrementalStyle, ObjectEndpoints, PaginationStyle, SignedPayload, SystemConfig } from "../api/types";
+import { can, whyNot } from "../lib/roles";
+import { apiBase } from "../lib/session";
+import {
+  authTakes,
+  editEndpoint,
+  methodOptions,
+  newConcurrency,
+  newIncremental,
+  newObjectEndpoints,
+  newPagination,
+  newPoll,
+  newRestForm,
+  newWebhooks,
+  restConfigOf,
+  secretRefs,
+  stableJson,
+  testTarget,
+  toConfig,
+  toForm,
+  AUTH_SECRET_PURPOSE,
+  DEFAULT_MAX_REREADS,
+  DEFAULT_METHOD,
+  WEBHOOK_SECRET_PURPOSE,
+  type RestForm,
+} from "../lib/restconfig";
+import { EmptyState, ErrorState, Loading, PageHeader, Spinner } from "../components/ui";
+import { ConnectionTestCard, useConnectionTest } from "../components/ConnectionTest";
+import { SecretField, useSecretInput, type SecretInput } from "../components/SecretField";
+import {
+  AUTH_LABELS,
+  CONCURRENCY_LABELS,
+  EventsField,
+  INCREMENTAL_LABELS,
+  IncrementalFields,
+  LookupFields,
+  Num,
+  PAGINATION_LABELS,
+  PaginationFields,
+  ParamsEditor,
+  ReconcileFields,
+  SIGNED_PAYLOAD_LABELS,
+  Section,
+  Select,
+  Text,
+  options,
+} from "../components/SystemFormFields";
+
+/** The form for one system; a new instance per route, so no state leaks between systems. */
+export function SystemEditPage() {
+  const { id } = useParams();
+  return <SystemEditor key={id ?? "new"} routeId={id} />;
+}
+
+function SystemEditor({ routeId }: { routeId: string | undefined }) {
+  const isNew = routeId === undefined;
+  const me = useMe();
+  const ws = useWorkspace();
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const mayEdit = can(me.role, "edit_systems");
+  const existing = ws.data?.systems.find((s) => s.id === routeId);
+
+  const [sys, setSys] = useState<SystemConfig | null>(null);
+  const [cfg, setCfg] = useState<RestForm>(newRestForm());
+  const [rawJson, setRawJson] = useState("{}");
+  // Typed secret values stay in their (write-only) inputs until they are stored.
+  const authSecret = useSecretInput();
+  const hookSecret = useSecretInput();
+  const [saving, setSaving] = useState(false);
+  const [serverError, setServerError] = useState<string | null>(null);
+  const [activeObject, setActiveObject] = useState<string | null>(null);
+  const test = useConnectionTest();
+
+  useEffect(() => {
+    if (isNew && !sys) {
+      setSys({ id: "", name: "", connector: "rest", config: {}, max_attempts: 8, rate_limit_per_sec: null });
+      setCfg(newRestForm());
+      setActiveObject("employee");
+    } else if (existing && !sys) {
+      setSys(structuredClone(existing));
+      const f = toForm(restConfigOf(existing.config));
+      setCfg(f);
+      setRawJson(JSON.stringify(existing.config ?? {}, null, 2));
+      setActiveObject(Object.keys(f.objects)[0] ?? null);
+    }
+  }, [isNew, existing, sys]);
+
+  const objectNames = useMemo(() => (ws.data?.objects ?? []).map((o) => o.name), [ws.data]);
+
+  if (ws.isPending || (!isNew && !sys && !ws.error && existing)) return <div className="page"><Loading /></div>;
+  if (ws.error) return <div className="page"><ErrorState error={ws.error} retry={() => void ws.refetch()} /></div>;
+  if (!isNew && !existing) {
+    return (
+      <div className="page">
+        <PageHeader title="System not found" />
+        <div className="card">
+          <EmptyState title={`No system “${routeId}”`}>
+            <Link to="/systems">Back to systems</Link>
+          </EmptyState>
+        </div>
+      </div>
+    );
+  }
+  if (!sys) return null;
+
+  const ro = !mayEdit;
+  const isRest = sys.connector === "rest";
+  const setObj = (name: string, patch: Partial<ObjectEndpoints>) => setCfg((c) => ({ ...c, objects: { ...c.objects, [name]: { ...c.objects[name]!, ...patch } } }));
+  const idValid = /^[a-z0-9][a-z0-9_-]*$/.test(sys.id);
+
+  // The system as the form has it: what a save sends and what a test of the draft tries.
+  const draft = (): { system: SystemConfig } | { error: string } => {
+    let config: unknown;
+    if (isRest) config = toConfig(cfg);
+    else {
+      try {
+        config = JSON.parse(rawJson);
+      } catch (e) {
+        return { error: `The config is not valid JSON: ${errorMessage(e)}` };
+      }
+    }
+    return { system: { ...sys, name: sys.name.trim() || sys.id, config } };
+  };
+  // The saved system in the same shape, to tell an unchanged form from an edited one.
+  const saved: SystemConfig | undefined = existing
+    ? { ...existing, name: existing.name.trim() || existing.id, config: existing.connector === "rest" ? toConfig(toForm(restConfigOf(existing.config))) : existing.config }
+    : undefined;
+  const current = draft();
+  const currentKey = "system" in current ? stableJson(current.system) : current.error;
+  const testObject = activeObject && isRest && activeObject in cfg.objects ? activeObject : null;
+  const target = "system" in current ? testTarget(current.system, saved) : "draft";
+
+  const runTest = () => {
+    if (!("system" in current)) {
+      test.invalid(current.error, currentKey);
+      return;
+    }
+    if (target === "saved") void test.run({ via: "saved", id: sys.id, object: testObject }, currentKey);
+    else void test.run({ via: "draft", system: current.system, object: testObject }, currentKey);
+  };
+
+  // The saved systems that use a secret (for a removal's warning), and the typed values.
+  const usedBy = (name: string | null | undefined) =>
+    (ws.data?.systems ?? []).filter((s) => s.connector === "rest" && secretRefs(restConfigOf(s.config)).some((r) => r.name === name?.trim())).map((s) => s.name);
+  const typedSecrets: [string | undefined, SecretInput][] = [
+    [cfg.auth.type !== "none" ? cfg.auth.secret ?? undefined : undefined, authSecret],
+    [cfg.webhooks?.secret, hookSecret],
+  ];
+  const unstoredTyped = typedSecrets.some(([name, input]) => !!name?.trim() && input.filled);
+
+  const save = async () => {
+    setServerError(null);
+    const d = draft();
+    if (!("system" in d)) {
+      setServerError(d.error);
+      return;
+    }
+    const body = d.system;
+    setSaving(true);
+    try {
+      await api.put("/api/systems/{id}", { id: sys.id }, body);
+      const stored: string[] = [];
+      for (const [rawName, input] of typedSecrets) {
+        const name = rawName?.trim();
+        const value = input.peek();
+        if (name && value) {
+          try {
+            await api.put("/api/secrets/{name}", { name }, { value });
+            input.clear();
+            stored.push(name);
+          } catch (e) {
+            toast.error(`The system is saved, but the secret “${name}” is not`, { description: errorMessage(e) });
+          }
+        }
+      }
+      for (const name of stored) void qc.invalidateQueries({ queryKey: ["secret", name] });
+      toast.success(`${body.name} saved`, { description: stored.length ? `Secrets stored in the keychain: ${stored.join(", ")}.` : undefined });
+      await qc.invalidateQueries({ queryKey: ["workspace"] });
+      if (isNew) navigate(`/systems/${encodeURIComponent(sys.id)}`, { replace: true });
+    } catch (e) {
+      setServerError(errorMessage(e));
+      toast.error(e instanceof ApiError && e.status === 422 ? "The configuration is not valid" : "Could not save", { description: errorMessage(e) });
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const obj = activeObject ? cfg.objects[activeObject] : undefined;
+  const auth = cfg.auth;
+
+  return (
+    <form
+      className="page"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+      aria-label={isNew ? "Add a system" : `Edit ${sys.name}`}
+    >
+      <PageHeader
+        title={isNew ? "Add a system" : sys.name}
+        description={isNew ? "Describe how Concord reaches the system: where its records are, how they page, how to learn of changes, how to write." : <span className="mono">{sys.id}</span>}
+        actions={
+          <>
+            <button
+              type="button"
+              className="btn"
+              disabled={!mayEdit || test.state?.phase === "running"}
+              onClick={runTest}
+              title={
+                !mayEdit
+                  ? whyNot(me.role, "edit_systems")
+                  : `Lists the first page${testObject ? ` of ${testObject}` : ""} with ${target === "saved" ? "the saved config" : "the config in this form, before saving"}`
+              }
+            >
+              {test.state?.phase === "running" ? <Spinner /> : <Plug size={16} />} Test connection
+            </button>
+            <Link className="btn" to="/systems">
+              Cancel
+            </Link>
+            <button type="submit" className="btn primary" disabled={ro || saving || !idValid} title={ro ? whyNot(me.role, "edit_systems") : undefined}>
+              {saving ? <Spinner /> : null} Save
+            </button>
+          </>
+        }
+      />
+      {test.state ? <ConnectionTestCard state={test.state} stale={test.state.phase !== "running" && test.state.key !== currentKey} onClose={test.clear} /> : null}
+      {test.state && unstoredTyped ? (
+        <div className="banner warning" role="status">
+          <KeyRound size={16} />
+          <div className="b-body">A secret value is typed but not stored: the test uses what the keychain holds. Store it first to test with it.</div>
+        </div>
+      ) : null}
+      {serverError ? (
+        <div className="banner danger" role="alert">
+          <XCircle size={16} />
+          <div className="b-body">
+            <strong>Not saved</strong>
+            {serverError}
+          </div>
+        </div>
+      ) : null}
+      {ro ? <div className="banner info"><div className="b-body">{whyNot(me.role, "edit_systems")} The form is read-only.</div></div> : null}
+
+      <Section title="General">
+        <div className="form-grid">
+          <Text label="Name" value={sys.name} onChange={(v) => setSys({ ...sys, name: v })} placeholder="Acme HRIS" disabled={ro} required />
+          <Text
+            label="Id"
+            value={sys.id}
+            onChange={(v) => setSys({ ...sys, id: v.toLowerCase() })}
+            placeholder="hris"
+            mono
+            disabled={ro || !isNew}
+            hint={isNew ? (sys.id && !idValid ? "Lowercase letters, digits, - and _." : "Used in URLs and the audit; cannot change later.") : "Cannot change."}
+          />
+          <Select label="Connector" value={sys.connector} onChange={(v) => setSys({ ...sys, connector: v })} disabled={ro} options={[["rest", "REST (declarative)"], ...(sys.connector !== "rest" ? ([[sys.connector, sys.connector]] as [string, string][]) : [])]} />
+          <Num label="Rate limit (writes/s)" value={sys.rate_limit_per_sec} onChange={(v) => setSys({ ...sys, rate_limit_per_sec: v ?? null })} step="any" disabled={ro} hint="Blank: no limit." />
+          <Num label="Attempts before a dead letter" value={sys.max_attempts} onChange={(v) => setSys({ ...sys, max_attempts: v ?? 8 })} disabled={ro} />
+          <Num
+            label="Re-reads in a row"
+            value={sys.max_rereads}
+            placeholder={String(DEFAULT_MAX_REREADS)}
+            onChange={(v) => setSys({ ...sys, max_rereads: v })}
+            disabled={ro}
+            hint={`Re-reads of a record whose writes were refused as out of date or that changed before a write, before the engine stops and opens an exception (“this record keeps changing”). Blank: ${DEFAULT_MAX_REREADS}.`}
+          />
+        </div>
+      </Section>
+
+      {!isRest ? (
+        <Section title="Connector config (JSON)">
+          <textarea className="textarea code" rows={14} aria-label="Connector config as JSON" value={rawJson} onChange={(e) => setRawJson(e.target.value)} disabled={ro} />
+        </Section>
+      ) : (
+        <>
+          <Section title="Connection">
+            <div className="form-grid">
+              <Text className="span-2" label="Base URL" value={cfg.base_url} onChange={(v) => setCfg({ ...cfg, base_url: v })} mono placeholder="https://api.example.com/v1" disabled={ro} required />
+              <Num label="Timeout (ms)" value={cfg.timeout_ms} onChange={(v) => setCfg({ ...cfg, timeout_ms: v })} disabled={ro} hint="Default 10000." />
+              <Text label="User agent" value={cfg.user_agent} onChange={(v) => setCfg({ ...cfg, user_agent: v })} disabled={ro} />
+            </div>
+            <div className="form-grid">
+              <Select<AuthType>
+                label="Authentication"
+                value={auth.type}
+                disabled={ro}
+                onChange={(v) => setCfg({ ...cfg, auth: { ...auth, type: v } })}
+                options={options(AUTH_LABELS)}
+              />
+              {authTakes(auth.type, "header") ? <Text label="Header" value={auth.header} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, header: v } })} placeholder="X-API-Key" disabled={ro} /> : null}
+              {authTakes(auth.type, "prefix") ? <Text label="Prefix" value={auth.prefix} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, prefix: v } })} placeholder="optional" disabled={ro} /> : null}
+              {authTakes(auth.type, "username") ? <Text label="Username" value={auth.username} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, username: v } })} disabled={ro} /> : null}
+              {authTakes(auth.type, "token_url") ? <Text label="Token URL" value={auth.token_url} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, token_url: v } })} mono disabled={ro} /> : null}
+              {authTakes(auth.type, "client_id") ? <Text label="Client id" value={auth.client_id} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, client_id: v } })} disabled={ro} /> : null}
+              {authTakes(auth.type, "scope") ? <Text label="Scope" value={auth.scope} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, scope: v } })} placeholder="optional" disabled={ro} /> : null}
+              {auth.type !== "none" ? (
+                <>
+                  <Text label="Secret name (keychain)" value={auth.secret} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, secret: v } })} mono placeholder={`${sys.id || "system"}-api-key`} disabled={ro} hint="The config holds only this name." />
+                  <SecretField
+                    className="span-2"
+                    name={auth.secret}
+                    label={AUTH_SECRET_PURPOSE[auth.type]}
+                    input={authSecret}
+                    mayManage={mayEdit}
+                    disabled={ro}
+                    usedBy={usedBy(auth.secret)}
+                  />
+                </>
+              ) : null}
+            </div>
+          </Section>
+
+          <Section
+            title="Objects"
+            extra={
+              <button
+                type="button"
+                className="btn sm"
+                disabled={ro}
+                onClick={() => {
+                  const name = objectNames.find((n) => !(n in cfg.objects)) ?? `object${Object.keys(cfg.objects).length + 1}`;
+                  setCfg({ ...cfg, objects: { ...cfg.objects, [name]: newObjectEndpoints() } });
+                  setActiveObject(name);
+                }}
+              >
+                <Plus size={14} /> Add object
+              </button>
+            }
+          >
+            {Object.keys(cfg.objects).length === 0 ? <EmptyState title="No objects">Add the kind of record this system holds, e.g. employee.</EmptyState> : null}
+            <div className="tabs" role="tablist" aria-label="Objects">
+              {Object.keys(cfg.objects).map((n) => (
+                <button key={n} type="button" role="tab" className="tab" aria-selected={n === activeObject} onClick={() => setActiveObject(n)}>
+                  {n}
+                </button>
+              ))}
+            </div>
+            {obj && activeObject ? (
+              <div className="col" style={{ gap: 14 }} role="tabpanel" aria-label={activeObject}>
+                <div className="form-grid">
+                  <Select
+                    label="Object"
+                    value={activeObject}
+                    disabled={ro}
+                    onChange={(v) => {
+                      if (v === activeObject || v in cfg.objects) return;
+                      const { [activeObject]: moved, ...rest } = cfg.objects;
+                      setCfg({ ...cfg, objects: { ...rest, [v]: moved! } });
+                      setActiveObject(v);
+                    }}
+                    options={[...new Set([activeObject, ...objectNames])].map((n) => [n, n] as [string, string])}
+                  />
+                  <Text label="Collection path" value={obj.path} onChange={(v) => setObj(activeObject, { path: v })} mono placeholder="/employees" disabled={ro} />
+                  <Text label="Item path" value={obj.item_path} onChange={(v) => setObj(activeObject, { item_path: v })} mono placeholder="{path}/{id}" disabled={ro} />
+                  <Text label="Id field" value={obj.id_field} onChange={(v) => setObj(activeObject, { id_field: v })} mono placeholder="id" disabled={ro} />
+                  <Text label="Records pointer" value={obj.records_pointer} onChange={(v) => setObj(activeObject, { records_pointer: v })} mono placeholder="/data (blank: the body)" disabled={ro} />
+                  <Text label="Record pointer" value={obj.record_pointer} onChange={(v) => setObj(activeObject, { record_pointer: v })} mono placeholder="blank: the body" disabled={ro} />
+                  <Text label="Version field" value={obj.version_field} onChange={(v) => setObj(activeObject, { version_field: v })} mono placeholder="version" disabled={ro} />
+                  <Text label="Modified field" value={obj.modified_field} onChange={(v) => setObj(activeObject, { modified_field: v })} mono placeholder="updated_at" disabled={ro} />
+                  <ParamsEditor key={activeObject} className="span-all" params={obj.params} onChange={(params) => setObj(activeObject, { params })} disabled={ro} />
+                </div>
+                <h3>Pagination</h3>
+                <div className="form-grid">
+                  <Select<PaginationStyle>
+                    label="Style"
+                    value={obj.pagination?.style ?? "none"}
+                    disabled={ro}
+                    onChange={(v) => setObj(activeObject, { pagination: newPagination(v) })}
+                    options={options(PAGINATION_LABELS)}
+                  />
+                  <PaginationFields p={obj.pagination ?? { style: "none" }} onChange={(p) => setObj(activeObject, { pagination: p })} disabled={ro} />
+                  <Text label="Total count pointer" value={obj.total_pointer} onChange={(v) => setObj(activeObject, { total_pointer: v })} mono placeholder="/meta/total" disabled={ro} hint="In the listing body." />
+                  <Text label="Total count header" value={obj.total_header} onChange={(v) => setObj(activeObject, { total_header: v })} mono placeholder="X-Total-Count" disabled={ro} />
+                </div>
+                <h3>Changes and writes</h3>
+                <div className="form-grid">
+                  <Select<IncrementalStyle | "off">
+                    label="Incremental reads"
+                    value={obj.incremental?.style ?? "off"}
+                    disabled={ro}
+                    hint={obj.incremental && !obj.modified_field ? "Needs the modified field." : undefined}
+                    onChange={(v) => setObj(activeObject, { incremental: v === "off" ? null : newIncremental(v) })}
+                    options={[["off", "Off (full reads)"], ...options(INCREMENTAL_LABELS)]}
+                  />
+                  {obj.incremental ? <IncrementalFields inc={obj.incremental} onChange={(incremental) => setObj(activeObject, { incremental })} disabled={ro} /> : null}
+                  <Select<ConcurrencyStyle>
+                    label="Concurrency"
+                    value={obj.concurrency?.style ?? "none"}
+                    disabled={ro}
+                    hint={obj.concurrency && obj.concurrency.style !== "none" && !obj.version_field ? "Needs the version field." : undefined}
+                    onChange={(v) => setObj(activeObject, { concurrency: newConcurrency(v) })}
+                    options={options(CONCURRENCY_LABELS)}
+                  />
+                  {obj.concurrency?.style === "version_field" ? <Text label="Version body field" value={obj.concurrency.field} onChange={(v) => setObj(activeObject, { concurrency: { style: "version_field", field: v } })} mono disabled={ro} /> : null}
+                  <Select
+                    label="Create method"
+                    value={obj.create?.method ?? DEFAULT_METHOD.create}
+                    disabled={ro}
+                    onChange={(v) => setObj(activeObject, { create: editEndpoint(obj.create, "create", { method: v }) })}
+                    options={methodOptions(obj.create?.method, ["POST", "PUT"]).map((m) => [m, m])}
+                  />
+                  <Text label="Create path" value={obj.create?.path} onChange={(v) => setObj(activeObject, { create: editEndpoint(obj.create, "create", { path: v }) })} mono placeholder="the collection path" disabled={ro} />
+                  <Select
+                    label="Update method"
+                    value={obj.update?.method ?? DEFAULT_METHOD.update}
+                    disabled={ro}
+                    onChange={(v) => setObj(activeObject, { update: editEndpoint(obj.update, "update", { method: v }) })}
+                    options={methodOptions(obj.update?.method, ["PATCH", "PUT", "POST"]).map((m) => [m, m])}
+                  />
+                  <Text label="Update path" value={obj.update?.path} onChange={(v) => setObj(activeObject, { update: editEndpoint(obj.update, "update", { path: v }) })} mono placeholder="the item path" disabled={ro} hint="{id} is replaced." />
+                  <Select
+                    label="Deletes"
+                    value={obj.delete === null ? "off" : obj.delete?.method ?? DEFAULT_METHOD.delete}
+                    disabled={ro}
+                    onChange={(v) => setObj(activeObject, { delete: v === "off" ? null : editEndpoint(obj.delete, "delete", { method: v }) })}
+                    options={[...methodOptions(obj.delete?.method, ["DELETE", "POST"]).map((m): [string, string] => [m, m]), ["off", "Not accepted"]]}
+                  />
+                  {obj.delete !== null ? (
+                    <Text label="Delete path" value={obj.delete?.path} onChange={(v) => setObj(activeObject, { delete: editEndpoint(obj.delete, "delete", { path: v }) })} mono placeholder="the item path" disabled={ro} hint="{id} is replaced." />
+                  ) : null}
+                </div>
+                <h3>Finding a record by its match keys</h3>
+                <div className="form-grid">
+                  <LookupFields lookup={obj.lookup} onChange={(lookup) => setObj(activeObject, { lookup })} disabled={ro} />
+                </div>
+                <div className="row">
+                  <span className="spacer" />
+                  <button
+                    type="button"
+                    className="btn sm danger"
+                    disabled={ro}
+                    onClick={() => {
+                      const { [activeObject]: _gone, ...rest } = cfg.objects;
+                      setCfg({ ...cfg, objects: rest });
+                      setActiveObject(Object.keys(rest)[0] ?? null);
+                    }}
+                  >
+                    <Trash2 size={14} /> Remove {activeObject}
+                  </button>
+                </div>
+              </div>
+            ) : null}
+          </Section>
+
+          <Section
+            title="Webhooks"
+            extra={
+              <label className="check">
+                <input
+                  type="checkbox"
+                  checked={!!cfg.webhooks}
+                  disabled={ro}
+                  onChange={(e) =>
+                    setCfg({
+                      ...cfg,
+                      webhooks: e.target.checked
+                        ? newWebhooks(sys.id, Object.keys(cfg.objects))
+                        : null,
+                    })
+                  }
+                />
+                The system signs its webhooks
+              </label>
+            }
+          >
+            <p className="muted">
+              The system posts changes to <code>{apiBase()}/hooks/{sys.id || "{id}"}</code>. {cfg.webhooks ? "Each is verified by its HMAC-SHA256 signature." : "Without a signing config, webhooks must use Concord's own event format."}
+            </p>
+            {cfg.webhooks ? (
+              <div className="form-grid">
+                <Text label="Signing key name (keychain)" value={cfg.webhooks.secret} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, secret: v } })} mono disabled={ro} />
+                <SecretField
+                  className="span-2"
+                  name={cfg.webhooks.secret}
+                  label={WEBHOOK_SECRET_PURPOSE}
+                  input={hookSecret}
+                  mayManage={mayEdit}
+                  disabled={ro}
+                  usedBy={usedBy(cfg.webhooks.secret)}
+                />
+                <Text label="Signature header" value={cfg.webhooks.signature_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_header: v } })} mono disabled={ro} />
+                <Text label="Signature prefix" value={cfg.webhooks.signature_prefix} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signature_prefix: v } })} mono placeholder="sha256=" disabled={ro} />
+                <Text label="Timestamp header" value={cfg.webhooks.timestamp_header} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, timestamp_header: v } })} mono disabled={ro} />
+                <Num label="Tolerance (s)" value={cfg.webhooks.tolerance_secs} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, tolerance_secs: v } })} disabled={ro} />
+                <Select<SignedPayload> label="Signed payload" value={cfg.webhooks.signed_payload ?? "timestamp_dot_body"} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, signed_payload: v } })} options={options(SIGNED_PAYLOAD_LABELS)} />
+                <Select label="Object" value={cfg.webhooks.object} disabled={ro} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, object: v } })} options={[...new Set([cfg.webhooks.object, ...Object.keys(cfg.objects)])].map((n) => [n, n] as [string, string])} />
+                <EventsField value={cfg.webhooks.events_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, events_pointer: v } })} disabled={ro} />
+                <Text label="Record pointer" value={cfg.webhooks.record_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, record_pointer: v } })} mono placeholder="/data" disabled={ro} hint="In one event. Blank: the event is the record." />
+                <Text label="Event key pointer" value={cfg.webhooks.event_key_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, event_key_pointer: v } })} mono disabled={ro} />
+                <Text label="Operation pointer" value={cfg.webhooks.op_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, op_pointer: v } })} mono disabled={ro} />
+                <Text
+                  label="Delete values"
+                  value={(cfg.webhooks.delete_values ?? []).join(", ")}
+                  onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, delete_values: v.split(",").map((x) => x.trim()).filter(Boolean) } })}
+                  placeholder="deleted, employee.deleted"
+                  disabled={ro}
+                />
+                <Text label="Occurred-at pointer" value={cfg.webhooks.occurred_at_pointer} onChange={(v) => setCfg({ ...cfg, webhooks: { ...cfg.webhooks!, occurred_at_pointer: v } })} mono disabled={ro} />
+              </div>
+            ) : null}
+          </Section>
+
+          <Section
+            title="Polling"
+            extra={
+              <label className="check">
+                <input type="checkbox" checked={!!cfg.poll} disabled={ro} onChange={(e) => setCfg({ ...cfg, poll: e.target.checked ? newPoll() : null })} />
+                Poll for changes
+              </label>
+            }
+          >
+            {cfg.poll ? (
+              <div className="form-grid">
+                <Num label="Interval (s)" value={cfg.poll.interval_secs} step="any" onChange={(v) => setCfg({ ...cfg, poll: { ...cfg.poll, interval_secs: v ?? 60 } })} disabled={ro} />
+              </div>
+            ) : (
+              <p className="muted">Off: changes arrive by webhook only. Polling also repairs missed webhooks.</p>
+            )}
+          </Section>
+
+          <ReconcileFields cfg={cfg} onChange={(reconcile) => setCfg({ ...cfg, reconcile })} disabled={ro} />
+
+          <details className="card" style={{ padding: "10px 16px" }}>
+            <summary style={{ cursor: "pointer", fontWeight: 600 }}>Config as saved (JSON)</summary>
+            <pre className="block" style={{ marginTop: 10 }}>{JSON.stringify(toConfig(cfg), null, 2)}</pre>
+          </details>
+        </>
+      )}
+    </form>
+  );
+}
+
