@@ -96,6 +96,10 @@ pub struct Page {
     pub next: Option<String>,
     /// How many records the whole listing has, when the system says.
     pub total: Option<u64>,
+    /// The system's own time when it answered (its `Date` header), when it says: a listing
+    /// that takes several pages must not move its cursor past the moment it began.
+    #[serde(default)]
+    pub server_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Why a webhook was refused.

@@ -457,9 +457,24 @@ impl Engine {
                 "dismissing an exception needs a note saying why".into(),
             ));
         }
+        if exception.kind == "reconcile_guard" {
+            return Err(EngineError::Conflict(format!(
+                "exception {id} holds deletes a reconciliation found: an admin confirms or \
+                 dismisses that run (POST /api/reconciliations/{}/confirm or /dismiss)",
+                exception.detail.get("run").cloned().unwrap_or(Value::Null)
+            )));
+        }
         let now = self.now();
         let _guard = self.inner.write_lock.lock().await;
         let mut tx = self.pool().begin().await?;
+        if exception.kind == "unstable_record" {
+            // Its writes get their full share of re-reads again.
+            sqlx::query("UPDATE links SET rereads = 0 WHERE record_id = ? AND system_id = ?")
+                .bind(exception.record_id)
+                .bind(&exception.system)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "UPDATE exceptions SET status = 'discarded', resolved_at = ?, resolved_by = ?, resolution = ?, updated_at = ? WHERE id = ?",
         )

@@ -10,10 +10,16 @@ use serde::Serialize;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
-use crate::connectors::rest::{event_from_fetched, later_cursor};
+use chrono::{DateTime, Utc};
+
+use crate::connectors::rest::{capped_cursor, event_from_fetched, later_cursor};
 use crate::error::Result;
 use crate::runtime::Engine;
 use crate::store::ts;
+
+/// Without the system's own time, the engine's clock less this margin stands for when a pass
+/// began (the two clocks may differ a little).
+const CLOCK_MARGIN_SECS: i64 = 5;
 
 /// How far a system's initial listing has come.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -98,6 +104,8 @@ impl Engine {
             };
             let started = Instant::now();
             let listed_at_start = row.listed;
+            // When the system answered the pass's first page: the cursor never moves past it.
+            let mut pass_began: Option<DateTime<Utc>> = None;
             loop {
                 if let Some(l) = &limiter {
                     l.acquire().await;
@@ -110,6 +118,11 @@ impl Engine {
                     }
                     _ => connector.list_page(&object, page_token.as_deref()).await?,
                 };
+                let began = *pass_began.get_or_insert_with(|| {
+                    page.server_time.unwrap_or_else(|| {
+                        self.now() - chrono::Duration::seconds(CLOCK_MARGIN_SECS)
+                    })
+                });
                 let mut cursor = row.cursor.clone();
                 let mut events = Vec::with_capacity(page.records.len());
                 for record in page.records {
@@ -118,6 +131,7 @@ impl Engine {
                     }
                     events.push(event_from_fetched(system, &object, record));
                 }
+                let cursor = cursor.map(|c| capped_cursor(&c, began));
                 self.check_events(&events)?;
                 let fetched = events.len() as u64;
                 row.listed += if listing { fetched } else { 0 };

@@ -71,6 +71,9 @@ struct PageFindings {
     unknown: u64,
 }
 
+/// How soon a run paused by an unavailable system is picked up again.
+pub const RESUME_AFTER: Duration = Duration::from_secs(30);
+
 const RUN_COLUMNS: &str = "SELECT id, system_id, object, trigger, status, started_at, updated_at, finished_at,
     listed, total, changed, unknown, linked, vanished, deleted, max_delete_share, error, decided_by, page_token
     FROM reconcile_runs";
@@ -232,6 +235,25 @@ impl Engine {
         self.run_reconcile(&ids, on_page).await
     }
 
+    /// Runs the given runs to their end in the background of a request: a run paused by an
+    /// unavailable system is tried again every [`RESUME_AFTER`], at most 20 times.
+    pub async fn finish_reconcile(&self, ids: &[i64]) -> Result<Vec<ReconcileRun>> {
+        let mut runs = self.run_reconcile(ids, |_| {}).await?;
+        for _ in 0..20 {
+            let paused: Vec<i64> = runs
+                .iter()
+                .filter(|r| r.status == "running")
+                .map(|r| r.id)
+                .collect();
+            if paused.is_empty() {
+                break;
+            }
+            tokio::time::sleep(RESUME_AFTER).await;
+            runs = self.run_reconcile(&paused, |_| {}).await?;
+        }
+        Ok(runs)
+    }
+
     /// Runs the given runs to their end (each from where it stands). A run already being
     /// worked on in this process is left to that worker and reported as it stands.
     pub async fn run_reconcile(
@@ -277,11 +299,21 @@ impl Engine {
         match self.list_pages(id, connector.as_ref(), on_page).await {
             Ok(()) => self.conclude(id, connector.as_ref()).await,
             Err(EngineError::Connector(e)) if e.is_retryable() => {
-                // Picked up from its page at the next run of the schedule.
+                // Picked up from its page soon (see `reconcile_loop`), or when started again.
                 tracing::warn!(
                     system = %run.system, run = id, code = "reconcile_unavailable", error = %e,
                     "reconciliation paused: the system is unavailable; it resumes from its page"
                 );
+                sqlx::query("UPDATE reconcile_runs SET error = ?, updated_at = ? WHERE id = ?")
+                    .bind(format!(
+                        "paused: {e}; it resumes from page {} on its own within {} s, or when started again",
+                        run.listed,
+                        RESUME_AFTER.as_secs()
+                    ))
+                    .bind(ts(self.now()))
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
                 self.reconcile_run(id).await
             }
             Err(e) => {
@@ -353,7 +385,8 @@ impl Engine {
                 }
                 sqlx::query(
                     "UPDATE reconcile_runs SET page_token = ?, listing_done = ?, listed = listed + ?,
-                       changed = changed + ?, unknown = unknown + ?, total = COALESCE(?, total), updated_at = ?
+                       changed = changed + ?, unknown = unknown + ?, total = COALESCE(?, total), updated_at = ?,
+                       error = NULL
                      WHERE id = ?",
                 )
                 .bind(if done { None } else { page.next.clone() })
@@ -692,37 +725,51 @@ impl Engine {
     }
 
     /// Picks up unfinished runs at once, then reconciles `system` every `interval` until
-    /// cancelled. Failures are logged; the next tick tries again.
+    /// cancelled. A run paused because the system was unavailable is picked up again after
+    /// [`RESUME_AFTER`]. Failures are logged; the next tick tries again.
     pub(crate) async fn reconcile_loop(
         &self,
         system: String,
         interval: Option<Duration>,
         cancel: CancellationToken,
     ) {
-        match self.unfinished_runs(&system).await {
-            Ok(ids) if !ids.is_empty() => {
-                if let Err(e) = self.run_reconcile(&ids, |_| {}).await {
-                    tracing::warn!(system, code = "reconcile_failed", error = %e, "resuming a reconciliation failed");
+        let mut scheduled = false;
+        loop {
+            if !self.is_paused() {
+                let unfinished = match self.unfinished_runs(&system).await {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        tracing::warn!(system, error = %e, "could not look for unfinished reconciliations");
+                        Vec::new()
+                    }
+                };
+                let result = if !unfinished.is_empty() {
+                    self.run_reconcile(&unfinished, |_| {}).await.map(|_| ())
+                } else if scheduled {
+                    self.reconcile(&system, "schedule", |_| {})
+                        .await
+                        .map(|_| ())
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = result {
+                    tracing::warn!(system, code = "reconcile_failed", error = %e, "reconciliation failed");
                 }
             }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(system, error = %e, "could not look for unfinished reconciliations")
-            }
-        }
-        let Some(interval) = interval else {
-            return;
-        };
-        loop {
+            let paused = self
+                .unfinished_runs(&system)
+                .await
+                .is_ok_and(|ids| !ids.is_empty());
+            let wait = match (paused, interval) {
+                (true, Some(i)) => RESUME_AFTER.min(i),
+                (true, None) => RESUME_AFTER,
+                (false, Some(i)) => i,
+                (false, None) => return,
+            };
+            scheduled = !paused;
             tokio::select! {
                 () = cancel.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
-            }
-            if self.is_paused() {
-                continue;
-            }
-            if let Err(e) = self.reconcile(&system, "schedule", |_| {}).await {
-                tracing::warn!(system, code = "reconcile_failed", error = %e, "scheduled reconciliation failed");
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

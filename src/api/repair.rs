@@ -106,7 +106,7 @@ pub(super) async fn start_reconcile(
     let engine = c.engine.clone();
     let worker_ids = ids.clone();
     tokio::spawn(async move {
-        if let Err(e) = engine.run_reconcile(&worker_ids, |_| {}).await {
+        if let Err(e) = engine.finish_reconcile(&worker_ids).await {
             tracing::warn!(code = "reconcile_failed", error = %e, "reconciliation failed");
         }
     });

@@ -904,10 +904,17 @@ impl RestConnector {
                 .filter_map(|v| v.to_str().ok())
                 .find_map(next_link),
         };
+        let server_time = reply
+            .headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v.trim()).ok())
+            .map(|t| t.with_timezone(&Utc));
         Ok(Page {
             records: fetched,
             next,
             total,
+            server_time,
         })
     }
 
@@ -1553,6 +1560,29 @@ pub fn event_from_fetched(system: &str, object: &str, record: FetchedRecord) -> 
     }
 }
 
+/// A cursor no later than `cap`, in the shape the cursor has (RFC 3339, or seconds or
+/// milliseconds since the epoch). A listing read over several pages caps its cursor at the
+/// moment it began: a record changed on a page already read carries a later time than the
+/// records on the pages after it, and must be asked for again.
+pub fn capped_cursor(cursor: &str, cap: DateTime<Utc>) -> String {
+    match parse_time(cursor) {
+        Some(t) if t > cap => {
+            if DateTime::parse_from_rfc3339(cursor).is_ok() {
+                cap.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            } else if cursor
+                .trim()
+                .parse::<i64>()
+                .is_ok_and(|n| n > 100_000_000_000)
+            {
+                cap.timestamp_millis().to_string()
+            } else {
+                cap.timestamp().to_string()
+            }
+        }
+        _ => cursor.to_owned(),
+    }
+}
+
 /// The cursor to keep after seeing `modified` (the greatest modification seen).
 pub fn later_cursor(current: Option<&str>, modified: &str) -> String {
     match current {
@@ -1613,6 +1643,28 @@ mod tests {
             .expect_err("unknown key")
             .to_string();
         assert!(err.contains("objcts"), "an unknown key is named: {err}");
+    }
+
+    #[test]
+    fn a_cursor_is_capped_at_the_start_of_its_listing_in_its_own_shape() {
+        let cap = DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(
+            capped_cursor("2026-01-03T10:00:00.000Z", cap),
+            "2026-01-02T00:00:00.000Z",
+            "a cursor past the listing's start is brought back to it"
+        );
+        assert_eq!(
+            capped_cursor("2026-01-01T10:00:00.000Z", cap),
+            "2026-01-01T10:00:00.000Z",
+            "an earlier cursor is kept as it is"
+        );
+        assert_eq!(
+            capped_cursor("1767398400000", cap),
+            cap.timestamp_millis().to_string(),
+            "milliseconds stay milliseconds"
+        );
     }
 
     #[test]
