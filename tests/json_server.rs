@@ -10,9 +10,12 @@
 //! with transformed values, paging through every page, incremental polling that re-sends
 //! nothing else, and changes flowing both ways without echo loops.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use common::json_server::{JsonServer, fixture_dir, seed_of};
 
 use concord::loopback::LoopbackSystem;
 use concord::model::WorkspaceConfig;
@@ -24,171 +27,14 @@ use tokio_util::sync::CancellationToken;
 
 const EMPLOYEES: usize = 55;
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/json-server")
-}
-
-/// A json-server process on 127.0.0.1, serving a copy of the seed in its own temp dir.
-struct JsonServer {
-    child: Child,
-    dir: TempDir,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl JsonServer {
-    /// Starts json-server and waits (at most 20 s) until it answers.
-    async fn start() -> Self {
-        let bin = fixture_dir().join("node_modules/.bin/json-server");
-        assert!(
-            bin.exists(),
-            "json-server is not installed at {}: run scripts/setup.sh (it runs `npm ci` in \
-             tests/fixtures/json-server)",
-            bin.display()
-        );
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .expect("http client");
-        // A port can be taken between choosing and binding it: try a few.
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let db = dir.path().join("db.json");
-            std::fs::copy(fixture_dir().join("db.json"), &db).expect("copy the seed");
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let stdout = std::fs::File::create(dir.path().join("requests.log")).expect("log");
-            let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("log");
-            let child = Command::new(&bin)
-                .arg(&db)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .arg("--middlewares")
-                .arg(fixture_dir().join("stamp.js"))
-                .arg("--quiet")
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(stdout)
-                .stderr(stderr)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {} failed: {e}", bin.display()));
-            // From here on, Drop kills the process whatever happens.
-            let mut server = Self {
-                child,
-                dir,
-                base: format!("http://127.0.0.1:{port}"),
-                client: client.clone(),
-            };
-            match server.wait_ready().await {
-                Ok(()) => return server,
-                Err(e) => failures.push(e),
-            }
-        }
-        panic!("json-server did not start: {failures:?}");
-    }
-
-    async fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let stderr =
-                    std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
-                return Err(format!("json-server exited with {status}: {stderr}"));
-            }
-            let probe = self
-                .client
-                .get(format!("{}/employees/1", self.base))
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await;
-            if probe.is_ok_and(|r| r.status().is_success()) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err("json-server did not answer within 20 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Every request json-server received so far, as `METHOD /path?decoded-query`.
-    fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("requests.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| {
-                let (method, uri) = line.split_once(' ')?;
-                Some(format!("{method} {}", decode(uri)))
-            })
-            .collect()
-    }
-
-    /// The writes (POST, PUT, PATCH, DELETE) json-server received after the first `skip` requests.
-    fn writes_since(&self, skip: usize) -> Vec<String> {
-        self.requests()
-            .into_iter()
-            .skip(skip)
-            .filter(|r| !r.starts_with("GET "))
-            .collect()
-    }
-
-    async fn get(&self, id: u64) -> Map<String, Value> {
-        self.client
-            .get(format!("{}/employees/{id}", self.base))
-            .send()
-            .await
-            .expect("json-server answers")
-            .json()
-            .await
-            .expect("a record")
-    }
-
-    /// Someone edits a record directly in json-server.
-    async fn patch(&self, id: u64, fields: Value) {
-        let response = self
-            .client
-            .patch(format!("{}/employees/{id}", self.base))
-            .json(&fields)
-            .send()
-            .await
-            .expect("json-server answers");
-        assert!(response.status().is_success(), "the direct edit is taken");
-    }
-}
-
-impl Drop for JsonServer {
-    fn drop(&mut self) {
-        // Kill by PID (std's Child::kill), then reap it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `/path?a=1&b=2` with the query percent-decoded.
-fn decode(uri: &str) -> String {
-    match uri.split_once('?') {
-        None => uri.to_owned(),
-        Some((path, query)) => {
-            let pairs: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            format!("{path}?{}", pairs.join("&"))
-        }
-    }
+/// The 55-employee seed.
+fn seed_file() -> PathBuf {
+    fixture_dir().join("db.json")
 }
 
 /// The seed, as committed.
 fn seed() -> Vec<Map<String, Value>> {
-    let text = std::fs::read_to_string(fixture_dir().join("db.json")).expect("the seed exists");
-    let db: Value = serde_json::from_str(&text).expect("the seed is JSON");
-    db["employees"]
-        .as_array()
-        .expect("an employees array")
-        .iter()
-        .map(|e| e.as_object().cloned().expect("an employee object"))
-        .collect()
+    seed_of(&seed_file())
 }
 
 /// The `rest` config of json-server with `_page`/`_limit` paging.
@@ -274,7 +120,7 @@ struct Setup {
 
 impl Setup {
     async fn start(config: fn(&str) -> Value) -> Self {
-        let js = JsonServer::start().await;
+        let js = JsonServer::start(&seed_file()).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let engine = Engine::open(
             &dir.path().join("state.db"),
@@ -303,7 +149,7 @@ impl Setup {
         .await
         .expect("hub starts");
         engine
-            .apply_workspace(&workspace(config(&js.base), &hub.base_url()))
+            .apply_workspace(&workspace(config(js.base()), &hub.base_url()))
             .await
             .expect("workspace applies");
         Self {

@@ -1,7 +1,10 @@
 //! Test harness: an engine on a real SQLite file, its webhook server and two real HTTP HR
 //! systems on 127.0.0.1 (Acme HRIS and Acme Payroll from the self-check workspace) that echo
-//! every write back as a webhook.
+//! every write back as a webhook. [`json_server`] runs json-server, a real third-party REST
+//! system, on a copy of a seed file.
 #![allow(dead_code)]
+
+pub mod json_server;
 
 use std::time::{Duration, Instant};
 
