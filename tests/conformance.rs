@@ -14,7 +14,9 @@
 //!   `manual`, in both orders; the outcome is read back through json-server's own API and
 //!   explained from the audit;
 //! - nested members: a write of `contact/email` or `contact/mobile` keeps the other members of
-//!   `contact` (including the unmapped `fax`), and only records that need a write get one.
+//!   `contact` (including the unmapped `fax`), and only records that need a write get one;
+//! - paging: a record edited while the engine is between two pages of a change listing is
+//!   found by a later poll (a pass-through proxy makes the edits at exactly that moment).
 //!
 //! The tests of this file run one at a time (each starts two node processes and an engine; the
 //! races are about timing), and each prints its figures (`cargo test --test conformance --
@@ -1174,4 +1176,255 @@ async fn nested_contact_members_survive_every_write_and_only_edited_records_are_
         started.elapsed().as_secs_f64()
     );
     pair.shutdown().await;
+}
+
+/// A pass-through HTTP proxy in front of a json-server. Once armed, right before it forwards
+/// the second page of a change listing (`updatedAt_gte=…&_page=2`), it makes direct edits in
+/// that json-server: people editing records while the engine pages through the changes.
+struct PagingProxy {
+    base: String,
+    state: std::sync::Arc<ProxyState>,
+    cancel: CancellationToken,
+}
+
+struct ProxyState {
+    target: String,
+    client: reqwest::Client,
+    /// The edits to make before the next second page: (employee id, fields).
+    between_pages: tokio::sync::Mutex<Option<Vec<(u64, Value)>>>,
+    /// Stamps (`updatedAt`) json-server gave those edits, once made.
+    made: std::sync::Mutex<Vec<(u64, String)>>,
+}
+
+impl PagingProxy {
+    async fn start(target: &str) -> Self {
+        let state = std::sync::Arc::new(ProxyState {
+            target: target.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("http client"),
+            between_pages: tokio::sync::Mutex::new(None),
+            made: std::sync::Mutex::new(Vec::new()),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the proxy");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let cancel = CancellationToken::new();
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(state.clone());
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+        });
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            cancel,
+        }
+    }
+
+    async fn arm(&self, edits: Vec<(u64, Value)>) {
+        *self.state.between_pages.lock().await = Some(edits);
+    }
+
+    fn made(&self) -> Vec<(u64, String)> {
+        self.state
+            .made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Drop for PagingProxy {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn forward(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<ProxyState>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let second_page = uri.starts_with("/employees?")
+        && uri.contains("updatedAt_gte=")
+        && uri.split(['?', '&']).any(|p| p == "_page=2");
+    let edits = if second_page {
+        state.between_pages.lock().await.take()
+    } else {
+        None
+    };
+    for (id, fields) in edits.unwrap_or_default() {
+        let stored: Map<String, Value> = state
+            .client
+            .patch(format!(
+                "{}/employees/{id}?{}",
+                state.target,
+                common::json_server::DIRECT_EDIT
+            ))
+            .json(&fields)
+            .send()
+            .await
+            .expect("json-server takes the edit made between pages")
+            .json()
+            .await
+            .expect("the edited record");
+        let stamp = stored
+            .get("updatedAt")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        state
+            .made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, stamp));
+        // Distinct stamps: the next edit is strictly later.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let method = request.method().clone();
+    let headers = request.headers().clone();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .expect("a request body under 1 MiB");
+    let mut outgoing = state
+        .client
+        .request(method, format!("{}{uri}", state.target))
+        .body(body);
+    for (name, value) in &headers {
+        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let reply = outgoing
+        .send()
+        .await
+        .expect("json-server answers the proxy");
+    let status = reply.status();
+    let reply_headers = reply.headers().clone();
+    let bytes = reply.bytes().await.expect("json-server's answer");
+    let mut response = axum::response::Response::new(axum::body::Body::from(bytes));
+    *response.status_mut() = status;
+    for (name, value) in &reply_headers {
+        if name != http::header::TRANSFER_ENCODING && name != http::header::CONTENT_LENGTH {
+            response.headers_mut().append(name, value.clone());
+        }
+    }
+    response
+}
+
+/// Polling by `updatedAt_gte` pages through the changes since the cursor. A record edited
+/// while the engine is between two pages, on a page it has already read, is on none of the
+/// pages it reads next; it must still be found by a later poll, whatever stamps the later
+/// pages carry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_while_the_engine_pages_through_changes_is_found_by_a_later_poll() {
+    let _serial = SERIAL.lock().await;
+    let people = people_file();
+    let (a, b) = tokio::join!(JsonServer::start(&people), JsonServer::start(&people));
+    let proxy = PagingProxy::start(b.base()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::open(
+        &dir.path().join("state.db"),
+        EngineOptions {
+            settings: common::fast_settings(),
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .expect("engine opens");
+    engine
+        .apply_workspace(&workspace(a.base(), &proxy.base, &[]))
+        .await
+        .expect("workspace applies");
+    let idle = async || {
+        engine
+            .run_until_idle(Duration::from_secs(30))
+            .await
+            .expect("the engine goes idle within 30 s");
+    };
+    for system in ["a", "b"] {
+        engine
+            .poll(system, |_| {})
+            .await
+            .expect("the initial listing works");
+    }
+    idle().await;
+
+    // Twelve edits in b: its next change listing has two pages (1-10, then 11, 12 and the
+    // record at the cursor). While the engine is between them, someone edits employee 2 (on
+    // the page already read) and then employee 15 (on the page still to come).
+    for id in 1..=12 {
+        b.patch(id, json!({ "title": format!("Paged {id}") })).await;
+    }
+    let between = "Edited between pages";
+    proxy
+        .arm(vec![
+            (2, json!({ "title": between })),
+            (15, json!({ "title": between })),
+        ])
+        .await;
+    engine.poll("b", |_| {}).await.expect("incremental poll");
+    let made = proxy.made();
+    assert_eq!(
+        made.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        vec![2, 15],
+        "the two edits were made between the pages of one change listing"
+    );
+    idle().await;
+    // Later polls, with time for anything still due.
+    for _ in 0..3 {
+        engine.poll("b", |_| {}).await.expect("incremental poll");
+        idle().await;
+    }
+
+    let polls: Vec<String> = b
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET /employees?updatedAt_gte=") || is_direct_edit(r))
+        .filter(|r| !r.starts_with("GET /employees/"))
+        .collect();
+    let cursor: Option<String> =
+        sqlx::query_scalar("SELECT cursor FROM poll_cursors WHERE system_id = 'b'")
+            .fetch_one(engine.pool())
+            .await
+            .expect("b's cursor");
+    let why = format!(
+        "\n  edits between pages (id, stamp): {made:?}\n  b's cursor now: {cursor:?}\n  b got: {}",
+        polls.join("\n         ")
+    );
+    for id in 1..=12 {
+        let expected = if id == 2 {
+            json!(between)
+        } else {
+            json!(format!("Paged {id}"))
+        };
+        assert_eq!(
+            a.get(id).await["title"],
+            expected,
+            "employee {id}: b's edit reaches a{why}"
+        );
+    }
+    assert_eq!(
+        a.get(15).await["title"],
+        json!(between),
+        "employee 15, edited before b's second page was read, reaches a{why}"
+    );
+    assert_eq!(
+        a.get(2).await["title"],
+        json!(between),
+        "employee 2, edited in b while the engine was between two pages of b's changes, on the \
+         page already read, is found by a later poll and reaches a (a poll cursor past an edit \
+         it never read loses that edit until the next reconciliation){why}"
+    );
 }
