@@ -18,6 +18,12 @@
 //! - paging: a record edited while the engine is between two pages of a change listing is
 //!   found by a later poll (a pass-through proxy makes the edits at exactly that moment).
 //!
+//! What no client can prevent on such a system is counted apart, never excused silently: an
+//! edit that reaches json-server after the engine's read and before its write is overwritten
+//! unseen. A race ends that way only when json-server's request log proves it (for that record,
+//! the engine's read, then the edit, then the engine's write) and both systems hold the edit the
+//! engine wrote; every other race must end as its policy says.
+//!
 //! The tests of this file run one at a time (each starts two node processes and an engine; the
 //! races are about timing), and each prints its figures (`cargo test --test conformance --
 //! --nocapture`).
