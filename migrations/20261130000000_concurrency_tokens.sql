@@ -20,3 +20,8 @@ ALTER TABLE systems ADD COLUMN max_rereads INTEGER NOT NULL DEFAULT 5;
 ALTER TABLE outbox ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;
 -- inbox.etag: the concurrency token an event carried, kept on the link when it is applied.
 ALTER TABLE inbox ADD COLUMN etag TEXT;
+-- poll_cursors.listing_done_at: when the initial listing finished. Creates to the system wait
+--   until it has, and until the events that listing received are applied (its records are
+--   linked first, or they would be created twice).
+ALTER TABLE poll_cursors ADD COLUMN listing_done_at TEXT;
+UPDATE poll_cursors SET listing_done_at = updated_at WHERE listing_done = 1;

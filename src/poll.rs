@@ -141,11 +141,12 @@ impl Engine {
                     let mut tx = self.pool().begin().await?;
                     self.insert_events(&mut tx, &events).await?;
                     sqlx::query(
-                        "INSERT INTO poll_cursors (system_id, object, cursor, listing_done, listing_page, listed, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?)
+                        "INSERT INTO poll_cursors (system_id, object, cursor, listing_done, listing_page, listed, updated_at, listing_done_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                          ON CONFLICT(system_id, object) DO UPDATE SET cursor = excluded.cursor,
                            listing_done = excluded.listing_done, listing_page = excluded.listing_page,
-                           listed = excluded.listed, updated_at = excluded.updated_at",
+                           listed = excluded.listed, updated_at = excluded.updated_at,
+                           listing_done_at = COALESCE(poll_cursors.listing_done_at, excluded.listing_done_at)",
                     )
                     .bind(system)
                     .bind(&object)
@@ -154,6 +155,7 @@ impl Engine {
                     .bind(if listing && !done { page.next.clone() } else { None })
                     .bind(i64::try_from(row.listed).unwrap_or(i64::MAX))
                     .bind(ts(self.now()))
+                    .bind((listing && done).then(|| ts(self.now())))
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;

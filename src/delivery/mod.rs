@@ -112,6 +112,56 @@ impl Engine {
         Ok(sent)
     }
 
+    /// The objects of a listed system that take no creates yet: until a full listing of it
+    /// has finished (the initial poll listing, or a reconciliation) and the events that
+    /// listing received are applied, its records may not be linked yet, and a create would
+    /// make them twice.
+    async fn objects_holding_creates(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        system: &str,
+    ) -> Result<Vec<String>> {
+        let ws = self.workspace();
+        let mut held = Vec::new();
+        for object in ws
+            .config
+            .mappings
+            .iter()
+            .filter(|m| m.system == system)
+            .map(|m| &m.object)
+        {
+            let listed_at: Option<String> = sqlx::query_scalar(
+                "SELECT MAX(t) FROM (
+                   SELECT COALESCE(listing_done_at, updated_at) AS t FROM poll_cursors
+                     WHERE system_id = ?1 AND object = ?2 AND listing_done = 1
+                   UNION ALL
+                   SELECT COALESCE(finished_at, updated_at) FROM reconcile_runs
+                     WHERE system_id = ?1 AND object = ?2 AND listing_done = 1)",
+            )
+            .bind(system)
+            .bind(object)
+            .fetch_one(&mut *tx)
+            .await?;
+            let waiting = match &listed_at {
+                None => true,
+                Some(at) => sqlx::query_scalar::<_, i64>(
+                    "SELECT EXISTS (SELECT 1 FROM inbox WHERE status = 'pending' AND system_id = ?
+                       AND object = ? AND received_at <= ?)",
+                )
+                .bind(system)
+                .bind(object)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await?
+                    != 0,
+            };
+            if waiting {
+                held.push(object.clone());
+            }
+        }
+        Ok(held)
+    }
+
     /// Marks due writes in flight: the oldest pending write of each record that has nothing
     /// else in flight to this system.
     async fn claim(
@@ -122,6 +172,11 @@ impl Engine {
     ) -> Result<Vec<Claimed>> {
         let _guard = self.inner.write_lock.lock().await;
         let mut tx = self.inner.pool.begin().await?;
+        let held = if hold_creates {
+            self.objects_holding_creates(&mut tx, system).await?
+        } else {
+            Vec::new()
+        };
         let rows = sqlx::query(
             "SELECT o.id, o.record_id, o.object, o.op, COALESCE(o.external_id, l.external_id) AS external_id,
                     o.canonical, o.payload, o.ops, o.base, o.if_match, o.idempotency_key, o.attempts,
@@ -132,16 +187,12 @@ impl Engine {
              WHERE o.system_id = ? AND o.status = 'pending' AND o.next_attempt_at <= ?
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.system_id = o.system_id AND p.record_id = o.record_id
                                AND (p.status = 'in_flight' OR (p.status = 'pending' AND p.id < o.id)))
-               AND NOT (? AND o.op = 'create'
-                   AND NOT EXISTS (SELECT 1 FROM poll_cursors c WHERE c.system_id = o.system_id AND c.object = o.object
-                                     AND c.listing_done = 1)
-                   AND NOT EXISTS (SELECT 1 FROM reconcile_runs r WHERE r.system_id = o.system_id AND r.object = o.object
-                                     AND r.listing_done = 1))
+               AND NOT (o.op = 'create' AND o.object IN (SELECT value FROM json_each(?)))
              ORDER BY o.id LIMIT ?",
         )
         .bind(system)
         .bind(ts(now))
-        .bind(hold_creates)
+        .bind(serde_json::to_string(&held)?)
         .bind(i64::try_from(self.inner.settings.send_batch).unwrap_or(100))
         .fetch_all(&mut *tx)
         .await?;
