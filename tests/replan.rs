@@ -200,6 +200,19 @@ async fn a_dead_write_planned_again_after_a_mapping_fix_sends_the_corrected_body
         "the refused create is a dead letter: {dead:?}"
     );
     let dl = &dead[0];
+    let (summary, _) = engine.summary(&(Vec::new(), 0)).await.expect("a summary");
+    assert_eq!(
+        (
+            summary.dead_letters,
+            summary
+                .deltas
+                .iter()
+                .find(|(n, _)| *n == "dead_letters")
+                .map(|d| d.1)
+        ),
+        (1, Some(1)),
+        "the minute's summary line counts the new dead letter and the one waiting: {summary:?}"
+    );
     assert_eq!(
         dl.error_class, "validation",
         "a 422 is a validation failure"
