@@ -1769,28 +1769,8 @@ impl<'w> Batch<'w> {
         fields: &BTreeSet<String>,
         origin: &str,
     ) -> Result<()> {
-        let ws = self.ws;
-        let Some(schema) = ws.object(object) else {
-            return Ok(());
-        };
-        let cached = self.load(conn, record_id).await?;
-        let state = cached.state.clone();
-        let links = cached.links_of();
-        self.force = true;
-        let result = self
-            .enqueue_write(
-                conn,
-                schema,
-                &state,
-                &links,
-                target,
-                fields,
-                &Fields::new(),
-                origin,
-            )
-            .await;
-        self.force = false;
-        result
+        self.plan_for_target(conn, object, record_id, target, fields, origin, true)
+            .await
     }
 
     /// After a write to `target` succeeded: if the golden record moved on while it was on its
@@ -1804,6 +1784,23 @@ impl<'w> Batch<'w> {
         fields: &BTreeSet<String>,
         origin: &str,
     ) -> Result<()> {
+        self.plan_for_target(conn, object, record_id, target, fields, origin, false)
+            .await
+    }
+
+    /// Queues a write of `fields` to `target`: all of them when `force`, else those the target
+    /// does not hold already (and no held one).
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_for_target(
+        &mut self,
+        conn: &mut SqliteConnection,
+        object: &str,
+        record_id: RecordId,
+        target: &str,
+        fields: &BTreeSet<String>,
+        origin: &str,
+        force: bool,
+    ) -> Result<()> {
         let ws = self.ws;
         let Some(schema) = ws.object(object) else {
             return Ok(());
@@ -1813,29 +1810,34 @@ impl<'w> Batch<'w> {
         let links = cached.links_of();
         let empty = Fields::new();
         let held_there = state.shadows.get(target).unwrap_or(&empty);
-        let differing: BTreeSet<String> = fields
+        let planned: BTreeSet<String> = fields
             .iter()
             .filter(|f| {
-                !state.held.contains(*f)
-                    && held_there.get(*f).unwrap_or(&Value::Null)
-                        != state.golden.get(*f).unwrap_or(&Value::Null)
+                force
+                    || (!state.held.contains(*f)
+                        && held_there.get(*f).unwrap_or(&Value::Null)
+                            != state.golden.get(*f).unwrap_or(&Value::Null))
             })
             .cloned()
             .collect();
-        if differing.is_empty() {
+        if planned.is_empty() {
             return Ok(());
         }
-        self.enqueue_write(
-            conn,
-            schema,
-            &state,
-            &links,
-            target,
-            &differing,
-            &Fields::new(),
-            origin,
-        )
-        .await
+        self.force = force;
+        let result = self
+            .enqueue_write(
+                conn,
+                schema,
+                &state,
+                &links,
+                target,
+                &planned,
+                &Fields::new(),
+                origin,
+            )
+            .await;
+        self.force = false;
+        result
     }
 
     /// Persists the golden records and shadows the batch changed, and its counters.
