@@ -3,14 +3,11 @@
 --   sent, weak or strong, or a version field's value as JSON text); opaque, never ordered.
 -- links.rereads: re-reads of the record in a row after a write found it changed (412, or a
 --   read before writing); reset by a successful write. Bounded by systems.max_rereads.
--- outbox.if_match_etag: the token the write was planned against (kept for the record; the
---   sender sends the link's current token).
 -- outbox.ops: the write as (system path, value) assignments, so it can be applied onto the
 --   record as last read (nested objects, arrays, full replaces keep what is not mapped).
 -- dead_letters.request: the HTTP request that failed (method, path, body), as sent.
 ALTER TABLE links ADD COLUMN etag TEXT;
 ALTER TABLE links ADD COLUMN rereads INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE outbox ADD COLUMN if_match_etag TEXT;
 ALTER TABLE outbox ADD COLUMN ops TEXT;
 ALTER TABLE dead_letters ADD COLUMN request TEXT;
 ALTER TABLE systems ADD COLUMN max_rereads INTEGER NOT NULL DEFAULT 5;

@@ -726,7 +726,7 @@ impl Engine {
     pub async fn replay_preview(&self, id: i64) -> Result<ReplayPreview> {
         let row = sqlx::query(
             "SELECT d.system_id, d.record_id, o.op, o.canonical, o.base,
-                    COALESCE(o.object, i.object, 'employee') AS object FROM dead_letters d
+                    COALESCE(o.object, i.object, 'employee') AS object, d.request FROM dead_letters d
              LEFT JOIN outbox o ON o.id = d.outbox_id LEFT JOIN inbox i ON i.id = d.inbox_id WHERE d.id = ?",
         )
         .bind(id)
@@ -768,11 +768,7 @@ impl Engine {
                 base: base.get(f).cloned().unwrap_or(Value::Null),
             })
             .collect();
-        let sent: Option<String> =
-            sqlx::query_scalar("SELECT request FROM dead_letters WHERE id = ?")
-                .bind(id)
-                .fetch_one(self.pool())
-                .await?;
+        let sent: Option<String> = row.get("request");
         Ok(ReplayPreview {
             dead_letter: id,
             system,

@@ -640,9 +640,6 @@ pub(crate) struct Batch<'w> {
     pending_versions: HashMap<(String, String, String), (RecordId, SourceVersion)>,
     /// Concurrency tokens events carried, per link, written when the batch finishes.
     pending_etags: HashMap<(String, String, String), String>,
-    /// Writes are planned for every field asked for, not only those the target's shadow says
-    /// differ (a re-push, a re-plan after a fix).
-    force: bool,
 }
 
 pub(crate) struct CachedRecord {
@@ -711,7 +708,6 @@ impl<'w> Batch<'w> {
             awaiting_event: None,
             pending_versions: HashMap::new(),
             pending_etags: HashMap::new(),
-            force: false,
         }
     }
 
@@ -1436,8 +1432,10 @@ impl<'w> Batch<'w> {
         for (target, fields) in &targets {
             let base = plan.write_bases.get(target).cloned().unwrap_or_default();
             let state = self.load(conn, record_id).await?.state.clone();
-            self.enqueue_write(conn, schema, &state, &links, target, fields, &base, origin)
-                .await?;
+            self.enqueue_write(
+                conn, schema, &state, &links, target, fields, &base, origin, false,
+            )
+            .await?;
         }
         for target in &plan.deletes {
             let Some(external_id) = external.get(target) else {
@@ -1469,7 +1467,9 @@ impl<'w> Batch<'w> {
     }
 
     /// Renders and queues a write of `fields` (values from the golden record) to `target`,
-    /// merging it into a write to the same target that has not been sent yet.
+    /// merging it into a write to the same target that has not been sent yet. An update
+    /// carries only what the target does not hold already, unless `force` (a re-push, a
+    /// re-plan after a fix) writes every field asked for.
     #[allow(clippy::too_many_arguments)]
     async fn enqueue_write(
         &mut self,
@@ -1481,6 +1481,7 @@ impl<'w> Batch<'w> {
         fields: &BTreeSet<String>,
         base: &Fields,
         origin: &str,
+        force: bool,
     ) -> Result<()> {
         let ws = self.ws;
         let Some(mapping) = ws.mapping(target, &schema.name) else {
@@ -1535,7 +1536,6 @@ impl<'w> Batch<'w> {
             // Only what the target does not hold already, and nothing a steward holds.
             let empty = Fields::new();
             let held_there = state.shadows.get(target).unwrap_or(&empty);
-            let force = self.force;
             all_fields.retain(|f| {
                 !state.held.contains(f)
                     && (force
@@ -1679,7 +1679,9 @@ impl<'w> Batch<'w> {
             .collect();
         let canonical_json = serde_json::to_string(&canonical)?;
         let if_match = links.versions.get(target).copied().flatten();
-        let if_match_etag = links.etags.get(target).cloned().flatten();
+        // The token the write was planned against tells writes apart in their key; the sender
+        // sends the link's token as it is when the write goes out.
+        let planned_etag = links.etags.get(target).cloned().flatten();
         let external_id = external.get(target).cloned();
         let key = idempotency_key(&[
             &record_id.to_string(),
@@ -1687,7 +1689,7 @@ impl<'w> Batch<'w> {
             op,
             &canonical_json,
             &if_match.map(|v| v.to_string()).unwrap_or_default(),
-            if_match_etag.as_deref().unwrap_or_default(),
+            planned_etag.as_deref().unwrap_or_default(),
             origin,
         ]);
         let rule = "propagate";
@@ -1696,7 +1698,7 @@ impl<'w> Batch<'w> {
                 let id: i64 = row.get("id");
                 sqlx::query(
                     "UPDATE outbox SET op = ?, external_id = ?, canonical = ?, payload = ?, ops = ?, base = ?, if_match = ?,
-                       if_match_etag = ?, idempotency_key = ? WHERE id = ?",
+                       idempotency_key = ? WHERE id = ?",
                 )
                 .bind(op)
                 .bind(&external_id)
@@ -1705,7 +1707,6 @@ impl<'w> Batch<'w> {
                 .bind(&ops_json)
                 .bind(serde_json::to_string(&all_base)?)
                 .bind(if_match)
-                .bind(&if_match_etag)
                 .bind(&key)
                 .bind(id)
                 .execute(&mut *conn)
@@ -1714,8 +1715,8 @@ impl<'w> Batch<'w> {
             None => {
                 sqlx::query(
                     "INSERT INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, ops, base, if_match,
-                       if_match_etag, idempotency_key, next_attempt_at, rule, created_at, origin_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       idempotency_key, next_attempt_at, rule, created_at, origin_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(target)
                 .bind(record_id)
@@ -1727,7 +1728,6 @@ impl<'w> Batch<'w> {
                 .bind(&ops_json)
                 .bind(serde_json::to_string(&all_base)?)
                 .bind(if_match)
-                .bind(&if_match_etag)
                 .bind(&key)
                 .bind(&now_s)
                 .bind(rule)
@@ -1823,21 +1823,18 @@ impl<'w> Batch<'w> {
         if planned.is_empty() {
             return Ok(());
         }
-        self.force = force;
-        let result = self
-            .enqueue_write(
-                conn,
-                schema,
-                &state,
-                &links,
-                target,
-                &planned,
-                &Fields::new(),
-                origin,
-            )
-            .await;
-        self.force = false;
-        result
+        self.enqueue_write(
+            conn,
+            schema,
+            &state,
+            &links,
+            target,
+            &planned,
+            &Fields::new(),
+            origin,
+            force,
+        )
+        .await
     }
 
     /// Persists the golden records and shadows the batch changed, and its counters.

@@ -22,6 +22,8 @@
 //! Every server refuses requests past a fixed budget, so a livelock fails a test instead of
 //! running on; every wait is bounded.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,10 +34,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{SecondsFormat, Utc};
+use concord::Engine;
 use concord::loopback::LoopbackSystem;
 use concord::model::{RecordId, WorkspaceConfig};
 use concord::ops::{DeadLetterFilter, ExceptionFilter};
-use concord::{Engine, EngineOptions, Settings};
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -560,20 +562,7 @@ impl Setup {
                     "email": "ada@vendor.example", "title": "Engineer" }),
         );
         let dir = tempfile::tempdir().expect("temp dir");
-        let engine = Engine::open(
-            &dir.path().join("state.db"),
-            EngineOptions {
-                settings: Settings {
-                    backoff_base: Duration::from_millis(10),
-                    backoff_cap: Duration::from_millis(200),
-                    idle_poll: Duration::from_millis(10),
-                    ..Settings::default()
-                },
-                ..EngineOptions::default()
-            },
-        )
-        .await
-        .expect("engine opens");
+        let engine = common::open_engine(dir.path()).await;
         let cancel = CancellationToken::new();
         let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
             .await

@@ -35,10 +35,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::json_server::{JsonServer, fixture_dir, is_direct_edit, seed_of};
+use concord::Engine;
 use concord::model::{RecordId, WorkspaceConfig};
 use concord::ops::{AuditRow, ExceptionFilter, ExceptionView};
 use concord::runtime::RunningEngine;
-use concord::{Engine, EngineOptions};
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -160,15 +160,7 @@ impl Pair {
         let people = people_file();
         let (a, b) = tokio::join!(JsonServer::start(&people), JsonServer::start(&people));
         let dir = tempfile::tempdir().expect("temp dir");
-        let engine = Engine::open(
-            &dir.path().join("state.db"),
-            EngineOptions {
-                settings: common::fast_settings(),
-                ..EngineOptions::default()
-            },
-        )
-        .await
-        .expect("engine opens");
+        let engine = common::open_engine(dir.path()).await;
         engine
             .apply_workspace(&workspace(a.base(), b.base(), policies))
             .await
@@ -1340,15 +1332,7 @@ async fn a_change_made_while_the_engine_pages_through_changes_is_found_by_a_late
     let (a, b) = tokio::join!(JsonServer::start(&people), JsonServer::start(&people));
     let proxy = PagingProxy::start(b.base()).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = Engine::open(
-        &dir.path().join("state.db"),
-        EngineOptions {
-            settings: common::fast_settings(),
-            ..EngineOptions::default()
-        },
-    )
-    .await
-    .expect("engine opens");
+    let engine = common::open_engine(dir.path()).await;
     engine
         .apply_workspace(&workspace(a.base(), &proxy.base, &[]))
         .await

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use common::json_server::{JsonServer, fixture_dir, seed_of};
 
+use concord::Engine;
 use concord::loopback::LoopbackSystem;
 use concord::model::WorkspaceConfig;
 use concord::poll::ListingProgress;
-use concord::{Engine, EngineOptions, Settings};
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -122,20 +122,7 @@ impl Setup {
     async fn start(config: fn(&str) -> Value) -> Self {
         let js = JsonServer::start(&seed_file()).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let engine = Engine::open(
-            &dir.path().join("state.db"),
-            EngineOptions {
-                settings: Settings {
-                    backoff_base: Duration::from_millis(10),
-                    backoff_cap: Duration::from_millis(200),
-                    idle_poll: Duration::from_millis(10),
-                    ..Settings::default()
-                },
-                ..EngineOptions::default()
-            },
-        )
-        .await
-        .expect("engine opens");
+        let engine = common::open_engine(dir.path()).await;
         let cancel = CancellationToken::new();
         let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
             .await

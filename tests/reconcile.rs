@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::json_server::{JsonServer, fixture_dir, seed_of};
+use concord::Engine;
 use concord::audit::Actor;
 use concord::model::WorkspaceConfig;
 use concord::ops::ExceptionFilter;
-use concord::{Engine, EngineOptions};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -92,20 +92,7 @@ impl Pair {
         let a = JsonServer::start(&people()).await;
         let b = JsonServer::start(&people()).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let engine = Engine::open(
-            &dir.path().join("state.db"),
-            EngineOptions {
-                settings: concord::Settings {
-                    backoff_base: Duration::from_millis(10),
-                    backoff_cap: Duration::from_millis(200),
-                    idle_poll: Duration::from_millis(10),
-                    ..concord::Settings::default()
-                },
-                ..EngineOptions::default()
-            },
-        )
-        .await
-        .expect("engine opens");
+        let engine = common::open_engine(dir.path()).await;
         engine
             .apply_workspace(&workspace(config_a(a.base()), config_b(b.base())))
             .await

@@ -148,15 +148,7 @@ fn workspace(hub: &str, vendor: &str, title_path: &str) -> WorkspaceConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_write_planned_again_after_a_mapping_fix_sends_the_corrected_body() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = concord::Engine::open(
-        &dir.path().join("state.db"),
-        concord::EngineOptions {
-            settings: common::fast_settings(),
-            ..concord::EngineOptions::default()
-        },
-    )
-    .await
-    .expect("engine opens");
+    let engine = common::open_engine(dir.path()).await;
     let cancel = tokio_util::sync::CancellationToken::new();
     let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
         .await

@@ -12,8 +12,8 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use common::json_server::{JsonServer, fixture_dir};
+use concord::Engine;
 use concord::model::WorkspaceConfig;
-use concord::{Engine, EngineOptions};
 use serde_json::{Map, Value, json};
 
 fn js_config(base: &str) -> Value {
@@ -78,15 +78,7 @@ impl Pair {
         let hr = JsonServer::start(&fixture_dir().join("people.json")).await;
         let dir = JsonServer::start(&fixture_dir().join("directory.json")).await;
         let state = tempfile::tempdir().expect("temp dir");
-        let engine = Engine::open(
-            &state.path().join("state.db"),
-            EngineOptions {
-                settings: common::fast_settings(),
-                ..EngineOptions::default()
-            },
-        )
-        .await
-        .expect("engine opens");
+        let engine = common::open_engine(state.path()).await;
         engine
             .apply_workspace(&workspace(hr.base(), dir.base()))
             .await

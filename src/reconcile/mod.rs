@@ -76,8 +76,8 @@ mod decide;
 pub const RESUME_AFTER: Duration = Duration::from_secs(30);
 
 const RUN_COLUMNS: &str = "SELECT id, system_id, object, trigger, status, started_at, updated_at, finished_at,
-    listed, total, changed, unknown, linked, vanished, deleted, max_delete_share, error, decided_by, page_token
-    FROM reconcile_runs";
+    listed, total, changed, unknown, linked, vanished, deleted, max_delete_share, error, decided_by, page_token,
+    listing_done FROM reconcile_runs";
 
 fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> ReconcileRun {
     let count = |name: &str| u64::try_from(row.get::<i64, _>(name)).unwrap_or(0);
@@ -350,12 +350,7 @@ impl Engine {
             .await?;
         let run = run_from_row(&row);
         let mut token: Option<String> = row.get("page_token");
-        let listing_done: i64 =
-            sqlx::query_scalar("SELECT listing_done FROM reconcile_runs WHERE id = ?")
-                .bind(id)
-                .fetch_one(self.pool())
-                .await?;
-        if listing_done != 0 {
+        if row.get::<i64, _>("listing_done") != 0 {
             return Ok(());
         }
         let limiter = self.limiter(&run.system);

@@ -24,6 +24,19 @@ pub struct Harness {
     cancel: CancellationToken,
 }
 
+/// An engine on a real SQLite file (`state.db` in `dir`) with [`fast_settings`].
+pub async fn open_engine(dir: &std::path::Path) -> Engine {
+    Engine::open(
+        &dir.join("state.db"),
+        EngineOptions {
+            settings: fast_settings(),
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .expect("engine opens")
+}
+
 pub fn fast_settings() -> Settings {
     Settings {
         backoff_base: Duration::from_millis(10),
