@@ -118,6 +118,16 @@ impl LoopbackSystem {
         }
     }
 
+    /// The next write fails with `status` and this body, as a system that echoes the
+    /// offending record in its error.
+    pub fn fail_next_with(&self, status: u16, body: Value) {
+        self.lock().scripted.push_back(Failure {
+            status,
+            retry_after: None,
+            body: body.to_string(),
+        });
+    }
+
     pub fn record(&self, id: &str) -> Option<Map<String, Value>> {
         self.lock().records.get(id).map(|(r, _)| r.clone())
     }

@@ -129,6 +129,26 @@ pub struct PreviewField {
     pub current: Value,
     pub write: Value,
     pub base: Value,
+    /// Whether writing changes what the target holds, decided before any masking (a masked
+    /// value still shows as changed or not).
+    #[serde(default)]
+    pub changes: bool,
+    /// Whether the value written differs from the base (or from what the failed write had).
+    #[serde(default)]
+    pub differs_from_base: bool,
+}
+
+impl PreviewField {
+    pub fn new(field: &str, current: Value, write: Value, base: Value) -> Self {
+        Self {
+            field: field.to_owned(),
+            changes: current != write,
+            differs_from_base: base != write,
+            current,
+            write,
+            base,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -761,11 +781,13 @@ impl Engine {
         };
         let fields = canonical
             .iter()
-            .map(|(f, v)| PreviewField {
-                field: f.clone(),
-                current: shadow.get(f).cloned().unwrap_or(Value::Null),
-                write: v.clone(),
-                base: base.get(f).cloned().unwrap_or(Value::Null),
+            .map(|(f, v)| {
+                PreviewField::new(
+                    f,
+                    shadow.get(f).cloned().unwrap_or(Value::Null),
+                    v.clone(),
+                    base.get(f).cloned().unwrap_or(Value::Null),
+                )
             })
             .collect();
         let sent: Option<String> = row.get("request");

@@ -212,11 +212,13 @@ impl Engine {
         });
         let preview_fields = fields
             .iter()
-            .map(|f| PreviewField {
-                field: f.clone(),
-                current: shadow.get(f).cloned().unwrap_or(Value::Null),
-                write: golden.get(f).cloned().unwrap_or(Value::Null),
-                base: dead.canonical.get(f).cloned().unwrap_or(Value::Null),
+            .map(|f| {
+                PreviewField::new(
+                    f,
+                    shadow.get(f).cloned().unwrap_or(Value::Null),
+                    golden.get(f).cloned().unwrap_or(Value::Null),
+                    dead.canonical.get(f).cloned().unwrap_or(Value::Null),
+                )
             })
             .collect();
         Ok(Some(ReplanPreview {

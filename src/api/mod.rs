@@ -5,6 +5,7 @@
 //! types are generated from that document.
 
 pub mod auth;
+mod mask;
 mod repair;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ use crate::runtime::Engine;
 use crate::secrets::{Secret, SharedSecrets};
 use crate::server::ApiError;
 use auth::{Access, HasTokens, Principal, Role, Tokens};
+use mask::Redactor;
 
 /// Shared state of the console API.
 #[derive(Clone)]
@@ -134,55 +136,6 @@ where
                 "invalid_path",
                 e.body_text(),
             )),
-        }
-    }
-}
-
-const MASK: &str = "••••";
-
-/// Field names whose values the caller may not see.
-fn hidden_fields(engine: &Engine, object: &str, who: &Principal) -> Vec<String> {
-    if who.role.sees_sensitive() {
-        return Vec::new();
-    }
-    let ws = engine.workspace();
-    let Some(schema) = ws.object(object) else {
-        return Vec::new();
-    };
-    schema
-        .fields
-        .iter()
-        .filter(|f| f.sensitive || ws.policy(object, &f.name).sensitive)
-        .map(|f| f.name.clone())
-        .collect()
-}
-
-fn mask_fields(fields: &mut Map<String, Value>, hidden: &[String]) {
-    for (k, v) in fields.iter_mut() {
-        if hidden.contains(k) && !v.is_null() {
-            *v = Value::String(MASK.into());
-        }
-    }
-}
-
-fn mask_exception(e: &mut ExceptionView, hidden: &[String]) {
-    if e.field.as_ref().is_some_and(|f| hidden.contains(f)) {
-        for key in ["base", "golden", "approval"] {
-            if let Some(v) = e.detail.get_mut(key)
-                && !v.is_null()
-            {
-                *v = Value::String(MASK.into());
-            }
-        }
-        if let Some(Value::Object(values)) = e.detail.get_mut("values") {
-            for v in values.values_mut() {
-                *v = Value::String(MASK.into());
-            }
-        }
-        if let Some(Value::Object(r)) = e.resolution.as_mut()
-            && let Some(v) = r.get_mut("value")
-        {
-            *v = Value::String(MASK.into());
         }
     }
 }
@@ -894,9 +847,9 @@ async fn list_exceptions(
     let filter = q.filter(c.engine.now());
     let mut list = c.engine.list_exceptions(&filter).await?;
     let total = c.engine.count_exceptions(&filter).await?;
+    let mut redactor = Redactor::new(&c.engine, &who);
     for e in &mut list {
-        let hidden = hidden_fields(&c.engine, &e.object, &who);
-        mask_exception(e, &hidden);
+        redactor.exception(e).await;
     }
     Ok(listed(list, total))
 }
@@ -909,8 +862,7 @@ async fn get_exception(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ExceptionView> {
     let mut e = c.engine.exception(id).await?;
-    let hidden = hidden_fields(&c.engine, &e.object, &who);
-    mask_exception(&mut e, &hidden);
+    Redactor::new(&c.engine, &who).exception(&mut e).await;
     Ok(Json(e))
 }
 
@@ -1016,8 +968,9 @@ async fn list_dead_letters(
     ApiQuery(q): ApiQuery<DeadLetterFilter>,
 ) -> Result<Listed<DeadLetterView>, ApiError> {
     let mut list = c.engine.list_dead_letters(&q).await?;
+    let mut redactor = Redactor::new(&c.engine, &who);
     for dl in &mut list {
-        mask_dead_letter(&c, &who, dl);
+        redactor.dead_letter(dl).await;
     }
     let total = c.engine.count_dead_letters(&q).await?;
     Ok(listed(list, total))
@@ -1032,15 +985,8 @@ async fn get_dead_letter(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<DeadLetterView> {
     let mut dl = c.engine.dead_letter(id).await?;
-    mask_dead_letter(&c, &who, &mut dl);
+    Redactor::new(&c.engine, &who).dead_letter(&mut dl).await;
     Ok(Json(dl))
-}
-
-/// The request a dead write was sent as, masked where its fields are sensitive for the caller.
-fn mask_dead_letter(c: &Console, who: &Principal, dl: &mut DeadLetterView) {
-    if let (Some(request), Some(object)) = (dl.request.as_mut(), dl.object.as_deref()) {
-        repair::mask_request(c, &dl.system, object, who, request);
-    }
 }
 
 #[utoipa::path(get, path = "/api/dead-letters/{id}/preview", params(("id" = i64, Path)),
@@ -1051,25 +997,10 @@ async fn preview_replay(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ReplayPreview> {
     let mut preview = c.engine.replay_preview(id).await?;
-    let hidden = hidden_fields(&c.engine, &preview.object, &who);
-    let replan_fields = preview.replan.iter_mut().flat_map(|r| r.fields.iter_mut());
-    for f in preview.fields.iter_mut().chain(replan_fields) {
-        if hidden.contains(&f.field) {
-            for v in [&mut f.current, &mut f.write, &mut f.base] {
-                if !v.is_null() {
-                    *v = Value::String(MASK.into());
-                }
-            }
-        }
-    }
-    let (system, object) = (preview.system.clone(), preview.object.clone());
-    let requests = preview
-        .sent
-        .iter_mut()
-        .chain(preview.replan.iter_mut().filter_map(|r| r.request.as_mut()));
-    for request in requests {
-        repair::mask_request(&c, &system, &object, &who, request);
-    }
+    let record = c.engine.dead_letter(id).await?.record_id;
+    Redactor::new(&c.engine, &who)
+        .replay_preview(&mut preview, record)
+        .await;
     Ok(Json(preview))
 }
 
@@ -1163,14 +1094,9 @@ async fn audit(
 ) -> Result<Listed<AuditRow>, ApiError> {
     let mut rows = c.engine.search_audit(&q).await?;
     let total = c.engine.count_audit(&q, AUDIT_COUNT_CAP).await?;
+    let mut redactor = Redactor::new(&c.engine, &who);
     for r in &mut rows {
-        let hidden = hidden_fields(&c.engine, r.object.as_deref().unwrap_or("employee"), &who);
-        if r.field.as_ref().is_some_and(|f| hidden.contains(f)) {
-            for v in [&mut r.before, &mut r.after].into_iter().flatten() {
-                *v = Value::String(MASK.into());
-            }
-            r.detail = None;
-        }
+        redactor.audit_row(r).await;
     }
     Ok(listed(rows, total))
 }
@@ -1210,14 +1136,10 @@ async fn find_record(
 /// A record as the caller may see it.
 async fn masked_record(c: &Console, id: RecordId, who: &Principal) -> ApiResult<RecordView> {
     let mut view = c.engine.record_view(id).await?;
-    let hidden = hidden_fields(&c.engine, &view.object, who);
-    let mut golden: Map<String, Value> = view.golden.clone().into_iter().collect();
-    mask_fields(&mut golden, &hidden);
-    view.golden = golden.into_iter().collect();
+    let mut redactor = Redactor::new(&c.engine, who);
+    redactor.fields(&view.object, &mut view.golden);
     for shadow in view.shadows.values_mut() {
-        let mut m: Map<String, Value> = shadow.clone().into_iter().collect();
-        mask_fields(&mut m, &hidden);
-        *shadow = m.into_iter().collect();
+        redactor.fields(&view.object, shadow);
     }
     Ok(Json(view))
 }

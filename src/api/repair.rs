@@ -1,20 +1,17 @@
 //! Console routes that repair what polling and delivery could not: dead writes planned again
 //! after a fix, records pushed to a system again, reconciliations (started, watched,
 //! confirmed or dismissed), and mappings checked against the system's own records.
-//! Request bodies shown to a caller are masked where a mapped field is sensitive for them.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Principal;
-use super::{ApiJson, ApiPath, ApiQuery, ApiResult, Console, MASK, NoteRequest, hidden_fields};
-use crate::delivery::send::SentRequest;
-use crate::mapping::{PathProblem, set_path};
+use super::{ApiJson, ApiPath, ApiQuery, ApiResult, Console, NoteRequest};
+use crate::mapping::PathProblem;
 use crate::model::Mapping;
 use crate::reconcile::ReconcileRun;
 use crate::replan::{ReplanOutcome, RepushOutcome, RepushSelection};
@@ -30,35 +27,6 @@ pub(super) fn router() -> Router<Console> {
         .route("/api/reconciliations/{id}/confirm", post(confirm))
         .route("/api/reconciliations/{id}/dismiss", post(dismiss))
         .route("/api/mappings/check", post(check_mapping))
-}
-
-/// Masks, in a request body, the values at the system paths of fields the caller may not see.
-pub(super) fn mask_request(
-    c: &Console,
-    system: &str,
-    object: &str,
-    who: &Principal,
-    request: &mut SentRequest,
-) {
-    let hidden = hidden_fields(&c.engine, object, who);
-    let (Some(body), false) = (request.body.as_mut(), hidden.is_empty()) else {
-        return;
-    };
-    let ws = c.engine.workspace();
-    let Some(mapping) = ws.mapping(system, object) else {
-        return;
-    };
-    for rule in mapping
-        .rules
-        .iter()
-        .filter(|r| r.canonical.iter().any(|f| hidden.contains(f)))
-    {
-        for path in &rule.system {
-            if crate::mapping::get_path(body, path).is_some_and(|v| !v.is_null()) {
-                set_path(body, path, Value::String(MASK.into()));
-            }
-        }
-    }
 }
 
 #[utoipa::path(post, path = "/api/dead-letters/{id}/replan", params(("id" = i64, Path)),

@@ -257,6 +257,11 @@ function RetryChoices({ preview, kind }: { preview: ReplayPreview; kind: string 
   );
 }
 
+/** Whether the caller sees this field's values masked (the engine decided what changed before masking). */
+function hidden(f: PreviewField): boolean {
+  return isMasked(f.write) || isMasked(f.current) || isMasked(f.base);
+}
+
 /** Per field: the target's value, the value to write, and a third column (the base, or what the failed write had). */
 function FieldsTable({ fields, op, heads, label, compareTo = "current" }: { fields: PreviewField[]; op: string; heads: [string, string, string]; label: string; compareTo?: "current" | "base" }) {
   if (fields.length === 0) return <EmptyState title="No field values">This sends no field values ({op}).</EmptyState>;
@@ -280,12 +285,12 @@ function FieldsTable({ fields, op, heads, label, compareTo = "current" }: { fiel
               </td>
               <td>
                 <Value v={f.write} />{" "}
-                {isMasked(f.write) || isMasked(compareTo === "current" ? f.current : f.base) ? null : compareTo === "current" ? (
-                  sameValue(f.current, f.write) ? <span className="faint">(no change)</span> : <Pill tone="info">change</Pill>
-                ) : sameValue(f.base, f.write) ? (
-                  <span className="faint">(as before)</span>
+                {compareTo === "current" ? (
+                  f.changes ? <Pill tone="info">{hidden(f) ? "changed (hidden)" : "change"}</Pill> : <span className="faint">(no change)</span>
+                ) : f.differs_from_base ? (
+                  <Pill tone="accent">{hidden(f) ? "new value (hidden)" : "new value"}</Pill>
                 ) : (
-                  <Pill tone="accent">new value</Pill>
+                  <span className="faint">(as before)</span>
                 )}
               </td>
               <td>
