@@ -1180,6 +1180,13 @@ export interface components {
             current: unknown;
             write: unknown;
             base: unknown;
+            /**
+             * @description Whether writing changes what the target holds, decided before any masking (a masked
+             *     value still shows as changed or not).
+             */
+            changes?: boolean;
+            /** @description Whether the value written differs from the base (or from what the failed write had). */
+            differs_from_base?: boolean;
         };
         PreviewRequest: {
             mapping: components["schemas"]["Mapping"];
