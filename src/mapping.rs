@@ -222,6 +222,22 @@ impl Mapping {
                     let mut out = Vec::with_capacity(values.len());
                     for (field, value) in rule.canonical.iter().zip(values) {
                         let value = value.unwrap_or(Value::Null);
+                        if let (Some(def), Some(text)) = (schema.field(field), value.as_str())
+                            && text.chars().count() > schema.max_length(def)
+                        {
+                            // The raw value is kept only in part: an exception must not
+                            // store the megabytes it refuses.
+                            inbound.errors.push(FieldError {
+                                value: Value::String(format!("{}…", clip(text, 64))),
+                                ..error(format!(
+                                    "{field}: the value is {} characters long; at most {} are accepted",
+                                    text.chars().count(),
+                                    schema.max_length(def)
+                                ))
+                            });
+                            ok = false;
+                            break;
+                        }
                         if let (Some(def), false) = (schema.field(field), value.is_null())
                             && let Err(e) = validate_canonical(def.field_type, &value)
                         {
@@ -385,6 +401,13 @@ impl Mapping {
         }
         problems
     }
+}
+
+/// The first `max` characters of `text`.
+fn clip(text: &str, max: usize) -> &str {
+    text.char_indices()
+        .nth(max)
+        .map_or(text, |(at, _)| &text[..at])
 }
 
 #[cfg(test)]
@@ -759,6 +782,54 @@ mod tests {
         assert!(
             problems.len() == 1 && problems[0].message.contains("not closed"),
             "an unparseable path is reported with its parse error: {problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_value_longer_than_its_field_accepts_is_refused_and_only_a_clip_is_kept() {
+        let huge = "x".repeat(1_900_000);
+        let read = scim_mapping().read(&schema(), &doc(json!({"title": huge, "active": true})));
+        assert!(
+            !read.values.contains_key("title"),
+            "a 1.9 MB title is never taken as a value"
+        );
+        let error = read
+            .errors
+            .iter()
+            .find(|e| e.fields == ["title"])
+            .expect("the oversize title is a validation error");
+        assert!(
+            error.message.contains("at most 4096"),
+            "the message names the limit: {}",
+            error.message
+        );
+        assert!(
+            error
+                .value
+                .as_str()
+                .is_some_and(|v| v.chars().count() <= 65),
+            "the exception keeps a clip of the refused value, not megabytes"
+        );
+        assert_eq!(
+            read.values.get("status"),
+            Some(&json!("active")),
+            "the record's other fields still read"
+        );
+
+        let mut narrow = schema();
+        narrow
+            .max_lengths
+            .insert(crate::transform::FieldType::String, 3);
+        let read = scim_mapping().read(&narrow, &doc(json!({"title": "Dev"})));
+        assert_eq!(
+            read.values.get("title"),
+            Some(&json!("Dev")),
+            "at the limit is accepted"
+        );
+        let read = scim_mapping().read(&narrow, &doc(json!({"title": "Devs"})));
+        assert!(
+            read.errors.iter().any(|e| e.fields == ["title"]),
+            "the object's limit per type applies"
         );
     }
 }

@@ -652,12 +652,14 @@ mod tests {
             values: vec![],
             references: None,
             description: None,
+            max_length: None,
         };
         ObjectSchema {
             name: "employee".into(),
             fields: vec![f("name"), f("phone"), f("pay")],
             match_keys: vec![],
             delete_policy: DeletePolicy::Review,
+            max_lengths: Default::default(),
         }
     }
 

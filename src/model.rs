@@ -70,6 +70,12 @@ pub struct FieldDef {
     pub references: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The longest text value accepted, in characters (default: the object's `max_lengths`
+    /// for the field's type, else the type's built-in limit). A longer value read from a
+    /// system is a validation exception, never a write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_length: Option<usize>,
 }
 
 /// What a delete reported by one system does to the others.
@@ -97,6 +103,10 @@ pub struct ObjectSchema {
     pub match_keys: Vec<String>,
     #[serde(default = "default_delete_policy")]
     pub delete_policy: DeletePolicy,
+    /// Per field type, the longest text value accepted, in characters, where a field sets no
+    /// `max_length` (built-in limits: text 4096, email 254, code and reference 256, others 64).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub max_lengths: BTreeMap<crate::transform::FieldType, usize>,
 }
 
 fn default_delete_policy() -> DeletePolicy {
@@ -106,6 +116,14 @@ fn default_delete_policy() -> DeletePolicy {
 impl ObjectSchema {
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The longest text value `field` accepts, in characters.
+    pub fn max_length(&self, field: &FieldDef) -> usize {
+        field
+            .max_length
+            .or_else(|| self.max_lengths.get(&field.field_type).copied())
+            .unwrap_or_else(|| field.field_type.default_max_length())
     }
 }
 

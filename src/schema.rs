@@ -15,6 +15,7 @@ fn field(name: &str, field_type: FieldType) -> FieldDef {
         values: Vec::new(),
         references: None,
         description: None,
+        max_length: None,
     }
 }
 
@@ -86,5 +87,6 @@ pub fn employee() -> ObjectSchema {
             field: "employment_status".into(),
             value: json!("terminated"),
         },
+        max_lengths: Default::default(),
     }
 }

@@ -153,7 +153,19 @@ pub enum PhoneFormat {
 }
 
 /// Canonical field types, for [`validate_canonical`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     String,
@@ -167,6 +179,22 @@ pub enum FieldType {
     Bool,
     Number,
     Currency,
+}
+
+impl FieldType {
+    /// The longest text value of this type accepted, in characters, unless the object's
+    /// `max_lengths` or the field's `max_length` says otherwise. A longer value is a
+    /// validation exception, never a write.
+    pub fn default_max_length(self) -> usize {
+        match self {
+            Self::String => 4096,
+            Self::Email => 254,
+            Self::Enum | Self::Reference => 256,
+            Self::Phone | Self::Date | Self::Timestamp | Self::Money | Self::Number => 64,
+            Self::Bool => 8,
+            Self::Currency => 3,
+        }
+    }
 }
 
 /// Why a value could not be transformed or validated. The messages name the offending value.

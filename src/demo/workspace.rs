@@ -37,6 +37,7 @@ fn employee_schema() -> Result<Value, serde_json::Error> {
         values: Vec::new(),
         references: None,
         description: Some(description.into()),
+        max_length: None,
     };
     schema.fields.push(field(
         "retirement_contribution_pct",
