@@ -92,7 +92,11 @@ pub struct DeadLetterFilter {
     /// `dead` (default), `replaying`, `replayed`, `discarded`, or `all`.
     pub status: Option<String>,
     pub record_id: Option<RecordId>,
+    #[param(minimum = 1, maximum = 10000)]
+    #[schema(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0, maximum = 1000000000)]
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub offset: Option<i64>,
 }
 

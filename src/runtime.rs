@@ -179,7 +179,13 @@ impl Engine {
     fn build_connectors(&self, ws: &Workspace) -> Result<Vec<(String, Arc<dyn Connector>)>> {
         let mut built = Vec::new();
         for system in &ws.config.systems {
-            if let Some(c) = crate::connectors::build(system, &self.inner.secrets)? {
+            // A config a connector refuses is the admin's to fix (422), not an engine fault.
+            let connector =
+                crate::connectors::build(system, &self.inner.secrets).map_err(|e| match e {
+                    crate::connector::ConnectorError::Config(m) => EngineError::Config(m),
+                    other => other.into(),
+                })?;
+            if let Some(c) = connector {
                 built.push((system.id.clone(), c));
             }
         }

@@ -35,6 +35,20 @@ impl Workspace {
                     s.id
                 )));
             }
+            for (key, value) in [("name", &s.name), ("connector", &s.connector)] {
+                if value.trim().is_empty() || value.chars().any(char::is_control) {
+                    return Err(bad(format!(
+                        "systems[{}].{key}: must be set, without control characters ({:?})",
+                        s.id, value
+                    )));
+                }
+            }
+            if s.name.chars().count() > 200 {
+                return Err(bad(format!(
+                    "systems[{}].name: longer than 200 characters",
+                    s.id
+                )));
+            }
             if systems.insert(s.id.clone(), s.clone()).is_some() {
                 return Err(bad(format!("systems.id: '{}' appears twice", s.id)));
             }

@@ -5,6 +5,7 @@
 //! types are generated from that document.
 
 pub mod auth;
+mod input;
 mod mask;
 mod repair;
 
@@ -75,8 +76,19 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
+        match Json::<Value>::from_request(req, state).await {
+            Ok(Json(mut v)) => {
+                input::integral_numbers(&mut v);
+                serde_path_to_error::deserialize(v).map(Self).map_err(|e| {
+                    let at = e.path().to_string();
+                    let message = if at == "." {
+                        format!("the body does not fit: {}", e.inner())
+                    } else {
+                        format!("the body does not fit at {at}: {}", e.inner())
+                    };
+                    ApiError(StatusCode::BAD_REQUEST, "malformed_payload", message)
+                })
+            }
             Err(e) => {
                 // Syntax and shape errors alike are a 400; size and media type keep theirs.
                 let (status, code) = match e.status() {
@@ -95,7 +107,7 @@ pub struct ApiQuery<T>(pub T);
 
 impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
 where
-    T: serde::de::DeserializeOwned,
+    T: serde::de::DeserializeOwned + input::Checked,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -105,7 +117,10 @@ where
         state: &S,
     ) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(Self(v)),
+            Ok(Query(v)) => {
+                v.check().map_err(input::bad_query)?;
+                Ok(Self(v))
+            }
             Err(e) => Err(ApiError(
                 StatusCode::BAD_REQUEST,
                 "invalid_query",
@@ -129,6 +144,16 @@ where
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
+        // An id in the path is never a control character (they forge log lines).
+        if let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, _)) = raw.iter().find(|(_, v)| v.chars().any(char::is_control))
+        {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                format!("{name}: holds a control character"),
+            ));
+        }
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(Self(v)),
             Err(e) => Err(ApiError(
@@ -195,7 +220,14 @@ pub struct UnsavedSystemTest {
 #[into_params(parameter_in = Query)]
 pub struct ObjectQuery {
     /// Which object to list (default: the first the system maps).
+    #[param(min_length = 1)]
     pub object: Option<String>,
+}
+
+impl input::Checked for ObjectQuery {
+    fn check(&self) -> Result<(), String> {
+        input::not_empty("object", self.object.as_deref())
+    }
 }
 
 /// Whether a secret is in the OS keychain; its value is never sent.
@@ -209,9 +241,18 @@ pub struct SecretStatus {
 #[into_params(parameter_in = Query)]
 pub struct RecordLookup {
     /// The system whose id you know.
+    #[param(min_length = 1)]
     pub system: String,
     /// The record's id in that system.
+    #[param(min_length = 1)]
     pub external_id: String,
+}
+
+impl input::Checked for RecordLookup {
+    fn check(&self) -> Result<(), String> {
+        input::not_empty("system", Some(&self.system))?;
+        input::not_empty("external_id", Some(&self.external_id))
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -352,11 +393,24 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     pub system: Option<String>,
     /// RFC 3339; entries at or after.
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339; entries before.
+    #[param(format = DateTime)]
     pub until: Option<String>,
+    /// At most this many, newest first (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: Option<i64>,
+}
+
+impl input::Checked for AuditQuery {
+    fn check(&self) -> Result<(), String> {
+        input::rfc3339("since", self.since.as_deref())?;
+        input::rfc3339("until", self.until.as_deref())?;
+        input::page(self.limit, self.offset)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -408,10 +462,25 @@ pub struct ExceptionQuery {
     pub field: Option<String>,
     pub status: Option<String>,
     pub record_id: Option<RecordId>,
-    /// Only exceptions older than this many seconds.
+    /// Only exceptions older than this many seconds (at most a century).
+    #[param(minimum = 0, maximum = 3153600000_i64)]
     pub older_than_secs: Option<i64>,
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: Option<i64>,
+}
+
+impl input::Checked for ExceptionQuery {
+    fn check(&self) -> Result<(), String> {
+        input::in_range(
+            "older_than_secs",
+            self.older_than_secs,
+            0,
+            input::MAX_AGE_SECS,
+        )?;
+        input::page(self.limit, self.offset)
+    }
 }
 
 impl ExceptionQuery {
@@ -422,9 +491,11 @@ impl ExceptionQuery {
             field: self.field,
             status: self.status,
             record_id: self.record_id,
+            // Checked against MAX_AGE_SECS before: no overflow.
             opened_before: self
                 .older_than_secs
-                .map(|s| now - chrono::Duration::seconds(s)),
+                .and_then(chrono::Duration::try_seconds)
+                .and_then(|age| now.checked_sub_signed(age)),
             limit: self.limit,
             offset: self.offset,
         }
@@ -498,16 +569,29 @@ async fn put_system(
 /// The object a test or discovery lists: the one asked for, else the first the system maps,
 /// else the first its connector config declares.
 fn object_to_probe(c: &Console, system: &SystemConfig, asked: Option<String>) -> Option<String> {
-    asked
-        .or_else(|| {
-            c.engine
-                .workspace()
-                .config
-                .mappings
-                .iter()
-                .find(|m| m.system == system.id)
-                .map(|m| m.object.clone())
-        })
+    if let Some(object) = asked {
+        // Only an object the system declares: an unknown name is never sent to the system.
+        let mapped = c
+            .engine
+            .workspace()
+            .config
+            .mappings
+            .iter()
+            .any(|m| m.system == system.id && m.object == object);
+        let declared = system
+            .config
+            .get("objects")
+            .and_then(Value::as_object)
+            .is_some_and(|o| o.contains_key(&object));
+        return (mapped || declared).then_some(object);
+    }
+    c.engine
+        .workspace()
+        .config
+        .mappings
+        .iter()
+        .find(|m| m.system == system.id)
+        .map(|m| m.object.clone())
         .or_else(|| {
             system
                 .config
@@ -1023,6 +1107,8 @@ async fn replay_matching(
     who: Principal,
     ApiJson(filter): ApiJson<DeadLetterFilter>,
 ) -> ApiResult<BatchReplayResponse> {
+    input::Checked::check(&filter)
+        .map_err(|m| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m))?;
     Ok(Json(BatchReplayResponse {
         queued: c.engine.replay_matching(&filter, &who.actor()).await?,
     }))
@@ -1148,10 +1234,19 @@ async fn masked_record(c: &Console, id: RecordId, who: &Principal) -> ApiResult<
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// RFC 3339; samples at or after (default: the last hour).
+    #[param(format = DateTime)]
     pub since: Option<String>,
-    /// At most this many samples (default 720, at most 5000): a long range is thinned evenly,
-    /// always keeping the newest.
+    /// At most this many samples (default 720, at least 10, at most 5000): a long range is
+    /// thinned evenly, always keeping the newest.
+    #[param(minimum = 10, maximum = 5000)]
     pub max_points: Option<i64>,
+}
+
+impl input::Checked for HistoryQuery {
+    fn check(&self) -> Result<(), String> {
+        input::rfc3339("since", self.since.as_deref())?;
+        input::in_range("max_points", self.max_points, 10, 5000)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -90,7 +90,14 @@ pub(super) async fn start_reconcile(
 pub struct ReconcileQuery {
     pub system: Option<String>,
     /// At most this many, newest first (default 50).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
+}
+
+impl super::input::Checked for ReconcileQuery {
+    fn check(&self) -> Result<(), String> {
+        super::input::page(self.limit, None)
+    }
 }
 
 #[utoipa::path(get, path = "/api/reconciliations", params(ReconcileQuery),

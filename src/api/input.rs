@@ -1,0 +1,118 @@
+//! What the console API accepts before a handler runs: query parameters within their
+//! documented ranges, required text parameters not empty, ids in the path without control
+//! characters, and JSON numbers read by value (`5.0` is the integer 5, as JSON Schema says).
+//! Out of range is a 400 with a message naming the parameter, never a panic or a 5xx.
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::ops::DeadLetterFilter;
+use crate::server::ApiError;
+
+/// Largest page any list returns.
+pub const MAX_LIMIT: i64 = 10_000;
+/// Largest offset into a list.
+pub const MAX_OFFSET: i64 = 1_000_000_000;
+/// A century, in seconds: the furthest back an age filter reaches.
+pub const MAX_AGE_SECS: i64 = 100 * 365 * 24 * 3600;
+
+/// Query parameters that know their own bounds.
+pub trait Checked {
+    /// Why the parameters are out of bounds, naming the parameter.
+    fn check(&self) -> Result<(), String>;
+}
+
+pub fn bad_query(message: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "invalid_query", message)
+}
+
+/// `value` within `min..=max`, when given.
+pub fn in_range(name: &str, value: Option<i64>, min: i64, max: i64) -> Result<(), String> {
+    match value {
+        Some(v) if v < min || v > max => {
+            Err(format!("{name}: {v} is out of range ({min} to {max})"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A list's `limit` and `offset`.
+pub fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(), String> {
+    in_range("limit", limit, 1, MAX_LIMIT)?;
+    in_range("offset", offset, 0, MAX_OFFSET)
+}
+
+/// A text parameter that, when given, must say something.
+pub fn not_empty(name: &str, value: Option<&str>) -> Result<(), String> {
+    match value {
+        Some(v) if v.trim().is_empty() => Err(format!("{name}: must not be empty")),
+        _ => Ok(()),
+    }
+}
+
+/// An RFC 3339 time, when given.
+pub fn rfc3339(name: &str, value: Option<&str>) -> Result<(), String> {
+    match value {
+        Some(v) if crate::store::parse_ts(v).is_none() => Err(format!(
+            "{name}: '{}' is not an RFC 3339 time such as 2026-01-31T09:00:00Z",
+            v.escape_debug()
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Checked for DeadLetterFilter {
+    fn check(&self) -> Result<(), String> {
+        page(self.limit, self.offset)
+    }
+}
+
+/// Whole floats become integers, recursively: a client (or a schema-driven tool) may write
+/// an integer as `8.0`, which is the same JSON Schema integer and must not be refused.
+pub fn integral_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64()
+                && !n.is_i64()
+                && !n.is_u64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(members) => members.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn whole_floats_read_as_integers_and_fractions_stay() {
+        let mut v = json!({ "max_attempts": 5.0, "rate": 2.5, "list": [1e3, -0.0], "big": 1e300 });
+        integral_numbers(&mut v);
+        assert_eq!(
+            v,
+            json!({ "max_attempts": 5, "rate": 2.5, "list": [1000, 0], "big": 1e300 }),
+            "8.0 is the integer 8; fractions and numbers past exact integers stay floats"
+        );
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_the_parameter() {
+        let e = in_range("older_than_secs", Some(10_000_000_000_000), 0, MAX_AGE_SECS)
+            .expect_err("ten trillion seconds is out of range");
+        assert!(e.starts_with("older_than_secs:"), "{e}");
+        assert!(page(Some(0), None).is_err(), "a page of nothing is refused");
+        assert!(
+            page(Some(50), Some(-1)).is_err(),
+            "a negative offset is refused"
+        );
+        assert!(page(None, None).is_ok());
+    }
+}
