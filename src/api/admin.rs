@@ -70,14 +70,14 @@ pub struct ConfirmationRequired {
 /// A handler's refusal: the usual `{code, message}`, or a confirmation to ask for.
 pub enum Refusal {
     Api(ApiError),
-    Confirm(ConfirmationRequired),
+    Confirm(Box<ConfirmationRequired>),
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Self::Api(e) => e.into_response(),
-            Self::Confirm(c) => (StatusCode::CONFLICT, Json(c)).into_response(),
+            Self::Confirm(c) => (StatusCode::CONFLICT, Json(*c)).into_response(),
         }
     }
 }
@@ -103,11 +103,11 @@ pub(super) fn require_confirmation(
     if confirmed {
         return Ok(());
     }
-    Err(Refusal::Confirm(ConfirmationRequired {
+    Err(Refusal::Confirm(Box::new(ConfirmationRequired {
         code: "confirmation_required".into(),
         message: format!("{message}; send the request again with ?confirm=true to go ahead"),
         removes: removal.clone(),
-    }))
+    })))
 }
 
 /// The audit entry of a configuration change by `who`: `config:<what>` with the old and new
