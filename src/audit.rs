@@ -34,6 +34,10 @@ impl Direction {
 pub struct Actor {
     pub name: String,
     pub role: Option<String>,
+    /// The stable id of the principal (the console token's id, `tok_…`); none for the engine
+    /// and for people acting outside the console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 impl Actor {
@@ -41,6 +45,7 @@ impl Actor {
         Self {
             name: "engine".into(),
             role: None,
+            id: None,
         }
     }
 
@@ -48,8 +53,33 @@ impl Actor {
         Self {
             name: name.into(),
             role: Some(role.into()),
+            id: None,
         }
     }
+
+    /// The same person, known by a principal id.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Whether this actor and an earlier one are the same person: the same principal id, or
+    /// the same name once trimmed, whitespace collapsed and case folded (two tokens issued to
+    /// one person are still one person).
+    pub fn same_person(&self, id: Option<&str>, name: Option<&str>) -> bool {
+        let same_id = matches!((self.id.as_deref(), id), (Some(a), Some(b)) if a == b);
+        same_id || name.is_some_and(|n| person_key(n) == person_key(&self.name))
+    }
+}
+
+/// A person's name as people write it: trimmed, runs of whitespace made one space.
+pub fn normalize_name(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What tells people apart by name: the normalised name, case folded.
+pub fn person_key(name: &str) -> String {
+    normalize_name(name).to_lowercase()
 }
 
 /// One audit row, before it is written.

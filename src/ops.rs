@@ -184,6 +184,9 @@ pub struct AuditRow {
     pub at: String,
     pub actor: String,
     pub actor_role: Option<String>,
+    /// The acting principal's stable id (`tok_…`), when a console token acted.
+    #[serde(default)]
+    pub actor_id: Option<String>,
     pub system: Option<String>,
     pub direction: String,
     pub record_id: Option<RecordId>,
@@ -297,6 +300,7 @@ pub(crate) fn audit_row(r: &sqlx::sqlite::SqliteRow) -> AuditRow {
         at: r.get("at"),
         actor: r.get("actor"),
         actor_role: r.get("actor_role"),
+        actor_id: r.try_get("actor_id").ok().flatten(),
         system: r.get("system_id"),
         direction: r.get("direction"),
         record_id: r.get("record_id"),
@@ -306,6 +310,24 @@ pub(crate) fn audit_row(r: &sqlx::sqlite::SqliteRow) -> AuditRow {
         after: parse_json(r.get("after")),
         rule: r.get("rule"),
         detail: parse_json(r.get("detail")),
+    }
+}
+
+/// Null, an empty string or one of only whitespace.
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+fn choice_name(choice: &Choice) -> String {
+    match choice {
+        Choice::Base => "base".into(),
+        Choice::Golden => "golden".into(),
+        Choice::System(s) => format!("'{s}'"),
+        Choice::Custom(_) => "custom".into(),
     }
 }
 
@@ -388,27 +410,49 @@ impl Engine {
                 .map_err(|e| EngineError::Invalid(format!("{field}: {e}")))?;
         }
         let policy = ws.policy(&exception.object, &field);
+        // An empty resolution of a field that must hold something would write the emptiness
+        // into every system (a salary of null in payroll): refused, nothing written.
+        if is_empty_value(&value) {
+            let def = schema.field(&field);
+            let why = if def.is_some_and(|d| d.required) {
+                Some("required")
+            } else if def.is_some_and(|d| d.sensitive) || policy.sensitive {
+                Some("sensitive")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(EngineError::Invalid(format!(
+                    "{field} is {why}: exception {id} cannot be resolved to an empty value \
+                     (the chosen {} value is empty); choose or enter a value",
+                    choice_name(choice)
+                )));
+            }
+        }
         let now = self.now();
         let now_s = ts(now);
         let _guard = self.inner.write_lock.lock().await;
         let mut tx = self.pool().begin().await?;
         if policy.four_eyes {
             let first = exception.detail.get("approval").cloned();
-            let same_value_by_other = first.as_ref().is_some_and(|a| {
-                a.get("value") == Some(&value)
-                    && a.get("by").and_then(Value::as_str) != Some(actor.name.as_str())
-            });
-            if first
-                .as_ref()
-                .is_some_and(|a| a.get("by").and_then(Value::as_str) == Some(actor.name.as_str()))
-            {
+            // The same person by principal id, or by name however it is spaced or cased.
+            let by_same_person = |a: &Value| {
+                actor.same_person(
+                    a.get("by_id").and_then(Value::as_str),
+                    a.get("by").and_then(Value::as_str),
+                )
+            };
+            if first.as_ref().is_some_and(by_same_person) {
                 return Err(EngineError::Conflict(format!(
                     "{field} needs a second person: {} already approved this resolution",
                     actor.name
                 )));
             }
+            let same_value_by_other = first
+                .as_ref()
+                .is_some_and(|a| a.get("value") == Some(&value));
             if !same_value_by_other {
-                let approval = json!({ "value": value, "by": actor.name, "role": actor.role, "at": now_s, "note": note });
+                let approval = json!({ "value": value, "by": actor.name, "by_id": actor.id, "role": actor.role, "at": now_s, "note": note });
                 sqlx::query("UPDATE exceptions SET detail = json_set(detail, '$.approval', json(?)), updated_at = ? WHERE id = ?")
                     .bind(approval.to_string())
                     .bind(&now_s)

@@ -161,12 +161,37 @@ impl Engine {
 
     /// Validates a workspace config, stores it, and makes it current.
     pub async fn apply_workspace(&self, config: &WorkspaceConfig) -> Result<()> {
+        self.apply_workspace_audited(config, &[]).await
+    }
+
+    /// [`Engine::apply_workspace`], writing `audit` (who changed what) in the same
+    /// transaction as the stored config: a change is never stored without its entry.
+    pub async fn apply_workspace_audited(
+        &self,
+        config: &WorkspaceConfig,
+        audit: &[crate::audit::AuditEntry],
+    ) -> Result<()> {
         let workspace = Workspace::new(config.clone())?;
         // Connectors are built first: a config they refuse is never stored nor made current.
         let built = self.build_connectors(&workspace)?;
         {
             let _guard = self.inner.write_lock.lock().await;
-            store::save_workspace(&self.inner.pool, config, self.now()).await?;
+            let now = self.now();
+            let mut tx = self.inner.pool.begin().await?;
+            store::save_workspace_in(&mut tx, config, now).await?;
+            // Systems left out of the config are removed: kept (history refers to them) but
+            // no longer loaded.
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "UPDATE systems SET removed_at = CASE WHEN id IN (SELECT value FROM json_each(",
+            );
+            let ids: Vec<&str> = config.systems.iter().map(|s| s.id.as_str()).collect();
+            q.push_bind(serde_json::to_string(&ids)?)
+                .push(")) THEN NULL ELSE COALESCE(removed_at, ")
+                .push_bind(store::ts(now))
+                .push(") END");
+            q.build().execute(&mut *tx).await?;
+            store::insert_audit(&mut tx, audit, now).await?;
+            tx.commit().await?;
         }
         match self.inner.workspace.write() {
             Ok(mut w) => *w = Arc::new(workspace),
@@ -431,6 +456,14 @@ impl Engine {
             self.inner.inbox_ready.notify_one();
             self.inner.outbox_ready.notify_waiters();
         }
+    }
+
+    /// Writes audit entries that go with no stored change of their own (tokens, secrets,
+    /// pausing).
+    pub async fn record_audit(&self, audit: &[crate::audit::AuditEntry]) -> Result<()> {
+        let _guard = self.inner.write_lock.lock().await;
+        let mut conn = self.inner.pool.acquire().await?;
+        store::insert_audit(&mut conn, audit, self.now()).await
     }
 
     pub fn is_paused(&self) -> bool {

@@ -231,10 +231,7 @@ pub async fn serve_console(
 ) -> std::io::Result<LaunchedConsole> {
     use crate::api::auth::{Principal, Role, Tokens};
     let tokens = std::sync::Arc::new(Tokens::default());
-    let admin_token = tokens.issue(Principal {
-        name: "local-admin".into(),
-        role: Role::Admin,
-    });
+    let admin_token = tokens.issue(Principal::new("local-admin", Role::Admin));
     let console = crate::api::Console {
         engine,
         tokens,

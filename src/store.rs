@@ -56,8 +56,19 @@ pub async fn save_workspace(
     ws: &WorkspaceConfig,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let now = ts(now);
     let mut tx = pool.begin().await?;
+    save_workspace_in(&mut tx, ws, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`save_workspace`] inside a transaction the caller commits (with the audit of the change).
+pub async fn save_workspace_in(
+    tx: &mut SqliteConnection,
+    ws: &WorkspaceConfig,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let now = ts(now);
     for s in &ws.systems {
         sqlx::query(
             "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, created_at)
@@ -116,14 +127,13 @@ pub async fn save_workspace(
                 .await?;
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 
 /// Reads the workspace config back.
 pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
     let mut systems = Vec::new();
-    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads FROM systems ORDER BY rowid")
+    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads FROM systems WHERE removed_at IS NULL ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
@@ -191,12 +201,13 @@ pub async fn insert_audit(
     // delivered create alone writes one entry per field.
     for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
         let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-            "INSERT INTO audit (at, actor, actor_role, system_id, direction, record_id, object, field, before, after, rule, detail) ",
+            "INSERT INTO audit (at, actor, actor_role, actor_id, system_id, direction, record_id, object, field, before, after, rule, detail) ",
         );
         q.push_values(chunk, |mut row, e| {
             row.push_bind(at.clone())
                 .push_bind(e.actor.name.clone())
                 .push_bind(e.actor.role.clone())
+                .push_bind(e.actor.id.clone())
                 .push_bind(e.system.clone())
                 .push_bind(e.direction.as_str())
                 .push_bind(e.record_id)

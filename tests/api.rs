@@ -22,10 +22,7 @@ struct Api {
 impl Api {
     async fn start(h: &Harness) -> Self {
         let tokens = Arc::new(Tokens::default());
-        let admin = tokens.issue(Principal {
-            name: "ana".into(),
-            role: Role::Admin,
-        });
+        let admin = tokens.issue(Principal::new("ana", Role::Admin));
         let console = Console {
             engine: h.engine.clone(),
             tokens,

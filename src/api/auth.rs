@@ -48,13 +48,32 @@ impl Role {
 /// The caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Principal {
+    /// The token's stable id (`tok_` and 8 hex digits), set when it is issued: what audit
+    /// entries and approvals record. Never the secret token itself.
+    #[serde(default)]
+    pub id: String,
+    /// The person's name, trimmed with runs of whitespace made one space.
     pub name: String,
     pub role: Role,
 }
 
 impl Principal {
+    /// A principal to issue a token to (its id is given when the token is issued).
+    pub fn new(name: impl Into<String>, role: Role) -> Self {
+        Self {
+            id: String::new(),
+            name: name.into(),
+            role,
+        }
+    }
+
     pub fn actor(&self) -> Actor {
-        Actor::person(&self.name, self.role.as_str())
+        let actor = Actor::person(&self.name, self.role.as_str());
+        if self.id.is_empty() {
+            actor
+        } else {
+            actor.with_id(&self.id)
+        }
     }
 
     /// Refuses with 403 unless the caller has one of `roles` (admins may do everything).
@@ -95,29 +114,130 @@ impl Access {
     }
 }
 
-/// Tokens issued since launch.
+/// A token as admins see it: who it names, by whom and when it was issued; never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// `tok_` and 8 hex digits.
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    /// RFC 3339.
+    pub issued_at: String,
+    /// The id of the token that issued it; none for the token made at launch.
+    pub issued_by: Option<String>,
+    /// RFC 3339; when a request last presented it.
+    pub last_used_at: Option<String>,
+}
+
+#[derive(Debug)]
+struct Issued {
+    principal: Principal,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    issued_by: Option<String>,
+    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Why a name cannot be a token's name.
+pub fn check_name(name: &str) -> Result<String, String> {
+    if name.chars().any(char::is_control) {
+        return Err("a name may not hold control characters".into());
+    }
+    let name = crate::audit::normalize_name(name);
+    if name.is_empty() {
+        return Err("a token needs a person's name".into());
+    }
+    if name.chars().count() > 100 {
+        return Err("a name is at most 100 characters".into());
+    }
+    Ok(name)
+}
+
+/// Tokens issued since launch, by their secret.
 #[derive(Debug, Default)]
-pub struct Tokens(RwLock<HashMap<String, Principal>>);
+pub struct Tokens(RwLock<HashMap<String, Issued>>);
 
 impl Tokens {
-    /// Issues a new random token for `principal`.
+    /// Issues a new random token for `principal` (by the launch itself); see
+    /// [`Tokens::issue_by`].
     pub fn issue(&self, principal: Principal) -> String {
+        self.issue_by(principal, None).0
+    }
+
+    /// Issues a new random token for `principal`, giving it a fresh id: the secret and the
+    /// principal as issued (name normalised, id set).
+    pub fn issue_by(&self, mut principal: Principal, by: Option<&str>) -> (String, Principal) {
         let mut bytes = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
-        self.0
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(token.clone(), principal);
-        token
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        principal.name = crate::audit::normalize_name(&principal.name);
+        principal.id = loop {
+            let mut id = [0u8; 4];
+            rand::thread_rng().fill_bytes(&mut id);
+            let id = format!("tok_{}", hex::encode(id));
+            if !map.values().any(|i| i.principal.id == id) {
+                break id;
+            }
+        };
+        map.insert(
+            token.clone(),
+            Issued {
+                principal: principal.clone(),
+                issued_at: chrono::Utc::now(),
+                issued_by: by.map(str::to_owned),
+                last_used_at: None,
+            },
+        );
+        (token, principal)
     }
 
+    /// The principal a token names (noting that it was used).
     pub fn lookup(&self, token: &str) -> Option<Principal> {
-        self.0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(token)
-            .cloned()
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let issued = map.get_mut(token)?;
+        issued.last_used_at = Some(chrono::Utc::now());
+        Some(issued.principal.clone())
+    }
+
+    /// Every live token, oldest first.
+    pub fn list(&self) -> Vec<TokenInfo> {
+        let ts = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<(chrono::DateTime<chrono::Utc>, TokenInfo)> = map
+            .values()
+            .map(|i| {
+                (
+                    i.issued_at,
+                    TokenInfo {
+                        id: i.principal.id.clone(),
+                        name: i.principal.name.clone(),
+                        role: i.principal.role,
+                        issued_at: ts(i.issued_at),
+                        issued_by: i.issued_by.clone(),
+                        last_used_at: i.last_used_at.map(ts),
+                    },
+                )
+            })
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        list.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// The token with this id, if it is live.
+    pub fn get(&self, id: &str) -> Option<TokenInfo> {
+        self.list().into_iter().find(|t| t.id == id)
+    }
+
+    /// Revokes the token with this id: requests presenting it get a 401 from now on.
+    pub fn revoke(&self, id: &str) -> Option<Principal> {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let secret = map
+            .iter()
+            .find(|(_, i)| i.principal.id == id)
+            .map(|(s, _)| s.clone())?;
+        map.remove(&secret).map(|i| i.principal)
     }
 }
 

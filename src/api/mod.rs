@@ -4,6 +4,7 @@
 //! generated from these handlers and types (`/api/openapi.json`), and the UI's TypeScript
 //! types are generated from that document.
 
+mod admin;
 pub mod auth;
 mod input;
 mod mask;
@@ -21,6 +22,7 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::audit::AuditEntry;
 use crate::model::{
     FieldPolicy, Fields, Mapping, ObjectPolicies, RecordId, SystemConfig, WorkspaceConfig,
 };
@@ -31,6 +33,7 @@ use crate::ops::{
 use crate::runtime::Engine;
 use crate::secrets::{Secret, SharedSecrets};
 use crate::server::ApiError;
+use admin::{ConfirmQuery, Refusal, Removal, config_entry, require_confirmation};
 use auth::{Access, HasTokens, Principal, Role, Tokens};
 use mask::Redactor;
 
@@ -508,23 +511,24 @@ async fn me(who: Principal) -> Json<Principal> {
 }
 
 #[utoipa::path(post, path = "/api/tokens", request_body = NewToken,
-    responses((status = 200, body = IssuedToken), (status = 403, description = "not an admin")), security(("token" = [])))]
+    responses((status = 200, body = IssuedToken), (status = 403, description = "not an admin"),
+              (status = 422, description = "an empty name, or one with control characters")),
+    security(("token" = [])))]
 async fn issue_token(
     State(c): State<Console>,
+    who: Principal,
     ApiJson(req): ApiJson<NewToken>,
 ) -> ApiResult<IssuedToken> {
-    if req.name.trim().is_empty() {
-        return Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            "a token needs a person's name".into(),
-        ));
+    let name = auth::check_name(&req.name)
+        .map_err(|m| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m))?;
+    let (token, principal) = c
+        .tokens
+        .issue_by(Principal::new(name, req.role), Some(&who.id));
+    if let Some(info) = c.tokens.get(&principal.id) {
+        c.engine
+            .record_audit(&[admin::token_issued(&who, &info)])
+            .await?;
     }
-    let principal = Principal {
-        name: req.name,
-        role: req.role,
-    };
-    let token = c.tokens.issue(principal.clone());
     Ok(Json(IssuedToken { token, principal }))
 }
 
@@ -538,6 +542,7 @@ async fn get_workspace(State(c): State<Console>) -> Json<WorkspaceConfig> {
     security(("token" = [])))]
 async fn put_system(
     State(c): State<Console>,
+    who: Principal,
     ApiPath(id): ApiPath<String>,
     ApiJson(system): ApiJson<SystemConfig>,
 ) -> ApiResult<WorkspaceConfig> {
@@ -558,11 +563,23 @@ async fn put_system(
         })?;
     }
     let mut config = c.engine.workspace().config.clone();
-    match config.systems.iter_mut().find(|s| s.id == id) {
-        Some(s) => *s = system,
-        None => config.systems.push(system),
-    }
-    c.engine.apply_workspace(&config).await?;
+    let after = serde_json::to_value(&system).ok();
+    let before = match config.systems.iter_mut().find(|s| s.id == id) {
+        Some(s) => Some(std::mem::replace(s, system)),
+        None => {
+            config.systems.push(system);
+            None
+        }
+    };
+    let entry = config_entry(
+        &who,
+        "system_saved",
+        before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
+        after,
+        json!({ "created": before.is_none() }),
+    )
+    .system(&id);
+    c.engine.apply_workspace_audited(&config, &[entry]).await?;
     Ok(Json(config))
 }
 
@@ -791,9 +808,13 @@ async fn secret_status(
     security(("token" = [])))]
 async fn delete_secret(
     State(c): State<Console>,
+    who: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     c.secrets.delete(&name).map_err(keychain_unavailable)?;
+    // The name only: a secret's value never reaches the audit.
+    let entry = config_entry(&who, "secret_removed", None, None, json!({ "name": name }));
+    c.engine.record_audit(&[entry]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -809,6 +830,7 @@ fn keychain_unavailable(e: crate::secrets::SecretError) -> ApiError {
     responses((status = 204, description = "stored in the OS keychain")), security(("token" = [])))]
 async fn put_secret(
     State(c): State<Console>,
+    who: Principal,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<SecretValue>,
 ) -> Result<StatusCode, ApiError> {
@@ -822,34 +844,81 @@ async fn put_secret(
     c.secrets
         .set(&name, &Secret::new(body.value))
         .map_err(keychain_unavailable)?;
+    // The name only: a secret's value never reaches the audit.
+    let entry = config_entry(&who, "secret_stored", None, None, json!({ "name": name }));
+    c.engine.record_audit(&[entry]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(put, path = "/api/mappings/{system}/{object}", request_body = Mapping,
-    params(("system" = String, Path), ("object" = String, Path)),
-    responses((status = 200, body = WorkspaceConfig), (status = 403, description = "not an admin")), security(("token" = [])))]
+    params(("system" = String, Path), ("object" = String, Path), ConfirmQuery),
+    responses((status = 200, body = WorkspaceConfig), (status = 403, description = "not an admin"),
+              (status = 409, body = admin::ConfirmationRequired, description = "would remove every rule of a mapping: confirm with ?confirm=true"),
+              (status = 422, description = "invalid config")),
+    security(("token" = [])))]
 async fn put_mapping(
     State(c): State<Console>,
+    who: Principal,
     ApiPath((system, object)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ConfirmQuery>,
     ApiJson(mapping): ApiJson<Mapping>,
-) -> ApiResult<WorkspaceConfig> {
+) -> Result<Json<WorkspaceConfig>, Refusal> {
     if mapping.system != system || mapping.object != object {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_input",
             "the body's system/object differ from the URL's".into(),
-        ));
+        )
+        .into());
     }
     let mut config = c.engine.workspace().config.clone();
-    match config
+    let after = serde_json::to_value(&mapping).ok();
+    let emptying = mapping.rules.is_empty();
+    let before = match config
         .mappings
         .iter_mut()
         .find(|m| m.system == system && m.object == object)
     {
-        Some(m) => *m = mapping,
-        None => config.mappings.push(mapping),
+        Some(m) => Some(std::mem::replace(m, mapping)),
+        None => {
+            config.mappings.push(mapping);
+            None
+        }
+    };
+    let removal = before
+        .as_ref()
+        .filter(|b| emptying && !b.rules.is_empty())
+        .map(|b| Removal {
+            kind: "mapping_rules".into(),
+            system: Some(system.clone()),
+            object: Some(object.clone()),
+            count: b.rules.len(),
+            fields: b.reads().into_iter().collect(),
+            ..Removal::default()
+        });
+    if let Some(removal) = &removal {
+        require_confirmation(
+            q.confirm,
+            format!(
+                "this removes all {} rules of the {system} {object} mapping: {system} would no longer be read or written",
+                removal.count
+            ),
+            removal,
+        )?;
     }
-    c.engine.apply_workspace(&config).await?;
+    let entry = config_entry(
+        &who,
+        "mapping_saved",
+        before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
+        after,
+        json!({ "confirmed": removal.is_some() && q.confirm, "removes": removal }),
+    )
+    .system(&system);
+    let entry = AuditEntry {
+        object: Some(object),
+        ..entry
+    };
+    c.engine.apply_workspace_audited(&config, &[entry]).await?;
     Ok(Json(config))
 }
 
@@ -904,19 +973,64 @@ async fn preview_mapping(
     }))
 }
 
-#[utoipa::path(put, path = "/api/policies/{object}", request_body = Vec<FieldPolicy>, params(("object" = String, Path)),
-    responses((status = 200, body = WorkspaceConfig)), security(("token" = [])))]
+#[utoipa::path(put, path = "/api/policies/{object}", request_body = Vec<FieldPolicy>, params(("object" = String, Path), ConfirmQuery),
+    responses((status = 200, body = WorkspaceConfig),
+              (status = 409, body = admin::ConfirmationRequired, description = "would remove every ownership rule of the object: confirm with ?confirm=true"),
+              (status = 422, description = "invalid config")),
+    security(("token" = [])))]
 async fn put_policies(
     State(c): State<Console>,
+    who: Principal,
     ApiPath(object): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ConfirmQuery>,
     ApiJson(fields): ApiJson<Vec<FieldPolicy>>,
-) -> ApiResult<WorkspaceConfig> {
+) -> Result<Json<WorkspaceConfig>, Refusal> {
     let mut config = c.engine.workspace().config.clone();
-    match config.policies.iter_mut().find(|p| p.object == object) {
-        Some(p) => p.fields = fields,
-        None => config.policies.push(ObjectPolicies { object, fields }),
+    let after = serde_json::to_value(&fields).ok();
+    let emptying = fields.is_empty();
+    let before = match config.policies.iter_mut().find(|p| p.object == object) {
+        Some(p) => Some(std::mem::replace(&mut p.fields, fields)),
+        None => {
+            config.policies.push(ObjectPolicies {
+                object: object.clone(),
+                fields,
+            });
+            None
+        }
+    };
+    let removal = before
+        .as_ref()
+        .filter(|b| emptying && !b.is_empty())
+        .map(|b| Removal {
+            kind: "policies".into(),
+            object: Some(object.clone()),
+            count: b.len(),
+            fields: b.iter().map(|f| f.field.clone()).collect(),
+            ..Removal::default()
+        });
+    if let Some(removal) = &removal {
+        require_confirmation(
+            q.confirm,
+            format!(
+                "this removes the ownership rules of all {} {object} fields ({})",
+                removal.count,
+                removal.fields.join(", ")
+            ),
+            removal,
+        )?;
     }
-    c.engine.apply_workspace(&config).await?;
+    let entry = config_entry(
+        &who,
+        "policies_saved",
+        before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
+        after,
+        json!({ "confirmed": removal.is_some() && q.confirm, "removes": removal }),
+    );
+    let entry = AuditEntry {
+        object: Some(object),
+        ..entry
+    };
+    c.engine.apply_workspace_audited(&config, &[entry]).await?;
     Ok(Json(config))
 }
 
@@ -1320,8 +1434,17 @@ async fn put_engine(
     who: Principal,
     ApiJson(state): ApiJson<EngineState>,
 ) -> ApiResult<EngineState> {
+    let was = c.engine.is_paused();
     c.engine.set_paused(state.paused);
     tracing::info!(by = %who.name, paused = state.paused, "sync paused state changed");
+    let entry = config_entry(
+        &who,
+        if state.paused { "paused" } else { "resumed" },
+        Some(json!({ "paused": was })),
+        Some(json!({ "paused": state.paused })),
+        json!({ "changed": was != state.paused }),
+    );
+    c.engine.record_audit(&[entry]).await?;
     Ok(Json(EngineState {
         paused: c.engine.is_paused(),
     }))
@@ -1432,10 +1555,10 @@ impl utoipa::Modify for AccessAddon {
         put_secret, delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
         resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
         preview_replay, replay, replay_matching, replay_selected, discard, audit, find_record, record, metrics, metrics_history,
-        put_engine, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,
+        put_engine, admin::list_tokens, admin::revoke_token, admin::delete_system, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,
         repair::get_reconciliation, repair::confirm, repair::dismiss, repair::check_mapping
     ),
-    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig)),
+    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
     modifiers(&SecurityAddon, &AccessAddon)
 )]
 pub struct ApiDoc;
@@ -1507,6 +1630,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/reconciliations/{id}/confirm", Access::Roles(ADMIN_ONLY, "confirm deletes found by reconciliation")),
     ("POST", "/api/reconciliations/{id}/dismiss", Access::Roles(ADMIN_ONLY, "dismiss deletes found by reconciliation")),
     ("POST", "/api/mappings/check", Access::Roles(ADMIN_ONLY, "check mappings")),
+    ("GET", "/api/tokens", Access::Roles(ADMIN_ONLY, "list tokens")),
+    ("DELETE", "/api/tokens/{id}", Access::Roles(ADMIN_ONLY, "revoke tokens")),
+    ("DELETE", "/api/systems/{id}", Access::Roles(ADMIN_ONLY, "remove systems")),
 ];
 
 /// The rule for a request, by its method and the route it matched.
@@ -1595,6 +1721,7 @@ pub fn router(console: Console) -> Router {
         .route("/api/metrics/history", get(metrics_history))
         .route("/api/engine", put(put_engine))
         .merge(repair::router())
+        .merge(admin::router())
         .route(
             "/api/{*rest}",
             axum::routing::any(|| async { not_found_json() }),
@@ -1618,7 +1745,7 @@ impl Engine {
     /// Audit search by record, field, actor, system and time, newest first.
     pub async fn search_audit(&self, q: &AuditQuery) -> crate::Result<Vec<AuditRow>> {
         let mut b: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-            "SELECT id, at, actor, actor_role, system_id, direction, record_id, object, field, before, after, rule, detail
+            "SELECT id, at, actor, actor_role, actor_id, system_id, direction, record_id, object, field, before, after, rule, detail
              FROM audit",
         );
         push_audit_filter(&mut b, q);
@@ -1815,7 +1942,12 @@ fn push_audit_filter(b: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, q: &AuditQuer
         b.push(" AND field = ").push_bind(f.clone());
     }
     if let Some(a) = &q.actor {
-        b.push(" AND actor = ").push_bind(a.clone());
+        // A name, or a principal's id (`tok_…`).
+        b.push(" AND (actor = ")
+            .push_bind(a.clone())
+            .push(" OR actor_id = ")
+            .push_bind(a.clone())
+            .push(")");
     }
     if let Some(s) = &q.system {
         b.push(" AND system_id = ").push_bind(s.clone());

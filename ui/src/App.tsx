@@ -11,6 +11,7 @@ import {
   Cable,
   GitMerge,
   History,
+  KeyRound,
   LayoutDashboard,
   LogOut,
   Moon,
@@ -38,6 +39,7 @@ import { OwnershipPage } from "./pages/Ownership";
 import { ExceptionsPage } from "./pages/Exceptions";
 import { DeadLettersPage } from "./pages/DeadLetters";
 import { AuditPage, RecordPage } from "./pages/Audit";
+import { TokensPage } from "./pages/Tokens";
 
 // Pages load on first visit: the charting and drag-and-drop code only when needed.
 
@@ -118,6 +120,7 @@ const TITLES: [string, string][] = [
   ["/dead-letters", "Dead letters"],
   ["/audit", "Audit"],
   ["/records", "Record lineage"],
+  ["/tokens", "Tokens"],
 ];
 
 function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: () => void; signOut: () => void }) {
@@ -151,6 +154,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
         <NavItem to="/systems" icon={<Cable size={17} />} label="Systems" />
         <NavItem to="/mapper" icon={<Workflow size={17} />} label="Field mapper" />
         <NavItem to="/ownership" icon={<Activity size={17} />} label="Ownership" />
+        {me.role === "admin" ? <NavItem to="/tokens" icon={<KeyRound size={17} />} label="Tokens" /> : null}
         <div className="sidebar-foot">Two-way field-level sync</div>
       </nav>
       <div className="main">
@@ -187,6 +191,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
               <Route path="/dead-letters/:id" element={<DeadLettersPage />} />
               <Route path="/audit" element={<AuditPage />} />
               <Route path="/records/:id" element={<RecordPage />} />
+              <Route path="/tokens" element={<TokensPage />} />
               <Route path="*" element={<Navigate to="/" replace />} />
             </Routes>
           </Suspense>

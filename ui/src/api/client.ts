@@ -49,11 +49,14 @@ type BodyArg<O> = [BodyOf<O>] extends [never] ? [] : [body: BodyOf<O>];
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  /** The whole error body, for refusals that say more than a message (a 409 `confirmation_required` lists what would be removed). */
+  readonly details: unknown;
+  constructor(status: number, code: string, message: string, details?: unknown) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -91,8 +94,10 @@ export function buildUrl(template: string, params: Record<string, unknown> = {})
 async function errorFrom(res: Response): Promise<ApiError> {
   let code = `http_${res.status}`;
   let message = res.statusText || `The engine answered ${res.status}`;
+  let details: unknown = undefined;
   try {
     const body: unknown = await res.json();
+    details = body;
     if (body && typeof body === "object") {
       const b = body as { code?: unknown; message?: unknown };
       if (typeof b.code === "string") code = b.code;
@@ -101,7 +106,7 @@ async function errorFrom(res: Response): Promise<ApiError> {
   } catch {
     /* not JSON: keep the status text */
   }
-  return new ApiError(res.status, code, message);
+  return new ApiError(res.status, code, message, details);
 }
 
 /**

@@ -561,7 +561,8 @@ export interface paths {
         /** @description Roles: admin. */
         put: operations["put_system"];
         post?: never;
-        delete?: never;
+        /** @description Roles: admin. */
+        delete: operations["delete_system"];
         options?: never;
         head?: never;
         patch?: never;
@@ -642,11 +643,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** @description Roles: admin. */
+        get: operations["list_tokens"];
         put?: never;
         /** @description Roles: admin. */
         post: operations["issue_token"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Roles: admin. */
+        delete: operations["revoke_token"];
         options?: never;
         head?: never;
         patch?: never;
@@ -679,6 +698,8 @@ export interface components {
             at: string;
             actor: string;
             actor_role?: string | null;
+            /** @description The acting principal's stable id (`tok_…`), when a console token acted. */
+            actor_id?: string | null;
             system?: string | null;
             direction: string;
             record_id?: null | components["schemas"]["i64"];
@@ -768,6 +789,13 @@ export interface components {
             field: string;
             /** @enum {string} */
             style: "version_field";
+        };
+        /** @description The 409 of a change that needs `?confirm=true`. */
+        ConfirmationRequired: {
+            /** @description Always `confirmation_required`. */
+            code: string;
+            message: string;
+            removes: components["schemas"]["Removal"];
         };
         /** @description How a conflict (rule 4) on a field is decided. */
         ConflictPolicy: "owner_wins" | "last_write_wins" | {
@@ -1209,6 +1237,12 @@ export interface components {
         };
         /** @description The caller of a request. */
         Principal: {
+            /**
+             * @description The token's stable id (`tok_` and 8 hex digits), set when it is issued: what audit
+             *     entries and approvals record. Never the secret token itself.
+             */
+            id?: string;
+            /** @description The person's name, trimmed with runs of whitespace made one space. */
             name: string;
             role: components["schemas"]["Role"];
         };
@@ -1301,6 +1335,24 @@ export interface components {
             };
             /** @description System -> what it was last known to hold. */
             shadows: Record<string, never>;
+        };
+        /** @description What a change would remove. */
+        Removal: {
+            /** @description `mapping_rules`, `policies` or `system`. */
+            kind: string;
+            system?: string | null;
+            object?: string | null;
+            /** @description Mapping rules, or field policies, that would go. */
+            count?: number;
+            /** @description Canonical fields no longer mapped, or whose ownership rules would go. */
+            fields?: string[];
+            /**
+             * Format: int64
+             * @description Records linked to the system (removing it stops syncing them).
+             */
+            linked_records?: number;
+            /** @description Mappings removed with the system (`system/object`). */
+            mappings?: string[];
         };
         /** @description What a re-plan did. */
         ReplanOutcome: {
@@ -1484,6 +1536,19 @@ export interface components {
         };
         /** @enum {string} */
         TimeFormat: "raw" | "rfc3339" | "unix" | "unix_ms";
+        /** @description A token as admins see it: who it names, by whom and when it was issued; never the secret. */
+        TokenInfo: {
+            /** @description `tok_` and 8 hex digits. */
+            id: string;
+            name: string;
+            role: components["schemas"]["Role"];
+            /** @description RFC 3339. */
+            issued_at: string;
+            /** @description The id of the token that issued it; none for the token made at launch. */
+            issued_by?: string | null;
+            /** @description RFC 3339; when a request last presented it. */
+            last_used_at?: string | null;
+        };
         /** @description How one mapped field's values move between a system and the canonical schema. */
         Transform: {
             /** @enum {string} */
@@ -2413,7 +2478,10 @@ export interface operations {
     };
     put_mapping: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Carry out a change that removes rules, policies or a system with linked records. */
+                confirm?: boolean;
+            };
             header?: never;
             path: {
                 system: string;
@@ -2446,6 +2514,24 @@ export interface operations {
             };
             /** @description The caller's role may not do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description would remove every rule of a mapping: confirm with ?confirm=true */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfirmationRequired"];
+                };
+            };
+            /** @description invalid config */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2549,7 +2635,10 @@ export interface operations {
     };
     put_policies: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Carry out a change that removes rules, policies or a system with linked records. */
+                confirm?: boolean;
+            };
             header?: never;
             path: {
                 object: string;
@@ -2581,6 +2670,24 @@ export interface operations {
             };
             /** @description The caller's role may not do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description would remove every ownership rule of the object: confirm with ?confirm=true */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfirmationRequired"];
+                };
+            };
+            /** @description invalid config */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3072,6 +3179,76 @@ export interface operations {
             };
         };
     };
+    delete_system: {
+        parameters: {
+            query?: {
+                /** @description Carry out a change that removes rules, policies or a system with linked records. */
+                confirm?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description removed, with its mappings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceConfig"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the system has linked records: confirm with ?confirm=true */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfirmationRequired"];
+                };
+            };
+            /** @description the rest of the config still names the system (ownership rules) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     discover: {
         parameters: {
             query?: {
@@ -3283,6 +3460,44 @@ export interface operations {
             };
         };
     };
+    list_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every live token, oldest first; never a secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenInfo"][];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     issue_token: {
         parameters: {
             query?: never;
@@ -3315,6 +3530,72 @@ export interface operations {
             };
             /** @description The caller's role may not do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an empty name, or one with control characters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token's id (`tok_…`), not the token */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description revoked: requests presenting it get 401 from now on */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no live token has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the caller's own token, or the last admin token */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

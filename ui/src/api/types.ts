@@ -68,3 +68,8 @@ export type RepushOutcome = S["RepushOutcome"];
 export type MappingCheck = S["MappingCheck"];
 export type PathProblem = S["PathProblem"];
 export type DeletePolicy = S["DeletePolicy"];
+// Identity and guarded configuration changes.
+export type TokenInfo = S["TokenInfo"];
+export type IssuedToken = S["IssuedToken"];
+export type Removal = S["Removal"];
+export type ConfirmationRequired = S["ConfirmationRequired"];

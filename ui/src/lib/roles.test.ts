@@ -3,7 +3,7 @@ import { can, seesSensitive } from "./roles";
 
 describe("roles", () => {
   it("lets admins do everything", () => {
-    for (const a of ["edit_systems", "edit_mappings", "edit_ownership", "resolve_exceptions", "replay_dead_letters", "repair_systems", "decide_reconcile", "pause_sync"] as const) {
+    for (const a of ["edit_systems", "edit_mappings", "edit_ownership", "resolve_exceptions", "replay_dead_letters", "repair_systems", "decide_reconcile", "pause_sync", "manage_tokens"] as const) {
       expect(can("admin", a)).toBe(true);
     }
   });
@@ -21,6 +21,9 @@ describe("roles", () => {
     expect(can("support", "decide_reconcile")).toBe(false);
     expect(can("steward", "decide_reconcile")).toBe(false);
     expect(can("support", "edit_systems")).toBe(false);
+  });
+  it("lets only admins list, issue and revoke tokens", () => {
+    for (const r of ["steward", "support", "viewer"] as const) expect(can(r, "manage_tokens")).toBe(false);
   });
   it("lets viewers only read", () => {
     expect(can("viewer", "repair_systems")).toBe(false);

@@ -12,7 +12,8 @@ export type Action =
   | "replay_dead_letters" // replay, replay matching, re-plan, discard
   | "repair_systems" // POST /api/systems/{id}/reconcile, POST /api/systems/{id}/repush
   | "decide_reconcile" // POST /api/reconciliations/{id}/confirm and /dismiss
-  | "pause_sync"; // PUT /api/engine
+  | "pause_sync" // PUT /api/engine
+  | "manage_tokens"; // GET, POST /api/tokens, DELETE /api/tokens/{id}
 
 const ALLOWED: Record<Action, Role[]> = {
   edit_systems: ["admin"],
@@ -23,6 +24,7 @@ const ALLOWED: Record<Action, Role[]> = {
   repair_systems: ["admin", "support"],
   decide_reconcile: ["admin"],
   pause_sync: ["admin"],
+  manage_tokens: ["admin"],
 };
 
 export function can(role: Role | undefined, action: Action): boolean {

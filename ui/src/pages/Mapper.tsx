@@ -21,6 +21,7 @@ import { can, whyNot } from "../lib/roles";
 import { checkSummary, connect, duplicateTargets, problemsByRule, problemsOfRule, saveWarning, suggestTransform } from "../lib/mapping";
 import { flatten, readPath } from "../lib/syspath";
 import { Dialog, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
+import { useRemovalConfirmation } from "../components/ConfirmRemoval";
 import { RuleEditor } from "../components/MappingRuleEditor";
 import { PreviewPanel, type FieldError } from "../components/MappingPreview";
 
@@ -64,6 +65,7 @@ export function MapperPage() {
   const [check, setCheck] = useState<{ key: string; result: MappingCheck } | null>(null);
   const [checking, setChecking] = useState(false);
   const [confirmSave, setConfirmSave] = useState(false);
+  const confirmation = useRemovalConfirmation("Could not save the mapping");
 
   const saved: Mapping | null = useMemo(
     () => (systemId && objectName ? ws.data?.mappings.find((m) => m.system === systemId && m.object === objectName) ?? { system: systemId, object: objectName, rules: [] } : null),
@@ -156,9 +158,12 @@ export function MapperPage() {
     setSaving(true);
     setSaveError(null);
     try {
-      await api.put("/api/mappings/{system}/{object}", { system: draft.system, object: draft.object }, draft);
-      toast.success(`Mapping of ${draft.system} ${draft.object} saved`);
-      await qc.invalidateQueries({ queryKey: ["workspace"] });
+      const target = draft;
+      await confirmation.attempt(async (confirm) => {
+        await api.put("/api/mappings/{system}/{object}", { system: target.system, object: target.object, confirm: confirm || undefined }, target);
+        toast.success(`Mapping of ${target.system} ${target.object} saved`);
+        await qc.invalidateQueries({ queryKey: ["workspace"] });
+      });
     } catch (e) {
       setSaveError(errorMessage(e));
       toast.error("Could not save the mapping", { description: errorMessage(e) });
@@ -285,6 +290,7 @@ export function MapperPage() {
           onClose={() => setCheck(null)}
         />
       ) : null}
+      {confirmation.dialog}
       <Dialog
         open={confirmSave}
         onClose={() => setConfirmSave(false)}

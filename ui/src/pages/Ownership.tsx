@@ -13,6 +13,7 @@ import type { FieldPolicy } from "../api/types";
 import { can, whyNot } from "../lib/roles";
 import { accessOf, conflictFromKey, conflictKey, isOpen, normalize, openPolicy, policyWarnings, samePolicy, setAccess, type Access } from "../lib/policy";
 import { EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner } from "../components/ui";
+import { useRemovalConfirmation } from "../components/ConfirmRemoval";
 
 export function OwnershipPage() {
   const me = useMe();
@@ -33,6 +34,7 @@ export function OwnershipPage() {
   const [draft, setDraft] = useState<Map<string, FieldPolicy>>(new Map());
   const [saving, setSaving] = useState(false);
   useEffect(() => setDraft(new Map(saved)), [saved]);
+  const confirmation = useRemovalConfirmation("Could not save ownership");
 
   if (ws.isPending) return <div className="page"><Loading /></div>;
   if (ws.error) return <div className="page"><ErrorState error={ws.error} retry={() => void ws.refetch()} /></div>;
@@ -49,9 +51,12 @@ export function OwnershipPage() {
       const fields = schema.fields
         .map((f) => normalize(policy(f.name)))
         .filter((p) => saved.has(p.field) || !samePolicy(p, openPolicy(p.field)));
-      await api.put("/api/policies/{object}", { object }, fields);
-      toast.success(`Ownership of ${object} saved`, { description: `${dirtyFields.length} field${dirtyFields.length === 1 ? "" : "s"} changed.` });
-      await qc.invalidateQueries({ queryKey: ["workspace"] });
+      const changed = dirtyFields.length;
+      await confirmation.attempt(async (confirm) => {
+        await api.put("/api/policies/{object}", { object, confirm: confirm || undefined }, fields);
+        toast.success(`Ownership of ${object} saved`, { description: `${changed} field${changed === 1 ? "" : "s"} changed.` });
+        await qc.invalidateQueries({ queryKey: ["workspace"] });
+      });
     } catch (e) {
       toast.error("Could not save ownership", { description: errorMessage(e) });
     } finally {
@@ -61,6 +66,7 @@ export function OwnershipPage() {
 
   return (
     <div className="page">
+      {confirmation.dialog}
       <PageHeader
         title="Ownership"
         description="Who may write each field. An owner is the source of truth; writers may change it too, and their conflicts follow the policy. With no owner and no writers, every system may write."

@@ -6,14 +6,16 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { toast } from "sonner";
-import { Cable, CheckCircle2, History, KeyRound, Pencil, Plug, Plus, Send, Workflow, XCircle } from "lucide-react";
+import { useQueryClient } from "@tanstack/react-query";
+import { Cable, CheckCircle2, History, KeyRound, Pencil, Plug, Plus, Send, Trash2, Workflow, XCircle } from "lucide-react";
 import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
 import type { ConnectionTest, SystemConfig, SystemHealth } from "../api/types";
 import { can, whyNot } from "../lib/roles";
 import { describeSchedule, reconcileSchedule, restConfigOf, secretRefs } from "../lib/restconfig";
 import { useUrlFilters } from "../lib/urlstate";
-import { EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner } from "../components/ui";
+import { Dialog, EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner } from "../components/ui";
+import { useRemovalConfirmation } from "../components/ConfirmRemoval";
 import { SecretStatusPill } from "../components/SecretField";
 import { ReconcileGuardBanner, ReconcileNowButton, ReconciliationsDrawer, SystemRuns, useReconcileNow } from "../components/Reconcile";
 import { RepushDialog } from "../components/RepushDialog";
@@ -64,7 +66,27 @@ export function SystemsPage() {
   const test = useTestConnection();
   const [f, setF] = useUrlFilters(["runs", "run"] as const);
   const [repush, setRepush] = useState<SystemConfig | null>(null);
+  const [removing, setRemoving] = useState<SystemConfig | null>(null);
+  const [busy, setBusy] = useState(false);
+  const qc = useQueryClient();
+  const confirmation = useRemovalConfirmation("Could not remove the system");
   const mayEdit = can(me.role, "edit_systems");
+  const remove = async (s: SystemConfig) => {
+    setBusy(true);
+    try {
+      // A system with linked records is refused until confirmed: the dialog then says how many.
+      await confirmation.attempt(async (confirm) => {
+        await api.delete("/api/systems/{id}", { id: s.id, confirm: confirm || undefined });
+        toast.success(`${s.name} removed`, { description: "Its mappings went with it; its history stays in the audit." });
+        await qc.invalidateQueries({ queryKey: ["workspace"] });
+      });
+      setRemoving(null);
+    } catch (e) {
+      toast.error("Could not remove the system", { description: errorMessage(e) });
+    } finally {
+      setBusy(false);
+    }
+  };
   const health = new Map((metrics.data?.per_system ?? []).map((h) => [h.system, h]));
   const names = new Map((ws.data?.systems ?? []).map((s) => [s.id, s.name]));
   const highlight = /^\d+$/.test(f.run) ? Number(f.run) : null;
@@ -103,17 +125,39 @@ export function SystemsPage() {
               test={test}
               onRuns={() => setF({ runs: s.id })}
               onRepush={() => setRepush(s)}
+              onRemove={() => setRemoving(s)}
             />
           ))}
         </div>
       )}
       {f.runs ? <ReconciliationsDrawer systemId={f.runs} systemName={names.get(f.runs) ?? f.runs} onClose={() => setF({ runs: "" })} /> : null}
       <RepushDialog system={repush} ws={ws.data} onClose={() => setRepush(null)} />
+      <Dialog
+        open={removing !== null}
+        onClose={() => setRemoving(null)}
+        title={`Remove ${removing?.name ?? "the system"}?`}
+        footer={
+          <>
+            <span className="spacer" />
+            <button type="button" className="btn" onClick={() => setRemoving(null)} data-autofocus>
+              Cancel
+            </button>
+            <button type="button" className="btn danger" disabled={busy} onClick={() => removing && void remove(removing)}>
+              {busy ? <Spinner /> : <Trash2 size={16} />} Remove
+            </button>
+          </>
+        }
+      >
+        <p>
+          Concord stops reading from and writing to <strong>{removing?.name}</strong>, and its mappings ({(ws.data?.mappings ?? []).filter((m) => m.system === removing?.id).map((m) => m.object).join(", ") || "none"}) are removed. Its history stays in the audit. Ownership rules that name it must be changed first.
+        </p>
+      </Dialog>
+      {confirmation.dialog}
     </div>
   );
 }
 
-function SystemCard({ s, mapped, health: h, test, onRuns, onRepush }: { s: SystemConfig; mapped: string[]; health: SystemHealth | undefined; test: ReturnType<typeof useTestConnection>; onRuns: () => void; onRepush: () => void }) {
+function SystemCard({ s, mapped, health: h, test, onRuns, onRepush, onRemove }: { s: SystemConfig; mapped: string[]; health: SystemHealth | undefined; test: ReturnType<typeof useTestConnection>; onRuns: () => void; onRepush: () => void; onRemove: () => void }) {
   const me = useMe();
   const mayEdit = can(me.role, "edit_systems");
   const mayRepair = can(me.role, "repair_systems");
@@ -196,6 +240,9 @@ function SystemCard({ s, mapped, health: h, test, onRuns, onRepush }: { s: Syste
           <Link className="btn sm" to={`/mapper?system=${encodeURIComponent(s.id)}`}>
             <Workflow size={14} /> Fields
           </Link>
+          <button type="button" className="btn sm ghost" disabled={!mayEdit} onClick={onRemove} title={mayEdit ? `Remove ${s.name} from the workspace` : whyNot(me.role, "edit_systems")}>
+            <Trash2 size={14} /> Remove…
+          </button>
         </div>
         <div className="row wrap">
           <ReconcileNowButton onStart={() => void reconcile.start()} running={reconcile.running} disabled={!!repairWhy} title={repairWhy ?? `List every record of ${s.name} and compare it with what Concord knows`} />
