@@ -68,10 +68,7 @@ impl Api {
     }
 
     fn token(&self, name: &str, role: Role) -> String {
-        self.tokens.issue(Principal {
-            name: name.into(),
-            role,
-        })
+        self.tokens.issue(Principal::new(name, role))
     }
 
     async fn call(

@@ -37,6 +37,12 @@ pub struct ConfirmQuery {
     pub confirm: bool,
 }
 
+impl super::input::Checked for ConfirmQuery {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// What a change would remove.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Removal {

@@ -963,6 +963,12 @@ export interface components {
             /** @description For `reference`: the object referred to. */
             references?: string | null;
             description?: string | null;
+            /**
+             * @description The longest text value accepted, in characters (default: the object's `max_lengths`
+             *     for the field's type, else the type's built-in limit). A longer value read from a
+             *     system is a validation exception, never a write.
+             */
+            max_length?: number | null;
         };
         /** @description Ownership and policies of one canonical field. */
         FieldPolicy: {
@@ -1148,6 +1154,13 @@ export interface components {
             /** @description Canonical fields used, in order, to match a record seen for the first time. */
             match_keys?: string[];
             delete_policy?: components["schemas"]["DeletePolicy"];
+            /**
+             * @description Per field type, the longest text value accepted, in characters, where a field sets no
+             *     `max_length` (built-in limits: text 4096, email 254, code and reference 256, others 64).
+             */
+            max_lengths?: {
+                [key: string]: number;
+            };
         };
         /** @description How a listing pages. */
         Pagination: {
@@ -1653,6 +1666,7 @@ export interface operations {
                 since?: string;
                 /** @description RFC 3339; entries before. */
                 until?: string;
+                /** @description At most this many, newest first (default 100). */
                 limit?: number;
                 offset?: number;
             };
@@ -2068,7 +2082,7 @@ export interface operations {
                 field?: string;
                 status?: string;
                 record_id?: components["schemas"]["i64"];
-                /** @description Only exceptions older than this many seconds. */
+                /** @description Only exceptions older than this many seconds (at most a century). */
                 older_than_secs?: number;
                 limit?: number;
                 offset?: number;
@@ -2603,8 +2617,8 @@ export interface operations {
                 /** @description RFC 3339; samples at or after (default: the last hour). */
                 since?: string;
                 /**
-                 * @description At most this many samples (default 720, at most 5000): a long range is thinned evenly,
-                 *     always keeping the newest.
+                 * @description At most this many samples (default 720, at least 10, at most 5000): a long range is
+                 *     thinned evenly, always keeping the newest.
                  */
                 max_points?: number;
             };
