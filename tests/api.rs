@@ -290,8 +290,8 @@ async fn bad_input_gets_json_errors() {
     assert_error(
         status,
         &body,
-        StatusCode::BAD_REQUEST,
-        "a malformed body is a 400",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a body that does not fit the schema is a 422",
     );
     let (status, body) = api
         .call(

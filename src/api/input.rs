@@ -87,6 +87,25 @@ pub fn integral_numbers(value: &mut Value) {
     }
 }
 
+/// A query string with whole floats (`5.0`, `-71.00`) written as integers.
+pub fn integral_query(query: &str) -> String {
+    let whole = |v: &str| {
+        let (int, frac) = v.split_once('.')?;
+        let digits = int.strip_prefix('-').unwrap_or(int);
+        (!digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !frac.is_empty()
+            && frac.bytes().all(|b| b == b'0'))
+        .then(|| int.to_owned())
+    };
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let v = whole(&v).unwrap_or_else(|| v.into_owned());
+        out.append_pair(&k, &v);
+    }
+    out.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +119,15 @@ mod tests {
             v,
             json!({ "max_attempts": 5, "rate": 2.5, "list": [1000, 0], "big": 1e300 }),
             "8.0 is the integer 8; fractions and numbers past exact integers stay floats"
+        );
+    }
+
+    #[test]
+    fn whole_floats_in_a_query_read_as_integers() {
+        assert_eq!(
+            integral_query("record_id=-71.0&limit=5&since=2026-01-01T00%3A00%3A00Z&x=1.5"),
+            "record_id=-71&limit=5&since=2026-01-01T00%3A00%3A00Z&x=1.5",
+            "-71.0 is the integer -71; times and fractions are left alone"
         );
     }
 

@@ -89,11 +89,12 @@ where
                     } else {
                         format!("the body does not fit at {at}: {}", e.inner())
                     };
-                    ApiError(StatusCode::BAD_REQUEST, "malformed_payload", message)
+                    // JSON that parses but does not fit is a 422, as axum's own Json says.
+                    ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message)
                 })
             }
             Err(e) => {
-                // Syntax and shape errors alike are a 400; size and media type keep theirs.
+                // Not JSON at all: a 400; size and media type keep theirs.
                 let (status, code) = match e.status() {
                     StatusCode::PAYLOAD_TOO_LARGE => (e.status(), "payload_too_large"),
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => (e.status(), "unsupported_media_type"),
@@ -117,9 +118,12 @@ where
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        state: &S,
+        _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
+        // `limit=5.0` is the integer 5 (JSON Schema says so), whatever serde thinks.
+        let query = input::integral_query(parts.uri.query().unwrap_or_default());
+        let uri: axum::http::Uri = format!("/?{query}").parse().unwrap_or_default();
+        match Query::<T>::try_from_uri(&uri) {
             Ok(Query(v)) => {
                 v.check().map_err(input::bad_query)?;
                 Ok(Self(v))
@@ -619,8 +623,30 @@ fn object_to_probe(c: &Console, system: &SystemConfig, asked: Option<String>) ->
 }
 
 /// Lists the first page of `object`: whether the system answers, and what its records hold.
+/// The first page of `object`, tried again (up to three times in all, waiting as the system
+/// asks, at most 2 s) while the system says it is busy: a person asking once should not see
+/// a transient 503 or 429 that delivery and polling would simply have retried.
+pub(crate) async fn first_page(
+    connector: &dyn crate::connector::Connector,
+    object: &str,
+) -> Result<crate::connector::Page, crate::connector::ConnectorError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match connector.list_page(object, None).await {
+            Err(crate::connector::ConnectorError::Retryable { retry_after, .. }) if attempt < 3 => {
+                let wait = retry_after
+                    .unwrap_or(std::time::Duration::from_millis(250 * attempt))
+                    .min(std::time::Duration::from_secs(2));
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn probe(connector: &dyn crate::connector::Connector, object: &str) -> ConnectionTest {
-    match connector.list_page(object, None).await {
+    match first_page(connector, object).await {
         Ok(page) => {
             let samples: Vec<Value> = page
                 .records
@@ -704,6 +730,7 @@ async fn test_system(
             format!("system '{id}' has no connector the console can call"),
         )));
     };
+    c.engine.pace(&id).await;
     Ok(Json(probe(connector.as_ref(), &object).await))
 }
 
@@ -772,6 +799,7 @@ async fn discover(
             format!("system '{id}' has no connector the console can call"),
         )
     })?;
+    c.engine.pace(&id).await;
     let test = probe(connector.as_ref(), &object).await;
     if !test.ok {
         return Err(ApiError(
@@ -804,7 +832,7 @@ async fn secret_status(
 }
 
 #[utoipa::path(delete, path = "/api/secrets/{name}", params(("name" = String, Path)),
-    responses((status = 204, description = "removed from the OS keychain (or was not there)")),
+    responses((status = 503, description = "the keychain is unavailable"), (status = 204, description = "removed from the OS keychain (or was not there)")),
     security(("token" = [])))]
 async fn delete_secret(
     State(c): State<Console>,
@@ -827,7 +855,7 @@ fn keychain_unavailable(e: crate::secrets::SecretError) -> ApiError {
 }
 
 #[utoipa::path(put, path = "/api/secrets/{name}", request_body = SecretValue, params(("name" = String, Path)),
-    responses((status = 204, description = "stored in the OS keychain")), security(("token" = [])))]
+    responses((status = 503, description = "the keychain is unavailable"), (status = 204, description = "stored in the OS keychain")), security(("token" = [])))]
 async fn put_secret(
     State(c): State<Console>,
     who: Principal,
@@ -923,7 +951,7 @@ async fn put_mapping(
 }
 
 #[utoipa::path(post, path = "/api/mappings/preview", request_body = PreviewRequest,
-    responses((status = 200, body = PreviewResponse)), security(("token" = [])))]
+    responses((status = 200, body = PreviewResponse), (status = 404, description = "no such object")), security(("token" = [])))]
 async fn preview_mapping(
     State(c): State<Console>,
     ApiJson(req): ApiJson<PreviewRequest>,
@@ -1531,6 +1559,59 @@ impl utoipa::Modify for AccessAddon {
                         "403".into(),
                         error("The caller's role may not do this.").into(),
                     );
+                }
+                // Ids in the path never hold control characters (refused with a 400).
+                for p in op.parameters.iter_mut().flatten() {
+                    if p.parameter_in == utoipa::openapi::path::ParameterIn::Path
+                        && let Some(utoipa::openapi::RefOr::T(
+                            utoipa::openapi::schema::Schema::Object(o),
+                        )) = p.schema.as_mut()
+                        && o.schema_type
+                            == utoipa::openapi::schema::SchemaType::Type(
+                                utoipa::openapi::Type::String,
+                            )
+                    {
+                        o.pattern = Some(r"^[^\u0000-\u001F\u007F-\u009F]+$".into());
+                    }
+                }
+                // What the extractors answer before a handler runs, by the operation's shape.
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let has = |kind: utoipa::openapi::path::ParameterIn| {
+                    params.iter().any(|p| p.parameter_in == kind)
+                };
+                let mut framework = Vec::new();
+                if has(utoipa::openapi::path::ParameterIn::Path) {
+                    framework.push((
+                        "400",
+                        "A path parameter is malformed (not a number, out of range, or holding a control character).",
+                    ));
+                    framework.push(("404", "No such item."));
+                    if method != "GET" {
+                        framework.push((
+                            "409",
+                            "The item's state does not allow this (already resolved, replayed or discarded).",
+                        ));
+                    }
+                }
+                if has(utoipa::openapi::path::ParameterIn::Query) {
+                    framework.push((
+                        "400",
+                        "A query parameter is malformed or out of its documented range.",
+                    ));
+                }
+                if op.request_body.is_some() {
+                    framework.push(("400", "The body is not JSON."));
+                    framework.push((
+                        "422",
+                        "The body is JSON but does not fit: a wrong type, a missing or unknown member, or a value the operation refuses.",
+                    ));
+                    framework.push(("413", "The body is larger than the console accepts."));
+                    framework.push(("415", "The body is not sent as application/json."));
+                }
+                for (status, description) in framework {
+                    responses
+                        .entry(status.into())
+                        .or_insert_with(|| error(description).into());
                 }
                 // Every error answers with the same body, whatever the route declared.
                 for (status, response) in responses.iter_mut() {

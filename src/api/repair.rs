@@ -174,8 +174,8 @@ pub(super) async fn check_mapping(
             format!("system '{}' has no connector", mapping.system),
         )
     })?;
-    let page = connector
-        .list_page(&mapping.object, None)
+    c.engine.pace(&mapping.system).await;
+    let page = super::first_page(connector.as_ref(), &mapping.object)
         .await
         .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, "connector_error", e.to_string()))?;
     let samples: Vec<_> = page.records.into_iter().map(|r| r.record).collect();

@@ -68,6 +68,14 @@ impl Engine {
         Some(limiter)
     }
 
+    /// Waits for the system's rate limit, as delivery and polling do: what the console asks
+    /// of a system (a test, a discovery, a mapping check) counts against the same budget.
+    pub async fn pace(&self, system: &str) {
+        if let Some(limiter) = self.limiter(system) {
+            limiter.acquire().await;
+        }
+    }
+
     /// One delivery round for one system. Returns how many writes it sent (successfully or not).
     pub async fn deliver(&self, system: &str) -> Result<usize> {
         let Some(connector) = self.connector(system) else {
