@@ -44,6 +44,8 @@ pub struct Settings {
     pub metrics_every: Duration,
     /// How often a summary line is logged.
     pub summary_every: Duration,
+    /// How long the HTTP server (webhooks, console) waits for slow clients.
+    pub http: crate::server::HttpTimeouts,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             idle_poll: Duration::from_millis(100),
             metrics_every: Duration::from_secs(5),
             summary_every: Duration::from_secs(60),
+            http: crate::server::HttpTimeouts::default(),
         }
     }
 }

@@ -117,9 +117,123 @@ impl SecretStore for Keychain {
 
 pub type SharedSecrets = Arc<dyn SecretStore>;
 
+/// Secrets held in memory: the self-check's own systems, tests, and the values an admin enters
+/// again for one connection test. Nothing is written anywhere.
+#[derive(Debug, Default)]
+pub struct MemorySecrets {
+    values: std::sync::RwLock<std::collections::HashMap<String, Secret>>,
+}
+
+impl MemorySecrets {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `name` is held here.
+    pub fn holds(&self, name: &str) -> bool {
+        self.values
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
+    }
+}
+
+impl SecretStore for MemorySecrets {
+    fn get(&self, name: &str) -> Result<Secret, SecretError> {
+        self.values
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SecretError::Missing(name.to_owned()))
+    }
+
+    fn set(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
+        self.values
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), value.clone());
+        Ok(())
+    }
+
+    fn delete(&self, name: &str) -> Result<(), SecretError> {
+        self.values
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        Ok(())
+    }
+}
+
+/// Two stores as one: a name is looked up in `over` first, then in `under`. Writes and deletes
+/// go to `over`, so `under` (the OS keychain, say) is never changed through this.
+pub struct Layered {
+    pub over: Arc<MemorySecrets>,
+    pub under: SharedSecrets,
+}
+
+impl SecretStore for Layered {
+    fn get(&self, name: &str) -> Result<Secret, SecretError> {
+        match self.over.get(name) {
+            Ok(v) => Ok(v),
+            Err(SecretError::Missing(_)) => self.under.get(name),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn set(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
+        self.over.set(name, value)
+    }
+
+    fn delete(&self, name: &str) -> Result<(), SecretError> {
+        self.over.delete(name)
+    }
+}
+
+/// Whether `offered` equals the secret, in time that does not depend on where they differ.
+pub fn constant_time_eq(offered: &[u8], secret: &Secret) -> bool {
+    use subtle::ConstantTimeEq;
+    // Lengths are compared in the open: the length of a secret is not what an attacker needs.
+    offered.len() == secret.0.len() && bool::from(offered.ct_eq(secret.0.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comparison_is_exact() {
+        let s = Secret::new("abc");
+        assert!(constant_time_eq(b"abc", &s), "the same value matches");
+        assert!(!constant_time_eq(b"abd", &s), "another value does not");
+        assert!(!constant_time_eq(b"ab", &s), "a prefix does not");
+        assert!(!constant_time_eq(b"", &s), "nothing does not");
+    }
+
+    #[test]
+    fn a_layered_store_reads_over_then_under_and_writes_over() {
+        let under = Arc::new(MemorySecrets::new());
+        under.set("a", &Secret::new("under-a")).unwrap();
+        under.set("b", &Secret::new("under-b")).unwrap();
+        let over = Arc::new(MemorySecrets::new());
+        over.set("a", &Secret::new("over-a")).unwrap();
+        let l = Layered {
+            over: over.clone(),
+            under: under.clone(),
+        };
+        assert_eq!(l.get("a").unwrap().expose(), "over-a", "over wins");
+        assert_eq!(
+            l.get("b").unwrap().expose(),
+            "under-b",
+            "under is read through"
+        );
+        l.set("b", &Secret::new("new")).unwrap();
+        assert_eq!(
+            under.get("b").unwrap().expose(),
+            "under-b",
+            "under is never written"
+        );
+    }
 
     #[test]
     fn a_secret_never_prints_its_value() {

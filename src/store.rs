@@ -105,11 +105,12 @@ pub async fn save_workspace(
     let mut tx = pool.begin().await?;
     for s in &ws.systems {
         sqlx::query(
-            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, connector = excluded.connector,
                config = excluded.config, rate_limit_per_sec = excluded.rate_limit_per_sec,
-               max_attempts = excluded.max_attempts, max_rereads = excluded.max_rereads",
+               max_attempts = excluded.max_attempts, max_rereads = excluded.max_rereads,
+               webhook_secret = excluded.webhook_secret",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -118,6 +119,7 @@ pub async fn save_workspace(
         .bind(s.rate_limit_per_sec)
         .bind(i64::from(s.max_attempts))
         .bind(i64::from(s.max_rereads))
+        .bind(&s.webhook_secret)
         .bind(&now)
         .execute(&mut *tx)
         .await?;
@@ -168,7 +170,7 @@ pub async fn save_workspace(
 /// Reads the workspace config back.
 pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
     let mut systems = Vec::new();
-    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads FROM systems ORDER BY rowid")
+    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret FROM systems ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
@@ -183,6 +185,7 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
             rate_limit_per_sec: row.get("rate_limit_per_sec"),
             max_attempts: u32::try_from(max_attempts).unwrap_or(8),
             max_rereads: u32::try_from(max_rereads).unwrap_or(5),
+            webhook_secret: row.get("webhook_secret"),
         });
     }
     let mut objects = Vec::new();
