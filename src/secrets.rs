@@ -190,6 +190,132 @@ impl SecretStore for Layered {
     }
 }
 
+/// Where stored secrets may be sent: a secret goes only to the origin (scheme, host, port) it
+/// was saved for.
+pub trait OriginPolicy: Send + Sync {
+    /// Whether the stored secret `name` may be sent to `origin` (`scheme://host:port`).
+    fn allows(&self, name: &str, origin: &str) -> bool;
+}
+
+/// The origin a connector's own config declares for a secret is enough (a connector built
+/// outside the engine, e.g. in tests). The request's URL must still be on that origin.
+pub struct AsConfigured;
+
+impl OriginPolicy for AsConfigured {
+    fn allows(&self, _name: &str, _origin: &str) -> bool {
+        true
+    }
+}
+
+/// The origin each stored secret was saved for, kept in the state database
+/// (`secret_origins`) and cached here. A secret is bound when a saved system first names it,
+/// and bound again to its system's current origin when its value is entered again; a system
+/// moved to another address cannot use its secrets until then.
+#[derive(Default)]
+pub struct OriginBindings {
+    bound: std::sync::RwLock<std::collections::HashMap<String, String>>,
+}
+
+impl OriginBindings {
+    pub async fn load(pool: &sqlx::SqlitePool) -> Result<Self, sqlx::Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, origin FROM secret_origins")
+            .fetch_all(pool)
+            .await?;
+        Ok(Self {
+            bound: std::sync::RwLock::new(rows.into_iter().collect()),
+        })
+    }
+
+    pub fn origin(&self, name: &str) -> Option<String> {
+        self.bound
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Binds `name` to `origin` unless it is bound already (a saved system names it first).
+    pub async fn bind_if_unbound(
+        &self,
+        pool: &sqlx::SqlitePool,
+        name: &str,
+        origin: &str,
+        now: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO secret_origins (name, origin, bound_at) VALUES (?, ?, ?)
+             ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(origin)
+        .bind(now)
+        .execute(pool)
+        .await?;
+        self.bound
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_insert_with(|| origin.to_owned());
+        Ok(())
+    }
+
+    /// A value entered again (or removed): bound to `origin`, or to nothing until a saved
+    /// system names it.
+    pub async fn rebind(
+        &self,
+        pool: &sqlx::SqlitePool,
+        name: &str,
+        origin: Option<&str>,
+        now: &str,
+    ) -> Result<(), sqlx::Error> {
+        match origin {
+            Some(o) => {
+                sqlx::query(
+                    "INSERT INTO secret_origins (name, origin, bound_at) VALUES (?, ?, ?)
+                     ON CONFLICT(name) DO UPDATE SET origin = excluded.origin,
+                       bound_at = excluded.bound_at",
+                )
+                .bind(name)
+                .bind(o)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM secret_origins WHERE name = ?")
+                    .bind(name)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        let mut bound = self.bound.write().unwrap_or_else(|p| p.into_inner());
+        match origin {
+            Some(o) => bound.insert(name.to_owned(), o.to_owned()),
+            None => bound.remove(name),
+        };
+        Ok(())
+    }
+}
+
+impl OriginPolicy for OriginBindings {
+    fn allows(&self, name: &str, origin: &str) -> bool {
+        self.origin(name).as_deref() == Some(origin)
+    }
+}
+
+/// For one connection test: the secrets entered again with it may go anywhere the draft says;
+/// every other secret only where `saved` allows.
+pub struct Reentered {
+    pub names: std::collections::BTreeSet<String>,
+    pub saved: Arc<dyn OriginPolicy>,
+}
+
+impl OriginPolicy for Reentered {
+    fn allows(&self, name: &str, origin: &str) -> bool {
+        self.names.contains(name) || self.saved.allows(name, origin)
+    }
+}
+
 /// Whether `offered` equals the secret, in time that does not depend on where they differ.
 pub fn constant_time_eq(offered: &[u8], secret: &Secret) -> bool {
     use subtle::ConstantTimeEq;
