@@ -14,9 +14,12 @@ use concord::loopback::LoopbackSystem;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 
-fn workspace(a: &str, b: &str) -> Value {
+/// `a` and `b` post webhooks with bearer tokens the engine reads from the OS keychain under
+/// `hooks[0]` and `hooks[1]`.
+fn workspace(a: &str, b: &str, hooks: [&str; 2]) -> Value {
     let system = |id: &str, url: &str| {
-        json!({ "id": id, "name": id, "connector": "rest",
+        let secret = if id == "a" { hooks[0] } else { hooks[1] };
+        json!({ "id": id, "name": id, "connector": "rest", "webhook_secret": secret,
                 "config": { "base_url": url, "objects": { "item": {
                     "path": "/items", "version_field": "version", "concurrency": { "style": "etag" } } } } })
     };
@@ -68,9 +71,9 @@ struct HookSecret {
 }
 
 impl HookSecret {
-    fn store(system: &LoopbackSystem) -> Self {
+    fn store(system: &LoopbackSystem, id: &str) -> Self {
         use concord::secrets::SecretStore;
-        let name = format!("crash-test-webhook-{}", std::process::id());
+        let name = format!("crash-test-{}-{id}-webhook", std::process::id());
         concord::secrets::Keychain::default()
             .set(&name, &system.hook_token())
             .unwrap_or_else(|e| {
@@ -121,9 +124,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let b = LoopbackSystem::start("b", "item", "/items", Some(format!("{hooks}/b")))
         .await
         .expect("b");
+    let (hook_a, hook_b) = (HookSecret::store(&a, "a"), HookSecret::store(&b, "b"));
     std::fs::write(
         dir.path().join("workspace.json"),
-        workspace(&a.base_url(), &b.base_url()).to_string(),
+        workspace(&a.base_url(), &b.base_url(), [&hook_a.name, &hook_b.name]).to_string(),
     )
     .expect("workspace file");
 
@@ -311,7 +315,7 @@ async fn sigkill_with_json_server_as_the_create_target_duplicates_nothing() {
     )
     .await
     .expect("a");
-    let hook_secret = HookSecret::store(&a);
+    let hook_secret = HookSecret::store(&a, "a");
     std::fs::write(
         dir.path().join("workspace.json"),
         json_server_workspace(&a.base_url(), js.base(), &hook_secret.name).to_string(),
