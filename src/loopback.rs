@@ -2,7 +2,9 @@
 //! tests. It keeps records with versions, honours `Idempotency-Key` (a repeated key returns
 //! the first response and applies nothing) and `If-Match` (412 when the record moved on),
 //! counts what it receives, fails on purpose when told to, and posts a webhook to the engine
-//! for every change, retrying in order until the engine accepts it.
+//! for every change, retrying in order until the engine accepts it. Its webhooks carry
+//! `Authorization: Bearer <hook_token>`: the engine accepts them once the system's
+//! `webhook_secret` names a secret holding that token.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -48,6 +50,8 @@ pub struct LoopbackSystem {
     hooks: Option<mpsc::UnboundedSender<Value>>,
     /// Webhooks emitted and not yet accepted by the engine.
     hooks_pending: Arc<std::sync::atomic::AtomicUsize>,
+    /// The bearer secret sent with every webhook.
+    hook_token: Arc<str>,
 }
 
 /// What a system has seen, for assertions.
@@ -72,9 +76,19 @@ impl LoopbackSystem {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let hooks_pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let hook_token: Arc<str> = {
+            use rand::Rng;
+            let bytes: [u8; 24] = rand::thread_rng().r#gen();
+            hex::encode(bytes).into()
+        };
         let hooks = webhook_url.map(|url| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(post_hooks(url, rx, hooks_pending.clone()));
+            tokio::spawn(post_hooks(
+                url,
+                hook_token.clone(),
+                rx,
+                hooks_pending.clone(),
+            ));
             tx
         });
         let system = Self {
@@ -84,6 +98,7 @@ impl LoopbackSystem {
             store: Arc::new(Mutex::new(Store::default())),
             hooks,
             hooks_pending,
+            hook_token,
         };
         let app = Router::new()
             .route(collection, get(list).post(create))
@@ -100,6 +115,12 @@ impl LoopbackSystem {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The bearer secret this system's webhooks carry: store it under the name the system's
+    /// `webhook_secret` gives, in the engine's secret store.
+    pub fn hook_token(&self) -> crate::secrets::Secret {
+        crate::secrets::Secret::new(&*self.hook_token)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -356,6 +377,7 @@ impl LoopbackSystem {
 /// Posts webhooks in order; each is retried until the engine accepts it (bounded).
 async fn post_hooks(
     url: String,
+    token: Arc<str>,
     mut rx: mpsc::UnboundedReceiver<Value>,
     pending: Arc<std::sync::atomic::AtomicUsize>,
 ) {
@@ -365,7 +387,13 @@ async fn post_hooks(
         .unwrap_or_default();
     while let Some(event) = rx.recv().await {
         for attempt in 0..2_400u32 {
-            match client.post(&url).json(&event).send().await {
+            match client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&event)
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() || r.status().is_client_error() => break,
                 _ => {
                     tokio::time::sleep(Duration::from_millis(25 + u64::from(attempt.min(8)) * 25))

@@ -41,6 +41,12 @@ pub struct SystemConfig {
     /// under us") instead of trying again.
     #[serde(default = "default_max_rereads")]
     pub max_rereads: u32,
+    /// Keychain name of the secret this system sends as `Authorization: Bearer <secret>` with
+    /// each webhook in Concord's own event format. Webhooks reach `/hooks/{system}` only from
+    /// a system with an inbound channel: this secret, or a signed `webhooks` config of the
+    /// rest connector. Without either, the system's webhooks are refused (404).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
 }
 
 fn default_max_attempts() -> u32 {

@@ -44,6 +44,8 @@ pub struct Settings {
     pub metrics_every: Duration,
     /// How often a summary line is logged.
     pub summary_every: Duration,
+    /// How long the HTTP server (webhooks, console) waits for slow clients.
+    pub http: crate::server::HttpTimeouts,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             idle_poll: Duration::from_millis(100),
             metrics_every: Duration::from_secs(5),
             summary_every: Duration::from_secs(60),
+            http: crate::server::HttpTimeouts::default(),
         }
     }
 }
@@ -101,6 +104,8 @@ pub(crate) struct Inner {
     pub jitter: Jitter,
     pub settings: Settings,
     pub secrets: crate::secrets::SharedSecrets,
+    /// The origin each stored secret was saved for; connectors send a secret only there.
+    pub origins: Arc<crate::secrets::OriginBindings>,
     pub workspace: RwLock<Arc<Workspace>>,
     pub connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
     pub limiters: std::sync::Mutex<HashMap<String, Arc<crate::delivery::RateLimiter>>>,
@@ -121,8 +126,10 @@ impl Engine {
         let pool = store::open(path).await?;
         let config = store::load_workspace(&pool).await?;
         let workspace = Workspace::new(config)?;
+        let origins = Arc::new(crate::secrets::OriginBindings::load(&pool).await?);
         let engine = Self {
             inner: Arc::new(Inner {
+                origins,
                 pool,
                 clock: options.clock,
                 jitter: options.jitter,
@@ -138,6 +145,9 @@ impl Engine {
                 reconciling: std::sync::Mutex::new(std::collections::HashSet::new()),
             }),
         };
+        // A state file from before secrets were bound: its saved systems' secrets are bound
+        // to where they already point.
+        engine.bind_secrets(&engine.workspace().config).await?;
         let built = engine.build_connectors(&engine.workspace())?;
         engine.install_connectors(built);
         engine.recover().await?;
@@ -192,6 +202,7 @@ impl Engine {
             q.build().execute(&mut *tx).await?;
             store::insert_audit(&mut tx, audit, now).await?;
             tx.commit().await?;
+            self.bind_secrets(config).await?;
         }
         match self.inner.workspace.write() {
             Ok(mut w) => *w = Arc::new(workspace),
@@ -201,15 +212,43 @@ impl Engine {
         Ok(())
     }
 
+    /// The origins each secret a system sends was saved for: a secret not bound yet is bound
+    /// to the origin of the first saved system that names it; a bound one stays where it is.
+    async fn bind_secrets(&self, config: &WorkspaceConfig) -> Result<()> {
+        let now = store::ts(self.now());
+        for system in config.systems.iter().filter(|s| s.connector == "rest") {
+            let Ok(rest) = crate::connectors::rest::RestConfig::parse(&system.id, &system.config)
+            else {
+                continue;
+            };
+            for (name, origin) in rest.sent_secrets() {
+                self.inner
+                    .origins
+                    .bind_if_unbound(&self.inner.pool, &name, &origin, &now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the stored secrets may be sent.
+    pub fn secret_origins(&self) -> Arc<crate::secrets::OriginBindings> {
+        self.inner.origins.clone()
+    }
+
     fn build_connectors(&self, ws: &Workspace) -> Result<Vec<(String, Arc<dyn Connector>)>> {
         let mut built = Vec::new();
         for system in &ws.config.systems {
             // A config a connector refuses is the admin's to fix (422), not an engine fault.
-            let connector =
-                crate::connectors::build(system, &self.inner.secrets).map_err(|e| match e {
-                    crate::connector::ConnectorError::Config(m) => EngineError::Config(m),
-                    other => other.into(),
-                })?;
+            let connector = crate::connectors::build_with(
+                system,
+                &self.inner.secrets,
+                self.inner.origins.clone(),
+            )
+            .map_err(|e| match e {
+                crate::connector::ConnectorError::Config(m) => EngineError::Config(m),
+                other => other.into(),
+            })?;
             if let Some(c) = connector {
                 built.push((system.id.clone(), c));
             }

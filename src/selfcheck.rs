@@ -15,13 +15,19 @@ use crate::model::{Mapping, WorkspaceConfig};
 use crate::runtime::{Engine, EngineOptions, Settings};
 
 /// The self-check's workspace: HRIS and payroll, employee object, ownership.
+/// The secret name a self-check system's `webhook_secret` gives (its webhooks' bearer token).
+pub fn webhook_secret_name(system: &str) -> String {
+    format!("{system}-webhook")
+}
+
 pub fn workspace(hris_url: &str, payroll_url: &str) -> WorkspaceConfig {
     let config = json!({
         "systems": [
-            { "id": "hris", "name": "Acme HRIS", "connector": "rest",
+            { "id": "hris", "name": "Acme HRIS", "connector": "rest", "webhook_secret": webhook_secret_name("hris"),
               "config": { "base_url": hris_url, "objects": { "employee": {
                   "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } },
             { "id": "payroll", "name": "Acme Payroll", "connector": "rest", "rate_limit_per_sec": 2000.0,
+              "webhook_secret": webhook_secret_name("payroll"),
               "config": { "base_url": payroll_url, "objects": { "employee": {
                   "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } }
         ],
@@ -188,9 +194,12 @@ where
 /// Runs the self-check with `size` employees.
 pub async fn run(size: usize) -> anyhow::Result<Report> {
     let dir = tempfile_dir()?;
+    // The self-check's systems are its own: their webhook secrets live in memory only.
+    let secrets = std::sync::Arc::new(crate::secrets::MemorySecrets::new());
     let engine = Engine::open(
         &dir.join("selfcheck.db"),
         EngineOptions {
+            secrets: secrets.clone(),
             settings: Settings {
                 backoff_base: Duration::from_millis(20),
                 idle_poll: Duration::from_millis(20),
@@ -217,6 +226,13 @@ pub async fn run(size: usize) -> anyhow::Result<Report> {
         Some(format!("{hooks}/hooks/payroll")),
     )
     .await?;
+    for (id, system) in [("hris", &hris), ("payroll", &payroll)] {
+        crate::secrets::SecretStore::set(
+            &*secrets,
+            &webhook_secret_name(id),
+            &system.hook_token(),
+        )?;
+    }
     let config = workspace(&hris.base_url(), &payroll.base_url());
     engine.apply_workspace(&config).await?;
     let running = engine.start(cancel.clone());

@@ -20,7 +20,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 ///
 /// WAL with `synchronous = NORMAL`: a committed transaction survives a crash of the process
 /// (what the crash tests exercise); only a power loss can drop the last commits.
+///
+/// The file holds salaries and bank accounts: it is created readable by its owner only (0600
+/// on Unix), and so are its `-wal` and `-shm` files; an older file is tightened on open.
 pub async fn open(path: &Path) -> Result<SqlitePool> {
+    create_private(path)?;
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
         .map_err(EngineError::Store)?
         .create_if_missing(true)
@@ -35,8 +39,49 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
         .min_connections(1)
         .connect_with(options)
         .await?;
+    restrict_to_owner(path)?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Creates the database file, empty and owner-only, before SQLite opens it (SQLite gives its
+/// `-wal` and `-shm` files the database file's permissions).
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(EngineError::Store(sqlx::Error::Io(e))),
+    }
+}
+
+/// Makes the database file and its `-wal` and `-shm` files readable by their owner only.
+fn restrict_to_owner(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            match std::fs::metadata(&file) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| EngineError::Store(sqlx::Error::Io(e)))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Timestamps are stored as fixed-width RFC3339 UTC text, so they sort as text.
@@ -71,11 +116,12 @@ pub async fn save_workspace_in(
     let now = ts(now);
     for s in &ws.systems {
         sqlx::query(
-            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, connector = excluded.connector,
                config = excluded.config, rate_limit_per_sec = excluded.rate_limit_per_sec,
-               max_attempts = excluded.max_attempts, max_rereads = excluded.max_rereads",
+               max_attempts = excluded.max_attempts, max_rereads = excluded.max_rereads,
+               webhook_secret = excluded.webhook_secret",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -84,6 +130,7 @@ pub async fn save_workspace_in(
         .bind(s.rate_limit_per_sec)
         .bind(i64::from(s.max_attempts))
         .bind(i64::from(s.max_rereads))
+        .bind(&s.webhook_secret)
         .bind(&now)
         .execute(&mut *tx)
         .await?;
@@ -133,7 +180,7 @@ pub async fn save_workspace_in(
 /// Reads the workspace config back.
 pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
     let mut systems = Vec::new();
-    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads FROM systems WHERE removed_at IS NULL ORDER BY rowid")
+    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret FROM systems WHERE removed_at IS NULL ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
@@ -148,6 +195,7 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
             rate_limit_per_sec: row.get("rate_limit_per_sec"),
             max_attempts: u32::try_from(max_attempts).unwrap_or(8),
             max_rereads: u32::try_from(max_rereads).unwrap_or(5),
+            webhook_secret: row.get("webhook_secret"),
         });
     }
     let mut objects = Vec::new();
@@ -297,4 +345,46 @@ where
         q.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_state_file_and_its_wal_and_shm_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        let pool = super::open(&path).await.expect("opens");
+        sqlx::query("INSERT INTO counters (name, value) VALUES ('x', 1)")
+            .execute(&pool)
+            .await
+            .expect("a write makes the WAL");
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("state.db{suffix}"));
+            match std::fs::metadata(&file) {
+                Ok(m) => assert_eq!(
+                    m.permissions().mode() & 0o777,
+                    0o600,
+                    "state.db{suffix} holds salaries: readable by its owner only"
+                ),
+                Err(_) => assert!(!suffix.is_empty(), "the database file exists"),
+            }
+        }
+        pool.close().await;
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_older_world_readable_state_file_is_tightened_on_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, b"").expect("an empty file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let pool = super::open(&path).await.expect("opens");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "an existing state file is made owner-only");
+        pool.close().await;
+    }
 }

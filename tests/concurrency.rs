@@ -486,7 +486,7 @@ fn workspace(
     serde_json::from_value(json!({
         "systems": [
             vendor_system,
-            { "id": "source", "name": "Source", "connector": "rest",
+            { "id": "source", "name": "Source", "connector": "rest", "webhook_secret": "source-webhook",
               "config": { "base_url": source_url, "objects": { "employee": {
                   "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } }
         ],
@@ -562,7 +562,7 @@ impl Setup {
                     "email": "ada@vendor.example", "title": "Engineer" }),
         );
         let dir = tempfile::tempdir().expect("temp dir");
-        let engine = common::open_engine(dir.path()).await;
+        let (engine, secrets) = common::open_engine_with_secrets(dir.path()).await;
         let cancel = CancellationToken::new();
         let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
             .await
@@ -575,6 +575,7 @@ impl Setup {
         )
         .await
         .expect("source starts");
+        common::trust_hooks(&secrets, "source", &source);
         engine
             .apply_workspace(&workspace(
                 vendor_config(&server.base, concurrency, version_field),

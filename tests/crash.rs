@@ -14,9 +14,12 @@ use concord::loopback::LoopbackSystem;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 
-fn workspace(a: &str, b: &str) -> Value {
+/// `a` and `b` post webhooks with bearer tokens the engine reads from the OS keychain under
+/// `hooks[0]` and `hooks[1]`.
+fn workspace(a: &str, b: &str, hooks: [&str; 2]) -> Value {
     let system = |id: &str, url: &str| {
-        json!({ "id": id, "name": id, "connector": "rest",
+        let secret = if id == "a" { hooks[0] } else { hooks[1] };
+        json!({ "id": id, "name": id, "connector": "rest", "webhook_secret": secret,
                 "config": { "base_url": url, "objects": { "item": {
                     "path": "/items", "version_field": "version", "concurrency": { "style": "etag" } } } } })
     };
@@ -61,6 +64,35 @@ fn spawn_engine(dir: &Path, port: u16) -> Child {
         .expect("engine starts")
 }
 
+/// A loopback system's webhook token in the OS keychain (the engine's own service), for an
+/// engine in a child process; removed on drop.
+struct HookSecret {
+    name: String,
+}
+
+impl HookSecret {
+    fn store(system: &LoopbackSystem, id: &str) -> Self {
+        use concord::secrets::SecretStore;
+        let name = format!("crash-test-{}-{id}-webhook", std::process::id());
+        concord::secrets::Keychain::default()
+            .set(&name, &system.hook_token())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "storing the webhook secret in the OS keychain failed; run the tests in a \
+                     session keyring (`keyctl session - cargo test`): {e}"
+                )
+            });
+        Self { name }
+    }
+}
+
+impl Drop for HookSecret {
+    fn drop(&mut self) {
+        use concord::secrets::SecretStore;
+        let _ = concord::secrets::Keychain::default().delete(&self.name);
+    }
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
@@ -92,9 +124,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let b = LoopbackSystem::start("b", "item", "/items", Some(format!("{hooks}/b")))
         .await
         .expect("b");
+    let (hook_a, hook_b) = (HookSecret::store(&a, "a"), HookSecret::store(&b, "b"));
     std::fs::write(
         dir.path().join("workspace.json"),
-        workspace(&a.base_url(), &b.base_url()).to_string(),
+        workspace(&a.base_url(), &b.base_url(), [&hook_a.name, &hook_b.name]).to_string(),
     )
     .expect("workspace file");
 
@@ -229,14 +262,16 @@ use common::json_server::{JsonServer, fixture_dir};
 
 /// `a` (a Concord-side system that sends webhooks) owns every field; json-server, which has no
 /// idempotency keys and no concurrency control, receives the creates and updates.
-fn json_server_workspace(a: &str, js: &str) -> Value {
+/// `a`'s webhooks carry a bearer token; the engine (a child process) reads it from the OS
+/// keychain under `hook_secret`.
+fn json_server_workspace(a: &str, js: &str, hook_secret: &str) -> Value {
     let rules = json!([
         { "canonical": ["key"], "system": ["key"] },
         { "canonical": ["fa"], "system": ["fa"] }
     ]);
     json!({
         "systems": [
-            { "id": "a", "name": "a", "connector": "rest",
+            { "id": "a", "name": "a", "connector": "rest", "webhook_secret": hook_secret,
               "config": { "base_url": a, "objects": { "item": {
                   "path": "/items", "version_field": "version", "concurrency": { "style": "etag" } } } } },
             { "id": "js", "name": "json-server", "connector": "rest",
@@ -280,9 +315,10 @@ async fn sigkill_with_json_server_as_the_create_target_duplicates_nothing() {
     )
     .await
     .expect("a");
+    let hook_secret = HookSecret::store(&a, "a");
     std::fs::write(
         dir.path().join("workspace.json"),
-        json_server_workspace(&a.base_url(), js.base()).to_string(),
+        json_server_workspace(&a.base_url(), js.base(), &hook_secret.name).to_string(),
     )
     .expect("workspace file");
 

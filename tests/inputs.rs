@@ -32,6 +32,7 @@ async fn malformed_unknown_and_huge_webhooks_are_refused_and_store_nothing() {
 
     let r = client
         .post(format!("{url}/hooks/hris"))
+        .bearer_auth(h.hris.hook_token().expose())
         .body("{not json")
         .header("content-type", "application/json")
         .send()
@@ -62,6 +63,7 @@ async fn malformed_unknown_and_huge_webhooks_are_refused_and_store_nothing() {
     unknown_field["surprise"] = json!(true);
     let r = client
         .post(format!("{url}/hooks/hris"))
+        .bearer_auth(h.hris.hook_token().expose())
         .json(&unknown_field)
         .send()
         .await
@@ -71,6 +73,7 @@ async fn malformed_unknown_and_huge_webhooks_are_refused_and_store_nothing() {
     let huge = "x".repeat(concord::server::MAX_BODY + 10);
     let r = client
         .post(format!("{url}/hooks/hris"))
+        .bearer_auth(h.hris.hook_token().expose())
         .body(huge)
         .header("content-type", "application/json")
         .send()
@@ -82,6 +85,7 @@ async fn malformed_unknown_and_huge_webhooks_are_refused_and_store_nothing() {
     let batch = json!({ "events": [ event, { "object": "employee", "external_id": "", "op": "upsert", "event_key": "k2" } ] });
     let r = client
         .post(format!("{url}/hooks/hris"))
+        .bearer_auth(h.hris.hook_token().expose())
         .json(&batch)
         .send()
         .await
@@ -97,7 +101,8 @@ async fn malformed_unknown_and_huge_webhooks_are_refused_and_store_nothing() {
         "nothing of a refused request is stored"
     );
 
-    let r = client.post(format!("{url}/hooks/hris")).json(&json!({ "events": [ { "object": "employee", "external_id": "H1", "op": "upsert", "record": ada(), "event_key": "k1" } ] })).send().await.expect("send");
+    let r = client.post(format!("{url}/hooks/hris"))
+        .bearer_auth(h.hris.hook_token().expose()).json(&json!({ "events": [ { "object": "employee", "external_id": "H1", "op": "upsert", "record": ada(), "event_key": "k1" } ] })).send().await.expect("send");
     assert_eq!(r.status(), 202, "a valid event is accepted once stored");
     assert_eq!(inbox_count(&h).await, before + 1);
 }

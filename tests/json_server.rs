@@ -75,7 +75,7 @@ fn workspace(js: Value, hub_url: &str) -> WorkspaceConfig {
     serde_json::from_value(json!({
         "systems": [
             { "id": "js", "name": "json-server", "connector": "rest", "config": js },
-            { "id": "hub", "name": "Hub", "connector": "rest",
+            { "id": "hub", "name": "Hub", "connector": "rest", "webhook_secret": "hub-webhook",
               "config": { "base_url": hub_url, "objects": { "employee": {
                   "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } }
         ],
@@ -122,7 +122,7 @@ impl Setup {
     async fn start(config: fn(&str) -> Value) -> Self {
         let js = JsonServer::start(&seed_file()).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let engine = common::open_engine(dir.path()).await;
+        let (engine, secrets) = common::open_engine_with_secrets(dir.path()).await;
         let cancel = CancellationToken::new();
         let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
             .await
@@ -135,6 +135,7 @@ impl Setup {
         )
         .await
         .expect("hub starts");
+        common::trust_hooks(&secrets, "hub", &hub);
         engine
             .apply_workspace(&workspace(config(js.base()), &hub.base_url()))
             .await

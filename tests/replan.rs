@@ -120,7 +120,7 @@ async fn patch(
 fn workspace(hub: &str, vendor: &str, title_path: &str) -> WorkspaceConfig {
     serde_json::from_value(json!({
         "systems": [
-            { "id": "hub", "name": "Hub", "connector": "rest",
+            { "id": "hub", "name": "Hub", "connector": "rest", "webhook_secret": "hub-webhook",
               "config": { "base_url": hub, "objects": { "employee": {
                   "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } },
             { "id": "vendor", "name": "Vendor", "connector": "rest",
@@ -148,7 +148,7 @@ fn workspace(hub: &str, vendor: &str, title_path: &str) -> WorkspaceConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_write_planned_again_after_a_mapping_fix_sends_the_corrected_body() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = common::open_engine(dir.path()).await;
+    let (engine, secrets) = common::open_engine_with_secrets(dir.path()).await;
     let cancel = tokio_util::sync::CancellationToken::new();
     let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
         .await
@@ -161,6 +161,7 @@ async fn a_dead_write_planned_again_after_a_mapping_fix_sends_the_corrected_body
     )
     .await
     .expect("hub");
+    common::trust_hooks(&secrets, "hub", &hub);
     let (vendor_url, vendor) = Strict::start().await;
     // The admin's mistake: the vendor's field is `title`, not `titel`.
     engine

@@ -131,6 +131,15 @@ impl TestKeychain {
     fn shared(&self) -> SharedSecrets {
         self.store.clone()
     }
+
+    /// Stores a loopback system's webhook token as `source-webhook` (the name the source's
+    /// `webhook_secret` gives in [`workspace`]).
+    fn trust_hooks(&mut self, system: &LoopbackSystem) {
+        self.store
+            .set("source-webhook", &system.hook_token())
+            .expect("the keychain takes the webhook token");
+        self.names.push("source-webhook".into());
+    }
 }
 
 impl Drop for TestKeychain {
@@ -290,7 +299,7 @@ fn workspace(vendor: Value, rate_limit: Option<f64>, source_url: Option<&str>) -
     ]})];
     if let Some(url) = source_url {
         systems.push(json!({
-            "id": "source", "name": "Source", "connector": "rest",
+            "id": "source", "name": "Source", "connector": "rest", "webhook_secret": "source-webhook",
             "config": { "base_url": url, "objects": { "employee": {
                 "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } }
         }));
@@ -1333,7 +1342,7 @@ async fn check_412(mode: Versioning, concurrency: Value) {
         json!({ "emp_no": "E1", "first": "Ada", "last": "Lovelace",
                 "email": "ada@vendor.example", "title": "Engineer" }),
     );
-    let keychain = TestKeychain::new(&format!("412-{mode:?}"), &[]);
+    let mut keychain = TestKeychain::new(&format!("412-{mode:?}"), &[]);
     let t = TestEngine::open(keychain.shared()).await;
     let source = LoopbackSystem::start(
         "source",
@@ -1343,6 +1352,7 @@ async fn check_412(mode: Versioning, concurrency: Value) {
     )
     .await
     .expect("source starts");
+    keychain.trust_hooks(&source);
     let config = json!({ "base_url": url, "objects": { "employee": {
         "path": "/employees", "version_field": "version", "concurrency": concurrency } } });
     t.engine
@@ -1439,7 +1449,7 @@ async fn writes_to_a_system_never_exceed_its_rate_limit() {
     const WRITES: usize = 25;
     const RATE: usize = 10;
     let (url, log, _vendor) = versioned_server(Versioning::Etag).await;
-    let keychain = TestKeychain::new("rate-limit", &[]);
+    let mut keychain = TestKeychain::new("rate-limit", &[]);
     let t = TestEngine::open(keychain.shared()).await;
     let source = LoopbackSystem::start(
         "source",
@@ -1449,6 +1459,7 @@ async fn writes_to_a_system_never_exceed_its_rate_limit() {
     )
     .await
     .expect("source starts");
+    keychain.trust_hooks(&source);
     let config = json!({ "base_url": url, "objects": { "employee": { "path": "/employees" } } });
     t.engine
         .apply_workspace(&workspace(

@@ -216,11 +216,29 @@ impl ConnectionTest {
 }
 
 /// A system's config to try before it is saved.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct UnsavedSystemTest {
     pub system: SystemConfig,
     /// Which object to list (default: the first the config declares).
     pub object: Option<String>,
+    /// Secret values entered again for this test only (secret name -> value): needed when the
+    /// draft sends a stored secret to an address it was not saved for. Used for this one
+    /// request; never stored or logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for UnsavedSystemTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnsavedSystemTest")
+            .field("system", &self.system)
+            .field("object", &self.object)
+            .field(
+                "secrets",
+                &self.secrets.as_ref().map(|s| s.keys().collect::<Vec<_>>()),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -765,8 +783,46 @@ async fn test_unsaved_system(
             "the config declares no object to list".into(),
         )));
     };
+    // A stored secret goes only to the origin it was saved for; one entered again with this
+    // request may go where the draft says, for this test only.
+    let entered = std::sync::Arc::new(crate::secrets::MemorySecrets::new());
+    for (name, value) in req.secrets.iter().flatten() {
+        if !value.is_empty() {
+            let _ = crate::secrets::SecretStore::set(&*entered, name, &Secret::new(value.clone()));
+        }
+    }
+    let saved = c.engine.secret_origins();
+    if let Ok(rest) = crate::connectors::rest::RestConfig::parse(&system.id, &system.config) {
+        for (name, origin) in rest.sent_secrets() {
+            if !entered.holds(&name)
+                && !crate::secrets::OriginPolicy::allows(&*saved, &name, &origin)
+            {
+                return Ok(Json(ConnectionTest::failed(
+                    Some(&object),
+                    format!(
+                        "re-enter the secret '{name}' to test against a new address ({origin}): \
+                         a stored secret is only sent to the address it was saved for"
+                    ),
+                )));
+            }
+        }
+    }
+    let policy = std::sync::Arc::new(crate::secrets::Reentered {
+        names: req
+            .secrets
+            .iter()
+            .flatten()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect(),
+        saved,
+    });
+    let secrets: SharedSecrets = std::sync::Arc::new(crate::secrets::Layered {
+        over: entered,
+        under: c.secrets.clone(),
+    });
     // Built for this test only: nothing is stored and the running engine is untouched.
-    match crate::connectors::build(&system, &c.secrets) {
+    match crate::connectors::build_with(&system, &secrets, policy) {
         Ok(Some(connector)) => Ok(Json(probe(connector.as_ref(), &object).await)),
         Ok(None) => Ok(Json(ConnectionTest::failed(
             Some(&object),
@@ -840,6 +896,16 @@ async fn delete_secret(
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     c.secrets.delete(&name).map_err(keychain_unavailable)?;
+    c.engine
+        .secret_origins()
+        .rebind(
+            c.engine.pool(),
+            &name,
+            None,
+            &crate::store::ts(c.engine.now()),
+        )
+        .await
+        .map_err(|e| ApiError::from(crate::error::EngineError::from(e)))?;
     // The name only: a secret's value never reaches the audit.
     let entry = config_entry(&who, "secret_removed", None, None, json!({ "name": name }));
     c.engine.record_audit(&[entry]).await?;
@@ -872,6 +938,32 @@ async fn put_secret(
     c.secrets
         .set(&name, &Secret::new(body.value))
         .map_err(keychain_unavailable)?;
+    // A value entered again is for the saved systems that name it now, at their address.
+    let origins: std::collections::BTreeSet<String> = c
+        .engine
+        .workspace()
+        .config
+        .systems
+        .iter()
+        .filter(|s| s.connector == "rest")
+        .filter_map(|s| crate::connectors::rest::RestConfig::parse(&s.id, &s.config).ok())
+        .flat_map(|r| r.sent_secrets())
+        .filter(|(n, _)| *n == name)
+        .map(|(_, o)| o)
+        .collect();
+    let origin = (origins.len() == 1)
+        .then(|| origins.into_iter().next())
+        .flatten();
+    c.engine
+        .secret_origins()
+        .rebind(
+            c.engine.pool(),
+            &name,
+            origin.as_deref(),
+            &crate::store::ts(c.engine.now()),
+        )
+        .await
+        .map_err(|e| ApiError::from(crate::error::EngineError::from(e)))?;
     // The name only: a secret's value never reaches the audit.
     let entry = config_entry(&who, "secret_stored", None, None, json!({ "name": name }));
     c.engine.record_audit(&[entry]).await?;

@@ -14,10 +14,20 @@ pub fn build(
     system: &SystemConfig,
     secrets: &SharedSecrets,
 ) -> Result<Option<Arc<dyn Connector>>, ConnectorError> {
+    build_with(system, secrets, Arc::new(crate::secrets::AsConfigured))
+}
+
+/// Like [`build`], with the secrets sent only where `origins` allows.
+pub fn build_with(
+    system: &SystemConfig,
+    secrets: &SharedSecrets,
+    origins: Arc<dyn crate::secrets::OriginPolicy>,
+) -> Result<Option<Arc<dyn Connector>>, ConnectorError> {
     match system.connector.as_str() {
-        "rest" => Ok(Some(Arc::new(rest::RestConnector::from_config(
+        "rest" => Ok(Some(Arc::new(rest::RestConnector::from_config_with(
             system,
             secrets.clone(),
+            origins,
         )?))),
         "external" => Ok(None),
         other => Err(ConnectorError::Config(format!(

@@ -476,7 +476,46 @@ pub struct RestConnector {
     config: RestConfig,
     client: reqwest::Client,
     secrets: SharedSecrets,
+    /// Which origin each stored secret may be sent to.
+    origins: std::sync::Arc<dyn crate::secrets::OriginPolicy>,
     token: Mutex<Option<CachedToken>>,
+}
+
+/// A URL's origin, `scheme://host:port` (the port always written), or None if it has none.
+pub fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    let port = u.port_or_known_default()?;
+    Some(format!(
+        "{}://{}:{port}",
+        u.scheme(),
+        host.to_ascii_lowercase()
+    ))
+}
+
+impl RestConfig {
+    /// The secrets this config sends, each with the origin it is sent to: the auth secret to
+    /// the base URL (an OAuth2 client secret to the token URL). A webhook signing key is
+    /// never sent, so it is not listed.
+    pub fn sent_secrets(&self) -> Vec<(String, String)> {
+        let base = origin_of(&self.base_url).unwrap_or_default();
+        match &self.auth {
+            Auth::None => Vec::new(),
+            Auth::ApiKey { secret, .. } | Auth::Bearer { secret } | Auth::Basic { secret, .. } => {
+                vec![(secret.clone(), base)]
+            }
+            Auth::Oauth2ClientCredentials {
+                token_url, secret, ..
+            } => {
+                let origin = if token_url.starts_with("http") {
+                    origin_of(token_url).unwrap_or_default()
+                } else {
+                    base
+                };
+                vec![(secret.clone(), origin)]
+            }
+        }
+    }
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -514,9 +553,24 @@ impl Reply {
 }
 
 impl RestConnector {
+    /// A connector whose secrets may go to the origins its own config declares for them.
     pub fn from_config(
         system: &SystemConfig,
         secrets: SharedSecrets,
+    ) -> Result<Self, ConnectorError> {
+        Self::from_config_with(
+            system,
+            secrets,
+            std::sync::Arc::new(crate::secrets::AsConfigured),
+        )
+    }
+
+    /// A connector whose secrets go only where `origins` allows (the engine: the origin each
+    /// secret was saved for).
+    pub fn from_config_with(
+        system: &SystemConfig,
+        secrets: SharedSecrets,
+        origins: std::sync::Arc<dyn crate::secrets::OriginPolicy>,
     ) -> Result<Self, ConnectorError> {
         let config = RestConfig::parse(&system.id, &system.config)?;
         let user_agent = config
@@ -534,6 +588,7 @@ impl RestConnector {
             config,
             client,
             secrets,
+            origins,
             token: Mutex::new(None),
         })
     }
@@ -566,6 +621,34 @@ impl RestConnector {
             .map_err(|e| ConnectorError::Config(format!("system {}: {e}", self.system)))
     }
 
+    /// The secret `name`, to be sent to `url`: only if `url` is on the origin the config
+    /// declares for it, and that origin is the one the secret was saved for.
+    fn secret_for(&self, name: &str, url: &str) -> Result<Secret, ConnectorError> {
+        let declared = self
+            .config
+            .sent_secrets()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, o)| o);
+        let target = origin_of(url);
+        let Some(origin) = declared.filter(|d| Some(d) == target.as_ref()) else {
+            return Err(ConnectorError::Config(format!(
+                "system {}: the secret '{name}' is not sent to {} (only to the address its \
+                 config names)",
+                self.system,
+                target.as_deref().unwrap_or("an address without an origin")
+            )));
+        };
+        if !self.origins.allows(name, &origin) {
+            return Err(ConnectorError::Config(format!(
+                "system {}: re-enter the secret '{name}' to use it with {origin} (a stored \
+                 secret is only sent to the address it was saved for)",
+                self.system
+            )));
+        }
+        self.secret(name)
+    }
+
     async fn bearer_token(&self, force_refresh: bool) -> Result<Secret, ConnectorError> {
         let Auth::Oauth2ClientCredentials {
             token_url,
@@ -583,7 +666,12 @@ impl RestConnector {
         {
             return Ok(t.token.clone());
         }
-        let client_secret = self.secret(secret)?;
+        let url = if token_url.starts_with("http") {
+            token_url.clone()
+        } else {
+            self.url(token_url)
+        };
+        let client_secret = self.secret_for(secret, &url)?;
         let mut form = vec![
             ("grant_type", "client_credentials".to_owned()),
             ("client_id", client_id.clone()),
@@ -592,11 +680,6 @@ impl RestConnector {
         if let Some(s) = scope {
             form.push(("scope", s.clone()));
         }
-        let url = if token_url.starts_with("http") {
-            token_url.clone()
-        } else {
-            self.url(token_url)
-        };
         let response = self
             .client
             .post(url)
@@ -666,6 +749,7 @@ impl RestConnector {
     async fn authorize(
         &self,
         request: reqwest::RequestBuilder,
+        url: &str,
         refresh: bool,
     ) -> Result<reqwest::RequestBuilder, ConnectorError> {
         Ok(match &self.config.auth {
@@ -675,17 +759,25 @@ impl RestConnector {
                 secret,
                 prefix,
             } => {
-                let value = self.secret(secret)?;
+                let value = self.secret_for(secret, url)?;
                 request.header(
                     header.as_str(),
                     format!("{}{}", prefix.as_deref().unwrap_or(""), value.expose()),
                 )
             }
-            Auth::Bearer { secret } => request.bearer_auth(self.secret(secret)?.expose()),
+            Auth::Bearer { secret } => request.bearer_auth(self.secret_for(secret, url)?.expose()),
             Auth::Basic { username, secret } => {
-                request.basic_auth(username, Some(self.secret(secret)?.expose()))
+                request.basic_auth(username, Some(self.secret_for(secret, url)?.expose()))
             }
             Auth::Oauth2ClientCredentials { .. } => {
+                // The access token is the token endpoint's answer for this system: it goes
+                // only to the system's own origin.
+                if origin_of(url) != origin_of(&self.config.base_url) {
+                    return Err(ConnectorError::Config(format!(
+                        "system {}: the access token is only sent to the system's base_url",
+                        self.system
+                    )));
+                }
                 request.bearer_auth(self.bearer_token(refresh).await?.expose())
             }
         })
@@ -710,7 +802,7 @@ impl RestConnector {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let request = self.authorize(request, attempt > 0).await?;
+            let request = self.authorize(request, url, attempt > 0).await?;
             let response = request.send().await.map_err(|e| self.transport_error(&e))?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && oauth && attempt == 0 {

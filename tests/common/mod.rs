@@ -8,8 +8,11 @@ pub mod json_server;
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use concord::loopback::LoopbackSystem;
 use concord::model::{RecordId, WorkspaceConfig};
+use concord::secrets::{Layered, MemorySecrets, SecretStore};
 use concord::{Engine, EngineOptions, Settings};
 use serde_json::{Map, Value};
 use tempfile::TempDir;
@@ -18,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 pub struct Harness {
     pub dir: TempDir,
     pub engine: Engine,
+    /// Secrets held in memory over the engine's own store: the loopback systems' webhook
+    /// bearer tokens.
+    pub secrets: Arc<MemorySecrets>,
     pub hris: LoopbackSystem,
     pub payroll: LoopbackSystem,
     pub config: WorkspaceConfig,
@@ -26,15 +32,38 @@ pub struct Harness {
 
 /// An engine on a real SQLite file (`state.db` in `dir`) with [`fast_settings`].
 pub async fn open_engine(dir: &std::path::Path) -> Engine {
-    Engine::open(
+    open_engine_with_secrets(dir).await.0
+}
+
+/// Like [`open_engine`], with secrets held in memory over the OS keychain: where tests put
+/// their systems' webhook bearer tokens (see [`trust_hooks`]).
+pub async fn open_engine_with_secrets(dir: &std::path::Path) -> (Engine, Arc<MemorySecrets>) {
+    let memory = Arc::new(MemorySecrets::new());
+    let engine = Engine::open(
         &dir.join("state.db"),
         EngineOptions {
             settings: fast_settings(),
+            secrets: Arc::new(Layered {
+                over: memory.clone(),
+                under: EngineOptions::default().secrets,
+            }),
             ..EngineOptions::default()
         },
     )
     .await
-    .expect("engine opens")
+    .expect("engine opens");
+    (engine, memory)
+}
+
+/// Stores a loopback system's webhook bearer token under the name its `webhook_secret` gives
+/// (`{id}-webhook`, as in the self-check workspace), so the engine accepts its webhooks.
+pub fn trust_hooks(secrets: &MemorySecrets, id: &str, system: &LoopbackSystem) {
+    secrets
+        .set(
+            &concord::selfcheck::webhook_secret_name(id),
+            &system.hook_token(),
+        )
+        .expect("a memory store takes it");
 }
 
 pub fn fast_settings() -> Settings {
@@ -61,10 +90,15 @@ impl Harness {
 
     /// Like [`Harness::start`], with the engine's options (a manual clock, say).
     pub async fn start_with(
-        options: EngineOptions,
+        mut options: EngineOptions,
         customize: impl FnOnce(&mut WorkspaceConfig),
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let secrets = Arc::new(MemorySecrets::new());
+        options.secrets = Arc::new(Layered {
+            over: secrets.clone(),
+            under: options.secrets,
+        });
         let engine = Engine::open(&dir.path().join("state.db"), options)
             .await
             .expect("engine opens");
@@ -89,6 +123,8 @@ impl Harness {
         )
         .await
         .expect("payroll starts");
+        trust_hooks(&secrets, "hris", &hris);
+        trust_hooks(&secrets, "payroll", &payroll);
         let mut config = concord::selfcheck::workspace(&hris.base_url(), &payroll.base_url());
         customize(&mut config);
         engine
@@ -98,6 +134,7 @@ impl Harness {
         Self {
             dir,
             engine,
+            secrets,
             hris,
             payroll,
             config,

@@ -1525,6 +1525,13 @@ export interface components {
              *     under us") instead of trying again.
              */
             max_rereads?: number;
+            /**
+             * @description Keychain name of the secret this system sends as `Authorization: Bearer <secret>` with
+             *     each webhook in Concord's own event format. Webhooks reach `/hooks/{system}` only from
+             *     a system with an inbound channel: this secret, or a signed `webhooks` config of the
+             *     rest connector. Without either, the system's webhooks are refused (404).
+             */
+            webhook_secret?: string | null;
         };
         SystemHealth: {
             system: string;
@@ -1610,6 +1617,14 @@ export interface components {
             system: components["schemas"]["SystemConfig"];
             /** @description Which object to list (default: the first the config declares). */
             object?: string | null;
+            /**
+             * @description Secret values entered again for this test only (secret name -> value): needed when the
+             *     draft sends a stored secret to an address it was not saved for. Used for this one
+             *     request; never stored or logged.
+             */
+            secrets?: {
+                [key: string]: string;
+            } | null;
         };
         /** @description How the system signs and shapes its webhooks. */
         WebhookConfig: {
