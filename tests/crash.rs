@@ -73,7 +73,13 @@ struct HookSecret {
 impl HookSecret {
     fn store(system: &LoopbackSystem, id: &str) -> Self {
         use concord::secrets::SecretStore;
-        let name = format!("crash-test-{}-{id}-webhook", std::process::id());
+        // Unique per call: the tests of this file run at once, and one dropping its secret
+        // must not take another's.
+        let name = format!(
+            "crash-test-{}-{id}-{:016x}-webhook",
+            std::process::id(),
+            rand::random::<u64>()
+        );
         concord::secrets::Keychain::default()
             .set(&name, &system.hook_token())
             .unwrap_or_else(|e| {
