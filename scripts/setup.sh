@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Concord needs on a Debian machine, idempotently:
 # - the kernel keyring tools (the OS keychain on a headless Linux machine) and Node.js/npm;
-# - json-server (pinned) for the third-party integration tests;
+# - json-server (pinned) for the third-party integration tests, and Python's venv for the
+#   console API fuzz run (schemathesis, pinned, installed by scripts/api-fuzz.sh);
 # - the UI's packages;
 # - with --desktop: the Tauri build and test prerequisites (WebKitGTK, appindicator, Xvfb,
 #   WebKitWebDriver, Chromium).
@@ -14,6 +15,10 @@ desktop=false
 need=()
 command -v keyctl >/dev/null 2>&1 || need+=(keyutils)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+# The console API fuzz run (scripts/api-fuzz.sh) installs schemathesis into a venv.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if $desktop; then
     for pkg in libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev libayatana-appindicator3-dev \
                librsvg2-dev xvfb imagemagick webkit2gtk-driver chromium; do

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need (idempotent) and runs all of them: formatting, lints of the
 # engine and the desktop shell, generated-type freshness, the UI's type check, unit tests and
-# build, the engine's unit, property, integration, crash-safety, convergence and demo tests, and
-# the end-to-end tests (the console in headless Chromium, the desktop window under Xvfb).
+# build, the engine's unit, property, fuzz, integration, crash-safety, convergence and demo tests,
+# a schemathesis run against the console API, and the end-to-end tests (the console in headless Chromium, the desktop window under Xvfb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +21,7 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== tests"
 # A session keyring makes the OS keychain usable on a headless machine.
 keyctl session - cargo test --locked
+echo "== console API fuzz (schemathesis against the demo, as a viewer and as an admin)"
+keyctl session - bash scripts/api-fuzz.sh
 echo "== end to end"
 bash e2e/run.sh
