@@ -1104,3 +1104,124 @@ async fn support_replays_a_selection_in_one_request() {
         "an empty selection is refused",
     );
 }
+
+/// Probes from the security review: each gets a clear 4xx and the connection stays up.
+#[tokio::test]
+async fn out_of_range_and_forged_input_gets_a_4xx_never_a_dropped_connection() {
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    let viewer = api.token("vic", "viewer").await;
+    for (path, rule) in [
+        (
+            "/api/exceptions?older_than_secs=10000000000000",
+            "an age of ten trillion seconds",
+        ),
+        ("/api/exceptions?older_than_secs=-1", "a negative age"),
+        ("/api/exceptions?limit=0", "a page of nothing"),
+        ("/api/dead-letters?offset=-5", "a negative offset"),
+        ("/api/audit?since=yesterday", "a time that is not RFC 3339"),
+        (
+            "/api/records?system=&external_id=H1",
+            "an empty required parameter",
+        ),
+        (
+            "/api/metrics/history?max_points=9223372036854775807",
+            "too many points",
+        ),
+    ] {
+        let (status, body) = api.call(Method::GET, path, Some(&viewer), None).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::BAD_REQUEST,
+            &format!("{rule} is a 400"),
+        );
+    }
+    let (status, body) = api
+        .call(
+            Method::GET,
+            "/api/exceptions?limit=5.0",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "5.0 is the integer 5: {body}");
+
+    let (status, body) = api
+        .call(
+            Method::GET,
+            "/api/systems/hris/discover?object=",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "an empty object is a 400, not a 502",
+    );
+    let (status, body) = api
+        .call(
+            Method::GET,
+            "/api/systems/hris/discover?object=nope",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "an object the system does not declare is a 404, and is never sent to the system",
+    );
+
+    let system = |connector: &str, name: &str| json!({ "id": "x", "name": name, "connector": connector, "config": {} });
+    for (body, rule) in [
+        (
+            system("nope", "X"),
+            "an unknown connector is a 422, not a 500",
+        ),
+        (
+            system("rest\nERROR forged log line", "X"),
+            "a newline in the connector is refused",
+        ),
+        (
+            system("external", "X\u{7}"),
+            "a control character in a name is refused",
+        ),
+        (
+            system("external", &"n".repeat(1_900_000)),
+            "a 1.9 MB name is refused",
+        ),
+    ] {
+        let (status, resp) = api
+            .call(Method::PUT, "/api/systems/x", Some(&api.admin), Some(body))
+            .await;
+        assert_error(status, &resp, StatusCode::UNPROCESSABLE_ENTITY, rule);
+    }
+    let (status, workspace) = api
+        .call(Method::GET, "/api/workspace", Some(&api.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        workspace["systems"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|s| s["id"] != "x")),
+        "nothing refused was stored"
+    );
+    let (status, body) = api
+        .call(
+            Method::GET,
+            "/api/systems/h%0Ai/discover",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "a control character in a path id is a 400",
+    );
+}

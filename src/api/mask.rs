@@ -158,10 +158,8 @@ impl<'a> Redactor<'a> {
         }
         match v {
             Value::String(s) => self.scrub_text(s),
-            Value::Number(n) => {
-                if self.known.contains(&n.to_string()) {
-                    *v = Value::String(MASK.into());
-                }
+            Value::Number(n) if self.known.contains(&n.to_string()) => {
+                *v = Value::String(MASK.into());
             }
             Value::Array(items) => items.iter_mut().for_each(|i| self.scrub(i)),
             Value::Object(members) => members.values_mut().for_each(|m| self.scrub(m)),
@@ -282,7 +280,7 @@ impl<'a> Redactor<'a> {
             if let Some(v) = crate::mapping::get_path(body, path)
                 && !v.is_null()
             {
-                self.remember(&v);
+                self.remember(v);
                 crate::mapping::set_path(body, path, Value::String(MASK.into()));
             }
         }

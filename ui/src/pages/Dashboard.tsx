@@ -83,7 +83,7 @@ export function Dashboard() {
       />
       {metrics.error ? <div className="card"><ErrorState error={metrics.error} retry={() => void metrics.refetch()} /></div> : null}
       <section className="stats" aria-label="Now">
-        <Stat icon={<ArrowDownToLine size={14} />} label="Events in" value={m ? counters.events_in ?? 0 : undefined} sub={`${formatCount(counters.duplicates ?? 0)} duplicates, ${formatCount(counters.stale ?? 0)} stale`} />
+        <Stat icon={<ArrowDownToLine size={14} />} label="Events in" value={m ? counters.events_in ?? 0 : undefined} sub={`${formatCount(counters.duplicates ?? 0)} duplicates, ${formatCount(counters.stale ?? 0)} stale, ${formatCount(counters.webhooks_refused ?? 0)} webhooks refused`} />
         <Stat icon={<ArrowUpFromLine size={14} />} label="Writes out" value={m ? counters.events_out ?? 0 : undefined} sub={`${formatCount(counters.retries ?? 0)} retries`} />
         <Stat icon={<Inbox size={14} />} label="Queued" value={m ? m.inbox_pending + m.outbox_pending : undefined} sub={m ? `${formatCount(m.inbox_pending)} in, ${formatCount(m.outbox_pending)} out` : ""} />
         <Stat
