@@ -45,7 +45,7 @@ pub fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(), String> {
 /// A text parameter that, when given, must say something.
 pub fn not_empty(name: &str, value: Option<&str>) -> Result<(), String> {
     match value {
-        Some(v) if v.trim().is_empty() => Err(format!("{name}: must not be empty")),
+        Some("") => Err(format!("{name}: must not be empty")),
         _ => Ok(()),
     }
 }

@@ -160,7 +160,7 @@ pub struct MappingCheck {
 }
 
 #[utoipa::path(post, path = "/api/mappings/check", request_body = Mapping,
-    responses((status = 200, body = MappingCheck), (status = 404, description = "no such system"),
+    responses((status = 200, body = MappingCheck), (status = 404, description = "no such system, or an object it does not declare"),
               (status = 502, description = "the system did not answer")),
     security(("token" = [])))]
 pub(super) async fn check_mapping(
@@ -174,10 +174,31 @@ pub(super) async fn check_mapping(
             format!("system '{}' has no connector", mapping.system),
         )
     })?;
+    let system = super::saved_system(&c, &mapping.system)?;
+    let object =
+        super::object_to_probe(&c, &system, Some(mapping.object.clone())).ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                    "system '{}' declares no object '{}'",
+                    mapping.system, mapping.object
+                ),
+            )
+        })?;
     c.engine.pace(&mapping.system).await;
-    let page = super::first_page(connector.as_ref(), &mapping.object)
+    let page = super::first_page(connector.as_ref(), &object)
         .await
-        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, "connector_error", e.to_string()))?;
+        .map_err(|e| match e {
+            crate::connector::ConnectorError::Config(m) => {
+                ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", m)
+            }
+            other => ApiError(
+                StatusCode::BAD_GATEWAY,
+                "connector_error",
+                other.to_string(),
+            ),
+        })?;
     let samples: Vec<_> = page.records.into_iter().map(|r| r.record).collect();
     Ok(Json(MappingCheck {
         sample_count: samples.len(),
