@@ -2939,7 +2939,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description no such system */
+            /** @description no such system, or an object it does not declare */
             404: {
                 headers: {
                     [name: string]: unknown;
