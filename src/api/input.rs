@@ -1,13 +1,121 @@
 //! What the console API accepts before a handler runs: query parameters within their
 //! documented ranges, required text parameters not empty, ids in the path without control
 //! characters, and JSON numbers read by value (`5.0` is the integer 5, as JSON Schema says).
-//! Out of range is a 400 with a message naming the parameter, never a panic or a 5xx.
+//! Out of range is a 400 with a message naming the parameter, never a panic or a 5xx. The
+//! extractors here ([`ApiJson`], [`ApiQuery`], [`ApiPath`]) refuse with the same
+//! `{code, message}` body as every other error.
 
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query};
 use axum::http::StatusCode;
 use serde_json::Value;
 
 use crate::ops::DeadLetterFilter;
 use crate::server::ApiError;
+
+/// `Json` whose rejection is a `{code, message}` 400, like every other error here.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<Value>::from_request(req, state).await {
+            Ok(Json(mut v)) => {
+                integral_numbers(&mut v);
+                serde_path_to_error::deserialize(v).map(Self).map_err(|e| {
+                    let at = e.path().to_string();
+                    let message = if at == "." {
+                        format!("the body does not fit: {}", e.inner())
+                    } else {
+                        format!("the body does not fit at {at}: {}", e.inner())
+                    };
+                    // JSON that parses but does not fit is a 422, as axum's own Json says.
+                    ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message)
+                })
+            }
+            Err(e) => {
+                // Not JSON at all: a 400; size and media type keep theirs.
+                let (status, code) = match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => (e.status(), "payload_too_large"),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => (e.status(), "unsupported_media_type"),
+                    _ => (StatusCode::BAD_REQUEST, "malformed_payload"),
+                };
+                Err(ApiError(status, code, e.body_text()))
+            }
+        }
+    }
+}
+
+/// `Query` with a JSON rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned + Checked,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        // `limit=5.0` is the integer 5 (JSON Schema says so), whatever serde thinks.
+        let query = integral_query(parts.uri.query().unwrap_or_default());
+        let uri: axum::http::Uri = format!("/?{query}").parse().unwrap_or_default();
+        match Query::<T>::try_from_uri(&uri) {
+            Ok(Query(v)) => {
+                v.check().map_err(bad_query)?;
+                Ok(Self(v))
+            }
+            Err(e) => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
+/// `Path` with a JSON rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        // An id in the path is never a control character (they forge log lines).
+        if let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, _)) = raw.iter().find(|(_, v)| v.chars().any(char::is_control))
+        {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                format!("{name}: holds a control character"),
+            ));
+        }
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                e.body_text(),
+            )),
+        }
+    }
+}
 
 /// Largest page any list returns.
 pub const MAX_LIMIT: i64 = 10_000;

@@ -6,21 +6,27 @@
 
 mod admin;
 pub mod auth;
+mod doc;
 mod input;
 mod mask;
+mod metrics;
 mod repair;
+
+pub use doc::ApiDoc;
+pub(crate) use input::{ApiJson, ApiPath, ApiQuery};
+pub use metrics::{Metrics, MetricsSample, SystemHealth, percentile};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sqlx::Row;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::AuditEntry;
 use crate::model::{
@@ -66,110 +72,6 @@ fn listed<T>(items: Vec<T>, total: i64) -> Listed<T> {
         )],
         Json(items),
     )
-}
-
-/// `Json` whose rejection is a `{code, message}` 400, like every other error here.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<Value>::from_request(req, state).await {
-            Ok(Json(mut v)) => {
-                input::integral_numbers(&mut v);
-                serde_path_to_error::deserialize(v).map(Self).map_err(|e| {
-                    let at = e.path().to_string();
-                    let message = if at == "." {
-                        format!("the body does not fit: {}", e.inner())
-                    } else {
-                        format!("the body does not fit at {at}: {}", e.inner())
-                    };
-                    // JSON that parses but does not fit is a 422, as axum's own Json says.
-                    ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message)
-                })
-            }
-            Err(e) => {
-                // Not JSON at all: a 400; size and media type keep theirs.
-                let (status, code) = match e.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => (e.status(), "payload_too_large"),
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => (e.status(), "unsupported_media_type"),
-                    _ => (StatusCode::BAD_REQUEST, "malformed_payload"),
-                };
-                Err(ApiError(status, code, e.body_text()))
-            }
-        }
-    }
-}
-
-/// `Query` with a JSON rejection.
-pub struct ApiQuery<T>(pub T);
-
-impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
-where
-    T: serde::de::DeserializeOwned + input::Checked,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        // `limit=5.0` is the integer 5 (JSON Schema says so), whatever serde thinks.
-        let query = input::integral_query(parts.uri.query().unwrap_or_default());
-        let uri: axum::http::Uri = format!("/?{query}").parse().unwrap_or_default();
-        match Query::<T>::try_from_uri(&uri) {
-            Ok(Query(v)) => {
-                v.check().map_err(input::bad_query)?;
-                Ok(Self(v))
-            }
-            Err(e) => Err(ApiError(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                e.body_text(),
-            )),
-        }
-    }
-}
-
-/// `Path` with a JSON rejection.
-pub struct ApiPath<T>(pub T);
-
-impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        // An id in the path is never a control character (they forge log lines).
-        if let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await
-            && let Some((name, _)) = raw.iter().find(|(_, v)| v.chars().any(char::is_control))
-        {
-            return Err(ApiError(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
-                format!("{name}: holds a control character"),
-            ));
-        }
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
-                e.body_text(),
-            )),
-        }
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -436,47 +338,6 @@ impl input::Checked for AuditQuery {
         input::rfc3339("until", self.until.as_deref())?;
         input::page(self.limit, self.offset)
     }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Metrics {
-    /// Whether applying and delivering are paused.
-    #[serde(default)]
-    pub paused: bool,
-    pub counters: BTreeMap<String, i64>,
-    pub inbox_pending: i64,
-    pub outbox_pending: i64,
-    pub open_exceptions: i64,
-    pub dead_letters: i64,
-    /// Seconds since the oldest pending inbox event arrived.
-    pub oldest_pending_secs: Option<f64>,
-    /// Propagation lag of the writes sent in the last minute (from the change reaching the
-    /// engine to the target accepting it): median and 95th percentile, in seconds.
-    #[serde(default)]
-    pub lag_p50_secs: Option<f64>,
-    #[serde(default)]
-    pub lag_p95_secs: Option<f64>,
-    /// Writes those figures are taken from (the newest 1,000 per system at most).
-    #[serde(default)]
-    pub lag_sample: i64,
-    pub per_system: Vec<SystemHealth>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SystemHealth {
-    pub system: String,
-    pub outbox_pending: i64,
-    pub dead_letters: i64,
-    pub sent: i64,
-    /// Queued writes that have failed at least once and wait for a retry.
-    #[serde(default)]
-    pub retrying: i64,
-    /// When the system last accepted a write.
-    #[serde(default)]
-    pub last_sent_at: Option<String>,
-    /// 95th percentile propagation lag of its writes sent in the last minute, in seconds.
-    #[serde(default)]
-    pub lag_p95_secs: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -1464,84 +1325,6 @@ async fn masked_record(c: &Console, id: RecordId, who: &Principal) -> ApiResult<
     Ok(Json(view))
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    /// RFC 3339; samples at or after (default: the last hour).
-    #[param(format = DateTime)]
-    pub since: Option<String>,
-    /// At most this many samples (default 720, at least 10, at most 5000): a long range is
-    /// thinned evenly, always keeping the newest.
-    #[param(minimum = 10, maximum = 5000)]
-    pub max_points: Option<i64>,
-}
-
-impl input::Checked for HistoryQuery {
-    fn check(&self) -> Result<(), String> {
-        input::rfc3339("since", self.since.as_deref())?;
-        input::in_range("max_points", self.max_points, 10, 5000)
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct MetricsSample {
-    pub at: String,
-    pub metrics: Metrics,
-}
-
-#[utoipa::path(get, path = "/api/metrics/history", params(HistoryQuery),
-    responses((status = 200, body = Vec<MetricsSample>)), security(("token" = [])))]
-async fn metrics_history(
-    State(c): State<Console>,
-    ApiQuery(q): ApiQuery<HistoryQuery>,
-) -> ApiResult<Vec<MetricsSample>> {
-    let since = match q.since {
-        Some(s) => crate::store::ts(crate::store::parse_ts(&s).ok_or_else(|| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("since: '{s}' is not an RFC 3339 time"),
-            )
-        })?),
-        None => crate::store::ts(c.engine.now() - chrono::Duration::hours(1)),
-    };
-    let max_points = q.max_points.unwrap_or(720).clamp(10, 5000);
-    let available: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM metrics_samples WHERE at >= ?")
-        .bind(&since)
-        .fetch_one(c.engine.pool())
-        .await
-        .map_err(crate::EngineError::from)?;
-    // Every `stride`-th sample counting back from the newest: evenly spread, newest included.
-    let stride = ((available + max_points - 1) / max_points).max(1);
-    let rows = sqlx::query(
-        "SELECT at, sample FROM (
-             SELECT at, sample, ROW_NUMBER() OVER (ORDER BY at DESC) - 1 AS back
-             FROM metrics_samples WHERE at >= ?)
-         WHERE back % ? = 0 ORDER BY at",
-    )
-    .bind(&since)
-    .bind(stride)
-    .fetch_all(c.engine.pool())
-    .await
-    .map_err(crate::EngineError::from)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let sample: String = r.get(1);
-        if let Ok(metrics) = serde_json::from_str(&sample) {
-            out.push(MetricsSample {
-                at: r.get(0),
-                metrics,
-            });
-        }
-    }
-    Ok(Json(out))
-}
-
-#[utoipa::path(get, path = "/api/metrics", responses((status = 200, body = Metrics)), security(("token" = [])))]
-async fn metrics(State(c): State<Console>) -> ApiResult<Metrics> {
-    Ok(Json(c.engine.metrics().await?))
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EngineState {
     pub paused: bool,
@@ -1570,23 +1353,6 @@ async fn put_engine(
     }))
 }
 
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
-}
-
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 /// Every error's body.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -1595,146 +1361,6 @@ pub struct ErrorBody {
     /// For people: what went wrong and, where it helps, what to do.
     pub message: String,
 }
-
-/// Writes [`ROUTES`] into the document: each operation's roles (`x-roles`, and a line in its
-/// description), and the 401/403 answers it can give, with the error body's schema.
-struct AccessAddon;
-
-impl utoipa::Modify for AccessAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::extensions::ExtensionsBuilder;
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let error = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("ErrorBody")))
-                        .build(),
-                )
-                .build()
-        };
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            let operations = [
-                ("GET", &mut item.get),
-                ("PUT", &mut item.put),
-                ("POST", &mut item.post),
-                ("DELETE", &mut item.delete),
-            ];
-            for (method, op) in operations {
-                let Some(op) = op.as_mut() else { continue };
-                let Some(access) = route_access(method, path) else {
-                    continue;
-                };
-                if access == Access::Public {
-                    continue;
-                }
-                let roles: Vec<&str> = access.allowed().iter().map(|r| r.as_str()).collect();
-                op.extensions = Some(
-                    ExtensionsBuilder::new()
-                        .add("x-roles", roles.clone())
-                        .build(),
-                );
-                let line = format!("Roles: {}.", roles.join(", "));
-                op.description = Some(match op.description.take() {
-                    Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
-                    _ => line,
-                });
-                let responses = &mut op.responses.responses;
-                responses.insert(
-                    "401".into(),
-                    error("No token, or one this launch did not issue.").into(),
-                );
-                if matches!(access, Access::Roles(..)) {
-                    responses.insert(
-                        "403".into(),
-                        error("The caller's role may not do this.").into(),
-                    );
-                }
-                // Ids in the path never hold control characters (refused with a 400).
-                for p in op.parameters.iter_mut().flatten() {
-                    if p.parameter_in == utoipa::openapi::path::ParameterIn::Path
-                        && let Some(utoipa::openapi::RefOr::T(
-                            utoipa::openapi::schema::Schema::Object(o),
-                        )) = p.schema.as_mut()
-                        && o.schema_type
-                            == utoipa::openapi::schema::SchemaType::Type(
-                                utoipa::openapi::Type::String,
-                            )
-                    {
-                        o.pattern = Some(r"^[^\u0000-\u001F\u007F-\u009F]+$".into());
-                    }
-                }
-                // What the extractors answer before a handler runs, by the operation's shape.
-                let params = op.parameters.as_deref().unwrap_or_default();
-                let has = |kind: utoipa::openapi::path::ParameterIn| {
-                    params.iter().any(|p| p.parameter_in == kind)
-                };
-                let mut framework = Vec::new();
-                if has(utoipa::openapi::path::ParameterIn::Path) {
-                    framework.push((
-                        "400",
-                        "A path parameter is malformed (not a number, out of range, or holding a control character).",
-                    ));
-                    framework.push(("404", "No such item."));
-                    if method != "GET" {
-                        framework.push((
-                            "409",
-                            "The item's state does not allow this (already resolved, replayed or discarded).",
-                        ));
-                    }
-                }
-                if has(utoipa::openapi::path::ParameterIn::Query) {
-                    framework.push((
-                        "400",
-                        "A query parameter is malformed or out of its documented range.",
-                    ));
-                }
-                if op.request_body.is_some() {
-                    framework.push(("400", "The body is not JSON."));
-                    framework.push((
-                        "422",
-                        "The body is JSON but does not fit: a wrong type, a missing or unknown member, or a value the operation refuses.",
-                    ));
-                    framework.push(("413", "The body is larger than the console accepts."));
-                    framework.push(("415", "The body is not sent as application/json."));
-                }
-                for (status, description) in framework {
-                    responses
-                        .entry(status.into())
-                        .or_insert_with(|| error(description).into());
-                }
-                // Every error answers with the same body, whatever the route declared.
-                for (status, response) in responses.iter_mut() {
-                    if let utoipa::openapi::RefOr::T(r) = response
-                        && (status.starts_with('4') || status.starts_with('5'))
-                        && r.content.is_empty()
-                    {
-                        *r = error(&r.description);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The console API's OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Concord console API", description = "Two-way sync console: systems, mappings, ownership, exceptions, dead letters, audit."),
-    paths(
-        me, issue_token, get_workspace, put_system, test_unsaved_system, test_system, discover, secret_status,
-        put_secret, delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
-        resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
-        preview_replay, replay, replay_matching, replay_selected, discard, audit, find_record, record, metrics, metrics_history,
-        put_engine, admin::list_tokens, admin::revoke_token, admin::delete_system, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,
-        repair::get_reconciliation, repair::confirm, repair::dismiss, repair::check_mapping
-    ),
-    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
-    modifiers(&SecurityAddon, &AccessAddon)
-)]
-pub struct ApiDoc;
 
 /// The desktop window loads the UI from the app's own origin and calls the API on loopback;
 /// only those origins may make cross-origin calls (and they still need the token).
@@ -1858,7 +1484,7 @@ async fn authorize(
 /// The console API router, to be mounted at the server root (routes start with `/api`).
 pub fn router(console: Console) -> Router {
     Router::new()
-        .route("/api/openapi.json", get(openapi_json))
+        .route("/api/openapi.json", get(doc::openapi_json))
         .route("/api/me", get(me))
         .route("/api/tokens", post(issue_token))
         .route("/api/workspace", get(get_workspace))
@@ -1890,8 +1516,8 @@ pub fn router(console: Console) -> Router {
         .route("/api/audit", get(audit))
         .route("/api/records", get(find_record))
         .route("/api/records/{id}", get(record))
-        .route("/api/metrics", get(metrics))
-        .route("/api/metrics/history", get(metrics_history))
+        .route("/api/metrics", get(metrics::metrics))
+        .route("/api/metrics/history", get(metrics::metrics_history))
         .route("/api/engine", put(put_engine))
         .merge(repair::router())
         .merge(admin::router())
@@ -1990,119 +1616,6 @@ impl Engine {
             shadows,
         })
     }
-
-    /// Stores a snapshot of [`Engine::metrics`] for the dashboard's charts, and drops
-    /// snapshots older than a week.
-    pub async fn sample_metrics(&self) -> crate::Result<()> {
-        let metrics = self.metrics().await?;
-        let now = self.now();
-        // Every writer takes the engine's write lock: SQLite has one writer, and a write that
-        // races another connection's commit fails with SQLITE_BUSY_SNAPSHOT.
-        let _guard = self.inner.write_lock.lock().await;
-        sqlx::query("INSERT OR REPLACE INTO metrics_samples (at, sample) VALUES (?, ?)")
-            .bind(crate::store::ts(now))
-            .bind(serde_json::to_string(&metrics)?)
-            .execute(self.pool())
-            .await?;
-        sqlx::query("DELETE FROM metrics_samples WHERE at < ?")
-            .bind(crate::store::ts(now - chrono::Duration::days(7)))
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    /// Counters, queue depths, and per-system health, now.
-    pub async fn metrics(&self) -> crate::Result<Metrics> {
-        let mut counters = BTreeMap::new();
-        for r in sqlx::query("SELECT name, value FROM counters")
-            .fetch_all(self.pool())
-            .await?
-        {
-            counters.insert(r.get(0), r.get(1));
-        }
-        let scalar = |sql: &'static str| async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(self.pool())
-                .await
-        };
-        let inbox_pending = scalar("SELECT COUNT(*) FROM inbox WHERE status = 'pending'").await?;
-        let outbox_pending =
-            scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight')").await?;
-        let open_exceptions =
-            scalar("SELECT COUNT(*) FROM exceptions WHERE status = 'open'").await?;
-        let dead_letters =
-            scalar("SELECT COUNT(*) FROM dead_letters WHERE status = 'dead'").await?;
-        let oldest: Option<String> =
-            sqlx::query_scalar("SELECT MIN(received_at) FROM inbox WHERE status = 'pending'")
-                .fetch_one(self.pool())
-                .await?;
-        let now = self.now();
-        let oldest_pending_secs = oldest
-            .as_deref()
-            .and_then(crate::store::parse_ts)
-            .map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
-        let lag_since = crate::store::ts(now - chrono::Duration::seconds(LAG_WINDOW_SECS));
-        let mut all_lags = Vec::new();
-        let mut per_system = Vec::new();
-        for s in &self.workspace().config.systems {
-            let rows = sqlx::query(
-                "SELECT COALESCE(origin_at, created_at), sent_at FROM outbox
-                 WHERE system_id = ? AND status = 'sent' AND sent_at >= ?
-                 ORDER BY sent_at DESC LIMIT 1000",
-            )
-            .bind(&s.id)
-            .bind(&lag_since)
-            .fetch_all(self.pool())
-            .await?;
-            let mut lags: Vec<f64> = rows
-                .iter()
-                .filter_map(|r| {
-                    let from = crate::store::parse_ts(&r.get::<String, _>(0))?;
-                    let to = crate::store::parse_ts(&r.get::<String, _>(1))?;
-                    Some(((to - from).num_milliseconds().max(0)) as f64 / 1000.0)
-                })
-                .collect();
-            let last_sent_at: Option<String> = sqlx::query_scalar(
-                "SELECT MAX(sent_at) FROM outbox WHERE system_id = ? AND status = 'sent'",
-            )
-            .bind(&s.id)
-            .fetch_one(self.pool())
-            .await?;
-            let count = |sql: &'static str| {
-                let id = s.id.clone();
-                async move {
-                    sqlx::query_scalar::<_, i64>(sql)
-                        .bind(id)
-                        .fetch_one(self.pool())
-                        .await
-                }
-            };
-            per_system.push(SystemHealth {
-                system: s.id.clone(),
-                outbox_pending: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status IN ('pending', 'in_flight')").await?,
-                dead_letters: count("SELECT COUNT(*) FROM dead_letters WHERE system_id = ? AND status = 'dead'").await?,
-                sent: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'sent'").await?,
-                retrying: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'pending' AND attempts > 0").await?,
-                last_sent_at,
-                lag_p95_secs: percentile(&mut lags, 0.95),
-            });
-            all_lags.append(&mut lags);
-        }
-        let lag_sample = all_lags.len() as i64;
-        Ok(Metrics {
-            paused: self.is_paused(),
-            counters,
-            inbox_pending,
-            outbox_pending,
-            open_exceptions,
-            dead_letters,
-            oldest_pending_secs,
-            lag_p50_secs: percentile(&mut all_lags, 0.5),
-            lag_p95_secs: percentile(&mut all_lags, 0.95),
-            lag_sample,
-            per_system,
-        })
-    }
 }
 
 /// The WHERE clause of an audit search or count.
@@ -2133,46 +1646,10 @@ fn push_audit_filter(b: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, q: &AuditQuer
     }
 }
 
-/// How far back the propagation lag looks.
-const LAG_WINDOW_SECS: i64 = 60;
-
-/// The `q` quantile (0..=1) by the nearest-rank method; None for no values.
-pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let rank = (q * values.len() as f64).ceil() as usize;
-    Some(values[rank.clamp(1, values.len()) - 1])
-}
-
 /// Everything an HTTP client may not reach without a token answers in JSON.
 pub fn not_found_json() -> (StatusCode, Json<Value>) {
     (
         StatusCode::NOT_FOUND,
         Json(json!({ "code": "not_found", "message": "no such route" })),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let mut lags: Vec<f64> = (1..=100).map(f64::from).collect();
-        lags.reverse();
-        assert_eq!(
-            percentile(&mut lags, 0.5),
-            Some(50.0),
-            "the median of 1..=100 by rank"
-        );
-        assert_eq!(percentile(&mut lags, 0.95), Some(95.0), "p95 of 1..=100");
-        assert_eq!(
-            percentile(&mut [7.0], 0.95),
-            Some(7.0),
-            "one value is every percentile"
-        );
-        assert_eq!(percentile(&mut [], 0.5), None, "no values, no percentile");
-    }
 }

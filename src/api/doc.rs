@@ -1,0 +1,167 @@
+//! The console API's OpenAPI document, generated from the handlers and types, with what the
+//! route table and the extractors add: each operation's roles, the 401 and 403 it can answer,
+//! and the statuses its shape can produce (a body, query or path parameters). Served at
+//! `/api/openapi.json` and printed by `concord openapi`; the UI's TypeScript types are
+//! generated from it, and a schemathesis run checks the console answers as it says.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use super::*;
+
+pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Writes [`ROUTES`] into the document: each operation's roles (`x-roles`, and a line in its
+/// description), and the 401/403 answers it can give, with the error body's schema.
+struct AccessAddon;
+
+impl utoipa::Modify for AccessAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::extensions::ExtensionsBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("GET", &mut item.get),
+                ("PUT", &mut item.put),
+                ("POST", &mut item.post),
+                ("DELETE", &mut item.delete),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op.as_mut() else { continue };
+                let Some(access) = route_access(method, path) else {
+                    continue;
+                };
+                if access == Access::Public {
+                    continue;
+                }
+                let roles: Vec<&str> = access.allowed().iter().map(|r| r.as_str()).collect();
+                op.extensions = Some(
+                    ExtensionsBuilder::new()
+                        .add("x-roles", roles.clone())
+                        .build(),
+                );
+                let line = format!("Roles: {}.", roles.join(", "));
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
+                    _ => line,
+                });
+                let responses = &mut op.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    error("No token, or one this launch did not issue.").into(),
+                );
+                if matches!(access, Access::Roles(..)) {
+                    responses.insert(
+                        "403".into(),
+                        error("The caller's role may not do this.").into(),
+                    );
+                }
+                // Ids in the path never hold control characters (refused with a 400).
+                for p in op.parameters.iter_mut().flatten() {
+                    if p.parameter_in == utoipa::openapi::path::ParameterIn::Path
+                        && let Some(utoipa::openapi::RefOr::T(
+                            utoipa::openapi::schema::Schema::Object(o),
+                        )) = p.schema.as_mut()
+                        && o.schema_type
+                            == utoipa::openapi::schema::SchemaType::Type(
+                                utoipa::openapi::Type::String,
+                            )
+                    {
+                        o.pattern = Some(r"^[^\u0000-\u001F\u007F-\u009F]+$".into());
+                    }
+                }
+                // What the extractors answer before a handler runs, by the operation's shape.
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let has = |kind: utoipa::openapi::path::ParameterIn| {
+                    params.iter().any(|p| p.parameter_in == kind)
+                };
+                let mut framework = Vec::new();
+                if has(utoipa::openapi::path::ParameterIn::Path) {
+                    framework.push((
+                        "400",
+                        "A path parameter is malformed (not a number, out of range, or holding a control character).",
+                    ));
+                    framework.push(("404", "No such item."));
+                    if method != "GET" {
+                        framework.push((
+                            "409",
+                            "The item's state does not allow this (already resolved, replayed or discarded).",
+                        ));
+                    }
+                }
+                if has(utoipa::openapi::path::ParameterIn::Query) {
+                    framework.push((
+                        "400",
+                        "A query parameter is malformed or out of its documented range.",
+                    ));
+                }
+                if op.request_body.is_some() {
+                    framework.push(("400", "The body is not JSON."));
+                    framework.push((
+                        "422",
+                        "The body is JSON but does not fit: a wrong type, a missing or unknown member, or a value the operation refuses.",
+                    ));
+                    framework.push(("413", "The body is larger than the console accepts."));
+                    framework.push(("415", "The body is not sent as application/json."));
+                }
+                for (status, description) in framework {
+                    responses
+                        .entry(status.into())
+                        .or_insert_with(|| error(description).into());
+                }
+                // Every error answers with the same body, whatever the route declared.
+                for (status, response) in responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(r) = response
+                        && (status.starts_with('4') || status.starts_with('5'))
+                        && r.content.is_empty()
+                    {
+                        *r = error(&r.description);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The console API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Concord console API", description = "Two-way sync console: systems, mappings, ownership, exceptions, dead letters, audit."),
+    paths(
+        me, issue_token, get_workspace, put_system, test_unsaved_system, test_system, discover, secret_status,
+        put_secret, delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
+        resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
+        preview_replay, replay, replay_matching, replay_selected, discard, audit, find_record, record, metrics::metrics, metrics::metrics_history,
+        put_engine, admin::list_tokens, admin::revoke_token, admin::delete_system, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,
+        repair::get_reconciliation, repair::confirm, repair::dismiss, repair::check_mapping
+    ),
+    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
+    modifiers(&SecurityAddon, &AccessAddon)
+)]
+pub struct ApiDoc;
