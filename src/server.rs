@@ -262,14 +262,16 @@ async fn receive_hook(
         (Some(name), Some(token)) => {
             let secret = match engine.inner.secrets.get(name) {
                 Ok(s) => s,
+                // Our side cannot verify (the keychain is locked, or the secret was never
+                // stored): a 503, so the sender keeps the event and tries again, where a 401
+                // would have it dropped.
                 Err(e) => {
                     tracing::error!(system = %system, error = %e,
-                        "the system's webhook secret is unavailable; refusing its webhooks");
-                    return Err(state.refuse(
-                        &system,
-                        true,
-                        Refusal::Unverified,
-                        "the webhook could not be verified",
+                        "the system's webhook secret is unavailable; its webhooks wait");
+                    return Err(ApiError(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "keychain_unavailable",
+                        "the webhook cannot be verified now; try again later".into(),
                     ));
                 }
             };

@@ -410,3 +410,33 @@ async fn a_signed_system_refuses_an_unsigned_or_bearer_webhook_and_takes_a_signe
         .expect("send");
     assert_eq!(r.status(), 202, "a correctly signed webhook is accepted");
 }
+
+/// A secret this side cannot read is not the sender's fault: a 503 keeps the event with the
+/// sender, to be sent again, where a 401 would have it dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_secret_the_engine_cannot_read_is_a_503_so_the_sender_retries() {
+    let h = Harness::start(|c| {
+        let hris = c.systems.iter_mut().find(|s| s.id == "hris").expect("hris");
+        hris.webhook_secret = Some("door-test-never-stored".into());
+    })
+    .await;
+    let hooks = hook_server(&h).await;
+    let before = state(&h).await;
+    let event = json!({ "object": "employee", "external_id": "H43", "op": "upsert",
+                        "record": ada(), "version": 1, "event_key": "door-503" });
+    let r = reqwest::Client::new()
+        .post(format!("{hooks}/hris"))
+        .bearer_auth(h.hris.hook_token().expose())
+        .json(&event)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        r.status(),
+        503,
+        "an unreadable webhook secret is a 503 (try again), never a 401 (give up)"
+    );
+    let answer: Value = r.json().await.expect("a json body");
+    assert_eq!(answer["code"], json!("keychain_unavailable"), "{answer}");
+    assert_eq!(state(&h).await, before, "and nothing is stored");
+}
