@@ -52,8 +52,9 @@ pub(crate) struct Redactor<'a> {
     who: &'a Principal,
     /// Object -> its hidden fields.
     hidden: HashMap<String, Vec<String>>,
-    /// Values masked or known sensitive, as text.
-    known: BTreeSet<String>,
+    /// Values masked or known sensitive, as text, longest first: a value that contains
+    /// another is scrubbed whole.
+    known: BTreeSet<(std::cmp::Reverse<usize>, String)>,
     learned: BTreeSet<RecordId>,
 }
 
@@ -128,12 +129,14 @@ impl<'a> Redactor<'a> {
     fn remember(&mut self, v: &Value) {
         match v {
             Value::String(s) if s.trim().len() >= MIN_SCRUBBED_LEN && s != MASK => {
-                self.known.insert(s.trim().to_owned());
+                let s = s.trim();
+                self.known
+                    .insert((std::cmp::Reverse(s.len()), s.to_owned()));
             }
             Value::Number(n) => {
                 let text = n.to_string();
                 if text.len() >= MIN_SCRUBBED_LEN {
-                    self.known.insert(text);
+                    self.known.insert((std::cmp::Reverse(text.len()), text));
                 }
             }
             Value::Array(items) => items.iter().for_each(|i| self.remember(i)),
@@ -158,7 +161,7 @@ impl<'a> Redactor<'a> {
         }
         match v {
             Value::String(s) => self.scrub_text(s),
-            Value::Number(n) if self.known.contains(&n.to_string()) => {
+            Value::Number(n) if self.knows(&n.to_string()) => {
                 *v = Value::String(MASK.into());
             }
             Value::Array(items) => items.iter_mut().for_each(|i| self.scrub(i)),
@@ -167,11 +170,13 @@ impl<'a> Redactor<'a> {
         }
     }
 
+    fn knows(&self, text: &str) -> bool {
+        self.known
+            .contains(&(std::cmp::Reverse(text.len()), text.to_owned()))
+    }
+
     fn scrub_text(&self, text: &mut String) {
-        // Longest first, so a value that contains another is removed whole.
-        let mut known: Vec<&String> = self.known.iter().collect();
-        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
-        for k in known {
+        for (_, k) in &self.known {
             if text.contains(k.as_str()) {
                 *text = text.replace(k.as_str(), MASK);
             }
