@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Harness, ada};
+use concord::api::ROUTES;
 use concord::api::auth::{Access, Principal, Role, Tokens};
-use concord::api::{Console, ROUTES};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -23,22 +23,7 @@ impl Api {
     async fn start(h: &Harness) -> Self {
         let tokens = Arc::new(Tokens::default());
         let admin = tokens.issue(Principal::new("ana", Role::Admin));
-        let console = Console {
-            engine: h.engine.clone(),
-            tokens,
-            secrets: Arc::new(concord::secrets::Keychain::new("concord-api-test")),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, concord::server::app(console, None)).await;
-        });
-        let client = Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
+        let (base, client) = common::serve_console(&h.engine, tokens, "concord-api-test").await;
         Self {
             base,
             admin,

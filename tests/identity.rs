@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Harness, ada};
-use concord::api::Console;
 use concord::api::auth::{Principal, Role, Tokens};
 use concord::model::{MappingRule, WorkspaceConfig};
 use concord::transform::Transform;
@@ -27,22 +26,8 @@ impl Api {
     async fn start(h: &Harness) -> Self {
         let tokens = Arc::new(Tokens::default());
         let admin = tokens.issue(Principal::new("ana", Role::Admin));
-        let console = Console {
-            engine: h.engine.clone(),
-            tokens,
-            secrets: Arc::new(concord::secrets::Keychain::new("concord-identity-test")),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, concord::server::app(console, None)).await;
-        });
-        let client = Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
+        let (base, client) =
+            common::serve_console(&h.engine, tokens, "concord-identity-test").await;
         Self {
             base,
             admin,

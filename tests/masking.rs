@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Harness, ada};
+use concord::api::ROUTES;
 use concord::api::auth::{Access, Principal, Role, Tokens};
-use concord::api::{Console, ROUTES};
 use concord::model::{MappingRule, WorkspaceConfig};
 use concord::transform::Transform;
 use reqwest::{Client, Method, StatusCode};
@@ -44,22 +44,8 @@ struct Api {
 impl Api {
     async fn start(h: &Harness) -> Self {
         let tokens = Arc::new(Tokens::default());
-        let console = Console {
-            engine: h.engine.clone(),
-            tokens: tokens.clone(),
-            secrets: Arc::new(concord::secrets::Keychain::new("concord-masking-test")),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, concord::server::app(console, None)).await;
-        });
-        let client = Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
+        let (base, client) =
+            common::serve_console(&h.engine, tokens.clone(), "concord-masking-test").await;
         Self {
             base,
             client,

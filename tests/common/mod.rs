@@ -217,3 +217,29 @@ pub fn ada() -> Value {
         "department": "R&D",
     })
 }
+
+/// The console (API and webhooks) of `engine` on 127.0.0.1, with the tokens `tokens` issues
+/// and the keychain service `keychain`; returns its base URL and a client with a timeout.
+pub async fn serve_console(
+    engine: &Engine,
+    tokens: std::sync::Arc<concord::api::auth::Tokens>,
+    keychain: &str,
+) -> (String, reqwest::Client) {
+    let console = concord::api::Console {
+        engine: engine.clone(),
+        tokens,
+        secrets: std::sync::Arc::new(concord::secrets::Keychain::new(keychain)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, concord::server::app(console, None)).await;
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    (base, client)
+}
