@@ -216,12 +216,8 @@ impl Engine {
     /// to the origin of the first saved system that names it; a bound one stays where it is.
     async fn bind_secrets(&self, config: &WorkspaceConfig) -> Result<()> {
         let now = store::ts(self.now());
-        for system in config.systems.iter().filter(|s| s.connector == "rest") {
-            let Ok(rest) = crate::connectors::rest::RestConfig::parse(&system.id, &system.config)
-            else {
-                continue;
-            };
-            for (name, origin) in rest.sent_secrets() {
+        for system in &config.systems {
+            for (name, origin) in crate::connectors::sent_secrets(system) {
                 self.inner
                     .origins
                     .bind_if_unbound(&self.inner.pool, &name, &origin, &now)

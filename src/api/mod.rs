@@ -436,15 +436,13 @@ async fn put_system(
             "the body's id differs from the URL's".into(),
         ));
     }
-    if system.connector == "rest" {
-        crate::connectors::rest::RestConfig::parse(&system.id, &system.config).map_err(|e| {
-            ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_config",
-                e.to_string(),
-            )
-        })?;
-    }
+    crate::connectors::validate(&system).map_err(|e| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            e.to_string(),
+        )
+    })?;
     let mut config = c.engine.workspace().config.clone();
     let after = serde_json::to_value(&system).ok();
     let before = match config.systems.iter_mut().find(|s| s.id == id) {
@@ -621,17 +619,17 @@ async fn test_unsaved_system(
     ApiJson(req): ApiJson<UnsavedSystemTest>,
 ) -> ApiResult<ConnectionTest> {
     let system = req.system;
-    if system.connector != "rest" {
+    if !crate::connectors::testable(&system.connector) {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_input",
             format!(
-                "only rest systems can be tested before they are saved (this one is '{}')",
+                "systems of the '{}' connector cannot be tested before they are saved",
                 system.connector
             ),
         ));
     }
-    crate::connectors::rest::RestConfig::parse(&system.id, &system.config).map_err(|e| {
+    crate::connectors::validate(&system).map_err(|e| {
         ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_config",
@@ -653,19 +651,15 @@ async fn test_unsaved_system(
         }
     }
     let saved = c.engine.secret_origins();
-    if let Ok(rest) = crate::connectors::rest::RestConfig::parse(&system.id, &system.config) {
-        for (name, origin) in rest.sent_secrets() {
-            if !entered.holds(&name)
-                && !crate::secrets::OriginPolicy::allows(&*saved, &name, &origin)
-            {
-                return Ok(Json(ConnectionTest::failed(
-                    Some(&object),
-                    format!(
-                        "re-enter the secret '{name}' to test against a new address ({origin}): \
-                         a stored secret is only sent to the address it was saved for"
-                    ),
-                )));
-            }
+    for (name, origin) in crate::connectors::sent_secrets(&system) {
+        if !entered.holds(&name) && !crate::secrets::OriginPolicy::allows(&*saved, &name, &origin) {
+            return Ok(Json(ConnectionTest::failed(
+                Some(&object),
+                format!(
+                    "re-enter the secret '{name}' to test against a new address ({origin}): \
+                     a stored secret is only sent to the address it was saved for"
+                ),
+            )));
         }
     }
     let policy = std::sync::Arc::new(crate::secrets::Reentered {
@@ -806,9 +800,7 @@ async fn put_secret(
         .config
         .systems
         .iter()
-        .filter(|s| s.connector == "rest")
-        .filter_map(|s| crate::connectors::rest::RestConfig::parse(&s.id, &s.config).ok())
-        .flat_map(|r| r.sent_secrets())
+        .flat_map(crate::connectors::sent_secrets)
         .filter(|(n, _)| *n == name)
         .map(|(_, o)| o)
         .collect();

@@ -1,4 +1,6 @@
-//! Built-in connectors, and building one from a system's config.
+//! Built-in connectors, and what the engine and the console ask of a system's config whatever
+//! its connector: building the connector, validating the config, and the secrets it sends
+//! where. Adding a connector means adding an arm to each function here.
 
 pub mod rest;
 
@@ -35,4 +37,29 @@ pub fn build_with(
             system.id
         ))),
     }
+}
+
+/// Checks a system's config for its connector without building anything; errors name the key
+/// at fault. A connector without a config of its own (`external`) accepts any.
+pub fn validate(system: &SystemConfig) -> Result<(), ConnectorError> {
+    match system.connector.as_str() {
+        "rest" => rest::RestConfig::parse(&system.id, &system.config).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// The secrets a system's config sends, each with the origin (`scheme://host:port`) it is sent
+/// to; empty when the config does not parse.
+pub fn sent_secrets(system: &SystemConfig) -> Vec<(String, String)> {
+    match system.connector.as_str() {
+        "rest" => rest::RestConfig::parse(&system.id, &system.config)
+            .map(|c| c.sent_secrets())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the console can test a system of this connector before it is saved.
+pub fn testable(connector: &str) -> bool {
+    matches!(connector, "rest")
 }
