@@ -25,6 +25,10 @@ pub struct Capabilities {
     pub delete: bool,
     pub webhooks: bool,
     pub incremental: bool,
+    /// The connector writes each assignment at its own path (a SCIM PatchOp, say), touching
+    /// nothing else: a nested or array path needs no composing onto the record as last read.
+    #[serde(default)]
+    pub path_writes: bool,
 }
 
 impl Default for Capabilities {
@@ -35,6 +39,7 @@ impl Default for Capabilities {
             delete: true,
             webhooks: false,
             incremental: false,
+            path_writes: false,
         }
     }
 }
@@ -59,6 +64,10 @@ pub struct WriteRequest {
     /// Only apply if the record still has this concurrency token (opaque: an ETag exactly as
     /// the system sent it, weak or strong, or a version field's value as JSON text).
     pub if_match: Option<String>,
+    /// The change as (system path, value) assignments, for connectors that write by path
+    /// ([`Capabilities::path_writes`]); empty for creates and deletes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments: Vec<(String, Value)>,
 }
 
 /// What a successful write returned.

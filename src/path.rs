@@ -81,7 +81,29 @@ enum Step {
     Select { key: String, value: String },
 }
 
+/// One step of a parsed path, for connectors that translate paths into their system's own
+/// syntax (SCIM attribute paths, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathStep<'a> {
+    Key(&'a str),
+    Index(usize),
+    /// `[key=value]`: the array element whose member `key`, as text, is `value`.
+    Select {
+        key: &'a str,
+        value: &'a str,
+    },
+}
+
 impl SystemPath {
+    /// The path's steps, in order; the first is always a key.
+    pub fn steps(&self) -> impl Iterator<Item = PathStep<'_>> {
+        self.parts.iter().map(|p| match &p.step {
+            Step::Key(k) => PathStep::Key(k),
+            Step::Index(i) => PathStep::Index(*i),
+            Step::Select { key, value } => PathStep::Select { key, value },
+        })
+    }
+
     /// Parses a path; the error names the path and what is wrong with it.
     pub fn parse(text: &str) -> Result<SystemPath, PathError> {
         let invalid = |reason: &str| PathError::Invalid {

@@ -704,6 +704,7 @@ impl Connector for MemSystem {
             delete: false,
             webhooks: true,
             incremental: false,
+            path_writes: false,
         }
     }
 

@@ -521,10 +521,10 @@ impl RestConfig {
 type HmacSha256 = Hmac<Sha256>;
 
 /// Response body and headers we need after a request.
-struct Reply {
-    status: StatusCode,
-    body: Option<Value>,
-    headers: reqwest::header::HeaderMap,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Option<Value>,
+    pub(crate) headers: reqwest::header::HeaderMap,
 }
 
 impl Reply {
@@ -593,7 +593,7 @@ impl RestConnector {
         })
     }
 
-    fn object(&self, object: &str) -> Result<&ObjectEndpoints, ConnectorError> {
+    pub(crate) fn object(&self, object: &str) -> Result<&ObjectEndpoints, ConnectorError> {
         self.config.objects.get(object).ok_or_else(|| {
             ConnectorError::Config(format!(
                 "system {}: no endpoints for object '{object}'",
@@ -602,11 +602,11 @@ impl RestConnector {
         })
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.config.base_url.trim_end_matches('/'))
     }
 
-    fn item_path(o: &ObjectEndpoints, template: Option<&str>, id: &str) -> String {
+    pub(crate) fn item_path(o: &ObjectEndpoints, template: Option<&str>, id: &str) -> String {
         let default_item = format!("{}/{{id}}", o.path);
         let template = template.or(o.item_path.as_deref()).unwrap_or(&default_item);
         template.replace(
@@ -785,7 +785,7 @@ impl RestConnector {
 
     /// Sends a request (authenticated; with a fresh OAuth2 token once on a 401) and classifies
     /// the outcome. 404 is returned to the caller, other failures become errors.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: &str,
@@ -1011,7 +1011,7 @@ impl RestConnector {
     }
 
     /// Lists one page; `page` is the token the previous page returned.
-    async fn list(
+    pub(crate) async fn list(
         &self,
         object: &str,
         page: Option<&str>,
@@ -1116,7 +1116,7 @@ impl RestConnector {
         headers
     }
 
-    fn outcome(
+    pub(crate) fn outcome(
         &self,
         o: &ObjectEndpoints,
         reply: Reply,
@@ -1300,6 +1300,7 @@ impl Connector for RestConnector {
             delete: any.is_some_and(|o| o.delete.is_some()),
             webhooks: self.config.webhooks.is_some(),
             incremental: any.is_some_and(|o| o.incremental.is_some()),
+            path_writes: false,
         }
     }
 

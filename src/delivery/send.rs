@@ -96,7 +96,8 @@ impl Outcome {
 /// token is unknown, or the body must be composed onto the record as last read (a full
 /// replace, or paths below the top level that a one-level merge would wipe).
 pub(crate) fn needs_read(caps: &Capabilities, etag: Option<&str>, ops: &[Assignment]) -> bool {
-    !caps.versioned_writes || etag.is_none() || !caps.partial_update || !plain_top_level(ops)
+    let composes = !caps.path_writes && (!caps.partial_update || !plain_top_level(ops));
+    !caps.versioned_writes || etag.is_none() || composes
 }
 
 /// The fields a write touches whose value in the target, as just read, is neither what the
@@ -223,6 +224,11 @@ pub(crate) async fn send_one(
         payload: row.payload.clone(),
         idempotency_key: row.idempotency_key.clone(),
         if_match: row.etag.clone(),
+        assignments: if row.op == "update" {
+            row.ops.clone()
+        } else {
+            Vec::new()
+        },
     };
     match (row.op.as_str(), row.external_id.as_deref()) {
         ("create", _) => send_create(connector, ws, system, row, &write).await,
@@ -462,6 +468,18 @@ mod tests {
         assert!(
             needs_read(&Capabilities::default(), Some("\"3\""), &flat),
             "a system without concurrency control is read before every write"
+        );
+        let by_path = Capabilities {
+            path_writes: true,
+            ..versioned
+        };
+        assert!(
+            !needs_read(&by_path, Some("W/\"3\""), &nested),
+            "a connector that writes by path sends a nested change with If-Match, unread"
+        );
+        assert!(
+            needs_read(&by_path, None, &nested),
+            "without a token even a path write reads first"
         );
     }
 
