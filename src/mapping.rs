@@ -222,6 +222,10 @@ impl Mapping {
                     let mut out = Vec::with_capacity(values.len());
                     for (field, value) in rule.canonical.iter().zip(values) {
                         let value = value.unwrap_or(Value::Null);
+                        let value = match schema.field(field) {
+                            Some(def) => crate::transform::arrange_canonical(def.field_type, value),
+                            None => value,
+                        };
                         if let (Some(def), Some(text)) = (schema.field(field), value.as_str())
                             && text.chars().count() > schema.max_length(def)
                         {

@@ -239,6 +239,33 @@ fn incoming_wins(
     }
 }
 
+/// The three-way merge of two sets changed from `base`: a member is in the result if both
+/// sides hold it, or if one side added it; a member either side removed is gone. Values that
+/// are not lists count as empty sets.
+pub fn merge_sets(base: &Value, ours: &Value, theirs: &Value) -> Value {
+    let set = |v: &Value| -> BTreeSet<String> {
+        v.as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (base, ours, theirs) = (set(base), set(ours), set(theirs));
+    let merged: BTreeSet<&String> = ours
+        .union(&theirs)
+        .filter(|m| (ours.contains(*m) && theirs.contains(*m)) || !base.contains(*m))
+        .collect();
+    Value::Array(
+        merged
+            .into_iter()
+            .map(|m| Value::from(m.as_str()))
+            .collect(),
+    )
+}
+
 /// Rules 1–5 of DESIGN.md, per field, for a change one system reports on a known record.
 pub fn merge(ctx: &MergeContext<'_>, state: &RecordState, incoming: &Incoming) -> Plan {
     let mut plan = Plan::default();
@@ -308,6 +335,36 @@ pub fn merge(ctx: &MergeContext<'_>, state: &RecordState, incoming: &Incoming) -
             non_owner_change(
                 ctx, state, &mut plan, &policy, incoming, field, base, golden, clean,
             );
+            continue;
+        }
+        // A set changed on both sides merges per member: each side's additions and removals
+        // are kept, so neither overwrites the other's list.
+        if !clean
+            && ctx
+                .object
+                .field(field)
+                .is_some_and(|d| d.field_type == crate::transform::FieldType::Set)
+        {
+            let merged = merge_sets(base, golden, v);
+            plan.golden.insert(field.clone(), merged.clone());
+            plan.meta.insert(
+                field.clone(),
+                FieldMeta {
+                    ts: incoming.source_ts,
+                    by: source.to_owned(),
+                },
+            );
+            plan.shadow(source, field, v);
+            plan.audit.push(AuditEntry {
+                rule: "rule4:merged_per_member".into(),
+                ..audit()
+                    .field(field, Some(golden), Some(&merged))
+                    .detail(json!({ "base": base, "incoming": v }))
+            });
+            if merged != *v && ctx.system(source).is_some_and(|s| s.writes.contains(field)) {
+                plan.write(source, field, Some(v));
+            }
+            propagate(ctx, state, &mut plan, field, &merged, Some(source));
             continue;
         }
         let wins = if clean {
@@ -740,6 +797,65 @@ mod tests {
             source_ts: at(secs),
             repair: false,
         }
+    }
+
+    #[test]
+    fn a_set_changed_on_both_sides_merges_per_member() {
+        let mut schema = schema();
+        schema.fields[1].field_type = FieldType::Set;
+        let list = |m: &[&str]| json!(m);
+        let mut state = agreed();
+        for s in ["a", "b", "c"] {
+            state
+                .shadows
+                .get_mut(s)
+                .map(|f| f.insert("phone".into(), list(&["E1", "E2"])));
+        }
+        // b already removed E1 and added E3; the golden record holds that.
+        state.golden.insert("phone".into(), list(&["E2", "E3"]));
+        state
+            .shadows
+            .get_mut("b")
+            .map(|f| f.insert("phone".into(), list(&["E2", "E3"])));
+        // Meanwhile a added E4 to the list it last agreed on.
+        let mut values = Fields::new();
+        values.insert("phone".into(), list(&["E1", "E2", "E4"]));
+        let inc = Incoming {
+            system: "a".into(),
+            values,
+            source_ts: at(5),
+            repair: false,
+        };
+        let (p, v) = (BTreeMap::new(), views());
+        let plan = merge(
+            &MergeContext {
+                object: &schema,
+                policies: &p,
+                systems: &v,
+            },
+            &state,
+            &inc,
+        );
+        assert_eq!(
+            plan.golden.get("phone"),
+            Some(&list(&["E2", "E3", "E4"])),
+            "b's removal of E1 and addition of E3 and a's addition of E4 all survive"
+        );
+        assert!(
+            plan.writes.get("a").is_some_and(|w| w.contains("phone"))
+                && plan.writes.get("b").is_some_and(|w| w.contains("phone")),
+            "both sides get the merged list: {:?}",
+            plan.writes
+        );
+        assert!(
+            plan.exceptions.is_empty(),
+            "a per-member merge is no conflict"
+        );
+        assert_eq!(
+            merge_sets(&list(&["x"]), &list(&["x"]), &list(&[])),
+            list(&[]),
+            "a member one side removed is gone"
+        );
     }
 
     fn run(state: &RecordState, inc: &Incoming) -> Plan {

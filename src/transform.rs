@@ -179,6 +179,9 @@ pub enum FieldType {
     Bool,
     Number,
     Currency,
+    /// An unordered set of distinct text values (a group's members, a person's roles): the
+    /// canonical form is a sorted JSON array of strings, and a change is merged per member.
+    Set,
 }
 
 impl FieldType {
@@ -193,6 +196,7 @@ impl FieldType {
             Self::Phone | Self::Date | Self::Timestamp | Self::Money | Self::Number => 64,
             Self::Bool => 8,
             Self::Currency => 3,
+            Self::Set => 256,
         }
     }
 }
@@ -480,6 +484,45 @@ pub fn validate_canonical(ty: FieldType, value: &Value) -> Result<(), TransformE
         FieldType::Bool => Err(invalid_canonical(ty, value, "expected true or false")),
         FieldType::Number if value.is_number() => Ok(()),
         FieldType::Number => Err(invalid_canonical(ty, value, "expected a number")),
+        FieldType::Set => match value.as_array() {
+            Some(items)
+                if items
+                    .iter()
+                    .all(|v| v.as_str().is_some_and(|t| !t.is_empty()))
+                    && items.windows(2).all(|w| w[0].as_str() < w[1].as_str()) =>
+            {
+                Ok(())
+            }
+            _ => Err(invalid_canonical(
+                ty,
+                value,
+                "expected a list of distinct, non-empty texts in order",
+            )),
+        },
+    }
+}
+
+/// A value read from a system in the canonical form of `ty`, where that form is a matter of
+/// arrangement: a set's members are sorted and repeats dropped, numbers become text. Values of
+/// other types, and values that cannot be arranged, are returned unchanged (validation then
+/// says what is wrong).
+pub fn arrange_canonical(ty: FieldType, value: Value) -> Value {
+    match (ty, value) {
+        (FieldType::Set, Value::Array(items)) => {
+            let texts: Option<std::collections::BTreeSet<String>> = items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Some(s.trim().to_owned()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect();
+            match texts {
+                Some(set) => Value::Array(set.into_iter().map(Value::String).collect()),
+                None => Value::Array(items),
+            }
+        }
+        (_, value) => value,
     }
 }
 
@@ -584,6 +627,7 @@ fn type_label(ty: FieldType) -> &'static str {
         FieldType::Bool => "true/false value",
         FieldType::Number => "number",
         FieldType::Currency => "currency code",
+        FieldType::Set => "list of values",
     }
 }
 
