@@ -222,6 +222,13 @@ pub trait Connector: Send + Sync {
             "this connector cannot list changes".into(),
         ))
     }
+    /// The cursor for "changed since `time`", for a listing that found no record to take one
+    /// from (an empty system): without it every later poll would list everything again. None
+    /// when the connector's cursor is not a time it can write.
+    fn cursor_at(&self, object: &str, time: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        let _ = (object, time);
+        None
+    }
     /// Verifies and parses a webhook delivery into change events.
     fn parse_webhook(
         &self,

@@ -132,6 +132,12 @@ impl Engine {
                     events.push(event_from_fetched(system, &object, record));
                 }
                 let cursor = cursor.map(|c| capped_cursor(&c, began));
+                // A finished listing that found nothing to take a cursor from starts the
+                // changes from when it began, so the next poll asks only for changes.
+                let cursor = match cursor {
+                    None if listing && page.next.is_none() => connector.cursor_at(&object, began),
+                    other => other,
+                };
                 self.check_events(&events)?;
                 let fetched = events.len() as u64;
                 row.listed += if listing { fetched } else { 0 };

@@ -1304,6 +1304,18 @@ impl Connector for RestConnector {
         }
     }
 
+    fn cursor_at(&self, object: &str, time: DateTime<Utc>) -> Option<String> {
+        let format = match self.config.objects.get(object)?.incremental.as_ref()? {
+            Incremental::Param { format, .. } | Incremental::Filter { format, .. } => *format,
+        };
+        match format {
+            TimeFormat::Raw => None,
+            TimeFormat::Rfc3339 => Some(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            TimeFormat::Unix => Some(time.timestamp().to_string()),
+            TimeFormat::UnixMs => Some(time.timestamp_millis().to_string()),
+        }
+    }
+
     fn poll_interval(&self) -> Option<Duration> {
         self.config
             .poll

@@ -53,16 +53,6 @@ pub struct ScimConnector {
 
 const SCIM_JSON: &str = "application/scim+json";
 
-/// Whether two entity tags name the same version under weak comparison (RFC 9110 §8.8.3.2):
-/// `W/"3"` and `"3"` do.
-pub fn same_etag(a: &str, b: &str) -> bool {
-    let strip = |t: &str| {
-        let t = t.trim();
-        t.strip_prefix("W/").unwrap_or(t).to_owned()
-    };
-    strip(a) == strip(b)
-}
-
 /// The value of a SCIM attribute path (`externalId`, `name.givenName`,
 /// `urn:…:User:employeeNumber`) in a resource, as text.
 fn attribute_text(record: &Map<String, Value>, attribute: &str) -> Option<String> {
@@ -433,6 +423,10 @@ impl Connector for ScimConnector {
         }
     }
 
+    fn cursor_at(&self, object: &str, time: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        self.inner.cursor_at(object, time)
+    }
+
     fn poll_interval(&self) -> Option<std::time::Duration> {
         self.inner.poll_interval()
     }
@@ -564,14 +558,8 @@ impl Connector for ScimConnector {
                 external_id: external_id.to_owned(),
             });
         };
-        // The record moved on since the engine read it: its change must be merged first.
-        if let (Some(expected), Some(now)) = (write.if_match.as_deref(), etag.as_deref())
-            && !same_etag(expected, now)
-        {
-            return Err(ConnectorError::VersionConflict {
-                system: self.system.clone(),
-            });
-        }
+        // The write carries the token the engine planned against, not the one just read: if
+        // the resource moved on since, the server refuses it (412) and the engine merges.
         let if_match = write.if_match.clone().or(etag.clone());
         let assignments = if write.assignments.is_empty() {
             crate::delivery::send::assignments_from_payload(&write.payload)
