@@ -126,7 +126,7 @@ fn hr_employee(i: usize) -> Value {
         "employee_id": number(i),
         "name": { "first": format!("Given{i}"), "last": format!("Family{i}") },
         "contact": { "email": format!("e{i}@acme.test"), "phone": format!("+1415555{i:04}") },
-        "job": { "title": "Analyst", "department": if i % 2 == 0 { "Finance" } else { "Ops" } },
+        "job": { "title": "Analyst", "department": if i.is_multiple_of(2) { "Finance" } else { "Ops" } },
         "status": status
     })
 }
@@ -316,7 +316,7 @@ async fn provisioning_from_hr_creates_everyone_with_people_on_leave_active_and_l
         );
         assert_eq!(
             u.get(ENTERPRISE).and_then(|e| e.get("department")),
-            Some(&json!(if i % 2 == 0 { "Finance" } else { "Ops" })),
+            Some(&json!(if i.is_multiple_of(2) { "Finance" } else { "Ops" })),
             "the department is the enterprise extension's"
         );
     }

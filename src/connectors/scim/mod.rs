@@ -144,10 +144,10 @@ impl ScimConnector {
     ) -> Result<FetchedRecord, ConnectorError> {
         patch::normalize_booleans(&mut record.record, &BTreeSet::new());
         let o = self.object(object)?;
-        if let Some(key_attr) = self.member_key_of(object) {
-            if let Some(key) = attribute_text(&record.record, &key_attr.1) {
-                self.remember(&key_attr.0, &record.external_id, &key);
-            }
+        if let Some((member_object, key_attr)) = self.member_key_of(object)
+            && let Some(key) = attribute_text(&record.record, &key_attr)
+        {
+            self.remember(&member_object, &record.external_id, &key);
         }
         if o.member_key.is_some() {
             let ids = patch::member_ids(&record.record);

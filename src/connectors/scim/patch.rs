@@ -176,10 +176,10 @@ pub fn operations(
                                 .map_err(|e| e.to_string())?;
                             path::set(&mut holder, &inner_path, value.clone())
                                 .map_err(|e| e.to_string())?;
-                        } else if let Value::Object(fields) = value {
-                            if let Some(Value::Object(e)) = holder.get_mut("e") {
-                                e.extend(fields.clone());
-                            }
+                        } else if let Value::Object(fields) = value
+                            && let Some(Value::Object(e)) = holder.get_mut("e")
+                        {
+                            e.extend(fields.clone());
                         }
                         let element = holder.remove("e").unwrap_or(Value::Null);
                         ops.push(op("add", &s.attribute, Some(Value::Array(vec![element]))));
@@ -308,11 +308,18 @@ pub fn normalize_booleans(record: &mut Map<String, Value>, extra: &BTreeSet<Stri
     }
 }
 
-/// The operations of a PatchOp as (op, path, value), op names lowercased: "Replace" and
-/// "replace" are one operation, as RFC 7644 compares them and Entra sends them.
-pub fn read_operations(
-    body: &Value,
-) -> Result<Vec<(String, Option<String>, Option<Value>)>, String> {
+/// One operation of a PatchOp as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchOperation {
+    /// `add`, `replace` or `remove`, lowercased.
+    pub op: String,
+    pub path: Option<String>,
+    pub value: Option<Value>,
+}
+
+/// The operations of a PatchOp, op names lowercased: "Replace" and "replace" are one
+/// operation, as RFC 7644 compares them and Entra sends them.
+pub fn read_operations(body: &Value) -> Result<Vec<PatchOperation>, String> {
     let ops = body
         .get("Operations")
         .or_else(|| body.get("operations"))
@@ -328,8 +335,11 @@ pub fn read_operations(
             if !matches!(name.as_str(), "add" | "replace" | "remove") {
                 return Err(format!("'{name}' is not a PatchOp operation"));
             }
-            let path = o.get("path").and_then(Value::as_str).map(str::to_owned);
-            Ok((name, path, o.get("value").cloned()))
+            Ok(PatchOperation {
+                op: name,
+                path: o.get("path").and_then(Value::as_str).map(str::to_owned),
+                value: o.get("value").cloned(),
+            })
         })
         .collect()
 }
@@ -484,7 +494,7 @@ mod tests {
             &json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
         )
         .expect("a capitalised op is an op");
-        assert_eq!(ops[0].0, "replace");
+        assert_eq!(ops[0].op, "replace");
         assert!(read_operations(&json!({"Operations": [{"op": "merge"}]})).is_err());
     }
 }
