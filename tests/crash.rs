@@ -5,10 +5,12 @@
 //!
 //! `CONCORD_CRASH_KILLS=500 cargo test --test crash -- --nocapture` kills more often.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::process::{HookSecret, free_port, spawn_engine};
 
 use concord::loopback::LoopbackSystem;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -46,65 +48,6 @@ fn workspace(a: &str, b: &str, hooks: [&str; 2]) -> Value {
             { "field": "fa", "owner": "a", "conflict": "owner_wins" },
             { "field": "fb", "owner": "b", "conflict": "owner_wins" } ] } ]
     })
-}
-
-fn spawn_engine(dir: &Path, port: u16) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("engine.log"))
-        .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_concord"))
-        .args(["run", "--db"])
-        .arg(dir.join("state.db"))
-        .arg("--workspace")
-        .arg(dir.join("workspace.json"))
-        .args(["--port", &port.to_string()])
-        .env("RUST_LOG", "concord=warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("engine starts")
-}
-
-/// A loopback system's webhook token in the OS keychain (the engine's own service), for an
-/// engine in a child process; removed on drop.
-struct HookSecret {
-    name: String,
-}
-
-impl HookSecret {
-    fn store(system: &LoopbackSystem, id: &str) -> Self {
-        use concord::secrets::SecretStore;
-        // Unique per call: the tests of this file run at once, and one dropping its secret
-        // must not take another's.
-        let name = format!(
-            "crash-test-{}-{id}-{:016x}-webhook",
-            std::process::id(),
-            rand::random::<u64>()
-        );
-        concord::secrets::Keychain::default()
-            .set(&name, &system.hook_token())
-            .unwrap_or_else(|e| {
-                panic!(
-                    "storing the webhook secret in the OS keychain failed; run the tests in a \
-                     session keyring (`keyctl session - cargo test`): {e}"
-                )
-            });
-        Self { name }
-    }
-}
-
-impl Drop for HookSecret {
-    fn drop(&mut self) {
-        use concord::secrets::SecretStore;
-        let _ = concord::secrets::Keychain::default().delete(&self.name);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
 
 fn field(record: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
@@ -264,8 +207,6 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     );
     assert!(killed >= kills, "the engine was killed {killed} times");
 }
-
-mod common;
 
 use common::json_server::{JsonServer, fixture_dir};
 

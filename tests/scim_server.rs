@@ -316,7 +316,11 @@ async fn provisioning_from_hr_creates_everyone_with_people_on_leave_active_and_l
         );
         assert_eq!(
             u.get(ENTERPRISE).and_then(|e| e.get("department")),
-            Some(&json!(if i.is_multiple_of(2) { "Finance" } else { "Ops" })),
+            Some(&json!(if i.is_multiple_of(2) {
+                "Finance"
+            } else {
+                "Ops"
+            })),
             "the department is the enterprise extension's"
         );
     }
@@ -687,4 +691,131 @@ async fn a_server_without_patch_gets_the_resource_as_read_with_the_change() {
         writes.iter().all(|(m, _, _)| m != "PATCH"),
         "no PATCH is sent to a server that does not support it: {writes:?}"
     );
+}
+
+/// The engine as a child process, SIGKILLed at random moments while HR hires people: every
+/// person must end up in the directory exactly once. A create whose answer was lost to a kill
+/// is looked up by externalId (`filter=externalId eq "…"`) before it is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_provisioning_leaves_no_duplicate_user() {
+    use common::process::{HookSecret, free_port, spawn_engine};
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    // `CONCORD_SCIM_CRASH_PEOPLE=1000` hires (and kills) for longer.
+    let people: usize = std::env::var("CONCORD_SCIM_CRASH_PEOPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
+    let scim = Scim2Server::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let hr = LoopbackSystem::start(
+        "hr",
+        "employee",
+        "/employees",
+        Some(format!("http://127.0.0.1:{port}/hooks/hr")),
+    )
+    .await
+    .expect("hr starts");
+    let hook = HookSecret::store(&hr, "hr");
+    // Answers take 150 ms: a kill often lands while a create is on its way.
+    let slow = scim.slow_base(Duration::from_millis(150)).await;
+    let token = HookSecret::with_value("dir", &concord::secrets::Secret::new(TOKEN));
+    let mut config = serde_json::to_value(workspace(
+        &hr.base_url(),
+        "http://127.0.0.1:9",
+        dir_config(&slow, &token.name),
+    ))
+    .expect("workspace");
+    config["systems"][0]["webhook_secret"] = json!(hook.name);
+    config["systems"][2]["config"]["poll"] = json!({ "interval_secs": 0.5 });
+    // Only employees: the teams system of the other tests has no server here.
+    config["systems"].as_array_mut().expect("systems").remove(1);
+    config["mappings"]
+        .as_array_mut()
+        .expect("mappings")
+        .retain(|m| m["object"] == json!("employee"));
+    config["objects"]
+        .as_array_mut()
+        .expect("objects")
+        .retain(|o| o["name"] == json!("employee"));
+    std::fs::write(dir.path().join("workspace.json"), config.to_string()).expect("workspace file");
+
+    let mut engine = spawn_engine(dir.path(), port);
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut killed = 0;
+    let mut next_kill = Instant::now() + Duration::from_millis(rng.gen_range(400..1200));
+    for hired in 1..=people {
+        hr.edit(&format!("h{hired}"), hr_employee(hired));
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(30..70))).await;
+        if Instant::now() >= next_kill {
+            engine.kill().expect("SIGKILL");
+            engine.wait().expect("reaped");
+            killed += 1;
+            engine = spawn_engine(dir.path(), port);
+            next_kill = Instant::now() + Duration::from_millis(rng.gen_range(400..1200));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let users = loop {
+        let users = s_users(&scim).await;
+        if users.values().map(Vec::len).sum::<usize>() >= people || Instant::now() > deadline {
+            break users;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    engine.kill().expect("stop engine");
+    engine.wait().expect("reaped");
+    let duplicates: Vec<_> = users.iter().filter(|(_, ids)| ids.len() > 1).collect();
+    let log = scim.requests();
+    let creates = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.status == 201)
+        .count();
+    let refused = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.status >= 400)
+        .count();
+    let lookups = log
+        .iter()
+        .filter(|r| r.target.contains("filter=externalId eq"))
+        .count();
+    println!(
+        "scim crash test: {killed} kills while hiring {people}; scim2-server holds {} users, \
+         received {creates} creates ({refused} refused) and {lookups} lookups by externalId",
+        users.len()
+    );
+    assert!(
+        duplicates.is_empty(),
+        "no person is provisioned twice, whatever the kills: {duplicates:?}"
+    );
+    assert_eq!(
+        users.len(),
+        people,
+        "every person hired in HR reaches the directory"
+    );
+    assert_eq!(creates, people, "exactly one successful create per person");
+    assert_eq!(
+        refused, 0,
+        "no create is refused as a duplicate userName: the lost ones were looked up first"
+    );
+    assert!(
+        killed >= 5,
+        "the engine was killed during provisioning ({killed} times)"
+    );
+    assert!(
+        lookups > 0,
+        "some creates were in flight at a kill, and were looked up before being sent again"
+    );
+}
+
+/// The directory's users by externalId.
+async fn s_users(scim: &Scim2Server) -> BTreeMap<String, Vec<String>> {
+    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for u in scim.all("/Users").await {
+        by_key
+            .entry(u["externalId"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(u["id"].as_str().unwrap_or_default().to_owned());
+    }
+    by_key
 }

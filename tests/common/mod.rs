@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod json_server;
+pub mod process;
 pub mod scim2_server;
 
 use std::time::{Duration, Instant};

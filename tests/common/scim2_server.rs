@@ -118,6 +118,42 @@ impl Scim2Server {
         }
     }
 
+    /// The base URL of a proxy in front of the server that holds every answer back for
+    /// `delay` (the request itself reaches the server at once): a slow server, so that a
+    /// process killed mid-request has writes in flight whose outcome it never learns.
+    pub async fn slow_base(&self, delay: Duration) -> String {
+        let upstream = self
+            .base
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy address");
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.split();
+                    let (mut server_read, mut server_write) = server.split();
+                    let up = tokio::io::copy(&mut client_read, &mut server_write);
+                    let down = async {
+                        tokio::time::sleep(delay).await;
+                        tokio::io::copy(&mut server_read, &mut client_write).await
+                    };
+                    let _ = tokio::join!(up, down);
+                });
+            }
+        });
+        format!("http://{addr}/v2")
+    }
+
     /// The SCIM base URL, `http://127.0.0.1:<port>/v2`.
     pub fn base(&self) -> &str {
         &self.base
