@@ -161,7 +161,7 @@ impl utoipa::Modify for AccessAddon {
         put_engine, admin::list_tokens, admin::revoke_token, admin::delete_system, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,
         repair::get_reconciliation, repair::confirm, repair::dismiss, repair::check_mapping
     ),
-    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
+    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, crate::connectors::scim::ScimConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
     modifiers(&SecurityAddon, &AccessAddon)
 )]
 pub struct ApiDoc;

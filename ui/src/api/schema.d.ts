@@ -952,6 +952,13 @@ export interface components {
             resolved_by?: string | null;
             resolution?: unknown;
         };
+        /** @description Overrides of what the server's ServiceProviderConfig says it supports. */
+        FeatureOverrides: {
+            /** @description Send changes as PatchOp (true) or as a PUT of the resource as last read (false). */
+            patch?: boolean | null;
+            /** @description Ask for changes with `filter=meta.lastModified ge "…"` (true) or list everything (false). */
+            filter?: boolean | null;
+        };
         /** @description One typed field of a canonical object. */
         FieldDef: {
             name: string;
@@ -987,7 +994,7 @@ export interface components {
          * @description Canonical field types, for [`validate_canonical`].
          * @enum {string}
          */
-        FieldType: "string" | "date" | "timestamp" | "money" | "phone" | "email" | "enum" | "reference" | "bool" | "number" | "currency";
+        FieldType: "string" | "date" | "timestamp" | "money" | "phone" | "email" | "enum" | "reference" | "bool" | "number" | "currency" | "set";
         /** @description How to ask for records changed since a cursor. */
         Incremental: {
             param: string;
@@ -1162,6 +1169,8 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /** @enum {string} */
+        OnDelete: "delete" | "deactivate";
         /** @description How a listing pages. */
         Pagination: {
             /** @enum {string} */
@@ -1471,6 +1480,62 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "steward" | "support" | "viewer";
+        /** @description A SCIM 2.0 service provider (an identity provider or a SaaS app's provisioning API). */
+        ScimConfig: {
+            /**
+             * @description The SCIM base URL, e.g. `https://example.okta.com/scim/v2` (the resource endpoints
+             *     `/Users`, `/Groups` and the discovery endpoints are below it).
+             */
+            base_url: string;
+            /** @description Bearer token or OAuth2 client credentials (secrets by keychain name, never values). */
+            auth?: components["schemas"]["Auth"];
+            /** Format: int64 */
+            timeout_ms?: number;
+            user_agent?: string | null;
+            /** @description Object name -> the SCIM resource type its records are. */
+            objects: {
+                [key: string]: components["schemas"]["ScimObject"];
+            };
+            poll?: null | components["schemas"]["PollConfig"];
+            reconcile?: null | components["schemas"]["ReconcileConfig"];
+            /**
+             * @description What the server supports, when its ServiceProviderConfig should not be trusted
+             *     (absent: as the server says).
+             */
+            features?: components["schemas"]["FeatureOverrides"];
+        };
+        /** @description One synced object as a SCIM resource type. */
+        ScimObject: {
+            /** @description `User` or `Group` (the core resource types), or another resource type's name. */
+            resource: string;
+            /**
+             * @description The resource endpoint below the base URL; default `/Users` for User, `/Groups` for
+             *     Group, else `/{resource}s`.
+             */
+            endpoint?: string | null;
+            /**
+             * Format: int32
+             * @description Records per listing page (`count`); servers may answer with fewer.
+             */
+            page_size?: number;
+            /**
+             * @description What a delete the engine sends does: remove the resource, or deactivate it
+             *     (`active` = false), as identity providers expect of leavers.
+             */
+            on_delete?: components["schemas"]["OnDelete"];
+            /**
+             * @description For Groups: the User attribute (`externalId`, `userName`, or an extension attribute
+             *     written `urn:…:User:employeeNumber`) that names each member. The group's members are
+             *     then read and written as the list of those keys, at the virtual attribute `memberKeys`,
+             *     and each write adds and removes single members, never replacing the list.
+             */
+            member_key?: string | null;
+            /**
+             * @description The object (in this config) whose resources are the members; default the first User
+             *     object.
+             */
+            member_object?: string | null;
+        };
         /** @description Whether a secret is in the OS keychain; its value is never sent. */
         SecretStatus: {
             name: string;
