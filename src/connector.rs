@@ -222,6 +222,13 @@ pub trait Connector: Send + Sync {
             "this connector cannot list changes".into(),
         ))
     }
+    /// Attribute paths the system's own schema declares for `object`, for the mapper to list
+    /// beside those seen in sample records (fields no sample holds yet). Empty when the system
+    /// publishes no schema.
+    async fn declared_fields(&self, object: &str) -> Result<Vec<String>, ConnectorError> {
+        let _ = object;
+        Ok(Vec::new())
+    }
     /// The cursor for "changed since `time`", for a listing that found no record to take one
     /// from (an empty system): without it every later poll would list everything again. None
     /// when the connector's cursor is not a time it can write.

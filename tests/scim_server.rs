@@ -340,6 +340,44 @@ async fn provisioning_from_hr_creates_everyone_with_people_on_leave_active_and_l
         "no dead letters"
     );
 
+    // The mapper lists what the server's Schemas declare, extensions and typed elements
+    // included, beside what samples show.
+    let connector = s
+        .engine
+        .connector("dir")
+        .expect("the directory's connector");
+    let declared = connector
+        .declared_fields("employee")
+        .await
+        .expect("schemas are read");
+    for path in [
+        "userName",
+        "name/givenName",
+        "emails[type=work].value",
+        "phoneNumbers[type=mobile].value",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/employeeNumber",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/manager/value",
+    ] {
+        assert!(
+            declared.iter().any(|p| p == path),
+            "the mapper is offered {path}: {declared:?}"
+        );
+    }
+    assert!(
+        !declared
+            .iter()
+            .any(|p| p.starts_with("groups") || p == "password"),
+        "read-only and write-only attributes are not offered"
+    );
+    let team = connector
+        .declared_fields("team")
+        .await
+        .expect("schemas are read");
+    assert!(
+        team.iter().any(|p| p == "memberKeys") && team.iter().any(|p| p == "displayName"),
+        "a group offers its members by key: {team:?}"
+    );
+
     // The next poll asks only for what changed, by meta.lastModified.
     s.poll_dir().await;
     let gets: Vec<String> = s
@@ -717,8 +755,8 @@ async fn sigkill_during_provisioning_leaves_no_duplicate_user() {
     .await
     .expect("hr starts");
     let hook = HookSecret::store(&hr, "hr");
-    // Answers take 150 ms: a kill often lands while a create is on its way.
-    let slow = scim.slow_base(Duration::from_millis(150)).await;
+    // Answers take 300 ms, so a create can be caught on its way.
+    let (slow, posts_in_flight) = scim.slow_base(Duration::from_millis(300)).await;
     let token = HookSecret::with_value("dir", &concord::secrets::Secret::new(TOKEN));
     let mut config = serde_json::to_value(workspace(
         &hr.base_url(),
@@ -748,6 +786,13 @@ async fn sigkill_during_provisioning_leaves_no_duplicate_user() {
         hr.edit(&format!("h{hired}"), hr_employee(hired));
         tokio::time::sleep(Duration::from_millis(rng.gen_range(30..70))).await;
         if Instant::now() >= next_kill {
+            // Most kills land while a create is on its way (waiting at most a second for one).
+            let wait = Instant::now() + Duration::from_secs(1);
+            while posts_in_flight.load(std::sync::atomic::Ordering::SeqCst) == 0
+                && Instant::now() < wait
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             engine.kill().expect("SIGKILL");
             engine.wait().expect("reaped");
             killed += 1;

@@ -531,6 +531,11 @@ async fn probe(connector: &dyn crate::connector::Connector, object: &str) -> Con
                 .take(5)
                 .map(|r| Value::Object(r.record))
                 .collect();
+            // Attributes the system declares that no sample holds yet are listed too, empty.
+            let mut fields = field_examples(&samples);
+            for path in connector.declared_fields(object).await.unwrap_or_default() {
+                fields.entry(path).or_insert(Value::Null);
+            }
             ConnectionTest {
                 ok: true,
                 message: format!(
@@ -539,7 +544,7 @@ async fn probe(connector: &dyn crate::connector::Connector, object: &str) -> Con
                 ),
                 object: Some(object.to_owned()),
                 sample_count: samples.len(),
-                fields: field_examples(&samples),
+                fields,
                 samples,
             }
         }

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -120,8 +122,10 @@ impl Scim2Server {
 
     /// The base URL of a proxy in front of the server that holds every answer back for
     /// `delay` (the request itself reaches the server at once): a slow server, so that a
-    /// process killed mid-request has writes in flight whose outcome it never learns.
-    pub async fn slow_base(&self, delay: Duration) -> String {
+    /// process killed mid-request has writes in flight whose outcome it never learns. The
+    /// counter is the number of POSTs sent on and not yet answered.
+    pub async fn slow_base(&self, delay: Duration) -> (String, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let upstream = self
             .base
             .trim_start_matches("http://")
@@ -133,25 +137,43 @@ impl Scim2Server {
             .await
             .expect("proxy binds");
         let addr = listener.local_addr().expect("proxy address");
+        let posts = Arc::new(AtomicUsize::new(0));
+        let counter = posts.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
+                let posts = counter.clone();
                 tokio::spawn(async move {
                     let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
                         return;
                     };
+                    let mut first = vec![0u8; 8192];
+                    let Ok(n) = client.read(&mut first).await else {
+                        return;
+                    };
+                    let is_post = first[..n].starts_with(b"POST ");
+                    if server.write_all(&first[..n]).await.is_err() {
+                        return;
+                    }
+                    if is_post {
+                        posts.fetch_add(1, Ordering::SeqCst);
+                    }
                     let (mut client_read, mut client_write) = client.split();
                     let (mut server_read, mut server_write) = server.split();
                     let up = tokio::io::copy(&mut client_read, &mut server_write);
                     let down = async {
                         tokio::time::sleep(delay).await;
-                        tokio::io::copy(&mut server_read, &mut client_write).await
+                        let copied = tokio::io::copy(&mut server_read, &mut client_write).await;
+                        if is_post {
+                            posts.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        copied
                     };
                     let _ = tokio::join!(up, down);
                 });
             }
         });
-        format!("http://{addr}/v2")
+        (format!("http://{addr}/v2"), posts)
     }
 
     /// The SCIM base URL, `http://127.0.0.1:<port>/v2`.

@@ -15,6 +15,7 @@
 //! (`active` = false) instead of removing.
 
 pub mod config;
+pub mod discovery;
 pub mod patch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,20 +34,15 @@ use crate::model::SystemConfig;
 use crate::secrets::{OriginPolicy, SharedSecrets};
 
 pub use self::config::{MEMBER_KEYS, OnDelete, ScimConfig, ScimObject};
-
-/// What the server supports, as its ServiceProviderConfig says (or the config overrides).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Features {
-    pub patch: bool,
-    pub filter: bool,
-    pub etag: bool,
-}
+pub use self::discovery::Features;
 
 pub struct ScimConnector {
     system: String,
     config: ScimConfig,
     inner: RestConnector,
     features: tokio::sync::OnceCell<Features>,
+    /// The server's ResourceTypes and Schemas documents (their `Resources`).
+    schemas: tokio::sync::OnceCell<(Vec<Value>, Vec<Value>)>,
     /// Member object and resource id -> the member's key ([`ScimObject::member_key`]).
     member_keys: std::sync::Mutex<HashMap<(String, String), String>>,
 }
@@ -93,6 +89,7 @@ impl ScimConnector {
             config,
             inner,
             features: tokio::sync::OnceCell::new(),
+            schemas: tokio::sync::OnceCell::new(),
             member_keys: std::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -112,19 +109,7 @@ impl ScimConnector {
             .get_or_try_init(|| async {
                 let url = self.inner.url("/ServiceProviderConfig");
                 let reply = self.inner.send(Method::GET, &url, &[], None, &[]).await?;
-                let doc = reply.body.unwrap_or(Value::Null);
-                let supported = |feature: &str| {
-                    doc.get(feature).and_then(|f| f.get("supported")).map(|s| {
-                        s.as_bool().unwrap_or_else(|| {
-                            s.as_str().is_some_and(|t| t.eq_ignore_ascii_case("true"))
-                        })
-                    })
-                };
-                Ok::<_, ConnectorError>(Features {
-                    patch: supported("patch").unwrap_or(true),
-                    filter: supported("filter").unwrap_or(true),
-                    etag: supported("etag").unwrap_or(false),
-                })
+                Ok::<_, ConnectorError>(Features::from_document(&reply.body.unwrap_or(Value::Null)))
             })
             .await?;
         let o = self.config.features;
@@ -133,6 +118,18 @@ impl ScimConnector {
             filter: o.filter.unwrap_or(discovered.filter),
             ..*discovered
         })
+    }
+
+    /// The `Resources` of a discovery endpoint's ListResponse (empty where it has none).
+    async fn discovery_list(&self, endpoint: &str) -> Result<Vec<Value>, ConnectorError> {
+        let reply = self
+            .inner
+            .send(Method::GET, &self.inner.url(endpoint), &[], None, &[])
+            .await?;
+        Ok(reply
+            .body
+            .and_then(|b| b.get("Resources").and_then(Value::as_array).cloned())
+            .unwrap_or_default())
     }
 
     /// A record as read, made regular: booleans sent as text are booleans, a group's members
@@ -421,6 +418,31 @@ impl Connector for ScimConnector {
             incremental: true,
             path_writes: true,
         }
+    }
+
+    async fn declared_fields(&self, object: &str) -> Result<Vec<String>, ConnectorError> {
+        let o = self.object(object)?;
+        let (types, schemas) = self
+            .schemas
+            .get_or_try_init(|| async {
+                Ok::<_, ConnectorError>((
+                    self.discovery_list("/ResourceTypes").await?,
+                    self.discovery_list("/Schemas").await?,
+                ))
+            })
+            .await?;
+        let Some(resource_type) = types.iter().find(|t| {
+            t.get("name").and_then(Value::as_str) == Some(o.resource.as_str())
+                || t.get("id").and_then(Value::as_str) == Some(o.resource.as_str())
+        }) else {
+            return Ok(Vec::new());
+        };
+        let mut paths = discovery::declared_paths(resource_type, schemas);
+        if o.member_key.is_some() {
+            paths.retain(|p| !p.starts_with("members"));
+            paths.push(MEMBER_KEYS.to_owned());
+        }
+        Ok(paths)
     }
 
     fn cursor_at(&self, object: &str, time: chrono::DateTime<chrono::Utc>) -> Option<String> {
