@@ -28,6 +28,8 @@ mod listing;
 mod patch;
 mod schema;
 mod seed;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
