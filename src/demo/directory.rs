@@ -249,7 +249,14 @@ impl Directory {
             .route("/Schemas", get(schemas))
             .route("/Schemas/{id}", get(schema))
             .merge(resource_routes(Resource::User))
-            .merge(resource_routes(Resource::Group));
+            .merge(resource_routes(Resource::Group))
+            .method_not_allowed_fallback(|| async {
+                ScimError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    None,
+                    "the endpoint does not take this method",
+                )
+            });
         let app = Router::new()
             .nest(BASE_PATH, api)
             .fallback(|| async { ScimError::new(StatusCode::NOT_FOUND, None, "no such endpoint") })

@@ -596,6 +596,9 @@ async fn invalid_requests_get_scim_errors() {
     f.get("/Nothing")
         .await
         .scim_error(404, None, "an unknown endpoint is 404");
+    f.send(Method::DELETE, "/Users", None, &[])
+        .await
+        .scim_error(405, None, "a method an endpoint does not take is 405");
     let text = f
         .client
         .post(format!("{}/Users", f.dir.base_url()))
