@@ -30,8 +30,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{
-    FieldProblem, Idempotency, MonotonicClock, RequestStats, is_date, json_response, merge_patch,
-    parse_object, problem, with_header,
+    FieldProblem, Idempotency, MonotonicClock, RequestStats, etag_matches, is_date, json_response,
+    merge_patch, parse_object, problem, serve_until, with_header,
 };
 use super::people::rfc3339;
 
@@ -124,11 +124,7 @@ impl Hris {
                 get(get_one).patch(patch).delete(delete),
             )
             .with_state(hris.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await;
-        });
+        serve_until(listener, app, cancel);
         Ok(hris)
     }
 
@@ -528,12 +524,7 @@ async fn patch(
     let if_match = headers
         .get("if-match")
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .to_owned()
-        });
+        .map(str::to_owned);
     let (response, hook) = {
         let mut store = h.lock();
         if let Some(r) = store.idempotency.replay(key.as_ref()) {
@@ -551,9 +542,8 @@ async fn patch(
             }
         };
         let current = store.workers.get(&n).map_or(0, |w| w.version);
-        if let Some(expected) = &if_match
-            && expected != "*"
-            && *expected != current.to_string()
+        if let Some(tags) = &if_match
+            && !etag_matches(tags, current)
         {
             let r = with_etag(
                 error(

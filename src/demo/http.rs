@@ -1,12 +1,25 @@
-//! What the two demo systems share as HTTP servers: JSON error bodies, JSON merge patches,
-//! a clock that never repeats a modification time, idempotency keys, and request counters.
+//! What the demo systems share as HTTP servers: serving until cancelled, JSON error bodies,
+//! JSON merge patches, entity tags, a clock that never repeats a modification time,
+//! idempotency keys, and request counters.
 
 use std::collections::{BTreeMap, HashMap};
 
+use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Serves `app` on `listener` in the background until `cancel` is cancelled.
+pub(crate) fn serve_until(listener: TcpListener, app: Router, cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { cancel.cancelled().await })
+            .await;
+    });
+}
 
 /// A JSON response with a status.
 pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
@@ -19,6 +32,17 @@ pub(crate) fn with_header(mut response: Response, name: &'static str, value: &st
         response.headers_mut().insert(name, v);
     }
     response
+}
+
+/// Whether an `If-Match` or `If-None-Match` header (`*`, or a list of entity tags, weak or
+/// strong) names the tag `"<version>"`, compared weakly (RFC 9110 §8.8.3.2): `W/"3"` and `"3"`
+/// match each other.
+pub(crate) fn etag_matches(header: &str, version: impl std::fmt::Display) -> bool {
+    let version = version.to_string();
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).trim_matches('"') == version)
 }
 
 /// Parses a request body as a JSON object, or answers 400.

@@ -9,6 +9,7 @@
 //! [`run`] is the command; [`start`] returns a [`RunningDemo`] for callers that want the engine
 //! and the systems while it runs (the console, the tests).
 
+pub mod directory;
 pub mod hris;
 mod http;
 pub mod payroll;

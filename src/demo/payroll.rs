@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::{
     FieldProblem, Idempotency, MonotonicClock, RequestStats, is_date, json_response, merge_patch,
-    parse_object, problem, with_header,
+    parse_object, problem, serve_until, with_header,
 };
 use super::people::rfc3339;
 
@@ -163,11 +163,7 @@ impl Payroll {
                 get(get_one).put(put).patch(patch).delete(delete),
             )
             .with_state(payroll.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await;
-        });
+        serve_until(listener, app, cancel);
         Ok(payroll)
     }
 

@@ -812,6 +812,9 @@ pub(crate) struct Seeded {
     pub used_emails: Vec<String>,
     pub hris_only: usize,
     pub payroll_only: usize,
+    /// The people with an account in the company directory: everyone in the HRIS but the recent
+    /// hires (their accounts are not provisioned yet), as Acme knows them.
+    pub directory: Vec<Person>,
 }
 
 /// The company, written down by each system, with the disagreements real systems have: recent
@@ -853,6 +856,7 @@ pub(crate) fn seed_systems(seed: u64, n: usize) -> Seeded {
         used_emails: Vec::new(),
         hris_only: hris_only.len(),
         payroll_only: payroll_only.len(),
+        directory: Vec::new(),
     };
     for (i, p) in people.iter().enumerate() {
         let updated = now - Days::seconds(rng.gen_range(86_400..400 * 86_400));
@@ -863,6 +867,9 @@ pub(crate) fn seed_systems(seed: u64, n: usize) -> Seeded {
         }
         if hris_only.contains(&i) {
             continue;
+        }
+        if !payroll_only.contains(&i) {
+            out.directory.push(p.clone());
         }
         let mut record = payroll_record(p);
         if phone_differs.contains(&i) {
