@@ -131,7 +131,20 @@ impl Engine {
                     }
                     events.push(event_from_fetched(system, &object, record));
                 }
-                let cursor = cursor.map(|c| capped_cursor(&c, began));
+                for external_id in &page.deleted {
+                    events.push(deleted_event(
+                        system,
+                        &object,
+                        external_id,
+                        page.cursor.as_deref(),
+                        self.now(),
+                    ));
+                }
+                // A cursor the connector keeps itself (a change table's sequence) is exact.
+                let cursor = page
+                    .cursor
+                    .clone()
+                    .or_else(|| cursor.map(|c| capped_cursor(&c, began)));
                 self.check_events(&events)?;
                 let fetched = events.len() as u64;
                 row.listed += if listing { fetched } else { 0 };
@@ -201,6 +214,7 @@ impl Engine {
         cancel: CancellationToken,
     ) {
         let mut last_logged: BTreeMap<String, u64> = BTreeMap::new();
+        let signal = self.connector(&system).and_then(|c| c.change_signal());
         while !cancel.is_cancelled() {
             let result = self
                 .poll(&system, |p| {
@@ -220,7 +234,38 @@ impl Engine {
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = tokio::time::sleep(interval) => {}
+                () = async {
+                    match &signal {
+                        Some(s) => s.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
         }
+    }
+}
+
+/// A delete the system reported on a page (a change table's row), as a change event; its key
+/// names the page's cursor, so the same delete read twice is a duplicate.
+fn deleted_event(
+    system: &str,
+    object: &str,
+    external_id: &str,
+    cursor: Option<&str>,
+    now: DateTime<Utc>,
+) -> crate::model::ChangeEvent {
+    crate::model::ChangeEvent {
+        system: system.to_owned(),
+        object: object.to_owned(),
+        external_id: external_id.to_owned(),
+        op: crate::model::ChangeOp::Delete,
+        record: serde_json::Map::new(),
+        version: None,
+        etag: None,
+        source_ts: Some(now),
+        event_key: format!(
+            "poll-delete:{external_id}:{}",
+            cursor.unwrap_or_default()
+        ),
     }
 }

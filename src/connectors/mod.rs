@@ -3,6 +3,7 @@
 //! where. Adding a connector means adding an arm to each function here.
 
 pub mod rest;
+pub mod sql;
 
 use std::sync::Arc;
 
@@ -31,9 +32,14 @@ pub fn build_with(
             secrets.clone(),
             origins,
         )?))),
+        "sql" => Ok(Some(Arc::new(sql::SqlConnector::from_config_with(
+            system,
+            secrets.clone(),
+            origins,
+        )?))),
         "external" => Ok(None),
         other => Err(ConnectorError::Config(format!(
-            "system {}: unknown connector '{other}' (known: rest, external)",
+            "system {}: unknown connector '{other}' (known: rest, sql, external)",
             system.id
         ))),
     }
@@ -44,6 +50,7 @@ pub fn build_with(
 pub fn validate(system: &SystemConfig) -> Result<(), ConnectorError> {
     match system.connector.as_str() {
         "rest" => rest::RestConfig::parse(&system.id, &system.config).map(|_| ()),
+        "sql" => sql::SqlConfig::parse(&system.id, &system.config).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -55,11 +62,14 @@ pub fn sent_secrets(system: &SystemConfig) -> Vec<(String, String)> {
         "rest" => rest::RestConfig::parse(&system.id, &system.config)
             .map(|c| c.sent_secrets())
             .unwrap_or_default(),
+        "sql" => sql::SqlConfig::parse(&system.id, &system.config)
+            .map(|c| c.sent_secrets())
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
 
 /// Whether the console can test a system of this connector before it is saved.
 pub fn testable(connector: &str) -> bool {
-    matches!(connector, "rest")
+    matches!(connector, "rest" | "sql")
 }
