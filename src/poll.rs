@@ -263,9 +263,6 @@ fn deleted_event(
         version: None,
         etag: None,
         source_ts: Some(now),
-        event_key: format!(
-            "poll-delete:{external_id}:{}",
-            cursor.unwrap_or_default()
-        ),
+        event_key: format!("poll-delete:{external_id}:{}", cursor.unwrap_or_default()),
     }
 }

@@ -154,15 +154,24 @@ mod tests {
     #[test]
     fn the_install_sql_names_the_change_table_and_every_operation() {
         let pg = install_script(&config("postgres://u@127.0.0.1:5432/db", "table"));
-        assert!(pg.contains("CREATE TABLE IF NOT EXISTS concord_changes"), "{pg}");
+        assert!(
+            pg.contains("CREATE TABLE IF NOT EXISTS concord_changes"),
+            "{pg}"
+        );
         assert!(
             pg.contains("AFTER INSERT OR UPDATE OR DELETE ON \"employees\""),
             "{pg}"
         );
-        assert!(pg.contains("pg_notify('concord_changes', 'employees')"), "{pg}");
+        assert!(
+            pg.contains("pg_notify('concord_changes', 'employees')"),
+            "{pg}"
+        );
         let lite = install_script(&config("sqlite:///tmp/x.db", "table"));
         for op in ["INSERT", "UPDATE", "DELETE"] {
-            assert!(lite.contains(&format!("AFTER {op} ON \"employees\"")), "{lite}");
+            assert!(
+                lite.contains(&format!("AFTER {op} ON \"employees\"")),
+                "{lite}"
+            );
         }
     }
 
@@ -170,7 +179,9 @@ mod tests {
     fn notify_only_installs_no_change_table_and_none_installs_nothing() {
         let notify = install_statements(&config("postgres://u@h/db", "notify"));
         assert!(
-            notify.iter().all(|s| !s.contains("INSERT INTO concord_changes")),
+            notify
+                .iter()
+                .all(|s| !s.contains("INSERT INTO concord_changes")),
             "notify only announces changes: {notify:?}"
         );
         assert!(install_statements(&config("postgres://u@h/db", "none")).is_empty());

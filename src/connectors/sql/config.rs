@@ -116,7 +116,10 @@ impl SqlConfig {
             ));
         }
         let dialect = parsed.dialect().ok_or_else(|| {
-            bad("config key 'url': use postgres://user@host:port/db or sqlite:///path/file.db".into())
+            bad(
+                "config key 'url': use postgres://user@host:port/db or sqlite:///path/file.db"
+                    .into(),
+            )
         })?;
         if dialect == Dialect::Postgres && url.host_str().is_none_or(str::is_empty) {
             return Err(bad("config key 'url': name the database host".into()));

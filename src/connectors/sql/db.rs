@@ -122,16 +122,14 @@ impl Db {
     /// The columns of a table or view, in order; empty when it does not exist.
     pub async fn columns(&self, relation: &str) -> Result<Vec<Column>, sqlx::Error> {
         let rows: Vec<(String, String)> = match self {
-            Self::Pg(p) => {
-                sqlx::query_as(
-                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+            Self::Pg(p) => sqlx::query_as(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
                      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
                      ORDER BY a.attnum",
-                )
-                .bind(quote_relation(relation))
-                .fetch_all(p)
-                .await?
-            }
+            )
+            .bind(quote_relation(relation))
+            .fetch_all(p)
+            .await?,
             Self::Lite(p) => {
                 let (schema, name) = relation.split_once('.').unwrap_or(("main", relation));
                 sqlx::query_as("SELECT name, type FROM pragma_table_info(?1, ?2) ORDER BY cid")
@@ -242,23 +240,17 @@ impl Db {
         }
     }
 
-    /// Runs statements one after another in one transaction.
+    /// Runs statements one after another as one script: on PostgreSQL a script of several
+    /// statements is one transaction; SQLite's statements are each idempotent (`IF NOT
+    /// EXISTS`), so a script cut short is completed by running it again.
     pub async fn run_all(&self, statements: &[String]) -> Result<(), sqlx::Error> {
+        let script = statements
+            .iter()
+            .map(|s| format!("{s};\n"))
+            .collect::<String>();
         match self {
-            Self::Pg(p) => {
-                let mut tx = p.begin().await?;
-                for s in statements {
-                    sqlx::raw_sql(s).execute(&mut *tx).await?;
-                }
-                tx.commit().await
-            }
-            Self::Lite(p) => {
-                let mut tx = p.begin().await?;
-                for s in statements {
-                    sqlx::raw_sql(s).execute(&mut *tx).await?;
-                }
-                tx.commit().await
-            }
+            Self::Pg(p) => sqlx::raw_sql(&script).execute(p).await.map(|_| ()),
+            Self::Lite(p) => sqlx::raw_sql(&script).execute(p).await.map(|_| ()),
         }
     }
 
@@ -293,7 +285,9 @@ fn bind_lite<'q, O>(q: O, v: &Value, column: Option<&Column>) -> O
 where
     O: Bindable<'q, sqlx::Sqlite>,
 {
-    let affinity = column.map(|c| c.sql_type.to_ascii_uppercase()).unwrap_or_default();
+    let affinity = column
+        .map(|c| c.sql_type.to_ascii_uppercase())
+        .unwrap_or_default();
     let numeric = affinity.contains("INT")
         || affinity.contains("REAL")
         || affinity.contains("FLOA")
@@ -365,14 +359,12 @@ pub fn classify(system: &str, e: &sqlx::Error) -> ConnectorError {
                 .iter()
                 .any(|p| code.starts_with(p));
             // SQLite: 5 busy, 6 locked (and their extended codes).
-            let transient_lite = matches!(
-                code.parse::<i64>().map(|c| c & 0xff),
-                Ok(5) | Ok(6)
-            );
+            let transient_lite = matches!(code.parse::<i64>().map(|c| c & 0xff), Ok(5) | Ok(6));
             if code.starts_with("28") {
                 // Authentication: the stored password or the user is wrong.
                 ConnectorError::Config(format!("system {system}: {message} ({code})"))
-            } else if transient_pg || (db.kind() == sqlx::error::ErrorKind::Other && transient_lite) {
+            } else if transient_pg || (db.kind() == sqlx::error::ErrorKind::Other && transient_lite)
+            {
                 retryable(format!("{message} ({code})"))
             } else if code.starts_with("23") || db.kind() != sqlx::error::ErrorKind::Other {
                 rejected(422, format!("constraint violated: {message} ({code})"))

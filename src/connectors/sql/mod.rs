@@ -187,11 +187,19 @@ impl Inner {
         classify(&self.system, e)
     }
 
+    fn cached_columns(&self, object: &str) -> Option<Arc<Vec<Column>>> {
+        self.columns.lock().ok()?.get(object).cloned()
+    }
+
+    fn cache_columns(&self, object: &str, columns: Arc<Vec<Column>>) {
+        if let Ok(mut m) = self.columns.lock() {
+            m.insert(object.to_owned(), columns);
+        }
+    }
+
     /// The relation's columns, as the database reports them (cached; `fresh` reads again).
     async fn columns(&self, object: &str, fresh: bool) -> Result<Arc<Vec<Column>>, ConnectorError> {
-        if !fresh
-            && let Some(c) = self.columns.lock().ok().and_then(|m| m.get(object).cloned())
-        {
+        if !fresh && let Some(c) = self.cached_columns(object) {
             return Ok(c);
         }
         let o = self.object(object)?;
@@ -220,9 +228,7 @@ impl Inner {
             }
         }
         let columns = Arc::new(columns);
-        if let Ok(mut m) = self.columns.lock() {
-            m.insert(object.to_owned(), columns.clone());
-        }
+        self.cache_columns(object, columns.clone());
         Ok(columns)
     }
 
@@ -252,8 +258,16 @@ impl Inner {
                 body: format!(
                     "'{}' has no column {}; nothing was written (its columns: {})",
                     self.object(object)?.relation(),
-                    unknown.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(", "),
-                    columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    unknown
+                        .iter()
+                        .map(|u| format!("'{u}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
@@ -343,9 +357,15 @@ impl Inner {
             ),
             None => (String::new(), Vec::new()),
         };
-        let records = self.rows(object, &filter, &args, &k, Some(o.page_size)).await?;
+        let records = self
+            .rows(object, &filter, &args, &k, Some(o.page_size))
+            .await?;
         let last = (records.len() == o.page_size as usize)
-            .then(|| records.last().and_then(|r| r.record.get(&o.key_column).cloned()))
+            .then(|| {
+                records
+                    .last()
+                    .and_then(|r| r.record.get(&o.key_column).cloned())
+            })
             .flatten();
         Ok((records, last))
     }
@@ -356,7 +376,9 @@ impl Inner {
         let name = capture::installed_trigger(db.dialect(), o.relation());
         let sql = match db.dialect() {
             Dialect::Postgres => "SELECT COUNT(*) FROM pg_trigger WHERE tgname = $1",
-            Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = $1",
+            Dialect::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = $1"
+            }
         };
         let n = db.scalar(sql, &[&name]).await.map_err(|e| self.err(&e))?;
         Ok(n > 0)
@@ -386,7 +408,9 @@ impl Inner {
         let o = self.object(object)?;
         let db = self.db().await?;
         let object_list = match db.dialect() {
-            Dialect::Postgres => "json_build_object('seq', seq, 'row_key', row_key, 'op', op)::text",
+            Dialect::Postgres => {
+                "json_build_object('seq', seq, 'row_key', row_key, 'op', op)::text"
+            }
             Dialect::Sqlite => "json_object('seq', seq, 'row_key', row_key, 'op', op)",
         };
         let seq_param = match db.dialect() {
@@ -415,7 +439,8 @@ impl Inner {
         }
         let mut page = Page {
             cursor: Some(format!("{CHANGE_CURSOR}{max_seq}")),
-            next: (changes.len() == o.page_size as usize).then(|| format!("{CHANGE_CURSOR}{max_seq}")),
+            next: (changes.len() == o.page_size as usize)
+                .then(|| format!("{CHANGE_CURSOR}{max_seq}")),
             ..Page::default()
         };
         for (key, _) in last {
@@ -427,7 +452,11 @@ impl Inner {
         Ok(page)
     }
 
-    async fn get_row(&self, object: &str, key: &str) -> Result<Option<FetchedRecord>, ConnectorError> {
+    async fn get_row(
+        &self,
+        object: &str,
+        key: &str,
+    ) -> Result<Option<FetchedRecord>, ConnectorError> {
         let o = self.object(object)?;
         let columns = self.columns(object, false).await?;
         let db = self.db().await?;
@@ -552,7 +581,12 @@ impl Connector for SqlConnector {
         };
         let (records, last) = i.key_page(object, token.as_ref()).await?;
         let next = last.map(|after| {
-            json!(Token { after, after_modified: None, seq }).to_string()
+            json!(Token {
+                after,
+                after_modified: None,
+                seq
+            })
+            .to_string()
         });
         Ok(Page {
             records,
@@ -579,13 +613,22 @@ impl Connector for SqlConnector {
         let Some(modified_col) = &o.updated_at_column else {
             return self.list_page(object, page).await;
         };
-        // Change capture installed after the listing: from now on the change table leads.
-        let seq = if page.is_none() { i.change_seq(object).await? } else { None };
+        // Change capture installed after the listing: from now on the change table leads,
+        // from its first row (what it captured since the install, deletes included; rows this
+        // pass also reads come back as duplicates, which the inbox counts and skips).
+        let seq = if page.is_none() {
+            i.change_seq(object).await?.map(|_| 0)
+        } else {
+            None
+        };
         let columns = i.columns(object, false).await?;
         let db = i.db().await?;
         let m_col = Inner::column(&columns, modified_col);
         let k_col = Inner::column(&columns, &o.key_column);
-        let (m, k) = (format!("t.{}", quote(modified_col)), format!("t.{}", quote(&o.key_column)));
+        let (m, k) = (
+            format!("t.{}", quote(modified_col)),
+            format!("t.{}", quote(&o.key_column)),
+        );
         let token: Option<Token> = page.and_then(|p| serde_json::from_str(p).ok());
         let mut filter = format!("{m} >= {}", db.param(1, m_col));
         let mut args = vec![(json!(since), m_col)];
@@ -599,7 +642,13 @@ impl Connector for SqlConnector {
             args.push((t.after.clone(), k_col));
         }
         let records = i
-            .rows(object, &filter, &args, &format!("{m}, {k}"), Some(o.page_size))
+            .rows(
+                object,
+                &filter,
+                &args,
+                &format!("{m}, {k}"),
+                Some(o.page_size),
+            )
             .await?;
         let next = (records.len() == o.page_size as usize)
             .then(|| records.last())

@@ -96,10 +96,23 @@ async fn a_table_is_listed_in_key_order_in_pages_with_typed_values() {
     assert_eq!(pages, 3, "25 rows at 10 a page are 3 pages");
     let expected: Vec<String> = (1..=25).map(|n| n.to_string()).collect();
     assert_eq!(ids, expected, "rows come once each, in key order");
-    let first = l.connector.get("employee", "2").await.expect("get").expect("row 2");
-    assert_eq!(first.record["salary"], json!(2001.0), "a real is a JSON number");
+    let first = l
+        .connector
+        .get("employee", "2")
+        .await
+        .expect("get")
+        .expect("row 2");
+    assert_eq!(
+        first.record["salary"],
+        json!(2001.0),
+        "a real is a JSON number"
+    );
     assert_eq!(first.record["id"], json!(2), "an integer is a JSON number");
-    assert_eq!(first.etag.as_deref(), Some("1"), "the version column is the concurrency token");
+    assert_eq!(
+        first.etag.as_deref(),
+        Some("1"),
+        "the version column is the concurrency token"
+    );
     assert_eq!(first.modified.as_deref(), Some("2024-01-01T00:00:00.000Z"));
 }
 
@@ -111,14 +124,22 @@ async fn updates_check_the_version_and_tell_a_conflict_from_a_missing_row() {
         .update("3", &write(json!({ "name": "Renamed" }), Some("1")))
         .await
         .expect("the update with the current version applies");
-    assert_eq!(out.etag.as_deref(), Some("2"), "the connector increments the version");
+    assert_eq!(
+        out.etag.as_deref(),
+        Some("2"),
+        "the connector increments the version"
+    );
     let row: (String, i64, String) =
         sqlx::query_as("SELECT name, version, updated_at FROM employees WHERE id = 3")
             .fetch_one(&l.pool)
             .await
             .expect("row");
     assert_eq!((row.0.as_str(), row.1), ("Renamed", 2));
-    assert!(row.2 > "2024-01-01T00:00:00.000Z".to_owned(), "updated_at moves: {}", row.2);
+    assert!(
+        row.2 > "2024-01-01T00:00:00.000Z".to_owned(),
+        "updated_at moves: {}",
+        row.2
+    );
 
     let stale = l
         .connector
@@ -148,17 +169,26 @@ async fn unknown_columns_and_broken_constraints_are_rejected_and_nothing_is_writ
     let l = lite(table()).await;
     let bad = l
         .connector
-        .create(&write(json!({ "name": "X", "nickname\" = 1; --": "x" }), None))
+        .create(&write(
+            json!({ "name": "X", "nickname\" = 1; --": "x" }),
+            None,
+        ))
         .await;
     match bad {
         Err(ConnectorError::Rejected { body, .. }) => {
-            assert!(body.contains("has no column"), "the message names the problem: {body}")
+            assert!(
+                body.contains("has no column"),
+                "the message names the problem: {body}"
+            )
         }
         other => panic!("an unknown column is rejected: {other:?}"),
     }
     let dup = l
         .connector
-        .create(&write(json!({ "name": "Dup", "email": "p1@acme.example" }), None))
+        .create(&write(
+            json!({ "name": "Dup", "email": "p1@acme.example" }),
+            None,
+        ))
         .await;
     assert!(
         matches!(dup, Err(ConnectorError::Rejected { status: 422, .. })),
@@ -171,7 +201,10 @@ async fn unknown_columns_and_broken_constraints_are_rejected_and_nothing_is_writ
     assert_eq!(count, 25, "nothing was written");
     let created = l
         .connector
-        .create(&write(json!({ "name": "New", "email": "new@acme.example" }), None))
+        .create(&write(
+            json!({ "name": "New", "email": "new@acme.example" }),
+            None,
+        ))
         .await
         .expect("a create");
     assert_eq!(created.external_id, "26", "the new key comes back");
@@ -192,7 +225,11 @@ async fn changes_since_a_cursor_come_back_in_pages() {
         .changes_page("employee", "2024-01-15T00:00:00.000Z", None)
         .await
         .expect("changes");
-    let ids: Vec<&str> = page.records.iter().map(|r| r.external_id.as_str()).collect();
+    let ids: Vec<&str> = page
+        .records
+        .iter()
+        .map(|r| r.external_id.as_str())
+        .collect();
     assert_eq!(ids, ["4", "9"], "only rows changed since the cursor");
 }
 
@@ -202,10 +239,16 @@ async fn the_change_table_captures_inserts_updates_and_deletes_once_installed() 
     object["change_capture"] = json!("table");
     let l = lite(object).await;
     let before = l.connector.capture_status().await.expect("status");
-    assert!(!before.installed, "nothing is installed until an admin asks");
+    assert!(
+        !before.installed,
+        "nothing is installed until an admin asks"
+    );
     assert!(before.sql.contains("CREATE TRIGGER"), "{}", before.sql);
     let first = l.connector.list_page("employee", None).await.expect("list");
-    assert_eq!(first.cursor, None, "without the change table, no change cursor");
+    assert_eq!(
+        first.cursor, None,
+        "without the change table, no change cursor"
+    );
 
     let after = l.connector.install_capture().await.expect("install");
     assert!(after.installed);
@@ -224,9 +267,21 @@ async fn the_change_table_captures_inserts_updates_and_deletes_once_installed() 
         .changes_page("employee", &cursor, None)
         .await
         .expect("changes");
-    let ids: Vec<&str> = page.records.iter().map(|r| r.external_id.as_str()).collect();
-    assert_eq!(ids, ["30", "5"], "the insert and the update come back as rows");
-    assert_eq!(page.deleted, ["6"], "the delete comes back as a deleted key");
+    let ids: Vec<&str> = page
+        .records
+        .iter()
+        .map(|r| r.external_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["30", "5"],
+        "the insert and the update come back as rows"
+    );
+    assert_eq!(
+        page.deleted,
+        ["6"],
+        "the delete comes back as a deleted key"
+    );
     let again = l
         .connector
         .changes_page("employee", page.cursor.as_deref().expect("cursor"), None)
@@ -249,7 +304,10 @@ async fn a_view_is_written_through_its_statements() {
     .await;
     let created = l
         .connector
-        .create(&write(json!({ "name": "Viewed", "email": "v@acme.example" }), None))
+        .create(&write(
+            json!({ "name": "Viewed", "email": "v@acme.example" }),
+            None,
+        ))
         .await
         .expect("insert statement");
     assert_eq!(created.external_id, "26");
@@ -257,19 +315,37 @@ async fn a_view_is_written_through_its_statements() {
         .update("26", &write(json!({ "name": "Viewed Again" }), Some("1")))
         .await
         .expect("update statement");
-    let row = l.connector.get("employee", "26").await.expect("get").expect("row");
+    let row = l
+        .connector
+        .get("employee", "26")
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(row.record["name"], json!("Viewed Again"));
-    assert_eq!(row.record["email"], json!("v@acme.example"), "fields not written are kept");
+    assert_eq!(
+        row.record["email"],
+        json!("v@acme.example"),
+        "fields not written are kept"
+    );
     let stale = l
         .connector
         .update("26", &write(json!({ "name": "Stale" }), Some("1")))
         .await;
-    assert!(matches!(stale, Err(ConnectorError::VersionConflict { .. })), "{stale:?}");
+    assert!(
+        matches!(stale, Err(ConnectorError::VersionConflict { .. })),
+        "{stale:?}"
+    );
     l.connector
         .delete("26", &write(json!({}), None))
         .await
         .expect("delete statement");
-    assert!(l.connector.get("employee", "26").await.expect("get").is_none());
+    assert!(
+        l.connector
+            .get("employee", "26")
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 #[test]
@@ -278,16 +354,29 @@ fn placeholders_skip_casts_and_quotes() {
         "UPDATE t SET a = :a::int, b = ':not' WHERE id = :id AND a = :a",
         |n, _| format!("${n}"),
     );
-    assert_eq!(sql, "UPDATE t SET a = $1::int, b = ':not' WHERE id = $2 AND a = $1");
+    assert_eq!(
+        sql,
+        "UPDATE t SET a = $1::int, b = ':not' WHERE id = $2 AND a = $1"
+    );
     assert_eq!(names, ["a", "id"]);
 }
 
 #[test]
 fn configs_name_the_bad_key_and_refuse_passwords_in_urls() {
-    let parse = |c: Value| SqlConfig::parse("db", &c).map(|_| ()).unwrap_err().to_string();
+    let parse = |c: Value| {
+        SqlConfig::parse("db", &c)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
     let obj = json!({ "employee": { "table": "employees", "key_column": "id" } });
-    assert!(parse(json!({ "url": "postgres://u:hunter2@h/db", "objects": obj })).contains("password_secret"));
-    assert!(parse(json!({ "url": "postgres://u@h/db", "objects": obj, "extra": 1 })).contains("extra"));
+    assert!(
+        parse(json!({ "url": "postgres://u:hunter2@h/db", "objects": obj }))
+            .contains("password_secret")
+    );
+    assert!(
+        parse(json!({ "url": "postgres://u@h/db", "objects": obj, "extra": 1 })).contains("extra")
+    );
     assert!(
         parse(json!({ "url": "postgres://u@h/db", "objects": { "employee": { "table": "x; DROP", "key_column": "id" } } }))
             .contains("objects.employee.table")

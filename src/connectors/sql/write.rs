@@ -38,7 +38,9 @@ pub fn placeholders(
             quoted = Some(c);
         }
         let starts = c == ':'
-            && chars.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
+            && chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
             && (i == 0 || chars[i - 1] != ':');
         if !starts {
             out.push(c);
@@ -87,8 +89,9 @@ impl Inner {
     ) -> Result<(u64, Option<String>), ConnectorError> {
         let db = self.db().await?;
         // PostgreSQL casts each value to the type of the view column of the same name.
-        let (sql, names) =
-            placeholders(statement, |n, name| db.param(n, Self::column(columns, name)));
+        let (sql, names) = placeholders(statement, |n, name| {
+            db.param(n, Self::column(columns, name))
+        });
         let args: Args = names
             .iter()
             .map(|name| {
@@ -102,12 +105,17 @@ impl Inner {
             .map_err(|e| self.err(&e))
     }
 
-    pub(super) async fn create(&self, write: &WriteRequest) -> Result<WriteOutcome, ConnectorError> {
+    pub(super) async fn create(
+        &self,
+        write: &WriteRequest,
+    ) -> Result<WriteOutcome, ConnectorError> {
         let o = self.object(&write.object)?;
         let columns = self.write_columns(&write.object, &write.payload).await?;
         let key = match &o.insert {
             Some(statement) => {
-                let (_, returned) = self.run_statement(statement, &write.payload, &columns).await?;
+                let (_, returned) = self
+                    .run_statement(statement, &write.payload, &columns)
+                    .await?;
                 returned.or_else(|| write.payload.get(&o.key_column).map(text))
             }
             None => self.insert_row(o, &write.payload, &columns).await?,
@@ -213,15 +221,25 @@ impl Inner {
         }
         if sets.is_empty() {
             // Nothing to change: the row only has to exist.
-            return Ok(u64::from(self.get_row(&write.object, external_id).await?.is_some()));
+            return Ok(u64::from(
+                self.get_row(&write.object, external_id).await?.is_some(),
+            ));
         }
         let key_col = Self::column(columns, &o.key_column);
         args.push((Value::String(external_id.to_owned()), key_col));
-        let mut filter = format!("{} = {}", quote(&o.key_column), db.param(args.len(), key_col));
+        let mut filter = format!(
+            "{} = {}",
+            quote(&o.key_column),
+            db.param(args.len(), key_col)
+        );
         if let (Some(v), Some(expected)) = (&o.version_column, &write.if_match) {
             let column = Self::column(columns, v);
             args.push((Value::String(expected.clone()), column));
-            filter.push_str(&format!(" AND {} = {}", quote(v), db.param(args.len(), column)));
+            filter.push_str(&format!(
+                " AND {} = {}",
+                quote(v),
+                db.param(args.len(), column)
+            ));
         }
         let sql = format!(
             "UPDATE {} SET {} WHERE {filter}",
