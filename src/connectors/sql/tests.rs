@@ -136,7 +136,7 @@ async fn updates_check_the_version_and_tell_a_conflict_from_a_missing_row() {
             .expect("row");
     assert_eq!((row.0.as_str(), row.1), ("Renamed", 2));
     assert!(
-        row.2 > "2024-01-01T00:00:00.000Z".to_owned(),
+        row.2.as_str() > "2024-01-01T00:00:00.000Z",
         "updated_at moves: {}",
         row.2
     );
