@@ -588,12 +588,7 @@ impl Connector for SqlConnector {
             })
             .to_string()
         });
-        Ok(Page {
-            records,
-            next,
-            cursor: seq.map(|s| format!("{CHANGE_CURSOR}{s}")),
-            ..Page::default()
-        })
+        Ok(page_with(records, next, seq))
     }
 
     async fn changes_page(
@@ -661,12 +656,7 @@ impl Connector for SqlConnector {
                 })
                 .to_string()
             });
-        Ok(Page {
-            records,
-            next,
-            cursor: seq.map(|s| format!("{CHANGE_CURSOR}{s}")),
-            ..Page::default()
-        })
+        Ok(page_with(records, next, seq))
     }
 
     async fn get(
@@ -695,6 +685,16 @@ impl Connector for SqlConnector {
         write: &WriteRequest,
     ) -> Result<WriteOutcome, ConnectorError> {
         self.inner.delete(external_id, write).await
+    }
+}
+
+/// A page of rows, with the change table's cursor when there is one.
+fn page_with(records: Vec<FetchedRecord>, next: Option<String>, seq: Option<i64>) -> Page {
+    Page {
+        records,
+        next,
+        cursor: seq.map(|s| format!("{CHANGE_CURSOR}{s}")),
+        ..Page::default()
     }
 }
 
