@@ -109,6 +109,13 @@ pub struct Page {
     /// that takes several pages must not move its cursor past the moment it began.
     #[serde(default)]
     pub server_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Records deleted in the system (external ids), when it says which (a change table).
+    #[serde(default)]
+    pub deleted: Vec<String>,
+    /// The incremental cursor after this page, when the connector keeps its own (a change
+    /// table's sequence) instead of the records' modification times.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// Why a webhook was refused.
@@ -250,6 +257,11 @@ pub trait Connector: Send + Sync {
     }
     /// How often to poll for changes, if at all.
     fn poll_interval(&self) -> Option<Duration> {
+        None
+    }
+    /// Woken when the system announces a change (PostgreSQL's LISTEN/NOTIFY): the poll loop
+    /// polls at once instead of waiting for the interval.
+    fn change_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None
     }
     /// When full listings are compared with what the engine knows (None: this connector

@@ -131,7 +131,20 @@ impl Engine {
                     }
                     events.push(event_from_fetched(system, &object, record));
                 }
-                let cursor = cursor.map(|c| capped_cursor(&c, began));
+                for external_id in &page.deleted {
+                    events.push(deleted_event(
+                        system,
+                        &object,
+                        external_id,
+                        page.cursor.as_deref(),
+                        self.now(),
+                    ));
+                }
+                // A cursor the connector keeps itself (a change table's sequence) is exact.
+                let cursor = page
+                    .cursor
+                    .clone()
+                    .or_else(|| cursor.map(|c| capped_cursor(&c, began)));
                 // A finished listing that found nothing to take a cursor from starts the
                 // changes from when it began, so the next poll asks only for changes.
                 let cursor = match cursor {
@@ -207,6 +220,7 @@ impl Engine {
         cancel: CancellationToken,
     ) {
         let mut last_logged: BTreeMap<String, u64> = BTreeMap::new();
+        let signal = self.connector(&system).and_then(|c| c.change_signal());
         while !cancel.is_cancelled() {
             let result = self
                 .poll(&system, |p| {
@@ -226,7 +240,35 @@ impl Engine {
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = tokio::time::sleep(interval) => {}
+                () = async {
+                    match &signal {
+                        Some(s) => s.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
         }
+    }
+}
+
+/// A delete the system reported on a page (a change table's row), as a change event; its key
+/// names the page's cursor, so the same delete read twice is a duplicate.
+fn deleted_event(
+    system: &str,
+    object: &str,
+    external_id: &str,
+    cursor: Option<&str>,
+    now: DateTime<Utc>,
+) -> crate::model::ChangeEvent {
+    crate::model::ChangeEvent {
+        system: system.to_owned(),
+        object: object.to_owned(),
+        external_id: external_id.to_owned(),
+        op: crate::model::ChangeOp::Delete,
+        record: serde_json::Map::new(),
+        version: None,
+        etag: None,
+        source_ts: Some(now),
+        event_key: format!("poll-delete:{external_id}:{}", cursor.unwrap_or_default()),
     }
 }

@@ -159,9 +159,10 @@ impl utoipa::Modify for AccessAddon {
         resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
         preview_replay, replay, replay_matching, replay_selected, discard, audit, find_record, record, metrics::metrics, metrics::metrics_history,
         put_engine, admin::list_tokens, admin::revoke_token, admin::delete_system, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,
-        repair::get_reconciliation, repair::confirm, repair::dismiss, repair::check_mapping
+        repair::get_reconciliation, repair::confirm, repair::dismiss, repair::check_mapping,
+        sql::capture_status, sql::install_capture
     ),
-    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, crate::connectors::scim::ScimConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
+    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, crate::connectors::scim::ScimConfig, crate::connectors::sql::SqlConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
     modifiers(&SecurityAddon, &AccessAddon)
 )]
 pub struct ApiDoc;

@@ -11,6 +11,7 @@ mod input;
 mod mask;
 mod metrics;
 mod repair;
+mod sql;
 
 pub use doc::ApiDoc;
 pub(crate) use input::{ApiJson, ApiPath, ApiQuery};
@@ -1429,6 +1430,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/tokens", Access::Roles(ADMIN_ONLY, "list tokens")),
     ("DELETE", "/api/tokens/{id}", Access::Roles(ADMIN_ONLY, "revoke tokens")),
     ("DELETE", "/api/systems/{id}", Access::Roles(ADMIN_ONLY, "remove systems")),
+    ("GET", "/api/systems/{id}/change-capture", Access::Roles(ADMIN_ONLY, "read change capture")),
+    ("POST", "/api/systems/{id}/change-capture", Access::Roles(ADMIN_ONLY, "install change capture")),
 ];
 
 /// The rule for a request, by its method and the route it matched.
@@ -1518,6 +1521,7 @@ pub fn router(console: Console) -> Router {
         .route("/api/engine", put(put_engine))
         .merge(repair::router())
         .merge(admin::router())
+        .merge(sql::router())
         .route(
             "/api/{*rest}",
             axum::routing::any(|| async { not_found_json() }),

@@ -4,6 +4,7 @@
 
 pub mod rest;
 pub mod scim;
+pub mod sql;
 
 use std::sync::Arc;
 
@@ -26,23 +27,25 @@ pub fn build_with(
     secrets: &SharedSecrets,
     origins: Arc<dyn crate::secrets::OriginPolicy>,
 ) -> Result<Option<Arc<dyn Connector>>, ConnectorError> {
-    match system.connector.as_str() {
-        "rest" => Ok(Some(Arc::new(rest::RestConnector::from_config_with(
-            system,
-            secrets.clone(),
-            origins,
-        )?))),
-        "scim" => Ok(Some(Arc::new(scim::ScimConnector::from_config_with(
-            system,
-            secrets.clone(),
-            origins,
-        )?))),
-        "external" => Ok(None),
-        other => Err(ConnectorError::Config(format!(
-            "system {}: unknown connector '{other}' (known: rest, scim, external)",
-            system.id
-        ))),
-    }
+    let secrets = secrets.clone();
+    Ok(Some(match system.connector.as_str() {
+        "rest" => Arc::new(rest::RestConnector::from_config_with(
+            system, secrets, origins,
+        )?),
+        "scim" => Arc::new(scim::ScimConnector::from_config_with(
+            system, secrets, origins,
+        )?),
+        "sql" => Arc::new(sql::SqlConnector::from_config_with(
+            system, secrets, origins,
+        )?),
+        "external" => return Ok(None),
+        other => {
+            return Err(ConnectorError::Config(format!(
+                "system {}: unknown connector '{other}' (known: rest, scim, sql, external)",
+                system.id
+            )));
+        }
+    }))
 }
 
 /// Checks a system's config for its connector without building anything; errors name the key
@@ -51,6 +54,7 @@ pub fn validate(system: &SystemConfig) -> Result<(), ConnectorError> {
     match system.connector.as_str() {
         "rest" => rest::RestConfig::parse(&system.id, &system.config).map(|_| ()),
         "scim" => scim::ScimConfig::parse(&system.id, &system.config).map(|_| ()),
+        "sql" => sql::SqlConfig::parse(&system.id, &system.config).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -65,11 +69,14 @@ pub fn sent_secrets(system: &SystemConfig) -> Vec<(String, String)> {
         "scim" => scim::ScimConfig::parse(&system.id, &system.config)
             .map(|c| c.as_rest().sent_secrets())
             .unwrap_or_default(),
+        "sql" => sql::SqlConfig::parse(&system.id, &system.config)
+            .map(|c| c.sent_secrets())
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
 
 /// Whether the console can test a system of this connector before it is saved.
 pub fn testable(connector: &str) -> bool {
-    matches!(connector, "rest" | "scim")
+    matches!(connector, "rest" | "scim" | "sql")
 }

@@ -1007,6 +1007,7 @@ impl RestConnector {
             next,
             total,
             server_time,
+            ..Page::default()
         })
     }
 

@@ -568,6 +568,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/systems/{id}/change-capture": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin. */
+        get: operations["capture_status"];
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["install_capture"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/systems/{id}/discover": {
         parameters: {
             query?: never;
@@ -757,6 +775,20 @@ export interface components {
             choice: components["schemas"]["Choice"];
             note?: string;
         };
+        /** @description Whether change capture is installed, and the SQL that installs it. */
+        CaptureStatus: {
+            /** @description The statements an install runs, in order, as one script. */
+            sql: string;
+            /** @description Every object asking for change capture has its trigger. */
+            installed: boolean;
+            /** @description The objects (tables) whose changes the triggers capture. */
+            objects: string[];
+        };
+        /**
+         * @description How changes made directly in the database reach the engine besides polling.
+         * @enum {string}
+         */
+        ChangeCapture: "none" | "table" | "notify";
         /** @description What a steward picks as the field's value. */
         Choice: {
             /** @enum {string} */
@@ -1565,6 +1597,52 @@ export interface components {
         };
         /** @enum {string} */
         SignedPayload: "body" | "timestamp_dot_body";
+        /** @description A PostgreSQL or SQLite database, described as data. */
+        SqlConfig: {
+            /** @description `postgres://user@host:port/db` or `sqlite:///path/to/file.db`; never a password. */
+            url: string;
+            /** @description Keychain name of the database password (PostgreSQL only). */
+            password_secret?: string | null;
+            /**
+             * Format: double
+             * @description Seconds to wait for a connection before a request fails as retryable.
+             */
+            connect_timeout_secs?: number;
+            /** @description Object name -> the table or view holding its records. */
+            objects: {
+                [key: string]: components["schemas"]["SqlObject"];
+            };
+            poll?: null | components["schemas"]["PollConfig"];
+            reconcile?: null | components["schemas"]["ReconcileConfig"];
+        };
+        /** @description One object: a table, or a view with the statements that write it. */
+        SqlObject: {
+            /** @description The table (optionally `schema.table`), written with generated statements. */
+            table?: string | null;
+            /** @description A view read like a table and written with `insert`/`update`/`delete`. */
+            view?: string | null;
+            /** @description Statement creating a record; `:column` placeholders take the record's values. */
+            insert?: string | null;
+            /**
+             * @description Statement updating a record; `:column` placeholders take the record's values as read
+             *     with the changes applied, and `:<version_column>` the version the engine last saw.
+             */
+            update?: string | null;
+            /** @description Statement deleting a record; `:<key_column>` takes its key. */
+            delete?: string | null;
+            /** @description The column identifying a record (its external id); listings go in its order. */
+            key_column: string;
+            /**
+             * @description An integer column the connector increments on every update it makes, and checks
+             *     (optimistic concurrency).
+             */
+            version_column?: string | null;
+            /** @description A modification-time column: incremental reads ask for rows changed since the newest. */
+            updated_at_column?: string | null;
+            /** Format: int32 */
+            page_size?: number;
+            change_capture?: components["schemas"]["ChangeCapture"];
+        };
         /** @description One connected application instance. */
         SystemConfig: {
             id: string;
@@ -4279,6 +4357,167 @@ export interface operations {
             };
             /** @description the rest of the config still names the system (ownership rules) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    capture_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The SQL an install runs, and whether it is installed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaptureStatus"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such item. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not a sql system, or its config cannot be used */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database did not answer */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    install_capture: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Installed: the statements GET shows ran in one transaction. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaptureStatus"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such item. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The item's state does not allow this (already resolved, replayed or discarded). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not a sql system, or no object asks for change capture */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database did not answer, or refused the statements */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
