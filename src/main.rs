@@ -40,8 +40,9 @@ enum Command {
         #[arg(long)]
         port_file: Option<PathBuf>,
     },
-    /// Run the demo: two HR systems on loopback (Acme HRIS and Acme Payroll), seeded with
-    /// employees, synced both ways while a simulator edits them; prints what happens.
+    /// Run the demo: two HR systems and a directory on loopback (Acme HRIS, Acme Payroll and
+    /// Acme Directory), seeded with employees, synced both ways while a simulator edits them;
+    /// prints what happens.
     Demo {
         /// Seed for people, edits, secrets and failures: the same seed, the same run.
         #[arg(long, default_value_t = 1)]
@@ -49,7 +50,7 @@ enum Command {
         /// Number of employees.
         #[arg(long, default_value_t = 1000)]
         employees: usize,
-        /// Edits per second the simulator makes across both systems.
+        /// Edits per second the simulator makes across the systems.
         #[arg(long, default_value_t = 2.0)]
         edit_rate: f64,
         /// Stop after this many seconds (default: run until Ctrl-C).
@@ -62,7 +63,8 @@ enum Command {
     /// Serve the console (API under /api, the built UI, webhooks) on 127.0.0.1 and print its
     /// address with this launch's admin token.
     Serve {
-        /// Serve the demo workspace (two HR systems on loopback, with a simulator).
+        /// Serve the demo workspace (two HR systems and a directory on loopback, with a
+        /// simulator).
         #[arg(long)]
         demo: bool,
         #[arg(long, default_value_t = 1)]

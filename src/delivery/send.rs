@@ -186,9 +186,11 @@ fn lookup_criteria(ws: &Workspace, system: &str, row: &Claimed) -> Vec<(String, 
             continue;
         }
         let fields: BTreeSet<String> = std::iter::once(key.clone()).collect();
+        // A key written to several paths (an id kept in two attributes) must be found at all
+        // of them.
         if let Ok(assignments) = mapping.assignments(&fields, &row.canonical, false)
-            && assignments.len() == 1
-            && !assignments[0].1.is_null()
+            && !assignments.is_empty()
+            && assignments.iter().all(|(_, v)| !v.is_null())
         {
             return assignments;
         }

@@ -1,11 +1,12 @@
-//! People at work: edits made in the two systems' own screens over time, as HR and payroll
-//! clerks and employees make them. Promotions, transfers, moves, new phones, raises, leave,
+//! People at work: edits made in the systems' own screens over time, as HR and payroll clerks,
+//! IT and employees make them. Promotions, transfers, moves, new phones, raises, leave,
 //! terminations and hires in the HRIS; bank details, deductions, phones, addresses and pay
-//! adjustments in payroll. Some are the hard cases a sync engine exists for: both systems
+//! adjustments in payroll; desk phones in the directory. Some are the hard cases a sync engine exists for: both systems
 //! changing one salary at once (a conflict for a steward), both changing one phone (the later
 //! wins), a hire date typed as "13/45/2024" (rejected on the way in), a hire entered in payroll
 //! without a last name (cannot be created in the HRIS), a phone or a salary payroll refuses (a
-//! dead letter), and payroll renaming someone the HRIS owns (reverted).
+//! dead letter), payroll renaming someone the HRIS owns (reverted), and the HRIS changing a work
+//! e-mail the directory owns (held for a steward).
 //!
 //! The sequence of edits is fixed by the seed. The hard cases come early, at fixed steps, so
 //! that even a short run shows each of them once; after that they recur at random, rarely.
@@ -20,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::directory::Directory;
 use super::hris::Hris;
 use super::payroll::Payroll;
 use super::people::{
@@ -60,6 +62,10 @@ pub enum Edit {
     SalaryOverCap,
     /// Payroll renames someone; the HRIS owns names, so the engine puts the name back.
     PayrollRename,
+    /// Someone's desk phone changes in the directory, which owns work phones.
+    DirectoryPhone,
+    /// The HRIS changes a work e-mail, which the directory owns: held for a steward.
+    HrisEmail,
 }
 
 impl Edit {
@@ -88,6 +94,8 @@ impl Edit {
             Self::ForeignPhone => "UK phone number (HRIS)",
             Self::SalaryOverCap => "salary above payroll's limit (HRIS)",
             Self::PayrollRename => "rename in payroll (HRIS owns names)",
+            Self::DirectoryPhone => "new desk phone (directory)",
+            Self::HrisEmail => "e-mail changed in the HRIS (the directory owns it)",
         }
     }
 }
@@ -117,6 +125,8 @@ const ORDINARY: &[(Edit, u32)] = &[
     (Edit::ForeignPhone, 1),
     (Edit::SalaryOverCap, 1),
     (Edit::PayrollRename, 1),
+    (Edit::DirectoryPhone, 4),
+    (Edit::HrisEmail, 1),
 ];
 
 /// The hard cases, at fixed early steps (1-based), so a short run shows each once.
@@ -128,6 +138,7 @@ const SCRIPTED: &[(u64, Edit)] = &[
     (10, Edit::ConcurrentPhone),
     (12, Edit::SalaryOverCap),
     (14, Edit::PayrollRename),
+    (16, Edit::HrisEmail),
 ];
 
 /// What the simulator has done.
@@ -142,6 +153,7 @@ pub struct SimStats {
 pub(crate) struct Simulator {
     hris: Hris,
     payroll: Payroll,
+    directory: Directory,
     rng: StdRng,
     next_number: usize,
     used_emails: Vec<String>,
@@ -159,6 +171,7 @@ impl Simulator {
     pub(crate) fn new(
         hris: Hris,
         payroll: Payroll,
+        directory: Directory,
         seed: u64,
         next_number: usize,
         used_emails: Vec<String>,
@@ -167,6 +180,7 @@ impl Simulator {
         Self {
             hris,
             payroll,
+            directory,
             rng: StdRng::seed_from_u64(seed ^ 0x5_1A17_0A7E),
             next_number,
             used_emails,
@@ -308,6 +322,31 @@ impl Simulator {
                     if let Some(m) = manager.filter(|m| *m != number) {
                         r.insert("manager_id".into(), json!(m));
                     }
+                });
+            }
+            Edit::DirectoryPhone => {
+                let id = self.directory.user_id_by_employee(&number)?;
+                let phone = self.e164_new_phone();
+                self.directory.edit_user(&id, |u| {
+                    let mut phones: Vec<Value> = u
+                        .get("phoneNumbers")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    phones.retain(|p| p.get("type") != Some(&json!("work")));
+                    phones.push(json!({ "type": "work", "value": phone }));
+                    u.insert("phoneNumbers".into(), Value::Array(phones));
+                });
+            }
+            Edit::HrisEmail => {
+                self.protected.insert(number.clone());
+                let current = text(&record, "work_email").unwrap_or_default();
+                let alias = match current.split_once('@') {
+                    Some((local, domain)) => format!("{local}.hr@{domain}"),
+                    None => return None,
+                };
+                self.hris.ui_edit(&wid, |r| {
+                    r.insert("work_email".into(), json!(alias));
                 });
             }
             Edit::HrisPhone => {

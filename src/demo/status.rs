@@ -64,6 +64,10 @@ pub(crate) async fn initial_summary(engine: &Engine, took: Duration) -> anyhow::
         "SELECT COUNT(*) FROM outbox WHERE system_id = 'hris' AND op = 'create' AND status = 'sent'",
     )
     .await?;
+    let to_directory = count(
+        "SELECT COUNT(*) FROM outbox WHERE system_id = 'directory' AND op = 'create' AND status = 'sent'",
+    )
+    .await?;
     let updates =
         count("SELECT COUNT(*) FROM outbox WHERE op = 'update' AND status = 'sent'").await?;
     let exceptions = engine
@@ -78,8 +82,8 @@ pub(crate) async fn initial_summary(engine: &Engine, took: Duration) -> anyhow::
     }
     Ok(format!(
         "initial sync done in {took:.1?}: {linked} people matched by employee number, \
-         {to_payroll} created in payroll, {to_hris} created in the HRIS, {updates} records \
-         corrected; open exceptions: {}",
+         {to_payroll} created in payroll, {to_hris} created in the HRIS, {to_directory} \
+         provisioned in the directory, {updates} records corrected; open exceptions: {}",
         by_kind(&kinds)
     ))
 }
@@ -197,7 +201,7 @@ async fn decisions(engine: &Engine, after: i64) -> anyhow::Result<(Vec<String>, 
             "rule3:non_owner:revert" => format!(
                 "         < {who} {field}: changed in {system}, which does not own it; put back"
             ),
-            _ => format!("         + {who}: new in {system}; creating it in the other system"),
+            _ => format!("         + {who}: new in {system}; creating it in the other systems"),
         });
     }
     Ok((lines, last))

@@ -1,7 +1,8 @@
-//! The demo's workspace, as an admin would configure it: both systems through the declarative
-//! `rest` connector (the HRIS with an API key, page/size pages and signed webhooks; payroll
-//! with OAuth2 client credentials, cursor pages, polling and a rate limit), the Employee
-//! object with payroll's deductions added as data, a mapping per system with real
+//! The demo's workspace, as an admin would configure it: the two HR systems through the
+//! declarative `rest` connector (the HRIS with an API key, page/size pages and signed webhooks;
+//! payroll with OAuth2 client credentials, cursor pages, polling and a rate limit), the
+//! directory through the `scim` connector (a bearer token, polled, leavers deactivated), the
+//! Employee object with payroll's deductions added as data, a mapping per system with real
 //! transforms, and who owns which field.
 
 use serde_json::{Value, json};
@@ -14,6 +15,7 @@ use crate::transform::FieldType;
 pub const HRIS_API_KEY: &str = "demo-hris-api-key";
 pub const HRIS_WEBHOOK_KEY: &str = "demo-hris-webhook-key";
 pub const PAYROLL_CLIENT_SECRET: &str = "demo-payroll-client-secret";
+pub const DIRECTORY_TOKEN: &str = "demo-directory-token";
 
 /// The keychain name of one of the demo's secrets for a seed, e.g. `demo-hris-api-key-1`.
 pub fn secret_name(kind: &str, seed: u64) -> String {
@@ -23,6 +25,8 @@ pub fn secret_name(kind: &str, seed: u64) -> String {
 /// How often payroll is polled, and how often the HRIS is (as a fallback to its webhooks).
 pub const PAYROLL_POLL_SECS: f64 = 1.0;
 pub const HRIS_POLL_SECS: f64 = 30.0;
+/// How often the directory is polled (SCIM sends no events).
+pub const DIRECTORY_POLL_SECS: f64 = 2.0;
 /// What the engine allows itself against payroll's 25 requests a second.
 pub const PAYROLL_RATE: f64 = 20.0;
 
@@ -75,8 +79,19 @@ fn nullable(canonical: &str, system: &str, transform: Option<Value>) -> Value {
     r
 }
 
+/// Where the demo's three systems listen.
+#[derive(Debug, Clone, Copy)]
+pub struct Urls<'a> {
+    pub hris: &'a str,
+    pub payroll: &'a str,
+    /// The SCIM base URL (`…/scim/v2`).
+    pub directory: &'a str,
+}
+
 /// The whole workspace for systems at these base URLs, with the secrets of `seed`.
-pub fn workspace(hris_url: &str, payroll_url: &str, seed: u64) -> anyhow::Result<WorkspaceConfig> {
+pub fn workspace(urls: Urls<'_>, seed: u64) -> anyhow::Result<WorkspaceConfig> {
+    let (hris_url, payroll_url) = (urls.hris, urls.payroll);
+    let directory_token = secret_name(DIRECTORY_TOKEN, seed);
     let api_key = secret_name(HRIS_API_KEY, seed);
     let webhook_key = secret_name(HRIS_WEBHOOK_KEY, seed);
     let client_secret = secret_name(PAYROLL_CLIENT_SECRET, seed);
@@ -88,6 +103,12 @@ pub fn workspace(hris_url: &str, payroll_url: &str, seed: u64) -> anyhow::Result
     let payroll_state = json!({ "kind": "enum", "table": [
         { "system": 1, "canonical": "active" },
         { "system": 0, "canonical": "terminated" } ] });
+    // The directory has only `active`: people on leave keep their accounts.
+    let directory_active = json!({ "kind": "enum", "table": [
+        { "system": true, "canonical": "active" },
+        { "system": true, "canonical": "on_leave" },
+        { "system": false, "canonical": "terminated" } ] });
+    let enterprise = crate::connectors::scim::config::ENTERPRISE_SCHEMA;
     let config = json!({
         "systems": [
             { "id": "hris", "name": "Acme HRIS", "connector": "rest",
@@ -141,6 +162,14 @@ pub fn workspace(hris_url: &str, payroll_url: &str, seed: u64) -> anyhow::Result
                       "update": { "method": "PATCH" }
                   } },
                   "poll": { "interval_secs": PAYROLL_POLL_SECS }
+              } },
+            { "id": "directory", "name": "Acme Directory", "connector": "scim",
+              "config": {
+                  "base_url": urls.directory,
+                  "timeout_ms": 5000,
+                  "auth": { "type": "bearer", "secret": directory_token },
+                  "objects": { "employee": { "resource": "User", "on_delete": "deactivate" } },
+                  "poll": { "interval_secs": DIRECTORY_POLL_SECS }
               } }
         ],
         "objects": [ employee_schema()? ],
@@ -190,6 +219,18 @@ pub fn workspace(hris_url: &str, payroll_url: &str, seed: u64) -> anyhow::Result
                 rule(&["bank_account_number"], "bank/account_number", None),
                 rule(&["retirement_contribution_pct"], "deductions/retirement_pct", None),
                 rule(&["medical_plan"], "deductions/medical_plan", None)
+            ] },
+            { "system": "directory", "object": "employee", "rules": [
+                rule(&["employee_number"], "externalId", None),
+                rule(&["employee_number"], &format!("{enterprise}/employeeNumber"), None),
+                rule(&["work_email"], "userName", None),
+                rule(&["work_email"], "emails[type=work].value", None),
+                rule(&["given_name"], "name/givenName", None),
+                rule(&["family_name"], "name/familyName", None),
+                rule(&["work_phone"], "phoneNumbers[type=work].value", Some(json!({ "kind": "phone", "region": "US" }))),
+                rule(&["job_title"], "title", None),
+                rule(&["department"], &format!("{enterprise}/department"), None),
+                rule(&["employment_status"], "active", Some(directory_active))
             ] }
         ],
         "policies": [ { "object": "employee", "fields": policies() } ]
@@ -197,8 +238,9 @@ pub fn workspace(hris_url: &str, payroll_url: &str, seed: u64) -> anyhow::Result
     Ok(serde_json::from_value(config)?)
 }
 
-/// The HRIS owns identity, job and status; payroll owns bank details and deductions; both
-/// write phone and home address (the later write wins); pay needs a person when both change
+/// The HRIS owns identity, job and status; payroll owns bank details and deductions; the
+/// directory owns the work e-mail and phone (the HR systems may write the phone); both HR
+/// systems write the home address (the later write wins); pay needs a person when both change
 /// it, and a second person to approve.
 fn policies() -> Vec<Value> {
     let owned = |field: &str, owner: &str, sensitive: bool| json!({ "field": field, "owner": owner, "conflict": "owner_wins", "sensitive": sensitive });
@@ -209,7 +251,6 @@ fn policies() -> Vec<Value> {
         "given_name",
         "family_name",
         "preferred_name",
-        "work_email",
         "employment_status",
         "hire_date",
         "termination_date",
@@ -230,7 +271,16 @@ fn policies() -> Vec<Value> {
         out.push(owned(f, "payroll", true));
     }
     out.push(owned("pay_frequency", "payroll", false));
-    out.push(shared("work_phone", false));
+    // The directory owns the work e-mail (its login): a change made elsewhere waits for a
+    // steward. The HR systems may update the work phone too; the directory's wins a conflict.
+    out.push(
+        json!({ "field": "work_email", "owner": "directory", "conflict": "owner_wins",
+                     "non_owner": "quarantine" }),
+    );
+    out.push(
+        json!({ "field": "work_phone", "owner": "directory", "writers": ["hris", "payroll"],
+                     "conflict": "owner_wins" }),
+    );
     for f in [
         "home_address_line1",
         "home_address_line2",
