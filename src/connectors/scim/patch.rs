@@ -1,8 +1,8 @@
 //! Deciding SCIM writes, with no I/O: a change given as (system path, value) assignments
 //! becomes a PatchOp (RFC 7644 §3.5.2) that touches only what the assignments name, or, for a
 //! server without PATCH, the resource as last read with the changes applied; a group's members
-//! become single-member adds and removes; and what big provisioning clients and servers
-//! really send (string booleans such as `"True"`, capitalised op names) is read leniently.
+//! become single-member adds and removes; and what real servers send as booleans (`"True"`)
+//! is read as booleans.
 //!
 //! Paths translate from Concord's path language: `name/givenName` is `name.givenName`,
 //! `emails[type=work].value` is `emails[type eq "work"].value`, and
@@ -308,42 +308,6 @@ pub fn normalize_booleans(record: &mut Map<String, Value>, extra: &BTreeSet<Stri
     }
 }
 
-/// One operation of a PatchOp as received.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PatchOperation {
-    /// `add`, `replace` or `remove`, lowercased.
-    pub op: String,
-    pub path: Option<String>,
-    pub value: Option<Value>,
-}
-
-/// The operations of a PatchOp, op names lowercased: "Replace" and "replace" are one
-/// operation, as RFC 7644 compares them and Entra sends them.
-pub fn read_operations(body: &Value) -> Result<Vec<PatchOperation>, String> {
-    let ops = body
-        .get("Operations")
-        .or_else(|| body.get("operations"))
-        .and_then(Value::as_array)
-        .ok_or("a PatchOp carries an Operations array")?;
-    ops.iter()
-        .map(|o| {
-            let name = o
-                .get("op")
-                .and_then(Value::as_str)
-                .ok_or("each operation names its op")?
-                .to_ascii_lowercase();
-            if !matches!(name.as_str(), "add" | "replace" | "remove") {
-                return Err(format!("'{name}' is not a PatchOp operation"));
-            }
-            Ok(PatchOperation {
-                op: name,
-                path: o.get("path").and_then(Value::as_str).map(str::to_owned),
-                value: o.get("value").cloned(),
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn string_booleans_and_capitalised_ops_are_read() {
+    fn string_booleans_are_read_as_booleans() {
         let mut r = record(
             json!({"active": "True", "emails": [{"value": "x", "primary": "false"}], "title": "true"}),
         );
@@ -490,11 +454,5 @@ mod tests {
             json!({"active": true, "emails": [{"value": "x", "primary": false}], "title": "true"}),
             "active and primary are booleans whatever the sender wrote; text stays text"
         );
-        let ops = read_operations(
-            &json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
-        )
-        .expect("a capitalised op is an op");
-        assert_eq!(ops[0].op, "replace");
-        assert!(read_operations(&json!({"Operations": [{"op": "merge"}]})).is_err());
     }
 }
