@@ -864,3 +864,54 @@ async fn s_users(scim: &Scim2Server) -> BTreeMap<String, Vec<String>> {
     }
     by_key
 }
+
+/// An admin tests a SCIM system before saving it: the console lists its first page and offers
+/// the attributes its Schemas declare, with the token entered for this test only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsaved_scim_system_is_tested_from_the_console_with_its_declared_attributes() {
+    let s = Setup::start(Scim2Server::start().await, 5).await;
+    let console = concord::server::serve_console(
+        s.engine.clone(),
+        0,
+        None,
+        std::sync::Arc::new(concord::secrets::MemorySecrets::new()),
+    )
+    .await
+    .expect("console");
+    let draft = json!({ "id": "idp", "name": "New IdP", "connector": "scim",
+                        "config": dir_config(s.scim.base(), "idp-token") });
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://{}/api/systems/test", console.addr))
+        .bearer_auth(&console.admin_token)
+        .json(&json!({ "system": draft, "object": "employee", "secrets": { "idp-token": TOKEN } }))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("the console answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["ok"], json!(true), "the draft connects: {answer}");
+    assert_eq!(
+        answer["sample_count"],
+        json!(5),
+        "the first page's users are the samples: {answer}"
+    );
+    let fields = answer["fields"].as_object().cloned().unwrap_or_default();
+    for path in [
+        "emails[type=work].value",
+        "emails[type=home].value",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/manager/value",
+    ] {
+        assert!(
+            fields.contains_key(path),
+            "a declared attribute no sample holds is offered: {path} in {fields:?}"
+        );
+    }
+    assert!(
+        fields
+            .get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/department")
+            .is_some_and(|v| !v.is_null()),
+        "an attribute the samples hold comes with a sample value: {fields:?}"
+    );
+}
