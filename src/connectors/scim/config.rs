@@ -335,5 +335,21 @@ mod tests {
             vec![("dir-token".to_owned(), "http://127.0.0.1:1".to_owned())],
             "the token goes only to the server's origin"
         );
+        let oauth = ScimConfig::parse(
+            "dir",
+            &json!({"base_url": "https://idp.example/scim/v2",
+                    "auth": {"type": "oauth2_client_credentials", "token_url": "https://login.example/oauth2/token",
+                             "client_id": "concord", "secret": "idp-client-secret"},
+                    "objects": {"employee": {"resource": "User"}}}),
+        )
+        .expect("OAuth2 client credentials are a SCIM auth");
+        assert_eq!(
+            oauth.as_rest().sent_secrets(),
+            vec![(
+                "idp-client-secret".to_owned(),
+                "https://login.example:443".to_owned()
+            )],
+            "the client secret goes only to the token endpoint's origin"
+        );
     }
 }
