@@ -245,33 +245,7 @@ impl Setup {
     }
 
     async fn settle(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            while self.hub.hooks_pending() > 0 {
-                assert!(Instant::now() < deadline, "webhooks did not drain in 60 s");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            self.engine
-                .run_until_idle(Duration::from_secs(30))
-                .await
-                .expect("engine goes idle");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if self.hub.hooks_pending() == 0 && self.pending().await == 0 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the systems did not go quiet in 60 s"
-            );
-        }
-    }
-
-    async fn pending(&self) -> i64 {
-        self.scalar(
-            "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'pending')
-                  + (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight'))",
-        )
-        .await
+        common::settle(&self.engine, &[&self.hub], Duration::from_secs(60)).await;
     }
 
     async fn scalar(&self, sql: &str) -> i64 {

@@ -198,24 +198,12 @@ impl Setup {
 
     /// Waits until webhooks are accepted and the inbox and outbox are empty.
     async fn settle(&self) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            while self.hr.hooks_pending() + self.teams.hooks_pending() > 0 {
-                assert!(Instant::now() < deadline, "webhooks did not drain in 90 s");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            self.engine
-                .run_until_idle(Duration::from_secs(60))
-                .await
-                .expect("engine goes idle");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if self.hr.hooks_pending() + self.teams.hooks_pending() == 0
-                && self.pending().await == 0
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the systems did not go quiet");
-        }
+        common::settle(
+            &self.engine,
+            &[&self.hr, &self.teams],
+            Duration::from_secs(90),
+        )
+        .await;
     }
 
     /// Polls the directory (changes since the last poll), then settles.
@@ -225,16 +213,6 @@ impl Setup {
             .await
             .expect("directory poll");
         self.settle().await;
-    }
-
-    async fn pending(&self) -> i64 {
-        sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'pending')
-                  + (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight'))",
-        )
-        .fetch_one(self.engine.pool())
-        .await
-        .expect("count")
     }
 
     async fn count(&self, sql: &str) -> i64 {

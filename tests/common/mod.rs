@@ -245,3 +245,42 @@ pub async fn serve_console(
         .expect("client");
     (base, client)
 }
+
+/// Events waiting to be applied plus writes waiting to be delivered.
+pub async fn pending(engine: &Engine) -> i64 {
+    sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'pending')
+              + (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight'))",
+    )
+    .fetch_one(engine.pool())
+    .await
+    .expect("count the queues")
+}
+
+/// Waits (at most `timeout`) until the webhooks of `systems` are accepted and the engine's
+/// inbox and outbox are empty.
+pub async fn settle(engine: &Engine, systems: &[&LoopbackSystem], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let hooks = || systems.iter().map(|s| s.hooks_pending()).sum::<usize>();
+    loop {
+        while hooks() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "webhooks did not drain in {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        engine
+            .run_until_idle(Duration::from_secs(30).min(timeout))
+            .await
+            .expect("engine goes idle");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if hooks() == 0 && pending(engine).await == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the systems did not go quiet in {timeout:?}"
+        );
+    }
+}
