@@ -67,6 +67,7 @@ export function ScimFormFields(props: {
         onActive={props.onActiveObject}
         workspaceObjects={props.workspaceObjects}
         newObject={newScimObject}
+        flagged={(n) => Object.keys(scimObjectProblems(cfg.objects, n)).length > 0}
         empty="Add the resource types to sync, e.g. employee as User."
         disabled={ro}
       >

@@ -6,7 +6,7 @@
 // as tabs, polling, reconciliation, the config as saved).
 
 import { useId, useState, type ReactNode } from "react";
-import { Plus, Trash2 } from "lucide-react";
+import { AlertTriangle, Plus, Trash2 } from "lucide-react";
 import type { AuthType, ConcurrencyStyle, Incremental, IncrementalStyle, Lookup, LookupStyle, Pagination, PaginationStyle, PollConfig, RestConfig, SignedPayload, TimeFormat } from "../api/types";
 import {
   authMissing,
@@ -433,7 +433,8 @@ export function ConnectionSection(props: {
 /**
  * A config's objects as tabs: add one (named after a workspace object not yet used), rename one
  * (to a workspace object), remove one. `children` draws the active object's fields, with the
- * object's name select to place first.
+ * object's name select to place first; `flagged` marks the tabs of objects with a problem, so
+ * one not shown is not missed.
  */
 export function ObjectTabs<O>(props: {
   objects: Record<string, O>;
@@ -442,6 +443,7 @@ export function ObjectTabs<O>(props: {
   onActive: (name: string | null) => void;
   workspaceObjects: string[];
   newObject: (objects: Record<string, O>) => O;
+  flagged?: (name: string) => boolean;
   empty: ReactNode;
   disabled: boolean;
   children: (name: string, o: O, nameField: ReactNode) => ReactNode;
@@ -472,6 +474,13 @@ export function ObjectTabs<O>(props: {
         {names.map((n) => (
           <button key={n} type="button" role="tab" className="tab" aria-selected={n === active} onClick={() => onActive(n)}>
             {n}
+            {props.flagged?.(n) ? (
+              <>
+                {" "}
+                <AlertTriangle size={13} aria-hidden="true" style={{ color: "var(--danger)", verticalAlign: -2 }} />
+                <span className="sr-only">(has a problem)</span>
+              </>
+            ) : null}
           </button>
         ))}
       </div>

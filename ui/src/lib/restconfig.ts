@@ -161,23 +161,34 @@ export function toConfig(f: RestForm): RestConfig {
   });
 }
 
-/** A saved config in the form's shape (a copy: editing the form leaves the saved one alone). */
-export function toForm(c: RestConfig): RestForm {
+/** A saved config of a connector with an auth (rest, scim) in its form's shape, the auth as a draft (a copy: editing the form leaves the saved one alone). */
+export function withAuthDraft<C extends { auth?: Auth }>(c: C): Omit<C, "auth"> & { auth: AuthDraft } {
   const copy = structuredClone(c);
   return { ...copy, auth: { ...(copy.auth ?? { type: "none" }) } };
 }
 
+/** A saved config in the form's shape. */
+export function toForm(c: RestConfig): RestForm {
+  return withAuthDraft(c);
+}
+
 /**
- * A stored system's config as the `rest` connector's. The engine validated it when it was saved;
- * an absent or malformed one reads as empty (the form shows blanks, and a save is validated).
+ * A stored system's config as the config of a connector with a base URL and objects (rest, scim).
+ * The engine validated it when it was saved; an absent or malformed one reads as empty (the form
+ * shows blanks, and a save is validated).
  */
-export function restConfigOf(config: unknown): RestConfig {
-  const c = config && typeof config === "object" && !Array.isArray(config) ? (config as Partial<RestConfig>) : {};
+export function storedConfigOf<C extends { base_url: string; objects: Record<string, unknown> }>(config: unknown): C {
+  const c: Partial<{ base_url: unknown; objects: unknown }> = config && typeof config === "object" && !Array.isArray(config) ? config : {};
   return {
     ...c,
     base_url: typeof c.base_url === "string" ? c.base_url : "",
     objects: c.objects && typeof c.objects === "object" && !Array.isArray(c.objects) ? c.objects : {},
-  };
+  } as unknown as C;
+}
+
+/** A stored system's config as the `rest` connector's. */
+export function restConfigOf(config: unknown): RestConfig {
+  return storedConfigOf<RestConfig>(config);
 }
 
 /** What a new object starts with. */

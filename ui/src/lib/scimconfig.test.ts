@@ -12,7 +12,6 @@ import {
   scimAuthTypes,
   scimBaseUrlProblem,
   scimConfigOf,
-  scimFormProblems,
   scimObjectProblems,
   scimSchedule,
   toScimConfig,
@@ -164,10 +163,6 @@ describe("what the form flags before the server does", () => {
   it("asks for a User object (or a member object) before a Group's members can be synced", () => {
     expect(scimObjectProblems({ team: { resource: "Group", member_key: "externalId" } }, "team").member_key).toMatch(/User object/);
     expect(scimObjectProblems({ team: { resource: "Group", member_key: "externalId", member_object: "dev" }, dev: { resource: "Device" } }, "team")).toEqual({});
-  });
-  it("asks for at least one object, and points at objects with problems", () => {
-    expect(scimFormProblems({ objects: {} })).toEqual([expect.stringMatching(/Add an object/)]);
-    expect(scimFormProblems({ objects: { ok: { resource: "User" }, bad: { resource: "User", page_size: 0 } } })).toEqual(["bad: see its fields."]);
   });
   it("takes a SCIM base URL, and not a resource endpoint", () => {
     expect(scimBaseUrlProblem("https://example.okta.com/scim/v2")).toBeNull();

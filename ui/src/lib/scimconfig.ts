@@ -6,7 +6,7 @@
 // The server still validates every save and names the key at fault.
 
 import type { AuthType, FeatureOverrides, OnDelete, ReconcileConfig, ScimConfig, ScimObject } from "../api/types";
-import { baseUrlProblem, prune, reconcileSchedule, toAuth, type AuthDraft, type ReconcileSchedule } from "./restconfig";
+import { baseUrlProblem, prune, reconcileSchedule, storedConfigOf, toAuth, withAuthDraft, type AuthDraft, type ReconcileSchedule } from "./restconfig";
 
 /** The config as the form edits it: the generated shape, with the auth as a draft. */
 export type ScimForm = Omit<ScimConfig, "auth"> & { auth: AuthDraft };
@@ -98,21 +98,12 @@ export function toScimConfig(f: ScimForm): ScimConfig {
 
 /** A saved config in the form's shape (a copy: editing the form leaves the saved one alone). */
 export function toScimForm(c: ScimConfig): ScimForm {
-  const copy = structuredClone(c);
-  return { ...copy, auth: { ...(copy.auth ?? { type: "none" }) } };
+  return withAuthDraft(c);
 }
 
-/**
- * A stored system's config as the `scim` connector's. The engine validated it when it was saved;
- * an absent or malformed one reads as empty (the form shows blanks, and a save is validated).
- */
+/** A stored system's config as the `scim` connector's; an absent or malformed one reads as empty. */
 export function scimConfigOf(config: unknown): ScimConfig {
-  const c = config && typeof config === "object" && !Array.isArray(config) ? (config as Partial<ScimConfig>) : {};
-  return {
-    ...c,
-    base_url: typeof c.base_url === "string" ? c.base_url : "",
-    objects: c.objects && typeof c.objects === "object" && !Array.isArray(c.objects) ? c.objects : {},
-  };
+  return storedConfigOf<ScimConfig>(config);
 }
 
 /** Why the base URL cannot work: as for rest, and not a resource endpoint (the objects add those). */
@@ -143,13 +134,6 @@ export function scimObjectProblems(objects: Record<string, ScimObject>, name: st
     else if (target.resource === "Group") out.member_object = "A Group's members are not Groups: name a User object.";
   }
   return out;
-}
-
-/** What is wrong with the config as a whole, for the form: no objects, or an object with a problem. */
-export function scimFormProblems(f: Pick<ScimForm, "objects">): string[] {
-  const names = Object.keys(f.objects);
-  if (names.length === 0) return ["Add an object: a SCIM system syncs at least one resource type."];
-  return names.filter((n) => Object.keys(scimObjectProblems(f.objects, n)).length > 0).map((n) => `${n}: see its fields.`);
 }
 
 /** The objects a Group's members can be (non-Group objects), and which one is used when none is named. */
