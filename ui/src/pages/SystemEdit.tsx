@@ -99,8 +99,9 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       setActiveObject("employee");
     } else if (existing && !sys) {
       setSys(structuredClone(existing));
-      const f = toForm(restConfigOf(existing.config));
-      const g = toScimForm(scimConfigOf(existing.config));
+      // The other connector's form starts new: switching to it does not read this config as its own.
+      const f = existing.connector === "rest" ? toForm(restConfigOf(existing.config)) : newRestForm();
+      const g = existing.connector === "scim" ? toScimForm(scimConfigOf(existing.config)) : newScimForm();
       setCfg(f);
       setScim(g);
       setRawJson(JSON.stringify(existing.config ?? {}, null, 2));
