@@ -143,7 +143,7 @@ function ScimObjectFields({ name, o, objects, nameField, onChange, disabled }: {
         label="On delete"
         value={o.on_delete ?? "delete"}
         disabled={disabled}
-        hint="Identity providers expect leavers deactivated."
+        hint="Deactivating sets active = false, as identity providers expect of leavers."
         onChange={(v) => onChange({ ...o, on_delete: v })}
         options={options(ON_DELETE_LABELS)}
       />

@@ -35,7 +35,7 @@ export function resourceKind(resource: string): ResourceKind {
 /** What a delete the engine sends does, for people. Every behaviour the engine takes is listed: a new one fails `tsc` here. */
 export const ON_DELETE_LABELS: Record<OnDelete, string> = {
   delete: "Delete the resource",
-  deactivate: "Deactivate it (active = false)",
+  deactivate: "Deactivate it",
 };
 
 /** The resource endpoint the engine uses when the object names none (`ScimObject::endpoint`). */
