@@ -279,7 +279,8 @@ test("systems: a new system's form switches to SCIM 2.0 and flags what the serve
   const config = JSON.parse(await form.locator("details pre").textContent());
   assert.deepEqual(config.objects, { employee: { resource: "User", page_size: 200, on_delete: "deactivate" } });
   assert.equal(config.base_url, "https://example.okta.com/scim/v2");
-  await page.screenshot({ path: join(SHOTS, "systems-new-scim.png"), fullPage: true });
+  await users.evaluate((el) => el.closest("section").scrollIntoView());
+  await page.screenshot({ path: join(SHOTS, "systems-new-scim.png") });
   assert.deepEqual(problems, []);
 });
 
