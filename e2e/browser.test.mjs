@@ -2,8 +2,8 @@
 // its preview, a four-eyes salary conflict resolved by two stewards (checked in both demo
 // systems through their own APIs), a dead-letter replay (exactly one new attempt) and a re-plan
 // (followed until it fails again), a reconciliation started and followed from the Systems page,
-// one that found too many records gone kept by an admin with a note, and a screenshot of every
-// page in docs/screenshots/.
+// one that found too many records gone kept by an admin with a note, a new system's form
+// switched to SCIM 2.0, and a screenshot of every page in docs/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync } from "node:fs";
@@ -260,6 +260,28 @@ test("systems: reconcile now is followed until it says what it found", async () 
   const outcome = card.getByRole("status").filter({ hasText: /employee: Done/ });
   await outcome.waitFor({ timeout: 15_000 });
   assert.match(await outcome.innerText(), new RegExp(`listed ${run.listed}`), "the card shows the run's outcome");
+});
+
+test("systems: a new system's form switches to SCIM 2.0 and flags what the server would refuse", async () => {
+  await go("/systems");
+  await page.getByRole("link", { name: "Add system" }).click();
+  const form = page.getByRole("form", { name: "Add a system" });
+  await form.getByLabel("Connector").selectOption({ label: "SCIM 2.0" });
+  await form.getByLabel("Base URL").fill("https://example.okta.com/scim/v2/Users");
+  await form.getByText("The SCIM base, without /Users: each object adds its endpoint.").waitFor();
+  await form.getByLabel("Base URL").fill("https://example.okta.com/scim/v2");
+  const users = form.getByRole("tabpanel", { name: "employee" });
+  assert.equal(await users.getByLabel("Resource type").inputValue(), "User");
+  await users.getByLabel("Page size").fill("0");
+  await users.getByText("A whole number from 1 to 1000.").waitFor();
+  await users.getByLabel("Page size").fill("200");
+  await users.getByLabel("On delete").selectOption("deactivate");
+  const config = JSON.parse(await form.locator("details pre").textContent());
+  assert.deepEqual(config.objects, { employee: { resource: "User", page_size: 200, on_delete: "deactivate" } });
+  assert.equal(config.base_url, "https://example.okta.com/scim/v2");
+  await users.evaluate((el) => el.closest("section").scrollIntoView());
+  await page.screenshot({ path: join(SHOTS, "systems-new-scim.png") });
+  assert.deepEqual(problems, []);
 });
 
 test("systems: a reconciliation that finds too many records gone deletes nothing until an admin decides", async () => {

@@ -56,6 +56,12 @@ export type PollConfig = S["PollConfig"];
 export type ReconcileConfig = S["ReconcileConfig"];
 export type Lookup = S["Lookup"];
 export type LookupStyle = Lookup["style"];
+// The `scim` connector's config (SystemConfig.config when connector is "scim"); auth, polling and
+// reconciliation are the `rest` connector's.
+export type ScimConfig = S["ScimConfig"];
+export type ScimObject = S["ScimObject"];
+export type OnDelete = S["OnDelete"];
+export type FeatureOverrides = S["FeatureOverrides"];
 // Repairs: dead writes planned again, records pushed again, reconciliations, mapping checks.
 export type SentRequest = S["SentRequest"];
 export type PreviewField = S["PreviewField"];

@@ -1,13 +1,16 @@
 // The Systems form's building blocks: labelled inputs, the choices of each kind the `rest`
 // connector takes (auth, pagination, incremental reads, concurrency, webhook payloads, look-ups),
-// and the editors of the parts that have their own shape (query parameters, pagination,
+// the editors of the parts that have their own shape (query parameters, pagination,
 // incremental reads, a webhook body's events, look-ups by match keys, the reconciliation
-// schedule).
+// schedule), and the sections the `rest` and `scim` forms share (connection and auth, objects
+// as tabs, polling, reconciliation, the config as saved).
 
 import { useId, useState, type ReactNode } from "react";
-import { Plus, Trash2 } from "lucide-react";
-import type { AuthType, ConcurrencyStyle, Incremental, IncrementalStyle, Lookup, LookupStyle, Pagination, PaginationStyle, RestConfig, SignedPayload, TimeFormat } from "../api/types";
+import { AlertTriangle, Plus, Trash2 } from "lucide-react";
+import type { AuthType, ConcurrencyStyle, Incremental, IncrementalStyle, Lookup, LookupStyle, Pagination, PaginationStyle, PollConfig, RestConfig, SignedPayload, TimeFormat } from "../api/types";
 import {
+  authMissing,
+  authTakes,
   describeSchedule,
   eventsPointerFor,
   eventsShape,
@@ -23,11 +26,16 @@ import {
   stableJson,
   DEFAULT_MAX_DELETE_SHARE,
   DEFAULT_RECONCILE_SECS,
+  AUTH_SECRET_PURPOSE,
   FIRST_OFFSETS,
+  type AuthDraft,
+  type AuthKey,
   type EventsShape,
   type ParamRow,
+  type RestForm,
 } from "../lib/restconfig";
-import { Field } from "./ui";
+import { SecretField, type SecretInput } from "./SecretField";
+import { EmptyState, Field } from "./ui";
 
 export function Section({ title, children, extra }: { title: string; children: ReactNode; extra?: ReactNode }) {
   return (
@@ -43,9 +51,9 @@ export function Section({ title, children, extra }: { title: string; children: R
   );
 }
 
-export function Text(props: { label: string; value: string | null | undefined; onChange: (v: string) => void; hint?: ReactNode; placeholder?: string; mono?: boolean; disabled?: boolean; required?: boolean; className?: string }) {
+export function Text(props: { label: string; value: string | null | undefined; onChange: (v: string) => void; hint?: ReactNode; error?: string | null; placeholder?: string; mono?: boolean; disabled?: boolean; required?: boolean; className?: string }) {
   return (
-    <Field label={props.label} hint={props.hint} className={props.className}>
+    <Field label={props.label} hint={props.hint} error={props.error} className={props.className}>
       {(id) => (
         <input
           id={id}
@@ -54,6 +62,7 @@ export function Text(props: { label: string; value: string | null | undefined; o
           placeholder={props.placeholder}
           disabled={props.disabled}
           required={props.required}
+          aria-invalid={props.error ? true : undefined}
           onChange={(e) => props.onChange(e.target.value)}
         />
       )}
@@ -61,15 +70,16 @@ export function Text(props: { label: string; value: string | null | undefined; o
   );
 }
 
-export function Num(props: { label: string; value: number | null | undefined; onChange: (v: number | undefined) => void; hint?: ReactNode; disabled?: boolean; step?: string; max?: number; placeholder?: string }) {
+export function Num(props: { label: string; value: number | null | undefined; onChange: (v: number | undefined) => void; hint?: ReactNode; error?: string | null; disabled?: boolean; step?: string; min?: number; max?: number; placeholder?: string }) {
   return (
-    <Field label={props.label} hint={props.hint}>
+    <Field label={props.label} hint={props.hint} error={props.error}>
       {(id) => (
         <input
           id={id}
           type="number"
           step={props.step ?? "1"}
-          min={0}
+          min={props.min ?? 0}
+          aria-invalid={props.error ? true : undefined}
           max={props.max}
           placeholder={props.placeholder}
           className="input"
@@ -82,11 +92,11 @@ export function Num(props: { label: string; value: number | null | undefined; on
   );
 }
 
-export function Select<T extends string>(props: { label: string; value: T; options: [T, string][]; onChange: (v: T) => void; disabled?: boolean; hint?: ReactNode }) {
+export function Select<T extends string>(props: { label: string; value: T; options: [T, string][]; onChange: (v: T) => void; disabled?: boolean; hint?: ReactNode; error?: string | null }) {
   return (
-    <Field label={props.label} hint={props.hint}>
+    <Field label={props.label} hint={props.hint} error={props.error}>
       {(id) => (
-        <select id={id} className="select" value={props.value} disabled={props.disabled} onChange={(e) => props.onChange(e.target.value as T)}>
+        <select id={id} className="select" value={props.value} disabled={props.disabled} aria-invalid={props.error ? true : undefined} onChange={(e) => props.onChange(e.target.value as T)}>
           {props.options.map(([v, l]) => (
             <option key={v} value={v}>
               {l}
@@ -349,5 +359,199 @@ export function ReconcileFields({ cfg, onChange, disabled }: { cfg: Pick<RestCon
         </div>
       ) : null}
     </Section>
+  );
+}
+
+/** What the HTTP connectors (`rest`, `scim`) share of a config: where the system is and how to sign in. */
+export type ConnectionDraft = Pick<RestForm, "base_url" | "timeout_ms" | "user_agent" | "auth">;
+
+/** The auth inputs besides the type and the secret, in the order the form shows them. */
+const AUTH_INPUTS: [Exclude<AuthKey, "secret">, string, { placeholder?: string; mono?: boolean }][] = [
+  ["header", "Header", { placeholder: "X-API-Key" }],
+  ["prefix", "Prefix", { placeholder: "optional" }],
+  ["username", "Username", {}],
+  ["token_url", "Token URL", { mono: true }],
+  ["client_id", "Client id", {}],
+  ["scope", "Scope", { placeholder: "optional" }],
+];
+
+/** A keychain name to suggest for each auth type's secret. */
+const SECRET_SUFFIX: Record<Exclude<AuthType, "none">, string> = { api_key: "api-key", bearer: "token", basic: "password", oauth2_client_credentials: "client-secret" };
+
+/**
+ * Base URL, timeout, user agent and auth, with the auth secret typed into the keychain (never
+ * into the config). A key the chosen auth type needs is flagged while it is blank.
+ */
+export function ConnectionSection(props: {
+  cfg: ConnectionDraft;
+  onChange: (patch: Partial<ConnectionDraft>) => void;
+  /** The auth types offered (default: every type the engine takes). */
+  authTypes?: readonly AuthType[];
+  baseUrl: { placeholder: string; hint?: ReactNode; problem: string | null };
+  systemId: string;
+  secret: SecretInput;
+  usedBy: string[];
+  mayEdit: boolean;
+  disabled: boolean;
+}) {
+  const { cfg, onChange, disabled } = props;
+  const auth = cfg.auth;
+  const missing = authMissing(auth);
+  const setAuth = (patch: Partial<AuthDraft>) => onChange({ auth: { ...auth, ...patch } });
+  return (
+    <Section title="Connection">
+      <div className="form-grid">
+        <Text className="span-2" label="Base URL" value={cfg.base_url} onChange={(v) => onChange({ base_url: v })} mono placeholder={props.baseUrl.placeholder} hint={props.baseUrl.hint} error={props.baseUrl.problem} disabled={disabled} required />
+        <Num label="Timeout (ms)" value={cfg.timeout_ms} onChange={(v) => onChange({ timeout_ms: v })} disabled={disabled} hint="Default 10000." />
+        <Text label="User agent" value={cfg.user_agent} onChange={(v) => onChange({ user_agent: v })} disabled={disabled} />
+      </div>
+      <div className="form-grid">
+        <Select<AuthType> label="Authentication" value={auth.type} disabled={disabled} onChange={(v) => setAuth({ type: v })} options={props.authTypes ? props.authTypes.map((t) => [t, AUTH_LABELS[t]]) : options(AUTH_LABELS)} />
+        {AUTH_INPUTS.filter(([k]) => authTakes(auth.type, k)).map(([k, label, o]) => (
+          <Text key={k} label={label} value={auth[k]} onChange={(v) => setAuth({ [k]: v })} mono={o.mono} placeholder={o.placeholder} error={missing.includes(k) ? "Required." : null} disabled={disabled} />
+        ))}
+        {auth.type !== "none" ? (
+          <>
+            <Text
+              label="Secret name (keychain)"
+              value={auth.secret}
+              onChange={(v) => setAuth({ secret: v })}
+              mono
+              placeholder={`${props.systemId || "system"}-${SECRET_SUFFIX[auth.type]}`}
+              disabled={disabled}
+              hint="The config holds only this name."
+              error={missing.includes("secret") ? "Required: the config holds only this name." : null}
+            />
+            <SecretField className="span-2" name={auth.secret} label={AUTH_SECRET_PURPOSE[auth.type]} input={props.secret} mayManage={props.mayEdit} disabled={disabled} usedBy={props.usedBy} />
+          </>
+        ) : null}
+      </div>
+    </Section>
+  );
+}
+
+/**
+ * A config's objects as tabs: add one (named after a workspace object not yet used), rename one
+ * (to a workspace object), remove one. `children` draws the active object's fields, with the
+ * object's name select to place first; `flagged` marks the tabs of objects with a problem, so
+ * one not shown is not missed.
+ */
+export function ObjectTabs<O>(props: {
+  objects: Record<string, O>;
+  onChange: (objects: Record<string, O>) => void;
+  active: string | null;
+  onActive: (name: string | null) => void;
+  workspaceObjects: string[];
+  newObject: (objects: Record<string, O>) => O;
+  flagged?: (name: string) => boolean;
+  empty: ReactNode;
+  disabled: boolean;
+  children: (name: string, o: O, nameField: ReactNode) => ReactNode;
+}) {
+  const { objects, onChange, active, onActive, disabled } = props;
+  const names = Object.keys(objects);
+  const o = active !== null && active in objects ? objects[active] : undefined;
+  return (
+    <Section
+      title="Objects"
+      extra={
+        <button
+          type="button"
+          className="btn sm"
+          disabled={disabled}
+          onClick={() => {
+            const name = props.workspaceObjects.find((n) => !(n in objects)) ?? `object${names.length + 1}`;
+            onChange({ ...objects, [name]: props.newObject(objects) });
+            onActive(name);
+          }}
+        >
+          <Plus size={14} /> Add object
+        </button>
+      }
+    >
+      {names.length === 0 ? <EmptyState title="No objects">{props.empty}</EmptyState> : null}
+      <div className="tabs" role="tablist" aria-label="Objects">
+        {names.map((n) => (
+          <button key={n} type="button" role="tab" className="tab" aria-selected={n === active} onClick={() => onActive(n)}>
+            {n}
+            {props.flagged?.(n) ? (
+              <>
+                {" "}
+                <AlertTriangle size={13} aria-hidden="true" style={{ color: "var(--danger)", verticalAlign: -2 }} />
+                <span className="sr-only">(has a problem)</span>
+              </>
+            ) : null}
+          </button>
+        ))}
+      </div>
+      {o !== undefined && active !== null ? (
+        <div className="col" style={{ gap: 14 }} role="tabpanel" aria-label={active}>
+          {props.children(
+            active,
+            o,
+            <Select
+              label="Object"
+              value={active}
+              disabled={disabled}
+              onChange={(v) => {
+                if (v === active || v in objects) return;
+                const { [active]: moved, ...rest } = objects;
+                onChange({ ...rest, [v]: moved! });
+                onActive(v);
+              }}
+              options={[...new Set([active, ...props.workspaceObjects])].map((n) => [n, n] as [string, string])}
+            />,
+          )}
+          <div className="row">
+            <span className="spacer" />
+            <button
+              type="button"
+              className="btn sm danger"
+              disabled={disabled}
+              onClick={() => {
+                const { [active]: _gone, ...rest } = objects;
+                onChange(rest);
+                onActive(Object.keys(rest)[0] ?? null);
+              }}
+            >
+              <Trash2 size={14} /> Remove {active}
+            </button>
+          </div>
+        </div>
+      ) : null}
+    </Section>
+  );
+}
+
+/** Polling on or off; `off` says what happens without a poll config, `start` is what turning it on sets. */
+export function PollSection({ poll, onChange, disabled, toggle, off, start }: { poll: PollConfig | null | undefined; onChange: (p: PollConfig | null) => void; disabled: boolean; toggle: string; off: ReactNode; start: PollConfig }) {
+  return (
+    <Section
+      title="Polling"
+      extra={
+        <label className="check">
+          <input type="checkbox" checked={!!poll} disabled={disabled} onChange={(e) => onChange(e.target.checked ? { ...start } : null)} />
+          {toggle}
+        </label>
+      }
+    >
+      {poll ? (
+        <div className="form-grid">
+          <Num label="Interval (s)" value={poll.interval_secs} step="any" onChange={(v) => onChange({ ...poll, interval_secs: v ?? start.interval_secs })} disabled={disabled} />
+        </div>
+      ) : (
+        <p className="muted">{off}</p>
+      )}
+    </Section>
+  );
+}
+
+/** The config a save sends, for reading. */
+export function ConfigPreview({ config }: { config: unknown }) {
+  return (
+    <details className="card" style={{ padding: "10px 16px" }}>
+      <summary style={{ cursor: "pointer", fontWeight: 600 }}>Config as saved (JSON)</summary>
+      <pre className="block" style={{ marginTop: 10 }}>{JSON.stringify(config, null, 2)}</pre>
+    </details>
   );
 }

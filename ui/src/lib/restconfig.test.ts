@@ -3,6 +3,8 @@ import type { Auth, AuthType, Concurrency, ConcurrencyStyle, Endpoint, Increment
 import {
   AUTH_KEYS,
   DEFAULT_MAX_REREADS,
+  authMissing,
+  baseUrlProblem,
   describeSchedule,
   lookupTemplateProblem,
   newLookup,
@@ -256,6 +258,15 @@ describe("auth in the form", () => {
     expect(authTakes("oauth2_client_credentials", "scope")).toBe(true);
     expect(authTakes("none", "secret")).toBe(false);
   });
+  it("names the keys the chosen type needs while they are blank, and never an optional one", () => {
+    expect(authMissing({ type: "none" })).toEqual([]);
+    expect(authMissing({ type: "bearer", secret: " " })).toEqual(["secret"]);
+    expect(authMissing({ type: "api_key", secret: "k" })).toEqual(["header"]);
+    expect(authMissing({ type: "oauth2_client_credentials", token_url: "/t", secret: "s" })).toEqual(["client_id"]);
+    for (const auth of Object.values(AUTHS)) expect(authMissing(auth)).toEqual([]);
+    // Another type's blank keys do not count.
+    expect(authMissing({ type: "bearer", secret: "t", username: "" })).toEqual([]);
+  });
   it("leaves out blank optional keys and reports blank required ones by leaving them out", () => {
     expect(toAuth({ type: "api_key", header: "X-Key", secret: "k", prefix: "" })).toEqual({ type: "api_key", header: "X-Key", secret: "k" });
     expect(toAuth({ type: "basic", secret: "k" })).toEqual({ type: "basic", secret: "k" });
@@ -332,6 +343,16 @@ describe("query parameter rows", () => {
   });
   it("says what is wrong with a row", () => {
     expect(paramProblems([{ name: "", value: "" }, { name: "", value: "x" }, { name: "a", value: "1" }, { name: "a", value: "2" }])).toEqual([null, "Needs a name.", "Repeated below: only the last one is sent.", null]);
+  });
+});
+
+describe("baseUrlProblem", () => {
+  it("takes http and https URLs, and says nothing while only the scheme is typed", () => {
+    for (const ok of ["https://hris.example/v1", "http://127.0.0.1:8080", "", "https://", "http://", undefined, null]) expect(baseUrlProblem(ok)).toBeNull();
+  });
+  it("says why another value cannot work", () => {
+    expect(baseUrlProblem("hris.example/v1")).toMatch(/Not a URL/);
+    expect(baseUrlProblem("ftp://hris.example")).toMatch(/http:\/\/ or https:\/\//);
   });
 });
 

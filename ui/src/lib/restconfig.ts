@@ -40,16 +40,20 @@ export type AuthDraft = { type: AuthType } & { [K in AuthKey]?: string | null };
 /** The config as the form edits it: the generated shape, with the auth as a draft. */
 export type RestForm = Omit<RestConfig, "auth"> & { auth: AuthDraft };
 
+/** Whether a key of an auth type must be set: "optional" where the generated type says `?`. */
+type Need<T extends AuthType, K extends AuthKeyOf<T>> = object extends Pick<AuthOf<T>, K> ? "optional" : "required";
+
 /**
- * Which keys each auth type takes (the server refuses others: `deny_unknown_fields`). Written
- * out in full, so a key the engine adds to or removes from an auth type fails `tsc` here.
+ * Which keys each auth type takes (the server refuses others: `deny_unknown_fields`), and which
+ * of them it needs. Written out in full, so a key the engine adds to or removes from an auth
+ * type, or makes optional or required, fails `tsc` here.
  */
-const AUTH_FIELDS: { [T in AuthType]: { [K in AuthKeyOf<T>]-?: true } } = {
+const AUTH_FIELDS: { [T in AuthType]: { [K in AuthKeyOf<T>]-?: Need<T, K> } } = {
   none: {},
-  api_key: { header: true, secret: true, prefix: true },
-  bearer: { secret: true },
-  basic: { username: true, secret: true },
-  oauth2_client_credentials: { token_url: true, client_id: true, secret: true, scope: true },
+  api_key: { header: "required", secret: "required", prefix: "optional" },
+  bearer: { secret: "required" },
+  basic: { username: "required", secret: "required" },
+  oauth2_client_credentials: { token_url: "required", client_id: "required", secret: "required", scope: "optional" },
 };
 
 /** The keys each auth type takes, besides `type`. */
@@ -62,6 +66,25 @@ export function authTakes(type: AuthType, key: AuthKey): boolean {
 
 const KNOWN_AUTH_KEYS = new Set<string>(Object.values(AUTH_KEYS).flat());
 
+/** The keys the chosen auth type needs that are blank in the draft (the server would refuse the config). */
+export function authMissing(d: AuthDraft): AuthKey[] {
+  const fields: Partial<Record<AuthKey, "required" | "optional">> = AUTH_FIELDS[d.type];
+  return AUTH_KEYS[d.type].filter((k) => fields[k] === "required" && !d[k]?.trim());
+}
+
+/** Why a base URL cannot work, for its hint (none while only the scheme is typed: `required` and the server say so). */
+export function baseUrlProblem(url: string | null | undefined): string | null {
+  const u = url?.trim() ?? "";
+  if (u === "" || u === "https://" || u === "http://") return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(u);
+  } catch {
+    return "Not a URL, e.g. https://api.example.com/v1.";
+  }
+  return parsed.protocol === "http:" || parsed.protocol === "https:" ? null : "Use an http:// or https:// URL.";
+}
+
 /** Whether a value is blank: the engine reads a left-out optional key as its default. */
 function isBlank(v: unknown): boolean {
   return v === "" || v === null || v === undefined || (typeof v === "number" && Number.isNaN(v));
@@ -72,7 +95,7 @@ function isBlank(v: unknown): boolean {
  * A blank required value is left out too, and the server then names the missing key. The keys
  * in `text` keep an empty text: a JSON pointer "" points at the whole body or event.
  */
-function prune<T extends object>(o: T, text: readonly (keyof T & string)[] = []): T {
+export function prune<T extends object>(o: T, text: readonly (keyof T & string)[] = []): T {
   return Object.fromEntries(Object.entries(o).filter(([k, v]) => !isBlank(v) || (v === "" && (text as readonly string[]).includes(k)))) as T;
 }
 
@@ -138,23 +161,34 @@ export function toConfig(f: RestForm): RestConfig {
   });
 }
 
-/** A saved config in the form's shape (a copy: editing the form leaves the saved one alone). */
-export function toForm(c: RestConfig): RestForm {
+/** A saved config of a connector with an auth (rest, scim) in its form's shape, the auth as a draft (a copy: editing the form leaves the saved one alone). */
+export function withAuthDraft<C extends { auth?: Auth }>(c: C): Omit<C, "auth"> & { auth: AuthDraft } {
   const copy = structuredClone(c);
   return { ...copy, auth: { ...(copy.auth ?? { type: "none" }) } };
 }
 
+/** A saved config in the form's shape. */
+export function toForm(c: RestConfig): RestForm {
+  return withAuthDraft(c);
+}
+
 /**
- * A stored system's config as the `rest` connector's. The engine validated it when it was saved;
- * an absent or malformed one reads as empty (the form shows blanks, and a save is validated).
+ * A stored system's config as the config of a connector with a base URL and objects (rest, scim).
+ * The engine validated it when it was saved; an absent or malformed one reads as empty (the form
+ * shows blanks, and a save is validated).
  */
-export function restConfigOf(config: unknown): RestConfig {
-  const c = config && typeof config === "object" && !Array.isArray(config) ? (config as Partial<RestConfig>) : {};
+export function storedConfigOf<C extends { base_url: string; objects: Record<string, unknown> }>(config: unknown): C {
+  const c: Partial<{ base_url: unknown; objects: unknown }> = config && typeof config === "object" && !Array.isArray(config) ? config : {};
   return {
     ...c,
     base_url: typeof c.base_url === "string" ? c.base_url : "",
     objects: c.objects && typeof c.objects === "object" && !Array.isArray(c.objects) ? c.objects : {},
-  };
+  } as unknown as C;
+}
+
+/** A stored system's config as the `rest` connector's. */
+export function restConfigOf(config: unknown): RestConfig {
+  return storedConfigOf<RestConfig>(config);
 }
 
 /** What a new object starts with. */
@@ -344,8 +378,11 @@ export function paramProblems(rows: ParamRow[]): (string | null)[] {
   });
 }
 
+/** What of a connector's config names keychain entries: the auth, and webhooks where the connector takes them (scim does not). */
+export type SecretHolder = Pick<RestConfig, "auth"> & Partial<Pick<RestConfig, "webhooks">>;
+
 /** The keychain names a config refers to: the auth secret and the webhook signing key. */
-export function secretNames(c: RestConfig): { auth: string | null; webhook: string | null } {
+export function secretNames(c: SecretHolder): { auth: string | null; webhook: string | null } {
   return { auth: c.auth && c.auth.type !== "none" ? c.auth.secret : null, webhook: c.webhooks?.secret ?? null };
 }
 
@@ -366,7 +403,7 @@ export interface SecretRef {
 }
 
 /** Every keychain entry a config refers to, once each (two uses of one name are one entry). */
-export function secretRefs(c: RestConfig): SecretRef[] {
+export function secretRefs(c: SecretHolder): SecretRef[] {
   const out: SecretRef[] = [];
   const add = (name: string | null | undefined, purpose: string) => {
     const n = name?.trim();

@@ -1,7 +1,8 @@
 // One system's form, for the declarative `rest` connector config (base URL, auth and its
 // keychain secret, objects' endpoints, pagination, incremental reads, concurrency, look-ups,
-// webhooks, polling, reconciliation). A draft is tested before it is saved (the fields found,
-// with an example value each). Secrets are typed once, sent to the OS keychain
+// webhooks, polling, reconciliation) or the `scim` connector's (components/ScimFormFields.tsx);
+// another connector's config is edited as JSON. A draft is tested before it is saved (the fields
+// found, with an example value each). Secrets are typed once, sent to the OS keychain
 // (PUT /api/secrets/{name}) and never shown again; the page says whether each is stored and can
 // remove one.
 
@@ -9,14 +10,14 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { toast } from "sonner";
-import { KeyRound, Plug, Plus, Trash2, XCircle } from "lucide-react";
+import { KeyRound, Plug, XCircle } from "lucide-react";
 import { api, ApiError, errorMessage } from "../api/client";
 import { useMe, useWorkspace } from "../api/queries";
-import type { AuthType, ConcurrencyStyle, IncrementalStyle, ObjectEndpoints, PaginationStyle, SignedPayload, SystemConfig } from "../api/types";
+import type { ConcurrencyStyle, IncrementalStyle, ObjectEndpoints, PaginationStyle, SignedPayload, SystemConfig } from "../api/types";
 import { can, whyNot } from "../lib/roles";
 import { apiBase } from "../lib/session";
 import {
-  authTakes,
+  baseUrlProblem,
   editEndpoint,
   methodOptions,
   newConcurrency,
@@ -27,23 +28,25 @@ import {
   newRestForm,
   newWebhooks,
   restConfigOf,
-  secretRefs,
   stableJson,
   testTarget,
   toConfig,
   toForm,
-  AUTH_SECRET_PURPOSE,
   DEFAULT_MAX_REREADS,
   DEFAULT_METHOD,
   WEBHOOK_SECRET_PURPOSE,
   type RestForm,
 } from "../lib/restconfig";
+import { newScimForm, scimConfigOf, toScimConfig, toScimForm, type ScimForm } from "../lib/scimconfig";
+import { connectorOptions, normalConfig, systemSecretRefs } from "../lib/connectors";
 import { EmptyState, ErrorState, Loading, PageHeader, Spinner } from "../components/ui";
 import { ConnectionTestCard, useConnectionTest } from "../components/ConnectionTest";
 import { SecretField, useSecretInput, type SecretInput } from "../components/SecretField";
+import { ScimFormFields } from "../components/ScimFormFields";
 import {
-  AUTH_LABELS,
   CONCURRENCY_LABELS,
+  ConfigPreview,
+  ConnectionSection,
   EventsField,
   INCREMENTAL_LABELS,
   IncrementalFields,
@@ -51,7 +54,9 @@ import {
   Num,
   PAGINATION_LABELS,
   PaginationFields,
+  ObjectTabs,
   ParamsEditor,
+  PollSection,
   ReconcileFields,
   SIGNED_PAYLOAD_LABELS,
   Section,
@@ -77,6 +82,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
 
   const [sys, setSys] = useState<SystemConfig | null>(null);
   const [cfg, setCfg] = useState<RestForm>(newRestForm());
+  const [scim, setScim] = useState<ScimForm>(newScimForm());
   const [rawJson, setRawJson] = useState("{}");
   // Typed secret values stay in their (write-only) inputs until they are stored.
   const authSecret = useSecretInput();
@@ -93,10 +99,13 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       setActiveObject("employee");
     } else if (existing && !sys) {
       setSys(structuredClone(existing));
-      const f = toForm(restConfigOf(existing.config));
+      // The other connector's form starts new: switching to it does not read this config as its own.
+      const f = existing.connector === "rest" ? toForm(restConfigOf(existing.config)) : newRestForm();
+      const g = existing.connector === "scim" ? toScimForm(scimConfigOf(existing.config)) : newScimForm();
       setCfg(f);
+      setScim(g);
       setRawJson(JSON.stringify(existing.config ?? {}, null, 2));
-      setActiveObject(Object.keys(f.objects)[0] ?? null);
+      setActiveObject(Object.keys(existing.connector === "scim" ? g.objects : f.objects)[0] ?? null);
     }
   }, [isNew, existing, sys]);
 
@@ -120,6 +129,8 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
 
   const ro = !mayEdit;
   const isRest = sys.connector === "rest";
+  const isScim = sys.connector === "scim";
+  const formObjects = isRest ? cfg.objects : isScim ? scim.objects : {};
   const setObj = (name: string, patch: Partial<ObjectEndpoints>) => setCfg((c) => ({ ...c, objects: { ...c.objects, [name]: { ...c.objects[name]!, ...patch } } }));
   const idValid = /^[a-z0-9][a-z0-9_-]*$/.test(sys.id);
 
@@ -127,6 +138,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   const draft = (): { system: SystemConfig } | { error: string } => {
     let config: unknown;
     if (isRest) config = toConfig(cfg);
+    else if (isScim) config = toScimConfig(scim);
     else {
       try {
         config = JSON.parse(rawJson);
@@ -138,11 +150,11 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   };
   // The saved system in the same shape, to tell an unchanged form from an edited one.
   const saved: SystemConfig | undefined = existing
-    ? { ...existing, name: existing.name.trim() || existing.id, config: existing.connector === "rest" ? toConfig(toForm(restConfigOf(existing.config))) : existing.config }
+    ? { ...existing, name: existing.name.trim() || existing.id, config: normalConfig(existing.connector, existing.config) }
     : undefined;
   const current = draft();
   const currentKey = "system" in current ? stableJson(current.system) : current.error;
-  const testObject = activeObject && isRest && activeObject in cfg.objects ? activeObject : null;
+  const testObject = activeObject && activeObject in formObjects ? activeObject : null;
   const target = "system" in current ? testTarget(current.system, saved) : "draft";
 
   const runTest = () => {
@@ -155,11 +167,11 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   };
 
   // The saved systems that use a secret (for a removal's warning), and the typed values.
-  const usedBy = (name: string | null | undefined) =>
-    (ws.data?.systems ?? []).filter((s) => s.connector === "rest" && secretRefs(restConfigOf(s.config)).some((r) => r.name === name?.trim())).map((s) => s.name);
+  const usedBy = (name: string | null | undefined) => (ws.data?.systems ?? []).filter((s) => systemSecretRefs(s).some((r) => r.name === name?.trim())).map((s) => s.name);
+  const formAuth = isScim ? scim.auth : cfg.auth;
   const typedSecrets: [string | undefined, SecretInput][] = [
-    [cfg.auth.type !== "none" ? cfg.auth.secret ?? undefined : undefined, authSecret],
-    [cfg.webhooks?.secret, hookSecret],
+    [formAuth.type !== "none" ? formAuth.secret ?? undefined : undefined, authSecret],
+    [isRest ? cfg.webhooks?.secret : undefined, hookSecret],
   ];
   const unstoredTyped = typedSecrets.some(([name, input]) => !!name?.trim() && input.filled);
 
@@ -199,9 +211,6 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       setSaving(false);
     }
   };
-
-  const obj = activeObject ? cfg.objects[activeObject] : undefined;
-  const auth = cfg.auth;
 
   return (
     <form
@@ -269,7 +278,16 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
             disabled={ro || !isNew}
             hint={isNew ? (sys.id && !idValid ? "Lowercase letters, digits, - and _." : "Used in URLs and the audit; cannot change later.") : "Cannot change."}
           />
-          <Select label="Connector" value={sys.connector} onChange={(v) => setSys({ ...sys, connector: v })} disabled={ro} options={[["rest", "REST (declarative)"], ...(sys.connector !== "rest" ? ([[sys.connector, sys.connector]] as [string, string][]) : [])]} />
+          <Select
+            label="Connector"
+            value={sys.connector}
+            onChange={(v) => {
+              setSys({ ...sys, connector: v });
+              setActiveObject(Object.keys(v === "scim" ? scim.objects : cfg.objects)[0] ?? null);
+            }}
+            disabled={ro}
+            options={connectorOptions(sys.connector)}
+          />
           <Num label="Rate limit (writes/s)" value={sys.rate_limit_per_sec} onChange={(v) => setSys({ ...sys, rate_limit_per_sec: v ?? null })} step="any" disabled={ro} hint="Blank: no limit." />
           <Num label="Attempts before a dead letter" value={sys.max_attempts} onChange={(v) => setSys({ ...sys, max_attempts: v ?? 8 })} disabled={ro} />
           <Num
@@ -283,89 +301,50 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
         </div>
       </Section>
 
-      {!isRest ? (
+      {isScim ? (
+        <ScimFormFields
+          cfg={scim}
+          onChange={setScim}
+          systemId={sys.id}
+          activeObject={activeObject}
+          onActiveObject={setActiveObject}
+          workspaceObjects={objectNames}
+          authSecret={authSecret}
+          usedBy={usedBy}
+          mayEdit={mayEdit}
+          disabled={ro}
+        />
+      ) : !isRest ? (
         <Section title="Connector config (JSON)">
           <textarea className="textarea code" rows={14} aria-label="Connector config as JSON" value={rawJson} onChange={(e) => setRawJson(e.target.value)} disabled={ro} />
         </Section>
       ) : (
         <>
-          <Section title="Connection">
-            <div className="form-grid">
-              <Text className="span-2" label="Base URL" value={cfg.base_url} onChange={(v) => setCfg({ ...cfg, base_url: v })} mono placeholder="https://api.example.com/v1" disabled={ro} required />
-              <Num label="Timeout (ms)" value={cfg.timeout_ms} onChange={(v) => setCfg({ ...cfg, timeout_ms: v })} disabled={ro} hint="Default 10000." />
-              <Text label="User agent" value={cfg.user_agent} onChange={(v) => setCfg({ ...cfg, user_agent: v })} disabled={ro} />
-            </div>
-            <div className="form-grid">
-              <Select<AuthType>
-                label="Authentication"
-                value={auth.type}
-                disabled={ro}
-                onChange={(v) => setCfg({ ...cfg, auth: { ...auth, type: v } })}
-                options={options(AUTH_LABELS)}
-              />
-              {authTakes(auth.type, "header") ? <Text label="Header" value={auth.header} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, header: v } })} placeholder="X-API-Key" disabled={ro} /> : null}
-              {authTakes(auth.type, "prefix") ? <Text label="Prefix" value={auth.prefix} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, prefix: v } })} placeholder="optional" disabled={ro} /> : null}
-              {authTakes(auth.type, "username") ? <Text label="Username" value={auth.username} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, username: v } })} disabled={ro} /> : null}
-              {authTakes(auth.type, "token_url") ? <Text label="Token URL" value={auth.token_url} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, token_url: v } })} mono disabled={ro} /> : null}
-              {authTakes(auth.type, "client_id") ? <Text label="Client id" value={auth.client_id} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, client_id: v } })} disabled={ro} /> : null}
-              {authTakes(auth.type, "scope") ? <Text label="Scope" value={auth.scope} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, scope: v } })} placeholder="optional" disabled={ro} /> : null}
-              {auth.type !== "none" ? (
-                <>
-                  <Text label="Secret name (keychain)" value={auth.secret} onChange={(v) => setCfg({ ...cfg, auth: { ...auth, secret: v } })} mono placeholder={`${sys.id || "system"}-api-key`} disabled={ro} hint="The config holds only this name." />
-                  <SecretField
-                    className="span-2"
-                    name={auth.secret}
-                    label={AUTH_SECRET_PURPOSE[auth.type]}
-                    input={authSecret}
-                    mayManage={mayEdit}
-                    disabled={ro}
-                    usedBy={usedBy(auth.secret)}
-                  />
-                </>
-              ) : null}
-            </div>
-          </Section>
+          <ConnectionSection
+            cfg={cfg}
+            onChange={(patch) => setCfg({ ...cfg, ...patch })}
+            baseUrl={{ placeholder: "https://api.example.com/v1", problem: baseUrlProblem(cfg.base_url) }}
+            systemId={sys.id}
+            secret={authSecret}
+            usedBy={usedBy(cfg.auth.secret)}
+            mayEdit={mayEdit}
+            disabled={ro}
+          />
 
-          <Section
-            title="Objects"
-            extra={
-              <button
-                type="button"
-                className="btn sm"
-                disabled={ro}
-                onClick={() => {
-                  const name = objectNames.find((n) => !(n in cfg.objects)) ?? `object${Object.keys(cfg.objects).length + 1}`;
-                  setCfg({ ...cfg, objects: { ...cfg.objects, [name]: newObjectEndpoints() } });
-                  setActiveObject(name);
-                }}
-              >
-                <Plus size={14} /> Add object
-              </button>
-            }
+          <ObjectTabs<ObjectEndpoints>
+            objects={cfg.objects}
+            onChange={(objects) => setCfg({ ...cfg, objects })}
+            active={activeObject}
+            onActive={setActiveObject}
+            workspaceObjects={objectNames}
+            newObject={newObjectEndpoints}
+            empty="Add the kind of record this system holds, e.g. employee."
+            disabled={ro}
           >
-            {Object.keys(cfg.objects).length === 0 ? <EmptyState title="No objects">Add the kind of record this system holds, e.g. employee.</EmptyState> : null}
-            <div className="tabs" role="tablist" aria-label="Objects">
-              {Object.keys(cfg.objects).map((n) => (
-                <button key={n} type="button" role="tab" className="tab" aria-selected={n === activeObject} onClick={() => setActiveObject(n)}>
-                  {n}
-                </button>
-              ))}
-            </div>
-            {obj && activeObject ? (
-              <div className="col" style={{ gap: 14 }} role="tabpanel" aria-label={activeObject}>
+            {(activeObject, obj, nameField) => (
+              <>
                 <div className="form-grid">
-                  <Select
-                    label="Object"
-                    value={activeObject}
-                    disabled={ro}
-                    onChange={(v) => {
-                      if (v === activeObject || v in cfg.objects) return;
-                      const { [activeObject]: moved, ...rest } = cfg.objects;
-                      setCfg({ ...cfg, objects: { ...rest, [v]: moved! } });
-                      setActiveObject(v);
-                    }}
-                    options={[...new Set([activeObject, ...objectNames])].map((n) => [n, n] as [string, string])}
-                  />
+                  {nameField}
                   <Text label="Collection path" value={obj.path} onChange={(v) => setObj(activeObject, { path: v })} mono placeholder="/employees" disabled={ro} />
                   <Text label="Item path" value={obj.item_path} onChange={(v) => setObj(activeObject, { item_path: v })} mono placeholder="{path}/{id}" disabled={ro} />
                   <Text label="Id field" value={obj.id_field} onChange={(v) => setObj(activeObject, { id_field: v })} mono placeholder="id" disabled={ro} />
@@ -439,24 +418,9 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
                 <div className="form-grid">
                   <LookupFields lookup={obj.lookup} onChange={(lookup) => setObj(activeObject, { lookup })} disabled={ro} />
                 </div>
-                <div className="row">
-                  <span className="spacer" />
-                  <button
-                    type="button"
-                    className="btn sm danger"
-                    disabled={ro}
-                    onClick={() => {
-                      const { [activeObject]: _gone, ...rest } = cfg.objects;
-                      setCfg({ ...cfg, objects: rest });
-                      setActiveObject(Object.keys(rest)[0] ?? null);
-                    }}
-                  >
-                    <Trash2 size={14} /> Remove {activeObject}
-                  </button>
-                </div>
-              </div>
-            ) : null}
-          </Section>
+              </>
+            )}
+          </ObjectTabs>
 
           <Section
             title="Webhooks"
@@ -516,30 +480,18 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
             ) : null}
           </Section>
 
-          <Section
-            title="Polling"
-            extra={
-              <label className="check">
-                <input type="checkbox" checked={!!cfg.poll} disabled={ro} onChange={(e) => setCfg({ ...cfg, poll: e.target.checked ? newPoll() : null })} />
-                Poll for changes
-              </label>
-            }
-          >
-            {cfg.poll ? (
-              <div className="form-grid">
-                <Num label="Interval (s)" value={cfg.poll.interval_secs} step="any" onChange={(v) => setCfg({ ...cfg, poll: { ...cfg.poll, interval_secs: v ?? 60 } })} disabled={ro} />
-              </div>
-            ) : (
-              <p className="muted">Off: changes arrive by webhook only. Polling also repairs missed webhooks.</p>
-            )}
-          </Section>
+          <PollSection
+            poll={cfg.poll}
+            onChange={(poll) => setCfg({ ...cfg, poll })}
+            disabled={ro}
+            toggle="Poll for changes"
+            off="Off: changes arrive by webhook only. Polling also repairs missed webhooks."
+            start={newPoll()}
+          />
 
           <ReconcileFields cfg={cfg} onChange={(reconcile) => setCfg({ ...cfg, reconcile })} disabled={ro} />
 
-          <details className="card" style={{ padding: "10px 16px" }}>
-            <summary style={{ cursor: "pointer", fontWeight: 600 }}>Config as saved (JSON)</summary>
-            <pre className="block" style={{ marginTop: 10 }}>{JSON.stringify(toConfig(cfg), null, 2)}</pre>
-          </details>
+          <ConfigPreview config={toConfig(cfg)} />
         </>
       )}
     </form>

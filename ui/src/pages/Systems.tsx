@@ -12,7 +12,8 @@ import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
 import type { ConnectionTest, SystemConfig, SystemHealth } from "../api/types";
 import { can, whyNot } from "../lib/roles";
-import { describeSchedule, reconcileSchedule, restConfigOf, secretRefs } from "../lib/restconfig";
+import { describeSchedule } from "../lib/restconfig";
+import { systemSummary } from "../lib/connectors";
 import { useUrlFilters } from "../lib/urlstate";
 import { Dialog, EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner } from "../components/ui";
 import { useRemovalConfirmation } from "../components/ConfirmRemoval";
@@ -162,8 +163,7 @@ function SystemCard({ s, mapped, health: h, test, onRuns, onRepush, onRemove }: 
   const mayEdit = can(me.role, "edit_systems");
   const mayRepair = can(me.role, "repair_systems");
   const reconcile = useReconcileNow(s.id);
-  const c = s.connector === "rest" ? restConfigOf(s.config) : null;
-  const schedule = c ? reconcileSchedule(c) : null;
+  const c = systemSummary(s);
   const noMapping = mapped.length === 0;
   const repairWhy = !mayRepair ? whyNot(me.role, "repair_systems") : noMapping ? "Map an object first: only mapped objects are reconciled or pushed" : undefined;
   return (
@@ -182,14 +182,14 @@ function SystemCard({ s, mapped, health: h, test, onRuns, onRepush, onRemove }: 
           {c ? (
             <>
               <dt>Base URL</dt>
-              <dd className="mono">{c.base_url}</dd>
+              <dd className="mono">{c.baseUrl}</dd>
               <dt>Auth</dt>
-              <dd>{c.auth?.type ?? "none"}</dd>
-              {secretRefs(c).length > 0 ? (
+              <dd>{c.authType}</dd>
+              {c.secrets.length > 0 ? (
                 <>
                   <dt>Secrets</dt>
                   <dd className="col" style={{ gap: 4 }}>
-                    {secretRefs(c).map((r) => (
+                    {c.secrets.map((r) => (
                       <span key={r.name} className="row wrap" style={{ gap: 6 }} title={r.purposes.join(", ")}>
                         <KeyRound size={12} aria-hidden="true" />
                         <span className="mono" style={{ overflowWrap: "anywhere" }}>{r.name}</span>
@@ -201,15 +201,11 @@ function SystemCard({ s, mapped, health: h, test, onRuns, onRepush, onRemove }: 
                 </>
               ) : null}
               <dt>Objects</dt>
-              <dd>{Object.keys(c.objects).join(", ") || "—"}</dd>
+              <dd>{c.objects.join(", ") || "—"}</dd>
               <dt>Changes by</dt>
-              <dd>{[c.webhooks ? "webhooks" : null, c.poll ? `polling every ${c.poll.interval_secs} s` : null].filter(Boolean).join(" + ") || "webhooks in Concord's format"}</dd>
-              {schedule ? (
-                <>
-                  <dt>Reconciled</dt>
-                  <dd title={describeSchedule(schedule)}>{schedule.everySecs !== null ? `every ${schedule.everySecs} s${schedule.source === "default" ? " (default)" : ""}` : "on demand"}</dd>
-                </>
-              ) : null}
+              <dd>{c.changesBy}</dd>
+              <dt>Reconciled</dt>
+              <dd title={describeSchedule(c.schedule)}>{c.schedule.everySecs !== null ? `every ${c.schedule.everySecs} s${c.schedule.source === "default" ? " (default)" : ""}` : "on demand"}</dd>
             </>
           ) : null}
           <dt>Mapped</dt>
