@@ -8,7 +8,8 @@
 //! database's edit and the other side's edit (different fields) both survive; deletes caught
 //! by the change table and by reconciliation; the change table's SQL shown by the console,
 //! installed only on an admin's request, audited, and capturing insert, update and delete;
-//! writes during a database restart retried as retryable and delivered once after it.
+//! LISTEN/NOTIFY waking the poll at once; writes during a database restart retried as
+//! retryable and delivered once after it.
 
 mod common;
 
@@ -160,7 +161,9 @@ fn workspace(pg_url: &str, capture: &str, hub_url: &str) -> WorkspaceConfig {
                 "objects": { "employee": { "table": "employees", "key_column": "id",
                     "version_column": "version", "updated_at_column": "updated_at",
                     "page_size": 4, "change_capture": capture } },
-                "poll": { "interval_secs": 0.2 } } },
+                // With LISTEN/NOTIFY a poll is only the fallback: an hour, so a change that
+                // arrives sooner was announced.
+                "poll": { "interval_secs": if capture == "notify" { 3600.0 } else { 0.2 } } } },
             { "id": "hub", "name": "Hub", "connector": "rest", "webhook_secret": "hub-webhook",
               "config": { "base_url": hub_url, "objects": { "employee": {
                   "path": "/employees", "version_field": "version", "concurrency": { "style": "etag" } } } } }
@@ -564,4 +567,53 @@ async fn writes_during_a_database_restart_are_retried_and_land_once() {
     );
     assert_eq!(s.db_count().await, 11, "no duplicates, no loss");
     let _ = &s.dir;
+}
+
+#[tokio::test]
+async fn a_notification_wakes_the_poll_at_once() {
+    let s = Setup::start("notify").await;
+    let tokens = Arc::new(Tokens::default());
+    let admin = tokens.issue(Principal::new("ana", Role::Admin));
+    let (base, client) = common::serve_console(&s.engine, tokens, "concord-pg-notify-test").await;
+    let installed: Value = client
+        .post(format!("{base}/api/systems/pg/change-capture"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        installed["installed"],
+        json!(true),
+        "the notify triggers are installed on request: {installed}"
+    );
+    s.poll().await;
+    assert_eq!(
+        s.hub.records().len(),
+        10,
+        "the first listing reaches the hub"
+    );
+    let running = s.engine.start(s.cancel.clone());
+    // Let the poll loop make its first pass and wait on the channel.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let changed_at = Instant::now();
+    sqlx::raw_sql(
+        "UPDATE employees SET title = 'Notified', version = version + 1, updated_at = now() WHERE employee_number = 'E0003'",
+    )
+    .execute(&s.db)
+    .await
+    .expect("a direct edit");
+    let deadline = changed_at + Duration::from_secs(10);
+    while s.hub_employee("E0003").map(|(_, r)| r["title"].clone()) != Some(json!("Notified")) {
+        assert!(
+            Instant::now() < deadline,
+            "the change reaches the hub within seconds although the next poll is an hour away: \
+             the notification woke the poll"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("notify to hub: {:?}", changed_at.elapsed());
+    running.shutdown(Duration::from_secs(5)).await;
 }
