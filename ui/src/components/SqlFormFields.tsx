@@ -34,23 +34,16 @@ import {
 import { Field } from "./ui";
 import { SecretField, type SecretInput } from "./SecretField";
 import { ChangeCapturePanel } from "./ChangeCapture";
-import { ConfigPreview, Num, ObjectTabs, PollSection, ReconcileFields, Section, Select, Text, options } from "./SystemFormFields";
+import { ConfigPreview, Num, ObjectTabs, type ConnectorFormProps, PollSection, ReconcileFields, Section, Select, Text, options } from "./SystemFormFields";
 
 const RELATION_LABELS: Record<RelationKind, string> = { table: "A table", view: "A view, with its statements" };
 
-export function SqlFormFields(props: {
+export function SqlFormFields(props: ConnectorFormProps & {
   cfg: SqlForm;
   onChange: (f: SqlForm) => void;
-  systemId: string;
   /** The saved system's config, when there is one: change capture is installed from it. */
   saved: SqlConfig | null;
-  activeObject: string | null;
-  onActiveObject: (name: string | null) => void;
-  workspaceObjects: string[];
   passwordSecret: SecretInput;
-  usedBy: (name: string | null | undefined) => string[];
-  mayEdit: boolean;
-  disabled: boolean;
 }) {
   const { cfg, onChange, disabled: ro } = props;
   const dialect = sqlDialect(cfg.url);

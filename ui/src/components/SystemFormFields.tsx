@@ -365,6 +365,17 @@ export function ReconcileFields({ cfg, schedule = reconcileSchedule(cfg), onChan
   );
 }
 
+/** What a connector's own form (`scim`, `sql`) gets besides its config: the system, the object tabs' state, the workspace's objects, which saved systems use a secret, and whether it may be edited. */
+export interface ConnectorFormProps {
+  systemId: string;
+  activeObject: string | null;
+  onActiveObject: (name: string | null) => void;
+  workspaceObjects: string[];
+  usedBy: (name: string | null | undefined) => string[];
+  mayEdit: boolean;
+  disabled: boolean;
+}
+
 /** What the HTTP connectors (`rest`, `scim`) share of a config: where the system is and how to sign in. */
 export type ConnectionDraft = Pick<RestForm, "base_url" | "timeout_ms" | "user_agent" | "auth">;
 

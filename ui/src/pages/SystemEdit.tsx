@@ -65,6 +65,7 @@ import {
   Select,
   Text,
   options,
+  type ConnectorFormProps,
 } from "../components/SystemFormFields";
 
 /** The form for one system; a new instance per route, so no state leaks between systems. */
@@ -181,6 +182,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
     [isSql ? sql.password_secret ?? undefined : formAuth.type !== "none" ? formAuth.secret ?? undefined : undefined, authSecret],
     [isRest ? cfg.webhooks?.secret : undefined, hookSecret],
   ];
+  const connectorForm: ConnectorFormProps = { systemId: sys.id, activeObject, onActiveObject: setActiveObject, workspaceObjects: objectNames, usedBy, mayEdit, disabled: ro };
   const unstoredTyped = typedSecrets.some(([name, input]) => !!name?.trim() && input.filled);
 
   const save = async () => {
@@ -310,32 +312,9 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       </Section>
 
       {isScim ? (
-        <ScimFormFields
-          cfg={scim}
-          onChange={setScim}
-          systemId={sys.id}
-          activeObject={activeObject}
-          onActiveObject={setActiveObject}
-          workspaceObjects={objectNames}
-          authSecret={authSecret}
-          usedBy={usedBy}
-          mayEdit={mayEdit}
-          disabled={ro}
-        />
+        <ScimFormFields cfg={scim} onChange={setScim} authSecret={authSecret} {...connectorForm} />
       ) : isSql ? (
-        <SqlFormFields
-          cfg={sql}
-          onChange={setSql}
-          systemId={sys.id}
-          saved={existing?.connector === "sql" ? sqlConfigOf(existing.config) : null}
-          activeObject={activeObject}
-          onActiveObject={setActiveObject}
-          workspaceObjects={objectNames}
-          passwordSecret={authSecret}
-          usedBy={usedBy}
-          mayEdit={mayEdit}
-          disabled={ro}
-        />
+        <SqlFormFields cfg={sql} onChange={setSql} saved={existing?.connector === "sql" ? sqlConfigOf(existing.config) : null} passwordSecret={authSecret} {...connectorForm} />
       ) : !isRest ? (
         <Section title="Connector config (JSON)">
           <textarea className="textarea code" rows={14} aria-label="Connector config as JSON" value={rawJson} onChange={(e) => setRawJson(e.target.value)} disabled={ro} />
