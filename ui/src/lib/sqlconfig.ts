@@ -23,9 +23,9 @@ export const PASSWORD_SECRET_PURPOSE = "Database password";
 
 /** How changes made in the database reach the engine, for people. Every kind the engine takes is listed: a new one fails `tsc` here. */
 export const CHANGE_CAPTURE_LABELS: Record<ChangeCapture, string> = {
-  none: "None: poll by the updated-at column",
-  table: "Change table (triggers; deletes too)",
-  notify: "NOTIFY (PostgreSQL triggers wake the poll)",
+  none: "None (polling)",
+  table: "Change table (triggers)",
+  notify: "NOTIFY (PostgreSQL)",
 };
 
 /** A few words each, for the Systems list. */
