@@ -3,7 +3,7 @@
 // systems through their own APIs), a dead-letter replay (exactly one new attempt) and a re-plan
 // (followed until it fails again), a reconciliation started and followed from the Systems page,
 // one that found too many records gone kept by an admin with a note, a new system's form
-// switched to SCIM 2.0, and a screenshot of every page in docs/screenshots/.
+// switched to SCIM 2.0 and one switched to SQL, and a screenshot of every page in docs/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync } from "node:fs";
@@ -281,6 +281,35 @@ test("systems: a new system's form switches to SCIM 2.0 and flags what the serve
   assert.equal(config.base_url, "https://example.okta.com/scim/v2");
   await users.evaluate((el) => el.closest("section").scrollIntoView());
   await page.screenshot({ path: join(SHOTS, "systems-new-scim.png") });
+  assert.deepEqual(problems, []);
+});
+
+test("systems: a new system's form switches to SQL, refuses a password in the URL and saves a table object", async () => {
+  await go("/systems");
+  await page.getByRole("link", { name: "Add system" }).click();
+  const form = page.getByRole("form", { name: "Add a system" });
+  await form.getByLabel("Connector").selectOption({ label: "SQL database (PostgreSQL, SQLite)" });
+  await form.getByLabel("Database URL").fill("postgres://concord:hunter2@db.internal:5432/hr");
+  await form.getByText(/^The URL holds a password, which the engine refuses/).waitFor();
+  await form.getByLabel("Database URL").fill("postgres://concord@db.internal:5432/hr");
+  await form.getByLabel("Password name (keychain)").fill("hrdb-password");
+  const employee = form.getByRole("tabpanel", { name: "employee" });
+  assert.equal(await employee.getByLabel("Read from").inputValue(), "table");
+  await employee.getByLabel("Table", { exact: true }).fill("hr.employees");
+  await employee.getByLabel("Version column").fill("version");
+  await employee.getByLabel("Updated-at column").fill("updated_at");
+  await employee.getByLabel("Page size").fill("0");
+  await employee.getByText("A whole number from 1 to 10000.").waitFor();
+  await employee.getByLabel("Page size").fill("500");
+  await employee.getByLabel("Change capture").selectOption("table");
+  const config = JSON.parse(await form.locator("details pre").textContent());
+  assert.deepEqual(config, {
+    url: "postgres://concord@db.internal:5432/hr",
+    password_secret: "hrdb-password",
+    objects: { employee: { table: "hr.employees", key_column: "id", version_column: "version", updated_at_column: "updated_at", page_size: 500, change_capture: "table" } },
+  });
+  await employee.evaluate((el) => el.closest("section").scrollIntoView());
+  await page.screenshot({ path: join(SHOTS, "systems-new-sql.png") });
   assert.deepEqual(problems, []);
 });
 

@@ -62,6 +62,12 @@ export type ScimConfig = S["ScimConfig"];
 export type ScimObject = S["ScimObject"];
 export type OnDelete = S["OnDelete"];
 export type FeatureOverrides = S["FeatureOverrides"];
+// The `sql` connector's config (SystemConfig.config when connector is "sql"): a PostgreSQL database or
+// an SQLite file; polling and reconciliation are the `rest` connector's. Change capture's install SQL.
+export type SqlConfig = S["SqlConfig"];
+export type SqlObject = S["SqlObject"];
+export type ChangeCapture = S["ChangeCapture"];
+export type CaptureStatus = S["CaptureStatus"];
 // Repairs: dead writes planned again, records pushed again, reconciliations, mapping checks.
 export type SentRequest = S["SentRequest"];
 export type PreviewField = S["PreviewField"];

@@ -28,22 +28,11 @@ import {
   type ScimForm,
 } from "../lib/scimconfig";
 import type { SecretInput } from "./SecretField";
-import { ConfigPreview, ConnectionSection, Num, ObjectTabs, PollSection, ReconcileFields, Section, Select, Text, options } from "./SystemFormFields";
+import { ConfigPreview, ConnectionSection, type ConnectorFormProps, Num, ObjectTabs, PollSection, ReconcileFields, Section, Select, Text, options } from "./SystemFormFields";
 
 const RESOURCE_LABELS: Record<ResourceKind, string> = { User: "User", Group: "Group", other: "Another resource type" };
 
-export function ScimFormFields(props: {
-  cfg: ScimForm;
-  onChange: (f: ScimForm) => void;
-  systemId: string;
-  activeObject: string | null;
-  onActiveObject: (name: string | null) => void;
-  workspaceObjects: string[];
-  authSecret: SecretInput;
-  usedBy: (name: string | null | undefined) => string[];
-  mayEdit: boolean;
-  disabled: boolean;
-}) {
+export function ScimFormFields(props: ConnectorFormProps & { cfg: ScimForm; onChange: (f: ScimForm) => void; authSecret: SecretInput }) {
   const { cfg, onChange, disabled: ro } = props;
   const features = cfg.features ?? {};
   return (

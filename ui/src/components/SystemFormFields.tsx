@@ -2,8 +2,8 @@
 // connector takes (auth, pagination, incremental reads, concurrency, webhook payloads, look-ups),
 // the editors of the parts that have their own shape (query parameters, pagination,
 // incremental reads, a webhook body's events, look-ups by match keys, the reconciliation
-// schedule), and the sections the `rest` and `scim` forms share (connection and auth, objects
-// as tabs, polling, reconciliation, the config as saved).
+// schedule), and the sections the connectors' forms share (connection and auth for `rest` and
+// `scim`; objects as tabs, polling, reconciliation and the config as saved for `sql` too).
 
 import { useId, useState, type ReactNode } from "react";
 import { AlertTriangle, Plus, Trash2 } from "lucide-react";
@@ -32,6 +32,7 @@ import {
   type AuthKey,
   type EventsShape,
   type ParamRow,
+  type ReconcileSchedule,
   type RestForm,
 } from "../lib/restconfig";
 import { SecretField, type SecretInput } from "./SecretField";
@@ -323,10 +324,12 @@ export function LookupFields({ lookup, onChange, disabled }: { lookup: Lookup | 
   );
 }
 
-/** When the system is compared in full with what the engine knows, and how many records one run may delete. */
-export function ReconcileFields({ cfg, onChange, disabled }: { cfg: Pick<RestConfig, "reconcile" | "poll" | "webhooks">; onChange: (r: RestConfig["reconcile"]) => void; disabled: boolean }) {
+/**
+ * When the system is compared in full with what the engine knows, and how many records one run
+ * may delete. `schedule` is the connector's own reading where it differs from a `rest` system's.
+ */
+export function ReconcileFields({ cfg, schedule = reconcileSchedule(cfg), onChange, disabled }: { cfg: Pick<RestConfig, "reconcile" | "poll" | "webhooks">; schedule?: ReconcileSchedule; onChange: (r: RestConfig["reconcile"]) => void; disabled: boolean }) {
   const r = cfg.reconcile;
-  const schedule = reconcileSchedule(cfg);
   return (
     <Section
       title="Reconciliation"
@@ -360,6 +363,17 @@ export function ReconcileFields({ cfg, onChange, disabled }: { cfg: Pick<RestCon
       ) : null}
     </Section>
   );
+}
+
+/** What a connector's own form (`scim`, `sql`) gets besides its config: the system, the object tabs' state, the workspace's objects, which saved systems use a secret, and whether it may be edited. */
+export interface ConnectorFormProps {
+  systemId: string;
+  activeObject: string | null;
+  onActiveObject: (name: string | null) => void;
+  workspaceObjects: string[];
+  usedBy: (name: string | null | undefined) => string[];
+  mayEdit: boolean;
+  disabled: boolean;
 }
 
 /** What the HTTP connectors (`rest`, `scim`) share of a config: where the system is and how to sign in. */

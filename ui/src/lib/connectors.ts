@@ -1,13 +1,15 @@
-// The connectors the Systems form edits (`rest`, `scim`), and what the Systems page reads from a
-// stored system of either: its base URL, auth, objects, keychain entries, how changes arrive and
-// when it is reconciled. A system of another connector is edited as JSON and summarised by name.
+// The connectors the Systems form edits (`rest`, `scim`, `sql`), and what the Systems page reads
+// from a stored system of any of them: where it is (a base URL, or a database URL without any
+// password), its auth, objects, keychain entries, how changes arrive and when it is reconciled. A
+// system of another connector is edited as JSON and summarised by name.
 
-import type { AuthType, SystemConfig } from "../api/types";
+import type { SystemConfig } from "../api/types";
 import { reconcileSchedule, restConfigOf, secretRefs, toConfig, toForm, type ReconcileSchedule, type SecretRef } from "./restconfig";
 import { scimConfigOf, scimSchedule, toScimConfig, toScimForm, DEFAULT_POLL_SECS } from "./scimconfig";
+import { describeCapture, displayUrl, relationKind, relationOf, sqlChangesBy, sqlConfigOf, sqlSchedule, sqlSecretRefs, toSqlConfig, toSqlForm } from "./sqlconfig";
 
 /** The connectors with a form, for people. */
-export const CONNECTOR_LABELS = { rest: "REST (declarative)", scim: "SCIM 2.0" } as const;
+export const CONNECTOR_LABELS = { rest: "REST (declarative)", scim: "SCIM 2.0", sql: "SQL database (PostgreSQL, SQLite)" } as const;
 export type FormConnector = keyof typeof CONNECTOR_LABELS;
 
 export function hasForm(connector: string): connector is FormConnector {
@@ -27,17 +29,24 @@ export function connectorOptions(current: string): [string, string][] {
 export function normalConfig(connector: string, config: unknown): unknown {
   if (connector === "rest") return toConfig(toForm(restConfigOf(config)));
   if (connector === "scim") return toScimConfig(toScimForm(scimConfigOf(config)));
+  if (connector === "sql") return toSqlConfig(toSqlForm(sqlConfigOf(config)));
   return config;
 }
 
 /** What the Systems page shows of a system with a form. */
 export interface SystemSummary {
-  baseUrl: string;
-  authType: AuthType;
-  /** Object names, with the SCIM resource type where there is one. */
+  /** What `url` is: an HTTP system's base URL or a database's. */
+  urlLabel: "Base URL" | "Database";
+  /** Never with a password in it. */
+  url: string;
+  /** The auth type (`api_key`, `bearer`, ...), or `password` for a database's. */
+  auth: string;
+  /** Object names, with the SCIM resource type or the table or view where there is one. */
   objects: string[];
   secrets: SecretRef[];
   changesBy: string;
+  /** A database's change capture, per object. */
+  capture?: string;
   schedule: ReconcileSchedule;
 }
 
@@ -45,8 +54,9 @@ export function systemSummary(s: Pick<SystemConfig, "connector" | "config">): Sy
   if (s.connector === "rest") {
     const c = restConfigOf(s.config);
     return {
-      baseUrl: c.base_url,
-      authType: c.auth?.type ?? "none",
+      urlLabel: "Base URL",
+      url: c.base_url,
+      auth: c.auth?.type ?? "none",
       objects: Object.keys(c.objects),
       secrets: secretRefs(c),
       changesBy: [c.webhooks ? "webhooks" : null, c.poll ? `polling every ${c.poll.interval_secs} s` : null].filter(Boolean).join(" + ") || "webhooks in Concord's format",
@@ -56,12 +66,27 @@ export function systemSummary(s: Pick<SystemConfig, "connector" | "config">): Sy
   if (s.connector === "scim") {
     const c = scimConfigOf(s.config);
     return {
-      baseUrl: c.base_url,
-      authType: c.auth?.type ?? "none",
+      urlLabel: "Base URL",
+      url: c.base_url,
+      auth: c.auth?.type ?? "none",
       objects: Object.entries(c.objects).map(([n, o]) => (o?.resource ? `${n} (${o.resource})` : n)),
       secrets: secretRefs(c),
       changesBy: c.poll ? `polling every ${c.poll.interval_secs} s` : `polling every ${DEFAULT_POLL_SECS} s (default)`,
       schedule: scimSchedule(c),
+    };
+  }
+  if (s.connector === "sql") {
+    const c = sqlConfigOf(s.config);
+    const secrets = sqlSecretRefs(c);
+    return {
+      urlLabel: "Database",
+      url: displayUrl(c.url),
+      auth: secrets.length > 0 ? "password" : "none",
+      objects: Object.entries(c.objects).map(([n, o]) => `${n} (${relationKind(o)} ${relationOf(o)})`),
+      secrets,
+      changesBy: sqlChangesBy(c),
+      capture: describeCapture(c),
+      schedule: sqlSchedule(c),
     };
   }
   return null;

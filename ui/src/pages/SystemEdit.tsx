@@ -1,7 +1,7 @@
 // One system's form, for the declarative `rest` connector config (base URL, auth and its
 // keychain secret, objects' endpoints, pagination, incremental reads, concurrency, look-ups,
-// webhooks, polling, reconciliation) or the `scim` connector's (components/ScimFormFields.tsx);
-// another connector's config is edited as JSON. A draft is tested before it is saved (the fields
+// webhooks, polling, reconciliation), the `scim` connector's (components/ScimFormFields.tsx) or
+// the `sql` connector's (components/SqlFormFields.tsx); another connector's config is edited as JSON. A draft is tested before it is saved (the fields
 // found, with an example value each). Secrets are typed once, sent to the OS keychain
 // (PUT /api/secrets/{name}) and never shown again; the page says whether each is stored and can
 // remove one.
@@ -38,11 +38,13 @@ import {
   type RestForm,
 } from "../lib/restconfig";
 import { newScimForm, scimConfigOf, toScimConfig, toScimForm, type ScimForm } from "../lib/scimconfig";
+import { newSqlForm, sqlConfigOf, toSqlConfig, toSqlForm, type SqlForm } from "../lib/sqlconfig";
 import { connectorOptions, normalConfig, systemSecretRefs } from "../lib/connectors";
 import { EmptyState, ErrorState, Loading, PageHeader, Spinner } from "../components/ui";
 import { ConnectionTestCard, useConnectionTest } from "../components/ConnectionTest";
 import { SecretField, useSecretInput, type SecretInput } from "../components/SecretField";
 import { ScimFormFields } from "../components/ScimFormFields";
+import { SqlFormFields } from "../components/SqlFormFields";
 import {
   CONCURRENCY_LABELS,
   ConfigPreview,
@@ -63,6 +65,7 @@ import {
   Select,
   Text,
   options,
+  type ConnectorFormProps,
 } from "../components/SystemFormFields";
 
 /** The form for one system; a new instance per route, so no state leaks between systems. */
@@ -83,6 +86,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   const [sys, setSys] = useState<SystemConfig | null>(null);
   const [cfg, setCfg] = useState<RestForm>(newRestForm());
   const [scim, setScim] = useState<ScimForm>(newScimForm());
+  const [sql, setSql] = useState<SqlForm>(newSqlForm());
   const [rawJson, setRawJson] = useState("{}");
   // Typed secret values stay in their (write-only) inputs until they are stored.
   const authSecret = useSecretInput();
@@ -102,10 +106,12 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       // The other connector's form starts new: switching to it does not read this config as its own.
       const f = existing.connector === "rest" ? toForm(restConfigOf(existing.config)) : newRestForm();
       const g = existing.connector === "scim" ? toScimForm(scimConfigOf(existing.config)) : newScimForm();
+      const h = existing.connector === "sql" ? toSqlForm(sqlConfigOf(existing.config)) : newSqlForm();
       setCfg(f);
       setScim(g);
+      setSql(h);
       setRawJson(JSON.stringify(existing.config ?? {}, null, 2));
-      setActiveObject(Object.keys(existing.connector === "scim" ? g.objects : f.objects)[0] ?? null);
+      setActiveObject(Object.keys(existing.connector === "scim" ? g.objects : existing.connector === "sql" ? h.objects : f.objects)[0] ?? null);
     }
   }, [isNew, existing, sys]);
 
@@ -130,7 +136,8 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   const ro = !mayEdit;
   const isRest = sys.connector === "rest";
   const isScim = sys.connector === "scim";
-  const formObjects = isRest ? cfg.objects : isScim ? scim.objects : {};
+  const isSql = sys.connector === "sql";
+  const formObjects = isRest ? cfg.objects : isScim ? scim.objects : isSql ? sql.objects : {};
   const setObj = (name: string, patch: Partial<ObjectEndpoints>) => setCfg((c) => ({ ...c, objects: { ...c.objects, [name]: { ...c.objects[name]!, ...patch } } }));
   const idValid = /^[a-z0-9][a-z0-9_-]*$/.test(sys.id);
 
@@ -139,6 +146,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
     let config: unknown;
     if (isRest) config = toConfig(cfg);
     else if (isScim) config = toScimConfig(scim);
+    else if (isSql) config = toSqlConfig(sql);
     else {
       try {
         config = JSON.parse(rawJson);
@@ -168,11 +176,13 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
 
   // The saved systems that use a secret (for a removal's warning), and the typed values.
   const usedBy = (name: string | null | undefined) => (ws.data?.systems ?? []).filter((s) => systemSecretRefs(s).some((r) => r.name === name?.trim())).map((s) => s.name);
+  // The auth secret's input is the database password's for a sql system (one form is shown at a time).
   const formAuth = isScim ? scim.auth : cfg.auth;
   const typedSecrets: [string | undefined, SecretInput][] = [
-    [formAuth.type !== "none" ? formAuth.secret ?? undefined : undefined, authSecret],
+    [isSql ? sql.password_secret ?? undefined : formAuth.type !== "none" ? formAuth.secret ?? undefined : undefined, authSecret],
     [isRest ? cfg.webhooks?.secret : undefined, hookSecret],
   ];
+  const connectorForm: ConnectorFormProps = { systemId: sys.id, activeObject, onActiveObject: setActiveObject, workspaceObjects: objectNames, usedBy, mayEdit, disabled: ro };
   const unstoredTyped = typedSecrets.some(([name, input]) => !!name?.trim() && input.filled);
 
   const save = async () => {
@@ -283,7 +293,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
             value={sys.connector}
             onChange={(v) => {
               setSys({ ...sys, connector: v });
-              setActiveObject(Object.keys(v === "scim" ? scim.objects : cfg.objects)[0] ?? null);
+              setActiveObject(Object.keys(v === "scim" ? scim.objects : v === "sql" ? sql.objects : cfg.objects)[0] ?? null);
             }}
             disabled={ro}
             options={connectorOptions(sys.connector)}
@@ -302,18 +312,9 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       </Section>
 
       {isScim ? (
-        <ScimFormFields
-          cfg={scim}
-          onChange={setScim}
-          systemId={sys.id}
-          activeObject={activeObject}
-          onActiveObject={setActiveObject}
-          workspaceObjects={objectNames}
-          authSecret={authSecret}
-          usedBy={usedBy}
-          mayEdit={mayEdit}
-          disabled={ro}
-        />
+        <ScimFormFields cfg={scim} onChange={setScim} authSecret={authSecret} {...connectorForm} />
+      ) : isSql ? (
+        <SqlFormFields cfg={sql} onChange={setSql} saved={existing?.connector === "sql" ? sqlConfigOf(existing.config) : null} passwordSecret={authSecret} {...connectorForm} />
       ) : !isRest ? (
         <Section title="Connector config (JSON)">
           <textarea className="textarea code" rows={14} aria-label="Connector config as JSON" value={rawJson} onChange={(e) => setRawJson(e.target.value)} disabled={ro} />

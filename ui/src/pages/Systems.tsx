@@ -181,10 +181,10 @@ function SystemCard({ s, mapped, health: h, test, onRuns, onRepush, onRemove }: 
           <dd>{s.connector}</dd>
           {c ? (
             <>
-              <dt>Base URL</dt>
-              <dd className="mono">{c.baseUrl}</dd>
+              <dt>{c.urlLabel}</dt>
+              <dd className="mono" style={{ overflowWrap: "anywhere" }}>{c.url}</dd>
               <dt>Auth</dt>
-              <dd>{c.authType}</dd>
+              <dd>{c.auth}</dd>
               {c.secrets.length > 0 ? (
                 <>
                   <dt>Secrets</dt>
@@ -204,6 +204,12 @@ function SystemCard({ s, mapped, health: h, test, onRuns, onRepush, onRemove }: 
               <dd>{c.objects.join(", ") || "—"}</dd>
               <dt>Changes by</dt>
               <dd>{c.changesBy}</dd>
+              {c.capture !== undefined ? (
+                <>
+                  <dt>Change capture</dt>
+                  <dd>{c.capture}</dd>
+                </>
+              ) : null}
               <dt>Reconciled</dt>
               <dd title={describeSchedule(c.schedule)}>{c.schedule.everySecs !== null ? `every ${c.schedule.everySecs} s${c.schedule.source === "default" ? " (default)" : ""}` : "on demand"}</dd>
             </>
