@@ -494,6 +494,9 @@ impl Inner {
 
 mod write;
 
+/// Seconds between polls when the config sets none.
+pub const DEFAULT_POLL_SECS: f64 = 30.0;
+
 #[async_trait]
 impl Connector for SqlConnector {
     fn capabilities(&self) -> Capabilities {
@@ -510,12 +513,16 @@ impl Connector for SqlConnector {
         }
     }
 
+    /// A database sends no webhooks: it is always polled (LISTEN/NOTIFY only wakes the poll
+    /// early), every [`DEFAULT_POLL_SECS`] unless the config says otherwise.
     fn poll_interval(&self) -> Option<Duration> {
-        self.inner
-            .config
-            .poll
-            .as_ref()
-            .map(|p| Duration::from_secs_f64(p.interval_secs))
+        Some(Duration::from_secs_f64(
+            self.inner
+                .config
+                .poll
+                .as_ref()
+                .map_or(DEFAULT_POLL_SECS, |p| p.interval_secs),
+        ))
     }
 
     fn reconcile_schedule(&self) -> Option<crate::connector::ReconcileSchedule> {
@@ -526,9 +533,7 @@ impl Connector for SqlConnector {
             .all(|o| o.change_capture == ChangeCapture::Table);
         let secs = match &c.reconcile {
             Some(r) => r.interval_secs,
-            None if c.poll.is_some() && !captures_deletes => {
-                crate::connectors::rest::DEFAULT_RECONCILE_SECS
-            }
+            None if !captures_deletes => crate::connectors::rest::DEFAULT_RECONCILE_SECS,
             None => 0.0,
         };
         Some(crate::connector::ReconcileSchedule {

@@ -15,6 +15,7 @@ import {
   passwordSecretProblem,
   sqlDialect,
   sqlObjectProblems,
+  DEFAULT_SQL_POLL_SECS,
   sqlReconcileInputs,
   sqlSchedule,
   sqlUrlProblem,
@@ -114,12 +115,8 @@ export function SqlFormFields(props: ConnectorFormProps & {
         poll={cfg.poll}
         onChange={(poll) => onChange({ ...cfg, poll })}
         disabled={ro}
-        toggle="Poll for changes"
-        off={
-          captured.length > 0
-            ? `Off: nothing is read between reconciliations, and the change capture of ${captured.join(", ")} is not used. Turn polling on.`
-            : "Off: the database sends nothing by itself, so nothing is read between reconciliations."
-        }
+        toggle="Set an interval"
+        off={`Every ${DEFAULT_SQL_POLL_SECS} s (the default): a database sends no webhooks, so changes are polled for${captured.length > 0 ? "; NOTIFY wakes a poll early" : ""}.`}
         start={newPoll()}
       />
 

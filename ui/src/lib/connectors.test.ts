@@ -91,7 +91,7 @@ describe("systemSummary", () => {
   it("summarises no other connector, and reads a malformed config as empty", () => {
     expect(systemSummary({ connector: "ldap", config: {} })).toBeNull();
     expect(systemSummary({ connector: "scim", config: null })).toMatchObject({ url: "", objects: [], secrets: [] });
-    expect(systemSummary({ connector: "sql", config: [] })).toMatchObject({ url: "", objects: [], secrets: [], changesBy: "not polled (reconciliation only)", capture: "none" });
+    expect(systemSummary({ connector: "sql", config: [] })).toMatchObject({ url: "", objects: [], secrets: [], changesBy: "polling every 30 s (default)", capture: "none" });
   });
 });
 

@@ -189,10 +189,10 @@ describe("secrets, change capture and schedule", () => {
     expect(describeCapture({ objects: { a: TABLE } })).toBe("a: change table");
     expect(describeCapture({ objects: { a: { table: "a", key_column: "id" } } })).toBe("none");
   });
-  it("reconciles a polled database by default, unless every object's deletes come from a change table", () => {
+  it("reconciles a database (always polled) by default, unless every object's deletes come from a change table", () => {
     expect(sqlSchedule({ poll: { interval_secs: 10 }, objects: { a: VIEW } })).toMatchObject({ everySecs: 600, source: "default" });
     expect(sqlSchedule({ poll: { interval_secs: 10 }, objects: { a: TABLE } })).toMatchObject({ everySecs: null, source: "none" });
-    expect(sqlSchedule({ poll: null, objects: { a: VIEW } })).toMatchObject({ everySecs: null, source: "none" });
+    expect(sqlSchedule({ poll: null, objects: { a: VIEW } })).toMatchObject({ everySecs: 600, source: "default" });
     expect(sqlSchedule({ poll: { interval_secs: 10 }, objects: { a: TABLE }, reconcile: newReconcile() })).toMatchObject({ source: "config" });
   });
 });

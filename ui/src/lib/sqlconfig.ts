@@ -227,9 +227,12 @@ export function describeCapture(c: Pick<SqlConfig, "objects">): string {
   return entries.map(([n, k]) => `${n}: ${CAPTURE_SHORT[k]}`).join(", ");
 }
 
-/** The config as the reconciliation helpers read it: polled only if it says so, never by webhook. */
-export function sqlReconcileInputs(c: Pick<SqlConfig, "poll" | "reconcile">): { poll: SqlConfig["poll"]; webhooks: null; reconcile: ReconcileConfig | null | undefined } {
-  return { poll: c.poll, webhooks: null, reconcile: c.reconcile };
+/** Seconds between polls of a sql system whose config sets none (the engine's default). */
+export const DEFAULT_SQL_POLL_SECS = 30;
+
+/** The config as the reconciliation helpers read it: always polled (every 30 s unless set), never by webhook. */
+export function sqlReconcileInputs(c: Pick<SqlConfig, "poll" | "reconcile">): { poll: { interval_secs: number }; webhooks: null; reconcile: ReconcileConfig | null | undefined } {
+  return { poll: c.poll ?? { interval_secs: DEFAULT_SQL_POLL_SECS }, webhooks: null, reconcile: c.reconcile };
 }
 
 /**
@@ -245,7 +248,7 @@ export function sqlSchedule(c: Pick<SqlConfig, "poll" | "reconcile" | "objects">
 
 /** How changes reach the engine, in a few words: polling, woken by NOTIFY where PostgreSQL triggers send it. */
 export function sqlChangesBy(c: Pick<SqlConfig, "url" | "poll" | "objects">): string {
-  if (!c.poll) return "not polled (reconciliation only)";
   const notified = sqlDialect(c.url) === "postgres" && capturedObjects(c).length > 0;
-  return `polling every ${c.poll.interval_secs} s${notified ? " + NOTIFY" : ""}`;
+  const every = c.poll ? `${c.poll.interval_secs} s` : `${DEFAULT_SQL_POLL_SECS} s (default)`;
+  return `polling every ${every}${notified ? " + NOTIFY" : ""}`;
 }
