@@ -154,8 +154,8 @@ impl utoipa::Modify for AccessAddon {
 #[openapi(
     info(title = "Concord console API", description = "Two-way sync console: systems, mappings, ownership, exceptions, dead letters, audit."),
     paths(
-        me, issue_token, get_workspace, put_system, test_unsaved_system, test_system, discover, secret_status,
-        put_secret, delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
+        me, issue_token, get_workspace, systems::put_system, systems::test_unsaved_system, systems::test_system,
+        systems::discover, secrets::secret_status, secrets::put_secret, secrets::delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
         resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
         preview_replay, replay, replay_matching, replay_selected, discard, audit, find_record, record, metrics::metrics, metrics::metrics_history,
         put_engine, admin::list_tokens, admin::revoke_token, admin::delete_system, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,

@@ -174,9 +174,9 @@ pub(super) async fn check_mapping(
             format!("system '{}' has no connector", mapping.system),
         )
     })?;
-    let system = super::saved_system(&c, &mapping.system)?;
-    let object =
-        super::object_to_probe(&c, &system, Some(mapping.object.clone())).ok_or_else(|| {
+    let system = super::systems::saved_system(&c, &mapping.system)?;
+    let object = super::systems::object_to_probe(&c, &system, Some(mapping.object.clone()))
+        .ok_or_else(|| {
             ApiError(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -187,7 +187,7 @@ pub(super) async fn check_mapping(
             )
         })?;
     c.engine.pace(&mapping.system).await;
-    let page = super::first_page(connector.as_ref(), &object)
+    let page = super::systems::first_page(connector.as_ref(), &object)
         .await
         .map_err(|e| match e {
             crate::connector::ConnectorError::Config(m) => {

@@ -9,7 +9,8 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::auth::Principal;
-use super::{ApiPath, Console, saved_system};
+use super::systems::saved_system;
+use super::{ApiPath, Console};
 use crate::connector::ConnectorError;
 use crate::connectors::sql::{CaptureStatus, SqlConnector};
 use crate::server::ApiError;
