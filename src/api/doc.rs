@@ -154,13 +154,19 @@ impl utoipa::Modify for AccessAddon {
 #[openapi(
     info(title = "Concord console API", description = "Two-way sync console: systems, mappings, ownership, exceptions, dead letters, audit."),
     paths(
-        me, issue_token, get_workspace, systems::put_system, systems::test_unsaved_system, systems::test_system,
-        systems::discover, secrets::secret_status, secrets::put_secret, secrets::delete_secret, put_mapping, preview_mapping, put_policies, list_exceptions, get_exception,
-        resolve_exception, bulk_resolve, dismiss_exception, resolve_match, decide_delete, list_dead_letters, get_dead_letter,
-        preview_replay, replay, replay_matching, replay_selected, discard, audit, find_record, record, metrics::metrics, metrics::metrics_history,
-        put_engine, admin::list_tokens, admin::revoke_token, admin::delete_system, repair::replan, repair::repush, repair::start_reconcile, repair::list_reconciliations,
-        repair::get_reconciliation, repair::confirm, repair::dismiss, repair::check_mapping,
-        sql::capture_status, sql::install_capture
+        me, issue_token, get_workspace, systems::put_system, systems::test_unsaved_system,
+        systems::test_system, systems::discover, secrets::secret_status, secrets::put_secret,
+        secrets::delete_secret, mappings::put_mapping, mappings::preview_mapping,
+        mappings::put_policies, exceptions::list_exceptions, exceptions::get_exception,
+        exceptions::resolve_exception, exceptions::bulk_resolve, exceptions::dismiss_exception,
+        exceptions::resolve_match, exceptions::decide_delete, dead_letters::list_dead_letters,
+        dead_letters::get_dead_letter, dead_letters::preview_replay, dead_letters::replay,
+        dead_letters::replay_matching, dead_letters::replay_selected, dead_letters::discard,
+        records::audit, records::find_record, records::record, metrics::metrics,
+        metrics::metrics_history, put_engine, admin::list_tokens, admin::revoke_token,
+        admin::delete_system, repair::replan, repair::repush, repair::start_reconcile,
+        repair::list_reconciliations, repair::get_reconciliation, repair::confirm, repair::dismiss,
+        repair::check_mapping, sql::capture_status, sql::install_capture
     ),
     components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, crate::connectors::scim::ScimConfig, crate::connectors::sql::SqlConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
     modifiers(&SecurityAddon, &AccessAddon)

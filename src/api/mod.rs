@@ -6,10 +6,14 @@
 
 mod admin;
 pub mod auth;
+mod dead_letters;
 mod doc;
+mod exceptions;
 mod input;
+mod mappings;
 mod mask;
 mod metrics;
+mod records;
 mod repair;
 mod secrets;
 mod sql;
@@ -423,500 +427,6 @@ async fn get_workspace(State(c): State<Console>) -> Json<WorkspaceConfig> {
     Json(c.engine.workspace().config.clone())
 }
 
-#[utoipa::path(put, path = "/api/mappings/{system}/{object}", request_body = Mapping,
-    params(("system" = String, Path), ("object" = String, Path), ConfirmQuery),
-    responses((status = 200, body = WorkspaceConfig), (status = 403, description = "not an admin"),
-              (status = 409, body = admin::ConfirmationRequired, description = "would remove every rule of a mapping: confirm with ?confirm=true"),
-              (status = 422, description = "invalid config")),
-    security(("token" = [])))]
-async fn put_mapping(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath((system, object)): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<ConfirmQuery>,
-    ApiJson(mapping): ApiJson<Mapping>,
-) -> Result<Json<WorkspaceConfig>, Refusal> {
-    if mapping.system != system || mapping.object != object {
-        return Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            "the body's system/object differ from the URL's".into(),
-        )
-        .into());
-    }
-    let mut config = c.engine.workspace().config.clone();
-    let after = serde_json::to_value(&mapping).ok();
-    let emptying = mapping.rules.is_empty();
-    let before = match config
-        .mappings
-        .iter_mut()
-        .find(|m| m.system == system && m.object == object)
-    {
-        Some(m) => Some(std::mem::replace(m, mapping)),
-        None => {
-            config.mappings.push(mapping);
-            None
-        }
-    };
-    let removal = before
-        .as_ref()
-        .filter(|b| emptying && !b.rules.is_empty())
-        .map(|b| Removal {
-            kind: "mapping_rules".into(),
-            system: Some(system.clone()),
-            object: Some(object.clone()),
-            count: b.rules.len(),
-            fields: b.reads().into_iter().collect(),
-            ..Removal::default()
-        });
-    if let Some(removal) = &removal {
-        require_confirmation(
-            q.confirm,
-            format!(
-                "this removes all {} rules of the {system} {object} mapping: {system} would no longer be read or written",
-                removal.count
-            ),
-            removal,
-        )?;
-    }
-    let entry = config_entry(
-        &who,
-        "mapping_saved",
-        before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
-        after,
-        json!({ "confirmed": removal.is_some() && q.confirm, "removes": removal }),
-    )
-    .system(&system);
-    let entry = AuditEntry {
-        object: Some(object),
-        ..entry
-    };
-    c.engine.apply_workspace_audited(&config, &[entry]).await?;
-    Ok(Json(config))
-}
-
-#[utoipa::path(post, path = "/api/mappings/preview", request_body = PreviewRequest,
-    responses((status = 200, body = PreviewResponse), (status = 404, description = "no such object")), security(("token" = [])))]
-async fn preview_mapping(
-    State(c): State<Console>,
-    ApiJson(req): ApiJson<PreviewRequest>,
-) -> ApiResult<PreviewResponse> {
-    let ws = c.engine.workspace();
-    let schema = ws.object(&req.mapping.object).ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("object '{}' not found", req.mapping.object),
-        )
-    })?;
-    for (i, rule) in req.mapping.rules.iter().enumerate() {
-        for (j, path) in rule.system.iter().enumerate() {
-            crate::path::SystemPath::parse(path).map_err(|e| {
-                ApiError(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_config",
-                    format!("rules[{i}].system[{j}]: {e}"),
-                )
-            })?;
-        }
-        rule.transform.validate().map_err(|e| {
-            ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_config",
-                format!("rules[{i}].transform: {e}"),
-            )
-        })?;
-    }
-    let inbound = req.mapping.read(schema, &req.record);
-    let writable = req.mapping.writes();
-    let read_only: Vec<String> = req.mapping.reads().difference(&writable).cloned().collect();
-    let written = req
-        .mapping
-        .write(&writable, &inbound.values, false)
-        .unwrap_or_default();
-    Ok(Json(PreviewResponse {
-        canonical: inbound.values,
-        errors: inbound
-            .errors
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
-            .collect(),
-        written,
-        read_only,
-    }))
-}
-
-#[utoipa::path(put, path = "/api/policies/{object}", request_body = Vec<FieldPolicy>, params(("object" = String, Path), ConfirmQuery),
-    responses((status = 200, body = WorkspaceConfig),
-              (status = 409, body = admin::ConfirmationRequired, description = "would remove every ownership rule of the object: confirm with ?confirm=true"),
-              (status = 422, description = "invalid config")),
-    security(("token" = [])))]
-async fn put_policies(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(object): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ConfirmQuery>,
-    ApiJson(fields): ApiJson<Vec<FieldPolicy>>,
-) -> Result<Json<WorkspaceConfig>, Refusal> {
-    let mut config = c.engine.workspace().config.clone();
-    let after = serde_json::to_value(&fields).ok();
-    let emptying = fields.is_empty();
-    let before = match config.policies.iter_mut().find(|p| p.object == object) {
-        Some(p) => Some(std::mem::replace(&mut p.fields, fields)),
-        None => {
-            config.policies.push(ObjectPolicies {
-                object: object.clone(),
-                fields,
-            });
-            None
-        }
-    };
-    let removal = before
-        .as_ref()
-        .filter(|b| emptying && !b.is_empty())
-        .map(|b| Removal {
-            kind: "policies".into(),
-            object: Some(object.clone()),
-            count: b.len(),
-            fields: b.iter().map(|f| f.field.clone()).collect(),
-            ..Removal::default()
-        });
-    if let Some(removal) = &removal {
-        require_confirmation(
-            q.confirm,
-            format!(
-                "this removes the ownership rules of all {} {object} fields ({})",
-                removal.count,
-                removal.fields.join(", ")
-            ),
-            removal,
-        )?;
-    }
-    let entry = config_entry(
-        &who,
-        "policies_saved",
-        before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
-        after,
-        json!({ "confirmed": removal.is_some() && q.confirm, "removes": removal }),
-    );
-    let entry = AuditEntry {
-        object: Some(object),
-        ..entry
-    };
-    c.engine.apply_workspace_audited(&config, &[entry]).await?;
-    Ok(Json(config))
-}
-
-#[utoipa::path(get, path = "/api/exceptions", params(ExceptionQuery),
-    responses((status = 200, body = Vec<ExceptionView>, headers(("X-Total-Count" = i64, description = "How many items match the filter, whatever the limit and offset.")))),
-    security(("token" = [])))]
-async fn list_exceptions(
-    State(c): State<Console>,
-    who: Principal,
-    ApiQuery(q): ApiQuery<ExceptionQuery>,
-) -> Result<Listed<ExceptionView>, ApiError> {
-    let filter = q.filter(c.engine.now());
-    let mut list = c.engine.list_exceptions(&filter).await?;
-    let total = c.engine.count_exceptions(&filter).await?;
-    let mut redactor = Redactor::new(&c.engine, &who);
-    for e in &mut list {
-        redactor.exception(e).await;
-    }
-    Ok(listed(list, total))
-}
-
-#[utoipa::path(get, path = "/api/exceptions/{id}", params(("id" = i64, Path)),
-    responses((status = 200, body = ExceptionView), (status = 404, description = "no such exception")), security(("token" = [])))]
-async fn get_exception(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<ExceptionView> {
-    let mut e = c.engine.exception(id).await?;
-    Redactor::new(&c.engine, &who).exception(&mut e).await;
-    Ok(Json(e))
-}
-
-#[utoipa::path(post, path = "/api/exceptions/{id}/resolve", request_body = ResolveRequest, params(("id" = i64, Path)),
-    responses((status = 200, body = ResolveResponse), (status = 403, description = "not a steward"), (status = 409, description = "already resolved or same approver")),
-    security(("token" = [])))]
-async fn resolve_exception(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(req): ApiJson<ResolveRequest>,
-) -> ApiResult<ResolveResponse> {
-    let outcome = c
-        .engine
-        .resolve_exception(id, &req.choice, &req.note, &who.actor())
-        .await?;
-    Ok(Json(ResolveResponse { outcome }))
-}
-
-#[utoipa::path(post, path = "/api/exceptions/bulk-resolve", request_body = BulkResolveRequest,
-    responses((status = 200, body = BulkOutcome)), security(("token" = [])))]
-async fn bulk_resolve(
-    State(c): State<Console>,
-    who: Principal,
-    ApiJson(req): ApiJson<BulkResolveRequest>,
-) -> ApiResult<BulkOutcome> {
-    let filter = ExceptionFilter {
-        status: Some("open".into()),
-        limit: Some(req.filter.limit.unwrap_or(1000)),
-        ..req.filter
-    };
-    let mut outcome = BulkOutcome {
-        applied: 0,
-        awaiting_second_approval: 0,
-        failed: Vec::new(),
-        remaining: 0,
-    };
-    for e in c.engine.list_exceptions(&filter).await? {
-        match c
-            .engine
-            .resolve_exception(e.id, &req.choice, &req.note, &who.actor())
-            .await
-        {
-            Ok(ResolveOutcome::Applied) => outcome.applied += 1,
-            Ok(ResolveOutcome::AwaitingSecondApproval) => outcome.awaiting_second_approval += 1,
-            Err(err) => outcome.failed.push(format!("exception {}: {err}", e.id)),
-        }
-    }
-    outcome.remaining = c.engine.count_exceptions(&filter).await?;
-    Ok(Json(outcome))
-}
-
-#[utoipa::path(post, path = "/api/exceptions/{id}/dismiss", request_body = NoteRequest, params(("id" = i64, Path)),
-    responses((status = 204, description = "dismissed")), security(("token" = [])))]
-async fn dismiss_exception(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(req): ApiJson<NoteRequest>,
-) -> Result<StatusCode, ApiError> {
-    c.engine
-        .dismiss_exception(id, &req.note, &who.actor())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(post, path = "/api/exceptions/{id}/delete-decision", request_body = DeleteDecisionRequest, params(("id" = i64, Path)),
-    responses((status = 204, description = "carried out"), (status = 409, description = "already resolved"),
-        (status = 422, description = "not a delete under review, or an invalid deactivation value")),
-    security(("token" = [])))]
-async fn decide_delete(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(req): ApiJson<DeleteDecisionRequest>,
-) -> Result<StatusCode, ApiError> {
-    c.engine
-        .decide_delete(id, &req.decision, &req.note, &who.actor())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(post, path = "/api/exceptions/{id}/match", request_body = MatchRequest, params(("id" = i64, Path)),
-    responses((status = 204, description = "linked or created")), security(("token" = [])))]
-async fn resolve_match(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(req): ApiJson<MatchRequest>,
-) -> Result<StatusCode, ApiError> {
-    c.engine
-        .resolve_match(id, req.link_to, &who.actor())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(get, path = "/api/dead-letters", params(DeadLetterFilter),
-    responses((status = 200, body = Vec<DeadLetterView>, headers(("X-Total-Count" = i64, description = "How many items match the filter, whatever the limit and offset.")))),
-    security(("token" = [])))]
-async fn list_dead_letters(
-    State(c): State<Console>,
-    who: Principal,
-    ApiQuery(q): ApiQuery<DeadLetterFilter>,
-) -> Result<Listed<DeadLetterView>, ApiError> {
-    let mut list = c.engine.list_dead_letters(&q).await?;
-    let mut redactor = Redactor::new(&c.engine, &who);
-    for dl in &mut list {
-        redactor.dead_letter(dl).await;
-    }
-    let total = c.engine.count_dead_letters(&q).await?;
-    Ok(listed(list, total))
-}
-
-#[utoipa::path(get, path = "/api/dead-letters/{id}", params(("id" = i64, Path)),
-    responses((status = 200, body = DeadLetterView), (status = 404, description = "no such dead letter")),
-    security(("token" = [])))]
-async fn get_dead_letter(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<DeadLetterView> {
-    let mut dl = c.engine.dead_letter(id).await?;
-    Redactor::new(&c.engine, &who).dead_letter(&mut dl).await;
-    Ok(Json(dl))
-}
-
-#[utoipa::path(get, path = "/api/dead-letters/{id}/preview", params(("id" = i64, Path)),
-    responses((status = 200, body = ReplayPreview)), security(("token" = [])))]
-async fn preview_replay(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<ReplayPreview> {
-    let mut preview = c.engine.replay_preview(id).await?;
-    let record = c.engine.dead_letter(id).await?.record_id;
-    Redactor::new(&c.engine, &who)
-        .replay_preview(&mut preview, record)
-        .await;
-    Ok(Json(preview))
-}
-
-#[utoipa::path(post, path = "/api/dead-letters/{id}/replay", params(("id" = i64, Path)),
-    responses((status = 200, body = ReplayResponse), (status = 403, description = "not support")), security(("token" = [])))]
-async fn replay(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-) -> ApiResult<ReplayResponse> {
-    Ok(Json(ReplayResponse {
-        outcome: c.engine.replay(id, &who.actor()).await?,
-    }))
-}
-
-#[utoipa::path(post, path = "/api/dead-letters/replay", request_body = DeadLetterFilter,
-    responses((status = 200, body = BatchReplayResponse)), security(("token" = [])))]
-async fn replay_matching(
-    State(c): State<Console>,
-    who: Principal,
-    ApiJson(filter): ApiJson<DeadLetterFilter>,
-) -> ApiResult<BatchReplayResponse> {
-    input::Checked::check(&filter)
-        .map_err(|m| ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m))?;
-    Ok(Json(BatchReplayResponse {
-        queued: c.engine.replay_matching(&filter, &who.actor()).await?,
-    }))
-}
-
-#[utoipa::path(post, path = "/api/dead-letters/replay-selected", request_body = ReplaySelection,
-    responses((status = 200, body = SelectionReplayResponse), (status = 422, description = "no ids, or more than 1000")),
-    security(("token" = [])))]
-async fn replay_selected(
-    State(c): State<Console>,
-    who: Principal,
-    ApiJson(req): ApiJson<ReplaySelection>,
-) -> ApiResult<SelectionReplayResponse> {
-    if req.ids.is_empty() || req.ids.len() > MAX_SELECTED_REPLAYS {
-        return Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            format!(
-                "select 1 to {MAX_SELECTED_REPLAYS} dead letters (got {})",
-                req.ids.len()
-            ),
-        ));
-    }
-    let actor = who.actor();
-    let mut results = Vec::with_capacity(req.ids.len());
-    // Each in its own transaction, as one by one: one refusal does not undo the others.
-    for id in req.ids {
-        let (outcome, error) = match c.engine.replay(id, &actor).await {
-            Ok(outcome) => (Some(outcome), None),
-            Err(e) => {
-                let e = ApiError::from(e);
-                (
-                    None,
-                    Some(ErrorBody {
-                        code: e.1.to_owned(),
-                        message: e.2,
-                    }),
-                )
-            }
-        };
-        results.push(SelectedReplay { id, outcome, error });
-    }
-    Ok(Json(SelectionReplayResponse { results }))
-}
-
-const MAX_SELECTED_REPLAYS: usize = 1000;
-
-#[utoipa::path(post, path = "/api/dead-letters/{id}/discard", request_body = DiscardRequest, params(("id" = i64, Path)),
-    responses((status = 204, description = "discarded")), security(("token" = [])))]
-async fn discard(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<i64>,
-    ApiJson(req): ApiJson<DiscardRequest>,
-) -> Result<StatusCode, ApiError> {
-    c.engine
-        .discard_dead_letter(id, &req.reason, &who.actor())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(get, path = "/api/audit", params(AuditQuery),
-    responses((status = 200, body = Vec<AuditRow>, headers(("X-Total-Count" = i64, description = "How many entries match the filter, counted up to 100000 (100000 means at least that many).")))),
-    security(("token" = [])))]
-async fn audit(
-    State(c): State<Console>,
-    who: Principal,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Listed<AuditRow>, ApiError> {
-    let mut rows = c.engine.search_audit(&q).await?;
-    let total = c.engine.count_audit(&q, AUDIT_COUNT_CAP).await?;
-    let mut redactor = Redactor::new(&c.engine, &who);
-    for r in &mut rows {
-        redactor.audit_row(r).await;
-    }
-    Ok(listed(rows, total))
-}
-
-#[utoipa::path(get, path = "/api/records/{id}", params(("id" = i64, Path)),
-    responses((status = 200, body = RecordView), (status = 404, description = "no such record")), security(("token" = [])))]
-async fn record(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(id): ApiPath<RecordId>,
-) -> ApiResult<RecordView> {
-    masked_record(&c, id, &who).await
-}
-
-#[utoipa::path(get, path = "/api/records", params(RecordLookup),
-    responses((status = 200, body = RecordView), (status = 404, description = "no record is linked to that id")),
-    security(("token" = [])))]
-async fn find_record(
-    State(c): State<Console>,
-    who: Principal,
-    ApiQuery(q): ApiQuery<RecordLookup>,
-) -> ApiResult<RecordView> {
-    let id = c
-        .engine
-        .record_linked(&q.system, &q.external_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no record is linked to {} id '{}'", q.system, q.external_id),
-            )
-        })?;
-    masked_record(&c, id, &who).await
-}
-
-/// A record as the caller may see it.
-async fn masked_record(c: &Console, id: RecordId, who: &Principal) -> ApiResult<RecordView> {
-    let mut view = c.engine.record_view(id).await?;
-    let mut redactor = Redactor::new(&c.engine, who);
-    redactor.fields(&view.object, &mut view.golden);
-    for shadow in view.shadows.values_mut() {
-        redactor.fields(&view.object, shadow);
-    }
-    Ok(Json(view))
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EngineState {
     pub paused: bool,
@@ -1092,26 +602,56 @@ pub fn router(console: Console) -> Router {
                 .put(secrets::put_secret)
                 .delete(secrets::delete_secret),
         )
-        .route("/api/mappings/preview", post(preview_mapping))
-        .route("/api/mappings/{system}/{object}", put(put_mapping))
-        .route("/api/policies/{object}", put(put_policies))
-        .route("/api/exceptions", get(list_exceptions))
-        .route("/api/exceptions/bulk-resolve", post(bulk_resolve))
-        .route("/api/exceptions/{id}", get(get_exception))
-        .route("/api/exceptions/{id}/resolve", post(resolve_exception))
-        .route("/api/exceptions/{id}/dismiss", post(dismiss_exception))
-        .route("/api/exceptions/{id}/match", post(resolve_match))
-        .route("/api/exceptions/{id}/delete-decision", post(decide_delete))
-        .route("/api/dead-letters", get(list_dead_letters))
-        .route("/api/dead-letters/replay", post(replay_matching))
-        .route("/api/dead-letters/replay-selected", post(replay_selected))
-        .route("/api/dead-letters/{id}", get(get_dead_letter))
-        .route("/api/dead-letters/{id}/preview", get(preview_replay))
-        .route("/api/dead-letters/{id}/replay", post(replay))
-        .route("/api/dead-letters/{id}/discard", post(discard))
-        .route("/api/audit", get(audit))
-        .route("/api/records", get(find_record))
-        .route("/api/records/{id}", get(record))
+        .route("/api/mappings/preview", post(mappings::preview_mapping))
+        .route(
+            "/api/mappings/{system}/{object}",
+            put(mappings::put_mapping),
+        )
+        .route("/api/policies/{object}", put(mappings::put_policies))
+        .route("/api/exceptions", get(exceptions::list_exceptions))
+        .route(
+            "/api/exceptions/bulk-resolve",
+            post(exceptions::bulk_resolve),
+        )
+        .route("/api/exceptions/{id}", get(exceptions::get_exception))
+        .route(
+            "/api/exceptions/{id}/resolve",
+            post(exceptions::resolve_exception),
+        )
+        .route(
+            "/api/exceptions/{id}/dismiss",
+            post(exceptions::dismiss_exception),
+        )
+        .route(
+            "/api/exceptions/{id}/match",
+            post(exceptions::resolve_match),
+        )
+        .route(
+            "/api/exceptions/{id}/delete-decision",
+            post(exceptions::decide_delete),
+        )
+        .route("/api/dead-letters", get(dead_letters::list_dead_letters))
+        .route(
+            "/api/dead-letters/replay",
+            post(dead_letters::replay_matching),
+        )
+        .route(
+            "/api/dead-letters/replay-selected",
+            post(dead_letters::replay_selected),
+        )
+        .route("/api/dead-letters/{id}", get(dead_letters::get_dead_letter))
+        .route(
+            "/api/dead-letters/{id}/preview",
+            get(dead_letters::preview_replay),
+        )
+        .route("/api/dead-letters/{id}/replay", post(dead_letters::replay))
+        .route(
+            "/api/dead-letters/{id}/discard",
+            post(dead_letters::discard),
+        )
+        .route("/api/audit", get(records::audit))
+        .route("/api/records", get(records::find_record))
+        .route("/api/records/{id}", get(records::record))
         .route("/api/metrics", get(metrics::metrics))
         .route("/api/metrics/history", get(metrics::metrics_history))
         .route("/api/engine", put(put_engine))

@@ -1,0 +1,190 @@
+//! Mappings and ownership in the console: saving a system's mapping of an object (confirmed
+//! when it would remove every rule), previewing a mapping on sample records before it is saved,
+//! and saving an object's field policies. Each save is validated as a whole workspace and
+//! audited with its before and after.
+
+use super::*;
+
+#[utoipa::path(put, path = "/api/mappings/{system}/{object}", request_body = Mapping,
+    params(("system" = String, Path), ("object" = String, Path), ConfirmQuery),
+    responses((status = 200, body = WorkspaceConfig), (status = 403, description = "not an admin"),
+              (status = 409, body = admin::ConfirmationRequired, description = "would remove every rule of a mapping: confirm with ?confirm=true"),
+              (status = 422, description = "invalid config")),
+    security(("token" = [])))]
+pub(super) async fn put_mapping(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath((system, object)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ConfirmQuery>,
+    ApiJson(mapping): ApiJson<Mapping>,
+) -> Result<Json<WorkspaceConfig>, Refusal> {
+    if mapping.system != system || mapping.object != object {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "the body's system/object differ from the URL's".into(),
+        )
+        .into());
+    }
+    let mut config = c.engine.workspace().config.clone();
+    let after = serde_json::to_value(&mapping).ok();
+    let emptying = mapping.rules.is_empty();
+    let before = match config
+        .mappings
+        .iter_mut()
+        .find(|m| m.system == system && m.object == object)
+    {
+        Some(m) => Some(std::mem::replace(m, mapping)),
+        None => {
+            config.mappings.push(mapping);
+            None
+        }
+    };
+    let removal = before
+        .as_ref()
+        .filter(|b| emptying && !b.rules.is_empty())
+        .map(|b| Removal {
+            kind: "mapping_rules".into(),
+            system: Some(system.clone()),
+            object: Some(object.clone()),
+            count: b.rules.len(),
+            fields: b.reads().into_iter().collect(),
+            ..Removal::default()
+        });
+    if let Some(removal) = &removal {
+        require_confirmation(
+            q.confirm,
+            format!(
+                "this removes all {} rules of the {system} {object} mapping: {system} would no longer be read or written",
+                removal.count
+            ),
+            removal,
+        )?;
+    }
+    let entry = config_entry(
+        &who,
+        "mapping_saved",
+        before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
+        after,
+        json!({ "confirmed": removal.is_some() && q.confirm, "removes": removal }),
+    )
+    .system(&system);
+    let entry = AuditEntry {
+        object: Some(object),
+        ..entry
+    };
+    c.engine.apply_workspace_audited(&config, &[entry]).await?;
+    Ok(Json(config))
+}
+
+#[utoipa::path(post, path = "/api/mappings/preview", request_body = PreviewRequest,
+    responses((status = 200, body = PreviewResponse), (status = 404, description = "no such object")), security(("token" = [])))]
+pub(super) async fn preview_mapping(
+    State(c): State<Console>,
+    ApiJson(req): ApiJson<PreviewRequest>,
+) -> ApiResult<PreviewResponse> {
+    let ws = c.engine.workspace();
+    let schema = ws.object(&req.mapping.object).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("object '{}' not found", req.mapping.object),
+        )
+    })?;
+    for (i, rule) in req.mapping.rules.iter().enumerate() {
+        for (j, path) in rule.system.iter().enumerate() {
+            crate::path::SystemPath::parse(path).map_err(|e| {
+                ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_config",
+                    format!("rules[{i}].system[{j}]: {e}"),
+                )
+            })?;
+        }
+        rule.transform.validate().map_err(|e| {
+            ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                format!("rules[{i}].transform: {e}"),
+            )
+        })?;
+    }
+    let inbound = req.mapping.read(schema, &req.record);
+    let writable = req.mapping.writes();
+    let read_only: Vec<String> = req.mapping.reads().difference(&writable).cloned().collect();
+    let written = req
+        .mapping
+        .write(&writable, &inbound.values, false)
+        .unwrap_or_default();
+    Ok(Json(PreviewResponse {
+        canonical: inbound.values,
+        errors: inbound
+            .errors
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect(),
+        written,
+        read_only,
+    }))
+}
+
+#[utoipa::path(put, path = "/api/policies/{object}", request_body = Vec<FieldPolicy>, params(("object" = String, Path), ConfirmQuery),
+    responses((status = 200, body = WorkspaceConfig),
+              (status = 409, body = admin::ConfirmationRequired, description = "would remove every ownership rule of the object: confirm with ?confirm=true"),
+              (status = 422, description = "invalid config")),
+    security(("token" = [])))]
+pub(super) async fn put_policies(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(object): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ConfirmQuery>,
+    ApiJson(fields): ApiJson<Vec<FieldPolicy>>,
+) -> Result<Json<WorkspaceConfig>, Refusal> {
+    let mut config = c.engine.workspace().config.clone();
+    let after = serde_json::to_value(&fields).ok();
+    let emptying = fields.is_empty();
+    let before = match config.policies.iter_mut().find(|p| p.object == object) {
+        Some(p) => Some(std::mem::replace(&mut p.fields, fields)),
+        None => {
+            config.policies.push(ObjectPolicies {
+                object: object.clone(),
+                fields,
+            });
+            None
+        }
+    };
+    let removal = before
+        .as_ref()
+        .filter(|b| emptying && !b.is_empty())
+        .map(|b| Removal {
+            kind: "policies".into(),
+            object: Some(object.clone()),
+            count: b.len(),
+            fields: b.iter().map(|f| f.field.clone()).collect(),
+            ..Removal::default()
+        });
+    if let Some(removal) = &removal {
+        require_confirmation(
+            q.confirm,
+            format!(
+                "this removes the ownership rules of all {} {object} fields ({})",
+                removal.count,
+                removal.fields.join(", ")
+            ),
+            removal,
+        )?;
+    }
+    let entry = config_entry(
+        &who,
+        "policies_saved",
+        before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
+        after,
+        json!({ "confirmed": removal.is_some() && q.confirm, "removes": removal }),
+    );
+    let entry = AuditEntry {
+        object: Some(object),
+        ..entry
+    };
+    c.engine.apply_workspace_audited(&config, &[entry]).await?;
+    Ok(Json(config))
+}
