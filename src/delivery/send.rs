@@ -226,16 +226,16 @@ pub(crate) async fn send_one(
         payload: row.payload.clone(),
         idempotency_key: row.idempotency_key.clone(),
         if_match: row.etag.clone(),
-        assignments: if row.op == "update" {
-            row.ops.clone()
-        } else {
-            Vec::new()
-        },
+        assignments: Vec::new(),
     };
     match (row.op.as_str(), row.external_id.as_deref()) {
         ("create", _) => send_create(connector, ws, system, row, &write).await,
         ("update", Some(id)) => {
             let caps = connector.capabilities();
+            // Only a connector that writes by path reads them; the others get the payload.
+            if caps.path_writes {
+                write.assignments = row.ops.clone();
+            }
             if needs_read(&caps, row.etag.as_deref(), &row.ops) {
                 let current = match connector.get(&row.object, id).await {
                     Ok(Some(current)) => current,

@@ -272,31 +272,10 @@ impl ScimConnector {
         object: &str,
         id: &str,
     ) -> Result<Option<(Map<String, Value>, Option<String>)>, ConnectorError> {
-        let o = self.inner.object(object)?;
-        let url = self.inner.url(&RestConnector::item_path(o, None, id));
-        let reply = self.inner.send(Method::GET, &url, &[], None, &[]).await?;
-        if reply.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let etag = reply
-            .headers
-            .get(reqwest::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| {
-                reply
-                    .body
-                    .as_ref()
-                    .and_then(|b| b.pointer("/meta/version"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
-        let mut record = reply
-            .body
-            .and_then(|b| b.as_object().cloned())
-            .ok_or_else(|| self.rejected(200, "the resource is not a JSON object".into()))?;
-        patch::normalize_booleans(&mut record, &BTreeSet::new());
-        Ok(Some((record, etag)))
+        Ok(self.inner.get(object, id).await?.map(|mut r| {
+            patch::normalize_booleans(&mut r.record, &BTreeSet::new());
+            (r.record, r.etag)
+        }))
     }
 
     fn rejected(&self, status: u16, body: String) -> ConnectorError {
