@@ -65,6 +65,10 @@ for role in ${CONCORD_API_FUZZ_ROLES:-viewer admin}; do
     fi
     kill -0 $server 2>/dev/null || { echo "api-fuzz: the console died" >&2; tail -50 "$work/serve.log" >&2; exit 1; }
 done
+if [ $status -ne 0 ] && grep -qa "request failed" "$work/serve.log"; then
+    echo "api-fuzz: the console's log of the failed requests:" >&2
+    grep -a "request failed" "$work/serve.log" | sed 's/\x1b\[[0-9;]*m//g' | sort | uniq -c | head -20 >&2
+fi
 if grep -qa "panicked" "$work/serve.log"; then
     echo "api-fuzz: the console panicked:" >&2
     grep -a -A5 panicked "$work/serve.log" >&2

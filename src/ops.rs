@@ -432,7 +432,7 @@ impl Engine {
         let now = self.now();
         let now_s = ts(now);
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         if policy.four_eyes {
             let first = exception.detail.get("approval").cloned();
             // The same person by principal id, or by name however it is spaced or cased.
@@ -534,7 +534,7 @@ impl Engine {
         }
         let now = self.now();
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         if exception.kind == "unstable_record" {
             // Its writes get their full share of re-reads again.
             sqlx::query("UPDATE links SET rereads = 0 WHERE record_id = ? AND system_id = ?")
@@ -630,7 +630,7 @@ impl Engine {
         let now = self.now();
         let now_s = ts(now);
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let mut batch = Batch::new(&ws, now, self.capabilities());
         let state = batch.load(&mut tx, record_id).await?.state.clone();
         let mut plan = merge::delete(&ctx, &state, &system, now);
@@ -706,7 +706,7 @@ impl Engine {
         let now = self.now();
         let now_s = ts(now);
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let record_id = match link_to {
             Some(r) => r,
             None => {
@@ -856,7 +856,7 @@ impl Engine {
         let now = self.now();
         let now_s = ts(now);
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let row = sqlx::query("SELECT kind, status, outbox_id, inbox_id, system_id, record_id FROM dead_letters WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -941,7 +941,7 @@ impl Engine {
         }
         let now = self.now();
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let changed = sqlx::query(
             "UPDATE dead_letters SET status = 'discarded', discard_reason = ?, actor = ?, updated_at = ? WHERE id = ? AND status = 'dead'",
         )

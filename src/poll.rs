@@ -157,7 +157,7 @@ impl Engine {
                 let done = page.next.is_none();
                 {
                     let _guard = self.inner.write_lock.lock().await;
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = crate::store::begin_write(self.pool()).await?;
                     self.insert_events(&mut tx, &events).await?;
                     sqlx::query(
                         "INSERT INTO poll_cursors (system_id, object, cursor, listing_done, listing_page, listed, updated_at, listing_done_at)

@@ -252,7 +252,7 @@ impl Engine {
         let now_s = ts(now);
         let ws = self.workspace();
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let settled = sqlx::query(
             "UPDATE dead_letters SET status = 'replayed', actor = ?, updated_at = ? WHERE id = ? AND status = 'dead'",
         )
@@ -399,7 +399,7 @@ impl Engine {
         }
         let now = self.now();
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         store::insert_audit(
             &mut tx,
             &[AuditEntry::engine("repush", Direction::Out)
@@ -460,7 +460,7 @@ impl Engine {
         let ws = self.workspace();
         let now = self.now();
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let before: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'pending'",
         )

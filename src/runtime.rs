@@ -187,7 +187,7 @@ impl Engine {
         {
             let _guard = self.inner.write_lock.lock().await;
             let now = self.now();
-            let mut tx = self.inner.pool.begin().await?;
+            let mut tx = crate::store::begin_write(&self.inner.pool).await?;
             store::save_workspace_in(&mut tx, config, now).await?;
             // Systems left out of the config are removed: kept (history refers to them) but
             // no longer loaded.
@@ -324,7 +324,7 @@ impl Engine {
     pub async fn ingest_many(&self, events: &[ChangeEvent]) -> Result<Vec<IngestOutcome>> {
         self.check_events(events)?;
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         let outcomes = self.insert_events(&mut tx, events).await?;
         tx.commit().await?;
         drop(_guard);
@@ -412,7 +412,7 @@ impl Engine {
         }
         let ws = self.workspace();
         let now = self.now();
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         let mut batch = Batch::new(&ws, now, self.capabilities());
         let events = rows
             .iter()

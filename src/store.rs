@@ -95,13 +95,21 @@ pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
+/// Starts a transaction that writes: `BEGIN IMMEDIATE` takes SQLite's write lock up front,
+/// waiting out the busy timeout. A deferred transaction that reads first fails at once with
+/// `SQLITE_BUSY` when it tries to write after another connection has committed (its snapshot is
+/// stale), and the engine's writers all read before they write.
+pub async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
 /// Replaces the workspace config (systems, objects, mappings, policies) in one transaction.
 pub async fn save_workspace(
     pool: &SqlitePool,
     ws: &WorkspaceConfig,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     save_workspace_in(&mut tx, ws, now).await?;
     tx.commit().await?;
     Ok(())
@@ -349,6 +357,45 @@ where
 
 #[cfg(test)]
 mod tests {
+    /// The engine's writers read, then write. Another connection committing in between must
+    /// make them wait, not fail: this is what the console answered with a 500 when a secret
+    /// was saved while a re-push was being planned.
+    #[tokio::test]
+    async fn a_writer_that_reads_first_waits_for_another_connection_instead_of_failing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = super::open(&dir.path().join("state.db"))
+            .await
+            .expect("opens");
+        let mut tx = super::begin_write(&pool).await.expect("begins");
+        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM counters")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("reads");
+        let other = pool.clone();
+        let concurrent = tokio::spawn(async move {
+            sqlx::query("INSERT INTO counters (name, value) VALUES ('other', 1)")
+                .execute(&other)
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        sqlx::query("INSERT INTO counters (name, value) VALUES ('mine', ?)")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .expect("a transaction begun by begin_write can write after reading, whatever other connections do");
+        tx.commit().await.expect("commits");
+        concurrent
+            .await
+            .expect("joins")
+            .expect("the other connection's write waits for the lock and then succeeds");
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM counters ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .expect("reads");
+        assert_eq!(names, ["mine", "other"], "both writes are kept");
+        pool.close().await;
+    }
+
     #[cfg(unix)]
     #[tokio::test]
     async fn a_new_state_file_and_its_wal_and_shm_are_owner_only() {

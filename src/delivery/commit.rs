@@ -71,7 +71,7 @@ impl Engine {
             link_updates: Vec::new(),
         };
         let guard = self.inner.write_lock.lock().await;
-        let mut tx = self.inner.pool.begin().await?;
+        let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         for (row, outcome) in results {
             match outcome {
                 Outcome::Waiting => round.waiting(&mut tx, &row).await?,

@@ -56,7 +56,7 @@ impl Engine {
         let now_s = ts(now);
         let vanished = i64::try_from(vanished).unwrap_or(i64::MAX);
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         sqlx::query(
             "UPDATE reconcile_runs SET status = 'needs_confirmation', vanished = ?, updated_at = ? WHERE id = ?",
         )
@@ -131,7 +131,7 @@ impl Engine {
             .collect();
         let deleted = i64::try_from(events.len()).unwrap_or(i64::MAX);
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         self.insert_events(&mut tx, &events).await?;
         sqlx::query(
             "UPDATE reconcile_runs SET status = 'done', vanished = MAX(vanished, ?), deleted = ?, decided_by = ?,
@@ -213,7 +213,7 @@ impl Engine {
         let now = self.now();
         let now_s = ts(now);
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         sqlx::query(
             "UPDATE reconcile_runs SET status = 'dismissed', decided_by = ?, updated_at = ?, finished_at = ? WHERE id = ?",
         )

@@ -185,7 +185,7 @@ impl Engine {
             .collect();
         let now_s = ts(self.now());
         let _guard = self.inner.write_lock.lock().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::store::begin_write(self.pool()).await?;
         let mut ids = Vec::with_capacity(objects.len());
         for object in objects {
             let running: Option<i64> = sqlx::query_scalar(
@@ -368,7 +368,7 @@ impl Engine {
             let done = page.next.is_none();
             {
                 let _guard = self.inner.write_lock.lock().await;
-                let mut tx = self.pool().begin().await?;
+                let mut tx = crate::store::begin_write(self.pool()).await?;
                 self.insert_events(&mut tx, &findings.events).await?;
                 for chunk in findings.seen.chunks(500) {
                     let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
