@@ -357,29 +357,63 @@ impl Engine {
         events: &[ChangeEvent],
     ) -> Result<Vec<IngestOutcome>> {
         let now = ts(self.now());
+        let payloads = events
+            .iter()
+            .map(|e| serde_json::to_string(&e.record))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Many events per statement: each statement is a round trip to SQLite's thread.
+        // RETURNING gives each row's id and how many times its key was seen; its order is not
+        // promised, so rows are matched back by key, a key repeated in one call in the order
+        // its duplicate count rose.
+        let mut returned: HashMap<(String, String), Vec<(i64, i64)>> = HashMap::new();
+        for (chunk, payloads) in events
+            .chunks(INGEST_ROWS_PER_STATEMENT)
+            .zip(payloads.chunks(INGEST_ROWS_PER_STATEMENT))
+        {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "INSERT INTO inbox (system_id, event_key, object, external_id, op, payload, source_version, etag, source_ts, received_at) ",
+            );
+            q.push_values(chunk.iter().zip(payloads), |mut row, (e, payload)| {
+                row.push_bind(&e.system)
+                    .push_bind(&e.event_key)
+                    .push_bind(&e.object)
+                    .push_bind(&e.external_id)
+                    .push_bind(e.op.as_str())
+                    .push_bind(payload)
+                    .push_bind(e.version)
+                    .push_bind(&e.etag)
+                    .push_bind(e.source_ts.map(ts))
+                    .push_bind(&now);
+            });
+            q.push(
+                " ON CONFLICT(system_id, event_key) DO UPDATE SET duplicates = duplicates + 1
+                 RETURNING id, duplicates, system_id, event_key",
+            );
+            let rows = q
+                .build()
+                .persistent(chunk.len() == INGEST_ROWS_PER_STATEMENT || chunk.len() == 1)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in rows {
+                returned
+                    .entry((row.get(2), row.get(3)))
+                    .or_default()
+                    .push((row.get(0), row.get(1)));
+            }
+        }
+        for seen in returned.values_mut() {
+            // Popped from the end: the lowest count first.
+            seen.sort_by_key(|(_, dups)| std::cmp::Reverse(*dups));
+        }
         let mut outcomes = Vec::with_capacity(events.len());
         let mut duplicates = 0;
         for e in events {
-            let row = sqlx::query(
-                "INSERT INTO inbox (system_id, event_key, object, external_id, op, payload, source_version, etag, source_ts, received_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(system_id, event_key) DO UPDATE SET duplicates = duplicates + 1
-                 RETURNING id, duplicates",
-            )
-            .bind(&e.system)
-            .bind(&e.event_key)
-            .bind(&e.object)
-            .bind(&e.external_id)
-            .bind(e.op.as_str())
-            .bind(serde_json::to_string(&e.record)?)
-            .bind(e.version)
-            .bind(&e.etag)
-            .bind(e.source_ts.map(ts))
-            .bind(&now)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id: i64 = row.get(0);
-            let dups: i64 = row.get(1);
+            let (id, dups) = returned
+                .get_mut(&(e.system.clone(), e.event_key.clone()))
+                .and_then(Vec::pop)
+                .ok_or_else(|| {
+                    EngineError::Invalid(format!("event '{}' was not stored", e.event_key))
+                })?;
             if dups > 0 {
                 duplicates += 1;
                 outcomes.push(IngestOutcome::Duplicate(id));
@@ -630,6 +664,9 @@ impl Drop for RunningEngine {
 }
 
 /// Event keys of records re-read after a write was refused as out of date.
+/// Inbox rows per INSERT: ten values a row, far below SQLite's limit of 32,766.
+const INGEST_ROWS_PER_STATEMENT: usize = 500;
+
 pub(crate) const REFETCH_PREFIX: &str = "concord-refetch:";
 
 /// A pending inbox row.

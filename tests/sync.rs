@@ -200,6 +200,84 @@ async fn duplicate_and_stale_events_change_nothing() {
     assert_eq!(status, "stale", "the stale event is recorded as such");
 }
 
+/// Events are stored many per statement; each still gets its own outcome, in the caller's
+/// order, and a key repeated within one call or sent again later is a duplicate of the first.
+#[tokio::test]
+async fn ingest_many_answers_each_event_in_order_and_spots_repeated_keys() {
+    use concord::IngestOutcome;
+    let h = Harness::start(|_| {}).await;
+    h.engine.set_paused(true);
+    let event = |n: usize, key: &str| ChangeEvent {
+        system: "hris".into(),
+        object: "employee".into(),
+        external_id: format!("H{n}"),
+        op: ChangeOp::Upsert,
+        record: json!({ "id": format!("H{n}") })
+            .as_object()
+            .cloned()
+            .expect("object"),
+        version: None,
+        etag: None,
+        source_ts: None,
+        event_key: key.into(),
+    };
+    // More than one statement's worth, with a key repeated inside the call.
+    let mut events: Vec<ChangeEvent> = (0..1_200).map(|n| event(n, &format!("k{n}"))).collect();
+    events.insert(700, event(7, "k7"));
+    let outcomes = h.engine.ingest_many(&events).await.expect("ingest");
+    assert_eq!(outcomes.len(), events.len(), "one outcome per event");
+    let ids: Vec<i64> = outcomes
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Accepted(id) | IngestOutcome::Duplicate(id) => *id,
+        })
+        .collect();
+    assert!(
+        matches!(outcomes[7], IngestOutcome::Accepted(_)),
+        "the first event with a key is accepted"
+    );
+    assert!(
+        matches!(outcomes[700], IngestOutcome::Duplicate(id) if id == ids[7]),
+        "a key repeated in the same call is a duplicate of the first: {:?}",
+        outcomes[700]
+    );
+    let accepted = outcomes
+        .iter()
+        .filter(|o| matches!(o, IngestOutcome::Accepted(_)))
+        .count();
+    assert_eq!(accepted, 1_200, "every other event is accepted");
+    for (n, e) in events.iter().enumerate() {
+        let key: String = sqlx::query_scalar("SELECT event_key FROM inbox WHERE id = ?")
+            .bind(ids[n])
+            .fetch_one(h.engine.pool())
+            .await
+            .expect("inbox row");
+        assert_eq!(
+            key, e.event_key,
+            "outcome {n} names the row of its own event"
+        );
+    }
+    let again = h
+        .engine
+        .ingest_many(&[event(3, "k3"), event(5000, "k5000")])
+        .await
+        .expect("ingest");
+    assert!(
+        matches!(again[0], IngestOutcome::Duplicate(id) if id == ids[3]),
+        "a key sent again later is a duplicate of the stored event"
+    );
+    assert!(
+        matches!(again[1], IngestOutcome::Accepted(_)),
+        "a new key is accepted"
+    );
+    let dups: i64 = sqlx::query_scalar("SELECT duplicates FROM inbox WHERE id = ?")
+        .bind(ids[7])
+        .fetch_one(h.engine.pool())
+        .await
+        .expect("inbox row");
+    assert_eq!(dups, 1, "the stored event counts the repeat");
+}
+
 /// Events of one batch see each other's versions, even after a link of the record was dropped
 /// mid-batch and re-read from SQLite (where the batch has not written its versions yet).
 #[tokio::test]
