@@ -751,6 +751,21 @@ pub(crate) struct Batch<'w> {
     pending_versions: HashMap<(String, String, String), (RecordId, SourceVersion)>,
     /// Concurrency tokens events carried, per link, written when the batch finishes.
     pending_etags: HashMap<(String, String, String), String>,
+    /// Records this batch created, with whether the batch deleted them again: ids are handed
+    /// out from `next_record_id` and the rows written at finish (foreign keys are checked at
+    /// commit meanwhile). The batch holds SQLite's write lock, so no other writer takes an id.
+    new_records: BTreeMap<RecordId, (String, bool)>,
+    next_record_id: Option<RecordId>,
+    /// Links this batch made, written at finish: (system, object, external id) -> record.
+    new_links: BTreeMap<(String, String, String), RecordId>,
+    /// Match keys this batch changed, written at finish: per (record, key field), the object
+    /// and the value now; and the same as an index from (object, key field, value).
+    changed_match_keys: HashMap<(RecordId, String), (String, Option<String>)>,
+    match_key_index: HashMap<(String, String, String), BTreeSet<RecordId>>,
+    /// What first-contact events read, per inbox id, and the records their match keys found
+    /// in SQLite with the systems holding each: looked up for the whole batch at once.
+    inbound: HashMap<i64, crate::mapping::Inbound>,
+    match_key_rows: HashMap<(String, String, String), Vec<(RecordId, Vec<String>)>>,
 }
 
 pub(crate) struct CachedRecord {
@@ -762,6 +777,59 @@ pub(crate) struct CachedRecord {
     etags: BTreeMap<String, Option<String>>,
     dirty_golden: bool,
     dirty_shadows: BTreeSet<String>,
+    /// Per target, the record's writes that are not final (pending, in flight or dead), in
+    /// queue order: loaded with the record and kept current by the batch, so planning a write
+    /// asks SQLite nothing.
+    queued: BTreeMap<String, Vec<QueuedWrite>>,
+}
+
+/// A write in the outbox that is not final, as the batch knows it.
+#[derive(Debug, Clone)]
+struct QueuedWrite {
+    id: i64,
+    op: String,
+    status: String,
+    attempts: i64,
+    /// Whether a dead letter points at it (failed for good, or being replayed).
+    dead_letter: bool,
+    canonical: Fields,
+    base: Fields,
+}
+
+impl QueuedWrite {
+    /// Still waiting for its first attempt: later changes may be merged into it.
+    fn open_to_merge(&self) -> bool {
+        self.status == "pending" && self.op != "delete" && self.attempts == 0 && !self.dead_letter
+    }
+
+    /// A create already attempted (or failed): the record is being created there.
+    fn creating(&self) -> bool {
+        self.op == "create"
+            && (matches!(self.status.as_str(), "in_flight" | "dead")
+                || (self.status == "pending" && (self.attempts > 0 || self.dead_letter)))
+    }
+
+    /// On its way to the target: queued or in flight.
+    fn outgoing(&self) -> bool {
+        matches!(self.status.as_str(), "pending" | "in_flight")
+    }
+}
+
+impl CachedRecord {
+    /// What is on its way to `target`: every queued or in-flight write, in order.
+    fn refresh_outgoing(&mut self, target: &str) {
+        let mut outgoing = Fields::new();
+        for w in self.queued.get(target).into_iter().flatten() {
+            if w.outgoing() {
+                outgoing.extend(w.canonical.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        if outgoing.is_empty() {
+            self.state.outgoing.remove(target);
+        } else {
+            self.state.outgoing.insert(target.to_owned(), outgoing);
+        }
+    }
 }
 
 /// Where a record is held: per system, its external id, ordering version and token.
@@ -793,6 +861,7 @@ impl CachedRecord {
             etags: BTreeMap::new(),
             dirty_golden: false,
             dirty_shadows: BTreeSet::new(),
+            queued: BTreeMap::new(),
         }
     }
 }
@@ -819,6 +888,13 @@ impl<'w> Batch<'w> {
             awaiting_event: None,
             pending_versions: HashMap::new(),
             pending_etags: HashMap::new(),
+            new_records: BTreeMap::new(),
+            next_record_id: None,
+            new_links: BTreeMap::new(),
+            changed_match_keys: HashMap::new(),
+            match_key_index: HashMap::new(),
+            inbound: HashMap::new(),
+            match_key_rows: HashMap::new(),
         }
     }
 
@@ -918,7 +994,8 @@ impl<'w> Batch<'w> {
             .filter(|id| !self.records.contains_key(id))
             .collect();
         let records: Vec<RecordId> = records.into_iter().collect();
-        self.preload_records(conn, &records).await
+        self.preload_records(conn, &records).await?;
+        self.preload_match_keys(conn, events).await
     }
 
     /// Loads these records' state in a few statements, unless the batch holds them already.
@@ -1040,7 +1117,9 @@ impl<'w> Batch<'w> {
         // While a write to this system for this record has an unknown outcome (attempted and
         // not answered, or given up on after retries), its events wait: they may be its echo.
         let mut inbound = if event.op == ChangeOp::Upsert {
-            mapping.read(ctx.object, &event.payload)
+            self.inbound
+                .remove(&event.id)
+                .unwrap_or_else(|| mapping.read(ctx.object, &event.payload))
         } else {
             crate::mapping::Inbound::default()
         };
@@ -1142,14 +1221,11 @@ impl<'w> Batch<'w> {
                     }
                     Identity::Link(record_id) => {
                         self.insert_link(
-                            conn,
                             &event.system,
                             &event.object,
                             &event.external_id,
                             record_id,
-                            None,
-                        )
-                        .await?;
+                        );
                         let cached = self.load(conn, record_id).await?;
                         cached.state.linked.insert(event.system.clone());
                         cached
@@ -1166,22 +1242,13 @@ impl<'w> Batch<'w> {
                         (record_id, plan)
                     }
                     Identity::Create => {
-                        let record_id: RecordId = sqlx::query_scalar(
-                            "INSERT INTO records (object, created_at) VALUES (?, ?) RETURNING id",
-                        )
-                        .bind(&event.object)
-                        .bind(&now_s)
-                        .fetch_one(&mut *conn)
-                        .await?;
+                        let record_id = self.new_record(conn, &event.object).await?;
                         self.insert_link(
-                            conn,
                             &event.system,
                             &event.object,
                             &event.external_id,
                             record_id,
-                            None,
-                        )
-                        .await?;
+                        );
                         let mut state = RecordState {
                             record_id,
                             ..RecordState::default()
@@ -1337,35 +1404,199 @@ impl<'w> Batch<'w> {
         Ok(self.awaiting_event.get_or_insert_with(BTreeSet::new))
     }
 
-    async fn insert_link(
-        &mut self,
-        conn: &mut SqliteConnection,
-        system: &str,
-        object: &str,
-        external_id: &str,
-        record_id: RecordId,
-        version: Option<SourceVersion>,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO links (system_id, object, external_id, record_id, last_version, created_at) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT(system_id, object, external_id) DO UPDATE SET record_id = excluded.record_id, deleted = 0",
-        )
-        .bind(system)
-        .bind(object)
-        .bind(external_id)
-        .bind(record_id)
-        .bind(version)
-        .bind(ts(self.now))
-        .execute(&mut *conn)
-        .await?;
+    /// Links an external id to a record: in the batch's cache now, in SQLite at finish.
+    fn insert_link(&mut self, system: &str, object: &str, external_id: &str, record_id: RecordId) {
+        let key = (system.to_owned(), object.to_owned(), external_id.to_owned());
+        self.new_links.insert(key.clone(), record_id);
         self.links.insert(
-            (system.to_owned(), object.to_owned(), external_id.to_owned()),
+            key,
             Some(LinkInfo {
                 record_id,
-                last_version: version,
+                last_version: None,
             }),
         );
+    }
+
+    /// A new record of `object`: its id now, its row at finish.
+    async fn new_record(&mut self, conn: &mut SqliteConnection, object: &str) -> Result<RecordId> {
+        let id = match self.next_record_id {
+            Some(id) => id,
+            None => {
+                // Links, golden records and writes refer to the record before its row exists.
+                sqlx::query("PRAGMA defer_foreign_keys = ON")
+                    .execute(&mut *conn)
+                    .await?;
+                let max: Option<RecordId> = sqlx::query_scalar("SELECT MAX(id) FROM records")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                max.unwrap_or(0) + 1
+            }
+        };
+        self.next_record_id = Some(id + 1);
+        self.new_records.insert(id, (object.to_owned(), false));
+        Ok(id)
+    }
+
+    /// Records of `object` whose match key `key` is `value`, as this batch leaves them (its
+    /// own changes included). With `not_linked_in`, only live records that system does not
+    /// hold; without, any record (a reference may name a deleted one).
+    async fn match_key_holders(
+        &self,
+        conn: &mut SqliteConnection,
+        object: &str,
+        key: &str,
+        value: &str,
+        not_linked_in: Option<&str>,
+    ) -> Result<BTreeSet<RecordId>> {
+        let preloaded = not_linked_in.and_then(|system| {
+            self.match_key_rows
+                .get(&(object.to_owned(), key.to_owned(), value.to_owned()))
+                .map(|rows| {
+                    rows.iter()
+                        .filter(|(_, systems)| !systems.iter().any(|s| s == system))
+                        .map(|(id, _)| *id)
+                        .collect::<Vec<_>>()
+                })
+        });
+        let ids = match preloaded {
+            Some(ids) => ids,
+            None => {
+                sqlx::query_scalar(
+                    "SELECT m.record_id FROM match_keys m
+                     WHERE m.object = ?1 AND m.key_field = ?2 AND m.key_value = ?3
+                       AND (?4 IS NULL OR NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id AND r.deleted = 1))
+                       AND NOT EXISTS (SELECT 1 FROM links l WHERE l.record_id = m.record_id AND l.system_id = ?4 AND l.deleted = 0)",
+                )
+                .bind(object)
+                .bind(key)
+                .bind(value)
+                .bind(not_linked_in)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
+        // SQLite's rows for keys this batch changed are out of date: the batch's own stand.
+        let mut found: BTreeSet<RecordId> = ids
+            .into_iter()
+            .filter(|id| !self.changed_match_keys.contains_key(&(*id, key.to_owned())))
+            .collect();
+        if let Some(changed) =
+            self.match_key_index
+                .get(&(object.to_owned(), key.to_owned(), value.to_owned()))
+        {
+            found.extend(changed.iter().copied().filter(|id| {
+                not_linked_in.is_none()
+                    || !self
+                        .new_records
+                        .get(id)
+                        .is_some_and(|(_, deleted)| *deleted)
+            }));
+        }
+        // Links this batch made are not in SQLite yet.
+        if let Some(system) = not_linked_in {
+            found.retain(|id| {
+                !self
+                    .records
+                    .get(id)
+                    .is_some_and(|r| r.external.contains_key(system))
+            });
+        }
+        Ok(found)
+    }
+
+    /// Reads first-contact events' values, and looks up the records their match keys name, for
+    /// the whole batch in one statement per object instead of one per key and event.
+    async fn preload_match_keys(
+        &mut self,
+        conn: &mut SqliteConnection,
+        events: &[InboxEvent],
+    ) -> Result<()> {
+        let ws = self.ws;
+        let mut wanted: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+        for e in events {
+            let key = (e.system.clone(), e.object.clone(), e.external_id.clone());
+            if e.op != ChangeOp::Upsert || !matches!(self.links.get(&key), Some(None)) {
+                continue;
+            }
+            let (Some(schema), Some(mapping)) =
+                (ws.object(&e.object), ws.mapping(&e.system, &e.object))
+            else {
+                continue;
+            };
+            let inbound = mapping.read(schema, &e.payload);
+            for k in &schema.match_keys {
+                if let Some(v) = inbound.values.get(k).and_then(normalize_match_key) {
+                    wanted
+                        .entry(e.object.clone())
+                        .or_default()
+                        .insert((k.clone(), v));
+                }
+            }
+            self.inbound.insert(e.id, inbound);
+        }
+        for (object, keys) in wanted {
+            let keys: Vec<_> = keys.into_iter().collect();
+            // Two values a key: far below SQLite's limit per statement.
+            for chunk in keys.chunks(1000) {
+                let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                    "SELECT m.key_field, m.key_value, m.record_id,
+                       (SELECT json_group_array(l.system_id) FROM links l WHERE l.record_id = m.record_id AND l.deleted = 0)
+                     FROM match_keys m
+                     WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id AND r.deleted = 1)
+                       AND m.object = ",
+                );
+                q.push_bind(object.clone())
+                    .push(" AND (m.key_field, m.key_value) IN (VALUES ");
+                let mut rows = q.separated(", ");
+                for (k, v) in chunk {
+                    rows.push("(")
+                        .push_bind_unseparated(k.clone())
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(v.clone())
+                        .push_unseparated(")");
+                }
+                rows.push_unseparated(")");
+                for (k, v) in chunk {
+                    self.match_key_rows
+                        .insert((object.clone(), k.clone(), v.clone()), Vec::new());
+                }
+                for row in q.build().persistent(false).fetch_all(&mut *conn).await? {
+                    let systems: Vec<String> = serde_json::from_str(&row.get::<String, _>(3))?;
+                    if let Some(found) =
+                        self.match_key_rows
+                            .get_mut(&(object.clone(), row.get(0), row.get(1)))
+                    {
+                        found.push((row.get(2), systems));
+                    }
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Notes a record's match key `key` as `value` now; written at finish.
+    fn set_match_key(
+        &mut self,
+        object: &str,
+        record_id: RecordId,
+        key: &str,
+        value: Option<String>,
+    ) {
+        if let Some((_, Some(before))) = self.changed_match_keys.get(&(record_id, key.to_owned()))
+            && let Some(ids) =
+                self.match_key_index
+                    .get_mut(&(object.to_owned(), key.to_owned(), before.clone()))
+        {
+            ids.remove(&record_id);
+        }
+        if let Some(v) = &value {
+            self.match_key_index
+                .entry((object.to_owned(), key.to_owned(), v.clone()))
+                .or_default()
+                .insert(record_id);
+        }
+        self.changed_match_keys
+            .insert((record_id, key.to_owned()), (object.to_owned(), value));
     }
 
     /// Notes the source version an event carried; written when the batch finishes.
@@ -1407,18 +1638,10 @@ impl<'w> Batch<'w> {
             let Some(value) = values.get(key).and_then(normalize_match_key) else {
                 continue;
             };
-            let ids: Vec<RecordId> = sqlx::query_scalar(
-                "SELECT m.record_id FROM match_keys m JOIN records r ON r.id = m.record_id
-                 WHERE m.object = ? AND m.key_field = ? AND m.key_value = ? AND r.deleted = 0
-                   AND NOT EXISTS (SELECT 1 FROM links l WHERE l.record_id = m.record_id AND l.system_id = ? AND l.deleted = 0)",
-            )
-            .bind(&schema.name)
-            .bind(key)
-            .bind(&value)
-            .bind(system)
-            .fetch_all(&mut *conn)
-            .await?;
-            found.extend(ids);
+            found.extend(
+                self.match_key_holders(conn, &schema.name, key, &value, Some(system))
+                    .await?,
+            );
         }
         Ok(found)
     }
@@ -1461,22 +1684,7 @@ impl<'w> Batch<'w> {
             if after == before {
                 continue;
             }
-            if before.is_some() {
-                sqlx::query("DELETE FROM match_keys WHERE record_id = ? AND key_field = ?")
-                    .bind(record_id)
-                    .bind(key)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            if let Some(v) = after {
-                sqlx::query("INSERT OR IGNORE INTO match_keys (object, key_field, key_value, record_id) VALUES (?, ?, ?, ?)")
-                    .bind(&schema.name)
-                    .bind(key)
-                    .bind(v)
-                    .bind(record_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            self.set_match_key(&schema.name, record_id, key, after);
         }
         for e in &plan.exceptions {
             if e.kind == "validation"
@@ -1514,10 +1722,20 @@ impl<'w> Batch<'w> {
         }
         self.audit.extend(plan.audit.iter().cloned());
         if plan.delete_record {
-            sqlx::query("UPDATE records SET deleted = 1 WHERE id = ?")
-                .bind(record_id)
-                .execute(&mut *conn)
-                .await?;
+            match self.new_records.get_mut(&record_id) {
+                Some((_, deleted)) => *deleted = true,
+                None => {
+                    sqlx::query("UPDATE records SET deleted = 1 WHERE id = ?")
+                        .bind(record_id)
+                        .execute(&mut *conn)
+                        .await?;
+                    self.match_key_rows.clear();
+                }
+            }
+        }
+        if !plan.unlink.is_empty() {
+            // Rare: the links this batch made go to SQLite first, so the update sees them.
+            self.flush_new_rows(conn).await?;
         }
         for s in &plan.unlink {
             sqlx::query("UPDATE links SET deleted = 1 WHERE record_id = ? AND system_id = ?")
@@ -1559,9 +1777,9 @@ impl<'w> Batch<'w> {
                 external_id,
                 origin,
             ]);
-            sqlx::query(
+            let inserted: Option<i64> = sqlx::query_scalar(
                 "INSERT OR IGNORE INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, idempotency_key, next_attempt_at, rule, created_at)
-                 VALUES (?, ?, ?, 'delete', ?, '{}', '{}', ?, ?, 'delete:propagate', ?)",
+                 VALUES (?, ?, ?, 'delete', ?, '{}', '{}', ?, ?, 'delete:propagate', ?) RETURNING id",
             )
             .bind(target)
             .bind(record_id)
@@ -1570,8 +1788,23 @@ impl<'w> Batch<'w> {
             .bind(key)
             .bind(&now_s)
             .bind(&now_s)
-            .execute(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await?;
+            if let (Some(id), Some(cached)) = (inserted, self.records.get_mut(&record_id)) {
+                cached
+                    .queued
+                    .entry(target.clone())
+                    .or_default()
+                    .push(QueuedWrite {
+                        id,
+                        op: "delete".into(),
+                        status: "pending".into(),
+                        attempts: 0,
+                        dead_letter: false,
+                        canonical: Fields::new(),
+                        base: Fields::new(),
+                    });
+            }
             self.wrote = true;
         }
         Ok(())
@@ -1600,46 +1833,31 @@ impl<'w> Batch<'w> {
         };
         let now_s = ts(self.now);
         let record_id = state.record_id;
-        let pending = sqlx::query(
-            "SELECT id, op, canonical, base FROM outbox WHERE record_id = ? AND system_id = ? AND status = 'pending' AND op != 'delete'
-               AND attempts = 0 AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.outbox_id = outbox.id)
-             ORDER BY id DESC LIMIT 1",
-        )
-        .bind(record_id)
-        .bind(target)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let queued: Vec<QueuedWrite> = self
+            .load(conn, record_id)
+            .await?
+            .queued
+            .get(target)
+            .cloned()
+            .unwrap_or_default();
+        let pending = queued.iter().rev().find(|w| w.open_to_merge());
         let mut all_fields = fields.clone();
         let mut all_base = base.clone();
         let external = &links.external;
         let linked = external.contains_key(target);
         let mut op = if linked { "update" } else { "create" };
         if !linked {
-            let creating: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE record_id = ? AND system_id = ? AND op = 'create'
-                   AND (status IN ('in_flight', 'dead') OR (status = 'pending' AND (attempts > 0
-                        OR EXISTS (SELECT 1 FROM dead_letters d WHERE d.outbox_id = outbox.id))))",
-            )
-            .bind(record_id)
-            .bind(target)
-            .fetch_one(&mut *conn)
-            .await?;
-            if creating > 0 {
+            if queued.iter().any(QueuedWrite::creating) {
                 // The record is being created there: this becomes an update once it is linked.
                 op = "update";
             }
         }
-        if let Some(row) = &pending {
-            let existing: String = row.get("canonical");
-            let existing: Fields = serde_json::from_str(&existing)?;
-            all_fields.extend(existing.into_keys());
-            let existing_base: String = row.get("base");
-            let existing_base: Fields = serde_json::from_str(&existing_base)?;
-            for (k, v) in existing_base {
-                all_base.insert(k, v);
+        if let Some(w) = pending {
+            all_fields.extend(w.canonical.keys().cloned());
+            for (k, v) in &w.base {
+                all_base.insert(k.clone(), v.clone());
             }
-            let pending_op: String = row.get("op");
-            if pending_op == "create" && !linked {
+            if w.op == "create" && !linked {
                 op = "create";
             }
         }
@@ -1654,15 +1872,18 @@ impl<'w> Batch<'w> {
                             != state.golden.get(f).unwrap_or(&Value::Null))
             });
             if all_fields.is_empty() {
-                if let Some(row) = &pending {
-                    let id: i64 = row.get("id");
+                if let Some(w) = pending {
+                    let id = w.id;
                     sqlx::query("UPDATE outbox SET status = 'superseded', last_error = 'the target already holds these values' WHERE id = ?")
                         .bind(id)
                         .execute(&mut *conn)
                         .await?;
-                }
-                if let Some(cached) = self.records.get_mut(&record_id) {
-                    cached.state.outgoing.remove(target);
+                    if let Some(cached) = self.records.get_mut(&record_id) {
+                        if let Some(q) = cached.queued.get_mut(target) {
+                            q.retain(|w| w.id != id);
+                        }
+                        cached.refresh_outgoing(target);
+                    }
                 }
                 return Ok(());
             }
@@ -1703,15 +1924,11 @@ impl<'w> Batch<'w> {
             let Some(key) = ws.object(referred).and_then(|o| o.match_keys.first()) else {
                 continue;
             };
-            let exists: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM match_keys WHERE object = ? AND key_field = ? AND key_value = ?",
-            )
-            .bind(referred)
-            .bind(key)
-            .bind(&value)
-            .fetch_one(&mut *conn)
-            .await?;
-            if exists == 0 {
+            if self
+                .match_key_holders(conn, referred, key, &value, None)
+                .await?
+                .is_empty()
+            {
                 errors.push((
                     Some(def.name.clone()),
                     format!("{}: no {referred} with {key} '{value}' exists", def.name),
@@ -1804,9 +2021,10 @@ impl<'w> Batch<'w> {
             origin,
         ]);
         let rule = "propagate";
-        match pending {
-            Some(row) => {
-                let id: i64 = row.get("id");
+        let payload_json = serde_json::to_string(&payload)?;
+        let base_json = serde_json::to_string(&all_base)?;
+        let id = match pending {
+            Some(w) => {
                 sqlx::query(
                     "UPDATE outbox SET op = ?, external_id = ?, canonical = ?, payload = ?, ops = ?, base = ?, if_match = ?,
                        idempotency_key = ? WHERE id = ?",
@@ -1814,20 +2032,21 @@ impl<'w> Batch<'w> {
                 .bind(op)
                 .bind(&external_id)
                 .bind(&canonical_json)
-                .bind(serde_json::to_string(&payload)?)
+                .bind(&payload_json)
                 .bind(&ops_json)
-                .bind(serde_json::to_string(&all_base)?)
+                .bind(&base_json)
                 .bind(if_match)
                 .bind(&key)
-                .bind(id)
+                .bind(w.id)
                 .execute(&mut *conn)
                 .await?;
+                w.id
             }
             None => {
-                sqlx::query(
+                sqlx::query_scalar(
                     "INSERT INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, ops, base, if_match,
                        idempotency_key, next_attempt_at, rule, created_at, origin_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 )
                 .bind(target)
                 .bind(record_id)
@@ -1835,34 +2054,35 @@ impl<'w> Batch<'w> {
                 .bind(op)
                 .bind(&external_id)
                 .bind(&canonical_json)
-                .bind(serde_json::to_string(&payload)?)
+                .bind(&payload_json)
                 .bind(&ops_json)
-                .bind(serde_json::to_string(&all_base)?)
+                .bind(&base_json)
                 .bind(if_match)
                 .bind(&key)
                 .bind(&now_s)
                 .bind(rule)
                 .bind(&now_s)
                 .bind(ts(self.origin_at.unwrap_or(self.now)))
-                .execute(&mut *conn)
-                .await?;
+                .fetch_one(&mut *conn)
+                .await?
             }
-        }
-        // What is on its way to the target now: every queued or in-flight write, in order.
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT canonical FROM outbox WHERE record_id = ? AND system_id = ? AND status IN ('pending', 'in_flight') ORDER BY id",
-        )
-        .bind(record_id)
-        .bind(target)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut outgoing = Fields::new();
-        for r in rows {
-            outgoing.extend(serde_json::from_str::<Fields>(&r)?);
-        }
-        let _ = canonical;
+        };
+        let write = QueuedWrite {
+            id,
+            op: op.to_owned(),
+            status: "pending".into(),
+            attempts: 0,
+            dead_letter: false,
+            canonical,
+            base: all_base,
+        };
         if let Some(cached) = self.records.get_mut(&record_id) {
-            cached.state.outgoing.insert(target.to_owned(), outgoing);
+            let q = cached.queued.entry(target.to_owned()).or_default();
+            match q.iter_mut().find(|w| w.id == id) {
+                Some(existing) => *existing = write,
+                None => q.push(write),
+            }
+            cached.refresh_outgoing(target);
         }
         self.wrote = true;
         Ok(())
@@ -1950,6 +2170,7 @@ impl<'w> Batch<'w> {
 
     /// Persists the golden records and shadows the batch changed, and its counters.
     pub(crate) async fn finish(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        self.flush_new_rows(conn).await?;
         let now_s = ts(self.now);
         let mut golden_rows: Vec<(RecordId, String, String)> = Vec::new();
         let mut shadow_rows: Vec<(String, RecordId, String)> = Vec::new();
@@ -2017,6 +2238,91 @@ impl<'w> Batch<'w> {
         self.flush_versions(conn).await?;
         self.flush_etags(conn).await?;
         self.flush_inbox_outcomes(conn, &now_s).await
+    }
+
+    /// Writes the records, links and match keys the batch made, many rows per statement.
+    async fn flush_new_rows(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        let now_s = ts(self.now);
+        let records: Vec<_> = std::mem::take(&mut self.new_records).into_iter().collect();
+        // Four values a row, far below SQLite's limit of 32,766 per statement.
+        for chunk in records.chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
+                sqlx::QueryBuilder::new("INSERT INTO records (id, object, deleted, created_at) ");
+            q.push_values(chunk, |mut row, (id, (object, deleted))| {
+                row.push_bind(*id)
+                    .push_bind(object.clone())
+                    .push_bind(*deleted)
+                    .push_bind(now_s.clone());
+            });
+            q.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let links: Vec<_> = std::mem::take(&mut self.new_links).into_iter().collect();
+        for chunk in links.chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "INSERT INTO links (system_id, object, external_id, record_id, created_at) ",
+            );
+            q.push_values(
+                chunk,
+                |mut row, ((system, object, external_id), record_id)| {
+                    row.push_bind(system.clone())
+                        .push_bind(object.clone())
+                        .push_bind(external_id.clone())
+                        .push_bind(*record_id)
+                        .push_bind(now_s.clone());
+                },
+            );
+            q.push(
+                " ON CONFLICT(system_id, object, external_id) DO UPDATE SET record_id = excluded.record_id, deleted = 0",
+            );
+            q.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let keys: Vec<_> = std::mem::take(&mut self.changed_match_keys)
+            .into_iter()
+            .collect();
+        self.match_key_index.clear();
+        // What was looked up before these rows and unlinks reached SQLite is out of date.
+        self.match_key_rows.clear();
+        for chunk in keys.chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "DELETE FROM match_keys WHERE (record_id, key_field) IN (VALUES ",
+            );
+            let mut rows = q.separated(", ");
+            for ((record_id, key), _) in chunk {
+                rows.push("(")
+                    .push_bind_unseparated(*record_id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(key.clone())
+                    .push_unseparated(")");
+            }
+            rows.push_unseparated(")");
+            q.build().persistent(false).execute(&mut *conn).await?;
+            let now: Vec<_> = chunk
+                .iter()
+                .filter_map(|((record_id, key), (object, value))| {
+                    value.as_ref().map(|v| (record_id, key, object, v))
+                })
+                .collect();
+            if now.is_empty() {
+                continue;
+            }
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "INSERT OR IGNORE INTO match_keys (object, key_field, key_value, record_id) ",
+            );
+            q.push_values(now, |mut row, (record_id, key, object, value)| {
+                row.push_bind(object.clone())
+                    .push_bind(key.clone())
+                    .push_bind(value.clone())
+                    .push_bind(*record_id);
+            });
+            q.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     /// Writes the source versions seen, many links per statement; a stored version is never
@@ -2150,19 +2456,36 @@ async fn load_records(
             }
         }
         let mut q = fetch(
-            "SELECT record_id, system_id, canonical FROM outbox WHERE status IN ('pending', 'in_flight') AND",
+            "SELECT record_id, system_id, id, op, status, attempts,
+                    EXISTS (SELECT 1 FROM dead_letters d WHERE d.outbox_id = outbox.id), canonical, base
+             FROM outbox WHERE status IN ('pending', 'in_flight', 'dead') AND",
         );
         q.push(" ORDER BY id");
         for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
                 continue;
             };
-            let fields: Fields = serde_json::from_str(&row.get::<String, _>(2))?;
-            r.state
-                .outgoing
-                .entry(row.get(1))
-                .or_default()
-                .extend(fields);
+            let base: Option<String> = row.get(8);
+            let write = QueuedWrite {
+                id: row.get(2),
+                op: row.get(3),
+                status: row.get(4),
+                attempts: row.get(5),
+                dead_letter: row.get(6),
+                canonical: serde_json::from_str(&row.get::<String, _>(7))?,
+                base: base
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()?
+                    .unwrap_or_default(),
+            };
+            r.queued.entry(row.get(1)).or_default().push(write);
+        }
+    }
+    for r in out.values_mut() {
+        let targets: Vec<String> = r.queued.keys().cloned().collect();
+        for target in targets {
+            r.refresh_outgoing(&target);
         }
     }
     Ok(out)
