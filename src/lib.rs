@@ -12,6 +12,7 @@ pub mod desktop;
 pub mod error;
 pub mod loopback;
 pub mod mapping;
+mod memo;
 pub mod merge;
 pub mod model;
 pub mod ops;

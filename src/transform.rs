@@ -139,7 +139,9 @@ pub struct EnumEntry {
 }
 
 /// How [`Transform::Phone`] writes numbers back to the system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PhoneFormat {
     /// `+14155550123`
@@ -1273,19 +1275,36 @@ fn parse_region(region: &str) -> Result<(phonenumber::country::Id, u16), Transfo
     Ok((id, code))
 }
 
+thread_local! {
+    /// (system text, region) -> the number in E.164.
+    static PHONES_READ: crate::memo::Table<(String, String), String> = Default::default();
+    /// Canonical (E.164) texts known valid.
+    static PHONES_CANONICAL: crate::memo::Table<String, PhoneNumber> = Default::default();
+    /// (E.164 text, region, format) -> the number as the system writes it.
+    static PHONES_WRITTEN: crate::memo::Table<(String, String, PhoneFormat), String> =
+        Default::default();
+}
+
 fn read_phone(value: Option<&Value>, region: &str) -> Result<Option<Value>, TransformError> {
     let Some(value) = value else {
         return Ok(None);
     };
-    let (id, _) = parse_region(region)?;
     let Some(text) = system_text(value, true, "a phone number (text)")? else {
         return Ok(None);
     };
+    let key = (text.to_string(), region.to_owned());
+    crate::memo::remember(&PHONES_READ, key, || parse_phone(&text, region))
+        .map(|e164| Some(Value::String(e164)))
+}
+
+/// A system's phone text, read in `region`, as E.164.
+fn parse_phone(text: &str, region: &str) -> Result<String, TransformError> {
+    let (id, _) = parse_region(region)?;
     let invalid = |reason: &str| TransformError::InvalidPhone {
         value: shorten(&text),
         reason: reason.to_owned(),
     };
-    let number = phonenumber::parse(Some(id), text.as_ref())
+    let number = phonenumber::parse(Some(id), text)
         .map_err(|_| invalid("it could not be read as a phone number"))?;
     if !number.is_valid() {
         return Err(invalid(
@@ -1297,14 +1316,20 @@ fn read_phone(value: Option<&Value>, region: &str) -> Result<Option<Value>, Tran
             "it has an extension, which an international (E.164) phone number cannot hold",
         ));
     }
-    let e164 = render(number.format().mode(phonenumber::Mode::E164))
-        .ok_or_else(|| invalid("it could not be written in international form"))?;
-    Ok(Some(Value::String(e164)))
+    render(number.format().mode(phonenumber::Mode::E164))
+        .ok_or_else(|| invalid("it could not be written in international form"))
 }
 
 fn canonical_phone(value: &Value) -> Result<PhoneNumber, TransformError> {
+    let text = canonical_str(FieldType::Phone, value)?;
+    crate::memo::remember(&PHONES_CANONICAL, text.to_owned(), || {
+        parse_canonical_phone(value, text)
+    })
+}
+
+/// A canonical phone value, which must already be in E.164.
+fn parse_canonical_phone(value: &Value, text: &str) -> Result<PhoneNumber, TransformError> {
     let ty = FieldType::Phone;
-    let text = canonical_str(ty, value)?;
     let number = phonenumber::parse(None, text)
         .ok()
         .filter(|n| text.starts_with('+') && n.is_valid() && n.extension().is_none())
@@ -1338,6 +1363,20 @@ fn write_phone(
     let Some(value) = value else {
         return Ok(None);
     };
+    let text = canonical_str(FieldType::Phone, value)?;
+    let key = (text.to_owned(), region.to_owned(), system_format);
+    crate::memo::remember(&PHONES_WRITTEN, key, || {
+        format_phone(value, region, system_format)
+    })
+    .map(|text| Some(Value::String(text)))
+}
+
+/// A canonical phone value as a system in `region` writes it.
+fn format_phone(
+    value: &Value,
+    region: &str,
+    system_format: PhoneFormat,
+) -> Result<String, TransformError> {
     let (_, region_code) = parse_region(region)?;
     let number = canonical_phone(value)?;
     let mode = match system_format {
@@ -1348,12 +1387,10 @@ fn write_phone(
         }
         PhoneFormat::National => phonenumber::Mode::International,
     };
-    let text =
-        render(number.format().mode(mode)).ok_or_else(|| TransformError::NotRepresentable {
-            value: quote(value),
-            reason: "the phone number could not be formatted for this system".to_owned(),
-        })?;
-    Ok(Some(Value::String(text)))
+    render(number.format().mode(mode)).ok_or_else(|| TransformError::NotRepresentable {
+        value: quote(value),
+        reason: "the phone number could not be formatted for this system".to_owned(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
