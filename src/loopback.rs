@@ -153,6 +153,15 @@ impl LoopbackSystem {
         self.lock().records.get(id).map(|(r, _)| r.clone())
     }
 
+    /// How many records the system holds (without copying them).
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn records(&self) -> Vec<(String, Map<String, Value>)> {
         let mut all: Vec<_> = self
             .lock()

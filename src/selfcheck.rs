@@ -191,6 +191,30 @@ where
     Ok(())
 }
 
+/// Whether everything sent has arrived: no webhook waiting to be accepted, nothing pending in
+/// the engine's inbox or outbox (and, with `payroll_size`, that many payroll records). Counts
+/// only: looking must not cost more than the sync it watches.
+async fn settled(
+    engine: &Engine,
+    hris: &LoopbackSystem,
+    payroll: &LoopbackSystem,
+    payroll_size: Option<usize>,
+) -> anyhow::Result<bool> {
+    if payroll_size.is_some_and(|n| payroll.len() != n)
+        || hris.hooks_pending() > 0
+        || payroll.hooks_pending() > 0
+    {
+        return Ok(false);
+    }
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight'))
+              + (SELECT COUNT(*) FROM inbox WHERE status = 'pending')",
+    )
+    .fetch_one(engine.pool())
+    .await?;
+    Ok(pending == 0 && hris.hooks_pending() == 0 && payroll.hooks_pending() == 0)
+}
+
 /// Runs the self-check with `size` employees.
 pub async fn run(size: usize) -> anyhow::Result<Report> {
     let dir = tempfile_dir()?;
@@ -253,24 +277,14 @@ pub async fn run(size: usize) -> anyhow::Result<Report> {
             }),
         );
     }
-    wait_until("the initial sync", Duration::from_secs(120), || async {
-        Ok(
-            payroll.records().len() == size && engine.pool().is_closed().eq(&false) && {
-                let pending: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight')",
-                )
-                .fetch_one(engine.pool())
-                .await?;
-                pending == 0
-            },
-        )
+    wait_until("the initial sync", Duration::from_secs(120), || {
+        settled(&engine, &hris, &payroll, Some(size))
     })
     .await?;
     let initial_sync = started.elapsed();
 
     let started = Instant::now();
     let mut edits = 0;
-    let mut expected_titles = Vec::new();
     let mut expected_phones = Vec::new();
     for (n, (id, _)) in payroll
         .records()
@@ -289,33 +303,17 @@ pub async fn run(size: usize) -> anyhow::Result<Report> {
     for i in (5..size).step_by(10) {
         let id = format!("H{i:05}");
         hris.edit(&id, json!({ "title": "Senior Analyst" }));
-        expected_titles.push(id);
         edits += 1;
     }
-    let hris_c = hris.clone();
-    let payroll_c = payroll.clone();
-    wait_until("edits to propagate", Duration::from_secs(120), || {
-        let hris = hris_c.clone();
-        let payroll = payroll_c.clone();
-        let engine = engine.clone();
-        let titles = expected_titles.clone();
-        async move {
-            let pending: i64 = sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight')) + (SELECT COUNT(*) FROM inbox WHERE status = 'pending')",
-            )
-            .fetch_one(engine.pool())
-            .await?;
-            let titles_done = titles.iter().all(|id| {
-                let emp = hris.record(id).and_then(|r| r.get("employee_id").cloned());
-                payroll.records().iter().any(|(_, r)| r.get("emp_no") == emp.as_ref())
-            });
-            Ok(pending == 0 && titles_done)
-        }
+    // Settled twice in a row: a write delivered between the two looks sends a webhook the
+    // second look sees.
+    wait_until("edits to propagate", Duration::from_secs(120), || async {
+        Ok(settled(&engine, &hris, &payroll, None).await? && {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            settled(&engine, &hris, &payroll, None).await?
+        })
     })
     .await?;
-    // Webhook echoes of the last writes may still be in flight: let the queues settle.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    engine.run_until_idle(Duration::from_secs(30)).await?;
     let propagation = started.elapsed();
 
     let mut divergent = Vec::new();
