@@ -45,6 +45,11 @@ struct Round<'e> {
     /// Links whose version and concurrency token follow a successful write (their re-read
     /// count starts again): (object, external id, version, token).
     link_updates: Vec<(String, String, Option<i64>, Option<String>)>,
+    /// Links made by creates, and the values the target now holds (merged into its shadow),
+    /// written many rows per statement: (object, external id, record, version, token) and
+    /// (record, fields as JSON), in the order the writes were answered.
+    new_links: Vec<(String, String, RecordId, Option<i64>, Option<String>)>,
+    shadow_patches: Vec<(RecordId, String)>,
 }
 
 impl Engine {
@@ -69,10 +74,17 @@ impl Engine {
             sent_ids: Vec::new(),
             sent_audit: Vec::new(),
             link_updates: Vec::new(),
+            new_links: Vec::new(),
+            shadow_patches: Vec::new(),
         };
         let guard = self.inner.write_lock.lock().await;
         let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         for (row, outcome) in results {
+            if !matches!(outcome, Outcome::Sent { .. }) || row.op == "delete" {
+                // The rare outcomes read and change links and shadows one by one: they see
+                // the successful writes before them.
+                round.flush_sent(&mut tx).await?;
+            }
             match outcome {
                 Outcome::Waiting => round.waiting(&mut tx, &row).await?,
                 Outcome::Sent {
@@ -141,20 +153,13 @@ impl Round<'_> {
             row.canonical.keys().cloned().collect(),
         ));
         if row.op == "create" {
-            sqlx::query(
-                "INSERT INTO links (system_id, object, external_id, record_id, last_version, etag, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(system_id, object, external_id) DO UPDATE SET record_id = excluded.record_id, deleted = 0",
-            )
-            .bind(system)
-            .bind(&row.object)
-            .bind(&result.external_id)
-            .bind(row.record_id)
-            .bind(result.version)
-            .bind(&result.etag)
-            .bind(&self.now_s)
-            .execute(&mut *tx)
-            .await?;
+            self.new_links.push((
+                row.object.clone(),
+                result.external_id.clone(),
+                row.record_id,
+                result.version,
+                result.etag.clone(),
+            ));
         }
         self.link_updates.push((
             row.object.clone(),
@@ -162,17 +167,8 @@ impl Round<'_> {
             result.version,
             result.etag.clone(),
         ));
-        sqlx::query(
-            "INSERT INTO shadows (system_id, record_id, fields, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT(system_id, record_id) DO UPDATE SET fields = json_patch(fields, excluded.fields),
-               updated_at = excluded.updated_at",
-        )
-        .bind(system)
-        .bind(row.record_id)
-        .bind(serde_json::to_string(&row.canonical)?)
-        .bind(&self.now_s)
-        .execute(&mut *tx)
-        .await?;
+        self.shadow_patches
+            .push((row.record_id, serde_json::to_string(&row.canonical)?));
         if found_existing {
             self.sent_audit.push(
                 AuditEntry::engine("delivered:create:found_existing", Direction::Out)
@@ -550,7 +546,60 @@ impl Round<'_> {
 
     /// Writes what the round collected: sent writes and their audit, link versions and
     /// tokens, the records delivered writes leave behind, held events, counters.
+    /// Writes the links and shadows of the successful writes so far.
+    async fn flush_sent(&mut self, tx: &mut SqliteConnection) -> Result<()> {
+        let system = self.system;
+        // Seven values a row, far below SQLite's limit of 32,766 per statement.
+        for chunk in std::mem::take(&mut self.new_links).chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "INSERT INTO links (system_id, object, external_id, record_id, last_version, etag, created_at) ",
+            );
+            q.push_values(
+                chunk,
+                |mut row, (object, external_id, record_id, version, etag)| {
+                    row.push_bind(system)
+                        .push_bind(object.clone())
+                        .push_bind(external_id.clone())
+                        .push_bind(*record_id)
+                        .push_bind(*version)
+                        .push_bind(etag.clone())
+                        .push_bind(self.now_s.clone());
+                },
+            );
+            q.push(
+                " ON CONFLICT(system_id, object, external_id) DO UPDATE SET record_id = excluded.record_id, deleted = 0",
+            );
+            q.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Rows of one statement are applied in order: a record written twice in a round has
+        // both patches merged, the later last.
+        for chunk in std::mem::take(&mut self.shadow_patches).chunks(1000) {
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "INSERT INTO shadows (system_id, record_id, fields, updated_at) ",
+            );
+            q.push_values(chunk, |mut row, (record_id, fields)| {
+                row.push_bind(system)
+                    .push_bind(*record_id)
+                    .push_bind(fields.clone())
+                    .push_bind(self.now_s.clone());
+            });
+            q.push(
+                " ON CONFLICT(system_id, record_id) DO UPDATE SET fields = json_patch(fields, excluded.fields),
+                   updated_at = excluded.updated_at",
+            );
+            q.build()
+                .persistent(chunk.len() == 1)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn finish(&mut self, tx: &mut SqliteConnection) -> Result<()> {
+        self.flush_sent(tx).await?;
         let system = self.system;
         for chunk in self.sent_ids.chunks(1000) {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
