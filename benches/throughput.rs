@@ -1098,6 +1098,11 @@ async fn main() -> Result<()> {
         "rows/s",
         "same, 100 rows per INSERT (fewer hops to the SQLite thread)",
     );
+    println!(
+        "  {:<32}{:>11.1}% (target: at least 30%)",
+        "apply overall / raw multi-row",
+        100.0 * overall.rate() / raw_multi.rate().max(1e-9)
+    );
     row(
         "delivery, in-process",
         f.delivery.rate(),

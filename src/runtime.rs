@@ -462,7 +462,14 @@ impl Engine {
         if batch.wrote {
             self.inner.outbox_ready.notify_waiters();
         }
-        Ok(rows.len())
+        // Freeing a batch's thousands of cached records costs as much as applying a tenth of
+        // them: done beside the next batch rather than before it.
+        let taken = rows.len();
+        let cached = std::mem::take(&mut batch.records);
+        drop(tokio::task::spawn_blocking(move || {
+            drop((cached, events, rows))
+        }));
+        Ok(taken)
     }
 
     pub(crate) fn capabilities(&self) -> HashMap<String, crate::connector::Capabilities> {
