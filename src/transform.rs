@@ -1301,7 +1301,7 @@ fn read_phone(value: Option<&Value>, region: &str) -> Result<Option<Value>, Tran
 fn parse_phone(text: &str, region: &str) -> Result<String, TransformError> {
     let (id, _) = parse_region(region)?;
     let invalid = |reason: &str| TransformError::InvalidPhone {
-        value: shorten(&text),
+        value: shorten(text),
         reason: reason.to_owned(),
     };
     let number = phonenumber::parse(Some(id), text)

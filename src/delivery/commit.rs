@@ -28,6 +28,9 @@ struct DeadWrite<'a> {
     request: Option<&'a SentRequest>,
 }
 
+/// A link a create made: (object, external id, record, version, token).
+type NewLink = (String, String, RecordId, Option<i64>, Option<String>);
+
 /// What a round has decided so far, written together when it finishes.
 struct Round<'e> {
     engine: &'e Engine,
@@ -48,7 +51,7 @@ struct Round<'e> {
     /// Links made by creates, and the values the target now holds (merged into its shadow),
     /// written many rows per statement: (object, external id, record, version, token) and
     /// (record, fields as JSON), in the order the writes were answered.
-    new_links: Vec<(String, String, RecordId, Option<i64>, Option<String>)>,
+    new_links: Vec<NewLink>,
     shadow_patches: Vec<(RecordId, String)>,
 }
 
