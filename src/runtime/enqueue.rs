@@ -27,20 +27,19 @@ impl Batch<'_> {
         };
         let now_s = ts(self.now);
         let record_id = state.record_id;
-        let queued: Vec<QueuedWrite> = self
-            .load(conn, record_id)
-            .await?
-            .queued
-            .get(target)
-            .cloned()
-            .unwrap_or_default();
-        let pending = queued.iter().rev().find(|w| w.open_to_merge());
+        // Only the write this one may merge into is copied out of the cache.
+        let queued = self.load(conn, record_id).await?.queued.get(target);
+        let pending: Option<QueuedWrite> = queued
+            .and_then(|q| q.iter().rev().find(|w| w.open_to_merge()))
+            .cloned();
+        let creating = queued.is_some_and(|q| q.iter().any(QueuedWrite::creating));
+        let pending = pending.as_ref();
         let mut all_fields = fields.clone();
         let mut all_base = base.clone();
         let external = &links.external;
         let linked = external.contains_key(target);
         let mut op = if linked { "update" } else { "create" };
-        if !linked && queued.iter().any(QueuedWrite::creating) {
+        if !linked && creating {
             // The record is being created there: this becomes an update once it is linked.
             op = "update";
         }
