@@ -20,6 +20,7 @@ pub mod path;
 pub mod poll;
 pub mod reconcile;
 pub mod replan;
+pub mod retention;
 pub mod runtime;
 pub mod schema;
 pub mod secrets;

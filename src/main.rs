@@ -39,6 +39,8 @@ enum Command {
         /// Write the chosen port to this file once listening (for scripts and tests).
         #[arg(long)]
         port_file: Option<PathBuf>,
+        #[command(flatten)]
+        history: HistoryArgs,
     },
     /// Run the demo: two HR systems and a directory on loopback (Acme HRIS, Acme Payroll and
     /// Acme Directory), seeded with employees, synced both ways while a simulator edits them;
@@ -82,6 +84,17 @@ enum Command {
         /// The built UI to serve (ui/dist).
         #[arg(long, default_value = "ui/dist")]
         ui: PathBuf,
+        #[command(flatten)]
+        history: HistoryArgs,
+    },
+    /// Drop history past its retention now (applied events, acknowledged writes, metric
+    /// samples; never the audit) and rewrite the state file to its new size. Stop the engine
+    /// first: rewriting needs the file to itself.
+    Compact {
+        #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
+        db: PathBuf,
+        #[command(flatten)]
+        history: HistoryArgs,
     },
     /// Print the console API's OpenAPI document (the UI's types are generated from it).
     Openapi,
@@ -143,6 +156,39 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         size: usize,
     },
+}
+
+/// How long history is kept (the audit is kept forever).
+#[derive(clap::Args, Clone, Copy)]
+struct HistoryArgs {
+    /// Days to keep events the engine applied. A system re-sending an older event is not
+    /// recognised as a duplicate.
+    #[arg(long, env = "CONCORD_KEEP_EVENTS_DAYS", default_value_t = 14)]
+    keep_events_days: u32,
+    /// Days to keep writes a system acknowledged (or that a later write replaced).
+    #[arg(long, env = "CONCORD_KEEP_SENT_WRITES_DAYS", default_value_t = 14)]
+    keep_sent_writes_days: u32,
+    /// Days to keep the dashboard's metric samples.
+    #[arg(long, env = "CONCORD_KEEP_METRICS_DAYS", default_value_t = 7)]
+    keep_metrics_days: u32,
+}
+
+impl HistoryArgs {
+    fn retention(self) -> concord::retention::Retention {
+        let days = |n: u32| Duration::from_secs(u64::from(n) * 24 * 60 * 60);
+        concord::retention::Retention {
+            events: days(self.keep_events_days),
+            sent_writes: days(self.keep_sent_writes_days),
+            metrics: days(self.keep_metrics_days),
+            ..concord::retention::Retention::default()
+        }
+    }
+
+    fn engine_options(self) -> EngineOptions {
+        let mut options = EngineOptions::default();
+        options.settings.retention = self.retention();
+        options
+    }
 }
 
 #[derive(Subcommand)]
@@ -299,8 +345,9 @@ async fn main() -> anyhow::Result<()> {
             workspace,
             port,
             port_file,
+            history,
         } => {
-            let engine = Engine::open(&db, EngineOptions::default()).await?;
+            let engine = Engine::open(&db, history.engine_options()).await?;
             if let Some(path) = workspace {
                 engine.apply_workspace(&read_workspace(&path)?).await?;
             }
@@ -345,6 +392,7 @@ async fn main() -> anyhow::Result<()> {
             workspace,
             port,
             ui,
+            history,
         } => {
             if demo {
                 let db = if db == std::path::Path::new("concord.db") {
@@ -384,12 +432,36 @@ async fn main() -> anyhow::Result<()> {
                 running.stop_simulator().await;
                 running.shutdown().await;
             } else {
-                let engine = Engine::open(&db, EngineOptions::default()).await?;
+                let engine = Engine::open(&db, history.engine_options()).await?;
                 if let Some(path) = workspace {
                     engine.apply_workspace(&read_workspace(&path)?).await?;
                 }
                 serve(engine, port, &ui).await?;
             }
+        }
+        Command::Compact { db, history } => {
+            anyhow::ensure!(db.exists(), "{} does not exist", db.display());
+            let size = |p: &std::path::Path| {
+                ["", "-wal"]
+                    .iter()
+                    .filter_map(|s| std::fs::metadata(format!("{}{s}", p.display())).ok())
+                    .map(|m| m.len())
+                    .sum::<u64>()
+            };
+            let before = size(&db);
+            let engine = Engine::open(&db, history.engine_options()).await?;
+            let done = engine.compact_history(&history.retention()).await?;
+            engine.vacuum().await?;
+            drop(engine);
+            println!(
+                "{}: removed {} applied events, {} acknowledged writes, {} metric samples; {:.1} MB -> {:.1} MB",
+                db.display(),
+                done.events,
+                done.sent_writes,
+                done.metric_samples,
+                before as f64 / 1e6,
+                size(&db) as f64 / 1e6
+            );
         }
         Command::Openapi => {
             use utoipa::OpenApi;

@@ -32,6 +32,8 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30))
+        // New files hand pages freed by history compaction back to the file system.
+        .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
         .pragma("cache_size", "-65536")
         .pragma("temp_store", "memory");
     let pool = SqlitePoolOptions::new()

@@ -148,8 +148,8 @@ pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
 }
 
 impl Engine {
-    /// Stores a snapshot of [`Engine::metrics`] for the dashboard's charts, and drops
-    /// snapshots older than a week.
+    /// Stores a snapshot of [`Engine::metrics`] for the dashboard's charts. Old snapshots go
+    /// with the rest of the history ([`Engine::compact_history`]).
     pub async fn sample_metrics(&self) -> crate::Result<()> {
         let metrics = self.metrics().await?;
         let now = self.now();
@@ -159,10 +159,6 @@ impl Engine {
         sqlx::query("INSERT OR REPLACE INTO metrics_samples (at, sample) VALUES (?, ?)")
             .bind(crate::store::ts(now))
             .bind(serde_json::to_string(&metrics)?)
-            .execute(self.pool())
-            .await?;
-        sqlx::query("DELETE FROM metrics_samples WHERE at < ?")
-            .bind(crate::store::ts(now - chrono::Duration::days(7)))
             .execute(self.pool())
             .await?;
         Ok(())

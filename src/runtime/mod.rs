@@ -52,6 +52,8 @@ pub struct Settings {
     pub summary_every: Duration,
     /// How long the HTTP server (webhooks, console) waits for slow clients.
     pub http: crate::server::HttpTimeouts,
+    /// How long history (applied events, acknowledged writes, metric samples) is kept.
+    pub retention: crate::retention::Retention,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             metrics_every: Duration::from_secs(5),
             summary_every: Duration::from_secs(60),
             http: crate::server::HttpTimeouts::default(),
+            retention: crate::retention::Retention::default(),
         }
     }
 }
@@ -486,7 +489,34 @@ impl Engine {
                 }
             }
         }));
+        let compactor = self.clone();
+        let token = cancel.clone();
+        tasks.push(tokio::spawn(async move {
+            compactor.compaction_loop(token).await
+        }));
         RunningEngine { cancel, tasks }
+    }
+
+    /// Compacts history on the retention's schedule, the first time soon after start.
+    async fn compaction_loop(&self, cancel: CancellationToken) {
+        let retention = self.inner.settings.retention;
+        let mut tick = tokio::time::interval(retention.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = tick.tick() => match self.compact_history(&retention).await {
+                    Ok(done) if done.total() > 0 => tracing::info!(
+                        events = done.events,
+                        sent_writes = done.sent_writes,
+                        metric_samples = done.metric_samples,
+                        "compacted history past its retention"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not compact history"),
+                },
+            }
+        }
     }
 
     async fn applier_loop(&self, cancel: CancellationToken) {
