@@ -655,6 +655,12 @@ struct Figures {
     exceptions: usize,
     not_applied: usize,
     db_bytes: u64,
+    records: i64,
+    /// Bytes per table (indexes included), largest first.
+    tables: Vec<(String, i64)>,
+    /// The same once all history is compacted (retention 0): what records cost to keep.
+    compacted_tables: Vec<(String, i64)>,
+    compact_time: Duration,
 }
 
 /// The whole apply benchmark: creates, delivery, updates, delivery, echoes. `checkpoint` is
@@ -976,6 +982,21 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Records in the state, and the bytes each table takes with its indexes (SQLite's `dbstat`).
+async fn table_sizes(pool: &sqlx::SqlitePool) -> Result<(i64, Vec<(String, i64)>)> {
+    let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records")
+        .fetch_one(pool)
+        .await?;
+    let tables: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT COALESCE(m.tbl_name, d.name), SUM(d.pgsize) FROM dbstat d
+         LEFT JOIN sqlite_master m ON m.name = d.name
+         GROUP BY 1 ORDER BY 2 DESC",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok((records, tables))
+}
+
 fn file_size(path: &Path) -> u64 {
     ["", "-wal"]
         .iter()
@@ -1018,6 +1039,17 @@ async fn main() -> Result<()> {
         .await?;
     let mut figures = run_engine(&mut scenario, mix, |_| {}).await?;
     figures.db_bytes = file_size(&engine_dir.join("state.db"));
+    (figures.records, figures.tables) = table_sizes(scenario.engine.pool()).await?;
+    let started = Instant::now();
+    let keep_nothing = concord::retention::Retention {
+        events: Duration::ZERO,
+        sent_writes: Duration::ZERO,
+        metrics: Duration::ZERO,
+        ..Default::default()
+    };
+    scenario.engine.compact_history(&keep_nothing).await?;
+    figures.compact_time = started.elapsed();
+    (_, figures.compacted_tables) = table_sizes(scenario.engine.pool()).await?;
     let raw_rows = scenario.raw_rows.take().unwrap_or_default();
     drop(scenario);
 
@@ -1133,6 +1165,31 @@ async fn main() -> Result<()> {
         f.exceptions,
         f.not_applied
     );
+    let per_record = |bytes: i64| bytes as f64 / f.records.max(1) as f64;
+    let total: i64 = f.tables.iter().map(|(_, b)| b).sum();
+    println!(
+        "  state per record: {:.0} bytes over {} records; by table (indexes included):",
+        per_record(total),
+        f.records
+    );
+    let print_tables = |tables: &[(String, i64)]| {
+        for (table, bytes) in tables.iter().filter(|(_, b)| per_record(*b) >= 5.0) {
+            println!(
+                "    {table:<16} {:>8.1} MB  {:>6.0} bytes per record",
+                *bytes as f64 / 1e6,
+                per_record(*bytes)
+            );
+        }
+    };
+    print_tables(&f.tables);
+    let compacted: i64 = f.compacted_tables.iter().map(|(_, b)| b).sum();
+    println!(
+        "  state per record once history is compacted (retention 0, {:.2} s): {:.0} bytes; \
+         by table (indexes included):",
+        f.compact_time.as_secs_f64(),
+        per_record(compacted)
+    );
+    print_tables(&f.compacted_tables);
 
     println!("  CPU of the process while applying (wall = time measured above):");
     for (phase, t) in [
