@@ -802,15 +802,7 @@ async fn a_system_is_tested_before_it_is_saved() {
 async fn the_dashboard_reports_propagation_lag() {
     let start = chrono::Utc::now();
     let clock = concord::clock::ManualClock::new(start);
-    let h = Harness::start_with(
-        concord::EngineOptions {
-            clock: Arc::new(clock.clone()),
-            settings: common::fast_settings(),
-            ..concord::EngineOptions::default()
-        },
-        |_| {},
-    )
-    .await;
+    let h = Harness::start_on(&clock).await;
     let api = Api::start(&h).await;
     let (_, before) = api
         .call(Method::GET, "/api/metrics", Some(&api.admin), None)
@@ -869,15 +861,7 @@ async fn the_dashboard_reports_propagation_lag() {
 async fn a_long_metrics_history_is_thinned_evenly() {
     let start = chrono::Utc::now() - chrono::Duration::minutes(30);
     let clock = concord::clock::ManualClock::new(start);
-    let h = Harness::start_with(
-        concord::EngineOptions {
-            clock: Arc::new(clock.clone()),
-            settings: common::fast_settings(),
-            ..concord::EngineOptions::default()
-        },
-        |_| {},
-    )
-    .await;
+    let h = Harness::start_on(&clock).await;
     let api = Api::start(&h).await;
     // 25 minutes of samples, one every 5 s.
     for _ in 0..300 {

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{Harness, ada};
 use concord::clock::ManualClock;
 use concord::retention::Retention;
@@ -29,15 +27,7 @@ fn employee(n: usize) -> serde_json::Value {
 async fn history_past_its_retention_goes_and_what_is_still_needed_stays() {
     let start = chrono::Utc::now() - chrono::Duration::days(30);
     let clock = ManualClock::new(start);
-    let h = Harness::start_with(
-        concord::EngineOptions {
-            clock: Arc::new(clock.clone()),
-            settings: common::fast_settings(),
-            ..concord::EngineOptions::default()
-        },
-        |_| {},
-    )
-    .await;
+    let h = Harness::start_on(&clock).await;
     for n in 0..20 {
         h.hris.edit(&format!("H{n}"), employee(n));
     }
@@ -179,15 +169,7 @@ async fn history_past_its_retention_goes_and_what_is_still_needed_stays() {
 async fn the_compact_command_shrinks_the_file_and_keeps_the_audit() {
     let start = chrono::Utc::now() - chrono::Duration::days(30);
     let clock = ManualClock::new(start);
-    let h = Harness::start_with(
-        concord::EngineOptions {
-            clock: Arc::new(clock.clone()),
-            settings: common::fast_settings(),
-            ..concord::EngineOptions::default()
-        },
-        |_| {},
-    )
-    .await;
+    let h = Harness::start_on(&clock).await;
     for n in 0..200 {
         h.hris.edit(&format!("H{n}"), employee(n));
     }

@@ -90,6 +90,19 @@ impl Harness {
         .await
     }
 
+    /// Like [`Harness::start`] with [`fast_settings`], on a clock that moves only when told.
+    pub async fn start_on(clock: &concord::clock::ManualClock) -> Self {
+        Self::start_with(
+            EngineOptions {
+                clock: Arc::new(clock.clone()),
+                settings: fast_settings(),
+                ..EngineOptions::default()
+            },
+            |_| {},
+        )
+        .await
+    }
+
     /// Like [`Harness::start`], with the engine's options (a manual clock, say).
     pub async fn start_with(
         mut options: EngineOptions,
