@@ -52,6 +52,9 @@ use concord::{Engine, EngineOptions, IngestOutcome, Settings};
 use serde_json::{Map, Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+#[global_allocator]
+static ALLOCATOR: concord::Allocator = concord::Allocator;
+
 /// Knobs, from the environment.
 #[derive(Debug, Clone, Copy)]
 struct Config {

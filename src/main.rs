@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use concord::{Engine, EngineOptions};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOCATOR: concord::Allocator = concord::Allocator;
+
 #[derive(Parser)]
 #[command(
     name = "concord",

@@ -14,6 +14,9 @@ use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
 use tauri_plugin_notification::NotificationExt;
 
+#[global_allocator]
+static ALLOCATOR: concord::Allocator = concord::Allocator;
+
 /// The running engine and console, owned by the app.
 struct Shell(Mutex<Option<Desktop>>);
 
