@@ -210,6 +210,43 @@ async fn a_delete_in_a_polled_system_reaches_the_other_within_one_reconciliation
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_reconciled_on_a_schedule_is_listed_at_once_when_first_connected() {
+    // Hourly reconciliation, no polling: both systems already hold the same people, but b
+    // lacks employee 7.
+    let s = Pair::start(|base| js_config(base, None, 3600.0)).await;
+    s.b.delete(7).await;
+    let running = s.engine.start(s.cancel.clone());
+    let started = Instant::now();
+    while s.links("a").await < 30 || s.links("b").await < 30 || s.b.all().await.len() < 30 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "a newly connected system is listed when the engine starts, not an interval later: \
+             after {:?}, {} people linked in a, {} in b",
+            started.elapsed(),
+            s.links("a").await,
+            s.links("b").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.shutdown(Duration::from_secs(5)).await;
+    let posts: Vec<String> =
+        s.b.engine_writes()
+            .into_iter()
+            .filter(|w| w.starts_with("POST"))
+            .collect();
+    assert_eq!(
+        posts.len(),
+        1,
+        "b gets one create, for employee 7; the 29 it holds are linked, not created again: {posts:?}"
+    );
+    assert_eq!(s.b.all().await.len(), 30, "b holds each person once");
+    assert!(
+        s.a().engine_writes().iter().all(|w| !w.starts_with("POST")),
+        "a holds everyone already: nothing is created there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_30_percent_trips_the_guard_and_nothing_is_deleted_until_an_admin_confirms() {
     let s = Pair::start(|base| js_config(base, Some(0.5), 0.0)).await;
     s.initial_sync().await;

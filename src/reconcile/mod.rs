@@ -494,16 +494,30 @@ impl Engine {
         .await?)
     }
 
+    /// Whether `system` was ever listed to its end, by a reconciliation or by polling.
+    async fn listed_in_full(&self, system: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM reconcile_runs WHERE system_id = ?1 AND listing_done = 1)
+                 OR EXISTS (SELECT 1 FROM poll_cursors WHERE system_id = ?1 AND listing_done = 1)",
+        )
+        .bind(system)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Picks up unfinished runs at once, then reconciles `system` every `interval` until
-    /// cancelled. A run paused because the system was unavailable is picked up again after
-    /// [`RESUME_AFTER`]. Failures are logged; the next tick tries again.
+    /// cancelled. A system never listed in full is listed at once: its creates wait for that
+    /// listing, which would otherwise come only after a whole interval. A run paused because
+    /// the system was unavailable is picked up again after [`RESUME_AFTER`]. Failures are
+    /// logged; the next tick tries again.
     pub(crate) async fn reconcile_loop(
         &self,
         system: String,
         interval: Option<Duration>,
         cancel: CancellationToken,
     ) {
-        let mut scheduled = false;
+        let mut scheduled =
+            interval.is_some() && !self.listed_in_full(&system).await.unwrap_or(true);
         loop {
             if !self.is_paused() {
                 let unfinished = match self.unfinished_runs(&system).await {
