@@ -6,12 +6,12 @@
 //! `Authorization: Bearer <hook_token>`: the engine accepts them once the system's
 //! `webhook_secret` names a secret holding that token.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -29,7 +29,8 @@ pub struct Failure {
 
 #[derive(Debug, Default)]
 struct Store {
-    records: HashMap<String, (Map<String, Value>, i64)>,
+    /// By id, in id order: listings page through them.
+    records: BTreeMap<String, (Map<String, Value>, i64)>,
     next_id: u64,
     version_clock: i64,
     /// Idempotency key -> (status, body) of the first response.
@@ -214,6 +215,18 @@ impl LoopbackSystem {
         };
         self.emit(event.clone());
         event["version"].as_i64().unwrap_or_default()
+    }
+
+    /// Records the system held before Concord was connected: stored with a version, no webhook.
+    pub fn seed(&self, records: impl IntoIterator<Item = (String, Map<String, Value>)>) {
+        let mut store = self.lock();
+        for (id, mut fields) in records {
+            store.version_clock += 1;
+            let version = store.version_clock;
+            fields.insert("id".into(), Value::String(id.clone()));
+            fields.insert("version".into(), json!(version));
+            store.records.insert(id, (fields, version));
+        }
     }
 
     /// A person deletes a record in this system.
@@ -414,12 +427,23 @@ async fn post_hooks(
     }
 }
 
-async fn list(State(s): State<LoopbackSystem>) -> Json<Value> {
-    let records: Vec<Value> = s
-        .records()
-        .into_iter()
-        .map(|(_, r)| Value::Object(r))
-        .collect();
+/// `?offset=&limit=` pages a listing (in id order); without `limit` it is whole.
+#[derive(Debug, serde::Deserialize)]
+struct Page {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn list(State(s): State<LoopbackSystem>, Query(page): Query<Page>) -> Json<Value> {
+    let store = s.lock();
+    let all = store
+        .records
+        .values()
+        .map(|(r, _)| Value::Object(r.clone()));
+    let records: Vec<Value> = match page.limit {
+        Some(limit) => all.skip(page.offset.unwrap_or(0)).take(limit).collect(),
+        None => all.collect(),
+    };
     Json(Value::Array(records))
 }
 
