@@ -37,6 +37,9 @@ use concord::{Engine, EngineOptions, Settings};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOCATOR: concord::Allocator = concord::Allocator;
+
 /// Knobs, from the environment.
 #[derive(Debug, Clone, Copy)]
 struct Config {
