@@ -141,6 +141,69 @@ async fn field_changes_propagate_both_ways_through_transforms_without_echo_loops
     );
 }
 
+/// Waits until every webhook `system` sent was accepted into the inbox.
+async fn hooks_accepted(system: &concord::loopback::LoopbackSystem) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while system.hooks_pending() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "webhooks are accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_person_entered_in_both_systems_before_the_create_is_sent_is_linked_not_created_twice() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    hooks_accepted(&h.hris).await;
+    h.engine.process_inbox().await.expect("applies");
+    let planned: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE system_id = 'payroll' AND op = 'create' AND status = 'pending'",
+    )
+    .fetch_one(h.engine.pool())
+    .await
+    .expect("count");
+    assert_eq!(planned, 1, "a create of Ada is planned for payroll");
+
+    // Payroll's clerk enters Ada too, before that create is sent, under her maiden name.
+    h.payroll.edit(
+        "P7",
+        json!({ "emp_no": "E1001", "first_name": "Ada", "last_name": "Byron",
+                "email": "ada@acme.example", "phone": "+14155550101", "state": 1,
+                "hire_date": "2021-03-15" }),
+    );
+    hooks_accepted(&h.payroll).await;
+    h.settle().await;
+
+    let held: Vec<String> = h.payroll.records().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        held,
+        vec!["P7".to_owned()],
+        "payroll holds Ada once: found there by her employee number, she is not created again"
+    );
+    assert_eq!(
+        h.record_of("payroll", "P7").await,
+        h.record_of("hris", "H1").await,
+        "both systems' Ada are one golden record"
+    );
+    let links: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM links WHERE system_id = 'payroll' AND deleted = 0",
+    )
+    .fetch_one(h.engine.pool())
+    .await
+    .expect("count");
+    assert_eq!(links, 1, "one payroll link for one person");
+    assert_eq!(
+        h.payroll
+            .record("P7")
+            .and_then(|r| r.get("last_name").cloned()),
+        Some(json!("Lovelace")),
+        "the HRIS owns the family name: payroll's Ada is updated to it"
+    );
+}
+
 #[tokio::test]
 async fn duplicate_and_stale_events_change_nothing() {
     let h = Harness::start(|_| {}).await;
