@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod demo;
 pub mod desktop;
 pub mod error;
+pub mod golden_meta;
 pub mod loopback;
 pub mod mapping;
 mod memo;

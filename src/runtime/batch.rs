@@ -505,8 +505,7 @@ pub(super) async fn load_records(
                 continue;
             };
             r.state.golden = serde_json::from_str(&row.get::<String, _>(1))?;
-            r.state.meta =
-                serde_json::from_str::<BTreeMap<String, FieldMeta>>(&row.get::<String, _>(2))?;
+            r.state.meta = crate::golden_meta::decode(&row.get::<String, _>(2))?;
         }
         let mut q = fetch("SELECT record_id, system_id, fields FROM shadows WHERE");
         for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {

@@ -15,7 +15,7 @@ impl Batch<'_> {
                 golden_rows.push((
                     *record_id,
                     serde_json::to_string(&cached.state.golden)?,
-                    serde_json::to_string(&cached.state.meta)?,
+                    crate::golden_meta::encode(&cached.state.meta)?,
                 ));
                 cached.dirty_golden = false;
             }

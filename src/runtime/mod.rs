@@ -23,7 +23,7 @@ use crate::audit::{AuditEntry, Direction};
 use crate::clock::{Clock, Jitter, SystemClock};
 use crate::connector::Connector;
 use crate::error::{EngineError, Result};
-use crate::merge::{self, FieldMeta, Identity, Incoming, Plan, RecordState};
+use crate::merge::{self, Identity, Incoming, Plan, RecordState};
 use crate::model::{
     ChangeEvent, ChangeOp, Fields, ObjectSchema, RecordId, SourceVersion, WorkspaceConfig,
 };
