@@ -25,15 +25,12 @@
 //! Environment: `CONCORD_INITIAL_RECORDS` (default 1000000), `CONCORD_INITIAL_TIMEOUT_SECS`
 //! (default 3600), `CONCORD_BENCH_DIR` places the SQLite file (default: the system temp dir).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use concord::loopback::LoopbackSystem;
-use concord::secrets::{MemorySecrets, SecretStore};
-use concord::{Engine, EngineOptions, Settings};
+use concord::{Engine, Settings};
 use serde_json::{Map, Value, json};
-use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
 static ALLOCATOR: concord::Allocator = concord::Allocator;
@@ -130,43 +127,19 @@ async fn main() -> Result<()> {
         }
     );
 
-    let secrets = Arc::new(MemorySecrets::new());
-    let engine = Engine::open(
+    let concord::selfcheck::Rig {
+        engine,
+        hris,
+        payroll,
+        cancel,
+    } = concord::selfcheck::Rig::start(
         &dir.path().join("state.db"),
-        EngineOptions {
-            secrets: secrets.clone(),
-            settings: Settings {
-                idle_poll: Duration::from_millis(20),
-                ..Settings::default()
-            },
-            ..EngineOptions::default()
+        Settings {
+            idle_poll: Duration::from_millis(20),
+            ..Settings::default()
         },
     )
     .await?;
-    let cancel = CancellationToken::new();
-    let (addr, _server) =
-        concord::server::spawn_loopback(engine.clone(), 0, cancel.clone()).await?;
-    let hooks = format!("http://{addr}/hooks");
-    let hris = LoopbackSystem::start(
-        "hris",
-        "employee",
-        "/employees",
-        Some(format!("{hooks}/hris")),
-    )
-    .await?;
-    let payroll = LoopbackSystem::start(
-        "payroll",
-        "employee",
-        "/employees",
-        Some(format!("{hooks}/payroll")),
-    )
-    .await?;
-    for (id, system) in [("hris", &hris), ("payroll", &payroll)] {
-        secrets.set(
-            &concord::selfcheck::webhook_secret_name(id),
-            &system.hook_token(),
-        )?;
-    }
     let started = Instant::now();
     hris.seed((0..n).map(|i| (format!("H{i:07}"), hris_employee(i))));
     payroll.seed(

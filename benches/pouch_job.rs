@@ -26,14 +26,12 @@
 //! is still in flight (where the time goes).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use concord::loopback::LoopbackSystem;
-use concord::secrets::{MemorySecrets, SecretStore as _};
-use concord::selfcheck::{divergences, webhook_secret_name, workspace};
-use concord::{Engine, EngineOptions, Settings};
+use concord::selfcheck::{divergences, workspace};
+use concord::{Engine, Settings};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -214,42 +212,20 @@ async fn main() -> Result<()> {
         dir.path().join("state.db").display()
     );
 
-    // The systems' webhook secrets are the bench's own: they live in memory only.
-    let secrets = Arc::new(MemorySecrets::new());
-    let engine = Engine::open(
+    let concord::selfcheck::Rig {
+        engine,
+        hris,
+        payroll,
+        cancel,
+    } = concord::selfcheck::Rig::start(
         &dir.path().join("state.db"),
-        EngineOptions {
-            secrets: secrets.clone(),
-            settings: Settings {
-                backoff_base: Duration::from_millis(20),
-                idle_poll: Duration::from_millis(20),
-                ..Settings::default()
-            },
-            ..EngineOptions::default()
+        Settings {
+            backoff_base: Duration::from_millis(20),
+            idle_poll: Duration::from_millis(20),
+            ..Settings::default()
         },
     )
     .await?;
-    let cancel = CancellationToken::new();
-    let (addr, _server) =
-        concord::server::spawn_loopback(engine.clone(), 0, cancel.clone()).await?;
-    let hooks = format!("http://{addr}");
-    let hris = LoopbackSystem::start(
-        "hris",
-        "employee",
-        "/employees",
-        Some(format!("{hooks}/hooks/hris")),
-    )
-    .await?;
-    let payroll = LoopbackSystem::start(
-        "payroll",
-        "employee",
-        "/employees",
-        Some(format!("{hooks}/hooks/payroll")),
-    )
-    .await?;
-    for (id, system) in [("hris", &hris), ("payroll", &payroll)] {
-        secrets.set(&webhook_secret_name(id), &system.hook_token())?;
-    }
     let ws = workspace(&hris.base_url(), &payroll.base_url());
     engine.apply_workspace(&ws).await?;
     let running = engine.start(cancel.clone());

@@ -215,48 +215,83 @@ async fn settled(
     Ok(pending == 0 && hris.hooks_pending() == 0 && payroll.hooks_pending() == 0)
 }
 
+/// The self-check's two HR systems on 127.0.0.1 (HRIS and payroll, empty), an engine on a
+/// SQLite file, and its webhook door, which the systems post every change to with tokens the
+/// engine holds (in memory). The workspace is left to the caller: [`workspace`] fits it.
+pub struct Rig {
+    pub engine: Engine,
+    pub hris: LoopbackSystem,
+    pub payroll: LoopbackSystem,
+    /// Stops the webhook door (and a started engine, when given to [`Engine::start`]).
+    pub cancel: CancellationToken,
+}
+
+impl Rig {
+    pub async fn start(db: &std::path::Path, settings: Settings) -> anyhow::Result<Self> {
+        // The systems are the rig's own: their webhook secrets live in memory only.
+        let secrets = std::sync::Arc::new(crate::secrets::MemorySecrets::new());
+        let engine = Engine::open(
+            db,
+            EngineOptions {
+                secrets: secrets.clone(),
+                settings,
+                ..EngineOptions::default()
+            },
+        )
+        .await?;
+        let cancel = CancellationToken::new();
+        let (addr, _server) =
+            crate::server::spawn_loopback(engine.clone(), 0, cancel.clone()).await?;
+        let hooks = format!("http://{addr}/hooks");
+        let mut systems = Vec::with_capacity(2);
+        for id in ["hris", "payroll"] {
+            let system =
+                LoopbackSystem::start(id, "employee", "/employees", Some(format!("{hooks}/{id}")))
+                    .await?;
+            crate::secrets::SecretStore::set(
+                &*secrets,
+                &webhook_secret_name(id),
+                &system.hook_token(),
+            )?;
+            systems.push(system);
+        }
+        let payroll = systems
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("payroll did not start"))?;
+        let hris = systems
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("the HRIS did not start"))?;
+        Ok(Self {
+            engine,
+            hris,
+            payroll,
+            cancel,
+        })
+    }
+
+    /// The self-check's workspace for these two systems.
+    pub fn workspace(&self) -> WorkspaceConfig {
+        workspace(&self.hris.base_url(), &self.payroll.base_url())
+    }
+}
+
 /// Runs the self-check with `size` employees.
 pub async fn run(size: usize) -> anyhow::Result<Report> {
     let dir = tempfile_dir()?;
-    // The self-check's systems are its own: their webhook secrets live in memory only.
-    let secrets = std::sync::Arc::new(crate::secrets::MemorySecrets::new());
-    let engine = Engine::open(
+    let Rig {
+        engine,
+        hris,
+        payroll,
+        cancel,
+    } = Rig::start(
         &dir.join("selfcheck.db"),
-        EngineOptions {
-            secrets: secrets.clone(),
-            settings: Settings {
-                backoff_base: Duration::from_millis(20),
-                idle_poll: Duration::from_millis(20),
-                ..Settings::default()
-            },
-            ..EngineOptions::default()
+        Settings {
+            backoff_base: Duration::from_millis(20),
+            idle_poll: Duration::from_millis(20),
+            ..Settings::default()
         },
     )
     .await?;
-    let cancel = CancellationToken::new();
-    let (addr, _server) = crate::server::spawn_loopback(engine.clone(), 0, cancel.clone()).await?;
-    let hooks = format!("http://{addr}");
-    let hris = LoopbackSystem::start(
-        "hris",
-        "employee",
-        "/employees",
-        Some(format!("{hooks}/hooks/hris")),
-    )
-    .await?;
-    let payroll = LoopbackSystem::start(
-        "payroll",
-        "employee",
-        "/employees",
-        Some(format!("{hooks}/hooks/payroll")),
-    )
-    .await?;
-    for (id, system) in [("hris", &hris), ("payroll", &payroll)] {
-        crate::secrets::SecretStore::set(
-            &*secrets,
-            &webhook_secret_name(id),
-            &system.hook_token(),
-        )?;
-    }
     let config = workspace(&hris.base_url(), &payroll.base_url());
     engine.apply_workspace(&config).await?;
     let running = engine.start(cancel.clone());
