@@ -28,8 +28,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use concord::loopback::LoopbackSystem;
-use concord::{Engine, Settings};
+use concord::Settings;
 use serde_json::{Map, Value, json};
 
 #[global_allocator]
@@ -94,19 +93,6 @@ fn payroll_employee(i: usize) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => Map::new(),
     }
-}
-
-async fn queues_empty(engine: &Engine, systems: &[&LoopbackSystem]) -> Result<bool> {
-    if systems.iter().any(|s| s.hooks_pending() > 0) {
-        return Ok(false);
-    }
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight'))
-              + (SELECT COUNT(*) FROM inbox WHERE status = 'pending')",
-    )
-    .fetch_one(engine.pool())
-    .await?;
-    Ok(pending == 0 && systems.iter().all(|s| s.hooks_pending() == 0))
 }
 
 #[tokio::main]
@@ -186,7 +172,7 @@ async fn main() -> Result<()> {
         }
         if hris.len() >= n
             && payroll.len() >= n
-            && queues_empty(&engine, &[&hris, &payroll]).await?
+            && concord::selfcheck::quiet(&engine, &[&hris, &payroll]).await?
         {
             break;
         }

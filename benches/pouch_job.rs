@@ -104,19 +104,10 @@ async fn settled(
     payroll: &LoopbackSystem,
     size: Option<usize>,
 ) -> Result<bool> {
-    if size.is_some_and(|n| hris.len() != n || payroll.len() != n)
-        || hris.hooks_pending() > 0
-        || payroll.hooks_pending() > 0
-    {
+    if size.is_some_and(|n| hris.len() != n || payroll.len() != n) {
         return Ok(false);
     }
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight'))
-              + (SELECT COUNT(*) FROM inbox WHERE status = 'pending')",
-    )
-    .fetch_one(engine.pool())
-    .await?;
-    Ok(pending == 0 && hris.hooks_pending() == 0 && payroll.hooks_pending() == 0)
+    concord::selfcheck::quiet(engine, &[hris, payroll]).await
 }
 
 /// Waits until settled twice in a row, 20 ms apart (a write delivered between two looks sends
