@@ -5,11 +5,14 @@
 //! for every change, retrying in order until the engine accepts it. Its webhooks carry
 //! `Authorization: Bearer <hook_token>`: the engine accepts them once the system's
 //! `webhook_secret` names a secret holding that token.
+//!
+//! A benchmark can watch it work through [`LoopbackSystem::observe`]: each write applied and
+//! each webhook answered is reported with the instant it happened.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -42,6 +45,29 @@ struct Store {
     deleted: Vec<String>,
 }
 
+/// What a system reports to its observer, as it happens.
+#[derive(Debug, Clone)]
+pub enum Observed {
+    /// A create or update sent to the system was applied: the record as it is now, and the
+    /// instant it changed (taken under the store's lock, just before the answer is sent).
+    Write {
+        id: String,
+        record: Map<String, Value>,
+        at: Instant,
+    },
+    /// A webhook was answered: its event key, when its first attempt started, when the last
+    /// attempt was answered, and that answer's status (`None`: no answer, it was given up).
+    Hook {
+        event_key: String,
+        posted: Instant,
+        answered: Instant,
+        status: Option<u16>,
+    },
+}
+
+/// Where a system reports what it does, once someone observes it.
+type Observer = Arc<OnceLock<mpsc::UnboundedSender<Observed>>>;
+
 #[derive(Clone)]
 pub struct LoopbackSystem {
     name: String,
@@ -53,6 +79,8 @@ pub struct LoopbackSystem {
     hooks_pending: Arc<std::sync::atomic::AtomicUsize>,
     /// The bearer secret sent with every webhook.
     hook_token: Arc<str>,
+    /// Unset (nothing is reported) until [`LoopbackSystem::observe`] is called.
+    observer: Observer,
 }
 
 /// What a system has seen, for assertions.
@@ -82,6 +110,7 @@ impl LoopbackSystem {
             let bytes: [u8; 24] = rand::thread_rng().r#gen();
             hex::encode(bytes).into()
         };
+        let observer = Observer::default();
         let hooks = webhook_url.map(|url| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(post_hooks(
@@ -89,6 +118,7 @@ impl LoopbackSystem {
                 hook_token.clone(),
                 rx,
                 hooks_pending.clone(),
+                observer.clone(),
             ));
             tx
         });
@@ -100,6 +130,7 @@ impl LoopbackSystem {
             hooks,
             hooks_pending,
             hook_token,
+            observer,
         };
         let app = Router::new()
             .route(collection, get(list).post(create))
@@ -280,6 +311,15 @@ impl LoopbackSystem {
         }
     }
 
+    /// From now on, every write this system applies and every webhook it has answered is
+    /// reported on the returned channel, which the caller must keep draining. A system has one
+    /// observer: a second call returns `None`.
+    pub fn observe(&self) -> Option<mpsc::UnboundedReceiver<Observed>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.observer.set(tx).ok()?;
+        Some(rx)
+    }
+
     /// Webhooks emitted that the engine has not accepted yet.
     pub fn hooks_pending(&self) -> usize {
         self.hooks_pending.load(std::sync::atomic::Ordering::SeqCst)
@@ -301,6 +341,7 @@ impl LoopbackSystem {
             .get("if-match")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim_matches('"').parse::<i64>().ok());
+        let mut observed = None;
         let (status, value, event) = {
             let mut store = self.lock();
             store.write_requests += 1;
@@ -375,6 +416,13 @@ impl LoopbackSystem {
                 entry.0.insert("version".into(), json!(version));
                 entry.1 = version;
                 let record = entry.0.clone();
+                if self.observer.get().is_some() {
+                    observed = Some(Observed::Write {
+                        id: id.clone(),
+                        record: record.clone(),
+                        at: Instant::now(),
+                    });
+                }
                 let status = if current.is_none() {
                     StatusCode::CREATED
                 } else {
@@ -391,6 +439,9 @@ impl LoopbackSystem {
             }
             (status, value, event)
         };
+        if let (Some(o), Some(tx)) = (observed, self.observer.get()) {
+            let _ = tx.send(o);
+        }
         self.emit(event);
         (status, Json(value)).into_response()
     }
@@ -402,12 +453,15 @@ async fn post_hooks(
     token: Arc<str>,
     mut rx: mpsc::UnboundedReceiver<Value>,
     pending: Arc<std::sync::atomic::AtomicUsize>,
+    observer: Observer,
 ) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
     while let Some(event) = rx.recv().await {
+        let posted = Instant::now();
+        let mut status = None;
         for attempt in 0..2_400u32 {
             match client
                 .post(&url)
@@ -416,12 +470,23 @@ async fn post_hooks(
                 .send()
                 .await
             {
-                Ok(r) if r.status().is_success() || r.status().is_client_error() => break,
+                Ok(r) if r.status().is_success() || r.status().is_client_error() => {
+                    status = Some(r.status().as_u16());
+                    break;
+                }
                 _ => {
                     tokio::time::sleep(Duration::from_millis(25 + u64::from(attempt.min(8)) * 25))
                         .await
                 }
             }
+        }
+        if let Some(tx) = observer.get() {
+            let _ = tx.send(Observed::Hook {
+                event_key: event["event_key"].as_str().unwrap_or_default().to_owned(),
+                posted,
+                answered: Instant::now(),
+                status,
+            });
         }
         pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -490,4 +555,67 @@ async fn delete(
     headers: HeaderMap,
 ) -> Response {
     s.apply_write(&headers, Some(&id), None, false, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_observer_hears_applied_writes_and_answered_webhooks() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let hooks = listener.local_addr().expect("has an address");
+        tokio::spawn(async move {
+            let app = Router::new().route(
+                "/hook",
+                axum::routing::post(|| async { StatusCode::ACCEPTED }),
+            );
+            let _ = axum::serve(listener, app).await;
+        });
+        let system = LoopbackSystem::start(
+            "s",
+            "employee",
+            "/employees",
+            Some(format!("http://{hooks}/hook")),
+        )
+        .await
+        .expect("starts");
+        let mut observed = system.observe().expect("the first observer");
+        assert!(system.observe().is_none(), "a system has one observer");
+
+        // A person's edit is not a write sent to the system: only its webhook is reported.
+        let version = system.edit("A", json!({ "name": "before" }));
+        let response = reqwest::Client::new()
+            .patch(format!("{}/employees/A", system.base_url()))
+            .json(&json!({ "name": "after" }))
+            .send()
+            .await
+            .expect("the write is answered");
+        assert!(response.status().is_success());
+
+        let (mut hooks, mut writes) = (Vec::new(), Vec::new());
+        while hooks.len() < 2 || writes.is_empty() {
+            let next = tokio::time::timeout(Duration::from_secs(30), observed.recv())
+                .await
+                .expect("reported before the guard runs out")
+                .expect("the channel stays open");
+            match next {
+                Observed::Hook {
+                    event_key,
+                    posted,
+                    answered,
+                    status,
+                } => {
+                    assert!(answered >= posted);
+                    assert_eq!(status, Some(202));
+                    hooks.push(event_key);
+                }
+                Observed::Write { id, record, .. } => writes.push((id, record["name"].clone())),
+            }
+        }
+        assert_eq!(hooks[0], format!("s:A:v{version}"));
+        assert_eq!(writes, vec![("A".to_owned(), json!("after"))]);
+    }
 }
