@@ -17,7 +17,8 @@
 //! writes, one per write applied. The loopback system's own sender posts one webhook at a
 //! time and waits for the answer before the next, which caps what reaches the engine at one
 //! webhook per round trip (about 200/s here): `CONCORD_PROP_HOOK_CONCURRENCY=0` uses it
-//! anyway, to see that.
+//! anyway, to see that. `CONCORD_PROP_ECHOES=0` has payroll post no webhooks, which shows
+//! what the echoes cost.
 //!
 //! Per change, from what the two systems report ([`LoopbackSystem::observe`]):
 //!
@@ -32,8 +33,13 @@
 //!
 //! The same path as the engine's outbox timestamps record it (microseconds), for the writes
 //! to payroll queued during the run: event stored (`origin_at`) -> write queued (`created_at`,
-//! when its applier batch began) -> its delivery round committed (`sent_at`, after payroll
-//! answered every write of the round).
+//! when its applier batch began) -> its delivery round done (`sent_at`, taken once payroll
+//! answered every write of the round, as the round's commit begins); and from the same
+//! columns, how many delivery rounds and applier batches there were, and how long a round
+//! took from the end of the one before: until payroll applied its first write (the previous
+//! round's commit, any wait for work, the claim, the first send), from there to its last
+//! write, and from there to its end (the instants payroll applied writes are placed on the
+//! engine's wall clock through one reading of both clocks at the start).
 //!
 //! Also printed: offered and achieved rates, changes that had not arrived when the drain
 //! timeout ran out, the schedule lag, the deepest webhook queues, progress every 10 s, and the
@@ -44,7 +50,9 @@
 //! per second, default 1000), `CONCORD_PROP_SECONDS` (how long changes are offered, default
 //! 60), `CONCORD_PROP_DRAIN` (seconds to wait for the last changes, default 30),
 //! `CONCORD_PROP_HOOK_CONCURRENCY` (webhooks in flight per system, default 64; 0: the loopback
-//! systems' own sender), `CONCORD_BENCH_DIR` places the SQLite file (default: the system temp
+//! systems' own sender), `CONCORD_PROP_ECHOES` (1: payroll posts a webhook per write it takes,
+//! the default; 0: none), `CONCORD_PROP_PAYROLL_RATE_LIMIT` (writes per second the engine sends
+//! payroll; default the self-check workspace's 2000; 0: no limit), `CONCORD_BENCH_DIR` places the SQLite file (default: the system temp
 //! dir). The engine runs
 //! with [`Settings::default`], what `concord` runs with; these change one setting each:
 //! `CONCORD_PROP_IDLE_POLL_MS`, `CONCORD_PROP_BATCH` (applier batch size),
@@ -73,6 +81,10 @@ struct Config {
     drain: Duration,
     /// Webhooks in flight per system; 0: the loopback systems' own sender, one at a time.
     hook_concurrency: usize,
+    /// Whether payroll posts a webhook for each write the engine makes there.
+    echoes: bool,
+    /// Payroll's rate limit instead of the self-check workspace's (0: none).
+    payroll_rate_limit: Option<f64>,
 }
 
 fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
@@ -94,7 +106,14 @@ impl Config {
             seconds: env_number("CONCORD_PROP_SECONDS")?.unwrap_or(60.0),
             drain: Duration::from_secs_f64(env_number("CONCORD_PROP_DRAIN")?.unwrap_or(30.0)),
             hook_concurrency: env_number("CONCORD_PROP_HOOK_CONCURRENCY")?.unwrap_or(64),
+            echoes: env_number::<u8>("CONCORD_PROP_ECHOES")?.unwrap_or(1) != 0,
+            payroll_rate_limit: env_number("CONCORD_PROP_PAYROLL_RATE_LIMIT")?,
         };
+        if !config.echoes && config.hook_concurrency == 0 {
+            bail!(
+                "CONCORD_PROP_ECHOES=0 needs the bench's webhook workers (CONCORD_PROP_HOOK_CONCURRENCY > 0)"
+            );
+        }
         if config.records == 0 || config.records > 99_999 {
             bail!("CONCORD_PROP_RECORDS must be between 1 and 99999");
         }
@@ -398,11 +417,37 @@ async fn settled(
     Ok(backlog(engine).await? == (0, 0) && webhooks.pending() == (0, 0))
 }
 
-/// Outbox timestamps of the writes to payroll created since `since`: (stored -> queued,
-/// queued -> committed, stored -> committed) in ms, and how many were not sent.
-async fn outbox_spreads(engine: &Engine, since: &str) -> Result<([Spread; 3], i64)> {
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT origin_at, created_at, sent_at FROM outbox
+/// What the outbox says about the writes to payroll queued during the run.
+struct OutboxFigures {
+    /// Per write, in ms: event stored -> write queued -> delivery round done.
+    stored_to_queued: Spread,
+    queued_to_sent: Spread,
+    stored_to_sent: Spread,
+    not_sent: i64,
+    /// Writes per delivery round (the writes of a round share its `sent_at`).
+    round_sizes: Vec<usize>,
+    /// Per round, in ms: from the previous round's end to the first of its writes payroll
+    /// applied (the previous round's commit, any wait for work, the claim, the first send),
+    /// from that to the last one applied (sending), and from that to the round's end.
+    round_gaps: Spread,
+    round_start: Spread,
+    round_sending: Spread,
+    round_tail: Spread,
+    /// Applier batches that queued writes (the writes of a batch share its `created_at`).
+    batches: usize,
+}
+
+/// Reads the outbox rows of the writes to payroll queued since `since`, and places the
+/// instants payroll applied them (`changes`, by change number) on the engine's clock through
+/// `anchor`, an instant and the wall-clock time it was.
+async fn outbox_figures(
+    engine: &Engine,
+    since: &str,
+    changes: &[Change],
+    anchor: (Instant, chrono::DateTime<chrono::Utc>),
+) -> Result<OutboxFigures> {
+    let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT origin_at, created_at, sent_at, json_extract(canonical, '$.family_name') FROM outbox
          WHERE system_id = 'payroll' AND status = 'sent' AND created_at >= ? AND origin_at IS NOT NULL",
     )
     .bind(since)
@@ -414,23 +459,68 @@ async fn outbox_spreads(engine: &Engine, since: &str) -> Result<([Spread; 3], i6
     .bind(since)
     .fetch_one(engine.pool())
     .await?;
+    type Utc = chrono::DateTime<chrono::Utc>;
     let parse = |s: &str| concord::store::parse_ts(s);
+    let span = |a: Utc, b: Utc| (b - a).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3;
+    let on_engine_clock = |at: Instant| {
+        chrono::Duration::from_std(at.saturating_duration_since(anchor.0))
+            .ok()
+            .map(|d| anchor.1 + d)
+    };
     let (mut queued, mut sent, mut total) = (Vec::new(), Vec::new(), Vec::new());
-    for (origin, created, sent_at) in &rows {
+    // Per round (its sent_at): how many writes, and when payroll applied the first and last.
+    type Applied = Option<(Utc, Utc)>;
+    let mut rounds: std::collections::BTreeMap<&str, (usize, Applied)> = Default::default();
+    let mut batches = std::collections::BTreeSet::new();
+    for (origin, created, sent_at, family_name) in &rows {
+        let round = rounds.entry(sent_at).or_default();
+        round.0 += 1;
+        let acked = family_name
+            .as_deref()
+            .and_then(|n| n.strip_prefix("Change")?.parse::<usize>().ok())
+            .and_then(|seq| changes.get(seq.checked_sub(1)?)?.acked)
+            .and_then(on_engine_clock);
+        if let Some(at) = acked {
+            round.1 = Some(round.1.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+        }
+        batches.insert(created);
         let (Some(o), Some(c), Some(s)) = (parse(origin), parse(created), parse(sent_at)) else {
             continue;
-        };
-        let span = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
-            (b - a).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3
         };
         queued.push(span(o, c));
         sent.push(span(c, s));
         total.push(span(o, s));
     }
-    Ok((
-        [Spread::of(queued), Spread::of(sent), Spread::of(total)],
+    // Timestamps of one format sort as strings.
+    let (mut gaps, mut starts, mut sending, mut tails) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut previous: Option<Utc> = None;
+    for (sent_at, (_, acked)) in &rounds {
+        let Some(end) = parse(sent_at) else { continue };
+        if let Some(p) = previous {
+            gaps.push(span(p, end));
+            if let Some((first, _)) = acked {
+                starts.push(span(p, *first));
+            }
+        }
+        if let Some((first, last)) = acked {
+            sending.push(span(*first, *last));
+            tails.push(span(*last, end));
+        }
+        previous = Some(end);
+    }
+    Ok(OutboxFigures {
+        stored_to_queued: Spread::of(queued),
+        queued_to_sent: Spread::of(sent),
+        stored_to_sent: Spread::of(total),
         not_sent,
-    ))
+        round_sizes: rounds.values().map(|r| r.0).collect(),
+        round_gaps: Spread::of(gaps),
+        round_start: Spread::of(starts),
+        round_sending: Spread::of(sending),
+        round_tail: Spread::of(tails),
+        batches: batches.len(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -578,14 +668,21 @@ async fn main() -> Result<()> {
     );
     println!(
         "  engine settings: idle_poll {:?}, applier batch {}, send_batch {}, send_concurrency {}, \
-         backoff_base {:?}; payroll rate limit 2000 writes/s (the self-check workspace)",
+         backoff_base {:?}",
         settings.idle_poll,
         settings.batch_size,
         settings.send_batch,
         settings.send_concurrency,
         settings.backoff_base
     );
-    println!("  webhooks posted {senders}");
+    println!(
+        "  webhooks posted {senders}; {}",
+        if config.echoes {
+            "payroll posts one for each write it takes"
+        } else {
+            "payroll posts none (CONCORD_PROP_ECHOES=0)"
+        }
+    );
 
     // The self-check's setup: engine, webhook door, HRIS and payroll, secrets in memory.
     let secrets = Arc::new(MemorySecrets::new());
@@ -623,12 +720,20 @@ async fn main() -> Result<()> {
             payroll: Dispatcher::new(hook_url("payroll"), &payroll, n)?,
         },
     };
-    engine
-        .apply_workspace(&concord::selfcheck::workspace(
-            &hris.base_url(),
-            &payroll.base_url(),
-        ))
-        .await?;
+    let mut workspace = concord::selfcheck::workspace(&hris.base_url(), &payroll.base_url());
+    if let Some(limit) = config.payroll_rate_limit {
+        for system in workspace.systems.iter_mut().filter(|s| s.id == "payroll") {
+            system.rate_limit_per_sec = (limit > 0.0).then_some(limit);
+        }
+    }
+    let payroll_limit = workspace
+        .systems
+        .iter()
+        .find(|s| s.id == "payroll")
+        .and_then(|s| s.rate_limit_per_sec)
+        .map_or_else(|| "none".to_owned(), |l| format!("{l} writes/s"));
+    println!("  payroll's rate limit: {payroll_limit}");
+    engine.apply_workspace(&workspace).await?;
     let running = engine.start(cancel.clone());
 
     // What the systems report goes to one collector once the measured run starts. Payroll's
@@ -653,8 +758,8 @@ async fn main() -> Result<()> {
     {
         let (tx, measuring) = (tx.clone(), measuring.clone());
         let echoes = match &webhooks {
-            Webhooks::Pooled { payroll, .. } => Some(payroll.clone()),
-            Webhooks::InOrder { .. } => None,
+            Webhooks::Pooled { payroll, .. } if config.echoes => Some(payroll.clone()),
+            _ => None,
         };
         tokio::spawn(async move {
             while let Some(o) = from_payroll.recv().await {
@@ -739,6 +844,7 @@ async fn main() -> Result<()> {
     let run_started_at = concord::store::ts(chrono::Utc::now());
     let cpu_before = cpu_seconds();
     let start = Instant::now();
+    let anchor = (start, chrono::Utc::now());
     let mut driver = {
         let (hris, tx, webhooks) = (hris.clone(), tx.clone(), webhooks.clone());
         let (records, rate) = (config.records, config.rate);
@@ -969,20 +1075,41 @@ async fn main() -> Result<()> {
             spread(&|c| Some(c.posted?.saturating_duration_since(c.edited))),
         ),
     ];
-    drop(t);
     for (label, s) in &rows {
         s.row(label);
     }
-    let ([queued, sent, stored_to_sent], not_sent) =
-        outbox_spreads(&engine, &run_started_at).await?;
+    let outbox = outbox_figures(&engine, &run_started_at, &t.changes, anchor).await?;
+    drop(t);
     println!();
     header("engine's outbox timestamps (ms), per write");
-    stored_to_sent.row("event stored -> round committed");
-    queued.row("  stored -> write queued");
-    sent.row("  queued -> round committed");
-    if not_sent > 0 {
-        println!("  writes to payroll queued during the run and not sent: {not_sent}");
+    outbox.stored_to_sent.row("event stored -> round done");
+    outbox.stored_to_queued.row("  stored -> write queued");
+    outbox.queued_to_sent.row("  queued -> round done");
+    if outbox.not_sent > 0 {
+        println!(
+            "  writes to payroll queued during the run and not sent: {}",
+            outbox.not_sent
+        );
     }
+    let sizes = Spread::of(outbox.round_sizes.iter().map(|&n| n as f64).collect());
+    let writes: usize = outbox.round_sizes.iter().sum();
+    println!(
+        "  delivery rounds to payroll: {} (writes per round: mean {:.1}, p50 {:.0}, max {:.0})",
+        outbox.round_sizes.len(),
+        writes as f64 / outbox.round_sizes.len().max(1) as f64,
+        sizes.at(0.5),
+        sizes.0.last().copied().unwrap_or(f64::NAN),
+    );
+    header("per round (ms)");
+    outbox.round_gaps.row("previous round's end -> its end");
+    outbox.round_start.row("  -> first write applied");
+    outbox.round_sending.row("  first -> last write applied");
+    outbox.round_tail.row("  last write applied -> its end");
+    println!(
+        "  applier batches that queued writes to payroll: {} (mean {:.1} writes each)",
+        outbox.batches,
+        writes as f64 / outbox.batches.max(1) as f64
+    );
     let mut counters = Vec::new();
     for name in [
         "events_in",
