@@ -51,13 +51,14 @@
 //! 60), `CONCORD_PROP_DRAIN` (seconds to wait for the last changes, default 30),
 //! `CONCORD_PROP_HOOK_CONCURRENCY` (webhooks in flight per system, default 64; 0: the loopback
 //! systems' own sender), `CONCORD_PROP_ECHOES` (1: payroll posts a webhook per write it takes,
-//! the default; 0: none), `CONCORD_PROP_PAYROLL_RATE_LIMIT` (writes per second the engine sends
-//! payroll; default the self-check workspace's 2000; 0: no limit), `CONCORD_BENCH_DIR` places the SQLite file (default: the system temp
-//! dir). The engine runs
-//! with [`Settings::default`], what `concord` runs with; these change one setting each:
-//! `CONCORD_PROP_IDLE_POLL_MS`, `CONCORD_PROP_BATCH` (applier batch size),
-//! `CONCORD_PROP_SEND_BATCH` (writes claimed per delivery round), `CONCORD_PROP_SEND_CONCURRENCY`
-//! (writes in flight per round).
+//! the default; 0: none), `CONCORD_PROP_PAYROLL_RATE_LIMIT` (writes per second the engine may
+//! send payroll; default the self-check workspace's 2000; 0: no limit), `CONCORD_BENCH_DIR`
+//! (where the SQLite file goes; default the system temp dir).
+//!
+//! The engine runs with [`Settings::default`], what `concord` runs with (the ones that matter here are printed); these
+//! change one setting each: `CONCORD_PROP_IDLE_POLL_MS`, `CONCORD_PROP_BATCH` (applier batch
+//! size), `CONCORD_PROP_SEND_BATCH` (writes claimed per delivery round),
+//! `CONCORD_PROP_SEND_CONCURRENCY` (writes in flight per round).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
