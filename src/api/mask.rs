@@ -55,6 +55,10 @@ pub(crate) struct Redactor<'a> {
     /// Values masked or known sensitive, as text, longest first: a value that contains
     /// another is scrubbed whole.
     known: BTreeSet<(std::cmp::Reverse<usize>, String)>,
+    /// `known` as one automaton, built when first needed after `known` changed: a page of a
+    /// thousand audit rows against thousands of known values is one pass over each text, not
+    /// one search per value.
+    matcher: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>>,
     learned: BTreeSet<RecordId>,
 }
 
@@ -65,6 +69,7 @@ impl<'a> Redactor<'a> {
             who,
             hidden: HashMap::new(),
             known: BTreeSet::new(),
+            matcher: std::sync::OnceLock::new(),
             learned: BTreeSet::new(),
         }
     }
@@ -129,19 +134,23 @@ impl<'a> Redactor<'a> {
     fn remember(&mut self, v: &Value) {
         match v {
             Value::String(s) if s.trim().len() >= MIN_SCRUBBED_LEN && s != MASK => {
-                let s = s.trim();
-                self.known
-                    .insert((std::cmp::Reverse(s.len()), s.to_owned()));
+                self.know(s.trim().to_owned());
             }
             Value::Number(n) => {
                 let text = n.to_string();
                 if text.len() >= MIN_SCRUBBED_LEN {
-                    self.known.insert((std::cmp::Reverse(text.len()), text));
+                    self.know(text);
                 }
             }
             Value::Array(items) => items.iter().for_each(|i| self.remember(i)),
             Value::Object(members) => members.values().for_each(|m| self.remember(m)),
             _ => {}
+        }
+    }
+
+    fn know(&mut self, text: String) {
+        if self.known.insert((std::cmp::Reverse(text.len()), text)) {
+            self.matcher = std::sync::OnceLock::new();
         }
     }
 
@@ -175,12 +184,43 @@ impl<'a> Redactor<'a> {
             .contains(&(std::cmp::Reverse(text.len()), text.to_owned()))
     }
 
+    /// Masks every byte of `text` that belongs to a known value, overlapping ones included:
+    /// each run of such bytes becomes one mask.
     fn scrub_text(&self, text: &mut String) {
-        for (_, k) in &self.known {
-            if text.contains(k.as_str()) {
-                *text = text.replace(k.as_str(), MASK);
+        if self.known.is_empty() {
+            return;
+        }
+        let matcher = self.matcher.get_or_init(|| {
+            aho_corasick::AhoCorasick::new(self.known.iter().map(|(_, k)| k.as_str())).ok()
+        });
+        let Some(matcher) = matcher else {
+            // Too many values for one automaton: one search per value, longest first.
+            for (_, k) in &self.known {
+                if text.contains(k.as_str()) {
+                    *text = text.replace(k.as_str(), MASK);
+                }
+            }
+            return;
+        };
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for m in matcher.find_overlapping_iter(text.as_str()) {
+            match runs.last_mut() {
+                Some(last) if m.start() <= last.1 => last.1 = last.1.max(m.end()),
+                _ => runs.push((m.start(), m.end())),
             }
         }
+        if runs.is_empty() {
+            return;
+        }
+        let mut masked = String::with_capacity(text.len());
+        let mut from = 0;
+        for (start, end) in runs {
+            masked.push_str(&text[from..start]);
+            masked.push_str(MASK);
+            from = end;
+        }
+        masked.push_str(&text[from..]);
+        *text = masked;
     }
 
     /// Masks the values under [`VALUE_KEYS`] (and a custom choice, and an approval's value)
@@ -344,5 +384,38 @@ impl<'a> Redactor<'a> {
         for request in requests {
             self.request(&system, &object, request);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::auth::Role;
+
+    #[tokio::test]
+    async fn every_byte_of_a_known_value_is_masked_even_where_values_overlap() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::open(&dir.path().join("state.db"), Default::default())
+            .await
+            .expect("engine opens");
+        let viewer = Principal {
+            id: "tok_00000000".into(),
+            name: "Vic".into(),
+            role: Role::Viewer,
+        };
+        let mut redactor = Redactor::new(&engine, &viewer);
+        for value in ["abcd", "cdefgh", "GB82WEST"] {
+            redactor.know(value.to_owned());
+        }
+        let mut text = "xxabcdefghyy, account GB82WEST, abcd".to_owned();
+        redactor.scrub_text(&mut text);
+        assert_eq!(
+            text, "xx••••yy, account ••••, ••••",
+            "overlapping values are masked as one run, and no part of either is left"
+        );
+        redactor.know("yy, acc".to_owned());
+        let mut again = "xxabcdefghyy, account".to_owned();
+        redactor.scrub_text(&mut again);
+        assert_eq!(again, "xx••••ount", "a value learned later is masked too");
     }
 }
