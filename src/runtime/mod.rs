@@ -541,6 +541,12 @@ impl Engine {
 
     async fn sender_loop(&self, system: String, cancel: CancellationToken) {
         while !cancel.is_cancelled() {
+            // Listening starts before looking for work: `notify_waiters` keeps no permit, so a
+            // batch that queues writes while this round finds none would otherwise wake no one,
+            // and its writes would wait a whole idle poll.
+            let queued = self.inner.outbox_ready.notified();
+            tokio::pin!(queued);
+            queued.as_mut().enable();
             let result = if self.is_paused() {
                 Ok(0)
             } else {
@@ -553,7 +559,7 @@ impl Engine {
             }
             tokio::select! {
                 () = cancel.cancelled() => break,
-                () = self.inner.outbox_ready.notified() => {}
+                () = &mut queued => {}
                 () = tokio::time::sleep(self.inner.settings.idle_poll) => {}
             }
         }
