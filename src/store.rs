@@ -105,6 +105,55 @@ pub async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static,
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 
+/// A pooled connection on which a write transaction is begun by hand, when its user first
+/// writes ([`crate::runtime`]'s applier plans without one). sqlx does not know about such a
+/// transaction, so this guard does: once armed, a connection dropped before [`Self::commit`]
+/// (an error, a cancelled task) is closed instead of going back to the pool, and closing it
+/// rolls the transaction back.
+pub struct LazyWriteConnection {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
+    armed: bool,
+}
+
+impl LazyWriteConnection {
+    pub async fn acquire(pool: &SqlitePool) -> Result<Self> {
+        Ok(Self {
+            conn: Some(pool.acquire().await?),
+            armed: false,
+        })
+    }
+
+    /// From here on a transaction may be open: dropped, the connection is closed.
+    pub fn arm(&mut self) {
+        self.armed = true;
+    }
+
+    pub fn connection(&mut self) -> &mut SqliteConnection {
+        match self.conn.as_mut() {
+            Some(conn) => conn,
+            // Taken only by `Drop`.
+            None => unreachable!("the connection is present until the guard is dropped"),
+        }
+    }
+
+    /// Commits the transaction the user began; the connection then goes back to the pool.
+    pub async fn commit(mut self) -> Result<()> {
+        sqlx::query("COMMIT").execute(self.connection()).await?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
+impl Drop for LazyWriteConnection {
+    fn drop(&mut self) {
+        if self.armed
+            && let Some(conn) = self.conn.take()
+        {
+            drop(conn.detach());
+        }
+    }
+}
+
 /// Replaces the workspace config (systems, objects, mappings, policies) in one transaction.
 pub async fn save_workspace(
     pool: &SqlitePool,
@@ -395,6 +444,63 @@ mod tests {
             .await
             .expect("reads");
         assert_eq!(names, ["mine", "other"], "both writes are kept");
+        pool.close().await;
+    }
+
+    /// The applier begins its transaction by hand. If it fails or is cancelled before
+    /// committing, what it wrote must be gone and the pool must not hand out a connection that
+    /// is still inside its transaction (the next writer would write into it, or fail to begin).
+    #[tokio::test]
+    async fn a_lazy_write_connection_dropped_before_commit_rolls_back_and_leaves_the_pool_clean() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = super::open(&dir.path().join("state.db"))
+            .await
+            .expect("opens");
+        for _ in 0..3 {
+            let mut conn = super::LazyWriteConnection::acquire(&pool)
+                .await
+                .expect("acquires");
+            conn.arm();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(conn.connection())
+                .await
+                .expect("begins");
+            sqlx::query("INSERT INTO counters (name, value) VALUES ('abandoned', 1)")
+                .execute(conn.connection())
+                .await
+                .expect("writes");
+            drop(conn);
+        }
+        let mut tx = super::begin_write(&pool)
+            .await
+            .expect("every connection of the pool can begin a transaction after an abandoned one");
+        sqlx::query("INSERT INTO counters (name, value) VALUES ('kept', 1)")
+            .execute(&mut *tx)
+            .await
+            .expect("writes");
+        tx.commit().await.expect("commits");
+        let mut conn = super::LazyWriteConnection::acquire(&pool)
+            .await
+            .expect("acquires");
+        conn.arm();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(conn.connection())
+            .await
+            .expect("begins");
+        sqlx::query("INSERT INTO counters (name, value) VALUES ('committed', 1)")
+            .execute(conn.connection())
+            .await
+            .expect("writes");
+        conn.commit().await.expect("commits");
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM counters ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .expect("reads");
+        assert_eq!(
+            names,
+            ["committed", "kept"],
+            "a write transaction dropped before its commit leaves nothing; committed ones stay"
+        );
         pool.close().await;
     }
 

@@ -23,6 +23,7 @@ impl Batch<'_> {
                 event.system, event.object
             );
             self.set_inbox(event.id, "failed", Some(json!({ "message": message })))?;
+            self.begin_writing(conn).await?;
             sqlx::query(
                 "INSERT INTO dead_letters (kind, inbox_id, system_id, error_class, response_body, created_at, updated_at)
                  VALUES ('event', ?, ?, 'mapping', ?, ?, ?)",
@@ -167,6 +168,7 @@ impl Batch<'_> {
                                 event.system, event.external_id, ids.len()
                             ),
                         });
+                        self.begin_writing(conn).await?;
                         insert_exception(
                             conn,
                             "ambiguous_match",
@@ -306,6 +308,7 @@ impl Batch<'_> {
             let id: i64 = row.get(0);
             let canonical: String = row.get(1);
             let fields: Fields = serde_json::from_str(&canonical)?;
+            self.begin_writing(conn).await?;
             sqlx::query("UPDATE outbox SET last_error = 'awaiting_event:done' WHERE id = ?")
                 .bind(id)
                 .execute(&mut *conn)
@@ -371,6 +374,7 @@ impl Batch<'_> {
             {
                 continue;
             }
+            self.begin_writing(conn).await?;
             insert_exception(
                 conn,
                 &e.kind,
@@ -385,6 +389,7 @@ impl Batch<'_> {
             .await?;
         }
         for h in &plan.held_updates {
+            self.begin_writing(conn).await?;
             sqlx::query(
                 "UPDATE exceptions SET detail = json_set(detail, '$.values.' || ?, json(?)), updated_at = ?
                  WHERE record_id = ? AND field = ? AND status = 'open' AND kind IN ('conflict', 'non_owner_change')",
@@ -402,6 +407,7 @@ impl Batch<'_> {
             match self.new_records.get_mut(&record_id) {
                 Some((_, deleted)) => *deleted = true,
                 None => {
+                    self.begin_writing(conn).await?;
                     sqlx::query("UPDATE records SET deleted = 1 WHERE id = ?")
                         .bind(record_id)
                         .execute(&mut *conn)
@@ -454,10 +460,13 @@ impl Batch<'_> {
                 external_id,
                 origin,
             ]);
+            self.begin_writing(conn).await?;
+            let id = self.outbox.take_id(conn).await?;
             let inserted: Option<i64> = sqlx::query_scalar(
-                "INSERT OR IGNORE INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, idempotency_key, next_attempt_at, rule, created_at)
-                 VALUES (?, ?, ?, 'delete', ?, '{}', '{}', ?, ?, 'delete:propagate', ?) RETURNING id",
+                "INSERT OR IGNORE INTO outbox (id, system_id, record_id, object, op, external_id, canonical, payload, idempotency_key, next_attempt_at, rule, created_at)
+                 VALUES (?, ?, ?, ?, 'delete', ?, '{}', '{}', ?, ?, 'delete:propagate', ?) RETURNING id",
             )
+            .bind(id)
             .bind(target)
             .bind(record_id)
             .bind(&schema.name)

@@ -33,7 +33,30 @@ impl<'w> Batch<'w> {
             match_key_index: HashMap::new(),
             inbound: HashMap::new(),
             match_key_rows: HashMap::new(),
+            outbox: outbox::OutboxChanges::default(),
+            in_transaction: true,
         }
+    }
+    /// A batch whose connection is not in a transaction yet: it reads without one (it holds
+    /// the engine's write lock, so nothing it reads changes meanwhile) and begins its write
+    /// transaction when it first writes.
+    pub(crate) fn outside_transaction(mut self) -> Self {
+        self.in_transaction = false;
+        self
+    }
+    /// Opens the batch's write transaction unless it is open: every statement that writes
+    /// goes through here first, so the batch commits all of it or none.
+    pub(super) async fn begin_writing(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        if self.in_transaction {
+            return Ok(());
+        }
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        self.in_transaction = true;
+        // Links, golden records and writes refer to new records before their rows exist.
+        sqlx::query("PRAGMA defer_foreign_keys = ON")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
     pub(super) async fn link(
         &mut self,
@@ -250,10 +273,13 @@ impl<'w> Batch<'w> {
         let id = match self.next_record_id {
             Some(id) => id,
             None => {
-                // Links, golden records and writes refer to the record before its row exists.
-                sqlx::query("PRAGMA defer_foreign_keys = ON")
-                    .execute(&mut *conn)
-                    .await?;
+                // Links, golden records and writes refer to the record before its row exists
+                // (a batch outside a transaction sets this when it begins one).
+                if self.in_transaction {
+                    sqlx::query("PRAGMA defer_foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 let max: Option<RecordId> = sqlx::query_scalar("SELECT MAX(id) FROM records")
                     .fetch_one(&mut *conn)
                     .await?;

@@ -65,10 +65,8 @@ impl Batch<'_> {
             if all_fields.is_empty() {
                 if let Some(w) = pending {
                     let id = w.id;
-                    sqlx::query("UPDATE outbox SET status = 'superseded', last_error = 'the target already holds these values' WHERE id = ?")
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
+                    self.outbox
+                        .supersede(id, "the target already holds these values");
                     if let Some(cached) = self.records.get_mut(&record_id) {
                         if let Some(q) = cached.queued.get_mut(target) {
                             q.retain(|w| w.id != id);
@@ -160,6 +158,7 @@ impl Batch<'_> {
                 {
                     continue;
                 }
+                self.begin_writing(conn).await?;
                 insert_exception(
                     conn,
                     "validation",
@@ -214,48 +213,32 @@ impl Batch<'_> {
         let rule = "propagate";
         let payload_json = serde_json::to_string(&payload)?;
         let base_json = serde_json::to_string(&all_base)?;
+        let contents = outbox::OutboxContents {
+            op: op.to_owned(),
+            external_id,
+            canonical: canonical_json,
+            payload: payload_json,
+            ops: ops_json,
+            base: base_json,
+            if_match,
+            idempotency_key: key,
+        };
         let id = match pending {
             Some(w) => {
-                sqlx::query(
-                    "UPDATE outbox SET op = ?, external_id = ?, canonical = ?, payload = ?, ops = ?, base = ?, if_match = ?,
-                       idempotency_key = ? WHERE id = ?",
-                )
-                .bind(op)
-                .bind(&external_id)
-                .bind(&canonical_json)
-                .bind(&payload_json)
-                .bind(&ops_json)
-                .bind(&base_json)
-                .bind(if_match)
-                .bind(&key)
-                .bind(w.id)
-                .execute(&mut *conn)
-                .await?;
+                self.outbox.rewrite(w.id, contents);
                 w.id
             }
             None => {
-                sqlx::query_scalar(
-                    "INSERT INTO outbox (system_id, record_id, object, op, external_id, canonical, payload, ops, base, if_match,
-                       idempotency_key, next_attempt_at, rule, created_at, origin_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(target)
-                .bind(record_id)
-                .bind(&schema.name)
-                .bind(op)
-                .bind(&external_id)
-                .bind(&canonical_json)
-                .bind(&payload_json)
-                .bind(&ops_json)
-                .bind(&base_json)
-                .bind(if_match)
-                .bind(&key)
-                .bind(&now_s)
-                .bind(rule)
-                .bind(&now_s)
-                .bind(ts(self.origin_at.unwrap_or(self.now)))
-                .fetch_one(&mut *conn)
-                .await?
+                let row = outbox::NewOutboxRow {
+                    system_id: target.to_owned(),
+                    record_id,
+                    object: schema.name.clone(),
+                    rule,
+                    origin_at: ts(self.origin_at.unwrap_or(self.now)),
+                    superseded: None,
+                    contents,
+                };
+                self.outbox.insert(conn, row).await?
             }
         };
         let write = QueuedWrite {

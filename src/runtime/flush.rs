@@ -1,5 +1,6 @@
 //! Writing what a batch decided: golden records, shadows, new records, links and match keys,
-//! versions, tokens, audit and inbox outcomes, many rows per statement, when it finishes.
+//! versions, tokens, outbox rows, audit and inbox outcomes, many rows per statement, when it
+//! finishes.
 
 use super::*;
 
@@ -8,6 +9,7 @@ impl Batch<'_> {
     pub(crate) async fn finish(&mut self, conn: &mut SqliteConnection) -> Result<()> {
         self.flush_new_rows(conn).await?;
         let now_s = ts(self.now);
+        self.outbox.flush(conn, &now_s).await?;
         let mut golden_rows: Vec<(RecordId, String, String)> = Vec::new();
         let mut shadow_rows: Vec<(String, RecordId, String)> = Vec::new();
         for (record_id, cached) in &mut self.records {
@@ -77,6 +79,7 @@ impl Batch<'_> {
     }
     /// Writes the records, links and match keys the batch made, many rows per statement.
     pub(super) async fn flush_new_rows(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        self.begin_writing(conn).await?;
         let now_s = ts(self.now);
         let records: Vec<_> = std::mem::take(&mut self.new_records).into_iter().collect();
         // Four values a row, far below SQLite's limit of 32,766 per statement.

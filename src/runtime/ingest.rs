@@ -20,11 +20,12 @@ impl Engine {
     /// Stores change events durably in one transaction: all or none.
     pub async fn ingest_many(&self, events: &[ChangeEvent]) -> Result<Vec<IngestOutcome>> {
         self.check_events(events)?;
-        let _guard = self.inner.write_lock.lock().await;
+        // Without the engine's write lock: an event touches only the inbox and counters, which
+        // no batch reads while it plans, so storing it waits for SQLite's write lock alone,
+        // held only while a batch writes what it decided.
         let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         let outcomes = self.insert_events(&mut tx, events).await?;
         tx.commit().await?;
-        drop(_guard);
         self.inner.inbox_ready.notify_one();
         Ok(outcomes)
     }
@@ -126,5 +127,65 @@ impl Engine {
         .await?;
         store::bump(tx, "duplicates", duplicates).await?;
         Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::model::{ChangeEvent, ChangeOp};
+    use crate::runtime::{Engine, EngineOptions};
+    use crate::secrets::{Layered, MemorySecrets};
+
+    /// A batch holds the engine's write lock from its first read to its commit. Webhooks are
+    /// answered only once their events are stored, so storing one must not wait for a batch
+    /// to finish planning: only for SQLite's write lock, which a batch takes to write.
+    #[tokio::test]
+    async fn an_event_is_stored_while_a_batch_holds_the_engine_write_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::open(
+            &dir.path().join("state.db"),
+            EngineOptions {
+                secrets: Arc::new(Layered {
+                    over: Arc::new(MemorySecrets::new()),
+                    under: EngineOptions::default().secrets,
+                }),
+                ..EngineOptions::default()
+            },
+        )
+        .await
+        .expect("engine opens");
+        engine
+            .apply_workspace(&crate::selfcheck::workspace(
+                "http://127.0.0.1:9",
+                "http://127.0.0.1:9",
+            ))
+            .await
+            .expect("workspace");
+        let planning = engine.inner.write_lock.lock().await;
+        let event = ChangeEvent {
+            system: "hris".into(),
+            object: "employee".into(),
+            external_id: "H1".into(),
+            op: ChangeOp::Upsert,
+            record: json!({ "id": "H1" })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            version: None,
+            etag: None,
+            source_ts: None,
+            event_key: "k1".into(),
+        };
+        let stored = tokio::time::timeout(Duration::from_secs(5), engine.ingest(&event)).await;
+        drop(planning);
+        assert!(
+            matches!(stored, Ok(Ok(crate::IngestOutcome::Accepted(_)))),
+            "an event is stored while a batch plans, not after it: {stored:?}"
+        );
     }
 }

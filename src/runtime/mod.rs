@@ -36,6 +36,7 @@ mod batch;
 mod enqueue;
 mod flush;
 mod ingest;
+mod outbox;
 
 /// Tunables; tests shrink the delays.
 #[derive(Debug, Clone)]
@@ -334,18 +335,21 @@ impl Engine {
         }
         let ws = self.workspace();
         let now = self.now();
-        let mut tx = crate::store::begin_write(&self.inner.pool).await?;
-        let mut batch = Batch::new(&ws, now, self.capabilities());
+        // Planning reads without a transaction; SQLite's write lock is taken only to write
+        // what the batch decided, so webhooks are stored meanwhile instead of waiting for it.
+        let mut conn = store::LazyWriteConnection::acquire(&self.inner.pool).await?;
+        let mut batch = Batch::new(&ws, now, self.capabilities()).outside_transaction();
         let events = rows
             .iter()
             .map(InboxEvent::from_row)
             .collect::<Result<Vec<_>>>()?;
-        batch.preload_links(&mut tx, &events).await?;
+        conn.arm();
+        batch.preload_links(conn.connection(), &events).await?;
         for event in &events {
-            batch.apply(&mut tx, event).await?;
+            batch.apply(conn.connection(), event).await?;
         }
-        batch.finish(&mut tx).await?;
-        tx.commit().await?;
+        batch.finish(conn.connection()).await?;
+        conn.commit().await?;
         drop(_guard);
         if batch.wrote {
             self.inner.outbox_ready.notify_waiters();
@@ -681,7 +685,7 @@ pub(crate) struct Batch<'w> {
     pending_etags: HashMap<(String, String, String), String>,
     /// Records this batch created, with whether the batch deleted them again: ids are handed
     /// out from `next_record_id` and the rows written at finish (foreign keys are checked at
-    /// commit meanwhile). The batch holds SQLite's write lock, so no other writer takes an id.
+    /// commit meanwhile). The batch holds the engine's write lock, so no other writer takes an id.
     new_records: BTreeMap<RecordId, (String, bool)>,
     next_record_id: Option<RecordId>,
     /// Links this batch made, written at finish: (system, object, external id) -> record.
@@ -694,6 +698,12 @@ pub(crate) struct Batch<'w> {
     /// in SQLite with the systems holding each: looked up for the whole batch at once.
     inbound: HashMap<i64, crate::mapping::Inbound>,
     match_key_rows: HashMap<(String, String, String), Vec<MatchKeyHolder>>,
+    /// Outbox rows queued, changed or superseded, written at finish.
+    outbox: outbox::OutboxChanges,
+    /// Whether the connection the batch is given has its write transaction open. The applier
+    /// opens it only when the batch first writes (at finish, unless a rare step writes at
+    /// once), so events keep arriving while it plans; see [`Batch::begin_writing`].
+    in_transaction: bool,
 }
 
 pub(crate) struct CachedRecord {
