@@ -81,6 +81,7 @@ impl Engine {
             shadow_patches: Vec::new(),
         };
         let guard = self.inner.write_lock.lock().await;
+        let writer = self.inner.sqlite_writer.lock().await;
         let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         for (row, outcome) in results {
             if !matches!(outcome, Outcome::Sent { .. }) || row.op == "delete" {
@@ -107,6 +108,7 @@ impl Engine {
         }
         round.finish(&mut tx).await?;
         tx.commit().await?;
+        drop(writer);
         drop(guard);
         if round.refetched {
             self.inner.inbox_ready.notify_one();

@@ -179,6 +179,7 @@ impl Engine {
         hold_creates: bool,
     ) -> Result<Vec<Claimed>> {
         let _guard = self.inner.write_lock.lock().await;
+        let _writer = self.inner.sqlite_writer.lock().await;
         let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         let held = if hold_creates {
             self.objects_holding_creates(&mut tx, system).await?

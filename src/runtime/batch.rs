@@ -35,13 +35,16 @@ impl<'w> Batch<'w> {
             match_key_rows: HashMap::new(),
             outbox: outbox::OutboxChanges::default(),
             in_transaction: true,
+            writer: None,
+            writer_guard: None,
         }
     }
     /// A batch whose connection is not in a transaction yet: it reads without one (it holds
     /// the engine's write lock, so nothing it reads changes meanwhile) and begins its write
     /// transaction when it first writes.
-    pub(crate) fn outside_transaction(mut self) -> Self {
+    pub(crate) fn outside_transaction(mut self, writer: Arc<Mutex<()>>) -> Self {
         self.in_transaction = false;
+        self.writer = Some(writer);
         self
     }
     /// Opens the batch's write transaction unless it is open: every statement that writes
@@ -49,6 +52,9 @@ impl<'w> Batch<'w> {
     pub(super) async fn begin_writing(&mut self, conn: &mut SqliteConnection) -> Result<()> {
         if self.in_transaction {
             return Ok(());
+        }
+        if let Some(writer) = &self.writer {
+            self.writer_guard = Some(writer.clone().lock_owned().await);
         }
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         self.in_transaction = true;

@@ -23,9 +23,11 @@ impl Engine {
         // Without the engine's write lock: an event touches only the inbox and counters, which
         // no batch reads while it plans, so storing it waits for SQLite's write lock alone,
         // held only while a batch writes what it decided.
+        let writer = self.inner.sqlite_writer.lock().await;
         let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         let outcomes = self.insert_events(&mut tx, events).await?;
         tx.commit().await?;
+        drop(writer);
         self.inner.inbox_ready.notify_one();
         Ok(outcomes)
     }
