@@ -1,10 +1,40 @@
 //! Ingest: change events checked and stored durably in the inbox, many per statement, with
-//! duplicates (same system and event key) counted and answered as such.
+//! duplicates (same system and event key) counted and answered as such. Callers that arrive
+//! while a write transaction is open are stored together in the next one (group commit), so
+//! many webhooks at once cost one transaction, not one each.
 
 use super::*;
 
 /// Inbox rows per INSERT: ten values a row, far below SQLite's limit of 32,766.
 const INGEST_ROWS_PER_STATEMENT: usize = 500;
+
+/// One caller's events waiting to be stored, and where its outcomes go.
+pub(crate) struct WaitingEvents {
+    events: Vec<ChangeEvent>,
+    answer: tokio::sync::oneshot::Sender<Result<Vec<IngestOutcome>>>,
+}
+
+/// Callers waiting for the next ingest transaction, in arrival order.
+#[derive(Default)]
+pub(crate) struct IngestQueue(std::sync::Mutex<Vec<WaitingEvents>>);
+
+impl IngestQueue {
+    fn push(&self, waiting: WaitingEvents) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(waiting);
+    }
+
+    fn take(&self) -> Vec<WaitingEvents> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
 
 impl Engine {
     /// Stores one change event durably. Duplicates (same system and event key) are counted
@@ -17,18 +47,66 @@ impl Engine {
             .ok_or_else(|| EngineError::Invalid("no event".into()))
     }
 
-    /// Stores change events durably in one transaction: all or none.
+    /// Stores change events durably in one transaction: all or none. Answers once they are
+    /// committed, possibly together with other callers' events.
     pub async fn ingest_many(&self, events: &[ChangeEvent]) -> Result<Vec<IngestOutcome>> {
         self.check_events(events)?;
+        let (answer, mut outcome) = tokio::sync::oneshot::channel();
+        self.inner.ingest_queue.push(WaitingEvents {
+            events: events.to_vec(),
+            answer,
+        });
         // Without the engine's write lock: an event touches only the inbox and counters, which
         // no batch reads while it plans, so storing it waits for SQLite's write lock alone,
         // held only while a batch writes what it decided.
         let writer = self.inner.sqlite_writer.lock().await;
+        // Stored meanwhile by the caller before, with its own.
+        if let Ok(stored) = outcome.try_recv() {
+            return stored;
+        }
+        let group = self.inner.ingest_queue.take();
+        self.store_group(group).await;
+        drop(writer);
+        self.inner.inbox_ready.notify_one();
+        // Only a caller storing the group that was cancelled midway drops an answer: its
+        // transaction rolled back, so nothing of ours was stored.
+        outcome.await.map_err(|_| {
+            EngineError::Store(sqlx::Error::Protocol(
+                "the transaction storing these events was abandoned; send them again".into(),
+            ))
+        })?
+    }
+
+    /// Stores waiting callers' events in one transaction and answers each. If it fails, each
+    /// caller's events are tried again alone, so one bad group member fails only itself.
+    async fn store_group(&self, group: Vec<WaitingEvents>) {
+        let all: Vec<ChangeEvent> = group.iter().flat_map(|w| w.events.clone()).collect();
+        match self.store_events(&all).await {
+            Ok(mut outcomes) => {
+                for waiting in group.into_iter().rev() {
+                    let own = outcomes.split_off(outcomes.len() - waiting.events.len());
+                    // A caller that went away has nothing to be told; its events are stored.
+                    let _ = waiting.answer.send(Ok(own));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                if let Some(waiting) = group.into_iter().next() {
+                    let _ = waiting.answer.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for waiting in group {
+                    let alone = self.store_events(&waiting.events).await;
+                    let _ = waiting.answer.send(alone);
+                }
+            }
+        }
+    }
+
+    async fn store_events(&self, events: &[ChangeEvent]) -> Result<Vec<IngestOutcome>> {
         let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         let outcomes = self.insert_events(&mut tx, events).await?;
         tx.commit().await?;
-        drop(writer);
-        self.inner.inbox_ready.notify_one();
         Ok(outcomes)
     }
 
@@ -143,14 +221,9 @@ mod tests {
     use crate::runtime::{Engine, EngineOptions};
     use crate::secrets::{Layered, MemorySecrets};
 
-    /// A batch holds the engine's write lock from its first read to its commit. Webhooks are
-    /// answered only once their events are stored, so storing one must not wait for a batch
-    /// to finish planning: only for SQLite's write lock, which a batch takes to write.
-    #[tokio::test]
-    async fn an_event_is_stored_while_a_batch_holds_the_engine_write_lock() {
-        let dir = tempfile::tempdir().expect("temp dir");
+    async fn engine(dir: &std::path::Path) -> Engine {
         let engine = Engine::open(
-            &dir.path().join("state.db"),
+            &dir.join("state.db"),
             EngineOptions {
                 secrets: Arc::new(Layered {
                     over: Arc::new(MemorySecrets::new()),
@@ -168,21 +241,99 @@ mod tests {
             ))
             .await
             .expect("workspace");
-        let planning = engine.inner.write_lock.lock().await;
-        let event = ChangeEvent {
+        engine
+    }
+
+    fn event(external_id: &str, key: &str) -> ChangeEvent {
+        ChangeEvent {
             system: "hris".into(),
             object: "employee".into(),
-            external_id: "H1".into(),
+            external_id: external_id.into(),
             op: ChangeOp::Upsert,
-            record: json!({ "id": "H1" })
+            record: json!({ "id": external_id })
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
             version: None,
             etag: None,
             source_ts: None,
-            event_key: "k1".into(),
-        };
+            event_key: key.into(),
+        }
+    }
+
+    /// Callers that wait while a write transaction is open are stored together; each still
+    /// gets its own outcomes, in its own order, and a key another caller stored first is a
+    /// duplicate.
+    #[tokio::test]
+    async fn callers_stored_together_each_get_their_own_outcomes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = engine(dir.path()).await;
+        let busy = engine.inner.sqlite_writer.lock().await;
+        let mut callers = Vec::new();
+        for n in 0..40 {
+            let engine = engine.clone();
+            callers.push(tokio::spawn(async move {
+                // Callers 20.. resend the first caller's second key.
+                let events = if n < 20 {
+                    vec![
+                        event(&format!("H{n}"), &format!("a{n}")),
+                        event(&format!("H{n}"), &format!("b{n}")),
+                    ]
+                } else {
+                    vec![event(&format!("H{n}"), &format!("a{n}")), event("H0", "b0")]
+                };
+                (n, engine.ingest_many(&events).await)
+            }));
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(busy);
+        for caller in callers {
+            let (n, outcomes) = caller.await.expect("joins");
+            let outcomes = outcomes.expect("stored");
+            assert_eq!(outcomes.len(), 2, "one outcome per event of caller {n}");
+            let id = |o: &crate::IngestOutcome| match o {
+                crate::IngestOutcome::Accepted(id) | crate::IngestOutcome::Duplicate(id) => *id,
+            };
+            let key: String = sqlx::query_scalar("SELECT event_key FROM inbox WHERE id = ?")
+                .bind(id(&outcomes[0]))
+                .fetch_one(engine.pool())
+                .await
+                .expect("row");
+            assert_eq!(
+                key,
+                format!("a{n}"),
+                "caller {n}'s first outcome is its own first event"
+            );
+            assert!(matches!(outcomes[0], crate::IngestOutcome::Accepted(_)));
+            if n < 20 {
+                assert!(
+                    matches!(outcomes[1], crate::IngestOutcome::Accepted(_)),
+                    "caller {n}'s own key is new"
+                );
+            } else {
+                assert!(
+                    matches!(outcomes[1], crate::IngestOutcome::Duplicate(_)),
+                    "a key the first caller stored is a duplicate for caller {n}"
+                );
+            }
+        }
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox")
+            .fetch_one(engine.pool())
+            .await
+            .expect("count");
+        assert_eq!(rows, 60, "every distinct key is stored once");
+    }
+
+    /// A batch holds the engine's write lock from its first read to its commit. Webhooks are
+    /// answered only once their events are stored, so storing one must not wait for a batch
+    /// to finish planning: only for SQLite's write lock, which a batch takes to write.
+    #[tokio::test]
+    async fn an_event_is_stored_while_a_batch_holds_the_engine_write_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = engine(dir.path()).await;
+        let planning = engine.inner.write_lock.lock().await;
+        let event = event("H1", "k1");
         let stored = tokio::time::timeout(Duration::from_secs(5), engine.ingest(&event)).await;
         drop(planning);
         assert!(

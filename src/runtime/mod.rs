@@ -126,6 +126,8 @@ pub(crate) struct Inner {
     /// so they queue here in order and are woken at once, instead of in SQLite's busy handler,
     /// which sleeps up to 100 ms between tries. Taken after `write_lock`, never before it.
     pub sqlite_writer: Arc<Mutex<()>>,
+    /// Events waiting to be stored together in the next ingest transaction.
+    pub ingest_queue: ingest::IngestQueue,
     pub inbox_ready: Notify,
     pub outbox_ready: Notify,
     /// While paused, events are still received and stored, but not applied or delivered.
@@ -155,6 +157,7 @@ impl Engine {
                 limiters: std::sync::Mutex::new(HashMap::new()),
                 write_lock: Mutex::new(()),
                 sqlite_writer: Arc::new(Mutex::new(())),
+                ingest_queue: ingest::IngestQueue::default(),
                 inbox_ready: Notify::new(),
                 outbox_ready: Notify::new(),
                 paused: std::sync::atomic::AtomicBool::new(false),
