@@ -25,40 +25,16 @@
 //! Environment: `CONCORD_INITIAL_RECORDS` (default 1000000), `CONCORD_INITIAL_TIMEOUT_SECS`
 //! (default 3600), `CONCORD_BENCH_DIR` places the SQLite file (default: the system temp dir).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use concord::Settings;
 use serde_json::{Map, Value, json};
 
 #[global_allocator]
 static ALLOCATOR: concord::Allocator = concord::Allocator;
-
-fn env_number(name: &str, default: u64) -> Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .replace('_', "")
-            .parse()
-            .with_context(|| format!("{name}={v} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-/// A `VmRSS`/`VmHWM` line of /proc/self/status, in MB.
-fn memory_mb(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn hris_employee(i: usize) -> Map<String, Value> {
     let fields = json!({
@@ -97,20 +73,13 @@ fn payroll_employee(i: usize) -> Map<String, Value> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let n = usize::try_from(env_number("CONCORD_INITIAL_RECORDS", 1_000_000)?)?.max(2);
-    let timeout = Duration::from_secs(env_number("CONCORD_INITIAL_TIMEOUT_SECS", 3_600)?);
-    let base = std::env::var_os("CONCORD_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let dir = tempfile::Builder::new()
-        .prefix("concord-initial-")
-        .tempdir_in(&base)?;
+    let n = usize::try_from(common::env_or("CONCORD_INITIAL_RECORDS", 1_000_000)?)?.max(2);
+    let timeout = Duration::from_secs(common::env_or("CONCORD_INITIAL_TIMEOUT_SECS", 3_600)?);
+    let dir = common::state_dir("concord-initial-")?;
     println!(
         "concord initial sync: {n} employees in the HRIS, {} of them already in the payroll, {}",
         n / 2,
-        if cfg!(debug_assertions) {
-            "debug build"
-        } else {
-            "release build"
-        }
+        common::BUILD
     );
 
     let concord::selfcheck::Rig {
@@ -133,7 +102,7 @@ async fn main() -> Result<()> {
             .step_by(2)
             .map(|i| (format!("P{i:07}"), payroll_employee(i))),
     );
-    let rss_systems = memory_mb("VmRSS:");
+    let rss_systems = common::memory_mb("VmRSS");
     println!(
         "  systems seeded in {:.1} s; RSS with both systems' records and no sync yet: {rss_systems:.0} MB",
         started.elapsed().as_secs_f64()
@@ -210,7 +179,7 @@ async fn main() -> Result<()> {
     let exceptions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM exceptions")
         .fetch_one(engine.pool())
         .await?;
-    let peak = memory_mb("VmHWM:");
+    let peak = common::memory_mb("VmHWM");
     println!(
         "  initial sync, end to end:  {:>8.1} s  {:.0} records/s (target: 1,000,000 in under 60 s)",
         total.as_secs_f64(),

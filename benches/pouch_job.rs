@@ -25,10 +25,12 @@
 //! `CONCORD_POUCH_PROGRESS=1` prints to stderr, every second, what each system holds and what
 //! is still in flight (where the time goes).
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use concord::loopback::LoopbackSystem;
 use concord::selfcheck::{divergences, workspace};
 use concord::{Engine, Settings};
@@ -49,21 +51,12 @@ struct Config {
 
 impl Config {
     fn from_env() -> Result<Self> {
-        fn var(name: &str, default: usize) -> Result<usize> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .replace('_', "")
-                    .parse()
-                    .with_context(|| format!("{name}={v} is not a number")),
-                Err(_) => Ok(default),
-            }
-        }
-        let employees = var("CONCORD_POUCH_EMPLOYEES", 10_000)?.max(2);
+        let employees = common::env_or("CONCORD_POUCH_EMPLOYEES", 10_000)?.max(2);
         Ok(Self {
             employees,
-            edits: var("CONCORD_POUCH_EDITS", 1_000)?.min(employees),
-            timeout: Duration::from_secs(var("CONCORD_POUCH_TIMEOUT", 900)? as u64),
-            progress: var("CONCORD_POUCH_PROGRESS", 0)? != 0,
+            edits: common::env_or("CONCORD_POUCH_EDITS", 1_000)?.min(employees),
+            timeout: Duration::from_secs(common::env_or("CONCORD_POUCH_TIMEOUT", 900)? as u64),
+            progress: common::env_or("CONCORD_POUCH_PROGRESS", 0)? != 0,
         })
     }
 }
@@ -186,16 +179,8 @@ fn ids_by_employee(system: &LoopbackSystem, field: &str) -> HashMap<String, Stri
 #[tokio::main]
 async fn main() -> Result<()> {
     let config = Config::from_env()?;
-    let base = std::env::var_os("CONCORD_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let dir = tempfile::Builder::new()
-        .prefix("concord-pouch-job-")
-        .tempdir_in(&base)
-        .with_context(|| format!("creating a temp dir in {}", base.display()))?;
-    let build = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
+    let dir = common::state_dir("concord-pouch-job-")?;
+    let build = common::BUILD;
     println!(
         "concord: {} employees, {} edited on both sides, engine state in {} ({build})",
         config.employees,

@@ -60,12 +60,14 @@
 //! size), `CONCORD_PROP_SEND_BATCH` (writes claimed per delivery round),
 //! `CONCORD_PROP_SEND_CONCURRENCY` (writes in flight per round).
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use concord::loopback::{LoopbackSystem, Observed};
 use concord::secrets::{MemorySecrets, SecretStore};
 use concord::{Engine, EngineOptions, Settings};
@@ -88,27 +90,18 @@ struct Config {
     payroll_rate_limit: Option<f64>,
 }
 
-fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .replace('_', "")
-            .parse()
-            .map(Some)
-            .map_err(|_| anyhow::anyhow!("{name}={v} is not a number")),
-        Err(_) => Ok(None),
-    }
-}
-
 impl Config {
     fn from_env() -> Result<Self> {
         let config = Self {
-            records: env_number("CONCORD_PROP_RECORDS")?.unwrap_or(2_000),
-            rate: env_number("CONCORD_PROP_RATE")?.unwrap_or(1_000.0),
-            seconds: env_number("CONCORD_PROP_SECONDS")?.unwrap_or(60.0),
-            drain: Duration::from_secs_f64(env_number("CONCORD_PROP_DRAIN")?.unwrap_or(30.0)),
-            hook_concurrency: env_number("CONCORD_PROP_HOOK_CONCURRENCY")?.unwrap_or(64),
-            echoes: env_number::<u8>("CONCORD_PROP_ECHOES")?.unwrap_or(1) != 0,
-            payroll_rate_limit: env_number("CONCORD_PROP_PAYROLL_RATE_LIMIT")?,
+            records: common::env_number("CONCORD_PROP_RECORDS")?.unwrap_or(2_000),
+            rate: common::env_number("CONCORD_PROP_RATE")?.unwrap_or(1_000.0),
+            seconds: common::env_number("CONCORD_PROP_SECONDS")?.unwrap_or(60.0),
+            drain: Duration::from_secs_f64(
+                common::env_number("CONCORD_PROP_DRAIN")?.unwrap_or(30.0),
+            ),
+            hook_concurrency: common::env_number("CONCORD_PROP_HOOK_CONCURRENCY")?.unwrap_or(64),
+            echoes: common::env_number::<u8>("CONCORD_PROP_ECHOES")?.unwrap_or(1) != 0,
+            payroll_rate_limit: common::env_number("CONCORD_PROP_PAYROLL_RATE_LIMIT")?,
         };
         if !config.echoes && config.hook_concurrency == 0 {
             bail!(
@@ -132,16 +125,16 @@ impl Config {
 /// The engine's settings: the defaults, with what the environment overrides.
 fn settings_from_env() -> Result<Settings> {
     let mut s = Settings::default();
-    if let Some(ms) = env_number::<u64>("CONCORD_PROP_IDLE_POLL_MS")? {
+    if let Some(ms) = common::env_number::<u64>("CONCORD_PROP_IDLE_POLL_MS")? {
         s.idle_poll = Duration::from_millis(ms);
     }
-    if let Some(n) = env_number("CONCORD_PROP_BATCH")? {
+    if let Some(n) = common::env_number("CONCORD_PROP_BATCH")? {
         s.batch_size = n;
     }
-    if let Some(n) = env_number("CONCORD_PROP_SEND_BATCH")? {
+    if let Some(n) = common::env_number("CONCORD_PROP_SEND_BATCH")? {
         s.send_batch = n;
     }
-    if let Some(n) = env_number("CONCORD_PROP_SEND_CONCURRENCY")? {
+    if let Some(n) = common::env_number("CONCORD_PROP_SEND_CONCURRENCY")? {
         s.send_concurrency = n;
     }
     Ok(s)
@@ -371,27 +364,6 @@ fn cpu_seconds() -> (f64, f64) {
         .ok()
         .and_then(|stat| Some((ticks(&stat, 14)? / 100.0, ticks(&stat, 15)? / 100.0)))
         .unwrap_or_default()
-}
-
-/// A line of `/proc/self/status` (e.g. `VmHWM`, the peak resident set), as written there.
-fn proc_status(key: &str) -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix(key)?
-                    .strip_prefix(':')
-                    .map(|v| v.trim().to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Events waiting in the inbox and writes queued or in flight in the outbox.
@@ -642,16 +614,8 @@ impl Webhooks {
 async fn main() -> Result<()> {
     let config = Config::from_env()?;
     let settings = settings_from_env()?;
-    let base = std::env::var_os("CONCORD_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let dir = tempfile::Builder::new()
-        .prefix("concord-prop-")
-        .tempdir_in(&base)
-        .with_context(|| format!("creating a temp dir in {}", base.display()))?;
-    let build = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
+    let dir = common::state_dir("concord-prop-")?;
+    let build = common::BUILD;
     let total = config.changes();
     let senders = match config.hook_concurrency {
         0 => "each system's own sender, one at a time, in order".to_owned(),
@@ -664,7 +628,7 @@ async fn main() -> Result<()> {
     println!(
         "  {} CPUs, load average {}; SQLite file in {}",
         std::thread::available_parallelism().map_or(1, usize::from),
-        load_average(),
+        common::load_average(),
         dir.path().display()
     );
     println!(
@@ -1046,7 +1010,7 @@ async fn main() -> Result<()> {
         cpu_after.1 - cpu_before.1,
         wall.as_secs_f64(),
         100.0 * (cpu_after.0 - cpu_before.0 + cpu_after.1 - cpu_before.1) / wall.as_secs_f64(),
-        proc_status("VmHWM")
+        common::proc_status("VmHWM")
     );
 
     println!();
@@ -1133,7 +1097,7 @@ async fn main() -> Result<()> {
     );
     println!(
         "  load average now {} (other work on the machine skews every figure)",
-        load_average()
+        common::load_average()
     );
 
     collector.abort();

@@ -35,6 +35,8 @@
 //! delivery, default 5000; 0 skips it), `CONCORD_BENCH_PROFILE=0` skips the statement count,
 //! `CONCORD_BENCH_DIR` places the SQLite files (default: the system temp dir).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
@@ -67,21 +69,12 @@ struct Config {
 
 impl Config {
     fn from_env() -> Result<Self> {
-        fn var(name: &str, default: usize) -> Result<usize> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .replace('_', "")
-                    .parse()
-                    .with_context(|| format!("{name}={v} is not a number")),
-                Err(_) => Ok(default),
-            }
-        }
         Ok(Self {
-            events: var("CONCORD_BENCH_EVENTS", 100_000)?.max(10),
-            batch: var("CONCORD_BENCH_BATCH", 2_000)?.max(1),
-            chunk: var("CONCORD_BENCH_CHUNK", 5_000)?.max(1),
-            http_writes: var("CONCORD_BENCH_WRITES", 5_000)?,
-            profile: var("CONCORD_BENCH_PROFILE", 1)? != 0,
+            events: common::env_or("CONCORD_BENCH_EVENTS", 100_000)?.max(10),
+            batch: common::env_or("CONCORD_BENCH_BATCH", 2_000)?.max(1),
+            chunk: common::env_or("CONCORD_BENCH_CHUNK", 5_000)?.max(1),
+            http_writes: common::env_or("CONCORD_BENCH_WRITES", 5_000)?,
+            profile: common::env_or("CONCORD_BENCH_PROFILE", 1)? != 0,
         })
     }
 }
@@ -977,14 +970,6 @@ fn row(label: &str, rate: f64, unit: &str, note: &str) {
     println!("  {label:<32}{:>12} {unit:<10}{note}", thousands(rate));
 }
 
-/// The 1-minute load average (Linux), to tell a quiet machine from a busy one.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Records in the state, and the bytes each table takes with its indexes (SQLite's `dbstat`).
 async fn table_sizes(pool: &sqlx::SqlitePool) -> Result<(i64, Vec<(String, i64)>)> {
     let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records")
@@ -1012,16 +997,8 @@ fn file_size(path: &Path) -> u64 {
 async fn main() -> Result<()> {
     let config = Config::from_env()?;
     let mix = Mix::of(config.events);
-    let base = std::env::var_os("CONCORD_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let dir = tempfile::Builder::new()
-        .prefix("concord-bench-")
-        .tempdir_in(&base)
-        .with_context(|| format!("creating a temp dir in {}", base.display()))?;
-    let build = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
+    let dir = common::state_dir("concord-bench-")?;
+    let build = common::BUILD;
     println!(
         "concord throughput: {} events ({} creates, {} updates, {} no-op echoes), batch {}, \
          ingest chunk {}, {build}",
@@ -1031,7 +1008,7 @@ async fn main() -> Result<()> {
         "  SQLite files in {} ({} CPUs, load average {})",
         dir.path().display(),
         std::thread::available_parallelism().map_or(1, usize::from),
-        load_average()
+        common::load_average()
     );
 
     let engine_dir = dir.path().join("engine");
@@ -1160,7 +1137,7 @@ async fn main() -> Result<()> {
     }
     println!(
         "  load average now {} (other work on the machine skews every figure)",
-        load_average()
+        common::load_average()
     );
     println!(
         "  state: {:.1} MB on disk; {} exceptions, {} events not applied",

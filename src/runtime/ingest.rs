@@ -79,12 +79,18 @@ impl Engine {
 
     /// Stores waiting callers' events in one transaction and answers each. If it fails, each
     /// caller's events are tried again alone, so one bad group member fails only itself.
-    async fn store_group(&self, group: Vec<WaitingEvents>) {
-        let all: Vec<ChangeEvent> = group.iter().flat_map(|w| w.events.clone()).collect();
+    async fn store_group(&self, mut group: Vec<WaitingEvents>) {
+        // The events move out of their callers' entries, in order: no copy on this path.
+        let lens: Vec<usize> = group.iter().map(|w| w.events.len()).collect();
+        let mut all: Vec<ChangeEvent> = group
+            .iter_mut()
+            .flat_map(|w| std::mem::take(&mut w.events))
+            .collect();
         match self.store_events(&all).await {
             Ok(mut outcomes) => {
-                for waiting in group.into_iter().rev() {
-                    let own = outcomes.split_off(outcomes.len() - waiting.events.len());
+                for (waiting, len) in group.into_iter().zip(lens) {
+                    let rest = outcomes.split_off(len);
+                    let own = std::mem::replace(&mut outcomes, rest);
                     // A caller that went away has nothing to be told; its events are stored.
                     let _ = waiting.answer.send(Ok(own));
                 }
@@ -95,8 +101,9 @@ impl Engine {
                 }
             }
             Err(_) => {
-                for waiting in group {
-                    let alone = self.store_events(&waiting.events).await;
+                for (waiting, len) in group.into_iter().zip(lens) {
+                    let own: Vec<ChangeEvent> = all.drain(..len).collect();
+                    let alone = self.store_events(&own).await;
                     let _ = waiting.answer.send(alone);
                 }
             }
