@@ -33,13 +33,10 @@
 //!
 //! The same path as the engine's outbox timestamps record it (microseconds), for the writes
 //! to payroll queued during the run: event stored (`origin_at`) -> write queued (`created_at`,
-//! when its applier batch began) -> its delivery round done (`sent_at`, taken once payroll
-//! answered every write of the round, as the round's commit begins); and from the same
-//! columns, how many delivery rounds and applier batches there were, and how long a round
-//! took from the end of the one before: until payroll applied its first write (the previous
-//! round's commit, any wait for work, the claim, the first send), from there to its last
-//! write, and from there to its end (the instants payroll applied writes are placed on the
-//! engine's wall clock through one reading of both clocks at the start).
+//! when its applier batch began) -> payroll applied it (from what payroll reports, placed on the
+//! engine's wall clock through one reading of both clocks at the start) -> its outcome
+//! committed (`sent_at`, taken as the commit begins); and from the same columns, how many
+//! delivery commits and applier batches there were (the writes of one share its timestamp).
 //!
 //! Also printed: offered and achieved rates, changes that had not arrived when the drain
 //! timeout ran out, the schedule lag, the deepest webhook queues, progress every 10 s, and the
@@ -57,8 +54,8 @@
 //!
 //! The engine runs with [`Settings::default`], what `concord` runs with (the ones that matter here are printed); these
 //! change one setting each: `CONCORD_PROP_IDLE_POLL_MS`, `CONCORD_PROP_BATCH` (applier batch
-//! size), `CONCORD_PROP_SEND_BATCH` (writes claimed per delivery round),
-//! `CONCORD_PROP_SEND_CONCURRENCY` (writes in flight per round).
+//! size), `CONCORD_PROP_SEND_BATCH` (writes claimed and not yet committed),
+//! `CONCORD_PROP_SEND_CONCURRENCY` (writes in flight).
 
 mod common;
 
@@ -392,20 +389,15 @@ async fn settled(
 
 /// What the outbox says about the writes to payroll queued during the run.
 struct OutboxFigures {
-    /// Per write, in ms: event stored -> write queued -> delivery round done.
+    /// Per write, in ms: event stored -> write queued -> payroll applied it -> outcome
+    /// committed.
     stored_to_queued: Spread,
-    queued_to_sent: Spread,
-    stored_to_sent: Spread,
+    queued_to_applied: Spread,
+    applied_to_committed: Spread,
+    stored_to_committed: Spread,
     not_sent: i64,
-    /// Writes per delivery round (the writes of a round share its `sent_at`).
-    round_sizes: Vec<usize>,
-    /// Per round, in ms: from the previous round's end to the first of its writes payroll
-    /// applied (the previous round's commit, any wait for work, the claim, the first send),
-    /// from that to the last one applied (sending), and from that to the round's end.
-    round_gaps: Spread,
-    round_start: Spread,
-    round_sending: Spread,
-    round_tail: Spread,
+    /// Writes per delivery commit (the writes of a commit share its `sent_at`).
+    commit_sizes: Vec<usize>,
     /// Applier batches that queued writes (the writes of a batch share its `created_at`).
     batches: usize,
 }
@@ -432,66 +424,46 @@ async fn outbox_figures(
     .bind(since)
     .fetch_one(engine.pool())
     .await?;
-    type Utc = chrono::DateTime<chrono::Utc>;
     let parse = |s: &str| concord::store::parse_ts(s);
-    let span = |a: Utc, b: Utc| (b - a).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3;
+    let span = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+        (b - a).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3
+    };
     let on_engine_clock = |at: Instant| {
         chrono::Duration::from_std(at.saturating_duration_since(anchor.0))
             .ok()
             .map(|d| anchor.1 + d)
     };
-    let (mut queued, mut sent, mut total) = (Vec::new(), Vec::new(), Vec::new());
-    // Per round (its sent_at): how many writes, and when payroll applied the first and last.
-    type Applied = Option<(Utc, Utc)>;
-    let mut rounds: std::collections::BTreeMap<&str, (usize, Applied)> = Default::default();
+    let (mut queued, mut applied, mut committed, mut total) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut commits: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut batches = std::collections::BTreeSet::new();
     for (origin, created, sent_at, family_name) in &rows {
-        let round = rounds.entry(sent_at).or_default();
-        round.0 += 1;
+        *commits.entry(sent_at).or_default() += 1;
+        batches.insert(created);
+        let (Some(o), Some(c), Some(s)) = (parse(origin), parse(created), parse(sent_at)) else {
+            continue;
+        };
+        queued.push(span(o, c));
+        total.push(span(o, s));
+        // A write carrying a later value of its record than the change that queued it (merged
+        // into it) is found by that value.
         let acked = family_name
             .as_deref()
             .and_then(|n| n.strip_prefix("Change")?.parse::<usize>().ok())
             .and_then(|seq| changes.get(seq.checked_sub(1)?)?.acked)
             .and_then(on_engine_clock);
         if let Some(at) = acked {
-            round.1 = Some(round.1.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+            applied.push(span(c, at));
+            committed.push(span(at, s));
         }
-        batches.insert(created);
-        let (Some(o), Some(c), Some(s)) = (parse(origin), parse(created), parse(sent_at)) else {
-            continue;
-        };
-        queued.push(span(o, c));
-        sent.push(span(c, s));
-        total.push(span(o, s));
-    }
-    // Timestamps of one format sort as strings.
-    let (mut gaps, mut starts, mut sending, mut tails) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut previous: Option<Utc> = None;
-    for (sent_at, (_, acked)) in &rounds {
-        let Some(end) = parse(sent_at) else { continue };
-        if let Some(p) = previous {
-            gaps.push(span(p, end));
-            if let Some((first, _)) = acked {
-                starts.push(span(p, *first));
-            }
-        }
-        if let Some((first, last)) = acked {
-            sending.push(span(*first, *last));
-            tails.push(span(*last, end));
-        }
-        previous = Some(end);
     }
     Ok(OutboxFigures {
         stored_to_queued: Spread::of(queued),
-        queued_to_sent: Spread::of(sent),
-        stored_to_sent: Spread::of(total),
+        queued_to_applied: Spread::of(applied),
+        applied_to_committed: Spread::of(committed),
+        stored_to_committed: Spread::of(total),
         not_sent,
-        round_sizes: rounds.values().map(|r| r.0).collect(),
-        round_gaps: Spread::of(gaps),
-        round_start: Spread::of(starts),
-        round_sending: Spread::of(sending),
-        round_tail: Spread::of(tails),
+        commit_sizes: commits.into_values().collect(),
         batches: batches.len(),
     })
 }
@@ -1047,29 +1019,31 @@ async fn main() -> Result<()> {
     drop(t);
     println!();
     header("engine's outbox timestamps (ms), per write");
-    outbox.stored_to_sent.row("event stored -> round done");
+    outbox
+        .stored_to_committed
+        .row("event stored -> outcome committed");
     outbox.stored_to_queued.row("  stored -> write queued");
-    outbox.queued_to_sent.row("  queued -> round done");
+    outbox
+        .queued_to_applied
+        .row("  queued -> payroll applied it");
+    outbox
+        .applied_to_committed
+        .row("  payroll applied -> committed");
     if outbox.not_sent > 0 {
         println!(
             "  writes to payroll queued during the run and not sent: {}",
             outbox.not_sent
         );
     }
-    let sizes = Spread::of(outbox.round_sizes.iter().map(|&n| n as f64).collect());
-    let writes: usize = outbox.round_sizes.iter().sum();
+    let sizes = Spread::of(outbox.commit_sizes.iter().map(|&n| n as f64).collect());
+    let writes: usize = outbox.commit_sizes.iter().sum();
     println!(
-        "  delivery rounds to payroll: {} (writes per round: mean {:.1}, p50 {:.0}, max {:.0})",
-        outbox.round_sizes.len(),
-        writes as f64 / outbox.round_sizes.len().max(1) as f64,
+        "  delivery commits to payroll: {} (writes per commit: mean {:.1}, p50 {:.0}, max {:.0})",
+        outbox.commit_sizes.len(),
+        writes as f64 / outbox.commit_sizes.len().max(1) as f64,
         sizes.at(0.5),
         sizes.0.last().copied().unwrap_or(f64::NAN),
     );
-    header("per round (ms)");
-    outbox.round_gaps.row("previous round's end -> its end");
-    outbox.round_start.row("  -> first write applied");
-    outbox.round_sending.row("  first -> last write applied");
-    outbox.round_tail.row("  last write applied -> its end");
     println!(
         "  applier batches that queued writes to payroll: {} (mean {:.1} writes each)",
         outbox.batches,

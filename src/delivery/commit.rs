@@ -56,11 +56,15 @@ struct Round<'e> {
 }
 
 impl Engine {
-    pub(super) async fn commit_round(
+    /// Writes the outcomes of sent writes and what they imply, in `tx` (the caller holds the
+    /// engine's write lock). Returns whether a re-read record was queued as an inbound change,
+    /// for the applier to be woken once `tx` commits.
+    pub(super) async fn commit_outcomes(
         &self,
+        tx: &mut SqliteConnection,
         system: &str,
         results: Vec<(Claimed, Outcome)>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let now = self.now();
         let ws = self.workspace();
         let config = ws.system(system);
@@ -80,40 +84,31 @@ impl Engine {
             new_links: Vec::new(),
             shadow_patches: Vec::new(),
         };
-        let guard = self.inner.write_lock.lock().await;
-        let writer = self.inner.sqlite_writer.lock().await;
-        let mut tx = crate::store::begin_write(&self.inner.pool).await?;
         for (row, outcome) in results {
             if !matches!(outcome, Outcome::Sent { .. }) || row.op == "delete" {
                 // The rare outcomes read and change links and shadows one by one: they see
                 // the successful writes before them.
-                round.flush_sent(&mut tx).await?;
+                round.flush_sent(&mut *tx).await?;
             }
             match outcome {
-                Outcome::Waiting => round.waiting(&mut tx, &row).await?,
+                Outcome::Waiting => round.waiting(&mut *tx, &row).await?,
                 Outcome::Sent {
                     outcome,
                     found_existing,
-                } => round.sent(&mut tx, &row, &outcome, found_existing).await?,
-                Outcome::AwaitEvents => round.await_events(&mut tx, &row).await?,
+                } => round.sent(&mut *tx, &row, &outcome, found_existing).await?,
+                Outcome::AwaitEvents => round.await_events(&mut *tx, &row).await?,
                 Outcome::Refetched(record, why) => {
-                    round.refetched(&mut tx, &row, record, &why).await?;
+                    round.refetched(&mut *tx, &row, record, &why).await?;
                 }
                 Outcome::Failed { error, request } => {
                     round
-                        .failed(&mut tx, &row, &error, request.as_ref())
+                        .failed(&mut *tx, &row, &error, request.as_ref())
                         .await?;
                 }
             }
         }
-        round.finish(&mut tx).await?;
-        tx.commit().await?;
-        drop(writer);
-        drop(guard);
-        if round.refetched {
-            self.inner.inbox_ready.notify_one();
-        }
-        Ok(())
+        round.finish(&mut *tx).await?;
+        Ok(round.refetched)
     }
 }
 

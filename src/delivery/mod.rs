@@ -16,13 +16,13 @@
 //! a create is looked up in the target first.
 
 mod commit;
+mod pipeline;
 pub mod send;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use governor::{
     Quota, RateLimiter as Governor, clock::DefaultClock, state::InMemoryState, state::NotKeyed,
@@ -76,20 +76,24 @@ impl Engine {
         }
     }
 
-    /// One delivery round for one system. Returns how many writes it sent (successfully or not).
+    /// One delivery round for one system: claims the due writes, sends them all, commits their
+    /// outcomes together. Returns how many writes it sent (successfully or not). The running
+    /// engine streams instead ([`Engine::delivery_loop`]); a round is for one-shot runs and tests.
     pub async fn deliver(&self, system: &str) -> Result<usize> {
         let Some(connector) = self.connector(system) else {
             return Ok(0);
         };
-        let now = self.now();
-        // A system the engine lists (polled, or reconciled on a schedule) gets no creates before
-        // a first full listing is done: the records it already holds must be linked first, or
-        // they would be created twice.
-        let hold_creates = connector.poll_interval().is_some()
-            || connector
-                .reconcile_schedule()
-                .is_some_and(|r| r.interval.is_some());
-        let claimed = self.claim(system, now, hold_creates).await?;
+        let limit = self.inner.settings.send_batch;
+        let claimed = {
+            let _guard = self.inner.write_lock.lock().await;
+            let _writer = self.inner.sqlite_writer.lock().await;
+            let mut tx = store::begin_write(&self.inner.pool).await?;
+            let claimed = self
+                .claim(&mut tx, system, connector.as_ref(), limit)
+                .await?;
+            tx.commit().await?;
+            claimed
+        };
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -116,7 +120,17 @@ impl Engine {
             .iter()
             .filter(|(_, o)| !matches!(o, Outcome::Waiting))
             .count();
-        self.commit_round(system, results).await?;
+        let refetched = {
+            let _guard = self.inner.write_lock.lock().await;
+            let _writer = self.inner.sqlite_writer.lock().await;
+            let mut tx = store::begin_write(&self.inner.pool).await?;
+            let refetched = self.commit_outcomes(&mut tx, system, results).await?;
+            tx.commit().await?;
+            refetched
+        };
+        if refetched {
+            self.inner.inbox_ready.notify_one();
+        }
         Ok(sent)
     }
 
@@ -170,19 +184,29 @@ impl Engine {
         Ok(held)
     }
 
-    /// Marks due writes in flight: the oldest pending write of each record that has nothing
-    /// else in flight to this system.
+    /// Marks due writes in flight, at most `limit`: the oldest pending write of each record
+    /// that has nothing else in flight to this system. The caller holds the engine's write lock
+    /// and has `tx` open.
     async fn claim(
         &self,
+        tx: &mut sqlx::SqliteConnection,
         system: &str,
-        now: DateTime<Utc>,
-        hold_creates: bool,
+        connector: &dyn crate::connector::Connector,
+        limit: usize,
     ) -> Result<Vec<Claimed>> {
-        let _guard = self.inner.write_lock.lock().await;
-        let _writer = self.inner.sqlite_writer.lock().await;
-        let mut tx = crate::store::begin_write(&self.inner.pool).await?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        // A system the engine lists (polled, or reconciled on a schedule) gets no creates before
+        // a first full listing is done: the records it already holds must be linked first, or
+        // they would be created twice.
+        let hold_creates = connector.poll_interval().is_some()
+            || connector
+                .reconcile_schedule()
+                .is_some_and(|r| r.interval.is_some());
         let held = if hold_creates {
-            self.objects_holding_creates(&mut tx, system).await?
+            self.objects_holding_creates(&mut *tx, system).await?
         } else {
             Vec::new()
         };
@@ -202,7 +226,7 @@ impl Engine {
         .bind(system)
         .bind(ts(now))
         .bind(serde_json::to_string(&held)?)
-        .bind(i64::try_from(self.inner.settings.send_batch).unwrap_or(100))
+        .bind(i64::try_from(limit).unwrap_or(100))
         .fetch_all(&mut *tx)
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -245,7 +269,6 @@ impl Engine {
             store::push_id_list(&mut q, &chunk.iter().map(|c| c.id).collect::<Vec<_>>());
             q.build().persistent(false).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
         Ok(claimed)
     }
 }
