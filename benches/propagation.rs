@@ -69,6 +69,10 @@ use concord::loopback::{LoopbackSystem, Observed};
 use concord::secrets::{MemorySecrets, SecretStore};
 use concord::{Engine, EngineOptions, Settings};
 use serde_json::{Map, Value, json};
+
+/// The allocator the `concord` command runs with.
+#[global_allocator]
+static ALLOCATOR: concord::Allocator = concord::Allocator;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
