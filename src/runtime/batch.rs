@@ -116,9 +116,10 @@ impl<'w> Batch<'w> {
         let keys: Vec<_> = keys.into_iter().collect();
         // Three values a key: far below SQLite's limit of 32,766 per statement.
         for chunk in keys.chunks(1000) {
+            // Each link is looked up by its key: `(system_id, object, external_id) IN (VALUES
+            // …)` made SQLite read the whole table, on every batch.
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-                "SELECT system_id, object, external_id, record_id, last_version FROM links
-                 WHERE deleted = 0 AND (system_id, object, external_id) IN (VALUES ",
+                "SELECT l.system_id, l.object, l.external_id, l.record_id, l.last_version FROM (VALUES ",
             );
             let mut rows = q.separated(", ");
             for (system, object, external_id) in chunk {
@@ -130,7 +131,11 @@ impl<'w> Batch<'w> {
                     .push_bind_unseparated(external_id.clone())
                     .push_unseparated(")");
             }
-            rows.push_unseparated(")");
+            rows.push_unseparated(
+                ") AS k CROSS JOIN links l ON l.system_id = k.column1 AND l.object = k.column2
+                   AND l.external_id = k.column3
+                 WHERE l.deleted = 0",
+            );
             let found = q.build().persistent(false).fetch_all(&mut *conn).await?;
             for key in chunk {
                 self.links.insert(key.clone(), None);
@@ -396,15 +401,13 @@ impl<'w> Batch<'w> {
             let keys: Vec<_> = keys.into_iter().collect();
             // Two values a key: far below SQLite's limit per statement.
             for chunk in keys.chunks(1000) {
+                // Each key is looked up in the key's index: `(key_field, key_value) IN (VALUES
+                // …)` made SQLite read every match key of the object instead.
                 let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
                     "SELECT m.key_field, m.key_value, m.record_id,
                        (SELECT json_group_array(l.system_id) FROM links l WHERE l.record_id = m.record_id AND l.deleted = 0)
-                     FROM match_keys m
-                     WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id AND r.deleted = 1)
-                       AND m.object = ",
+                     FROM (VALUES ",
                 );
-                q.push_bind(object.clone())
-                    .push(" AND (m.key_field, m.key_value) IN (VALUES ");
                 let mut rows = q.separated(", ");
                 for (k, v) in chunk {
                     rows.push("(")
@@ -413,7 +416,12 @@ impl<'w> Batch<'w> {
                         .push_bind_unseparated(v.clone())
                         .push_unseparated(")");
                 }
-                rows.push_unseparated(")");
+                rows.push_unseparated(
+                    ") AS k CROSS JOIN match_keys m ON m.key_field = k.column1 AND m.key_value = k.column2
+                     WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id AND r.deleted = 1)
+                       AND m.object = ",
+                );
+                q.push_bind(object.clone());
                 for (k, v) in chunk {
                     self.match_key_rows
                         .insert((object.clone(), k.clone(), v.clone()), Vec::new());

@@ -127,9 +127,13 @@ impl Batch<'_> {
         // What was looked up before these rows and unlinks reached SQLite is out of date.
         self.match_key_rows.clear();
         for chunk in keys.chunks(1000) {
-            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-                "DELETE FROM match_keys WHERE (record_id, key_field) IN (VALUES ",
-            );
+            // The record ids first, so that SQLite finds the rows through match_keys_by_record:
+            // the row-value test alone made it read the whole table.
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
+                sqlx::QueryBuilder::new("DELETE FROM match_keys WHERE record_id IN ");
+            let ids: Vec<RecordId> = chunk.iter().map(|((record_id, _), _)| *record_id).collect();
+            store::push_id_list(&mut q, &ids);
+            q.push(" AND (record_id, key_field) IN (VALUES ");
             let mut rows = q.separated(", ");
             for ((record_id, key), _) in chunk {
                 rows.push("(")
