@@ -447,6 +447,24 @@ mod tests {
         pool.close().await;
     }
 
+    /// A lazy write connection, armed, inside a transaction that has written counter `name`.
+    async fn lazy_write_of(pool: &sqlx::SqlitePool, name: &str) -> super::LazyWriteConnection {
+        let mut conn = super::LazyWriteConnection::acquire(pool)
+            .await
+            .expect("acquires");
+        conn.arm();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(conn.connection())
+            .await
+            .expect("begins");
+        sqlx::query("INSERT INTO counters (name, value) VALUES (?, 1)")
+            .bind(name)
+            .execute(conn.connection())
+            .await
+            .expect("writes");
+        conn
+    }
+
     /// The applier begins its transaction by hand. If it fails or is cancelled before
     /// committing, what it wrote must be gone and the pool must not hand out a connection that
     /// is still inside its transaction (the next writer would write into it, or fail to begin).
@@ -457,19 +475,7 @@ mod tests {
             .await
             .expect("opens");
         for _ in 0..3 {
-            let mut conn = super::LazyWriteConnection::acquire(&pool)
-                .await
-                .expect("acquires");
-            conn.arm();
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(conn.connection())
-                .await
-                .expect("begins");
-            sqlx::query("INSERT INTO counters (name, value) VALUES ('abandoned', 1)")
-                .execute(conn.connection())
-                .await
-                .expect("writes");
-            drop(conn);
+            drop(lazy_write_of(&pool, "abandoned").await);
         }
         let mut tx = super::begin_write(&pool)
             .await
@@ -479,19 +485,11 @@ mod tests {
             .await
             .expect("writes");
         tx.commit().await.expect("commits");
-        let mut conn = super::LazyWriteConnection::acquire(&pool)
+        lazy_write_of(&pool, "committed")
             .await
-            .expect("acquires");
-        conn.arm();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(conn.connection())
+            .commit()
             .await
-            .expect("begins");
-        sqlx::query("INSERT INTO counters (name, value) VALUES ('committed', 1)")
-            .execute(conn.connection())
-            .await
-            .expect("writes");
-        conn.commit().await.expect("commits");
+            .expect("commits");
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM counters ORDER BY name")
             .fetch_all(&pool)
             .await

@@ -83,17 +83,9 @@ impl Engine {
         let Some(connector) = self.connector(system) else {
             return Ok(0);
         };
-        let limit = self.inner.settings.send_batch;
-        let claimed = {
-            let _guard = self.inner.write_lock.lock().await;
-            let _writer = self.inner.sqlite_writer.lock().await;
-            let mut tx = store::begin_write(&self.inner.pool).await?;
-            let claimed = self
-                .claim(&mut tx, system, connector.as_ref(), limit)
-                .await?;
-            tx.commit().await?;
-            claimed
-        };
+        let claimed = self
+            .commit_and_claim(system, Vec::new(), self.inner.settings.send_batch)
+            .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -120,18 +112,39 @@ impl Engine {
             .iter()
             .filter(|(_, o)| !matches!(o, Outcome::Waiting))
             .count();
-        let refetched = {
-            let _guard = self.inner.write_lock.lock().await;
-            let _writer = self.inner.sqlite_writer.lock().await;
-            let mut tx = store::begin_write(&self.inner.pool).await?;
-            let refetched = self.commit_outcomes(&mut tx, system, results).await?;
-            tx.commit().await?;
-            refetched
+        self.commit_and_claim(system, results, 0).await?;
+        Ok(sent)
+    }
+
+    /// Commits the outcomes that came in and claims up to `limit` more, in one transaction
+    /// (either may be empty).
+    pub(super) async fn commit_and_claim(
+        &self,
+        system: &str,
+        results: Vec<(Claimed, Outcome)>,
+        limit: usize,
+    ) -> Result<Vec<Claimed>> {
+        let connector = self.connector(system);
+        let _guard = self.inner.write_lock.lock().await;
+        let _writer = self.inner.sqlite_writer.lock().await;
+        let mut tx = store::begin_write(&self.inner.pool).await?;
+        let refetched = if results.is_empty() {
+            false
+        } else {
+            self.commit_outcomes(&mut tx, system, results).await?
         };
+        let claimed = match &connector {
+            Some(connector) => {
+                self.claim(&mut tx, system, connector.as_ref(), limit)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        tx.commit().await?;
         if refetched {
             self.inner.inbox_ready.notify_one();
         }
-        Ok(sent)
+        Ok(claimed)
     }
 
     /// The objects of a listed system that take no creates yet: until a full listing of it
@@ -271,4 +284,27 @@ impl Engine {
         }
         Ok(claimed)
     }
+}
+
+/// Puts writes left in flight back in the queue as possibly sent (all of them, or those of
+/// `ids`): they count as attempted and are re-sent unchanged, never merged into, and the
+/// record's events wait for their outcome; a create among them is looked up in its target
+/// before it is sent again. After a crash, and when a delivery's outcome could not be committed.
+pub(crate) async fn requeue_possibly_sent(
+    pool: &sqlx::SqlitePool,
+    ids: Option<&[i64]>,
+) -> Result<u64> {
+    let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+        "UPDATE outbox SET status = 'pending', attempts = attempts + 1, outcome_unknown = 1
+         WHERE status = 'in_flight'",
+    );
+    if let Some(ids) = ids {
+        q.push(" AND id IN ");
+        store::push_id_list(&mut q, ids);
+    }
+    Ok(q.build()
+        .persistent(false)
+        .execute(pool)
+        .await?
+        .rows_affected())
 }

@@ -16,9 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::send::{Claimed, Outcome, send_one};
-use crate::error::Result;
 use crate::runtime::Engine;
-use crate::store;
 
 impl Engine {
     /// Delivers one system's writes until `cancel` fires; then lets the writes in flight finish
@@ -127,36 +125,6 @@ impl Engine {
         }
     }
 
-    /// Commits the outcomes that came in and claims up to `limit` more, in one transaction.
-    async fn commit_and_claim(
-        &self,
-        system: &str,
-        results: Vec<(Claimed, Outcome)>,
-        limit: usize,
-    ) -> Result<Vec<Claimed>> {
-        let connector = self.connector(system);
-        let _guard = self.inner.write_lock.lock().await;
-        let _writer = self.inner.sqlite_writer.lock().await;
-        let mut tx = store::begin_write(&self.inner.pool).await?;
-        let refetched = if results.is_empty() {
-            false
-        } else {
-            self.commit_outcomes(&mut tx, system, results).await?
-        };
-        let claimed = match &connector {
-            Some(connector) => {
-                self.claim(&mut tx, system, connector.as_ref(), limit)
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        tx.commit().await?;
-        if refetched {
-            self.inner.inbox_ready.notify_one();
-        }
-        Ok(claimed)
-    }
-
     /// Writes whose outcome could not be committed go back to pending as possibly sent, as
     /// after a crash: re-sent unchanged with the same idempotency key, a create looked up first.
     async fn requeue_in_flight(&self, ids: &[i64]) {
@@ -165,12 +133,7 @@ impl Engine {
         }
         let _guard = self.inner.write_lock.lock().await;
         let _writer = self.inner.sqlite_writer.lock().await;
-        let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, outcome_unknown = 1
-             WHERE status = 'in_flight' AND id IN ",
-        );
-        store::push_id_list(&mut q, ids);
-        if let Err(e) = q.build().persistent(false).execute(&self.inner.pool).await {
+        if let Err(e) = super::requeue_possibly_sent(&self.inner.pool, Some(ids)).await {
             tracing::error!(error = %e, writes = ids.len(),
                 "could not put writes back in the queue; they resume when the engine restarts");
         }

@@ -119,19 +119,14 @@ impl<'w> Batch<'w> {
             // Each link is looked up by its key: `(system_id, object, external_id) IN (VALUES
             // …)` made SQLite read the whole table, on every batch.
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-                "SELECT l.system_id, l.object, l.external_id, l.record_id, l.last_version FROM (VALUES ",
+                "SELECT l.system_id, l.object, l.external_id, l.record_id, l.last_version FROM (",
             );
-            let mut rows = q.separated(", ");
-            for (system, object, external_id) in chunk {
-                rows.push("(")
-                    .push_bind_unseparated(system.clone())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(object.clone())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(external_id.clone())
-                    .push_unseparated(")");
-            }
-            rows.push_unseparated(
+            q.push_values(chunk, |mut row, (system, object, external_id)| {
+                row.push_bind(system.clone())
+                    .push_bind(object.clone())
+                    .push_bind(external_id.clone());
+            });
+            q.push(
                 ") AS k CROSS JOIN links l ON l.system_id = k.column1 AND l.object = k.column2
                    AND l.external_id = k.column3
                  WHERE l.deleted = 0",
@@ -406,17 +401,12 @@ impl<'w> Batch<'w> {
                 let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
                     "SELECT m.key_field, m.key_value, m.record_id,
                        (SELECT json_group_array(l.system_id) FROM links l WHERE l.record_id = m.record_id AND l.deleted = 0)
-                     FROM (VALUES ",
+                     FROM (",
                 );
-                let mut rows = q.separated(", ");
-                for (k, v) in chunk {
-                    rows.push("(")
-                        .push_bind_unseparated(k.clone())
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(v.clone())
-                        .push_unseparated(")");
-                }
-                rows.push_unseparated(
+                q.push_values(chunk, |mut row, (k, v)| {
+                    row.push_bind(k.clone()).push_bind(v.clone());
+                });
+                q.push(
                     ") AS k CROSS JOIN match_keys m ON m.key_field = k.column1 AND m.key_value = k.column2
                      WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id AND r.deleted = 1)
                        AND m.object = ",

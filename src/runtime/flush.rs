@@ -133,16 +133,11 @@ impl Batch<'_> {
                 sqlx::QueryBuilder::new("DELETE FROM match_keys WHERE record_id IN ");
             let ids: Vec<RecordId> = chunk.iter().map(|((record_id, _), _)| *record_id).collect();
             store::push_id_list(&mut q, &ids);
-            q.push(" AND (record_id, key_field) IN (VALUES ");
-            let mut rows = q.separated(", ");
-            for ((record_id, key), _) in chunk {
-                rows.push("(")
-                    .push_bind_unseparated(*record_id)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(key.clone())
-                    .push_unseparated(")");
-            }
-            rows.push_unseparated(")");
+            q.push(" AND (record_id, key_field) IN (");
+            q.push_values(chunk, |mut row, ((record_id, key), _)| {
+                row.push_bind(*record_id).push_bind(key.clone());
+            });
+            q.push(")");
             q.build().persistent(false).execute(&mut *conn).await?;
             let now: Vec<_> = chunk
                 .iter()

@@ -313,15 +313,7 @@ impl Engine {
     /// same idempotency key), replays that were under way stay under way.
     async fn recover(&self) -> Result<()> {
         let _guard = self.inner.write_lock.lock().await;
-        // They may have reached the system: they count as attempted, so they are re-sent
-        // unchanged (never merged into) and the record's events wait for their outcome.
-        // A create among them is looked up in its target before it is sent again.
-        let moved = sqlx::query(
-            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, outcome_unknown = 1 WHERE status = 'in_flight'",
-        )
-            .execute(&self.inner.pool)
-            .await?
-            .rows_affected();
+        let moved = crate::delivery::requeue_possibly_sent(&self.inner.pool, None).await?;
         if moved > 0 {
             tracing::info!(
                 writes = moved,

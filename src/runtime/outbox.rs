@@ -31,6 +31,24 @@ pub(super) struct OutboxContents {
     pub idempotency_key: String,
 }
 
+impl OutboxContents {
+    /// Binds the contents, from `op` to `idempotency_key`, in the order the outbox's INSERT
+    /// and its UPDATE list them.
+    fn bind<'a>(
+        &'a self,
+        row: &mut sqlx::query_builder::Separated<'_, 'a, sqlx::Sqlite, &'static str>,
+    ) {
+        row.push_bind(&self.op)
+            .push_bind(&self.external_id)
+            .push_bind(&self.canonical)
+            .push_bind(&self.payload)
+            .push_bind(&self.ops)
+            .push_bind(&self.base)
+            .push_bind(self.if_match)
+            .push_bind(&self.idempotency_key);
+    }
+}
+
 /// What the batch will write to the outbox.
 #[derive(Default)]
 pub(super) struct OutboxChanges {
@@ -101,20 +119,12 @@ impl OutboxChanges {
                    idempotency_key, next_attempt_at, rule, created_at, origin_at, status, last_error) ",
             );
             q.push_values(chunk, |mut b, (id, row)| {
-                let w = &row.contents;
                 b.push_bind(*id)
                     .push_bind(&row.system_id)
                     .push_bind(row.record_id)
-                    .push_bind(&row.object)
-                    .push_bind(&w.op)
-                    .push_bind(&w.external_id)
-                    .push_bind(&w.canonical)
-                    .push_bind(&w.payload)
-                    .push_bind(&w.ops)
-                    .push_bind(&w.base)
-                    .push_bind(w.if_match)
-                    .push_bind(&w.idempotency_key)
-                    .push_bind(now)
+                    .push_bind(&row.object);
+                row.contents.bind(&mut b);
+                b.push_bind(now)
                     .push_bind(row.rule)
                     .push_bind(now)
                     .push_bind(&row.origin_at)
@@ -135,31 +145,13 @@ impl OutboxChanges {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
                 "UPDATE outbox SET op = v.column2, external_id = v.column3, canonical = v.column4, payload = v.column5,
                    ops = v.column6, base = v.column7, if_match = v.column8, idempotency_key = v.column9
-                 FROM (VALUES ",
+                 FROM (",
             );
-            let mut rows = q.separated(", ");
-            for (id, w) in chunk {
-                rows.push("(")
-                    .push_bind_unseparated(*id)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&w.op)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&w.external_id)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&w.canonical)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&w.payload)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&w.ops)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&w.base)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(w.if_match)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(&w.idempotency_key)
-                    .push_unseparated(")");
-            }
-            rows.push_unseparated(") AS v WHERE outbox.id = v.column1");
+            q.push_values(chunk, |mut row, (id, w)| {
+                row.push_bind(*id);
+                w.bind(&mut row);
+            });
+            q.push(") AS v WHERE outbox.id = v.column1");
             q.build().persistent(false).execute(&mut *conn).await?;
         }
         let mut superseded: BTreeMap<&'static str, Vec<i64>> = BTreeMap::new();
