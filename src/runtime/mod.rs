@@ -42,9 +42,9 @@ mod outbox;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub batch_size: usize,
-    /// Writes a system may have claimed and not yet committed.
+    /// Writes a delivery round claims, at most.
     pub send_batch: usize,
-    /// Writes a system may have in flight at once.
+    /// Writes a delivery round has in flight at once.
     pub send_concurrency: usize,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
@@ -313,7 +313,15 @@ impl Engine {
     /// same idempotency key), replays that were under way stay under way.
     async fn recover(&self) -> Result<()> {
         let _guard = self.inner.write_lock.lock().await;
-        let moved = crate::delivery::requeue_possibly_sent(&self.inner.pool, None).await?;
+        // They may have reached the system: they count as attempted, so they are re-sent
+        // unchanged (never merged into) and the record's events wait for their outcome.
+        // A create among them is looked up in its target before it is sent again.
+        let moved = sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, outcome_unknown = 1 WHERE status = 'in_flight'",
+        )
+            .execute(&self.inner.pool)
+            .await?
+            .rows_affected();
         if moved > 0 {
             tracing::info!(
                 writes = moved,
@@ -473,7 +481,7 @@ impl Engine {
             let sender = self.clone();
             let token = cancel.clone();
             tasks.push(tokio::spawn(async move {
-                sender.delivery_loop(system, token).await
+                sender.sender_loop(system, token).await
             }));
         }
         let summarizer = self.clone();
@@ -543,6 +551,32 @@ impl Engine {
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = self.inner.inbox_ready.notified() => {}
+                () = tokio::time::sleep(self.inner.settings.idle_poll) => {}
+            }
+        }
+    }
+
+    async fn sender_loop(&self, system: String, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
+            // Listening starts before looking for work: `notify_waiters` keeps no permit, so a
+            // batch that queues writes while this round finds none would otherwise wake no one,
+            // and its writes would wait a whole idle poll.
+            let queued = self.inner.outbox_ready.notified();
+            tokio::pin!(queued);
+            queued.as_mut().enable();
+            let result = if self.is_paused() {
+                Ok(0)
+            } else {
+                self.deliver(&system).await
+            };
+            match result {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(system, error = %e, "delivering writes failed; retrying"),
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = &mut queued => {}
                 () = tokio::time::sleep(self.inner.settings.idle_poll) => {}
             }
         }
