@@ -209,6 +209,13 @@ pub trait Connector: Send + Sync {
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
     }
+    /// How long a request may take before this connector gives up on it: its timeout. After a
+    /// restart, a write that was in flight is looked up or sent again no sooner, since an
+    /// attempt the stopped engine made may still be on its way to the system, and a lookup
+    /// made before it lands would find nothing. An in-process connector has nothing on the way.
+    fn request_timeout(&self) -> Duration {
+        Duration::ZERO
+    }
     /// One page of the full listing of `object`, from the start when `page` is None.
     async fn list_page(&self, object: &str, page: Option<&str>) -> Result<Page, ConnectorError> {
         let _ = (object, page);

@@ -367,3 +367,101 @@ async fn sigkill_with_json_server_as_the_create_target_duplicates_nothing() {
     );
     assert!(killed >= kills, "the engine was killed {killed} times");
 }
+
+/// After a crash, a create the stopped engine had sent may still be on its way to the system
+/// (held by a proxy, queued behind other requests). json-server takes no idempotency key: a
+/// lookup made before that create lands finds nothing, and the create sent again is a second
+/// record of the same person. The restarted engine waits out the system's request timeout
+/// (`timeout_ms`) before it looks the create up, so it finds the one that landed late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_still_on_its_way_at_a_crash_is_found_after_the_restart_not_sent_twice() {
+    use concord::model::{ChangeEvent, ChangeOp, WorkspaceConfig};
+    let js = JsonServer::start(&fixture_dir().join("empty.json")).await;
+    let a = LoopbackSystem::start("a", "item", "/items", None)
+        .await
+        .expect("a");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let timeout = Duration::from_millis(1500);
+    let mut config = json_server_workspace(&a.base_url(), js.base(), "a-webhook");
+    config["systems"][1]["config"]["timeout_ms"] = json!(timeout.as_millis());
+    let config: WorkspaceConfig = serde_json::from_value(config).expect("a valid workspace");
+
+    // The first engine queues the create and sends it; it stops before any answer is stored:
+    // the write is left in flight, as a crash mid-send leaves it.
+    let body: String = {
+        let (engine, secrets) = common::open_engine_with_secrets(dir.path()).await;
+        common::trust_hooks(&secrets, "a", &a);
+        engine
+            .apply_workspace(&config)
+            .await
+            .expect("workspace applies");
+        let record = json!({ "key": "k001", "fa": "v1" });
+        engine
+            .ingest(&ChangeEvent {
+                system: "a".into(),
+                object: "item".into(),
+                external_id: "A001".into(),
+                op: ChangeOp::Upsert,
+                record: record.as_object().cloned().unwrap_or_default(),
+                version: None,
+                etag: None,
+                source_ts: None,
+                event_key: "a-1".into(),
+            })
+            .await
+            .expect("the event is stored");
+        engine.process_inbox().await.expect("the event applies");
+        let body = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'in_flight' WHERE system_id = 'js' AND op = 'create' RETURNING payload",
+        )
+        .fetch_one(engine.pool())
+        .await
+        .expect("one create queued for json-server");
+        engine.pool().close().await;
+        body
+    };
+
+    let (engine, secrets) = common::open_engine_with_secrets(dir.path()).await;
+    common::trust_hooks(&secrets, "a", &a);
+    // The stopped engine's create reaches json-server a third of a timeout after the restart.
+    let late = {
+        let url = format!("{}/employees", js.base());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    };
+    engine
+        .run_until_idle(Duration::from_secs(20))
+        .await
+        .expect("the write resumes and settles");
+    let landed = late.await.expect("joined").expect("json-server answers");
+    assert!(landed.is_success(), "the late create lands: {landed}");
+
+    let copies = js
+        .all()
+        .await
+        .into_iter()
+        .filter(|e| e.get("key") == Some(&json!("k001")))
+        .count();
+    assert_eq!(
+        copies, 1,
+        "a create still on its way at a crash is looked up after it lands, not sent a second time"
+    );
+    let found: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit WHERE system_id = 'js' AND rule = 'delivered:create:found_existing'",
+    )
+    .fetch_one(engine.pool())
+    .await
+    .expect("audit");
+    assert_eq!(
+        found, 1,
+        "the resumed create is settled by the lookup finding the late one, and audited as such"
+    );
+}

@@ -1293,6 +1293,10 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 #[async_trait]
 impl Connector for RestConnector {
+    fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.timeout_ms)
+    }
+
     fn capabilities(&self) -> Capabilities {
         let any = self.config.objects.values().next();
         Capabilities {

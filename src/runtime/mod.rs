@@ -313,19 +313,49 @@ impl Engine {
     /// same idempotency key), replays that were under way stay under way.
     async fn recover(&self) -> Result<()> {
         let _guard = self.inner.write_lock.lock().await;
+        let now = self.now();
+        // An attempt the stopped engine made may still be on its way (held in a proxy, queued
+        // in the system): each waits out its system's request timeout, so that a lookup does
+        // not miss a create that lands after it, and a re-sent write is not overwritten by
+        // its own older attempt.
+        let waits: Vec<(String, String)> = self
+            .inner
+            .connectors
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, c)| !c.request_timeout().is_zero())
+            .map(|(system, c)| {
+                let wait = chrono::Duration::from_std(c.request_timeout()).unwrap_or_default();
+                (system.clone(), ts(now + wait))
+            })
+            .collect();
+        let mut tx = self.inner.pool.begin().await?;
+        for (system, not_before) in &waits {
+            sqlx::query(
+                "UPDATE outbox SET next_attempt_at = MAX(next_attempt_at, ?)
+                 WHERE status = 'in_flight' AND system_id = ?",
+            )
+            .bind(not_before)
+            .bind(system)
+            .execute(&mut *tx)
+            .await?;
+        }
         // They may have reached the system: they count as attempted, so they are re-sent
         // unchanged (never merged into) and the record's events wait for their outcome.
         // A create among them is looked up in its target before it is sent again.
         let moved = sqlx::query(
             "UPDATE outbox SET status = 'pending', attempts = attempts + 1, outcome_unknown = 1 WHERE status = 'in_flight'",
         )
-            .execute(&self.inner.pool)
-            .await?
-            .rows_affected();
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
         if moved > 0 {
             tracing::info!(
                 writes = moved,
-                "resuming writes that were in flight when the engine stopped"
+                "resuming writes that were in flight when the engine stopped, each once its \
+                 system's request timeout has passed"
             );
         }
         Ok(())

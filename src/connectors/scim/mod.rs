@@ -388,6 +388,10 @@ impl ScimConnector {
 
 #[async_trait]
 impl Connector for ScimConnector {
+    fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.config.timeout_ms)
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             partial_update: true,

@@ -499,6 +499,12 @@ pub const DEFAULT_POLL_SECS: f64 = 30.0;
 
 #[async_trait]
 impl Connector for SqlConnector {
+    /// A statement the stopped engine sent is finished by the database on its own; the
+    /// connector's one timeout bounds how long the engine waited for the database.
+    fn request_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.inner.config.connect_timeout_secs)
+    }
+
     fn capabilities(&self) -> Capabilities {
         let any = self.inner.config.objects.values().next();
         Capabilities {
