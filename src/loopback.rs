@@ -43,6 +43,8 @@ struct Store {
     write_requests: u64,
     scripted: VecDeque<Failure>,
     deleted: Vec<String>,
+    /// Records whose writes are held this long before they are handled.
+    stalls: HashMap<String, Duration>,
 }
 
 /// What a system reports to its observer, as it happens.
@@ -179,6 +181,19 @@ impl LoopbackSystem {
             retry_after: None,
             body: body.to_string(),
         });
+    }
+
+    /// Writes to record `id` are held `delay` before they are handled, as a system that is
+    /// slow on one record (a lock, a long validation) would hold them.
+    pub fn stall_writes_to(&self, id: &str, delay: Duration) {
+        self.lock().stalls.insert(id.to_owned(), delay);
+    }
+
+    async fn stall(&self, id: &str) {
+        let delay = self.lock().stalls.get(id).copied();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
     }
 
     pub fn record(&self, id: &str) -> Option<Map<String, Value>> {
@@ -537,6 +552,7 @@ async fn patch(
     headers: HeaderMap,
     Json(body): Json<Map<String, Value>>,
 ) -> Response {
+    s.stall(&id).await;
     s.apply_write(&headers, Some(&id), Some(body), false, false)
 }
 
@@ -546,6 +562,7 @@ async fn put(
     headers: HeaderMap,
     Json(body): Json<Map<String, Value>>,
 ) -> Response {
+    s.stall(&id).await;
     s.apply_write(&headers, Some(&id), Some(body), true, false)
 }
 
@@ -554,6 +571,7 @@ async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    s.stall(&id).await;
     s.apply_write(&headers, Some(&id), None, false, true)
 }
 

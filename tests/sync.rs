@@ -1064,6 +1064,100 @@ async fn a_503_is_retried_until_it_succeeds() {
     );
 }
 
+/// The running engine sends each write as soon as a slot is free: a system slow on one
+/// record holds back that record's writes, in order, and no other record's.
+#[tokio::test]
+async fn a_slow_write_holds_back_only_its_own_record() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    let mut grace = ada();
+    grace["employee_id"] = json!("E1002");
+    grace["full_name"] = json!("Grace Hopper");
+    grace["email"] = json!("grace@acme.example");
+    grace["phone"] = json!("(415) 555-0102");
+    h.hris.edit("H2", grace);
+    h.settle().await;
+    let payroll_id = |emp_no: &str| {
+        h.payroll
+            .records()
+            .into_iter()
+            .find(|(_, r)| r["emp_no"] == json!(emp_no))
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| panic!("payroll holds {emp_no}"))
+    };
+    let (ada_id, grace_id) = (payroll_id("E1001"), payroll_id("E1002"));
+    let writes_before = h.payroll.stats().writes_applied;
+    let stall = Duration::from_secs(4);
+    h.payroll.stall_writes_to(&ada_id, stall);
+    let running = h.engine.start(tokio_util::sync::CancellationToken::new());
+
+    h.hris.edit("H1", json!({ "full_name": "Ada King" }));
+    let stalled_since = Instant::now();
+    // Wait for Ada's write to be in flight (held by payroll), then edit her again and Grace.
+    loop {
+        let in_flight: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE system_id = 'payroll' AND status = 'in_flight'",
+        )
+        .fetch_one(h.engine.pool())
+        .await
+        .expect("count");
+        if in_flight == 1 {
+            break;
+        }
+        assert!(
+            stalled_since.elapsed() < Duration::from_secs(3),
+            "Ada's rename is sent to payroll"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.hris.edit("H1", json!({ "full_name": "Ada Byron" }));
+    h.hris.edit("H2", json!({ "full_name": "Grace Murray" }));
+    loop {
+        let grace = h.payroll.record(&grace_id).expect("Grace in payroll");
+        if grace["last_name"] == json!("Murray") {
+            break;
+        }
+        assert!(
+            stalled_since.elapsed() < stall - Duration::from_secs(1),
+            "a write to another record is sent beside a slow one, not after it: Grace's rename \
+             must reach payroll while Ada's write is still held ({grace:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        h.payroll.record(&ada_id).expect("Ada in payroll")["last_name"],
+        json!("Lovelace"),
+        "Ada's write is still held by payroll when Grace's arrives"
+    );
+
+    let deadline = Instant::now() + stall + Duration::from_secs(20);
+    loop {
+        let ada = h.payroll.record(&ada_id).expect("Ada in payroll");
+        if ada["last_name"] == json!("Byron") && common::pending(&h.engine).await == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Ada's writes reach payroll once it answers: {ada:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Her second rename was sent only after the first was answered: sent sooner, it would
+    // have been overwritten by the first when payroll let that one through.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        h.payroll.record(&ada_id).expect("Ada in payroll")["last_name"],
+        json!("Byron"),
+        "a record's writes reach the system in the order they were made: the later rename stays"
+    );
+    assert_eq!(
+        h.payroll.stats().writes_applied - writes_before,
+        3,
+        "payroll receives Ada's two renames and Grace's one, each once"
+    );
+    running.shutdown(Duration::from_secs(5)).await;
+}
+
 #[tokio::test]
 async fn a_429_waits_for_retry_after() {
     let h = Harness::start(|_| {}).await;

@@ -16,6 +16,7 @@
 //! a create is looked up in the target first.
 
 mod commit;
+mod pipeline;
 pub mod send;
 
 use std::num::NonZeroU32;
@@ -76,7 +77,8 @@ impl Engine {
     }
 
     /// One delivery round for one system: claims the due writes, sends them all, commits their
-    /// outcomes together. Returns how many writes it sent (successfully or not).
+    /// outcomes together. Returns how many writes it sent (successfully or not). The running
+    /// engine streams instead ([`Engine::delivery_loop`]); a round is for one-shot runs and tests.
     pub async fn deliver(&self, system: &str) -> Result<usize> {
         let Some(connector) = self.connector(system) else {
             return Ok(0);
@@ -282,4 +284,27 @@ impl Engine {
         }
         Ok(claimed)
     }
+}
+
+/// Puts writes left in flight back in the queue as possibly sent (all of them, or those of
+/// `ids`): they count as attempted and are re-sent unchanged, never merged into, and the
+/// record's events wait for their outcome; a create among them is looked up in its target
+/// before it is sent again. After a crash, and when a delivery's outcome could not be committed.
+pub(crate) async fn requeue_possibly_sent(
+    db: impl sqlx::SqliteExecutor<'_>,
+    ids: Option<&[i64]>,
+) -> Result<u64> {
+    let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+        "UPDATE outbox SET status = 'pending', attempts = attempts + 1, outcome_unknown = 1
+         WHERE status = 'in_flight'",
+    );
+    if let Some(ids) = ids {
+        q.push(" AND id IN ");
+        store::push_id_list(&mut q, ids);
+    }
+    Ok(q.build()
+        .persistent(false)
+        .execute(db)
+        .await?
+        .rows_affected())
 }

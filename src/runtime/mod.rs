@@ -42,9 +42,9 @@ mod outbox;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub batch_size: usize,
-    /// Writes a delivery round claims, at most.
+    /// Writes a system may have claimed and not yet committed.
     pub send_batch: usize,
-    /// Writes a delivery round has in flight at once.
+    /// Writes a system may have in flight at once.
     pub send_concurrency: usize,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
@@ -341,15 +341,7 @@ impl Engine {
             .execute(&mut *tx)
             .await?;
         }
-        // They may have reached the system: they count as attempted, so they are re-sent
-        // unchanged (never merged into) and the record's events wait for their outcome.
-        // A create among them is looked up in its target before it is sent again.
-        let moved = sqlx::query(
-            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, outcome_unknown = 1 WHERE status = 'in_flight'",
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let moved = crate::delivery::requeue_possibly_sent(&mut *tx, None).await?;
         tx.commit().await?;
         if moved > 0 {
             tracing::info!(
@@ -511,7 +503,7 @@ impl Engine {
             let sender = self.clone();
             let token = cancel.clone();
             tasks.push(tokio::spawn(async move {
-                sender.sender_loop(system, token).await
+                sender.delivery_loop(system, token).await
             }));
         }
         let summarizer = self.clone();
@@ -581,32 +573,6 @@ impl Engine {
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = self.inner.inbox_ready.notified() => {}
-                () = tokio::time::sleep(self.inner.settings.idle_poll) => {}
-            }
-        }
-    }
-
-    async fn sender_loop(&self, system: String, cancel: CancellationToken) {
-        while !cancel.is_cancelled() {
-            // Listening starts before looking for work: `notify_waiters` keeps no permit, so a
-            // batch that queues writes while this round finds none would otherwise wake no one,
-            // and its writes would wait a whole idle poll.
-            let queued = self.inner.outbox_ready.notified();
-            tokio::pin!(queued);
-            queued.as_mut().enable();
-            let result = if self.is_paused() {
-                Ok(0)
-            } else {
-                self.deliver(&system).await
-            };
-            match result {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(system, error = %e, "delivering writes failed; retrying"),
-            }
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = &mut queued => {}
                 () = tokio::time::sleep(self.inner.settings.idle_poll) => {}
             }
         }
