@@ -1293,12 +1293,23 @@ fn read_phone(value: Option<&Value>, region: &str) -> Result<Option<Value>, Tran
         return Ok(None);
     };
     let key = (text.to_string(), region.to_owned());
-    crate::memo::remember(&PHONES_READ, key, || parse_phone(&text, region))
-        .map(|e164| Some(Value::String(e164)))
+    crate::memo::remember(&PHONES_READ, key, || {
+        let (e164, number) = parse_phone(&text, region)?;
+        // The number just read is canonical: validating or writing it next (as every read
+        // value is) need not parse its E.164 text again. A carrier code is kept only by a
+        // national parse, so such a number is left to be parsed from E.164 like any other.
+        if number.carrier().is_none() {
+            crate::memo::remember(&PHONES_CANONICAL, e164.clone(), || {
+                Ok::<_, TransformError>(number)
+            })?;
+        }
+        Ok(e164)
+    })
+    .map(|e164| Some(Value::String(e164)))
 }
 
-/// A system's phone text, read in `region`, as E.164.
-fn parse_phone(text: &str, region: &str) -> Result<String, TransformError> {
+/// A system's phone text, read in `region`, as E.164 (and the number parsed).
+fn parse_phone(text: &str, region: &str) -> Result<(String, PhoneNumber), TransformError> {
     let (id, _) = parse_region(region)?;
     let invalid = |reason: &str| TransformError::InvalidPhone {
         value: shorten(text),
@@ -1316,8 +1327,9 @@ fn parse_phone(text: &str, region: &str) -> Result<String, TransformError> {
             "it has an extension, which an international (E.164) phone number cannot hold",
         ));
     }
-    render(number.format().mode(phonenumber::Mode::E164))
-        .ok_or_else(|| invalid("it could not be written in international form"))
+    let e164 = render(number.format().mode(phonenumber::Mode::E164))
+        .ok_or_else(|| invalid("it could not be written in international form"))?;
+    Ok((e164, number))
 }
 
 fn canonical_phone(value: &Value) -> Result<PhoneNumber, TransformError> {
@@ -2076,6 +2088,33 @@ mod tests {
             one(sys(&international, json!("+14155550123")).unwrap()),
             Some(json!("+1 415-555-0123"))
         );
+    }
+
+    #[test]
+    fn a_number_read_from_a_system_is_the_number_its_e164_text_parses_to() {
+        for (typed, region) in [
+            ("(415) 555-0123", "US"),
+            ("020 7946 0958", "GB"),
+            ("06 12 34 56 78", "FR"),
+            ("030 1234567", "DE"),
+            ("02 1234 5678", "IT"),
+            ("+61 2 9876 5432", "US"),
+        ] {
+            let (e164, read) = parse_phone(typed, region).expect("a valid number");
+            let parsed = parse_canonical_phone(&json!(e164), &e164).expect("canonical");
+            for mode in [
+                phonenumber::Mode::E164,
+                phonenumber::Mode::International,
+                phonenumber::Mode::National,
+            ] {
+                assert_eq!(
+                    read.format().mode(mode).to_string(),
+                    parsed.format().mode(mode).to_string(),
+                    "{typed} read in {region} is remembered as canonical {e164}: it must write \
+                     as that text parses ({mode:?})"
+                );
+            }
+        }
     }
 
     #[test]
