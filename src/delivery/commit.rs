@@ -607,14 +607,14 @@ impl Round<'_> {
             );
             q.push_bind(self.now_s.clone()).push(" WHERE id IN ");
             store::push_id_list(&mut q, chunk);
-            q.build().persistent(false).execute(&mut *tx).await?;
+            q.build().execute(&mut *tx).await?;
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
                 "UPDATE dead_letters SET status = 'replayed', updated_at = ",
             );
             q.push_bind(self.now_s.clone())
                 .push(" WHERE status = 'replaying' AND outbox_id IN ");
             store::push_id_list(&mut q, chunk);
-            q.build().persistent(false).execute(&mut *tx).await?;
+            q.build().execute(&mut *tx).await?;
         }
         // Four values a link, far below SQLite's limit per statement.
         for chunk in self.link_updates.chunks(1000) {

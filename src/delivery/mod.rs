@@ -280,7 +280,7 @@ impl Engine {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
                 sqlx::QueryBuilder::new("UPDATE outbox SET status = 'in_flight' WHERE id IN ");
             store::push_id_list(&mut q, &chunk.iter().map(|c| c.id).collect::<Vec<_>>());
-            q.build().persistent(false).execute(&mut *tx).await?;
+            q.build().execute(&mut *tx).await?;
         }
         Ok(claimed)
     }
@@ -303,7 +303,6 @@ pub(crate) async fn requeue_possibly_sent(
         store::push_id_list(&mut q, ids);
     }
     Ok(q.build()
-        .persistent(false)
         .execute(db)
         .await?
         .rows_affected())

@@ -599,7 +599,7 @@ async fn shadows_of(
             sqlx::QueryBuilder::new("SELECT record_id, fields FROM shadows WHERE system_id = ");
         q.push_bind(system.to_owned()).push(" AND record_id IN ");
         store::push_id_list(&mut q, chunk);
-        for row in q.build().persistent(false).fetch_all(&mut *conn).await? {
+        for row in q.build().fetch_all(&mut *conn).await? {
             out.insert(row.get(0), serde_json::from_str(&row.get::<String, _>(1))?);
         }
     }

@@ -114,24 +114,19 @@ impl<'w> Batch<'w> {
             .filter(|k| !self.links.contains_key(k))
             .collect();
         let keys: Vec<_> = keys.into_iter().collect();
-        // Three values a key: far below SQLite's limit of 32,766 per statement.
         for chunk in keys.chunks(1000) {
-            // Each link is looked up by its key: `(system_id, object, external_id) IN (VALUES
-            // …)` made SQLite read the whole table, on every batch.
-            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-                "SELECT l.system_id, l.object, l.external_id, l.record_id, l.last_version FROM (",
-            );
-            q.push_values(chunk, |mut row, (system, object, external_id)| {
-                row.push_bind(system.clone())
-                    .push_bind(object.clone())
-                    .push_bind(external_id.clone());
-            });
-            q.push(
-                ") AS k CROSS JOIN links l ON l.system_id = k.column1 AND l.object = k.column2
-                   AND l.external_id = k.column3
+            // Each link is looked up by its key, from the keys bound as one JSON array (one
+            // statement text for every batch, prepared once): `(system_id, object, external_id)
+            // IN (VALUES …)` made SQLite read the whole table, on every batch.
+            let found = sqlx::query(
+                "SELECT l.system_id, l.object, l.external_id, l.record_id, l.last_version
+                 FROM json_each(?) AS k CROSS JOIN links l ON l.system_id = k.value->>0
+                   AND l.object = k.value->>1 AND l.external_id = k.value->>2
                  WHERE l.deleted = 0",
-            );
-            let found = q.build().persistent(false).fetch_all(&mut *conn).await?;
+            )
+            .bind(serde_json::to_string(chunk)?)
+            .fetch_all(&mut *conn)
+            .await?;
             for key in chunk {
                 self.links.insert(key.clone(), None);
             }
@@ -394,29 +389,24 @@ impl<'w> Batch<'w> {
         }
         for (object, keys) in wanted {
             let keys: Vec<_> = keys.into_iter().collect();
-            // Two values a key: far below SQLite's limit per statement.
             for chunk in keys.chunks(1000) {
-                // Each key is looked up in the key's index: `(key_field, key_value) IN (VALUES
-                // …)` made SQLite read every match key of the object instead.
-                let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                // Each key is looked up in the key's index, from the keys bound as one JSON
+                // array: `(key_field, key_value) IN (VALUES …)` made SQLite read every match
+                // key of the object instead.
+                let q = sqlx::query(
                     "SELECT m.key_field, m.key_value, m.record_id,
                        (SELECT json_group_array(l.system_id) FROM links l WHERE l.record_id = m.record_id AND l.deleted = 0)
-                     FROM (",
-                );
-                q.push_values(chunk, |mut row, (k, v)| {
-                    row.push_bind(k.clone()).push_bind(v.clone());
-                });
-                q.push(
-                    ") AS k CROSS JOIN match_keys m ON m.key_field = k.column1 AND m.key_value = k.column2
-                     WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id AND r.deleted = 1)
-                       AND m.object = ",
-                );
-                q.push_bind(object.clone());
+                     FROM json_each(?1) AS k CROSS JOIN match_keys m ON m.object = ?2
+                       AND m.key_field = k.value->>0 AND m.key_value = k.value->>1
+                     WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id AND r.deleted = 1)",
+                )
+                .bind(serde_json::to_string(chunk)?)
+                .bind(object.clone());
                 for (k, v) in chunk {
                     self.match_key_rows
                         .insert((object.clone(), k.clone(), v.clone()), Vec::new());
                 }
-                for row in q.build().persistent(false).fetch_all(&mut *conn).await? {
+                for row in q.fetch_all(&mut *conn).await? {
                     let systems: Vec<String> = serde_json::from_str(&row.get::<String, _>(3))?;
                     if let Some(found) =
                         self.match_key_rows
@@ -527,10 +517,8 @@ pub(super) async fn load_records(
             store::push_id_list(&mut q, chunk);
             q
         };
-        // Statement texts vary with the chunk's length: only a single record's stay prepared.
-        let keep = chunk.len() == 1;
         let mut q = fetch("SELECT record_id, fields, meta FROM golden WHERE");
-        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+        for row in q.build().fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
                 continue;
             };
@@ -538,7 +526,7 @@ pub(super) async fn load_records(
             r.state.meta = crate::golden_meta::decode(&row.get::<String, _>(2))?;
         }
         let mut q = fetch("SELECT record_id, system_id, fields FROM shadows WHERE");
-        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+        for row in q.build().fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
                 continue;
             };
@@ -549,7 +537,7 @@ pub(super) async fn load_records(
         let mut q = fetch(
             "SELECT record_id, system_id, external_id, last_version, etag FROM links WHERE deleted = 0 AND",
         );
-        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+        for row in q.build().fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
                 continue;
             };
@@ -565,7 +553,7 @@ pub(super) async fn load_records(
             "SELECT record_id, field FROM exceptions WHERE +status = 'open' AND field IS NOT NULL
                AND +kind IN ('conflict', 'non_owner_change') AND",
         );
-        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+        for row in q.build().fetch_all(&mut *conn).await? {
             if let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) {
                 r.state.held.insert(row.get(1));
             }
@@ -576,7 +564,7 @@ pub(super) async fn load_records(
              FROM outbox WHERE status IN ('pending', 'in_flight', 'dead') AND",
         );
         q.push(" ORDER BY id");
-        for row in q.build().persistent(keep).fetch_all(&mut *conn).await? {
+        for row in q.build().fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
                 continue;
             };

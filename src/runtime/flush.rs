@@ -215,7 +215,7 @@ impl Batch<'_> {
                     .push_bind(now)
                     .push(", detail = NULL WHERE id IN ");
                 store::push_id_list(&mut q, chunk);
-                q.build().persistent(false).execute(&mut *conn).await?;
+                q.build().execute(&mut *conn).await?;
             }
         }
         Ok(())

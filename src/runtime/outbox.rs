@@ -165,7 +165,7 @@ impl OutboxChanges {
                 );
                 q.push_bind(reason).push(" WHERE id IN ");
                 store::push_id_list(&mut q, chunk);
-                q.build().persistent(false).execute(&mut *conn).await?;
+                q.build().execute(&mut *conn).await?;
             }
         }
         Ok(())
