@@ -302,8 +302,5 @@ pub(crate) async fn requeue_possibly_sent(
         q.push(" AND id IN ");
         store::push_id_list(&mut q, ids);
     }
-    Ok(q.build()
-        .execute(db)
-        .await?
-        .rows_affected())
+    Ok(q.build().execute(db).await?.rows_affected())
 }
