@@ -23,7 +23,8 @@
 //! (it also holds the payroll's growth by `N/2` records).
 //!
 //! Environment: `CONCORD_INITIAL_RECORDS` (default 1000000), `CONCORD_INITIAL_TIMEOUT_SECS`
-//! (default 3600), `CONCORD_BENCH_DIR` places the SQLite file (default: the system temp dir).
+//! (default 3600), `CONCORD_BENCH_DIR` places the SQLite file (default: the system temp dir),
+//! `CONCORD_INITIAL_PROGRESS=1` prints the engine's queues every second.
 
 mod common;
 
@@ -75,6 +76,7 @@ fn payroll_employee(i: usize) -> Map<String, Value> {
 async fn main() -> Result<()> {
     let n = usize::try_from(common::env_or("CONCORD_INITIAL_RECORDS", 1_000_000)?)?.max(2);
     let timeout = Duration::from_secs(common::env_or("CONCORD_INITIAL_TIMEOUT_SECS", 3_600)?);
+    let progress = common::env_or("CONCORD_INITIAL_PROGRESS", 0)? != 0;
     let dir = common::state_dir("concord-initial-")?;
     println!(
         "concord initial sync: {n} employees in the HRIS, {} of them already in the payroll, {}",
@@ -123,8 +125,13 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let deadline = started + timeout;
     let mut last_report = Instant::now();
+    let mut last_progress = Instant::now();
     let mut listing: Option<Duration> = None;
     loop {
+        if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            print_progress(&engine, started, payroll.len()).await?;
+        }
         if listing.is_none() {
             let listed: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM reconcile_runs WHERE listing_done = 1")
@@ -207,5 +214,29 @@ async fn main() -> Result<()> {
         "one golden record per person, linked in both systems ({records} records, {links} links)"
     );
     ensure!(dead == 0, "nothing dead-lettered ({dead})");
+    Ok(())
+}
+
+/// One line of the engine's queues, to see which step a run waits on.
+async fn print_progress(
+    engine: &concord::Engine,
+    started: Instant,
+    payroll_holds: usize,
+) -> Result<()> {
+    let (pending_in, applied, pending_out, sent, golden): (i64, i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM inbox WHERE status = 'pending'),
+                    (SELECT COUNT(*) FROM inbox WHERE status <> 'pending'),
+                    (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight')),
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'sent'),
+                    (SELECT COUNT(*) FROM golden)",
+        )
+        .fetch_one(engine.pool())
+        .await?;
+    println!(
+        "    {:>5.1} s  inbox pending {pending_in:>7} applied {applied:>7}  outbox pending {pending_out:>6} \
+         sent {sent:>6}  golden {golden:>7}  payroll holds {payroll_holds}",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! tests. It keeps records with versions, honours `Idempotency-Key` (a repeated key returns
 //! the first response and applies nothing) and `If-Match` (412 when the record moved on),
 //! counts what it receives, fails on purpose when told to, and posts a webhook to the engine
-//! for every change, retrying in order until the engine accepts it. Its webhooks carry
+//! for every change, retrying until the engine accepts it: a record's webhooks in order,
+//! different records' side by side ([`WEBHOOK_LANES`]). Its webhooks carry
 //! `Authorization: Bearer <hook_token>`: the engine accepts them once the system's
 //! `webhook_secret` names a secret holding that token.
 //!
@@ -462,7 +463,13 @@ impl LoopbackSystem {
     }
 }
 
-/// Posts webhooks in order; each is retried until the engine accepts it (bounded).
+/// Webhooks a system posts at once, each lane in order: a record's changes always take the
+/// same lane, so they arrive in the order they happened, while changes to different records
+/// do not wait for each other, as with the webhook senders of the systems Concord syncs.
+pub const WEBHOOK_LANES: usize = 8;
+
+/// Spreads webhooks over [`WEBHOOK_LANES`] lanes by record id; each lane posts its own in
+/// order, retrying each until the engine accepts it (bounded).
 async fn post_hooks(
     url: String,
     token: Arc<str>,
@@ -474,6 +481,45 @@ async fn post_hooks(
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
+    let lanes: Vec<mpsc::UnboundedSender<Value>> = (0..WEBHOOK_LANES)
+        .map(|_| {
+            let (tx, lane) = mpsc::unbounded_channel();
+            tokio::spawn(post_lane(
+                client.clone(),
+                url.clone(),
+                token.clone(),
+                lane,
+                pending.clone(),
+                observer.clone(),
+            ));
+            tx
+        })
+        .collect();
+    while let Some(event) = rx.recv().await {
+        let lane = lane_of(event["external_id"].as_str().unwrap_or_default());
+        if lanes[lane].send(event).is_err() {
+            pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// The lane of a record's webhooks: the same for every change of one record.
+fn lane_of(external_id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    external_id.hash(&mut hasher);
+    usize::try_from(hasher.finish() % WEBHOOK_LANES as u64).unwrap_or(0)
+}
+
+/// Posts one lane's webhooks in order; each is retried until the engine accepts it (bounded).
+async fn post_lane(
+    client: reqwest::Client,
+    url: String,
+    token: Arc<str>,
+    mut rx: mpsc::UnboundedReceiver<Value>,
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+    observer: Observer,
+) {
     while let Some(event) = rx.recv().await {
         let posted = Instant::now();
         let mut status = None;
