@@ -154,7 +154,19 @@ impl<'w> Batch<'w> {
             .collect();
         let records: Vec<RecordId> = records.into_iter().collect();
         self.preload_records(conn, &records).await?;
-        self.preload_match_keys(conn, events).await
+        self.preload_match_keys(conn, events).await?;
+        // And the records first contacts match, which they are linked to or merged with: one
+        // by one, each cost five statements (a create's echo that comes in before the create's
+        // outcome is committed is such a first contact).
+        let candidates: BTreeSet<RecordId> = self
+            .match_key_rows
+            .values()
+            .flatten()
+            .map(|(record_id, _)| *record_id)
+            .filter(|id| !self.records.contains_key(id))
+            .collect();
+        let candidates: Vec<RecordId> = candidates.into_iter().collect();
+        self.preload_records(conn, &candidates).await
     }
     /// Loads these records' state in a few statements, unless the batch holds them already.
     pub(crate) async fn preload_records(
