@@ -339,19 +339,14 @@ pub async fn insert_audit(
 /// Appends `(SELECT value FROM json_each(?))`, these ids bound as one JSON array, for `… IN …`.
 /// The statement's text is the same however many ids there are, so SQLite prepares it once
 /// per connection rather than parsing and planning it again for every batch.
-pub(crate) fn push_id_list(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[i64]) {
-    let mut array = String::with_capacity(ids.len() * 8 + 2);
-    array.push('[');
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            array.push(',');
-        }
-        array.push_str(&id.to_string());
-    }
-    array.push(']');
+pub(crate) fn push_id_list(
+    q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
+    ids: &[i64],
+) -> Result<()> {
     q.push("(SELECT value FROM json_each(")
-        .push_bind(array)
+        .push_bind(serde_json::to_string(ids)?)
         .push("))");
+    Ok(())
 }
 
 /// 12 values a row: well under SQLite's limit of 32,766 bound values per statement.

@@ -606,14 +606,14 @@ impl Round<'_> {
                 "UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, outcome_unknown = 0, sent_at = ",
             );
             q.push_bind(self.now_s.clone()).push(" WHERE id IN ");
-            store::push_id_list(&mut q, chunk);
+            store::push_id_list(&mut q, chunk)?;
             q.build().execute(&mut *tx).await?;
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
                 "UPDATE dead_letters SET status = 'replayed', updated_at = ",
             );
             q.push_bind(self.now_s.clone())
                 .push(" WHERE status = 'replaying' AND outbox_id IN ");
-            store::push_id_list(&mut q, chunk);
+            store::push_id_list(&mut q, chunk)?;
             q.build().execute(&mut *tx).await?;
         }
         // Four values a link, far below SQLite's limit per statement.

@@ -279,7 +279,7 @@ impl Engine {
         for chunk in claimed.chunks(1000) {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
                 sqlx::QueryBuilder::new("UPDATE outbox SET status = 'in_flight' WHERE id IN ");
-            store::push_id_list(&mut q, &chunk.iter().map(|c| c.id).collect::<Vec<_>>());
+            store::push_id_list(&mut q, &chunk.iter().map(|c| c.id).collect::<Vec<_>>())?;
             q.build().execute(&mut *tx).await?;
         }
         Ok(claimed)
@@ -300,7 +300,7 @@ pub(crate) async fn requeue_possibly_sent(
     );
     if let Some(ids) = ids {
         q.push(" AND id IN ");
-        store::push_id_list(&mut q, ids);
+        store::push_id_list(&mut q, ids)?;
     }
     Ok(q.build().execute(db).await?.rows_affected())
 }

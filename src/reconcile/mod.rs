@@ -598,7 +598,7 @@ async fn shadows_of(
         let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
             sqlx::QueryBuilder::new("SELECT record_id, fields FROM shadows WHERE system_id = ");
         q.push_bind(system.to_owned()).push(" AND record_id IN ");
-        store::push_id_list(&mut q, chunk);
+        store::push_id_list(&mut q, chunk)?;
         for row in q.build().fetch_all(&mut *conn).await? {
             out.insert(row.get(0), serde_json::from_str(&row.get::<String, _>(1))?);
         }

@@ -526,10 +526,9 @@ pub(super) async fn load_records(
         let fetch = |sql: &str| {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(sql);
             q.push(" record_id IN ");
-            store::push_id_list(&mut q, chunk);
-            q
+            store::push_id_list(&mut q, chunk).map(|()| q)
         };
-        let mut q = fetch("SELECT record_id, fields, meta FROM golden WHERE");
+        let mut q = fetch("SELECT record_id, fields, meta FROM golden WHERE")?;
         for row in q.build().fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
                 continue;
@@ -537,7 +536,7 @@ pub(super) async fn load_records(
             r.state.golden = serde_json::from_str(&row.get::<String, _>(1))?;
             r.state.meta = crate::golden_meta::decode(&row.get::<String, _>(2))?;
         }
-        let mut q = fetch("SELECT record_id, system_id, fields FROM shadows WHERE");
+        let mut q = fetch("SELECT record_id, system_id, fields FROM shadows WHERE")?;
         for row in q.build().fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
                 continue;
@@ -548,7 +547,7 @@ pub(super) async fn load_records(
         }
         let mut q = fetch(
             "SELECT record_id, system_id, external_id, last_version, etag FROM links WHERE deleted = 0 AND",
-        );
+        )?;
         for row in q.build().fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {
                 continue;
@@ -564,7 +563,7 @@ pub(super) async fn load_records(
             // `+` keeps the planner on the record index rather than the one of all open exceptions.
             "SELECT record_id, field FROM exceptions WHERE +status = 'open' AND field IS NOT NULL
                AND +kind IN ('conflict', 'non_owner_change') AND",
-        );
+        )?;
         for row in q.build().fetch_all(&mut *conn).await? {
             if let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) {
                 r.state.held.insert(row.get(1));
@@ -574,7 +573,7 @@ pub(super) async fn load_records(
             "SELECT record_id, system_id, id, op, status, attempts,
                     EXISTS (SELECT 1 FROM dead_letters d WHERE d.outbox_id = outbox.id), canonical, base
              FROM outbox WHERE status IN ('pending', 'in_flight', 'dead') AND",
-        );
+        )?;
         q.push(" ORDER BY id");
         for row in q.build().fetch_all(&mut *conn).await? {
             let Some(r) = out.get_mut(&row.get::<RecordId, _>(0)) else {

@@ -132,7 +132,7 @@ impl Batch<'_> {
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
                 sqlx::QueryBuilder::new("DELETE FROM match_keys WHERE record_id IN ");
             let ids: Vec<RecordId> = chunk.iter().map(|((record_id, _), _)| *record_id).collect();
-            store::push_id_list(&mut q, &ids);
+            store::push_id_list(&mut q, &ids)?;
             q.push(" AND (record_id, key_field) IN (");
             q.push_values(chunk, |mut row, ((record_id, key), _)| {
                 row.push_bind(*record_id).push_bind(key.clone());
@@ -214,7 +214,7 @@ impl Batch<'_> {
                     .push(", processed_at = ")
                     .push_bind(now)
                     .push(", detail = NULL WHERE id IN ");
-                store::push_id_list(&mut q, chunk);
+                store::push_id_list(&mut q, chunk)?;
                 q.build().execute(&mut *conn).await?;
             }
         }

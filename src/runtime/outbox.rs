@@ -164,7 +164,7 @@ impl OutboxChanges {
                     "UPDATE outbox SET status = 'superseded', last_error = ",
                 );
                 q.push_bind(reason).push(" WHERE id IN ");
-                store::push_id_list(&mut q, chunk);
+                store::push_id_list(&mut q, chunk)?;
                 q.build().execute(&mut *conn).await?;
             }
         }
