@@ -212,13 +212,18 @@ pub async fn quiet(engine: &Engine, systems: &[&LoopbackSystem]) -> anyhow::Resu
     if systems.iter().any(|s| s.hooks_pending() > 0) {
         return Ok(false);
     }
+    Ok(queues_empty(engine).await? && systems.iter().all(|s| s.hooks_pending() == 0))
+}
+
+/// Nothing pending in the engine's inbox or outbox (nor in flight). Counts only.
+pub async fn queues_empty(engine: &Engine) -> anyhow::Result<bool> {
     let pending: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'in_flight'))
               + (SELECT COUNT(*) FROM inbox WHERE status = 'pending')",
     )
     .fetch_one(engine.pool())
     .await?;
-    Ok(pending == 0 && systems.iter().all(|s| s.hooks_pending() == 0))
+    Ok(pending == 0)
 }
 
 /// The self-check's two HR systems on 127.0.0.1 (HRIS and payroll, empty), an engine on a
