@@ -1064,6 +1064,48 @@ async fn a_503_is_retried_until_it_succeeds() {
     );
 }
 
+/// The dashboard's per-system health counts a write that failed and waits for its retry as
+/// retrying, and stops counting it once it went through.
+#[tokio::test]
+async fn a_write_waiting_for_its_retry_counts_as_retrying_until_it_succeeds() {
+    let h = Harness::start(|_| {}).await;
+    h.payroll.fail_next(1, 503, None);
+    h.hris.edit("H1", ada());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.hris.hooks_pending() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the HRIS's webhook was not taken"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while h.engine.process_inbox().await.expect("applies") > 0 {}
+    assert_eq!(
+        h.engine.deliver("payroll").await.expect("delivers"),
+        1,
+        "the create is sent once, and answered 503"
+    );
+    let payroll_health = |m: concord::api::Metrics| {
+        m.per_system
+            .into_iter()
+            .find(|s| s.system == "payroll")
+            .expect("payroll's health")
+    };
+    let failed_once = payroll_health(h.engine.metrics().await.expect("metrics"));
+    assert_eq!(
+        (failed_once.retrying, failed_once.outbox_pending),
+        (1, 1),
+        "a write answered 503 is queued again and counted as retrying"
+    );
+    h.settle().await;
+    let settled = payroll_health(h.engine.metrics().await.expect("metrics"));
+    assert_eq!(
+        (settled.retrying, settled.outbox_pending, settled.sent),
+        (0, 0, 1),
+        "once the retry went through, nothing is retrying and the write counts as sent"
+    );
+}
+
 /// The running engine sends each write as soon as a slot is free: a system slow on one
 /// record holds back that record's writes, in order, and no other record's.
 #[tokio::test]

@@ -235,7 +235,11 @@ impl Engine {
                 outbox_pending: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status IN ('pending', 'in_flight')").await?,
                 dead_letters: count("SELECT COUNT(*) FROM dead_letters WHERE system_id = ? AND status = 'dead'").await?,
                 sent: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'sent'").await?,
-                retrying: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'pending' AND attempts > 0").await?,
+                // Through the index of attempted writes: by system and status, SQLite would read
+                // every queued write for its attempt count, on every sample.
+                retrying: count("SELECT COUNT(*) FROM outbox INDEXED BY outbox_attempted
+                                 WHERE system_id = ? AND status IN ('pending', 'in_flight') AND attempts > 0
+                                   AND status = 'pending'").await?,
                 last_sent_at,
                 lag_p95_secs: percentile(&mut lags, 0.95),
             });
