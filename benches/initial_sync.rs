@@ -119,20 +119,18 @@ async fn main() -> Result<()> {
 
     let started = Instant::now();
     let mut systems = Systems::spawn(&format!("http://{door}/hooks"), n).await?;
-    let ready = systems.ready.clone();
+    let ready = &systems.ready;
     println!(
         "  systems seeded in {:.1} s in a process of their own ({:.0} MB RSS); this process, the engine's, holds {rss_engine_before:.0} MB",
         started.elapsed().as_secs_f64(),
         ready.rss_mb
     );
-    secrets.set(
-        &webhook_secret_name("hris"),
-        &Secret::new(ready.hris_token.as_str()),
-    )?;
-    secrets.set(
-        &webhook_secret_name("payroll"),
-        &Secret::new(ready.payroll_token.as_str()),
-    )?;
+    for (system, token) in [
+        ("hris", &ready.hris_token),
+        ("payroll", &ready.payroll_token),
+    ] {
+        secrets.set(&webhook_secret_name(system), &Secret::new(token.as_str()))?;
+    }
 
     let mut config = concord::selfcheck::workspace(&ready.hris_url, &ready.payroll_url);
     for system in &mut config.systems {
@@ -246,7 +244,7 @@ async fn main() -> Result<()> {
 }
 
 /// What the systems' process says once both systems are seeded and serving.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Ready {
     hris_url: String,
     payroll_url: String,
@@ -320,20 +318,10 @@ impl Systems {
 /// The child's side: seeds both systems, posting their webhooks to `hooks`, says it is ready,
 /// then answers a status line for each line it reads until its input closes.
 async fn serve_systems(hooks: &str, n: usize) -> Result<()> {
-    let hris = LoopbackSystem::start(
-        "hris",
-        "employee",
-        "/employees",
-        Some(format!("{hooks}/hris")),
-    )
-    .await?;
-    let payroll = LoopbackSystem::start(
-        "payroll",
-        "employee",
-        "/employees",
-        Some(format!("{hooks}/payroll")),
-    )
-    .await?;
+    let start = |id: &'static str| {
+        LoopbackSystem::start(id, "employee", "/employees", Some(format!("{hooks}/{id}")))
+    };
+    let (hris, payroll) = (start("hris").await?, start("payroll").await?);
     hris.seed((0..n).map(|i| (format!("H{i:07}"), hris_employee(i))));
     payroll.seed(
         (0..n)
