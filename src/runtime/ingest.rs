@@ -8,6 +8,9 @@ use super::*;
 /// Inbox rows per INSERT: ten values a row, far below SQLite's limit of 32,766.
 const INGEST_ROWS_PER_STATEMENT: usize = 500;
 
+/// Keys read back per statement after storing: one JSON array bound, one aggregated row back.
+const INGEST_KEYS_PER_LOOKUP: usize = 5000;
+
 /// One caller's events waiting to be stored, and where its outcomes go.
 pub(crate) struct WaitingEvents {
     events: Vec<ChangeEvent>,
@@ -147,10 +150,6 @@ impl Engine {
             .map(|e| serde_json::to_string(&e.record))
             .collect::<Result<Vec<_>, _>>()?;
         // Many events per statement: each statement is a round trip to SQLite's thread.
-        // RETURNING gives each row's id and how many times its key was seen; its order is not
-        // promised, so rows are matched back by key, a key repeated in one call in the order
-        // its duplicate count rose.
-        let mut returned: HashMap<(String, String), Vec<(i64, i64)>> = HashMap::new();
         for (chunk, payloads) in events
             .chunks(INGEST_ROWS_PER_STATEMENT)
             .zip(payloads.chunks(INGEST_ROWS_PER_STATEMENT))
@@ -170,42 +169,18 @@ impl Engine {
                     .push_bind(e.source_ts.map(ts))
                     .push_bind(&now);
             });
-            q.push(
-                " ON CONFLICT(system_id, event_key) DO UPDATE SET duplicates = duplicates + 1
-                 RETURNING id, duplicates, system_id, event_key",
-            );
-            let rows = q
-                .build()
+            q.push(" ON CONFLICT(system_id, event_key) DO UPDATE SET duplicates = duplicates + 1");
+            q.build()
                 .persistent(chunk.len() == INGEST_ROWS_PER_STATEMENT || chunk.len() == 1)
-                .fetch_all(&mut *tx)
+                .execute(&mut *tx)
                 .await?;
-            for row in rows {
-                returned
-                    .entry((row.get(2), row.get(3)))
-                    .or_default()
-                    .push((row.get(0), row.get(1)));
-            }
         }
-        for seen in returned.values_mut() {
-            // Popped from the end: the lowest count first.
-            seen.sort_by_key(|(_, dups)| std::cmp::Reverse(*dups));
-        }
-        let mut outcomes = Vec::with_capacity(events.len());
-        let mut duplicates = 0;
-        for e in events {
-            let (id, dups) = returned
-                .get_mut(&(e.system.clone(), e.event_key.clone()))
-                .and_then(Vec::pop)
-                .ok_or_else(|| {
-                    EngineError::Invalid(format!("event '{}' was not stored", e.event_key))
-                })?;
-            if dups > 0 {
-                duplicates += 1;
-                outcomes.push(IngestOutcome::Duplicate(id));
-            } else {
-                outcomes.push(IngestOutcome::Accepted(id));
-            }
-        }
+        let outcomes = stored_outcomes(tx, events).await?;
+        let duplicates = outcomes
+            .iter()
+            .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
+            .count();
+        let duplicates = i64::try_from(duplicates).unwrap_or(i64::MAX);
         store::bump(
             tx,
             "events_in",
@@ -215,6 +190,59 @@ impl Engine {
         store::bump(tx, "duplicates", duplicates).await?;
         Ok(outcomes)
     }
+}
+
+/// Each event's row id, and whether it was new or a duplicate, read back after the upserts in
+/// one aggregated row per few thousand keys: RETURNING hands every row across from SQLite's
+/// thread on its own. A key seen `k` times in this call and counted `d` times in all was new
+/// at its first occurrence here exactly when `d == k - 1`; later occurrences are duplicates.
+async fn stored_outcomes(
+    tx: &mut SqliteConnection,
+    events: &[ChangeEvent],
+) -> Result<Vec<IngestOutcome>> {
+    let mut seen_here: HashMap<(&str, &str), i64> = HashMap::new();
+    for e in events {
+        *seen_here
+            .entry((e.system.as_str(), e.event_key.as_str()))
+            .or_default() += 1;
+    }
+    let keys: Vec<(&str, &str)> = seen_here.keys().copied().collect();
+    let mut stored: HashMap<(&str, &str), (i64, i64)> = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(INGEST_KEYS_PER_LOOKUP) {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(k.key, i.id, i.duplicates))
+             FROM json_each(?) AS k CROSS JOIN inbox i
+               ON i.system_id = k.value->>0 AND i.event_key = k.value->>1",
+        )
+        .bind(serde_json::to_string(chunk)?)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows: Vec<(usize, i64, i64)> = serde_json::from_str(found.as_deref().unwrap_or("[]"))?;
+        for (index, id, duplicates) in rows {
+            if let Some(key) = chunk.get(index) {
+                stored.insert(*key, (id, duplicates));
+            }
+        }
+    }
+    let mut occurrences: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for e in events {
+        let key = (e.system.as_str(), e.event_key.as_str());
+        let (id, duplicates) = stored.get(&key).copied().ok_or_else(|| {
+            EngineError::Invalid(format!("event '{}' was not stored", e.event_key))
+        })?;
+        let in_call = seen_here.get(&key).copied().unwrap_or(1);
+        let earlier = occurrences.entry(key).or_insert(0);
+        // The count this occurrence left: the first one here left `duplicates - in_call + 1`.
+        let count_after = duplicates - in_call + 1 + *earlier;
+        *earlier += 1;
+        outcomes.push(if count_after > 0 {
+            IngestOutcome::Duplicate(id)
+        } else {
+            IngestOutcome::Accepted(id)
+        });
+    }
+    Ok(outcomes)
 }
 
 #[cfg(test)]
