@@ -42,7 +42,9 @@ mod outbox;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub batch_size: usize,
-    /// Writes a system may have claimed and not yet committed.
+    /// Writes a system may have claimed and not yet committed. Claimed writes keep leaving
+    /// while an applier batch holds the engine's write lock (outcomes wait for it, sends do
+    /// not), so this is how many writes can go out during one batch.
     pub send_batch: usize,
     /// Writes a system may have in flight at once.
     pub send_concurrency: usize,
@@ -63,7 +65,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             batch_size: 2_000,
-            send_batch: 200,
+            send_batch: 1_000,
             send_concurrency: 8,
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(300),
