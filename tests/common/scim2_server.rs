@@ -219,7 +219,24 @@ impl Scim2Server {
         if let Some(b) = body {
             request = request.body(b.to_string());
         }
-        let response = request.send().await.expect("scim2-server answers");
+        let response = match request.send().await {
+            Ok(response) => response,
+            // Its stderr (the request log, and a traceback if it died) says why it stopped
+            // answering: the test's temporary directory goes when the test ends.
+            Err(e) => {
+                let log = self.log_text();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                // The state letter of /proc/PID/stat: Z once it has exited (not yet reaped).
+                let state = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+                    .ok()
+                    .and_then(|stat| stat.get(stat.rfind(')')? + 2..)?.chars().next())
+                    .map_or_else(|| "gone".to_owned(), |c| format!("in state {c}"));
+                panic!(
+                    "scim2-server answers: {e}; its process is {state}; the end of its log:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            }
+        };
         let status = response.status().as_u16();
         let etag = response
             .headers()
