@@ -3,6 +3,8 @@
 //! while a write transaction is open are stored together in the next one (group commit), so
 //! many webhooks at once cost one transaction, not one each.
 
+use std::collections::HashSet;
+
 use super::*;
 
 /// Inbox rows per INSERT: ten values a row, far below SQLite's limit of 32,766.
@@ -224,22 +226,19 @@ async fn stored_outcomes(
             }
         }
     }
-    let mut occurrences: HashMap<(&str, &str), i64> = HashMap::new();
+    // Only a key's first occurrence here can be new: the rest found it stored.
+    let mut answered: HashSet<(&str, &str)> = HashSet::with_capacity(keys.len());
     let mut outcomes = Vec::with_capacity(events.len());
     for e in events {
         let key = (e.system.as_str(), e.event_key.as_str());
         let (id, duplicates) = stored.get(&key).copied().ok_or_else(|| {
             EngineError::Invalid(format!("event '{}' was not stored", e.event_key))
         })?;
-        let in_call = seen_here.get(&key).copied().unwrap_or(1);
-        let earlier = occurrences.entry(key).or_insert(0);
-        // The count this occurrence left: the first one here left `duplicates - in_call + 1`.
-        let count_after = duplicates - in_call + 1 + *earlier;
-        *earlier += 1;
-        outcomes.push(if count_after > 0 {
-            IngestOutcome::Duplicate(id)
-        } else {
+        let new_here = seen_here.get(&key).is_some_and(|k| duplicates == k - 1);
+        outcomes.push(if answered.insert(key) && new_here {
             IngestOutcome::Accepted(id)
+        } else {
+            IngestOutcome::Duplicate(id)
         });
     }
     Ok(outcomes)
