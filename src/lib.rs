@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod audit_chain;
 pub mod clock;
 pub mod connector;
 pub mod connectors;

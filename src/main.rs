@@ -99,6 +99,11 @@ enum Command {
         #[command(flatten)]
         history: HistoryArgs,
     },
+    /// Check the audit's hash chain.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Print the console API's OpenAPI document (the UI's types are generated from it).
     Openapi,
     /// Store a secret in the OS keychain under a name that connector configs refer to. The
@@ -192,6 +197,18 @@ impl HistoryArgs {
         options.settings.retention = self.retention();
         options
     }
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Recompute every entry's hash from its fields and the entry before it. Exits non-zero,
+    /// naming the first entry where the chain breaks, if any entry was changed, removed or
+    /// inserted around the engine. Prints the head (last id and hash): keep it elsewhere to
+    /// detect entries later removed from the end. Reads the file as it is (no migration).
+    Verify {
+        #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
+        db: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -465,6 +482,26 @@ async fn main() -> anyhow::Result<()> {
                 before as f64 / 1e6,
                 size(&db) as f64 / 1e6
             );
+        }
+        Command::Audit {
+            action: AuditAction::Verify { db },
+        } => {
+            let report = concord::audit_chain::verify_file(&db).await?;
+            let triggers = if report.triggers_present {
+                "in place"
+            } else {
+                "MISSING (someone removed them)"
+            };
+            println!("{}: {} audit entries checked", db.display(), report.entries);
+            println!("  append-only triggers: {triggers}");
+            if let Some(head) = &report.head {
+                println!("  head: entry {} hash {}", head.id, head.hash);
+            }
+            if let Some(broken) = &report.first_broken {
+                println!("  BROKEN at entry {}: {}", broken.id, broken.reason);
+                std::process::exit(1);
+            }
+            println!("  chain intact");
         }
         Command::Openapi => {
             use utoipa::OpenApi;

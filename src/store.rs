@@ -45,6 +45,7 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
         .await?;
     restrict_to_owner(path)?;
     MIGRATOR.run(&pool).await?;
+    crate::audit_chain::seal_legacy(&pool).await?;
     Ok(pool)
 }
 
@@ -299,39 +300,70 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
     })
 }
 
-/// Appends audit entries.
+/// Appends audit entries, each chained to the one before it (see [`crate::audit_chain`]).
+///
+/// The caller holds a write transaction, so that no other writer appends between reading the
+/// chain's tail and writing after it.
 pub async fn insert_audit(
     conn: &mut SqliteConnection,
     entries: &[AuditEntry],
     at: DateTime<Utc>,
 ) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let at = ts(at);
+    let (mut id, mut previous) = crate::audit_chain::tail(conn).await?;
+    let mut chained = Vec::with_capacity(entries.len());
+    for e in entries {
+        id += 1;
+        let stored = crate::audit_chain::StoredEntry {
+            id,
+            at: Some(at.clone()),
+            actor: Some(e.actor.name.clone()),
+            actor_role: e.actor.role.clone(),
+            actor_id: e.actor.id.clone(),
+            system_id: e.system.clone(),
+            direction: Some(e.direction.as_str().to_owned()),
+            record_id: e.record_id,
+            object: e.object.clone(),
+            field: e.field.clone(),
+            before: e.before.as_ref().map(serde_json::Value::to_string),
+            after: e.after.as_ref().map(serde_json::Value::to_string),
+            rule: Some(e.rule.clone()),
+            detail: e.detail.as_ref().map(serde_json::Value::to_string),
+        };
+        previous = stored.hash(&previous);
+        chained.push((stored, previous));
+    }
     // Many rows per statement: each statement is a round trip to SQLite's thread, and a
     // delivered create alone writes one entry per field.
-    for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
+    let mut chained = chained.into_iter().peekable();
+    while chained.peek().is_some() {
+        let chunk: Vec<_> = chained.by_ref().take(AUDIT_ROWS_PER_INSERT).collect();
+        let rows = chunk.len();
         let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-            "INSERT INTO audit (at, actor, actor_role, actor_id, system_id, direction, record_id, object, field, before, after, rule, detail) ",
+            "INSERT INTO audit (id, at, actor, actor_role, actor_id, system_id, direction, record_id, object, field, before, after, rule, detail, hash) ",
         );
-        q.push_values(chunk, |mut row, e| {
-            row.push_bind(at.clone())
-                .push_bind(e.actor.name.clone())
-                .push_bind(e.actor.role.clone())
-                .push_bind(e.actor.id.clone())
-                .push_bind(e.system.clone())
-                .push_bind(e.direction.as_str())
+        q.push_values(chunk, |mut row, (e, hash)| {
+            row.push_bind(e.id)
+                .push_bind(e.at)
+                .push_bind(e.actor)
+                .push_bind(e.actor_role)
+                .push_bind(e.actor_id)
+                .push_bind(e.system_id)
+                .push_bind(e.direction)
                 .push_bind(e.record_id)
-                .push_bind(e.object.clone())
-                .push_bind(e.field.clone())
-                .push_bind(e.before.as_ref().map(serde_json::Value::to_string))
-                .push_bind(e.after.as_ref().map(serde_json::Value::to_string))
-                .push_bind(e.rule.clone())
-                .push_bind(e.detail.as_ref().map(serde_json::Value::to_string));
+                .push_bind(e.object)
+                .push_bind(e.field)
+                .push_bind(e.before)
+                .push_bind(e.after)
+                .push_bind(e.rule)
+                .push_bind(e.detail)
+                .push_bind(hash.to_vec());
         });
         // Each row count is its own statement text: only the common short ones stay prepared.
-        q.build()
-            .persistent(chunk.len() <= 16)
-            .execute(&mut *conn)
-            .await?;
+        q.build().persistent(rows <= 16).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -349,7 +381,7 @@ pub(crate) fn push_id_list(
     Ok(())
 }
 
-/// 12 values a row: well under SQLite's limit of 32,766 bound values per statement.
+/// 15 values a row: well under SQLite's limit of 32,766 bound values per statement.
 const AUDIT_ROWS_PER_INSERT: usize = 500;
 
 /// Adds to a named counter (no-ops, duplicates, stale events...).

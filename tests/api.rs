@@ -637,6 +637,60 @@ async fn lists_report_their_totals() {
 }
 
 #[tokio::test]
+async fn the_console_shows_whether_the_audit_chain_holds() {
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let api = Api::start(&h).await;
+    let viewer = api.token("vic", "viewer").await;
+    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
+        .fetch_one(h.engine.pool())
+        .await
+        .expect("count");
+    let (status, body) = api
+        .call(Method::GET, "/api/audit/chain", Some(&viewer), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "any role reads the chain's state: {body}"
+    );
+    assert_eq!(body["state"], json!("intact"), "{body}");
+    assert!(
+        body["entries"].as_i64() >= Some(entries),
+        "every entry is checked: {body}"
+    );
+    assert_eq!(body["triggers_present"], json!(true), "{body}");
+
+    let k: i64 = sqlx::query_scalar("SELECT MIN(id) + 1 FROM audit")
+        .fetch_one(h.engine.pool())
+        .await
+        .expect("an entry");
+    for s in [
+        "DROP TRIGGER audit_no_update".to_owned(),
+        format!("UPDATE audit SET rule = 'tampered' WHERE id = {k}"),
+    ] {
+        sqlx::query(&s)
+            .execute(h.engine.pool())
+            .await
+            .expect("tamper");
+    }
+    let (status, body) = api
+        .call(Method::GET, "/api/audit/chain", Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (
+            &body["state"],
+            &body["first_broken"]["id"],
+            &body["triggers_present"]
+        ),
+        (&json!("broken"), &json!(k), &json!(false)),
+        "the console names the edited entry and the missing trigger: {body}"
+    );
+}
+
+#[tokio::test]
 async fn a_system_is_tested_before_it_is_saved() {
     let h = Harness::start(|_| {}).await;
     let api = Api::start(&h).await;

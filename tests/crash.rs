@@ -206,6 +206,16 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         "writes are re-sent only after a crash interrupted them"
     );
     assert!(killed >= kills, "the engine was killed {killed} times");
+    let chain = concord::audit_chain::verify_file(&dir.path().join("state.db"))
+        .await
+        .expect("verify the audit chain");
+    assert_eq!(
+        (chain.state, chain.first_broken),
+        (concord::audit_chain::ChainState::Intact, None),
+        "the audit's hash chain survives {killed} kills mid-write: every entry written by \
+         concurrent writers chains to the one before it ({} entries)",
+        chain.entries
+    );
 }
 
 use common::json_server::{JsonServer, fixture_dir};

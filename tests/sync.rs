@@ -1298,6 +1298,276 @@ async fn the_audit_is_append_only() {
     assert!(delete.is_err(), "deleting from the audit is refused");
 }
 
+/// Copies the state file as it stands (WAL included) to `name` beside it.
+async fn snapshot(h: &Harness, name: &str) -> std::path::PathBuf {
+    let path = h.dir.path().join(name);
+    sqlx::query("VACUUM INTO ?")
+        .bind(path.display().to_string())
+        .execute(h.engine.pool())
+        .await
+        .expect("copy the state file");
+    path
+}
+
+async fn tamper(path: &std::path::Path, statements: &[&str]) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open the copy");
+    for s in statements {
+        sqlx::query(s).execute(&mut conn).await.expect(s);
+    }
+}
+
+fn verify_cli(path: &std::path::Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["audit", "verify", "--db"])
+        .arg(path)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run concord audit verify");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_first_entry_changed_removed_or_added_around_the_engine() {
+    use concord::audit_chain::{ChainState, StoredEntry, verify_file};
+    let h = Harness::start(|_| {}).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let mut ada2 = ada();
+    ada2["title"] = json!("Principal Engineer");
+    h.hris.edit("H1", ada2);
+    h.settle().await;
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM audit ORDER BY id")
+        .fetch_all(h.engine.pool())
+        .await
+        .expect("audit ids");
+    assert!(ids.len() >= 6, "the sync wrote an audit: {ids:?}");
+    let live = h.dir.path().join("state.db");
+    let report = verify_file(&live).await.expect("verify the live file");
+    assert_eq!(
+        report.state,
+        ChainState::Intact,
+        "every entry the engine wrote chains to the one before it: {report:?}"
+    );
+    assert_eq!(report.entries, ids.len() as i64, "every entry is checked");
+    let head = report.head.clone().expect("a head");
+    assert_eq!(Some(&head.id), ids.last(), "the head is the last entry");
+    assert!(
+        report.triggers_present,
+        "the append-only triggers are in place"
+    );
+    let (code, out) = verify_cli(&live);
+    assert_eq!(code, Some(0), "an intact chain verifies with exit 0: {out}");
+    assert!(
+        out.contains("chain intact") && out.contains(&head.hash),
+        "the command says the chain is intact and prints the head: {out}"
+    );
+
+    let k = ids[ids.len() / 2];
+    let next = ids[ids.len() / 2 + 1];
+
+    // An entry edited after its trigger was dropped.
+    let edited = snapshot(&h, "edited.db").await;
+    tamper(
+        &edited,
+        &[
+            "DROP TRIGGER audit_no_update",
+            &format!("UPDATE audit SET after = '\"999999\"' WHERE id = {k}"),
+        ],
+    )
+    .await;
+    let report = verify_file(&edited).await.expect("verify");
+    assert_eq!(
+        report.first_broken.as_ref().map(|b| b.id),
+        Some(k),
+        "an edited entry is the first broken one: {report:?}"
+    );
+    assert!(!report.triggers_present, "the dropped trigger is reported");
+    let (code, out) = verify_cli(&edited);
+    assert_eq!(code, Some(1), "a broken chain exits non-zero: {out}");
+    assert!(
+        out.contains(&format!("BROKEN at entry {k}:")),
+        "the command names the first broken entry: {out}"
+    );
+
+    // The same edit with the entry's hash recomputed to hide it: the next entry breaks.
+    let rehashed = snapshot(&h, "rehashed.db").await;
+    let row = sqlx::query(&format!(
+        "SELECT {} FROM audit WHERE id = ?",
+        concord::audit_chain::STORED_COLUMNS
+    ))
+    .bind(k)
+    .fetch_one(h.engine.pool())
+    .await
+    .expect("entry k");
+    let mut forged = StoredEntry::from_row(&row).expect("entry k's fields");
+    forged.after = Some("\"999999\"".into());
+    let previous: Vec<u8> =
+        sqlx::query_scalar("SELECT hash FROM audit WHERE id < ? ORDER BY id DESC LIMIT 1")
+            .bind(k)
+            .fetch_one(h.engine.pool())
+            .await
+            .expect("the hash before k");
+    let forged_hash = hex_of(&forged.hash(&previous.try_into().expect("32 bytes")));
+    tamper(
+        &rehashed,
+        &[
+            "DROP TRIGGER audit_no_update",
+            &format!(
+                "UPDATE audit SET after = '\"999999\"', hash = x'{forged_hash}' WHERE id = {k}"
+            ),
+        ],
+    )
+    .await;
+    let report = verify_file(&rehashed).await.expect("verify");
+    assert_eq!(
+        report.first_broken.as_ref().map(|b| b.id),
+        Some(next),
+        "a forged entry with a recomputed hash breaks the chain at the entry after it: {report:?}"
+    );
+
+    // An entry removed from the middle.
+    let removed = snapshot(&h, "removed.db").await;
+    tamper(
+        &removed,
+        &[
+            "DROP TRIGGER audit_no_delete",
+            &format!("DELETE FROM audit WHERE id = {k}"),
+        ],
+    )
+    .await;
+    let report = verify_file(&removed).await.expect("verify");
+    assert_eq!(
+        report.first_broken.as_ref().map(|b| b.id),
+        Some(next),
+        "a removed entry breaks the chain at the entry after it: {report:?}"
+    );
+
+    // An entry appended around the engine (inserting is not refused by a trigger).
+    let appended = snapshot(&h, "appended.db").await;
+    tamper(
+        &appended,
+        &["INSERT INTO audit (at, actor, direction, rule) VALUES ('2026-01-01T00:00:00Z', 'mallory', 'internal', 'made_up')"],
+    )
+    .await;
+    let report = verify_file(&appended).await.expect("verify");
+    assert_eq!(
+        report.first_broken.as_ref().map(|b| b.id),
+        Some(head.id + 1),
+        "an entry written around the engine has no hash and breaks the chain: {report:?}"
+    );
+
+    // Entries removed from the end leave no break: the head the operator kept shows it.
+    let truncated = snapshot(&h, "truncated.db").await;
+    tamper(
+        &truncated,
+        &[
+            "DROP TRIGGER audit_no_delete",
+            &format!("DELETE FROM audit WHERE id = {}", head.id),
+        ],
+    )
+    .await;
+    let report = verify_file(&truncated).await.expect("verify");
+    assert_eq!(report.state, ChainState::Intact, "{report:?}");
+    assert_ne!(
+        report.head.as_ref(),
+        Some(&head),
+        "a truncated audit ends at a different head than the one recorded"
+    );
+
+    // The engine keeps chaining after all this: the live file is untouched and intact.
+    let mut ada3 = ada();
+    ada3["title"] = json!("Distinguished Engineer");
+    h.hris.edit("H1", ada3);
+    h.settle().await;
+    let report = verify_file(&live).await.expect("verify the live file");
+    assert_eq!(report.state, ChainState::Intact, "{report:?}");
+    assert!(
+        report.entries > ids.len() as i64,
+        "later entries join the chain"
+    );
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn entries_written_before_the_chain_are_sealed_once_and_stay_unchangeable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("state.db");
+    // A state file as the version before the chain left it, with audit entries in it.
+    {
+        use sqlx::Connection as _;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("create");
+        let before_chain = sqlx::migrate::Migrator {
+            migrations: concord::store::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 20261204000000)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before_chain.run(&mut conn).await.expect("old migrations");
+        for i in 0..3 {
+            sqlx::query("INSERT INTO audit (at, actor, direction, rule, after) VALUES ('2026-11-01T00:00:00Z', 'engine', 'in', 'rule3:newer_wins', ?)")
+                .bind(format!("{i}"))
+                .execute(&mut conn)
+                .await
+                .expect("old entry");
+        }
+    }
+    let engine = common::open_engine(dir.path()).await;
+    let report = concord::audit_chain::verify_file(&db)
+        .await
+        .expect("verify");
+    assert_eq!(
+        report.state,
+        concord::audit_chain::ChainState::Intact,
+        "entries written before the chain are sealed on the first open: {report:?}"
+    );
+    assert_eq!(report.entries, 3, "every old entry is sealed, none added");
+    let after: Vec<String> = sqlx::query_scalar("SELECT after FROM audit ORDER BY id")
+        .fetch_all(engine.pool())
+        .await
+        .expect("entries");
+    assert_eq!(after, ["0", "1", "2"], "sealing changes no entry's fields");
+    let reseal = sqlx::query("UPDATE audit SET hash = zeroblob(32) WHERE id = 1")
+        .execute(engine.pool())
+        .await;
+    assert!(reseal.is_err(), "a sealed entry's hash cannot be set again");
+    let rewrite = sqlx::query("UPDATE audit SET after = '9' WHERE id = 2")
+        .execute(engine.pool())
+        .await;
+    assert!(rewrite.is_err(), "an old entry's fields stay unchangeable");
+    engine
+        .record_audit(&[concord::audit::AuditEntry::engine(
+            "test:after_sealing",
+            concord::audit::Direction::Internal,
+        )])
+        .await
+        .expect("append");
+    let report = concord::audit_chain::verify_file(&db)
+        .await
+        .expect("verify");
+    assert_eq!(
+        (report.state, report.entries),
+        (concord::audit_chain::ChainState::Intact, 4),
+        "new entries chain onto the sealed ones: {report:?}"
+    );
+}
+
 #[tokio::test]
 async fn objects_are_added_by_schema_not_by_code() {
     let h = Harness::start(|_| {}).await;

@@ -518,6 +518,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/dead-letters/{id}/replay", Access::Roles(&[Role::Support], "replay dead letters")),
     ("POST", "/api/dead-letters/{id}/discard", Access::Roles(&[Role::Support], "discard dead letters")),
     ("GET", "/api/audit", Access::Read),
+    ("GET", "/api/audit/chain", Access::Read),
     ("GET", "/api/records", Access::Read),
     ("GET", "/api/records/{id}", Access::Read),
     ("GET", "/api/metrics", Access::Read),
@@ -650,6 +651,7 @@ pub fn router(console: Console) -> Router {
             post(dead_letters::discard),
         )
         .route("/api/audit", get(records::audit))
+        .route("/api/audit/chain", get(records::audit_chain))
         .route("/api/records", get(records::find_record))
         .route("/api/records/{id}", get(records::record))
         .route("/api/metrics", get(metrics::metrics))

@@ -26,6 +26,17 @@ pub(super) async fn audit(
     Ok(listed(rows, total))
 }
 
+/// Whether the audit's hash chain holds: every entry's hash recomputed from its fields and the
+/// entry before it, from the first entry to the last.
+#[utoipa::path(get, path = "/api/audit/chain",
+    responses((status = 200, body = crate::audit_chain::ChainReport)), security(("token" = [])))]
+pub(super) async fn audit_chain(
+    State(c): State<Console>,
+    _who: Principal,
+) -> ApiResult<crate::audit_chain::ChainReport> {
+    Ok(Json(c.engine.verify_audit_chain().await?))
+}
+
 #[utoipa::path(get, path = "/api/records/{id}", params(("id" = i64, Path)),
     responses((status = 200, body = RecordView), (status = 404, description = "no such record")), security(("token" = [])))]
 pub(super) async fn record(

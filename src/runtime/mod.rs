@@ -467,8 +467,9 @@ impl Engine {
     /// pausing).
     pub async fn record_audit(&self, audit: &[crate::audit::AuditEntry]) -> Result<()> {
         let _guard = self.inner.write_lock.lock().await;
-        let mut conn = self.inner.pool.acquire().await?;
-        store::insert_audit(&mut conn, audit, self.now()).await
+        let mut tx = store::begin_write(&self.inner.pool).await?;
+        store::insert_audit(&mut tx, audit, self.now()).await?;
+        Ok(tx.commit().await?)
     }
 
     pub fn is_paused(&self) -> bool {

@@ -21,6 +21,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audit/chain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether the audit's hash chain holds: every entry's hash recomputed from its fields and the
+         *     entry before it, from the first entry to the last.
+         * @description Roles: admin, steward, support, viewer.
+         */
+        get: operations["audit_chain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dead-letters": {
         parameters: {
             query?: never;
@@ -758,6 +779,11 @@ export interface components {
         BatchReplayResponse: {
             queued: number;
         };
+        BrokenEntry: {
+            /** Format: int64 */
+            id: number;
+            reason: string;
+        };
         BulkOutcome: {
             applied: number;
             awaiting_second_approval: number;
@@ -784,6 +810,33 @@ export interface components {
             /** @description The objects (tables) whose changes the triggers capture. */
             objects: string[];
         };
+        ChainHead: {
+            /** Format: int64 */
+            id: number;
+            hash: string;
+        };
+        /** @description What [`verify`] found. */
+        ChainReport: {
+            /**
+             * @description `intact` when every entry's hash matches its fields and the entry before it;
+             *     `broken` otherwise.
+             */
+            state: components["schemas"]["ChainState"];
+            /**
+             * Format: int64
+             * @description Entries checked.
+             */
+            entries: number;
+            head?: null | components["schemas"]["ChainHead"];
+            first_broken?: null | components["schemas"]["BrokenEntry"];
+            /**
+             * @description Whether the triggers that refuse updates and deletes are in place. Without them the
+             *     chain still shows any change; this says someone removed them.
+             */
+            triggers_present: boolean;
+        };
+        /** @enum {string} */
+        ChainState: "intact" | "broken";
         /**
          * @description How changes made directly in the database reach the engine besides polling.
          * @enum {string}
@@ -1851,6 +1904,34 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    audit_chain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChainReport"];
                 };
             };
             /** @description No token, or one this launch did not issue. */

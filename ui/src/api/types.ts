@@ -30,6 +30,7 @@ export type ReplayPreview = S["ReplayPreview"];
 export type ReplayOutcome = S["ReplayOutcome"];
 export type DeleteDecision = S["DeleteDecision"];
 export type AuditRow = S["AuditRow"];
+export type ChainReport = S["ChainReport"];
 export type RecordView = S["RecordView"];
 export type Metrics = S["Metrics"];
 export type MetricsSample = S["MetricsSample"];

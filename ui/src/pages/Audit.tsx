@@ -16,6 +16,7 @@ import { formatShortTime, formatTime, sameValue } from "../lib/format";
 import { DataTable, type Column } from "../components/DataTable";
 import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
 import { FieldLineage, describeRule, isPerson } from "../components/Lineage";
+import { AuditChain } from "../components/AuditChain";
 
 const FILTER_KEYS = ["record_id", "field", "actor", "system", "since", "until"] as const;
 /** The "why does this field hold this value?" form: by (a system's id, or blank for Concord's), id, field. */
@@ -123,7 +124,11 @@ export function AuditPage() {
 
   return (
     <div className="page fill">
-      <PageHeader title="Audit" description="Every change and every decision, append-only: when, who (the engine or a person, with role), which system and direction, the record, the field, before and after, and the rule that decided." />
+      <PageHeader
+        title="Audit"
+        description="Every change and every decision, append-only and hash-chained: when, who (the engine or a person, with role), which system and direction, the record, the field, before and after, and the rule that decided."
+        actions={<AuditChain />}
+      />
       <form
         className="card"
         style={{ padding: 12 }}
