@@ -12,6 +12,7 @@ pub mod demo;
 pub mod desktop;
 pub mod error;
 pub mod golden_meta;
+pub mod health;
 pub mod loopback;
 pub mod mapping;
 mod memo;

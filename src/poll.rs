@@ -78,6 +78,37 @@ impl Engine {
     pub async fn poll(
         &self,
         system: &str,
+        on_page: impl FnMut(&ListingProgress),
+    ) -> Result<PollReport> {
+        let result = self.poll_objects(system, on_page).await;
+        let now = self.now();
+        let mut reads = self
+            .inner
+            .reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let health = reads.entry(system.to_owned()).or_default();
+        match &result {
+            Ok(_) => health.succeeded(now),
+            Err(e) => health.failed(now, &e.to_string()),
+        }
+        result
+    }
+
+    /// How the reads of `system` went since the engine started.
+    pub fn read_health(&self, system: &str) -> crate::health::ReadHealth {
+        self.inner
+            .reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(system)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    async fn poll_objects(
+        &self,
+        system: &str,
         mut on_page: impl FnMut(&ListingProgress),
     ) -> Result<PollReport> {
         let Some(connector) = self.connector(system) else {

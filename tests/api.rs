@@ -691,6 +691,56 @@ async fn the_console_shows_whether_the_audit_chain_holds() {
 }
 
 #[tokio::test]
+async fn writes_queued_and_not_leaving_are_stuck_on_the_dashboard_never_healthy() {
+    let clock = concord::clock::ManualClock::new(chrono::Utc::now());
+    let h = Harness::start_on(&clock).await;
+    let api = Api::start(&h).await;
+    let viewer = api.token("vic", "viewer").await;
+    h.hris.edit("H1", ada());
+    while h.hris.hooks_pending() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while h.engine.process_inbox().await.expect("apply") > 0 {}
+    let payroll = |body: &Value| {
+        body["per_system"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["system"] == json!("payroll")))
+            .cloned()
+            .unwrap_or_else(|| panic!("payroll's health in {body}"))
+    };
+    // Applied, not delivered: nothing sends in this test, as when a system's sender is gone.
+    let (status, body) = api
+        .call(Method::GET, "/api/metrics", Some(&viewer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let p = payroll(&body);
+    assert_eq!(
+        p["state"],
+        json!("writing"),
+        "a write queued a moment ago is leaving: {p}"
+    );
+    clock.advance(chrono::Duration::minutes(3));
+    let (_, body) = api
+        .call(Method::GET, "/api/metrics", Some(&viewer), None)
+        .await;
+    let p = payroll(&body);
+    assert_eq!(
+        (&p["state"], &p["reason"]),
+        (
+            &json!("stuck"),
+            &json!("1 write queued and none has left for 3 min")
+        ),
+        "a write due for 3 minutes with nothing sent is stuck, never healthy: {p}"
+    );
+    h.engine.deliver("payroll").await.expect("deliver");
+    let (_, body) = api
+        .call(Method::GET, "/api/metrics", Some(&viewer), None)
+        .await;
+    let p = payroll(&body);
+    assert_eq!(p["state"], json!("healthy"), "once delivered: {p}");
+}
+
+#[tokio::test]
 async fn a_system_is_tested_before_it_is_saved() {
     let h = Harness::start(|_| {}).await;
     let api = Api::start(&h).await;

@@ -520,3 +520,83 @@ async fn json_server_edits_on_both_sides_within_one_poll_both_survive_under_the_
         "json-server keeps both last edits after the engine stops"
     );
 }
+
+/// A json-server saved into the workspace while the engine runs is polled and written to at
+/// once (its loops start with the save, not at the next restart), and when it stops
+/// answering, the dashboard calls it failing with the error, never healthy.
+#[tokio::test]
+async fn json_server_saved_while_the_engine_runs_syncs_at_once_and_is_failing_when_it_stops_answering()
+ {
+    let mut s = Setup::start(page_style).await;
+    let full = workspace(page_style(s.js.base()), &s.hub.base_url());
+    let mut hub_only = full.clone();
+    hub_only.systems.retain(|x| x.id == "hub");
+    hub_only.mappings.retain(|m| m.system == "hub");
+    s.engine
+        .apply_workspace(&hub_only)
+        .await
+        .expect("hub alone");
+    let running = s.engine.start(s.cancel.clone());
+    s.engine
+        .apply_workspace(&full)
+        .await
+        .expect("json-server added while running");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub.records().len() < EMPLOYEES || s.pending().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a system saved while the engine runs is listed at once: the hub holds {} of {EMPLOYEES} after 30 s",
+            s.hub.records().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (hub_id, _) = s.hub_employee("E0007");
+    s.hub.edit(&hub_id, json!({ "title": "Controller" }));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.js.get(7).await["title"] != json!("Controller") {
+        assert!(
+            Instant::now() < deadline,
+            "writes to a system saved while the engine runs leave at once"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let health = |m: &concord::api::Metrics| {
+        m.per_system
+            .iter()
+            .find(|h| h.system == "js")
+            .cloned()
+            .expect("json-server's health")
+    };
+    let js = health(&s.engine.metrics().await.expect("metrics"));
+    assert_eq!(
+        js.state,
+        concord::health::SystemState::Healthy,
+        "a system that reads and writes is healthy: {js:?}"
+    );
+    assert!(js.last_read_at.is_some(), "its last read is shown: {js:?}");
+
+    s.js.kill();
+    s.hub.edit(&hub_id, json!({ "title": "CFO" }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let js = loop {
+        let js = health(&s.engine.metrics().await.expect("metrics"));
+        if js.state == concord::health::SystemState::Failing {
+            break js;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a system that stopped answering is failing within 20 s, not {js:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        js.reason.starts_with("reading it fails"),
+        "the verdict says reads fail: {js:?}"
+    );
+    assert!(
+        js.last_error.as_deref().is_some_and(|e| !e.is_empty()),
+        "the error is shown beside it: {js:?}"
+    );
+    running.shutdown(Duration::from_secs(5)).await;
+}

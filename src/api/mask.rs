@@ -131,6 +131,17 @@ impl<'a> Redactor<'a> {
         }
     }
 
+    /// Masks in `text` (a system's error message about `record`) the record's sensitive values.
+    pub(crate) async fn scrub_message(
+        &mut self,
+        object: &str,
+        record: RecordId,
+        text: &mut String,
+    ) {
+        self.learn_record(object, Some(record)).await;
+        self.scrub_text(text);
+    }
+
     fn remember(&mut self, v: &Value) {
         match v {
             Value::String(s) if s.trim().len() >= MIN_SCRUBBED_LEN && s != MASK => {

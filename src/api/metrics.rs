@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiQuery, ApiResult, Console, input};
+use super::mask::Redactor;
+use super::{ApiQuery, ApiResult, Console, Principal, input};
 use crate::runtime::Engine;
 use crate::server::ApiError;
 
@@ -39,7 +40,7 @@ pub struct Metrics {
     pub per_system: Vec<SystemHealth>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SystemHealth {
     pub system: String,
     pub outbox_pending: i64,
@@ -54,6 +55,24 @@ pub struct SystemHealth {
     /// 95th percentile propagation lag of its writes sent in the last minute, in seconds.
     #[serde(default)]
     pub lag_p95_secs: Option<f64>,
+    /// Whether it is in sync, and if not, how: see `reason`.
+    #[serde(default)]
+    pub state: crate::health::SystemState,
+    /// One sentence saying why it is in that state.
+    #[serde(default)]
+    pub reason: String,
+    /// The latest error: of its reads when they fail, else of the newest write waiting to be
+    /// tried again.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When a read (poll) of it last succeeded in this process; none for systems that only
+    /// send webhooks, or before the first poll.
+    #[serde(default)]
+    pub last_read_at: Option<String>,
+    /// The record the write that failed with `last_error` was for: the error is masked for
+    /// the caller with that record's sensitive values.
+    #[serde(skip)]
+    pub last_error_record: Option<(String, crate::model::RecordId)>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -130,8 +149,15 @@ pub(super) async fn metrics_history(
 }
 
 #[utoipa::path(get, path = "/api/metrics", responses((status = 200, body = Metrics)), security(("token" = [])))]
-pub(super) async fn metrics(State(c): State<Console>) -> ApiResult<Metrics> {
-    Ok(Json(c.engine.metrics().await?))
+pub(super) async fn metrics(State(c): State<Console>, who: Principal) -> ApiResult<Metrics> {
+    let mut metrics = c.engine.metrics().await?;
+    let mut redactor = Redactor::new(&c.engine, &who);
+    for s in &mut metrics.per_system {
+        if let (Some(error), Some((object, record))) = (&mut s.last_error, &s.last_error_record) {
+            redactor.scrub_message(object, *record, error).await;
+        }
+    }
+    Ok(Json(metrics))
 }
 
 /// How far back the propagation lag looks.
@@ -151,7 +177,13 @@ impl Engine {
     /// Stores a snapshot of [`Engine::metrics`] for the dashboard's charts. Old snapshots go
     /// with the rest of the history ([`Engine::compact_history`]).
     pub async fn sample_metrics(&self) -> crate::Result<()> {
-        let metrics = self.metrics().await?;
+        let mut metrics = self.metrics().await?;
+        // Charts need no error text, and a system's answer may quote a record's values: the
+        // stored history keeps none, so it never needs masking.
+        for s in &mut metrics.per_system {
+            s.last_error = None;
+            s.last_error_record = None;
+        }
         let now = self.now();
         // Every writer takes the engine's write lock: SQLite has one writer, and a write that
         // races another connection's commit fails with SQLITE_BUSY_SNAPSHOT.
@@ -162,6 +194,70 @@ impl Engine {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// What the dashboard's verdict on one system is decided from (see [`crate::health`]).
+    async fn observe_system(
+        &self,
+        system: &str,
+        queued: i64,
+        dead_letters: i64,
+        retrying: i64,
+        last_sent_at: Option<&str>,
+    ) -> crate::Result<(
+        crate::health::Observed,
+        Option<(String, crate::model::RecordId)>,
+    )> {
+        let now = self.now();
+        let secs_since = |at: Option<&str>| {
+            at.and_then(crate::store::parse_ts)
+                .map(|t| (now - t).num_milliseconds() as f64 / 1000.0)
+        };
+        let mut conn = self.pool().acquire().await?;
+        let oldest_due: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM outbox
+             WHERE system_id = ? AND status = 'pending' AND next_attempt_at <= ?",
+        )
+        .bind(system)
+        .bind(crate::store::ts(now))
+        .fetch_one(&mut *conn)
+        .await?;
+        let last_write_error: Option<(String, String, crate::model::RecordId)> = if retrying > 0 {
+            sqlx::query_as(
+                "SELECT last_error, object, record_id FROM outbox INDEXED BY outbox_attempted
+                 WHERE system_id = ? AND status IN ('pending', 'in_flight') AND attempts > 0
+                   AND status = 'pending' AND last_error IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(system)
+            .fetch_optional(&mut *conn)
+            .await?
+        } else {
+            None
+        };
+        let (last_write_error, record) = match last_write_error {
+            Some((error, object, record)) => (Some(error), Some((object, record))),
+            None => (None, None),
+        };
+        let creates_held = match self.connector(system) {
+            Some(connector) if queued > 0 => !self
+                .creates_held(&mut conn, system, connector.as_ref())
+                .await?
+                .is_empty(),
+            _ => false,
+        };
+        let observed = crate::health::Observed {
+            paused: self.is_paused(),
+            queued,
+            retrying,
+            dead_letters,
+            oldest_due_secs: secs_since(oldest_due.as_deref()),
+            last_sent_secs: secs_since(last_sent_at),
+            creates_held,
+            reads: self.read_health(system),
+            last_write_error: last_write_error.map(|e| crate::health::shorten(&e)),
+        };
+        Ok((observed, record))
     }
 
     /// Counters, queue depths, and per-system health, now.
@@ -230,18 +326,47 @@ impl Engine {
                         .await
                 }
             };
+            let outbox_pending = count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status IN ('pending', 'in_flight')").await?;
+            let dead_letters =
+                count("SELECT COUNT(*) FROM dead_letters WHERE system_id = ? AND status = 'dead'")
+                    .await?;
+            // Through the index of attempted writes: by system and status, SQLite would read
+            // every queued write for its attempt count, on every sample.
+            let retrying = count(
+                "SELECT COUNT(*) FROM outbox INDEXED BY outbox_attempted
+                 WHERE system_id = ? AND status IN ('pending', 'in_flight') AND attempts > 0
+                   AND status = 'pending'",
+            )
+            .await?;
+            let (observed, write_error_record) = self
+                .observe_system(
+                    &s.id,
+                    outbox_pending,
+                    dead_letters,
+                    retrying,
+                    last_sent_at.as_deref(),
+                )
+                .await?;
+            let (state, reason) = crate::health::verdict(&observed);
+            let (last_error, last_error_record) = if observed.reads.failures_in_a_row > 0 {
+                (observed.reads.last_error.clone(), None)
+            } else {
+                (observed.last_write_error.clone(), write_error_record)
+            };
             per_system.push(SystemHealth {
                 system: s.id.clone(),
-                outbox_pending: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status IN ('pending', 'in_flight')").await?,
-                dead_letters: count("SELECT COUNT(*) FROM dead_letters WHERE system_id = ? AND status = 'dead'").await?,
-                sent: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'sent'").await?,
-                // Through the index of attempted writes: by system and status, SQLite would read
-                // every queued write for its attempt count, on every sample.
-                retrying: count("SELECT COUNT(*) FROM outbox INDEXED BY outbox_attempted
-                                 WHERE system_id = ? AND status IN ('pending', 'in_flight') AND attempts > 0
-                                   AND status = 'pending'").await?,
+                outbox_pending,
+                dead_letters,
+                sent: count("SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'sent'")
+                    .await?,
+                retrying,
                 last_sent_at,
                 lag_p95_secs: percentile(&mut lags, 0.95),
+                state,
+                reason,
+                last_error,
+                last_read_at: observed.reads.last_ok_at.map(crate::store::ts),
+                last_error_record,
             });
             all_lags.append(&mut lags);
         }

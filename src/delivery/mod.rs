@@ -151,6 +151,25 @@ impl Engine {
     /// has finished (the initial poll listing, or a reconciliation) and the events that
     /// listing received are applied, its records may not be linked yet, and a create would
     /// make them twice.
+    /// The objects whose creates to `system` wait: a system the engine lists (polled, or
+    /// reconciled on a schedule) gets no creates before a first full listing is done, since
+    /// the records it already holds must be linked first, or they would be created twice.
+    pub(crate) async fn creates_held(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        system: &str,
+        connector: &dyn crate::connector::Connector,
+    ) -> Result<Vec<String>> {
+        let listed = connector.poll_interval().is_some()
+            || connector
+                .reconcile_schedule()
+                .is_some_and(|r| r.interval.is_some());
+        if !listed {
+            return Ok(Vec::new());
+        }
+        self.objects_holding_creates(conn, system).await
+    }
+
     async fn objects_holding_creates(
         &self,
         tx: &mut sqlx::SqliteConnection,
@@ -211,18 +230,7 @@ impl Engine {
             return Ok(Vec::new());
         }
         let now = self.now();
-        // A system the engine lists (polled, or reconciled on a schedule) gets no creates before
-        // a first full listing is done: the records it already holds must be linked first, or
-        // they would be created twice.
-        let hold_creates = connector.poll_interval().is_some()
-            || connector
-                .reconcile_schedule()
-                .is_some_and(|r| r.interval.is_some());
-        let held = if hold_creates {
-            self.objects_holding_creates(&mut *tx, system).await?
-        } else {
-            Vec::new()
-        };
+        let held = self.creates_held(&mut *tx, system, connector).await?;
         let rows = sqlx::query(
             "SELECT o.id, o.record_id, o.object, o.op, COALESCE(o.external_id, l.external_id) AS external_id,
                     o.canonical, o.payload, o.ops, o.base, o.if_match, o.idempotency_key, o.attempts,

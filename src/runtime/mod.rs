@@ -36,6 +36,7 @@ mod batch;
 mod enqueue;
 mod flush;
 mod ingest;
+mod loops;
 mod outbox;
 
 /// Tunables; tests shrink the delays.
@@ -138,6 +139,10 @@ pub(crate) struct Inner {
     pub paused: std::sync::atomic::AtomicBool,
     /// Reconciliation runs being worked on in this process (one worker per run).
     pub reconciling: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// How each system's reads (polls) went since this process started, for its health.
+    pub reads: std::sync::Mutex<HashMap<String, crate::health::ReadHealth>>,
+    /// Each system's loops, once started.
+    pub system_loops: std::sync::Mutex<Option<loops::SystemLoops>>,
 }
 
 impl Engine {
@@ -166,6 +171,8 @@ impl Engine {
                 outbox_ready: Notify::new(),
                 paused: std::sync::atomic::AtomicBool::new(false),
                 reconciling: std::sync::Mutex::new(std::collections::HashSet::new()),
+                reads: std::sync::Mutex::new(HashMap::new()),
+                system_loops: std::sync::Mutex::new(None),
             }),
         };
         // A state file from before secrets were bound: its saved systems' secrets are bound
@@ -232,6 +239,7 @@ impl Engine {
             Err(poisoned) => *poisoned.into_inner() = Arc::new(workspace),
         }
         self.install_connectors(built);
+        self.sync_system_loops();
         Ok(())
     }
 
@@ -484,31 +492,13 @@ impl Engine {
         tasks.push(tokio::spawn(
             async move { applier.applier_loop(token).await },
         ));
-        for system in self.workspace().config.systems.iter().map(|s| s.id.clone()) {
-            if let Some(interval) = self.connector(&system).and_then(|c| c.poll_interval()) {
-                let poller = self.clone();
-                let token = cancel.clone();
-                let id = system.clone();
-                tasks.push(tokio::spawn(async move {
-                    poller.poll_loop(id, interval, token).await
-                }));
-            }
-            if let Some(schedule) = self.connector(&system).and_then(|c| c.reconcile_schedule()) {
-                let reconciler = self.clone();
-                let token = cancel.clone();
-                let id = system.clone();
-                tasks.push(tokio::spawn(async move {
-                    reconciler
-                        .reconcile_loop(id, schedule.interval, token)
-                        .await
-                }));
-            }
-            let sender = self.clone();
-            let token = cancel.clone();
-            tasks.push(tokio::spawn(async move {
-                sender.delivery_loop(system, token).await
-            }));
-        }
+        *self
+            .inner
+            .system_loops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(loops::SystemLoops::new(cancel.clone()));
+        self.sync_system_loops();
         let summarizer = self.clone();
         let token = cancel.clone();
         let every = self.inner.settings.summary_every;
@@ -536,7 +526,11 @@ impl Engine {
         tasks.push(tokio::spawn(async move {
             compactor.compaction_loop(token).await
         }));
-        RunningEngine { cancel, tasks }
+        RunningEngine {
+            engine: self.clone(),
+            cancel,
+            tasks,
+        }
     }
 
     /// Compacts history on the retention's schedule, the first time soon after start.
@@ -584,6 +578,7 @@ impl Engine {
 
 /// Handle of a started engine: cancels its tasks and waits for them, bounded.
 pub struct RunningEngine {
+    engine: Engine,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -594,7 +589,18 @@ impl RunningEngine {
     /// in-flight write re-sent (same idempotency key) on the next start.
     pub async fn shutdown(mut self, grace: Duration) {
         self.cancel.cancel();
-        let all = futures::future::join_all(std::mem::take(&mut self.tasks));
+        let mut tasks = std::mem::take(&mut self.tasks);
+        if let Some(mut loops) = self
+            .engine
+            .inner
+            .system_loops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            tasks.extend(loops.take_tasks());
+        }
+        let all = futures::future::join_all(tasks);
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::warn!("shutdown grace period ran out; unfinished work resumes on next start");
         }

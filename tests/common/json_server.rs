@@ -245,6 +245,14 @@ impl JsonServer {
     }
 }
 
+impl JsonServer {
+    /// Kills the server, as a system that stops answering: every request is refused after.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for JsonServer {
     fn drop(&mut self) {
         // Kill by PID (std's Child::kill), then reap it.

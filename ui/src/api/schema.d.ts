@@ -1749,7 +1749,27 @@ export interface components {
              * @description 95th percentile propagation lag of its writes sent in the last minute, in seconds.
              */
             lag_p95_secs?: number | null;
+            /** @description Whether it is in sync, and if not, how: see `reason`. */
+            state?: components["schemas"]["SystemState"];
+            /** @description One sentence saying why it is in that state. */
+            reason?: string;
+            /**
+             * @description The latest error: of its reads when they fail, else of the newest write waiting to be
+             *     tried again.
+             */
+            last_error?: string | null;
+            /**
+             * @description When a read (poll) of it last succeeded in this process; none for systems that only
+             *     send webhooks, or before the first poll.
+             */
+            last_read_at?: string | null;
         };
+        /**
+         * @description A system's state, worst first: `failing`, `stuck`, `retrying`, `reading`, `writing`,
+         *     `paused`, `healthy`.
+         * @enum {string}
+         */
+        SystemState: "healthy" | "reading" | "writing" | "retrying" | "stuck" | "failing" | "paused";
         /** @enum {string} */
         TimeFormat: "raw" | "rfc3339" | "unix" | "unix_ms";
         /** @description A token as admins see it: who it names, by whom and when it was issued; never the secret. */

@@ -1,6 +1,7 @@
 // Dashboard: what the engine is doing now and over time (GET /api/metrics every 5 s,
 // GET /api/metrics/history), per-system health.
 
+import { STATE_TONE, describeHealth } from "../lib/health";
 import { useMemo, useState } from "react";
 import { PauseButton, useHistory } from "../components/AlertBanner";
 import { Link } from "react-router";
@@ -151,15 +152,15 @@ export function Dashboard() {
                       <strong>{names.get(s.system) ?? s.system}</strong> <span className="faint mono">{s.system}</span>
                     </td>
                     <td>
-                      {s.dead_letters > 0 ? (
-                        <Pill tone="danger">failing writes</Pill>
-                      ) : (s.retrying ?? 0) > 0 ? (
-                        <Pill tone="warning">retrying</Pill>
-                      ) : s.outbox_pending > 1000 ? (
-                        <Pill tone="warning">backlog</Pill>
-                      ) : (
-                        <Pill tone="success">healthy</Pill>
-                      )}
+                      <Pill tone={STATE_TONE[s.state ?? "healthy"]} title={describeHealth(s)}>
+                        {s.state ?? "healthy"}
+                      </Pill>
+                      {s.state && s.state !== "healthy" ? (
+                        <div className="faint" style={{ fontSize: 12, maxWidth: 320 }}>
+                          {s.reason}
+                          {s.last_error ? <div className="mono">{s.last_error}</div> : null}
+                        </div>
+                      ) : null}
                     </td>
                     <td className="num">{formatCount(s.sent)}</td>
                     <td>{s.last_sent_at ? <time dateTime={s.last_sent_at} title={formatTime(s.last_sent_at)}>{formatAge(ageSeconds(s.last_sent_at))} ago</time> : <span className="faint">never</span>}</td>

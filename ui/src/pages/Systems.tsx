@@ -3,6 +3,7 @@
 // progress), read its reconciliations, decide a reconciliation that found too many records gone,
 // and push records to it again. Each system's form is pages/SystemEdit.tsx.
 
+import { STATE_TONE, describeHealth } from "../lib/health";
 import { useState } from "react";
 import { Link } from "react-router";
 import { toast } from "sonner";
@@ -173,7 +174,12 @@ function SystemCard({ s, mapped, health: h, test, onRuns, onRepush, onRemove }: 
         <h2 id={`sys-${s.id}`}>
           {s.name} <span className="faint mono" style={{ fontWeight: 400 }}>{s.id}</span>
         </h2>
-        {h ? h.dead_letters > 0 ? <Pill tone="danger">{h.dead_letters} dead letters</Pill> : <Pill tone="success">healthy</Pill> : null}
+        {h ? (
+          <Pill tone={STATE_TONE[h.state ?? "healthy"]} title={describeHealth(h)}>
+            {h.state ?? "healthy"}
+            {h.dead_letters > 0 ? ` · ${h.dead_letters} dead letters` : ""}
+          </Pill>
+        ) : null}
       </div>
       <div className="card-body col">
         <dl className="kv">
