@@ -16,8 +16,8 @@ pub const STUCK_AFTER_SECS: f64 = 120.0;
 /// Longest error text kept for the dashboard.
 const ERROR_CHARS: usize = 300;
 
-/// A system's state, worst first: `failing`, `stuck`, `retrying`, `reading`, `writing`,
-/// `paused`, `healthy`.
+/// A system's state, worst first: `failing`, `stuck`, `retrying`, `paused`, `planning`,
+/// `reading`, `writing`, `healthy`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SystemState {
@@ -36,6 +36,8 @@ pub enum SystemState {
     Failing,
     /// Sync is paused by an admin.
     Paused,
+    /// Its writes are held in a plan for an admin to review and enable.
+    Planning,
 }
 
 /// The outcome of the reads (polls) of one system since the engine started.
@@ -86,6 +88,8 @@ pub struct Observed {
     /// Whether its creates wait for a first full listing of it.
     pub creates_held: bool,
     pub reads: ReadHealth,
+    /// Whether its writes are held in a plan.
+    pub writes_held: bool,
     /// The error of the newest write that is waiting to be tried again (shown beside the
     /// verdict, never in it: it may quote a record's values, which are masked per caller).
     pub last_write_error: Option<String>,
@@ -129,6 +133,15 @@ pub fn verdict(o: &Observed) -> (SystemState, String) {
         return (
             SystemState::Paused,
             "sync is paused: nothing is read or written".into(),
+        );
+    }
+    if o.writes_held {
+        return (
+            SystemState::Planning,
+            format!(
+                "writes are held in a plan for review: {} planned",
+                writes(o.queued)
+            ),
         );
     }
     let due_long = o.oldest_due_secs.is_some_and(|s| s >= STUCK_AFTER_SECS);
@@ -333,6 +346,21 @@ mod tests {
                 ..Observed::default()
             }),
             SystemState::Failing
+        );
+    }
+
+    #[test]
+    fn held_writes_are_a_plan_not_stuck() {
+        let (s, why) = verdict(&Observed {
+            writes_held: true,
+            queued: 12,
+            oldest_due_secs: Some(STUCK_AFTER_SECS * 10.0),
+            ..Observed::default()
+        });
+        assert_eq!(s, SystemState::Planning, "{why}");
+        assert_eq!(
+            why,
+            "writes are held in a plan for review: 12 writes planned"
         );
     }
 

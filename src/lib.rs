@@ -20,6 +20,7 @@ pub mod merge;
 pub mod model;
 pub mod ops;
 pub mod path;
+pub mod plan;
 pub mod poll;
 pub mod reconcile;
 pub mod replan;

@@ -47,6 +47,36 @@ pub struct SystemConfig {
     /// rest connector. Without either, the system's webhooks are refused (404).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
+    /// Whether writes to this system are sent (`live`, the default) or held in a plan
+    /// (`plan`): the system is read, linked and planned for as usual, and what would be
+    /// written to it waits until an admin enables writes. The console saves a new system in
+    /// `plan` unless told otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<WritesMode>,
+}
+
+/// See [`SystemConfig::writes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WritesMode {
+    Live,
+    Plan,
+}
+
+impl WritesMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Plan => "plan",
+        }
+    }
+}
+
+impl SystemConfig {
+    /// Whether its writes wait in a plan instead of being sent.
+    pub fn writes_held(&self) -> bool {
+        self.writes == Some(WritesMode::Plan)
+    }
 }
 
 fn default_max_attempts() -> u32 {

@@ -178,12 +178,12 @@ pub async fn save_workspace_in(
     let now = ts(now);
     for s in &ws.systems {
         sqlx::query(
-            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, writes, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, connector = excluded.connector,
                config = excluded.config, rate_limit_per_sec = excluded.rate_limit_per_sec,
                max_attempts = excluded.max_attempts, max_rereads = excluded.max_rereads,
-               webhook_secret = excluded.webhook_secret",
+               webhook_secret = excluded.webhook_secret, writes = excluded.writes",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -193,6 +193,7 @@ pub async fn save_workspace_in(
         .bind(i64::from(s.max_attempts))
         .bind(i64::from(s.max_rereads))
         .bind(&s.webhook_secret)
+        .bind(s.writes.map(crate::model::WritesMode::as_str))
         .bind(&now)
         .execute(&mut *tx)
         .await?;
@@ -242,7 +243,7 @@ pub async fn save_workspace_in(
 /// Reads the workspace config back.
 pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
     let mut systems = Vec::new();
-    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret FROM systems WHERE removed_at IS NULL ORDER BY rowid")
+    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, writes FROM systems WHERE removed_at IS NULL ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
@@ -258,6 +259,11 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
             max_attempts: u32::try_from(max_attempts).unwrap_or(8),
             max_rereads: u32::try_from(max_rereads).unwrap_or(5),
             webhook_secret: row.get("webhook_secret"),
+            writes: match row.get::<Option<String>, _>("writes").as_deref() {
+                Some("plan") => Some(crate::model::WritesMode::Plan),
+                Some("live") => Some(crate::model::WritesMode::Live),
+                _ => None,
+            },
         });
     }
     let mut objects = Vec::new();

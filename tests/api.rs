@@ -741,6 +741,86 @@ async fn writes_queued_and_not_leaving_are_stuck_on_the_dashboard_never_healthy(
 }
 
 #[tokio::test]
+async fn a_system_saved_from_the_console_starts_in_plan_mode_and_keeps_its_mode() {
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    let vendor = json!({ "id": "vendor", "name": "Vendor", "connector": "rest",
+        "config": { "base_url": "http://127.0.0.1:9/api", "objects": { "employee": { "path": "/people" } } } });
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/api/systems/vendor",
+            Some(&api.admin),
+            Some(vendor.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mode = |ws: &Value| {
+        ws["systems"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["id"] == json!("vendor")))
+            .map(|s| s["writes"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        mode(&body),
+        json!("plan"),
+        "a new system's writes are held in a plan until an admin enables them"
+    );
+    let mut renamed = vendor.clone();
+    renamed["name"] = json!("Vendor Inc");
+    let (_, body) = api
+        .call(
+            Method::PUT,
+            "/api/systems/vendor",
+            Some(&api.admin),
+            Some(renamed),
+        )
+        .await;
+    assert_eq!(mode(&body), json!("plan"), "saving it again keeps its mode");
+    let (_, body) = api
+        .call(
+            Method::GET,
+            "/api/systems/payroll/plan",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        body["writes"],
+        json!("live"),
+        "systems from a workspace file stay live: {body}"
+    );
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/systems/payroll/enable",
+            Some(&api.admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        "enabling a live system is a 409",
+    );
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/systems/vendor/enable",
+            Some(&api.admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, ws) = api
+        .call(Method::GET, "/api/workspace", Some(&api.admin), None)
+        .await;
+    assert_eq!(mode(&ws), json!("live"), "enabled: {ws}");
+}
+
+#[tokio::test]
 async fn a_system_is_tested_before_it_is_saved() {
     let h = Harness::start(|_| {}).await;
     let api = Api::start(&h).await;

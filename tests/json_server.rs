@@ -600,3 +600,169 @@ async fn json_server_saved_while_the_engine_runs_syncs_at_once_and_is_failing_wh
     );
     running.shutdown(Duration::from_secs(5)).await;
 }
+
+/// json-server connected in plan mode (as the console saves a new system) is listed and
+/// linked while nothing at all is written to it. Its plan lists each write with its field
+/// diffs, and enabling (an admin, audited) sends exactly those writes and no other.
+#[tokio::test]
+async fn json_server_in_plan_mode_gets_no_write_until_enabled_then_exactly_its_plan() {
+    use concord::api::auth::{Principal, Role, Tokens};
+    let s = Setup::start(page_style).await;
+    let mut planned = workspace(page_style(s.js.base()), &s.hub.base_url());
+    for system in &mut planned.systems {
+        if system.id == "js" {
+            system.writes = Some(concord::model::WritesMode::Plan);
+        }
+    }
+    s.engine
+        .apply_workspace(&planned)
+        .await
+        .expect("json-server in plan mode");
+    let running = s.engine.start(s.cancel.clone());
+    let tokens = std::sync::Arc::new(Tokens::default());
+    let admin = tokens.issue(Principal::new("ana", Role::Admin));
+    let (base, client) = common::serve_console(&s.engine, tokens, "concord-plan-test").await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub.records().len() < EMPLOYEES {
+        assert!(
+            Instant::now() < deadline,
+            "a system in plan mode is still read: its employees reach the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let titles = [
+        ("E0003", 3, "VP Sales"),
+        ("E0010", 10, "Counsel"),
+        ("E0020", 20, "Architect"),
+    ];
+    for (number, _, title) in titles {
+        let (hub_id, _) = s.hub_employee(number);
+        s.hub.edit(&hub_id, json!({ "title": title }));
+    }
+    s.hub.edit(
+        "NEW1",
+        json!({ "employee_id": "E9001", "full_name": "Nova Planned", "email": "nova@example.com",
+                "status": "Active", "hire_date": "01/02/2024", "title": "Analyst" }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let plan = loop {
+        let plan: Value = client
+            .get(format!("{base}/api/systems/js/plan"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("plan")
+            .json()
+            .await
+            .expect("plan json");
+        if plan["counts"]["creates"] == json!(1) && plan["counts"]["updates"] == json!(3) {
+            break plan;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub's changes are planned for json-server: {plan}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        s.js.engine_writes(),
+        Vec::<String>::new(),
+        "nothing is written to a system in plan mode"
+    );
+    assert_eq!(plan["writes"], json!("plan"));
+    let items = plan["items"].as_array().expect("items");
+    for (number, id, title) in titles {
+        let write = items
+            .iter()
+            .find(|w| w["op"] == json!("update") && w["external_id"] == json!(id.to_string()))
+            .unwrap_or_else(|| panic!("a planned update of {number}: {plan}"));
+        let was = seed()
+            .into_iter()
+            .find(|r| r["id"] == json!(id) || r["id"] == json!(id.to_string()))
+            .map(|r| r["title"].clone())
+            .expect("the seed employee");
+        assert_eq!(
+            write["fields"],
+            json!([{ "field": "job_title", "from": was, "to": title }]),
+            "the plan shows the field, its value in json-server now and the value it would get"
+        );
+    }
+    let csv = client
+        .get(format!("{base}/api/systems/js/plan.csv"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("csv text");
+    assert!(
+        csv.starts_with("op,record_id,object,external_id,field,from,to\r\n")
+            && csv.contains(",job_title,")
+            && csv.contains(",Counsel\r\n"),
+        "the plan downloads as CSV: {csv}"
+    );
+
+    // The admin enables what they reviewed; a stale review is refused.
+    let enable = |seen: Value| {
+        client
+            .post(format!("{base}/api/systems/js/enable"))
+            .bearer_auth(&admin)
+            .json(&json!({ "seen": seen }))
+            .send()
+    };
+    let stale = enable(json!({ "creates": 0, "updates": 3, "deletes": 0 }))
+        .await
+        .expect("enable");
+    assert_eq!(
+        stale.status(),
+        reqwest::StatusCode::CONFLICT,
+        "enabling a plan other than the one reviewed is refused"
+    );
+    let enabled = enable(plan["counts"].clone()).await.expect("enable");
+    assert_eq!(enabled.status(), reqwest::StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut done =
+            s.js.all()
+                .await
+                .iter()
+                .any(|r| r["employeeNumber"] == json!("E9001"));
+        for (_, id, title) in titles {
+            done &= s.js.get(id).await["title"] == json!(title);
+        }
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "enabling sends the planned writes: {:?}",
+            s.js.engine_writes()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let writes = s.js.engine_writes();
+    assert_eq!(
+        (
+            writes.iter().filter(|w| w.starts_with("POST ")).count(),
+            writes.iter().filter(|w| !w.starts_with("POST ")).count()
+        ),
+        (1, 3),
+        "enabling sends exactly the plan, one create and three updates: {writes:?}"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit WHERE rule = 'config:writes_enabled' AND system_id = 'js'
+           AND actor = 'ana' AND json_extract(detail, '$.updates') = 3",
+    )
+    .fetch_one(s.engine.pool())
+    .await
+    .expect("audit");
+    assert_eq!(
+        audited, 1,
+        "enabling is audited with who and the plan's counts"
+    );
+    running.shutdown(Duration::from_secs(5)).await;
+}

@@ -254,6 +254,7 @@ impl Engine {
             oldest_due_secs: secs_since(oldest_due.as_deref()),
             last_sent_secs: secs_since(last_sent_at),
             creates_held,
+            writes_held: self.writes_held(system),
             reads: self.read_health(system),
             last_write_error: last_write_error.map(|e| crate::health::shorten(&e)),
         };

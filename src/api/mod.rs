@@ -13,6 +13,7 @@ mod input;
 mod mappings;
 mod mask;
 mod metrics;
+mod plan;
 mod records;
 mod repair;
 mod secrets;
@@ -517,6 +518,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/dead-letters/{id}/preview", Access::Read),
     ("POST", "/api/dead-letters/{id}/replay", Access::Roles(&[Role::Support], "replay dead letters")),
     ("POST", "/api/dead-letters/{id}/discard", Access::Roles(&[Role::Support], "discard dead letters")),
+    ("GET", "/api/systems/{id}/plan", Access::Read),
+    ("GET", "/api/systems/{id}/plan.csv", Access::Read),
+    ("POST", "/api/systems/{id}/enable", Access::Roles(ADMIN_ONLY, "enable a system's writes")),
     ("GET", "/api/audit", Access::Read),
     ("GET", "/api/audit/chain", Access::Read),
     ("GET", "/api/records", Access::Read),
@@ -650,6 +654,9 @@ pub fn router(console: Console) -> Router {
             "/api/dead-letters/{id}/discard",
             post(dead_letters::discard),
         )
+        .route("/api/systems/{id}/plan", get(plan::plan))
+        .route("/api/systems/{id}/plan.csv", get(plan::plan_csv))
+        .route("/api/systems/{id}/enable", post(plan::enable))
         .route("/api/audit", get(records::audit))
         .route("/api/audit/chain", get(records::audit_chain))
         .route("/api/records", get(records::find_record))

@@ -27,6 +27,15 @@ pub(super) async fn put_system(
         )
     })?;
     let mut config = c.engine.workspace().config.clone();
+    let mut system = system;
+    if system.writes.is_none() {
+        // A new system starts in plan mode: read, linked and planned for, written to only
+        // once an admin has seen the plan and enabled it. A saved one keeps its mode.
+        system.writes = match config.systems.iter().find(|s| s.id == id) {
+            Some(saved) => saved.writes,
+            None => Some(crate::model::WritesMode::Plan),
+        };
+    }
     let after = serde_json::to_value(&system).ok();
     let before = match config.systems.iter_mut().find(|s| s.id == id) {
         Some(s) => Some(std::mem::replace(s, system)),

@@ -151,6 +151,15 @@ impl Engine {
     /// has finished (the initial poll listing, or a reconciliation) and the events that
     /// listing received are applied, its records may not be linked yet, and a create would
     /// make them twice.
+    /// Whether `system`'s writes wait in a plan for an admin to enable them.
+    pub fn writes_held(&self, system: &str) -> bool {
+        self.workspace()
+            .config
+            .systems
+            .iter()
+            .any(|s| s.id == system && s.writes_held())
+    }
+
     /// The objects whose creates to `system` wait: a system the engine lists (polled, or
     /// reconciled on a schedule) gets no creates before a first full listing is done, since
     /// the records it already holds must be linked first, or they would be created twice.
@@ -226,7 +235,7 @@ impl Engine {
         connector: &dyn crate::connector::Connector,
         limit: usize,
     ) -> Result<Vec<Claimed>> {
-        if limit == 0 {
+        if limit == 0 || self.writes_held(system) {
             return Ok(Vec::new());
         }
         let now = self.now();

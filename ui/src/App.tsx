@@ -34,6 +34,7 @@ import { ErrorState, Loading } from "./components/ui";
 import { Dashboard } from "./pages/Dashboard";
 import { SystemsPage } from "./pages/Systems";
 import { SystemEditPage } from "./pages/SystemEdit";
+import { PlanPage } from "./pages/Plan";
 import { MapperPage } from "./pages/Mapper";
 import { OwnershipPage } from "./pages/Ownership";
 import { ExceptionsPage } from "./pages/Exceptions";
@@ -183,6 +184,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
               <Route path="/systems" element={<SystemsPage />} />
               <Route path="/systems/new" element={<SystemEditPage />} />
               <Route path="/systems/:id" element={<SystemEditPage />} />
+              <Route path="/systems/:id/plan" element={<PlanPage />} />
               <Route path="/mapper" element={<MapperPage />} />
               <Route path="/ownership" element={<OwnershipPage />} />
               <Route path="/exceptions" element={<ExceptionsPage />} />

@@ -186,6 +186,25 @@ export const api = {
   },
 };
 
+/** A GET whose answer is not JSON (a CSV download), as text. */
+export async function getText(template: PathsFor<"get">, params?: object): Promise<string> {
+  const url = apiBase() + buildUrl(template, (params ?? {}) as Record<string, unknown>);
+  const headers: Record<string, string> = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { headers });
+  } catch {
+    throw new ApiError(0, "unreachable", `Cannot reach the Concord engine at ${apiBase()}. Is it running?`);
+  }
+  if (!res.ok) {
+    const err = await errorFrom(res);
+    if (res.status === 401 && onUnauthorized) onUnauthorized();
+    throw err;
+  }
+  return res.text();
+}
+
 /** The human message of any error thrown by a call. */
 export function errorMessage(e: unknown): string {
   if (e instanceof ApiError) return e.message;

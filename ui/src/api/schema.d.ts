@@ -624,6 +624,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/systems/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["enable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/systems/{id}/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["plan"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/systems/{id}/plan.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["plan_csv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/systems/{id}/reconcile": {
         parameters: {
             query?: never;
@@ -982,6 +1033,10 @@ export interface components {
             };
             samples: unknown[];
         };
+        /** @description Enabling a system's writes. */
+        EnableWrites: {
+            seen?: null | components["schemas"]["PlanCounts"];
+        };
         /** @description A method and an optional path (`{id}` replaced). */
         Endpoint: {
             method: string;
@@ -1305,6 +1360,53 @@ export interface components {
          * @enum {string}
          */
         PhoneFormat: "e164" | "national" | "international";
+        /** @description How many writes a plan holds, and what else waits on a person for this system. */
+        PlanCounts: {
+            /** Format: int64 */
+            creates: number;
+            /** Format: int64 */
+            updates: number;
+            /** Format: int64 */
+            deletes: number;
+            /**
+             * Format: int64
+             * @description Open conflicts and other exceptions raised by this system's changes.
+             */
+            conflicts?: number;
+            /**
+             * Format: int64
+             * @description Its values refused by validation, and its writes refused for good (dead letters).
+             */
+            rejections?: number;
+        };
+        /** @description A page of a system's plan. */
+        PlanView: {
+            system: string;
+            /** @description Whether its writes are held (`plan`) or already sent (`live`). */
+            writes: components["schemas"]["WritesMode"];
+            counts: components["schemas"]["PlanCounts"];
+            items: components["schemas"]["PlannedWrite"][];
+        };
+        /** @description One field of a planned write. */
+        PlannedField: {
+            field: string;
+            /** @description The system's value now, as last read (null for a create). */
+            from: unknown;
+            /** @description The value the write would give it. */
+            to: unknown;
+        };
+        /** @description One planned write. */
+        PlannedWrite: {
+            /** Format: int64 */
+            id: number;
+            record_id: components["schemas"]["i64"];
+            object: string;
+            /** @description `create`, `update` or `delete`. */
+            op: string;
+            /** @description The record's id in the system (none for a create). */
+            external_id?: string | null;
+            fields: components["schemas"]["PlannedField"][];
+        };
         PollConfig: {
             /** Format: double */
             interval_secs: number;
@@ -1728,6 +1830,7 @@ export interface components {
              *     rest connector. Without either, the system's webhooks are refused (404).
              */
             webhook_secret?: string | null;
+            writes?: null | components["schemas"]["WritesMode"];
         };
         SystemHealth: {
             system: string;
@@ -1765,11 +1868,11 @@ export interface components {
             last_read_at?: string | null;
         };
         /**
-         * @description A system's state, worst first: `failing`, `stuck`, `retrying`, `reading`, `writing`,
-         *     `paused`, `healthy`.
+         * @description A system's state, worst first: `failing`, `stuck`, `retrying`, `paused`, `planning`,
+         *     `reading`, `writing`, `healthy`.
          * @enum {string}
          */
-        SystemState: "healthy" | "reading" | "writing" | "retrying" | "stuck" | "failing" | "paused";
+        SystemState: "healthy" | "reading" | "writing" | "retrying" | "stuck" | "failing" | "paused" | "planning";
         /** @enum {string} */
         TimeFormat: "raw" | "rfc3339" | "unix" | "unix_ms";
         /** @description A token as admins see it: who it names, by whom and when it was issued; never the secret. */
@@ -1875,6 +1978,17 @@ export interface components {
             mappings: components["schemas"]["Mapping"][];
             policies?: components["schemas"]["ObjectPolicies"][];
         };
+        /** @description What enabling sent on its way. */
+        WritesEnabled: {
+            system: string;
+            /** @description The plan that is now being sent. */
+            counts: components["schemas"]["PlanCounts"];
+        };
+        /**
+         * @description See [`SystemConfig::writes`].
+         * @enum {string}
+         */
+        WritesMode: "live" | "plan";
         /** Format: int64 */
         i64: number;
     };
@@ -4688,6 +4802,205 @@ export interface operations {
             };
             /** @description the system did not answer */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    enable: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnableWrites"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WritesEnabled"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description writes are already enabled, or the plan changed since it was reviewed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the console accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is JSON but does not fit: a wrong type, a missing or unknown member, or a value the operation refuses. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    plan: {
+        parameters: {
+            query?: {
+                /** @description `create`, `update` or `delete` (default: all). */
+                op?: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanView"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    plan_csv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one row per field of each planned write: op,record_id,object,external_id,field,from,to */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

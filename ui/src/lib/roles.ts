@@ -13,6 +13,7 @@ export type Action =
   | "repair_systems" // POST /api/systems/{id}/reconcile, POST /api/systems/{id}/repush
   | "decide_reconcile" // POST /api/reconciliations/{id}/confirm and /dismiss
   | "pause_sync" // PUT /api/engine
+  | "enable_writes" // POST /api/systems/{id}/enable
   | "manage_tokens"; // GET, POST /api/tokens, DELETE /api/tokens/{id}
 
 const ALLOWED: Record<Action, Role[]> = {
@@ -24,6 +25,7 @@ const ALLOWED: Record<Action, Role[]> = {
   repair_systems: ["admin", "support"],
   decide_reconcile: ["admin"],
   pause_sync: ["admin"],
+  enable_writes: ["admin"],
   manage_tokens: ["admin"],
 };
 

@@ -180,6 +180,11 @@ function SystemCard({ s, mapped, health: h, test, onRuns, onRepush, onRemove }: 
             {h.dead_letters > 0 ? ` · ${h.dead_letters} dead letters` : ""}
           </Pill>
         ) : null}
+        {s.writes === "plan" ? (
+          <Link className="btn sm" to={`/systems/${encodeURIComponent(s.id)}/plan`}>
+            Review plan
+          </Link>
+        ) : null}
       </div>
       <div className="card-body col">
         <dl className="kv">
