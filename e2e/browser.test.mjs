@@ -3,7 +3,9 @@
 // systems through their own APIs), a dead-letter replay (exactly one new attempt) and a re-plan
 // (followed until it fails again), a reconciliation started and followed from the Systems page,
 // one that found too many records gone kept by an admin with a note, a new system's form
-// switched to SCIM 2.0 and one switched to SQL, and a screenshot of every page in docs/screenshots/.
+// switched to SCIM 2.0 and one switched to SQL, payroll's writes held in a plan that an admin
+// reviews and enables (the held change then reaches payroll), and a screenshot of every page in
+// docs/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync } from "node:fs";
@@ -341,4 +343,54 @@ test("systems: a reconciliation that finds too many records gone deletes nothing
   await page.getByRole("region", { name: "Reconciliations waiting for an admin" }).waitFor({ state: "detached", timeout: 10_000 });
   const after = (await api("/api/records?system=payroll&external_id=" + encodeURIComponent(gone[0].id)));
   assert.equal(after.json?.deleted ?? false, false, `a kept record is not deleted (${before?.id})`);
+});
+
+test("plan: an admin reviews what payroll would be sent and enables it from the plan; the change reaches payroll", async () => {
+  // Hold payroll's writes, as a system saved from the console is held.
+  const ws = (await api("/api/workspace")).json;
+  const payroll = ws.systems.find((s) => s.id === "payroll");
+  const held = await api("/api/systems/payroll", { method: "PUT", body: { ...payroll, writes: "plan" } });
+  assert.equal(held.status, 200, held.text);
+  let record;
+  for (let id = 1; id < 50 && !record; id++) {
+    const r = (await api(`/api/records/${id}`)).json;
+    if (r?.links?.hris && r?.links?.payroll) record = r;
+  }
+  assert.ok(record, "a person in both systems");
+  const hrisHeaders = { "X-API-Key": demo.hrisKey };
+  const worker = (await http(`${demo.hris}/api/v1/workers/${record.links.hris}`, { headers: hrisHeaders })).json;
+  const family = worker.full_name.split(" ").slice(1).join(" ");
+  const edited = await http(`${demo.hris}/api/v1/workers/${record.links.hris}`, { method: "PATCH", headers: hrisHeaders, body: { full_name: `Planny ${family}` } });
+  assert.equal(edited.status, 200, edited.text);
+  await until("the HRIS change planned for payroll", async () =>
+    (await api("/api/systems/payroll/plan?op=update&limit=10000")).json.items.some((w) => w.record_id === record.id && w.fields.some((f) => f.field === "given_name" && f.to === "Planny")),
+  );
+
+  await go("/systems");
+  await page.getByRole("article", { name: /Acme Payroll/ }).getByRole("link", { name: "Review plan" }).click();
+  await page.getByRole("heading", { name: "Plan for Acme Payroll" }).waitFor();
+  await page.getByRole("button", { name: "updates" }).click();
+  await page.getByRole("cell", { name: "Planny", exact: true }).first().waitFor();
+  await page.screenshot({ path: join(SHOTS, "plan.png") });
+  // The demo keeps editing people, so the plan may grow between review and enabling: the
+  // engine then refuses and the page shows the new plan to enable.
+  for (let attempt = 1; ; attempt++) {
+    await page.getByRole("button", { name: "Enable writes" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: /^Enable and send/ }).click();
+    const outcome = await Promise.race([
+      page.getByText("Writes to Acme Payroll enabled").waitFor().then(() => "enabled", () => null),
+      page.getByText("Writes were not enabled").first().waitFor().then(() => "refused", () => null),
+    ]);
+    if (outcome === "enabled") break;
+    assert.ok(attempt < 5, `enabling was refused ${attempt} times`);
+  }
+  await page.getByText("writes enabled").waitFor();
+  const token = (await http(`${demo.payroll}/oauth/token`, { method: "POST", form: { grant_type: "client_credentials", client_id: "concord-demo", client_secret: demo.payrollSecret } })).json.access_token;
+  await until("payroll to hold the change held in the plan", async () =>
+    (await http(`${demo.payroll}/v2/employees/${record.links.payroll}`, { headers: { authorization: `Bearer ${token}` } })).json?.first_name === "Planny",
+    { timeoutMs: 45_000, everyMs: 1000 },
+  );
+  const audit = (await api("/api/audit?system=payroll&limit=50")).json;
+  assert.ok(audit.some((e) => e.rule === "config:writes_enabled"), "enabling is in the audit");
+  assert.deepEqual(problems, []);
 });

@@ -105,6 +105,12 @@ async fn readable_urls(api: &Api, admin: &str, record: i64) -> Vec<String> {
             p if p.starts_with("/api/records/") => vec![record],
             _ => vec![0],
         };
+        if pattern.starts_with("/api/systems/{id}") {
+            for system in ["hris", "payroll"] {
+                urls.push(pattern.replace("{id}", system));
+            }
+            continue;
+        }
         for id in ids {
             let url = match *pattern {
                 "/api/records" => "/api/records?system=hris&external_id=H1".to_owned(),
