@@ -321,7 +321,12 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
   // The values to choose from: the base, the golden value, each reporting system's value.
   const options: { pick: Pick; label: string; value: unknown; sub?: string }[] = [];
   if (fieldException) {
-    if ("base" in d) options.push({ pick: { kind: "base" }, label: "Base", value: d.base, sub: "what all systems last agreed on" });
+    if ("base" in d) {
+      // No base: the reporting system never held an agreed value for the field. In the demo
+      // this is a salary that differed between the seeded systems when they were first linked.
+      const sub = d.base === null || d.base === undefined ? `none: ${e.system ?? "the system"} never held an agreed value (they differed when first linked)` : "what all systems last agreed on";
+      options.push({ pick: { kind: "base" }, label: "Base", value: d.base, sub });
+    }
     options.push({
       pick: { kind: "golden" },
       label: "Golden",
