@@ -11,12 +11,32 @@ use super::*;
 use crate::model::WritesMode;
 use crate::plan::{PlanCounts, PlanView, PlannedWrite};
 
+/// One kind of planned write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanOp {
+    Create,
+    Update,
+    Delete,
+}
+
+impl PlanOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
 /// Which planned writes to list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PlanQuery {
-    /// `create`, `update` or `delete` (default: all).
-    pub op: Option<String>,
+    /// Only writes of this kind (default: all).
+    #[param(inline)]
+    pub op: Option<PlanOp>,
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
     #[param(minimum = 0, maximum = 1000000000)]
@@ -25,11 +45,6 @@ pub struct PlanQuery {
 
 impl input::Checked for PlanQuery {
     fn check(&self) -> Result<(), String> {
-        if let Some(op) = &self.op
-            && !["create", "update", "delete"].contains(&op.as_str())
-        {
-            return Err(format!("op: '{op}' is not create, update or delete"));
-        }
         input::page(self.limit, self.offset)
     }
 }
@@ -102,7 +117,7 @@ pub(super) async fn plan(
         .engine
         .planned_writes(
             &id,
-            q.op.as_deref(),
+            q.op.map(PlanOp::as_str),
             q.limit.unwrap_or(100),
             q.offset.unwrap_or(0),
         )

@@ -4911,8 +4911,8 @@ export interface operations {
     plan: {
         parameters: {
             query?: {
-                /** @description `create`, `update` or `delete` (default: all). */
-                op?: string;
+                /** @description Only writes of this kind (default: all). */
+                op?: "create" | "update" | "delete";
                 limit?: number;
                 offset?: number;
             };
