@@ -174,17 +174,23 @@ pub async fn seal_legacy(pool: &SqlitePool) -> Result<u64> {
             .flatten()
             .and_then(|h| h.try_into().ok())
             .unwrap_or(GENESIS);
+        let mut hashes: Vec<(i64, String)> = Vec::with_capacity(rows.len());
         for row in &rows {
             let entry = StoredEntry::from_row(row)?;
             let hash = entry.hash(&previous);
-            sqlx::query("UPDATE audit SET hash = ? WHERE id = ?")
-                .bind(hash.as_slice())
-                .bind(entry.id)
-                .execute(&mut *tx)
-                .await?;
+            hashes.push((entry.id, hex::encode(hash)));
             previous = hash;
-            sealed += 1;
         }
+        // One statement for the chunk, the hashes bound as one JSON array: a statement per
+        // entry made sealing a million entries take over a minute.
+        sqlx::query(
+            "UPDATE audit SET hash = unhex(s.value ->> '$[1]')
+             FROM json_each(?) AS s WHERE audit.id = s.value ->> '$[0]'",
+        )
+        .bind(serde_json::to_string(&hashes)?)
+        .execute(&mut *tx)
+        .await?;
+        sealed += hashes.len() as u64;
         tx.commit().await?;
     }
 }
