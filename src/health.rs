@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 /// How long a due write may wait with nothing sent to its system before the system is stuck.
 pub const STUCK_AFTER_SECS: f64 = 120.0;
 
-/// Longest error text kept for the dashboard.
+/// Longest error text kept for the dashboard, in bytes.
 const ERROR_CHARS: usize = 300;
 
 /// A system's state, worst first: `failing`, `stuck`, `retrying`, `paused`, `planning`,
@@ -63,13 +63,10 @@ impl ReadHealth {
     }
 }
 
-/// An error as the dashboard shows it: one line, at most [`ERROR_CHARS`] characters.
+/// An error as the dashboard shows it: one line, at most [`ERROR_CHARS`] bytes.
 pub fn shorten(error: &str) -> String {
     let one_line = error.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(ERROR_CHARS) {
-        Some((cut, _)) => format!("{}…", &one_line[..cut]),
-        None => one_line,
-    }
+    crate::connector::truncate(&one_line, ERROR_CHARS)
 }
 
 /// What was observed of one system, for [`verdict`].

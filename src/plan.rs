@@ -32,10 +32,6 @@ impl PlanCounts {
     pub fn same_writes(&self, other: &Self) -> bool {
         (self.creates, self.updates, self.deletes) == (other.creates, other.updates, other.deletes)
     }
-
-    pub fn writes(&self) -> i64 {
-        self.creates + self.updates + self.deletes
-    }
 }
 
 /// One field of a planned write.

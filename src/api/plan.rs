@@ -67,20 +67,13 @@ pub struct WritesEnabled {
 }
 
 fn known_system(c: &Console, id: &str) -> Result<crate::model::SystemConfig, ApiError> {
-    c.engine
-        .workspace()
-        .config
-        .systems
-        .iter()
-        .find(|s| s.id == id)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no system '{id}'"),
-            )
-        })
+    c.engine.workspace().system(id).cloned().ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no system '{id}'"),
+        )
+    })
 }
 
 /// Masks the values of fields `who` may not see.

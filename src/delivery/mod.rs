@@ -154,10 +154,8 @@ impl Engine {
     /// Whether `system`'s writes wait in a plan for an admin to enable them.
     pub fn writes_held(&self, system: &str) -> bool {
         self.workspace()
-            .config
-            .systems
-            .iter()
-            .any(|s| s.id == system && s.writes_held())
+            .system(system)
+            .is_some_and(crate::model::SystemConfig::writes_held)
     }
 
     /// The objects whose creates to `system` wait: a system the engine lists (polled, or
