@@ -2,6 +2,7 @@
 //! in SQLite. The semantics are in `docs/sync-semantics.md`; the modules follow its vocabulary.
 
 pub mod api;
+pub mod approvals;
 pub mod audit;
 pub mod audit_chain;
 pub mod clock;

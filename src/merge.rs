@@ -710,6 +710,7 @@ mod tests {
             references: None,
             description: None,
             max_length: None,
+            currency: None,
         };
         ObjectSchema {
             name: "employee".into(),

@@ -112,6 +112,11 @@ pub struct FieldDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_length: Option<usize>,
+    /// For `money`: its currency, so people see `$80,500.00` rather than `80500`. Either an
+    /// ISO 4217 code (`USD`) for every record, or the name of a `currency` field of the same
+    /// object (`pay_currency`) whose value gives each record's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// What a delete reported by one system does to the others.
@@ -160,6 +165,21 @@ impl ObjectSchema {
             .max_length
             .or_else(|| self.max_lengths.get(&field.field_type).copied())
             .unwrap_or_else(|| field.field_type.default_max_length())
+    }
+
+    /// The currency of money field `field` in a record holding `values`: the field's fixed
+    /// code, or the value of the currency field it names. None when the field has no
+    /// currency, or the record holds no code.
+    pub fn currency_of(&self, field: &str, values: &Fields) -> Option<String> {
+        let currency = self.field(field)?.currency.as_deref()?;
+        if self.field(currency).is_none() {
+            return Some(currency.to_owned());
+        }
+        values
+            .get(currency)
+            .and_then(Value::as_str)
+            .filter(|code| code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()))
+            .map(str::to_ascii_uppercase)
     }
 }
 

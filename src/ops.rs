@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use crate::approvals::ApprovalStep;
 use crate::audit::{Actor, AuditEntry, Direction};
 use crate::error::{EngineError, Result};
 use crate::merge;
@@ -29,6 +30,10 @@ pub struct ExceptionFilter {
     pub record_id: Option<RecordId>,
     /// Only exceptions opened before this time.
     pub opened_before: Option<DateTime<Utc>>,
+    /// Only those a first approver has approved and that await a second person (`true`), or
+    /// only those that do not (`false`).
+    #[serde(default)]
+    pub awaiting_approval: Option<bool>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -47,6 +52,9 @@ pub struct ExceptionView {
     pub updated_at: String,
     pub resolved_by: Option<String>,
     pub resolution: Option<Value>,
+    /// For a money field: its currency (an ISO 4217 code), to show `$80,500.00`.
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 /// What a steward picks as the field's value.
@@ -61,6 +69,9 @@ pub enum Choice {
     System(String),
     /// A value the steward types.
     Custom(Value),
+    /// The value a first approver chose, on a field that needs four eyes: the second
+    /// approval of exactly that value.
+    Approved,
 }
 
 /// What a steward decides about a record one system deleted (a `delete_review` exception).
@@ -215,6 +226,7 @@ fn exception_view(r: &sqlx::sqlite::SqliteRow) -> ExceptionView {
         updated_at: r.get("updated_at"),
         resolved_by: r.get("resolved_by"),
         resolution: parse_json(r.get("resolution")),
+        currency: None,
     }
 }
 
@@ -271,6 +283,15 @@ fn push_exception_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &ExceptionFil
     if let Some(before) = filter.opened_before {
         q.push(" AND created_at < ").push_bind(ts(before));
     }
+    match filter.awaiting_approval {
+        Some(true) => {
+            q.push(" AND json_extract(detail, '$.approval') IS NOT NULL");
+        }
+        Some(false) => {
+            q.push(" AND json_extract(detail, '$.approval') IS NULL");
+        }
+        None => {}
+    }
 }
 
 /// The WHERE clause of a dead-letter list or count (the table is aliased `d`).
@@ -322,12 +343,48 @@ fn is_empty_value(v: &Value) -> bool {
     }
 }
 
+/// Whether `value` may resolve exception `id` on `field`: it must be valid for the field's
+/// type, and an empty value never resolves a required or sensitive field (it would write the
+/// emptiness into every system: a salary of null in payroll).
+pub(crate) fn check_resolution(
+    schema: &crate::model::ObjectSchema,
+    policy: &crate::model::FieldPolicy,
+    id: i64,
+    field: &str,
+    choice: &Choice,
+    value: &Value,
+) -> Result<()> {
+    let def = schema.field(field);
+    if let (Some(def), false) = (def, value.is_null()) {
+        validate_canonical(def.field_type, value)
+            .map_err(|e| EngineError::Invalid(format!("{field}: {e}")))?;
+    }
+    if is_empty_value(value) {
+        let why = if def.is_some_and(|d| d.required) {
+            Some("required")
+        } else if def.is_some_and(|d| d.sensitive) || policy.sensitive {
+            Some("sensitive")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(EngineError::Invalid(format!(
+                "{field} is {why}: exception {id} cannot be resolved to an empty value \
+                 (the chosen {} value is empty); choose or enter a value",
+                choice_name(choice)
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn choice_name(choice: &Choice) -> String {
     match choice {
         Choice::Base => "base".into(),
         Choice::Golden => "golden".into(),
         Choice::System(s) => format!("'{s}'"),
         Choice::Custom(_) => "custom".into(),
+        Choice::Approved => "approved".into(),
     }
 }
 
@@ -373,6 +430,24 @@ impl Engine {
         note: &str,
         actor: &Actor,
     ) -> Result<ResolveOutcome> {
+        self.resolve_as_shown(id, choice, note, actor, None).await
+    }
+
+    /// [`Engine::resolve_exception`], for a person who was shown the values first (a bulk
+    /// preview): when the field's golden value or the chosen value is no longer what they
+    /// saw, nothing is written. The approval, the resolution and their audit entries name
+    /// the digest of what was shown.
+    pub(crate) async fn resolve_as_shown(
+        &self,
+        id: i64,
+        choice: &Choice,
+        note: &str,
+        actor: &Actor,
+        shown: Option<&crate::approvals::Shown>,
+    ) -> Result<ResolveOutcome> {
+        // Held from the first read: two people resolving the same exception at once are
+        // decided one after the other, each on what the other left.
+        let _guard = self.inner.write_lock.lock().await;
         let exception = self.exception(id).await?;
         if exception.status != "open" {
             return Err(EngineError::Conflict(format!(
@@ -392,67 +467,32 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(format!("object '{}'", exception.object)))?
             .clone();
         let golden = self.golden(record_id).await?;
-        let value = match choice {
-            Choice::Base => exception.detail.get("base").cloned().unwrap_or(Value::Null),
-            Choice::Golden => golden.get(&field).cloned().unwrap_or(Value::Null),
-            Choice::System(s) => exception
-                .detail
-                .get("values")
-                .and_then(|v| v.get(s))
-                .cloned()
-                .ok_or_else(|| {
-                    EngineError::Invalid(format!("exception {id} has no value from system '{s}'"))
-                })?,
-            Choice::Custom(v) => v.clone(),
-        };
-        if let (Some(def), false) = (schema.field(&field), value.is_null()) {
-            validate_canonical(def.field_type, &value)
-                .map_err(|e| EngineError::Invalid(format!("{field}: {e}")))?;
-        }
-        let policy = ws.policy(&exception.object, &field);
-        // An empty resolution of a field that must hold something would write the emptiness
-        // into every system (a salary of null in payroll): refused, nothing written.
-        if is_empty_value(&value) {
-            let def = schema.field(&field);
-            let why = if def.is_some_and(|d| d.required) {
-                Some("required")
-            } else if def.is_some_and(|d| d.sensitive) || policy.sensitive {
-                Some("sensitive")
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                return Err(EngineError::Invalid(format!(
-                    "{field} is {why}: exception {id} cannot be resolved to an empty value \
-                     (the chosen {} value is empty); choose or enter a value",
-                    choice_name(choice)
+        let value = crate::approvals::chosen_value(&exception, &field, choice, &golden)?;
+        if let Some(shown) = shown {
+            let current = golden.get(&field).cloned().unwrap_or(Value::Null);
+            if current != shown.current || value != shown.chosen {
+                return Err(EngineError::Conflict(format!(
+                    "exception {id} changed since it was shown: {field} now holds another value \
+                     or the choice gives another; review it again"
                 )));
             }
         }
+        let policy = ws.policy(&exception.object, &field);
+        check_resolution(&schema, &policy, id, &field, choice, &value)?;
         let now = self.now();
         let now_s = ts(now);
-        let _guard = self.inner.write_lock.lock().await;
+        let shown_digest = shown.map(|s| s.digest.as_str());
         let mut tx = crate::store::begin_write(self.pool()).await?;
-        if policy.four_eyes {
-            let first = exception.detail.get("approval").cloned();
-            // The same person by principal id, or by name however it is spaced or cased.
-            let by_same_person = |a: &Value| {
-                actor.same_person(
-                    a.get("by_id").and_then(Value::as_str),
-                    a.get("by").and_then(Value::as_str),
-                )
-            };
-            if first.as_ref().is_some_and(by_same_person) {
+        let step = crate::approvals::approval_step(policy.four_eyes, &exception, actor, &value);
+        match step {
+            ApprovalStep::SamePerson => {
                 return Err(EngineError::Conflict(format!(
                     "{field} needs a second person: {} already approved this resolution",
                     actor.name
                 )));
             }
-            let same_value_by_other = first
-                .as_ref()
-                .is_some_and(|a| a.get("value") == Some(&value));
-            if !same_value_by_other {
-                let approval = json!({ "value": value, "by": actor.name, "by_id": actor.id, "role": actor.role, "at": now_s, "note": note });
+            ApprovalStep::First => {
+                let approval = json!({ "value": value, "by": actor.name, "by_id": actor.id, "role": actor.role, "at": now_s, "note": note, "shown": shown_digest });
                 sqlx::query("UPDATE exceptions SET detail = json_set(detail, '$.approval', json(?)), updated_at = ? WHERE id = ?")
                     .bind(approval.to_string())
                     .bind(&now_s)
@@ -466,7 +506,9 @@ impl Engine {
                             .by(actor.clone())
                             .record(&exception.object, record_id)
                             .field(&field, golden.get(&field), Some(&value))
-                            .detail(json!({ "exception": id, "note": note })),
+                            .detail(
+                                json!({ "exception": id, "note": note, "shown": shown_digest }),
+                            ),
                     ],
                     now,
                 )
@@ -474,6 +516,7 @@ impl Engine {
                 tx.commit().await?;
                 return Ok(ResolveOutcome::AwaitingSecondApproval);
             }
+            ApprovalStep::Second | ApprovalStep::Apply => {}
         }
         let empty = BTreeMap::new();
         let ctx = ws
@@ -487,14 +530,17 @@ impl Engine {
         let rule = format!("resolution:{}", exception.kind);
         let mut plan = merge::resolve(&ctx, &state, &field, &value, actor, &rule, now);
         if let Some(a) = plan.audit.first_mut() {
-            a.detail = Some(json!({ "exception": id, "note": note, "choice": choice }));
+            a.detail = Some(
+                json!({ "exception": id, "note": note, "choice": choice, "shown": shown_digest,
+                "first_approval": exception.detail.get("approval") }),
+            );
         }
         batch
             .apply_plan(&mut tx, &schema, record_id, &plan, &format!("resolve:{id}"))
             .await?;
         batch.finish(&mut tx).await?;
-        let resolution =
-            json!({ "value": value, "choice": choice, "note": note, "role": actor.role });
+        let resolution = json!({ "value": value, "choice": choice, "note": note, "role": actor.role,
+            "shown": shown_digest });
         sqlx::query(
             "UPDATE exceptions SET status = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?, updated_at = ? WHERE id = ?",
         )

@@ -16,6 +16,7 @@ fn field(name: &str, field_type: FieldType) -> FieldDef {
         references: None,
         description: None,
         max_length: None,
+        currency: None,
     }
 }
 
@@ -48,6 +49,8 @@ pub fn employee() -> ObjectSchema {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+    let mut pay_rate = sensitive(field("pay_rate", Money));
+    pay_rate.currency = Some("pay_currency".into());
     let mut manager = field("manager", Reference);
     manager.references = Some("employee".into());
     manager.description = Some("the manager's employee number".into());
@@ -75,7 +78,7 @@ pub fn employee() -> ObjectSchema {
             field("job_title", String),
             field("department", String),
             manager,
-            sensitive(field("pay_rate", Money)),
+            pay_rate,
             field("pay_currency", Currency),
             pay_period,
             pay_frequency,

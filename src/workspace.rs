@@ -77,6 +77,14 @@ impl Workspace {
                     o.name
                 )));
             }
+            for f in &o.fields {
+                check_currency(o, f).map_err(|e| {
+                    bad(format!(
+                        "objects[{}].fields[{}].currency: {e}",
+                        o.name, f.name
+                    ))
+                })?;
+            }
             objects.insert(o.name.clone(), o.clone());
         }
         let mut mappings = HashMap::new();
@@ -202,6 +210,37 @@ impl Workspace {
             policies: self.policies.get(object).unwrap_or(empty),
             systems: self.views.get(object).map(Vec::as_slice).unwrap_or(&[]),
         })
+    }
+}
+
+/// A money field's currency is an ISO 4217 code or a `currency` field of its object; any
+/// other field type has none.
+fn check_currency(
+    object: &crate::model::ObjectSchema,
+    field: &crate::model::FieldDef,
+) -> std::result::Result<(), String> {
+    use crate::transform::FieldType;
+    let Some(currency) = &field.currency else {
+        return Ok(());
+    };
+    if field.field_type != FieldType::Money {
+        return Err("only a money field has a currency".into());
+    }
+    if let Some(named) = object.field(currency) {
+        return if named.field_type == FieldType::Currency {
+            Ok(())
+        } else {
+            Err(format!("'{currency}' is a field, but not of type currency"))
+        };
+    }
+    if currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{currency}' is neither an ISO 4217 code (three capital letters, e.g. USD) nor a \
+             currency field of {}",
+            object.name
+        ))
     }
 }
 

@@ -853,3 +853,320 @@ async fn an_empty_resolution_of_a_sensitive_field_is_refused() {
         "a refused resolution writes nothing to any system"
     );
 }
+
+/// The HRIS maps pay, and pay is shown in US dollars.
+fn hris_maps_salary_in_dollars(config: &mut WorkspaceConfig) {
+    hris_maps_salary(config);
+    for object in &mut config.objects {
+        for field in &mut object.fields {
+            if field.name == "pay_rate" {
+                field.currency = Some("USD".into());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn bulk_four_eyes_needs_two_people_who_were_both_shown_the_values() {
+    let h = Harness::start(hris_maps_salary_in_dollars).await;
+    let api = Api::start(&h).await;
+    let people = [("H1", "E1"), ("H2", "E2"), ("H3", "E3")];
+    for (id, number) in people {
+        let mut person = ada();
+        person["employee_id"] = json!(number);
+        person["email"] = json!(format!("{}@acme.example", number.to_lowercase()));
+        h.hris.edit(id, person);
+    }
+    h.settle().await;
+    let payroll_ids: Vec<String> = h.payroll.records().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(payroll_ids.len(), 3, "three employees reach payroll");
+    // Both sides change each person's pay at once: three conflicts on a four-eyes field.
+    for (i, (id, _)) in people.iter().enumerate() {
+        h.hris
+            .edit(id, json!({ "salary": format!("{}.00", 90_000 + i * 1000) }));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for pid in &payroll_ids {
+        h.payroll.edit(pid, json!({ "salary_cents": 8_800_000 }));
+    }
+    h.settle().await;
+    let (stella, _) = api.token("Stella Steward", "steward").await;
+    let (kim, kim_id) = api.token("Kim Keeper", "steward").await;
+    let (vic, _) = api.token("Vic Viewer", "viewer").await;
+    let hris_pay = |h: &Harness| -> Vec<Value> {
+        people
+            .iter()
+            .map(|(id, _)| h.hris.record(id).expect("kept")["salary"].clone())
+            .collect()
+    };
+    let before = hris_pay(&h);
+    let written = writes(&h);
+    let take_payroll = json!({ "filter": { "field": "pay_rate" }, "choice": { "choose": "system", "value": "payroll" } });
+
+    // Stella is shown each record's pay, current -> chosen, before approving.
+    let (status, shown) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve/preview",
+            &stella,
+            Some(take_payroll.clone()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a steward previews a bulk set: {shown}"
+    );
+    let items = shown["items"].as_array().expect("items");
+    assert_eq!(
+        items.len(),
+        3,
+        "the preview lists every exception in the set: {shown}"
+    );
+    let mut current: Vec<&str> = items.iter().filter_map(|i| i["current"].as_str()).collect();
+    current.sort_unstable();
+    assert_eq!(
+        current,
+        ["90000", "91000", "92000"],
+        "the preview shows each record's current value: {shown}"
+    );
+    for item in items {
+        assert_eq!(
+            item["chosen"],
+            json!("88000"),
+            "and the value chosen to replace it: {item}"
+        );
+        assert_eq!(
+            item["step"],
+            json!("first_approval"),
+            "a four-eyes field is only approved first: {item}"
+        );
+        assert_eq!(
+            item["currency"],
+            json!("USD"),
+            "money comes with its currency: {item}"
+        );
+    }
+    let stella_digest = shown["digest"].as_str().expect("digest").to_owned();
+
+    // Approving without having been shown the values is refused, and nothing is recorded.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve",
+            &stella,
+            Some(take_payroll.clone()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::PRECONDITION_REQUIRED,
+        "a four-eyes bulk set needs the preview it was shown: {body}"
+    );
+    assert_eq!(body["code"], json!("preview_required"));
+    let (_, queue) = api.call(Method::GET, "/api/approvals", &kim, None).await;
+    assert_eq!(
+        queue["awaiting_you"],
+        json!(0),
+        "a refused bulk call records no approval: {queue}"
+    );
+
+    let mut approve = take_payroll.clone();
+    approve["shown"] = json!(stella_digest);
+    approve["note"] = json!("pay rises agreed by HR");
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve",
+            &stella,
+            Some(approve),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["awaiting_second_approval"],
+        json!(3),
+        "each is approved once, by Stella: {body}"
+    );
+    assert_eq!(
+        body["applied"],
+        json!(0),
+        "one person applies nothing on a four-eyes field: {body}"
+    );
+    let firsts = api.audit("", "resolution:first_approval").await;
+    assert_eq!(firsts.len(), 3, "each first approval is audited");
+    assert!(
+        firsts
+            .iter()
+            .all(|a| a["detail"]["shown"] == json!(stella_digest)),
+        "each first approval names the preview its approver was shown: {firsts:?}"
+    );
+
+    // The second person's queue lists the approvals awaiting them, with the approved values.
+    let (_, queue) = api.call(Method::GET, "/api/approvals", &kim, None).await;
+    assert_eq!(
+        queue["awaiting_you"],
+        json!(3),
+        "three approvals await Kim: {queue}"
+    );
+    for item in queue["items"].as_array().expect("items") {
+        assert_eq!(
+            item["first_approval"]["by"],
+            json!("Stella Steward"),
+            "{item}"
+        );
+        assert_eq!(
+            item["chosen"], item["first_approval"]["value"],
+            "the queue shows the value approved: {item}"
+        );
+        assert_eq!(
+            item["chosen"],
+            json!("88000"),
+            "the value approved is payroll's: {item}"
+        );
+    }
+    let (_, own) = api.call(Method::GET, "/api/approvals", &stella, None).await;
+    assert_eq!(
+        own["awaiting_you"],
+        json!(0),
+        "nothing awaits the first approver: {own}"
+    );
+    assert_eq!(
+        own["awaiting_others"],
+        json!(3),
+        "her approvals await someone else: {own}"
+    );
+    let (_, masked) = api.call(Method::GET, "/api/approvals", &vic, None).await;
+    let masked_text = masked.to_string();
+    assert!(
+        !masked_text.contains("90000")
+            && !masked_text.contains("88000")
+            && masked_text.contains("••••"),
+        "a viewer sees the queue with pay masked: {masked}"
+    );
+
+    // Stella cannot give the second approval, in bulk either.
+    let second =
+        json!({ "filter": { "awaiting_approval": true }, "choice": { "choose": "approved" } });
+    let (_, own_preview) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve/preview",
+            &stella,
+            Some(second.clone()),
+        )
+        .await;
+    let mut again = second.clone();
+    again["shown"] = own_preview["digest"].clone();
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve",
+            &stella,
+            Some(again),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["applied"],
+        json!(0),
+        "the first approver is not a second person: {body}"
+    );
+    assert_eq!(body["failed"].as_array().map(Vec::len), Some(3), "{body}");
+
+    // Kim approving on what Stella was shown (not what Kim was shown) is refused.
+    let mut stale = second.clone();
+    stale["shown"] = json!(stella_digest);
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve",
+            &kim,
+            Some(stale),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a digest of another view is not what Kim was shown: {body}"
+    );
+    assert_eq!(body["code"], json!("preview_changed"));
+    h.settle().await;
+    assert_eq!(
+        hris_pay(&h),
+        before,
+        "nothing reaches the HRIS before a second person approves"
+    );
+    assert_eq!(
+        writes(&h),
+        written,
+        "no system is written before the second approval"
+    );
+
+    // Kim is shown the values, then approves them: they are applied everywhere.
+    let (_, kim_preview) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve/preview",
+            &kim,
+            Some(second.clone()),
+        )
+        .await;
+    for item in kim_preview["items"].as_array().expect("items") {
+        assert_eq!(
+            item["step"],
+            json!("second_approval"),
+            "Kim's approval applies: {item}"
+        );
+        assert_eq!(item["first_approval"]["by"], json!("Stella Steward"));
+    }
+    let kim_digest = kim_preview["digest"].as_str().expect("digest").to_owned();
+    let mut approve = second.clone();
+    approve["shown"] = json!(kim_digest);
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/exceptions/bulk-resolve",
+            &kim,
+            Some(approve),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["applied"],
+        json!(3),
+        "a second person's approval applies each: {body}"
+    );
+    h.settle().await;
+    assert_eq!(
+        hris_pay(&h),
+        [json!("88000.00"), json!("88000.00"), json!("88000.00")],
+        "the value both people were shown reaches the HRIS for each person"
+    );
+    let resolutions = api
+        .audit(&format!("actor={kim_id}"), "resolution:conflict")
+        .await;
+    assert_eq!(
+        resolutions.len(),
+        3,
+        "each resolution is audited with the second approver"
+    );
+    for r in &resolutions {
+        assert_eq!(
+            r["detail"]["shown"],
+            json!(kim_digest),
+            "it names what Kim was shown: {r}"
+        );
+        assert_eq!(
+            r["detail"]["first_approval"]["shown"],
+            json!(stella_digest),
+            "and what Stella was shown: {r}"
+        );
+    }
+    let (_, queue) = api.call(Method::GET, "/api/approvals", &kim, None).await;
+    assert_eq!(
+        queue["items"],
+        json!([]),
+        "the queue is empty once approved: {queue}"
+    );
+}

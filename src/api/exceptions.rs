@@ -1,5 +1,6 @@
 //! Exceptions in the console: the steward's queue (listing, one exception, its values masked by
-//! role), resolving one or many (four eyes where the field asks for them), dismissing one, and
+//! role), resolving one (four eyes where the field asks for them; many at once is in
+//! `approvals`), dismissing one, and
 //! deciding a held delete or an ambiguous match.
 
 use super::*;
@@ -17,6 +18,7 @@ pub(super) async fn list_exceptions(
     let total = c.engine.count_exceptions(&filter).await?;
     let mut redactor = Redactor::new(&c.engine, &who);
     for e in &mut list {
+        approvals::with_currency(&c, e).await?;
         redactor.exception(e).await;
     }
     Ok(listed(list, total))
@@ -30,6 +32,7 @@ pub(super) async fn get_exception(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ExceptionView> {
     let mut e = c.engine.exception(id).await?;
+    approvals::with_currency(&c, &mut e).await?;
     Redactor::new(&c.engine, &who).exception(&mut e).await;
     Ok(Json(e))
 }
@@ -48,39 +51,6 @@ pub(super) async fn resolve_exception(
         .resolve_exception(id, &req.choice, &req.note, &who.actor())
         .await?;
     Ok(Json(ResolveResponse { outcome }))
-}
-
-#[utoipa::path(post, path = "/api/exceptions/bulk-resolve", request_body = BulkResolveRequest,
-    responses((status = 200, body = BulkOutcome)), security(("token" = [])))]
-pub(super) async fn bulk_resolve(
-    State(c): State<Console>,
-    who: Principal,
-    ApiJson(req): ApiJson<BulkResolveRequest>,
-) -> ApiResult<BulkOutcome> {
-    let filter = ExceptionFilter {
-        status: Some("open".into()),
-        limit: Some(req.filter.limit.unwrap_or(1000)),
-        ..req.filter
-    };
-    let mut outcome = BulkOutcome {
-        applied: 0,
-        awaiting_second_approval: 0,
-        failed: Vec::new(),
-        remaining: 0,
-    };
-    for e in c.engine.list_exceptions(&filter).await? {
-        match c
-            .engine
-            .resolve_exception(e.id, &req.choice, &req.note, &who.actor())
-            .await
-        {
-            Ok(ResolveOutcome::Applied) => outcome.applied += 1,
-            Ok(ResolveOutcome::AwaitingSecondApproval) => outcome.awaiting_second_approval += 1,
-            Err(err) => outcome.failed.push(format!("exception {}: {err}", e.id)),
-        }
-    }
-    outcome.remaining = c.engine.count_exceptions(&filter).await?;
-    Ok(Json(outcome))
 }
 
 #[utoipa::path(post, path = "/api/exceptions/{id}/dismiss", request_body = NoteRequest, params(("id" = i64, Path)),

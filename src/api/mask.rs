@@ -287,6 +287,35 @@ impl<'a> Redactor<'a> {
         }
     }
 
+    /// One item of a bulk set or the approvals queue: its current, chosen, base and
+    /// first-approved values when its field is hidden; any sensitive value of its record in
+    /// its reason and the first approver's note.
+    pub(crate) async fn bulk_item(&mut self, item: &mut crate::approvals::BulkItem) {
+        if self.sees_all() {
+            return;
+        }
+        self.learn_record(&item.object, item.record_id).await;
+        if let Some(field) = item.field.clone()
+            && self.hides(&item.object, &field)
+        {
+            self.hide(&mut item.current);
+            self.hide(&mut item.base);
+            if let Some(v) = item.chosen.as_mut() {
+                self.hide(v);
+            }
+            if let Some(a) = item.first_approval.as_mut() {
+                self.hide(&mut a.value);
+            }
+        }
+        for text in item
+            .reason
+            .iter_mut()
+            .chain(item.first_approval.as_mut().and_then(|a| a.note.as_mut()))
+        {
+            self.scrub_text(text);
+        }
+    }
+
     /// An audit entry: before and after of a hidden field, the values in its detail, and any
     /// sensitive value of its record in the rest of the detail (a response body, a note).
     pub(crate) async fn audit_row(&mut self, r: &mut AuditRow) {

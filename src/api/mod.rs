@@ -5,6 +5,7 @@
 //! types are generated from that document.
 
 mod admin;
+mod approvals;
 pub mod auth;
 mod dead_letters;
 mod doc;
@@ -245,26 +246,6 @@ pub struct MatchRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BulkResolveRequest {
-    pub filter: ExceptionFilter,
-    /// The rule applied to each: a system's value, the golden value or the base.
-    pub choice: Choice,
-    #[serde(default)]
-    pub note: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BulkOutcome {
-    pub applied: usize,
-    pub awaiting_second_approval: usize,
-    pub failed: Vec<String>,
-    /// Open exceptions still matching the filter afterwards (one call takes at most its
-    /// `limit`, 1000 by default; call again for the rest).
-    #[serde(default)]
-    pub remaining: i64,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReplayResponse {
     pub outcome: ReplayOutcome,
 }
@@ -359,6 +340,8 @@ pub struct ExceptionQuery {
     /// Only exceptions older than this many seconds (at most a century).
     #[param(minimum = 0, maximum = 3153600000_i64)]
     pub older_than_secs: Option<i64>,
+    /// Only those awaiting a second person's approval (`true`), or only those not (`false`).
+    pub awaiting_approval: Option<bool>,
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
     #[param(minimum = 0, maximum = 1000000000)]
@@ -385,6 +368,7 @@ impl ExceptionQuery {
             field: self.field,
             status: self.status,
             record_id: self.record_id,
+            awaiting_approval: self.awaiting_approval,
             // Checked against MAX_AGE_SECS before: no overflow.
             opened_before: self
                 .older_than_secs
@@ -506,6 +490,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("PUT", "/api/policies/{object}", Access::Roles(ADMIN_ONLY, "edit ownership")),
     ("GET", "/api/exceptions", Access::Read),
     ("POST", "/api/exceptions/bulk-resolve", Access::Roles(&[Role::Steward], "resolve exceptions")),
+    ("POST", "/api/exceptions/bulk-resolve/preview", Access::Roles(&[Role::Steward], "resolve exceptions")),
+    ("GET", "/api/approvals", Access::Read),
     ("GET", "/api/exceptions/{id}", Access::Read),
     ("POST", "/api/exceptions/{id}/resolve", Access::Roles(&[Role::Steward], "resolve exceptions")),
     ("POST", "/api/exceptions/{id}/dismiss", Access::Roles(&[Role::Steward], "dismiss exceptions")),
@@ -616,8 +602,13 @@ pub fn router(console: Console) -> Router {
         .route("/api/exceptions", get(exceptions::list_exceptions))
         .route(
             "/api/exceptions/bulk-resolve",
-            post(exceptions::bulk_resolve),
+            post(approvals::bulk_resolve),
         )
+        .route(
+            "/api/exceptions/bulk-resolve/preview",
+            post(approvals::bulk_preview),
+        )
+        .route("/api/approvals", get(approvals::approval_queue))
         .route("/api/exceptions/{id}", get(exceptions::get_exception))
         .route(
             "/api/exceptions/{id}/resolve",

@@ -42,6 +42,7 @@ fn employee_schema() -> Result<Value, serde_json::Error> {
         references: None,
         description: Some(description.into()),
         max_length: None,
+        currency: None,
     };
     schema.fields.push(field(
         "retirement_contribution_pct",

@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["approval_queue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit": {
         parameters: {
             query?: never;
@@ -223,6 +240,23 @@ export interface paths {
         put?: never;
         /** @description Roles: admin, steward. */
         post: operations["bulk_resolve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/exceptions/bulk-resolve/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin, steward. */
+        post: operations["bulk_preview"];
         delete?: never;
         options?: never;
         head?: never;
@@ -782,6 +816,18 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The resolutions awaiting a second person. */
+        ApprovalQueue: {
+            /**
+             * @description Each awaiting resolution as the caller would decide it: `second_approval` when they may
+             *     approve it, `refused` when they gave the first approval themselves.
+             */
+            items: components["schemas"]["BulkItem"][];
+            /** @description How many the caller may approve. */
+            awaiting_you: number;
+            /** @description How many the caller approved first, awaiting someone else. */
+            awaiting_others: number;
+        };
         AuditRow: {
             /** Format: int64 */
             id: number;
@@ -835,6 +881,30 @@ export interface components {
             id: number;
             reason: string;
         };
+        /** @description One exception of a bulk set, with the values its person decides on. */
+        BulkItem: {
+            /** Format: int64 */
+            exception: number;
+            kind: string;
+            object: string;
+            record_id?: null | components["schemas"]["i64"];
+            field?: string | null;
+            /** @description The system the exception came from. */
+            system?: string | null;
+            /** @description The field's golden value now. */
+            current: unknown;
+            /** @description The value the rule chooses (none when it cannot choose one). */
+            chosen?: unknown;
+            /** @description The value all systems last agreed on. */
+            base: unknown;
+            /** @description Whether the field needs a second person's approval. */
+            four_eyes: boolean;
+            first_approval?: null | components["schemas"]["FirstApproval"];
+            step: components["schemas"]["BulkStep"];
+            reason?: string | null;
+            /** @description For a money field: its currency (an ISO 4217 code), to show `$80,500.00`. */
+            currency?: string | null;
+        };
         BulkOutcome: {
             applied: number;
             awaiting_second_approval: number;
@@ -846,12 +916,42 @@ export interface components {
              */
             remaining?: number;
         };
+        /** @description A bulk set as its person is shown it, before deciding. */
+        BulkPreview: {
+            items: components["schemas"]["BulkItem"][];
+            /** @description How many items need four eyes. */
+            four_eyes: number;
+            /**
+             * @description The digest of exactly these items and values, computed before any masking. A bulk
+             *     resolution touching a four-eyes field sends it back as `shown`.
+             */
+            digest: string;
+        };
+        BulkPreviewRequest: {
+            filter: components["schemas"]["ExceptionFilter"];
+            choice: components["schemas"]["Choice"];
+        };
         BulkResolveRequest: {
             filter: components["schemas"]["ExceptionFilter"];
-            /** @description The rule applied to each: a system's value, the golden value or the base. */
+            /**
+             * @description The rule applied to each: a system's value, the golden value, the base, or (for a
+             *     second approval) the value the first approver chose.
+             */
             choice: components["schemas"]["Choice"];
             note?: string;
+            /**
+             * @description The digest of the preview the caller was shown (`POST
+             *     /api/exceptions/bulk-resolve/preview` with the same filter and choice). Required when
+             *     any exception in the set needs four eyes; when given, a set that changed since is
+             *     refused and nothing is written.
+             */
+            shown?: string | null;
         };
+        /**
+         * @description What deciding one exception of a bulk set would do.
+         * @enum {string}
+         */
+        BulkStep: "apply" | "first_approval" | "second_approval" | "refused";
         /** @description Whether change capture is installed, and the SQL that installs it. */
         CaptureStatus: {
             /** @description The statements an install runs, in order, as one script. */
@@ -910,6 +1010,9 @@ export interface components {
             value: unknown;
             /** @enum {string} */
             choose: "custom";
+        } | {
+            /** @enum {string} */
+            choose: "approved";
         };
         /**
          * @description Optimistic concurrency for writes. The token is opaque: it is sent back exactly as the
@@ -1072,6 +1175,11 @@ export interface components {
              * @description Only exceptions opened before this time.
              */
             opened_before?: string | null;
+            /**
+             * @description Only those a first approver has approved and that await a second person (`true`), or
+             *     only those that do not (`false`).
+             */
+            awaiting_approval?: boolean | null;
             /** Format: int64 */
             limit?: number | null;
             /** Format: int64 */
@@ -1091,6 +1199,8 @@ export interface components {
             updated_at: string;
             resolved_by?: string | null;
             resolution?: unknown;
+            /** @description For a money field: its currency (an ISO 4217 code), to show `$80,500.00`. */
+            currency?: string | null;
         };
         /** @description Overrides of what the server's ServiceProviderConfig says it supports. */
         FeatureOverrides: {
@@ -1116,6 +1226,12 @@ export interface components {
              *     system is a validation exception, never a write.
              */
             max_length?: number | null;
+            /**
+             * @description For `money`: its currency, so people see `$80,500.00` rather than `80500`. Either an
+             *     ISO 4217 code (`USD`) for every record, or the name of a `currency` field of the same
+             *     object (`pay_currency`) whose value gives each record's currency.
+             */
+            currency?: string | null;
         };
         /** @description Ownership and policies of one canonical field. */
         FieldPolicy: {
@@ -1135,6 +1251,14 @@ export interface components {
          * @enum {string}
          */
         FieldType: "string" | "date" | "timestamp" | "money" | "phone" | "email" | "enum" | "reference" | "bool" | "number" | "currency" | "set";
+        /** @description Who approved first, what and when. */
+        FirstApproval: {
+            by: string;
+            role?: string | null;
+            at?: string | null;
+            value: unknown;
+            note?: string | null;
+        };
         /** @description How to ask for records changed since a cursor. */
         Incremental: {
             param: string;
@@ -2000,6 +2124,34 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    approval_queue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalQueue"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     audit: {
         parameters: {
             query?: {
@@ -2700,6 +2852,8 @@ export interface operations {
                 record_id?: components["schemas"]["i64"];
                 /** @description Only exceptions older than this many seconds (at most a century). */
                 older_than_secs?: number;
+                /** @description Only those awaiting a second person's approval (`true`), or only those not (`false`). */
+                awaiting_approval?: boolean;
                 limit?: number;
                 offset?: number;
             };
@@ -2758,6 +2912,101 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BulkOutcome"];
+                };
+            };
+            /** @description The body is not JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the set changed since its preview was shown (`preview_changed`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the console accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is JSON but does not fit: a wrong type, a missing or unknown member, or a value the operation refuses. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the set holds a four-eyes field and no preview was shown (`preview_required`) */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    bulk_preview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkPreviewRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkPreview"];
                 };
             };
             /** @description The body is not JSON. */
