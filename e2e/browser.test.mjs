@@ -4,7 +4,8 @@
 // (followed until it fails again), a reconciliation started and followed from the Systems page,
 // one that found too many records gone kept by an admin with a note, a new system's form
 // switched to SCIM 2.0 and one switched to SQL, payroll's writes held in a plan that an admin
-// reviews and enables (the held change then reaches payroll), and a screenshot of every page in
+// reviews and enables (the held change then reaches payroll), a bulk set of salary conflicts
+// approved by two stewards who each see every value, and a screenshot of every page in
 // docs/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -61,6 +62,7 @@ test("every page renders; a screenshot of each", async () => {
   const pages = [
     ["dashboard", "/", "Dashboard"],
     ["exceptions", "/exceptions", "Exceptions"],
+    ["approvals", "/approvals", "Approvals"],
     ["dead-letters", "/dead-letters", "Dead letters"],
     ["audit", "/audit", "Audit"],
     ["systems", "/systems", "Systems"],
@@ -392,5 +394,96 @@ test("plan: an admin reviews what payroll would be sent and enables it from the 
   );
   const audit = (await api("/api/audit?system=payroll&limit=50")).json;
   assert.ok(audit.some((e) => e.rule === "config:writes_enabled"), "enabling is in the audit");
+  assert.deepEqual(problems, []);
+});
+
+test("approvals: two stewards approve a bulk set of salary conflicts, each shown every value", async () => {
+  await until("open salary conflicts without an approval", async () =>
+    (await api("/api/exceptions?kind=conflict&field=pay_rate&awaiting_approval=false&limit=100")).json.length >= 2,
+  { timeoutMs: 60_000 });
+  const tokenFor = async (name) => {
+    const issued = await api("/api/tokens", { method: "POST", body: { name, role: "steward" } });
+    assert.equal(issued.status, 200, issued.text);
+    return issued.json.token;
+  };
+  const first = await tokenFor("e2e bulk steward one");
+  const second = await tokenFor("e2e bulk steward two");
+
+  // The first steward previews payroll's salaries for every conflict, then approves them.
+  const one = await ctx.newPage();
+  one.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  await one.goto(`${demo.origin}/exceptions?kind=conflict&field=pay_rate#token=${first}`);
+  await one.getByRole("button", { name: "Resolve filtered…" }).click();
+  const bulk = one.getByRole("dialog", { name: "Resolve filtered exceptions" });
+  await bulk.getByLabel("Keep").selectOption({ label: "Acme Payroll's value" });
+  const shown = bulk.getByRole("table", { name: "Each record's value now and the value chosen" });
+  await shown.locator("tbody tr").first().waitFor();
+  assert.match(await shown.innerText(), /\$\d{1,3}(,\d{3})*\.\d{2}/, "salaries are shown in dollars, not as bare numbers");
+  await one.screenshot({ path: join(SHOTS, "bulk-resolve.png") });
+  // The demo keeps editing people: a set that changed while it was reviewed is refused and
+  // shown again.
+  for (let attempt = 1; ; attempt++) {
+    await bulk.getByRole("button", { name: /^Approve \d+$/ }).click();
+    const outcome = await Promise.race([
+      bulk.getByText(/need a second approver/).waitFor().then(() => "approved", () => null),
+      one.getByText("The set changed while you reviewed it").first().waitFor().then(() => "changed", () => null),
+    ]);
+    if (outcome === "approved") break;
+    assert.ok(attempt < 5, `the first approval was refused ${attempt} times`);
+    await shown.locator("tbody tr").first().waitFor();
+  }
+  await one.close();
+  const approved = (await api("/api/exceptions?field=pay_rate&awaiting_approval=true&limit=1000")).json
+    .filter((e) => e.detail.approval?.by === "e2e bulk steward one");
+  assert.ok(approved.length >= 2, `the first steward's approvals await a second person (${approved.length})`);
+  for (const e of approved) assert.equal(e.status, "open", "a first approval writes nothing");
+
+  // The second steward sees them in their queue, with the count in the navigation.
+  const two = await ctx.newPage();
+  two.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  await two.goto(`${demo.origin}/approvals#token=${second}`);
+  const nav = two.getByRole("navigation", { name: "Main" }).getByRole("link", { name: /^Approvals/ });
+  await until("the navigation to count the approvals awaiting the second steward", async () => {
+    const label = await nav.locator(".count").getAttribute("aria-label");
+    const n = Number(/^(\d+)/.exec(label ?? "")?.[1] ?? 0);
+    return n >= approved.length ? n : false;
+  });
+  await two.getByRole("button", { name: /^Review and approve \d+$/ }).click();
+  const dialog = two.getByRole("dialog", { name: "Second approval" });
+  const values = dialog.getByRole("table", { name: "The values you approve" });
+  await values.locator("tbody tr").first().waitFor();
+  const text = await values.innerText();
+  assert.match(text, /e2e bulk steward one/, "the second steward sees who approved first");
+  assert.match(text, /\$\d{1,3}(,\d{3})*\.\d{2}/, "and each value in dollars");
+  await two.screenshot({ path: join(SHOTS, "approvals.png") });
+  for (let attempt = 1; ; attempt++) {
+    await dialog.getByRole("button", { name: /^Approve and apply \d+$/ }).click();
+    const outcome = await Promise.race([
+      two.getByText(/approved and applied/).first().waitFor().then(() => "applied", () => null),
+      two.getByText("These approvals changed while you reviewed them").first().waitFor().then(() => "changed", () => null),
+    ]);
+    if (outcome === "applied") break;
+    assert.ok(attempt < 5, `the second approval was refused ${attempt} times`);
+    await values.locator("tbody tr").first().waitFor();
+  }
+  await two.close();
+
+  // Each is resolved with the payroll value, and the audit keeps what both were shown.
+  const resolved = await until("the approved conflicts resolved", async () => {
+    const now = await Promise.all(approved.map(async (e) => (await api(`/api/exceptions/${e.id}`)).json));
+    return now.every((e) => e.status === "resolved") ? now : false;
+  });
+  for (const e of resolved) assert.equal(e.resolution.value, e.detail.values.payroll, `exception ${e.id} takes payroll's salary`);
+  const audit = (await api(`/api/audit?record_id=${approved[0].record_id}&limit=200`)).json;
+  const entry = audit.find((a) => a.rule === "resolution:conflict" && a.detail?.exception === approved[0].id);
+  assert.ok(entry, "the resolution is audited");
+  assert.equal(entry.actor, "e2e bulk steward two");
+  assert.ok(entry.detail.shown && entry.detail.first_approval?.shown, "the audit names the preview each steward was shown");
+  const record = (await api(`/api/records/${approved[0].record_id}`)).json;
+  const expected = Number(approved[0].detail.values.payroll);
+  await until("the HRIS to hold payroll's salary", async () => {
+    const h = await http(`${demo.hris}/api/v1/workers/${record.links.hris}`, { headers: { "X-API-Key": demo.hrisKey } });
+    return Number(h.json?.salary) === expected;
+  }, { timeoutMs: 45_000, everyMs: 1000 });
   assert.deepEqual(problems, []);
 });

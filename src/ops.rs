@@ -34,6 +34,9 @@ pub struct ExceptionFilter {
     /// only those that do not (`false`).
     #[serde(default)]
     pub awaiting_approval: Option<bool>,
+    /// Only these exceptions (a selection).
+    #[serde(default)]
+    pub ids: Option<Vec<i64>>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -282,6 +285,12 @@ fn push_exception_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &ExceptionFil
     }
     if let Some(before) = filter.opened_before {
         q.push(" AND created_at < ").push_bind(ts(before));
+    }
+    if let Some(ids) = &filter.ids {
+        // One bound JSON array, however long the selection (no limit on bound parameters).
+        q.push(" AND id IN (SELECT value FROM json_each(")
+            .push_bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()))
+            .push("))");
     }
     match filter.awaiting_approval {
         Some(true) => {

@@ -369,6 +369,7 @@ impl ExceptionQuery {
             status: self.status,
             record_id: self.record_id,
             awaiting_approval: self.awaiting_approval,
+            ids: None,
             // Checked against MAX_AGE_SECS before: no overflow.
             opened_before: self
                 .older_than_secs

@@ -16,6 +16,7 @@ import {
   LogOut,
   Moon,
   ShieldCheck,
+  UserCheck,
   Sun,
   Workflow,
   Loader2,
@@ -38,6 +39,7 @@ import { PlanPage } from "./pages/Plan";
 import { MapperPage } from "./pages/Mapper";
 import { OwnershipPage } from "./pages/Ownership";
 import { ExceptionsPage } from "./pages/Exceptions";
+import { ApprovalsPage, useApprovals } from "./pages/Approvals";
 import { DeadLettersPage } from "./pages/DeadLetters";
 import { AuditPage, RecordPage } from "./pages/Audit";
 import { TokensPage } from "./pages/Tokens";
@@ -118,6 +120,7 @@ const TITLES: [string, string][] = [
   ["/mapper", "Field mapper"],
   ["/ownership", "Ownership"],
   ["/exceptions", "Exceptions"],
+  ["/approvals", "Approvals"],
   ["/dead-letters", "Dead letters"],
   ["/audit", "Audit"],
   ["/records", "Record lineage"],
@@ -126,6 +129,7 @@ const TITLES: [string, string][] = [
 
 function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: () => void; signOut: () => void }) {
   const metrics = useMetrics();
+  const approvals = useApprovals();
   const loc = useLocation();
   const me = useMe();
   const title = TITLES.find(([p]) => loc.pathname.startsWith(p))?.[1] ?? "Dashboard";
@@ -149,6 +153,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
         <NavItem to="/" icon={<LayoutDashboard size={17} />} label="Dashboard" end />
         <div className="nav-section">Operate</div>
         <NavItem to="/exceptions" icon={<ShieldCheck size={17} />} label="Exceptions" count={open} tone="warm" />
+        <NavItem to="/approvals" icon={<UserCheck size={17} />} label="Approvals" count={approvals.data?.awaiting_you} tone="warm" countLabel="awaiting your approval" />
         <NavItem to="/dead-letters" icon={<AlertOctagon size={17} />} label="Dead letters" count={dead} tone="hot" />
         <NavItem to="/audit" icon={<History size={17} />} label="Audit" />
         <div className="nav-section">Configure</div>
@@ -189,6 +194,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
               <Route path="/ownership" element={<OwnershipPage />} />
               <Route path="/exceptions" element={<ExceptionsPage />} />
               <Route path="/exceptions/:id" element={<ExceptionsPage />} />
+              <Route path="/approvals" element={<ApprovalsPage />} />
               <Route path="/dead-letters" element={<DeadLettersPage />} />
               <Route path="/dead-letters/:id" element={<DeadLettersPage />} />
               <Route path="/audit" element={<AuditPage />} />
@@ -203,13 +209,13 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
   );
 }
 
-function NavItem({ to, icon, label, count, tone, end }: { to: string; icon: ReactNode; label: string; count?: number | undefined; tone?: "hot" | "warm"; end?: boolean }) {
+function NavItem({ to, icon, label, count, tone, end, countLabel }: { to: string; icon: ReactNode; label: string; count?: number | undefined; tone?: "hot" | "warm"; end?: boolean; countLabel?: string }) {
   return (
     <NavLink to={to} end={end} className="nav-item">
       <span aria-hidden="true">{icon}</span>
       <span className="label">{label}</span>
       {count !== undefined ? (
-        <span className={`count ${count > 0 ? tone ?? "" : ""}`} aria-label={`${count} ${label.toLowerCase()}`}>
+        <span className={`count ${count > 0 ? tone ?? "" : ""}`} aria-label={`${count} ${countLabel ?? label.toLowerCase()}`}>
           {count > 9999 ? `${Math.floor(count / 1000)}k` : formatCount(count)}
         </span>
       ) : null}

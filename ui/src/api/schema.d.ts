@@ -1180,6 +1180,8 @@ export interface components {
              *     only those that do not (`false`).
              */
             awaiting_approval?: boolean | null;
+            /** @description Only these exceptions (a selection). */
+            ids?: number[] | null;
             /** Format: int64 */
             limit?: number | null;
             /** Format: int64 */

@@ -1,19 +1,18 @@
 // The parts of an exception's panel that stand on their own: a delete under review and its
 // decision, an ambiguous match's candidates, a closed exception's outcome, a record that keeps
-// changing, a reconciliation's held deletes, and the dialogs to dismiss one exception or resolve
-// a filtered set by one rule.
+// changing, a reconciliation's held deletes, and the dialog to dismiss one exception.
 
 import { useState } from "react";
 import { Link } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { toast } from "sonner";
-import { ArrowRight, CheckCheck, UserCheck } from "lucide-react";
+import { ArrowRight, UserCheck } from "lucide-react";
 import { api, errorMessage } from "../api/client";
-import type { Choice, DeleteDecision, ExceptionView, WorkspaceConfig } from "../api/types";
+import type { DeleteDecision, ExceptionView, WorkspaceConfig } from "../api/types";
 import { suggestedDeactivation } from "../lib/policy";
-import { LOCALE, formatAge, formatTime, parseTyped } from "../lib/format";
+import { LOCALE, formatTime, parseTyped } from "../lib/format";
 import { formatPercent } from "../lib/reconcile";
-import { detailOf, kindLabel } from "../lib/exceptions";
+import { detailOf } from "../lib/exceptions";
 import { Dialog, Field, Spinner, Value } from "./ui";
 
 type DecisionKind = DeleteDecision["kind"];
@@ -130,7 +129,7 @@ export function ResolutionSummary({ e }: { e: ExceptionView }) {
           <>
             <dt>Value</dt>
             <dd>
-              <Value v={r.value ?? null} />
+              <Value v={r.value ?? null} currency={e.currency} />
               {r.choice?.choose ? <span className="faint"> ({r.choice.choose}{typeof r.choice.value === "string" && r.choice.choose === "system" ? `: ${r.choice.value}` : ""})</span> : null}
             </dd>
           </>
@@ -242,120 +241,6 @@ export function DismissDialog({ open, onClose, id, onDone }: { open: boolean; on
       <Field label="Note (required)">
         {(fid) => <textarea id={fid} className="textarea" data-autofocus value={note} onChange={(e) => setNote(e.target.value)} />}
       </Field>
-    </Dialog>
-  );
-}
-
-export function BulkResolveDialog(props: {
-  open: boolean;
-  onClose: () => void;
-  filter: { kind: string | null; system: string | null; field: string | null; age: number | null; record_id: number | null };
-  systems: { id: string; name: string }[];
-  loaded: number | null;
-  onDone: () => void;
-}) {
-  const [rule, setRule] = useState<string>("golden");
-  const [note, setNote] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<{ applied: number; awaiting_second_approval: number; failed: string[] } | null>(null);
-  const { filter } = props;
-  const submit = async () => {
-    setBusy(true);
-    try {
-      const choice: Choice = rule === "golden" ? { choose: "golden" } : rule === "base" ? { choose: "base" } : { choose: "system", value: rule.slice("system:".length) };
-      const r = await api.post(
-        "/api/exceptions/bulk-resolve",
-        {},
-        {
-          filter: {
-            kind: filter.kind,
-            system: filter.system,
-            field: filter.field,
-            record_id: filter.record_id,
-            status: "open",
-            opened_before: filter.age ? new Date(Date.now() - filter.age * 1000).toISOString() : null,
-          },
-          choice,
-          note,
-        },
-      );
-      setResult(r);
-      props.onDone();
-      toast.success(`${r.applied} resolved${r.awaiting_second_approval ? `, ${r.awaiting_second_approval} await a second approver` : ""}${r.failed.length ? `, ${r.failed.length} failed` : ""}`);
-    } catch (err) {
-      toast.error("Bulk resolve failed", { description: errorMessage(err) });
-    } finally {
-      setBusy(false);
-    }
-  };
-  const close = () => {
-    setResult(null);
-    props.onClose();
-  };
-  const scope = [filter.kind ? kindLabel(filter.kind) : "all kinds", filter.system ? `from ${filter.system}` : null, filter.field ? `on ${filter.field}` : null, filter.age ? `older than ${formatAge(filter.age)}` : null, filter.record_id != null ? `record ${filter.record_id}` : null]
-    .filter(Boolean)
-    .join(", ");
-  return (
-    <Dialog
-      open={props.open}
-      onClose={close}
-      title="Resolve filtered exceptions"
-      footer={
-        result ? (
-          <>
-            <span className="spacer" />
-            <button type="button" className="btn primary" onClick={close}>
-              Done
-            </button>
-          </>
-        ) : (
-          <>
-            <span className="spacer" />
-            <button type="button" className="btn" onClick={close}>
-              Cancel
-            </button>
-            <button type="button" className="btn primary" disabled={busy} onClick={() => void submit()}>
-              {busy ? <Spinner /> : <CheckCheck size={16} />} Resolve
-            </button>
-          </>
-        )
-      }
-    >
-      {result ? (
-        <div className="col">
-          <div className="banner info">
-            <div className="b-body">
-              <strong>{result.applied} applied</strong>
-              {result.awaiting_second_approval > 0 ? <span>{result.awaiting_second_approval} need a second approver (four-eyes fields). </span> : null}
-              {result.failed.length > 0 ? <span>{result.failed.length} could not be resolved by this rule:</span> : null}
-            </div>
-          </div>
-          {result.failed.length > 0 ? <pre className="block">{result.failed.join("\n")}</pre> : null}
-        </div>
-      ) : (
-        <>
-          <p>
-            Applies one rule to every <strong>open</strong> exception matching: <strong>{scope}</strong>
-            {props.loaded != null ? ` (${props.loaded.toLocaleString(LOCALE)} now)` : ""}, up to 1,000 per run. Exceptions the rule cannot resolve (an ambiguous match, a system with no value) are listed as failed.
-          </p>
-          <Field label="Keep">
-            {(id) => (
-              <select id={id} className="select" value={rule} onChange={(e) => setRule(e.target.value)} data-autofocus>
-                <option value="golden">The golden value (undo the incoming change)</option>
-                <option value="base">The base (the last agreed value)</option>
-                {props.systems.map((s) => (
-                  <option key={s.id} value={`system:${s.id}`}>
-                    {s.name}'s value
-                  </option>
-                ))}
-              </select>
-            )}
-          </Field>
-          <Field label="Note (kept in the audit)">
-            {(id) => <textarea id={id} className="textarea" value={note} onChange={(e) => setNote(e.target.value)} />}
-          </Field>
-        </>
-      )}
     </Dialog>
   );
 }

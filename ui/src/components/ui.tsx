@@ -3,12 +3,23 @@
 
 import { useEffect, useId, useRef, type ReactNode } from "react";
 import { AlertTriangle, Inbox, Loader2, Lock, X } from "lucide-react";
-import { LOCALE, showValue } from "../lib/format";
+import { LOCALE, formatMoney, showValue } from "../lib/format";
 import { errorMessage, ApiError } from "../api/client";
 
-/** A JSON value as a person reads it. A masked value is shown as such and never revealed. */
-export function Value({ v, title }: { v: unknown; title?: string }) {
+/**
+ * A JSON value as a person reads it. A masked value is shown as such and never revealed. A
+ * money value with its currency reads "$80,500.00"; its canonical text stays in the title.
+ */
+export function Value({ v, title, currency }: { v: unknown; title?: string; currency?: string | null | undefined }) {
   const s = showValue(v);
+  const money = s.kind === "masked" ? null : formatMoney(v, currency);
+  if (money !== null) {
+    return (
+      <span className="v v-money" title={title ?? `${s.text} ${currency}`}>
+        {money}
+      </span>
+    );
+  }
   if (s.kind === "masked") {
     return (
       <span className="v-masked" role="img" aria-label={s.label} title="Hidden: your role may not see sensitive values">
@@ -145,14 +156,14 @@ export function Drawer(props: { open: boolean; onClose: () => void; title: React
   );
 }
 
-export function Dialog(props: { open: boolean; onClose: () => void; title: ReactNode; children: ReactNode; footer?: ReactNode }) {
+export function Dialog(props: { open: boolean; onClose: () => void; title: ReactNode; children: ReactNode; footer?: ReactNode; wide?: boolean }) {
   const ref = useModalFocus(props.open, props.onClose);
   const id = useId();
   if (!props.open) return null;
   return (
     <>
       <div className="overlay over-drawer" onClick={props.onClose} aria-hidden="true" />
-      <div className="dialog" role="dialog" aria-modal="true" aria-labelledby={id} ref={ref} tabIndex={-1}>
+      <div className={props.wide ? "dialog wide" : "dialog"} role="dialog" aria-modal="true" aria-labelledby={id} ref={ref} tabIndex={-1}>
         <div className="drawer-head">
           <h2 id={id}>{props.title}</h2>
           <button type="button" className="btn ghost icon" onClick={props.onClose} aria-label="Close dialog">

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MASK, ageSeconds, containsMasked, formatAge, isMasked, parseTyped, sameValue, showValue } from "./format";
+import { MASK, ageSeconds, containsMasked, formatAge, isMasked, parseTyped, sameValue, showValue, formatMoney } from "./format";
 
 describe("showValue (the masking renderer)", () => {
   it("renders the API's mask as masked, never as the value", () => {
@@ -72,5 +72,23 @@ describe("parseTyped", () => {
   });
   it("reads blank as null", () => {
     expect(parseTyped("  ", "string")).toBeNull();
+  });
+});
+
+describe("formatMoney", () => {
+  it("formats a canonical decimal in its currency", () => {
+    expect(formatMoney("80500", "USD", "en-US")).toBe("$80,500.00");
+    expect(formatMoney("85000.5", "EUR", "en-US")).toBe("€85,000.50");
+    expect(formatMoney(1200, "GBP", "en-GB")).toBe("£1,200.00");
+  });
+  it("keeps every digit of a large amount", () => {
+    expect(formatMoney("12345678901234567.89", "USD", "en-US")).toBe("$12,345,678,901,234,567.89");
+  });
+  it("gives nothing to format without a currency code or a decimal", () => {
+    expect(formatMoney("80500", null)).toBeNull();
+    expect(formatMoney("80500", "dollars")).toBeNull();
+    expect(formatMoney("••••", "USD")).toBeNull();
+    expect(formatMoney("eighty", "USD")).toBeNull();
+    expect(formatMoney(null, "USD")).toBeNull();
   });
 });

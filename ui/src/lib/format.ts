@@ -50,6 +50,23 @@ export function showValue(v: unknown): Shown {
   return { kind: "json", text, label: text };
 }
 
+/**
+ * A money value in its currency, "$80,500.00" for ("80500", "USD") in en-US. The canonical
+ * value is a decimal string; it is formatted from its text, so no digit is lost to floating
+ * point. Null when it is not a decimal or the currency is not an ISO 4217 code Intl knows.
+ */
+export function formatMoney(v: unknown, currency: string | null | undefined, locale: string = LOCALE): string | null {
+  if (!currency || !/^[A-Z]{3}$/.test(currency)) return null;
+  const text = typeof v === "number" ? String(v) : typeof v === "string" ? v.trim() : null;
+  if (text === null || !/^-?\d+(\.\d+)?$/.test(text)) return null;
+  try {
+    // Intl formats a decimal string exactly (ES2023); the cast covers older lib typings.
+    return new Intl.NumberFormat(locale, { style: "currency", currency }).format(text as unknown as number);
+  } catch {
+    return null;
+  }
+}
+
 /** Whether two JSON values are equal (for highlighting which systems agree). */
 export function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;

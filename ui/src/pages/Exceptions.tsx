@@ -21,7 +21,8 @@ import { can, whyNot } from "../lib/roles";
 import { DataTable, type Column } from "../components/DataTable";
 import { Drawer, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
 import { FieldLineage } from "../components/Lineage";
-import { AmbiguousMatch, BulkResolveDialog, DeleteReview, DismissDialog, HeldDeletes, ResolutionSummary, UnstableRecord } from "../components/ExceptionPanels";
+import { BulkResolveDialog } from "../components/BulkResolveDialog";
+import { AmbiguousMatch, DeleteReview, DismissDialog, HeldDeletes, ResolutionSummary, UnstableRecord } from "../components/ExceptionPanels";
 
 const AGES: [string, string][] = [
   ["", "Any age"],
@@ -407,7 +408,7 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
           <dl className="kv">
             <dt>Value</dt>
             <dd>
-              <Value v={d.value ?? null} />
+              <Value v={d.value ?? null} currency={e.currency} />
             </dd>
             {d.paths?.length ? (
               <>
@@ -444,7 +445,7 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
                 </strong>
                 {approval ? (
                   <span>
-                    Approved value <Value v={approval.value ?? null} />
+                    Approved value <Value v={approval.value ?? null} currency={e.currency} />
                     {approval.note ? <> — “{approval.note}”</> : null}.{" "}
                   </span>
                 ) : null}
@@ -472,7 +473,7 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
                     {agreesWithApproval ? <Pill tone="warning">1st approval</Pill> : null}
                   </span>
                   <span className="c-value">
-                    <Value v={o.value ?? null} />
+                    <Value v={o.value ?? null} currency={e.currency} />
                   </span>
                   {o.sub ? <span className="faint" style={{ fontSize: 12 }}>{o.sub}</span> : null}
                 </button>
@@ -507,7 +508,7 @@ function ExceptionDrawer({ id, ws, onClose, onChanged }: { id: number; ws: Works
                 return (
                   <div key={sys} className="row">
                     <span style={{ minWidth: 120 }}>{names.get(sys) ?? sys}</span>
-                    <Value v={v ?? null} />
+                    <Value v={v ?? null} currency={e.currency} />
                     {isOpen && mayResolve && v !== undefined && v !== null && !isMasked(v) ? (
                       <button type="button" className="btn sm ghost" onClick={() => { setCustom(typeof v === "string" ? v : JSON.stringify(v)); setPick({ kind: "custom" }); }}>
                         Use this value
