@@ -106,6 +106,7 @@ async fn main() -> Result<()> {
             secrets: secrets.clone(),
             settings: Settings {
                 idle_poll: Duration::from_millis(20),
+                breaker: common::counting_breaker(),
                 ..Settings::default()
             },
             ..EngineOptions::default()

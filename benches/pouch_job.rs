@@ -198,6 +198,7 @@ async fn main() -> Result<()> {
         Settings {
             backoff_base: Duration::from_millis(20),
             idle_poll: Duration::from_millis(20),
+            breaker: common::counting_breaker(),
             ..Settings::default()
         },
     )

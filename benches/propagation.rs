@@ -125,7 +125,10 @@ impl Config {
 
 /// The engine's settings: the defaults, with what the environment overrides.
 fn settings_from_env() -> Result<Settings> {
-    let mut s = Settings::default();
+    let mut s = Settings {
+        breaker: common::counting_breaker(),
+        ..Settings::default()
+    };
     if let Some(ms) = common::env_number::<u64>("CONCORD_PROP_IDLE_POLL_MS")? {
         s.idle_poll = Duration::from_millis(ms);
     }

@@ -429,6 +429,7 @@ impl Scenario {
             EngineOptions {
                 settings: Settings {
                     batch_size: batch,
+                    breaker: common::counting_breaker(),
                     ..Settings::default()
                 },
                 ..EngineOptions::default()
@@ -799,7 +800,10 @@ async fn raw_insert(
 // Delivery over HTTP.
 
 async fn http_delivery(dir: &Path, writes: usize, chunk: usize) -> Result<(Timing, Settings)> {
-    let settings = Settings::default();
+    let settings = Settings {
+        breaker: common::counting_breaker(),
+        ..Settings::default()
+    };
     let engine = Engine::open(
         &dir.join("http.db"),
         EngineOptions {

@@ -16,7 +16,7 @@ pub const STUCK_AFTER_SECS: f64 = 120.0;
 /// Longest error text kept for the dashboard, in bytes.
 const ERROR_CHARS: usize = 300;
 
-/// A system's state, worst first: `failing`, `stuck`, `retrying`, `paused`, `planning`,
+/// A system's state, worst first: `failing`, `stuck`, `retrying`, `paused`, `held`, `planning`,
 /// `reading`, `writing`, `healthy`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -38,6 +38,9 @@ pub enum SystemState {
     Paused,
     /// Its writes are held in a plan for an admin to review and enable.
     Planning,
+    /// The circuit breaker tripped: its writes are held until an admin confirms or discards
+    /// them.
+    Held,
 }
 
 /// The outcome of the reads (polls) of one system since the engine started.
@@ -87,6 +90,8 @@ pub struct Observed {
     pub reads: ReadHealth,
     /// Whether its writes are held in a plan.
     pub writes_held: bool,
+    /// Why the circuit breaker holds its writes, when it does.
+    pub breaker: Option<String>,
     /// The error of the newest write that is waiting to be tried again (shown beside the
     /// verdict, never in it: it may quote a record's values, which are masked per caller).
     pub last_write_error: Option<String>,
@@ -130,6 +135,12 @@ pub fn verdict(o: &Observed) -> (SystemState, String) {
         return (
             SystemState::Paused,
             "sync is paused: nothing is read or written".into(),
+        );
+    }
+    if let Some(why) = &o.breaker {
+        return (
+            SystemState::Held,
+            format!("writes held by the circuit breaker for an admin to confirm or discard: {why}"),
         );
     }
     if o.writes_held {
@@ -203,7 +214,7 @@ pub fn verdict(o: &Observed) -> (SystemState, String) {
     )
 }
 
-fn duration(secs: f64) -> String {
+pub(crate) fn duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as i64;
     match s {
         0..=119 => format!("{s} s"),
@@ -218,6 +229,35 @@ mod tests {
 
     fn state(o: Observed) -> SystemState {
         verdict(&o).0
+    }
+
+    #[test]
+    fn writes_held_by_the_breaker_are_held_never_stuck_and_say_why() {
+        let o = Observed {
+            queued: 300,
+            oldest_due_secs: Some(600.0),
+            breaker: Some("300 of 300 records (100%) would be overwritten".into()),
+            ..Observed::default()
+        };
+        let (s, why) = verdict(&o);
+        assert_eq!(
+            s,
+            SystemState::Held,
+            "held writes are the breaker's, not a stuck queue"
+        );
+        assert!(
+            why.contains("300 of 300 records"),
+            "the reason names the count: {why}"
+        );
+        let dead = Observed {
+            dead_letters: 1,
+            ..o
+        };
+        assert_eq!(
+            state(dead),
+            SystemState::Failing,
+            "failures still come first"
+        );
     }
 
     #[test]

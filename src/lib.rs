@@ -5,6 +5,7 @@ pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod audit_chain;
+pub mod breaker;
 pub mod clock;
 pub mod connector;
 pub mod connectors;

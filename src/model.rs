@@ -53,6 +53,60 @@ pub struct SystemConfig {
     /// `plan` unless told otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writes: Option<WritesMode>,
+    /// When writes queued for this system would overwrite or delete more than a share of the
+    /// records linked there within a window, they are held for an admin (the circuit
+    /// breaker). Defaults: 10% within 5 minutes, at least 10 records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerConfig>,
+}
+
+/// See [`SystemConfig::breaker`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Off: writes are never held by the breaker.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The share of the system's linked records (0 to 1) that may be overwritten or deleted
+    /// within the window; more trips the breaker.
+    #[serde(default = "default_breaker_share")]
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub max_share: f64,
+    /// Fewer records than this never trip it, whatever their share (a system of 20 records
+    /// would otherwise trip on three edits).
+    #[serde(default = "default_breaker_min_records")]
+    pub min_records: u32,
+    /// How far back queued writes count, in seconds.
+    #[serde(default = "default_breaker_window")]
+    #[schema(minimum = 1)]
+    pub window_secs: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_share: default_breaker_share(),
+            min_records: default_breaker_min_records(),
+            window_secs: default_breaker_window(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_breaker_share() -> f64 {
+    0.1
+}
+
+fn default_breaker_min_records() -> u32 {
+    10
+}
+
+fn default_breaker_window() -> u32 {
+    300
 }
 
 /// See [`SystemConfig::writes`].

@@ -15,7 +15,7 @@ use crate::audit::{Actor, AuditEntry, Direction};
 use crate::error::{EngineError, Result};
 use crate::merge;
 use crate::model::{Fields, RecordId};
-use crate::runtime::{Batch, Engine};
+use crate::runtime::Engine;
 use crate::store::{self, ts};
 use crate::transform::validate_canonical;
 
@@ -531,7 +531,7 @@ impl Engine {
         let ctx = ws
             .merge_context(&exception.object, &empty)
             .ok_or_else(|| EngineError::NotFound(format!("object '{}'", exception.object)))?;
-        let mut batch = Batch::new(&ws, now, self.capabilities());
+        let mut batch = self.batch(&ws, now);
         // The field is released by this resolution.
         let cached = batch.load(&mut tx, record_id).await?;
         cached.state.held.remove(&field);
@@ -686,7 +686,7 @@ impl Engine {
         let now_s = ts(now);
         let _guard = self.inner.write_lock.lock().await;
         let mut tx = crate::store::begin_write(self.pool()).await?;
-        let mut batch = Batch::new(&ws, now, self.capabilities());
+        let mut batch = self.batch(&ws, now);
         let state = batch.load(&mut tx, record_id).await?.state.clone();
         let mut plan = merge::delete(&ctx, &state, &system, now);
         for entry in &mut plan.audit {

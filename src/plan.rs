@@ -65,6 +65,9 @@ pub struct PlanView {
     pub writes: crate::model::WritesMode,
     pub counts: PlanCounts,
     pub items: Vec<PlannedWrite>,
+    /// The circuit breaker's trip holding these writes, when it does.
+    #[serde(default)]
+    pub breaker: Option<crate::breaker::BreakerTrip>,
 }
 
 impl Engine {

@@ -18,7 +18,7 @@ use crate::error::{EngineError, Result};
 use crate::mapping::plain_top_level;
 use crate::model::{Fields, RecordId};
 use crate::ops::PreviewField;
-use crate::runtime::{Batch, Engine};
+use crate::runtime::Engine;
 use crate::store::{self, ts};
 
 /// What planning a dead write again would send now.
@@ -279,7 +279,7 @@ impl Engine {
         let before: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM outbox")
             .fetch_one(&mut *tx)
             .await?;
-        let mut batch = Batch::new(&ws, now, self.capabilities());
+        let mut batch = self.batch(&ws, now);
         let fields: BTreeSet<String> = if dead.op == "create" {
             ws.mapping(&dead.system, &dead.object)
                 .map(|m| m.writes())
@@ -467,7 +467,7 @@ impl Engine {
         .bind(system)
         .fetch_one(&mut *tx)
         .await?;
-        let mut batch = Batch::new(&ws, now, self.capabilities());
+        let mut batch = self.batch(&ws, now);
         batch.preload_records(&mut tx, records).await?;
         for &record_id in records {
             batch

@@ -52,6 +52,16 @@ impl Workspace {
             if systems.insert(s.id.clone(), s.clone()).is_some() {
                 return Err(bad(format!("systems.id: '{}' appears twice", s.id)));
             }
+            if let Some(b) = &s.breaker
+                && !(b.max_share.is_finite()
+                    && (0.0..=1.0).contains(&b.max_share)
+                    && b.window_secs > 0)
+            {
+                return Err(bad(format!(
+                    "systems[{}].breaker: max_share must be between 0 and 1 and window_secs positive",
+                    s.id
+                )));
+            }
             if s.rate_limit_per_sec.is_some_and(|r| r.is_nan() || r <= 0.0) {
                 return Err(bad(format!(
                     "systems[{}].rate_limit_per_sec: must be positive",

@@ -23,8 +23,10 @@ fn workspace(a: &str, b: &str, hooks: [&str; 2]) -> Value {
         let secret = if id == "a" { hooks[0] } else { hooks[1] };
         // Edits here land every few milliseconds on 40 records, so a write is often refused as
         // out of date several times in a row; the loop guard (tested in concurrency.rs) would
-        // park such a hot record for a steward, which is not what this test is about.
+        // park such a hot record for a steward, which is not what this test is about. Nor is
+        // the circuit breaker: every record is edited again and again, on purpose.
         json!({ "id": id, "name": id, "connector": "rest", "webhook_secret": secret, "max_rereads": 1000,
+                "breaker": { "enabled": false },
                 "config": { "base_url": url, "objects": { "item": {
                     "path": "/items", "version_field": "version", "concurrency": { "style": "etag" } } } } })
     };
@@ -235,6 +237,7 @@ fn json_server_workspace(a: &str, js: &str, hook_secret: &str) -> Value {
               "config": { "base_url": a, "objects": { "item": {
                   "path": "/items", "version_field": "version", "concurrency": { "style": "etag" } } } } },
             { "id": "js", "name": "json-server", "connector": "rest",
+              "breaker": { "enabled": false },
               "config": { "base_url": js, "objects": { "item": {
                   "path": "/employees", "lookup": { "style": "param" } } } } }
         ],

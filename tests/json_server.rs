@@ -766,3 +766,283 @@ async fn json_server_in_plan_mode_gets_no_write_until_enabled_then_exactly_its_p
     );
     running.shutdown(Duration::from_secs(5)).await;
 }
+
+/// GETs or POSTs the console as `token`: the status and the JSON body.
+async fn console(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    post: Option<Value>,
+    path: &str,
+) -> (u16, Value) {
+    let request = match post {
+        Some(body) => client.post(format!("{base}{path}")).json(&body),
+        None => client.get(format!("{base}{path}")),
+    };
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("console answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn json_server_breaker_holds_writes_past_the_share_not_at_it_until_an_admin_decides() {
+    use concord::api::auth::{Principal, Role, Tokens};
+    let s = Setup::start(page_style).await;
+    // More than 20% of json-server's 55 employees (12 or more) within ten minutes trips it.
+    let mut guarded = workspace(page_style(s.js.base()), &s.hub.base_url());
+    for system in &mut guarded.systems {
+        if system.id == "js" {
+            system.breaker = Some(concord::model::BreakerConfig {
+                enabled: true,
+                max_share: 0.2,
+                min_records: 1,
+                window_secs: 600,
+            });
+        }
+    }
+    s.engine.apply_workspace(&guarded).await.expect("workspace");
+    let _running = s.engine.start(s.cancel.clone());
+    let tokens = std::sync::Arc::new(Tokens::default());
+    let admin = tokens.issue(Principal::new("ana", Role::Admin));
+    let steward = tokens.issue(Principal::new("sam", Role::Steward));
+    let (base, client) = common::serve_console(&s.engine, tokens, "concord-breaker-test").await;
+    let get = |path: &'static str| console(&client, &base, &admin, None, path);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub.records().len() < EMPLOYEES {
+        assert!(
+            Instant::now() < deadline,
+            "json-server's employees reach the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wait_for_writes = |n: usize, why: &'static str| {
+        let js = &s.js;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while js.engine_writes().len() < n {
+                assert!(Instant::now() < deadline, "{why}: {:?}", js.engine_writes());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let before = s.js.engine_writes().len();
+    let retitle = |from: usize, to: usize, title: &'static str| {
+        for n in from..=to {
+            let (hub_id, _) = s.hub_employee(&format!("E{n:04}"));
+            s.hub
+                .edit(&hub_id, json!({ "title": format!("{title} {n}") }));
+        }
+    };
+
+    // 11 of 55 is 20%, not more: every write is sent.
+    retitle(1, 11, "Retitled");
+    wait_for_writes(before + 11, "eleven updates at the share are all sent").await;
+    let (_, breaker) = get("/api/systems/js/breaker").await;
+    assert_eq!(
+        breaker["open"],
+        Value::Null,
+        "at the share the breaker stays closed: {breaker}"
+    );
+    assert_eq!(
+        breaker["tally"]["overwrites"],
+        json!(11),
+        "it counted the eleven: {breaker}"
+    );
+    assert_eq!(
+        breaker["tally"]["linked"],
+        json!(55),
+        "of 55 linked records: {breaker}"
+    );
+
+    // A twelfth is more than 20% of 55: the breaker trips and json-server gets nothing more.
+    retitle(12, 12, "Retitled");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let trip = loop {
+        let (_, breaker) = get("/api/systems/js/breaker").await;
+        if !breaker["open"].is_null() {
+            break breaker["open"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the twelfth record trips the breaker: {breaker}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (trip["overwrites"].clone(), trip["linked"].clone()),
+        (json!(12), json!(55)),
+        "{trip}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        s.js.engine_writes().len(),
+        before + 11,
+        "the write over the line is held, not sent"
+    );
+    assert_eq!(
+        s.js.get(12).await["title"],
+        seed()[11]["title"],
+        "json-server keeps its value"
+    );
+    let (_, metrics) = get("/api/metrics").await;
+    let js_health = metrics["per_system"]
+        .as_array()
+        .and_then(|all| all.iter().find(|h| h["system"] == json!("js")).cloned())
+        .expect("json-server's health");
+    assert_eq!(
+        js_health["state"],
+        json!("held"),
+        "the dashboard says why nothing leaves: {js_health}"
+    );
+    assert_eq!(
+        metrics["breakers"][0]["system"],
+        json!("js"),
+        "the banner's source lists it: {metrics}"
+    );
+    let (_, plan) = get("/api/systems/js/plan").await;
+    assert_eq!(
+        plan["counts"]["updates"],
+        json!(1),
+        "the held write is reviewable: {plan}"
+    );
+    assert_eq!(
+        plan["breaker"]["id"], trip["id"],
+        "the plan says the breaker holds it: {plan}"
+    );
+
+    // Only an admin decides, on the writes they reviewed.
+    let (status, _) = console(
+        &client,
+        &base,
+        &steward,
+        Some(json!({})),
+        "/api/systems/js/breaker/confirm",
+    )
+    .await;
+    assert_eq!(status, 403, "a steward cannot release held writes");
+    let stale = json!({ "seen": { "creates": 0, "updates": 0, "deletes": 0 } });
+    let (status, body) = console(
+        &client,
+        &base,
+        &admin,
+        Some(stale),
+        "/api/systems/js/breaker/confirm",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (409, json!("plan_changed")),
+        "{body}"
+    );
+    let seen = json!({ "seen": plan["counts"], "note": "the retitling was planned" });
+    let (status, body) = console(
+        &client,
+        &base,
+        &admin,
+        Some(seen),
+        "/api/systems/js/breaker/confirm",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for_writes(before + 12, "a confirmed write is sent").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.js.get(12).await["title"] != json!("Retitled 12") {
+        assert!(
+            Instant::now() < deadline,
+            "the confirmed title reaches json-server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The writes that trip judged are not counted again: 12 more trip it anew, and the
+    // admin discards what is held then. Nothing held is ever sent.
+    retitle(13, 24, "Mistaken");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, breaker) = get("/api/systems/js/breaker").await;
+        if !breaker["open"].is_null() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "twelve more records trip it again: {breaker}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = s.js.engine_writes().len();
+    let (_, plan) = get("/api/systems/js/plan").await;
+    let held = plan["counts"]["updates"].as_u64().expect("a count");
+    assert!(
+        held >= 1,
+        "at least the write over the line is held: {plan}"
+    );
+    assert_eq!(
+        sent - (before + 12) + held as usize,
+        12,
+        "each of the twelve is sent or held"
+    );
+    let (status, body) = console(
+        &client,
+        &base,
+        &admin,
+        Some(json!({})),
+        "/api/systems/js/breaker/discard",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (422, json!("note_required")),
+        "{body}"
+    );
+    let (status, body) = console(
+        &client,
+        &base,
+        &admin,
+        Some(json!({ "note": "a bad import" })),
+        "/api/systems/js/breaker/discard",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["discarded"],
+        json!(held),
+        "every held update is discarded: {body}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        s.js.engine_writes().len(),
+        sent,
+        "a discarded write is never sent"
+    );
+    let (_, plan) = get("/api/systems/js/plan").await;
+    assert_eq!(
+        plan["counts"]["updates"],
+        json!(0),
+        "nothing is held any more: {plan}"
+    );
+
+    let (_, audit) = get("/api/audit?system=js&limit=1000").await;
+    let rules: Vec<&str> = audit
+        .as_array()
+        .expect("audit rows")
+        .iter()
+        .filter_map(|r| r["rule"].as_str())
+        .filter(|r| r.starts_with("breaker:"))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "breaker:discarded",
+            "breaker:tripped",
+            "breaker:confirmed",
+            "breaker:tripped"
+        ],
+        "each trip and each decision is audited, newest first"
+    );
+}

@@ -162,7 +162,7 @@ impl utoipa::Modify for AccessAddon {
         exceptions::resolve_match, exceptions::decide_delete, dead_letters::list_dead_letters,
         dead_letters::get_dead_letter, dead_letters::preview_replay, dead_letters::replay,
         dead_letters::replay_matching, dead_letters::replay_selected, dead_letters::discard,
-        records::audit, records::audit_chain, plan::plan, plan::plan_csv, plan::enable, records::find_record, records::record, metrics::metrics,
+        records::audit, records::audit_chain, plan::plan, plan::plan_csv, plan::enable, breaker::breaker_state, breaker::confirm_held_writes, breaker::discard_held_writes, records::find_record, records::record, metrics::metrics,
         metrics::metrics_history, put_engine, admin::list_tokens, admin::revoke_token,
         admin::delete_system, repair::replan, repair::repush, repair::start_reconcile,
         repair::list_reconciliations, repair::get_reconciliation, repair::confirm, repair::dismiss,
@@ -172,3 +172,26 @@ impl utoipa::Modify for AccessAddon {
     modifiers(&SecurityAddon, &AccessAddon)
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_its_own_id() {
+        // Two handlers of the same name in different modules get the same operationId, and the
+        // generated TypeScript then types one route with the other's body and answer.
+        let doc = ApiDoc::openapi();
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [&item.get, &item.put, &item.post, &item.delete];
+            for op in ops.into_iter().flatten() {
+                let id = op.operation_id.clone().unwrap_or_default();
+                if let Some(other) = seen.insert(id.clone(), path.clone()) {
+                    panic!("operationId '{id}' is used by {other} and {path}");
+                }
+            }
+        }
+        assert!(seen.len() > 50, "every route is documented: {}", seen.len());
+    }
+}

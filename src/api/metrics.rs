@@ -38,6 +38,9 @@ pub struct Metrics {
     #[serde(default)]
     pub lag_sample: i64,
     pub per_system: Vec<SystemHealth>,
+    /// Systems whose writes the circuit breaker holds, oldest trip first.
+    #[serde(default)]
+    pub breakers: Vec<crate::breaker::BreakerTrip>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -246,8 +249,17 @@ impl Engine {
                 .is_empty(),
             _ => false,
         };
+        let breaker = sqlx::query(&format!(
+            "{} WHERE system_id = ? AND status = 'open'",
+            crate::breaker::TRIP_COLUMNS
+        ))
+        .bind(system)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| crate::breaker::trip(&r).reason());
         let observed = crate::health::Observed {
             paused: self.is_paused(),
+            breaker,
             queued,
             retrying,
             dead_letters,
@@ -372,7 +384,9 @@ impl Engine {
             all_lags.append(&mut lags);
         }
         let lag_sample = all_lags.len() as i64;
+        let breakers = self.open_breakers().await?;
         Ok(Metrics {
+            breakers,
             paused: self.is_paused(),
             counters,
             inbox_pending,

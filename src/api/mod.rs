@@ -7,6 +7,7 @@
 mod admin;
 mod approvals;
 pub mod auth;
+mod breaker;
 mod dead_letters;
 mod doc;
 mod exceptions;
@@ -508,6 +509,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/systems/{id}/plan", Access::Read),
     ("GET", "/api/systems/{id}/plan.csv", Access::Read),
     ("POST", "/api/systems/{id}/enable", Access::Roles(ADMIN_ONLY, "enable a system's writes")),
+    ("GET", "/api/systems/{id}/breaker", Access::Read),
+    ("POST", "/api/systems/{id}/breaker/confirm", Access::Roles(ADMIN_ONLY, "confirm writes held by the circuit breaker")),
+    ("POST", "/api/systems/{id}/breaker/discard", Access::Roles(ADMIN_ONLY, "discard writes held by the circuit breaker")),
     ("GET", "/api/audit", Access::Read),
     ("GET", "/api/audit/chain", Access::Read),
     ("GET", "/api/records", Access::Read),
@@ -649,6 +653,15 @@ pub fn router(console: Console) -> Router {
         .route("/api/systems/{id}/plan", get(plan::plan))
         .route("/api/systems/{id}/plan.csv", get(plan::plan_csv))
         .route("/api/systems/{id}/enable", post(plan::enable))
+        .route("/api/systems/{id}/breaker", get(breaker::breaker_state))
+        .route(
+            "/api/systems/{id}/breaker/confirm",
+            post(breaker::confirm_held_writes),
+        )
+        .route(
+            "/api/systems/{id}/breaker/discard",
+            post(breaker::discard_held_writes),
+        )
         .route("/api/audit", get(records::audit))
         .route("/api/audit/chain", get(records::audit_chain))
         .route("/api/records", get(records::find_record))

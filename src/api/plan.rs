@@ -66,7 +66,7 @@ pub struct WritesEnabled {
     pub counts: PlanCounts,
 }
 
-fn known_system(c: &Console, id: &str) -> Result<crate::model::SystemConfig, ApiError> {
+pub(super) fn known_system(c: &Console, id: &str) -> Result<crate::model::SystemConfig, ApiError> {
     c.engine.workspace().system(id).cloned().ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,
@@ -116,7 +116,14 @@ pub(super) async fn plan(
         )
         .await?;
     mask(&c, &who, &mut items);
+    let breaker = c
+        .engine
+        .breaker_trips(&id, 1)
+        .await?
+        .into_iter()
+        .find(|t| t.status == "open");
     Ok(Json(PlanView {
+        breaker,
         system: id,
         writes: system.writes.unwrap_or(WritesMode::Live),
         counts,

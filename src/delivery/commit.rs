@@ -14,7 +14,7 @@ use crate::clock::backoff;
 use crate::connector::{ConnectorError, FetchedRecord, WriteOutcome};
 use crate::error::Result;
 use crate::model::RecordId;
-use crate::runtime::{Batch, Engine, REFETCH_PREFIX, insert_exception};
+use crate::runtime::{Engine, REFETCH_PREFIX, insert_exception};
 use crate::store::{self, ts};
 
 /// Why a write failed for good, as its dead letter says.
@@ -644,7 +644,7 @@ impl Round<'_> {
         store::insert_audit(tx, &std::mem::take(&mut self.sent_audit), self.now).await?;
         if !self.delivered.is_empty() {
             let ws = self.engine.workspace();
-            let mut batch = Batch::new(&ws, self.now, self.engine.capabilities());
+            let mut batch = self.engine.batch(&ws, self.now);
             let records: BTreeSet<RecordId> = self.delivered.iter().map(|d| d.1).collect();
             batch
                 .preload_records(tx, &records.into_iter().collect::<Vec<_>>())

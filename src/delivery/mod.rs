@@ -233,7 +233,10 @@ impl Engine {
         connector: &dyn crate::connector::Connector,
         limit: usize,
     ) -> Result<Vec<Claimed>> {
-        if limit == 0 || self.writes_held(system) {
+        if limit == 0
+            || self.writes_held(system)
+            || crate::breaker::is_open(&mut *tx, system).await?
+        {
             return Ok(Vec::new());
         }
         let now = self.now();

@@ -110,9 +110,14 @@ pub fn workspace(urls: Urls<'_>, seed: u64) -> anyhow::Result<WorkspaceConfig> {
         { "system": true, "canonical": "on_leave" },
         { "system": false, "canonical": "terminated" } ] });
     let enterprise = crate::connectors::scim::config::ENTERPRISE_SCHEMA;
+    // People edit a few records a second in the demo: over ten seconds that is far below half
+    // of the 300 employees, while a run that rewrites most of them (a re-push of everyone)
+    // trips the breaker.
+    let breaker = json!({ "max_share": 0.5, "window_secs": 10, "min_records": 25 });
     let config = json!({
         "systems": [
             { "id": "hris", "name": "Acme HRIS", "connector": "rest",
+              "breaker": breaker,
               "config": {
                   "base_url": hris_url,
                   "timeout_ms": 5000,
@@ -144,6 +149,7 @@ pub fn workspace(urls: Urls<'_>, seed: u64) -> anyhow::Result<WorkspaceConfig> {
                   "poll": { "interval_secs": HRIS_POLL_SECS }
               } },
             { "id": "payroll", "name": "Acme Payroll", "connector": "rest",
+              "breaker": breaker,
               "rate_limit_per_sec": PAYROLL_RATE,
               "config": {
                   "base_url": payroll_url,
@@ -165,6 +171,7 @@ pub fn workspace(urls: Urls<'_>, seed: u64) -> anyhow::Result<WorkspaceConfig> {
                   "poll": { "interval_secs": PAYROLL_POLL_SECS }
               } },
             { "id": "directory", "name": "Acme Directory", "connector": "scim",
+              "breaker": breaker,
               "config": {
                   "base_url": urls.directory,
                   "timeout_ms": 5000,

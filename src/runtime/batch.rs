@@ -34,6 +34,7 @@ impl<'w> Batch<'w> {
             inbound: HashMap::new(),
             match_key_rows: HashMap::new(),
             outbox: outbox::OutboxChanges::default(),
+            breaker: crate::model::BreakerConfig::default(),
             in_transaction: true,
             writer: None,
             writer_guard: None,

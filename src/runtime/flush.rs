@@ -9,7 +9,18 @@ impl Batch<'_> {
     pub(crate) async fn finish(&mut self, conn: &mut SqliteConnection) -> Result<()> {
         self.flush_new_rows(conn).await?;
         let now_s = ts(self.now);
+        let overwriting = self.outbox.overwriting_systems();
         self.outbox.flush(conn, &now_s).await?;
+        // In the transaction that queues the writes: a run over the line is held before
+        // delivery can claim any of them.
+        crate::breaker::check(
+            conn,
+            self.ws,
+            &self.breaker,
+            overwriting.iter().map(String::as_str),
+            self.now,
+        )
+        .await?;
         let mut golden_rows: Vec<(RecordId, String, String)> = Vec::new();
         let mut shadow_rows: Vec<(String, RecordId, String)> = Vec::new();
         for (record_id, cached) in &mut self.records {

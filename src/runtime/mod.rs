@@ -60,6 +60,8 @@ pub struct Settings {
     pub http: crate::server::HttpTimeouts,
     /// How long history (applied events, acknowledged writes, metric samples) is kept.
     pub retention: crate::retention::Retention,
+    /// The circuit breaker of a system whose config sets none.
+    pub breaker: crate::model::BreakerConfig,
 }
 
 impl Default for Settings {
@@ -75,6 +77,7 @@ impl Default for Settings {
             summary_every: Duration::from_secs(60),
             http: crate::server::HttpTimeouts::default(),
             retention: crate::retention::Retention::default(),
+            breaker: crate::model::BreakerConfig::default(),
         }
     }
 }
@@ -381,7 +384,8 @@ impl Engine {
         // Planning reads without a transaction; SQLite's write lock is taken only to write
         // what the batch decided, so webhooks are stored meanwhile instead of waiting for it.
         let mut conn = store::LazyWriteConnection::acquire(&self.inner.pool).await?;
-        let mut batch = Batch::new(&ws, now, self.capabilities())
+        let mut batch = self
+            .batch(&ws, now)
             .outside_transaction(self.inner.sqlite_writer.clone());
         let events = rows
             .iter()
@@ -407,6 +411,14 @@ impl Engine {
             drop((cached, events, rows))
         }));
         Ok(taken)
+    }
+
+    /// A batch of changes over `ws` at `now`, with the connectors' capabilities and the
+    /// default circuit breaker.
+    pub(crate) fn batch<'w>(&self, ws: &'w Workspace, now: DateTime<Utc>) -> Batch<'w> {
+        let mut batch = Batch::new(ws, now, self.capabilities());
+        batch.breaker = self.inner.settings.breaker;
+        batch
     }
 
     pub(crate) fn capabilities(&self) -> HashMap<String, crate::connector::Capabilities> {
@@ -677,6 +689,8 @@ struct LinkInfo {
 /// of one record see each other's effects before the batch commits.
 pub(crate) struct Batch<'w> {
     ws: &'w Workspace,
+    /// The circuit breaker of systems whose config sets none.
+    breaker: crate::model::BreakerConfig,
     now: DateTime<Utc>,
     caps: HashMap<String, crate::connector::Capabilities>,
     records: HashMap<RecordId, CachedRecord>,

@@ -110,6 +110,16 @@ impl OutboxChanges {
         }
     }
 
+    /// The systems this batch queues new updates or deletes for: the breakers to check. (A
+    /// change merged into a queued write is about a record already counted.)
+    pub(super) fn overwriting_systems(&self) -> BTreeSet<String> {
+        self.new_rows
+            .values()
+            .filter(|r| r.superseded.is_none() && r.contents.op != "create")
+            .map(|r| r.system_id.clone())
+            .collect()
+    }
+
     /// Writes everything queued: new rows, then changes to stored rows, then supersessions.
     pub(super) async fn flush(&mut self, conn: &mut SqliteConnection, now: &str) -> Result<()> {
         let new_rows: Vec<_> = std::mem::take(&mut self.new_rows).into_iter().collect();

@@ -68,8 +68,15 @@ pub fn trust_hooks(secrets: &MemorySecrets, id: &str, system: &LoopbackSystem) {
         .expect("a memory store takes it");
 }
 
+/// Settings for tests: short backoffs and polls. The circuit breaker is off unless a test's
+/// workspace sets one: these tests edit most of a few dozen records at once on purpose, and
+/// the breaker's own tests turn it on.
 pub fn fast_settings() -> Settings {
     Settings {
+        breaker: concord::model::BreakerConfig {
+            enabled: false,
+            ..Default::default()
+        },
         backoff_base: Duration::from_millis(10),
         backoff_cap: Duration::from_millis(200),
         idle_poll: Duration::from_millis(10),

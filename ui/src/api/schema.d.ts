@@ -623,6 +623,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/systems/{id}/breaker": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["breaker_state"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/systems/{id}/breaker/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["confirm_held_writes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/systems/{id}/breaker/discard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["discard_held_writes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/systems/{id}/change-capture": {
         parameters: {
             query?: never;
@@ -875,6 +926,82 @@ export interface components {
         };
         BatchReplayResponse: {
             queued: number;
+        };
+        /** @description See [`SystemConfig::breaker`]. */
+        BreakerConfig: {
+            /** @description Off: writes are never held by the breaker. */
+            enabled?: boolean;
+            /**
+             * Format: double
+             * @description The share of the system's linked records (0 to 1) that may be overwritten or deleted
+             *     within the window; more trips the breaker.
+             */
+            max_share?: number;
+            /**
+             * Format: int32
+             * @description Fewer records than this never trip it, whatever their share (a system of 20 records
+             *     would otherwise trip on three edits).
+             */
+            min_records?: number;
+            /**
+             * Format: int32
+             * @description How far back queued writes count, in seconds.
+             */
+            window_secs?: number;
+        };
+        /** @description What the decision did. */
+        BreakerDecided: {
+            system: string;
+            decision: components["schemas"]["BreakerDecision"];
+            /**
+             * Format: int64
+             * @description Held updates and deletes discarded (never sent).
+             */
+            discarded: number;
+        };
+        /**
+         * @description What an admin decides about an open trip.
+         * @enum {string}
+         */
+        BreakerDecision: "confirm" | "discard";
+        /** @description An admin's decision about an open trip. */
+        BreakerDecisionRequest: {
+            /** @description Why (kept in the audit). Required to discard. */
+            note?: string;
+            seen?: null | components["schemas"]["PlanCounts"];
+        };
+        /** @description One time a system's breaker tripped, and what became of it. */
+        BreakerTrip: {
+            /** Format: int64 */
+            id: number;
+            system: string;
+            /** @description `open` (writes held), `confirmed` (sent) or `discarded`. */
+            status: string;
+            /** Format: int64 */
+            overwrites: number;
+            /** Format: int64 */
+            deletes: number;
+            /** Format: int64 */
+            linked: number;
+            /** Format: double */
+            max_share: number;
+            /** Format: int64 */
+            window_secs: number;
+            tripped_at: string;
+            decided_at?: string | null;
+            decided_by?: string | null;
+            note?: string | null;
+        };
+        /** @description A system's breaker. */
+        BreakerView: {
+            system: string;
+            /** @description The settings in force (the system's own, else the default). */
+            config: components["schemas"]["BreakerConfig"];
+            /** @description What it counts now, within its window. */
+            tally: components["schemas"]["Tally"];
+            open?: null | components["schemas"]["BreakerTrip"];
+            /** @description The latest trips, newest first (at most 20). */
+            trips: components["schemas"]["BreakerTrip"][];
         };
         BrokenEntry: {
             /** Format: int64 */
@@ -1349,6 +1476,8 @@ export interface components {
              */
             lag_sample?: number;
             per_system: components["schemas"]["SystemHealth"][];
+            /** @description Systems whose writes the circuit breaker holds, oldest trip first. */
+            breakers?: components["schemas"]["BreakerTrip"][];
         };
         MetricsSample: {
             at: string;
@@ -1512,6 +1641,7 @@ export interface components {
             writes: components["schemas"]["WritesMode"];
             counts: components["schemas"]["PlanCounts"];
             items: components["schemas"]["PlannedWrite"][];
+            breaker?: null | components["schemas"]["BreakerTrip"];
         };
         /** @description One field of a planned write. */
         PlannedField: {
@@ -1957,6 +2087,7 @@ export interface components {
              */
             webhook_secret?: string | null;
             writes?: null | components["schemas"]["WritesMode"];
+            breaker?: null | components["schemas"]["BreakerConfig"];
         };
         SystemHealth: {
             system: string;
@@ -1994,11 +2125,29 @@ export interface components {
             last_read_at?: string | null;
         };
         /**
-         * @description A system's state, worst first: `failing`, `stuck`, `retrying`, `paused`, `planning`,
+         * @description A system's state, worst first: `failing`, `stuck`, `retrying`, `paused`, `held`, `planning`,
          *     `reading`, `writing`, `healthy`.
          * @enum {string}
          */
-        SystemState: "healthy" | "reading" | "writing" | "retrying" | "stuck" | "failing" | "paused" | "planning";
+        SystemState: "healthy" | "reading" | "writing" | "retrying" | "stuck" | "failing" | "paused" | "planning" | "held";
+        /** @description What the breaker counts for one system, within its window. */
+        Tally: {
+            /**
+             * Format: int64
+             * @description Records with an update queued (sent or not).
+             */
+            overwrites: number;
+            /**
+             * Format: int64
+             * @description Records with a delete queued (sent or not).
+             */
+            deletes: number;
+            /**
+             * Format: int64
+             * @description Records linked in the system.
+             */
+            linked: number;
+        };
         /** @enum {string} */
         TimeFormat: "raw" | "rfc3339" | "unix" | "unix_ms";
         /** @description A token as admins see it: who it names, by whom and when it was issued; never the secret. */
@@ -4822,6 +4971,248 @@ export interface operations {
                 };
             };
             /** @description the rest of the config still names the system (ownership rules) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    breaker_state: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreakerView"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirm_held_writes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BreakerDecisionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreakerDecided"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the breaker is not tripped, or the held writes changed since they were reviewed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the console accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is JSON but does not fit: a wrong type, a missing or unknown member, or a value the operation refuses. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    discard_held_writes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BreakerDecisionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreakerDecided"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the breaker is not tripped, or the held writes changed since they were reviewed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the console accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no note */
             422: {
                 headers: {
                     [name: string]: unknown;
