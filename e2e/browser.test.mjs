@@ -5,8 +5,9 @@
 // one that found too many records gone kept by an admin with a note, a new system's form
 // switched to SCIM 2.0 and one switched to SQL, payroll's writes held in a plan that an admin
 // reviews and enables (the held change then reaches payroll), a bulk set of salary conflicts
-// approved by two stewards who each see every value, and a screenshot of every page in
-// docs/screenshots/.
+// approved by two stewards who each see every value, the circuit breaker holding a re-push of
+// every payroll record until an admin confirms it from the banner, and a screenshot of every
+// page in docs/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync } from "node:fs";
@@ -485,5 +486,45 @@ test("approvals: two stewards approve a bulk set of salary conflicts, each shown
     const h = await http(`${demo.hris}/api/v1/workers/${record.links.hris}`, { headers: { "X-API-Key": demo.hrisKey } });
     return Number(h.json?.salary) === expected;
   }, { timeoutMs: 45_000, everyMs: 1000 });
+  assert.deepEqual(problems, []);
+});
+
+test("breaker: a re-push of every payroll record is held, the banner says why, and an admin confirms it", async () => {
+  const issued = await api("/api/tokens", { method: "POST", body: { name: "e2e support", role: "support" } });
+  assert.equal(issued.status, 200, issued.text);
+  const repush = await api("/api/systems/payroll/repush", { method: "POST", body: { all: true } }, issued.json.token);
+  assert.equal(repush.status, 200, repush.text);
+  assert.ok(repush.json.queued >= 100, `the re-push queued a write per person (${repush.json.queued})`);
+  const trip = await until("the breaker to trip", async () => (await api("/api/systems/payroll/breaker")).json.open);
+  assert.ok(trip.overwrites + trip.deletes > trip.max_share * trip.linked, "it tripped above its share");
+
+  await go("/");
+  const banner = page.locator(".alert-strip", { hasText: "Writes to Acme Payroll are held by the circuit breaker" });
+  await banner.waitFor();
+  assert.match(await banner.innerText(), /of \d+ records \(\d+%\) would be overwritten or deleted within 10 s; the limit is 50%/);
+  await banner.getByRole("link", { name: "Review" }).click();
+  const panel = page.getByRole("region", { name: "The circuit breaker holds every write to Acme Payroll" });
+  await panel.waitFor();
+  await page.getByRole("cell").first().waitFor();
+  await page.screenshot({ path: join(SHOTS, "breaker.png") });
+  // The demo keeps editing: writes added while the admin reviewed are refused, then shown.
+  for (let attempt = 1; ; attempt++) {
+    await panel.getByRole("button", { name: "Confirm and send" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: /^Send \d+ writes$/ }).click();
+    const outcome = await Promise.race([
+      page.getByText("Held writes to Acme Payroll confirmed").waitFor().then(() => "confirmed", () => null),
+      page.getByText("Nothing was decided").first().waitFor().then(() => "refused", () => null),
+    ]);
+    if (outcome === "confirmed") break;
+    assert.ok(attempt < 5, `confirming was refused ${attempt} times`);
+  }
+  await until("the trip confirmed", async () => (await api("/api/systems/payroll/breaker")).json.trips[0].status === "confirmed");
+  await banner.waitFor({ state: "detached", timeout: 15_000 });
+  await until("the held writes sent", async () => (await api("/api/systems/payroll/plan")).json.counts.updates === 0, { timeoutMs: 60_000, everyMs: 1000 });
+  // Every write the re-push sent is in the audit too: look back far enough.
+  const audit = (await api("/api/audit?system=payroll&limit=10000")).json;
+  const decided = audit.find((e) => e.rule === "breaker:confirmed");
+  assert.ok(decided && audit.some((e) => e.rule === "breaker:tripped"), "tripping and confirming are audited");
+  assert.equal(decided.actor, "local-admin");
   assert.deepEqual(problems, []);
 });

@@ -99,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             tauri::async_runtime::spawn(async move {
                 let mut last_exceptions: Option<i64> = None;
                 let mut last_dead: Option<i64> = None;
+                let mut seen_trips: std::collections::BTreeSet<i64> = Default::default();
                 loop {
                     if let Ok(m) = engine.metrics().await {
                         let state = if m.paused { "paused" } else { "running" };
@@ -130,6 +131,18 @@ fn main() -> anyhow::Result<()> {
                                     m.dead_letters - before
                                 ),
                             );
+                        }
+                        for trip in &m.breakers {
+                            if seen_trips.insert(trip.id) {
+                                notify(
+                                    &handle,
+                                    &format!("Writes to {} are held", trip.system),
+                                    &format!(
+                                        "The circuit breaker tripped: {}. An admin reviews them, then confirms or discards them.",
+                                        trip.reason()
+                                    ),
+                                );
+                            }
                         }
                         last_exceptions = Some(m.open_exceptions);
                         last_dead = Some(m.dead_letters);

@@ -1,5 +1,6 @@
 // The banner under the top bar, on every page, when a metrics threshold is crossed
-// (lib/alerts.ts): dead letters rising, an old pending event, a large outbox.
+// (lib/alerts.ts): a circuit breaker holding a system's writes, dead letters rising, an old
+// pending event, a large outbox.
 
 import { useState } from "react";
 import { Link } from "react-router";
@@ -7,7 +8,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { toast } from "sonner";
 import { AlertOctagon, AlertTriangle, Pause, Play, X } from "lucide-react";
 import { api, errorMessage } from "../api/client";
-import { useMe } from "../api/queries";
+import { useMe, useWorkspace } from "../api/queries";
 import type { Metrics } from "../api/types";
 import { computeAlerts } from "../lib/alerts";
 import { can, whyNot } from "../lib/roles";
@@ -56,8 +57,10 @@ export function useHistory(rangeSecs: number) {
 /** The banner under the top bar when a threshold is crossed; dismissible per alert until it changes. */
 export function AlertBanner({ metrics }: { metrics: Metrics | undefined }) {
   const history = useHistory(600);
+  const ws = useWorkspace();
+  const names = new Map((ws.data?.systems ?? []).map((s) => [s.id, s.name] as const));
   const [dismissed, setDismissed] = useState<Set<string>>(new Set());
-  const alerts = computeAlerts(metrics, history.data ?? [], Date.now()).filter((a) => !dismissed.has(a.id + a.title));
+  const alerts = computeAlerts(metrics, history.data ?? [], Date.now(), undefined, names).filter((a) => !dismissed.has(a.id + a.title));
   const paused = metrics?.paused === true;
   if (alerts.length === 0 && !paused) return null;
   return (

@@ -2,6 +2,7 @@
 // samples (GET /api/metrics/history, every 5 s), so they can be tested without a server.
 
 import type { Metrics, MetricsSample } from "../api/types";
+import { tripReason } from "./breaker";
 
 export interface Thresholds {
   /** Dead letters added within `windowSecs` that raise the banner. */
@@ -46,9 +47,18 @@ export function sampleBefore(samples: MetricsSample[], nowMs: number, secs: numb
 
 const n = (x: number) => x.toLocaleString("en-US");
 
-export function computeAlerts(now: Metrics | undefined, samples: MetricsSample[], nowMs: number, th: Thresholds = DEFAULT_THRESHOLDS): Alert[] {
+export function computeAlerts(now: Metrics | undefined, samples: MetricsSample[], nowMs: number, th: Thresholds = DEFAULT_THRESHOLDS, names: ReadonlyMap<string, string> = new Map()): Alert[] {
   if (!now) return [];
   const out: Alert[] = [];
+  for (const trip of now.breakers ?? []) {
+    out.push({
+      id: `breaker-${trip.id}`,
+      level: "danger",
+      title: `Writes to ${names.get(trip.system) ?? trip.system} are held by the circuit breaker`,
+      detail: `${tripReason(trip)}. An admin reviews them, then confirms or discards them.`,
+      link: `/systems/${encodeURIComponent(trip.system)}/plan`,
+    });
+  }
   const past = sampleBefore(samples, nowMs, th.windowSecs);
   if (past) {
     const rise = now.dead_letters - past.metrics.dead_letters;

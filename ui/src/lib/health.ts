@@ -11,6 +11,7 @@ export const STATE_TONE: Record<SystemState, "danger" | "warning" | "success" | 
   stuck: "danger",
   retrying: "warning",
   paused: "warning",
+  held: "danger",
   planning: "accent",
   reading: "info",
   writing: "info",

@@ -13,6 +13,7 @@ import { useMe, useWorkspace } from "../api/queries";
 import type { PlanCounts, PlannedWrite } from "../api/types";
 import { can, whyNot } from "../lib/roles";
 import { Dialog, EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
+import { BreakerPanel } from "../components/BreakerPanel";
 
 const OPS = ["", "create", "update", "delete"] as const;
 
@@ -83,7 +84,9 @@ export function PlanPage() {
         description={
           held
             ? "Concord reads and links this system but writes nothing to it yet. These are the writes it would send; enabling sends exactly these."
-            : "Writes to this system are enabled: these are the writes queued now."
+            : p.breaker
+              ? "Writes to this system are enabled, and the circuit breaker holds these until an admin decides."
+              : "Writes to this system are enabled: these are the writes queued now."
         }
         actions={
           <div className="row">
@@ -94,12 +97,15 @@ export function PlanPage() {
               <button type="button" className="btn primary" disabled={!mayEnable} title={mayEnable ? undefined : whyNot(me.role, "enable_writes")} onClick={() => setConfirming(true)}>
                 <Play size={16} /> Enable writes
               </button>
+            ) : p.breaker ? (
+              <Pill tone="danger">writes held by the breaker</Pill>
             ) : (
               <Pill tone="success">writes enabled</Pill>
             )}
           </div>
         }
       />
+      {p.breaker ? <BreakerPanel system={id} name={name} trip={p.breaker} counts={p.counts} onDecided={() => void plan.refetch()} /> : null}
       <section className="card" aria-label="Plan summary" style={{ padding: 12 }}>
         <p role="status">{describePlan(p.counts)}</p>
         <div className="row" role="group" aria-label="Show">
