@@ -69,6 +69,7 @@ test("every page renders; a screenshot of each", async () => {
     ["systems", "/systems", "Systems"],
     ["mapper", "/mapper?system=hris", "Field mapper"],
     ["ownership", "/ownership", "Ownership"],
+    ["history", "/history", "History"],
   ];
   for (const [name, path, nav] of pages) {
     await go(path);

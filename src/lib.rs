@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod breaker;
 pub mod clock;
+pub mod config_history;
 pub mod connector;
 pub mod connectors;
 pub mod delivery;

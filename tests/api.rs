@@ -1378,3 +1378,177 @@ async fn out_of_range_and_forged_input_gets_a_4xx_never_a_dropped_connection() {
         "a control character in a path id is a 400",
     );
 }
+
+#[tokio::test]
+async fn a_mapping_change_is_versioned_diffed_and_undone_and_the_sync_follows_the_restored_mapping()
+{
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    let viewer = api.token("vic", "viewer").await;
+    let original = h
+        .config
+        .mappings
+        .iter()
+        .find(|m| m.system == "hris")
+        .expect("hris mapping")
+        .clone();
+    // The change: the HRIS no longer maps the job title.
+    let mut changed = serde_json::to_value(&original).expect("json");
+    let rules = changed["rules"].as_array_mut().expect("rules");
+    let title = rules
+        .iter()
+        .position(|r| r["canonical"] == json!(["job_title"]))
+        .expect("a job title rule");
+    rules.remove(title);
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/api/mappings/hris/employee",
+            Some(&api.admin),
+            Some(changed),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, history) = api
+        .call(
+            Method::GET,
+            "/api/config/history?kind=mapping&target=hris/employee",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "any role reads the history: {history}"
+    );
+    let versions = history.as_array().expect("versions");
+    assert_eq!(versions.len(), 1, "one change, one version: {history}");
+    let v = &versions[0];
+    assert_eq!(
+        (v["kind"].clone(), v["target"].clone(), v["actor"].clone()),
+        (json!("mapping"), json!("hris/employee"), json!("ana"))
+    );
+    assert!(
+        v["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| c["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(&format!("rules[{title}]")))),
+        "the diff names the rule that changed: {v}"
+    );
+    let id = v["id"].as_i64().expect("an id");
+
+    // Only an admin restores; undoing the change puts the original mapping back.
+    let path = format!("/api/config/history/{id}/restore?undo=true");
+    let (status, _) = api.call(Method::POST, &path, Some(&viewer), None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a viewer cannot restore configuration"
+    );
+    let (status, body) = api.call(Method::POST, &path, Some(&api.admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, ws) = api
+        .call(Method::GET, "/api/workspace", Some(&api.admin), None)
+        .await;
+    let now = ws["mappings"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["system"] == json!("hris")).cloned())
+        .expect("the hris mapping");
+    assert_eq!(
+        now,
+        serde_json::to_value(&original).expect("json"),
+        "undoing restores the mapping exactly"
+    );
+    let (_, history) = api
+        .call(
+            Method::GET,
+            "/api/config/history?target=hris/employee",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        history.as_array().map(Vec::len),
+        Some(2),
+        "the restore is a version too: {history}"
+    );
+    assert_eq!(
+        history[0]["restored_from"],
+        json!(id),
+        "and says which version it restored: {history}"
+    );
+    assert_eq!(
+        history[0]["after"], now,
+        "its after is the restored mapping"
+    );
+
+    // The engine syncs with the restored mapping: a new title in the HRIS reaches payroll.
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    h.hris.edit("H1", json!({ "title": "Principal Engineer" }));
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+    let record = h
+        .engine
+        .record_for("payroll", "employee", &pid)
+        .await
+        .expect("lookup");
+    let golden = h
+        .engine
+        .golden(record.expect("linked"))
+        .await
+        .expect("golden");
+    assert_eq!(
+        golden["job_title"],
+        json!("Principal Engineer"),
+        "the restored rule reads the title again"
+    );
+
+    // A version whose target did not exist cannot be restored to that state.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/api/config/history/{}/restore?undo=true", history[0]["id"]),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "undoing the restore is itself a restore: {body}"
+    );
+    let (_, audit) = api
+        .call(Method::GET, "/api/audit?limit=1000", Some(&api.admin), None)
+        .await;
+    let sync_entry = audit
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|e| {
+                !e["rule"]
+                    .as_str()
+                    .unwrap_or("config:")
+                    .starts_with("config:")
+            })
+        })
+        .expect("the sync wrote audit entries");
+    let (status, body) = api
+        .call(
+            Method::GET,
+            &format!("/api/config/history/{}", sync_entry["id"]),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "an audit entry that is not a config change is not a version",
+    );
+}

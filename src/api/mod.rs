@@ -8,6 +8,7 @@ mod admin;
 mod approvals;
 pub mod auth;
 mod breaker;
+mod config_history;
 mod dead_letters;
 mod doc;
 mod exceptions;
@@ -510,6 +511,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/systems/{id}/plan.csv", Access::Read),
     ("POST", "/api/systems/{id}/enable", Access::Roles(ADMIN_ONLY, "enable a system's writes")),
     ("GET", "/api/systems/{id}/breaker", Access::Read),
+    ("GET", "/api/config/history", Access::Read),
+    ("GET", "/api/config/history/{id}", Access::Read),
+    ("POST", "/api/config/history/{id}/restore", Access::Roles(ADMIN_ONLY, "restore configuration")),
     ("POST", "/api/systems/{id}/breaker/confirm", Access::Roles(ADMIN_ONLY, "confirm writes held by the circuit breaker")),
     ("POST", "/api/systems/{id}/breaker/discard", Access::Roles(ADMIN_ONLY, "discard writes held by the circuit breaker")),
     ("GET", "/api/audit", Access::Read),
@@ -654,6 +658,12 @@ pub fn router(console: Console) -> Router {
         .route("/api/systems/{id}/plan.csv", get(plan::plan_csv))
         .route("/api/systems/{id}/enable", post(plan::enable))
         .route("/api/systems/{id}/breaker", get(breaker::breaker_state))
+        .route("/api/config/history", get(config_history::history))
+        .route("/api/config/history/{id}", get(config_history::version))
+        .route(
+            "/api/config/history/{id}/restore",
+            post(config_history::restore),
+        )
         .route(
             "/api/systems/{id}/breaker/confirm",
             post(breaker::confirm_held_writes),

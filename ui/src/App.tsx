@@ -9,6 +9,7 @@ import {
   Activity,
   AlertOctagon,
   Cable,
+  FileClock,
   GitMerge,
   History,
   KeyRound,
@@ -40,6 +41,7 @@ import { MapperPage } from "./pages/Mapper";
 import { OwnershipPage } from "./pages/Ownership";
 import { ExceptionsPage } from "./pages/Exceptions";
 import { ApprovalsPage, useApprovals } from "./pages/Approvals";
+import { HistoryPage } from "./pages/History";
 import { DeadLettersPage } from "./pages/DeadLetters";
 import { AuditPage, RecordPage } from "./pages/Audit";
 import { TokensPage } from "./pages/Tokens";
@@ -125,6 +127,7 @@ const TITLES: [string, string][] = [
   ["/audit", "Audit"],
   ["/records", "Record lineage"],
   ["/tokens", "Tokens"],
+  ["/history", "Configuration history"],
 ];
 
 function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: () => void; signOut: () => void }) {
@@ -160,6 +163,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
         <NavItem to="/systems" icon={<Cable size={17} />} label="Systems" />
         <NavItem to="/mapper" icon={<Workflow size={17} />} label="Field mapper" />
         <NavItem to="/ownership" icon={<Activity size={17} />} label="Ownership" />
+        <NavItem to="/history" icon={<FileClock size={17} />} label="History" />
         {me.role === "admin" ? <NavItem to="/tokens" icon={<KeyRound size={17} />} label="Tokens" /> : null}
         <div className="sidebar-foot">Two-way field-level sync</div>
       </nav>
@@ -200,6 +204,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
               <Route path="/audit" element={<AuditPage />} />
               <Route path="/records/:id" element={<RecordPage />} />
               <Route path="/tokens" element={<TokensPage />} />
+              <Route path="/history" element={<HistoryPage />} />
               <Route path="*" element={<Navigate to="/" replace />} />
             </Routes>
           </Suspense>

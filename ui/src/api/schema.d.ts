@@ -59,6 +59,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/config/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/config/history/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/config/history/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["restore"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dead-letters": {
         parameters: {
             query?: never;
@@ -1155,6 +1206,46 @@ export interface components {
             field: string;
             /** @enum {string} */
             style: "version_field";
+        };
+        /** @description One changed value between two versions. */
+        ConfigChange: {
+            /** @description Where, e.g. `rules[3].transform.format` (empty: the whole config). */
+            path: string;
+            /** @description Absent (null) when the value was added. */
+            before: unknown;
+            /** @description Absent (null) when the value was removed. */
+            after: unknown;
+        };
+        /**
+         * @description What a version is of.
+         * @enum {string}
+         */
+        ConfigKind: "system" | "mapping" | "policies";
+        /** @description One version of one target: the change that made it. */
+        ConfigVersion: {
+            /**
+             * Format: int64
+             * @description The audit entry that recorded it.
+             */
+            id: number;
+            at: string;
+            actor: string;
+            actor_id?: string | null;
+            kind: components["schemas"]["ConfigKind"];
+            target: string;
+            /** @description The audit rule (`config:mapping_saved`, ...). */
+            rule: string;
+            /** @description The config before the change (null: the target was new). */
+            before: unknown;
+            /** @description The config after it (null: the target was removed). */
+            after: unknown;
+            /** @description What changed, path by path. */
+            changes: components["schemas"]["ConfigChange"][];
+            /**
+             * Format: int64
+             * @description The version this change restored, when it was a restore.
+             */
+            restored_from?: number | null;
         };
         /** @description The 409 of a change that needs `?confirm=true`. */
         ConfirmationRequired: {
@@ -2373,6 +2464,178 @@ export interface operations {
             };
             /** @description No token, or one this launch did not issue. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    history: {
+        parameters: {
+            query?: {
+                kind?: components["schemas"]["ConfigKind"];
+                /** @description A system id, `system/object` for a mapping, or an object for ownership. */
+                target?: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigVersion"][];
+                };
+            };
+            /** @description A query parameter is malformed or out of its documented range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigVersion"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    restore: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `true`: undo the change (restore the config before it); default: restore the config
+                 *     after it.
+                 */
+                undo?: boolean;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceConfig"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The item's state does not allow this (already resolved, replayed or discarded). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the version removed its target, or it is no longer valid with the rest of the workspace */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -13,7 +13,8 @@ export type Action =
   | "repair_systems" // POST /api/systems/{id}/reconcile, POST /api/systems/{id}/repush
   | "decide_reconcile" // POST /api/reconciliations/{id}/confirm and /dismiss
   | "pause_sync" // PUT /api/engine
-  | "enable_writes" // POST /api/systems/{id}/enable
+  | "enable_writes" // POST /api/systems/{id}/enable, POST /api/systems/{id}/breaker/confirm and /discard
+  | "restore_config" // POST /api/config/history/{id}/restore
   | "manage_tokens"; // GET, POST /api/tokens, DELETE /api/tokens/{id}
 
 const ALLOWED: Record<Action, Role[]> = {
@@ -26,6 +27,7 @@ const ALLOWED: Record<Action, Role[]> = {
   decide_reconcile: ["admin"],
   pause_sync: ["admin"],
   enable_writes: ["admin"],
+  restore_config: ["admin"],
   manage_tokens: ["admin"],
 };
 
