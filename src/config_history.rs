@@ -36,6 +36,7 @@ impl ConfigKind {
                 "config:system_saved",
                 "config:system_removed",
                 "config:writes_enabled",
+                "config:writes_held",
             ],
             Self::Mapping => &["config:mapping_saved"],
             Self::Policies => &["config:policies_saved"],

@@ -156,6 +156,20 @@ impl Mapping {
     }
 
     /// Canonical fields the engine can write to the system (read-only fields excluded).
+    /// The canonical fields whose writes `self` makes differently from `before` (none when
+    /// there was no mapping before, or only rules that do not write changed): a rule added or
+    /// changed writes its fields anew.
+    pub fn rewritten_since(&self, before: Option<&Mapping>) -> BTreeSet<String> {
+        let Some(before) = before else {
+            return BTreeSet::new();
+        };
+        self.rules
+            .iter()
+            .filter(|r| r.reads() && r.writable() && !before.rules.contains(r))
+            .flat_map(|r| r.canonical.iter().cloned())
+            .collect()
+    }
+
     pub fn writes(&self) -> BTreeSet<String> {
         self.rules
             .iter()

@@ -415,6 +415,40 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// Plans, for every record of `object` that `system` holds, a write of `fields` through
+    /// the current mapping: what a changed mapping would write there. The number queued.
+    pub async fn plan_mapping_change(
+        &self,
+        system: &str,
+        object: &str,
+        fields: &BTreeSet<String>,
+        actor: &Actor,
+    ) -> Result<u64> {
+        let origin = format!("mapping:{}:{}", actor.name, ts(self.now()));
+        let mut queued = 0;
+        let mut after: RecordId = 0;
+        loop {
+            let linked: Vec<RecordId> = sqlx::query_scalar(
+                "SELECT r.id FROM records r JOIN links l ON l.record_id = r.id
+                 WHERE r.object = ? AND r.deleted = 0 AND l.system_id = ? AND l.deleted = 0 AND r.id > ?
+                 ORDER BY r.id LIMIT ?",
+            )
+            .bind(object)
+            .bind(system)
+            .bind(after)
+            .bind(i64::try_from(REPUSH_CHUNK).unwrap_or(500))
+            .fetch_all(self.pool())
+            .await?;
+            let Some(&last) = linked.last() else {
+                return Ok(queued);
+            };
+            after = last;
+            queued += self
+                .repush_chunk(system, object, &linked, fields, &origin)
+                .await?;
+        }
+    }
+
     /// The next page of live records of `object` after `after`: the last id looked at and
     /// those the selection matches; None when there are no more.
     async fn repush_candidates(

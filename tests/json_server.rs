@@ -1046,3 +1046,138 @@ async fn json_server_breaker_holds_writes_past_the_share_not_at_it_until_an_admi
         "each trip and each decision is audited, newest first"
     );
 }
+
+#[tokio::test]
+async fn json_server_mapping_change_is_planned_for_every_record_and_written_only_when_enabled() {
+    use concord::api::auth::{Principal, Role, Tokens};
+    let s = Setup::start(page_style).await;
+    let _running = s.engine.start(s.cancel.clone());
+    let tokens = std::sync::Arc::new(Tokens::default());
+    let admin = tokens.issue(Principal::new("ana", Role::Admin));
+    let (base, client) = common::serve_console(&s.engine, tokens, "concord-remap-test").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub.records().len() < EMPLOYEES {
+        assert!(
+            Instant::now() < deadline,
+            "json-server's employees reach the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = s.js.engine_writes().len();
+
+    // json-server gets a second copy of the work e-mail, under a new key.
+    let mut mapping = serde_json::to_value(
+        s.engine
+            .workspace()
+            .config
+            .mappings
+            .iter()
+            .find(|m| m.system == "js")
+            .expect("the js mapping"),
+    )
+    .expect("json");
+    mapping["rules"]
+        .as_array_mut()
+        .expect("rules")
+        .push(json!({ "canonical": ["work_email"], "system": ["contactEmail"] }));
+    let saved = client
+        .put(format!("{base}/api/mappings/js/employee"))
+        .bearer_auth(&admin)
+        .json(&mapping)
+        .send()
+        .await
+        .expect("save");
+    assert_eq!(saved.status().as_u16(), 200, "the mapping is saved");
+    let js = s.engine.workspace().system("js").cloned().expect("js");
+    assert!(
+        js.writes_held(),
+        "a changed mapping holds the system's writes in a plan"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let plan = loop {
+        let (_, plan) = console(
+            &client,
+            &base,
+            &admin,
+            None,
+            "/api/systems/js/plan?limit=1000",
+        )
+        .await;
+        if plan["counts"]["updates"] == json!(EMPLOYEES) {
+            break plan;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "every record json-server holds is planned: {}",
+            plan["counts"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for write in plan["items"].as_array().expect("items") {
+        let fields: Vec<&str> = write["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .filter_map(|f| f["field"].as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            ["work_email"],
+            "only the changed rule's field is planned: {write}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        s.js.engine_writes().len(),
+        before,
+        "nothing is written before the plan is enabled"
+    );
+    let (_, audit) = console(
+        &client,
+        &base,
+        &admin,
+        None,
+        "/api/audit?system=js&limit=100",
+    )
+    .await;
+    assert!(
+        audit
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(|r| r["rule"] == json!("config:writes_held")
+                && r["detail"]["reason"] == json!("mapping_changed")),
+        "holding the writes is audited with its reason: {audit}"
+    );
+
+    let (status, body) = console(
+        &client,
+        &base,
+        &admin,
+        Some(json!({ "seen": plan["counts"] })),
+        "/api/systems/js/enable",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for e in seed() {
+        let id = e["id"].as_u64().expect("an id");
+        loop {
+            let held = s.js.get(id).await;
+            if held.get("contactEmail") == Some(&e["email"]) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "employee {id} gets its e-mail under the new key: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(
+        s.js.engine_writes().len(),
+        before + EMPLOYEES,
+        "enabling sends exactly the plan: one write per employee"
+    );
+}

@@ -4,9 +4,29 @@
 //! audited with its before and after.
 
 use super::*;
+use crate::model::WritesMode;
+
+/// Saving a mapping.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MappingSaveQuery {
+    /// Carry out a change that removes every rule.
+    #[serde(default)]
+    pub confirm: bool,
+    /// Keep writing to the system at once. By default a change to what a live system's
+    /// mapping writes puts the system's writes in a plan for review.
+    #[serde(default)]
+    pub keep_writing: bool,
+}
+
+impl input::Checked for MappingSaveQuery {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
 
 #[utoipa::path(put, path = "/api/mappings/{system}/{object}", request_body = Mapping,
-    params(("system" = String, Path), ("object" = String, Path), ConfirmQuery),
+    params(("system" = String, Path), ("object" = String, Path), MappingSaveQuery),
     responses((status = 200, body = WorkspaceConfig), (status = 403, description = "not an admin"),
               (status = 409, body = admin::ConfirmationRequired, description = "would remove every rule of a mapping: confirm with ?confirm=true"),
               (status = 422, description = "invalid config")),
@@ -15,7 +35,7 @@ pub(super) async fn put_mapping(
     State(c): State<Console>,
     who: Principal,
     ApiPath((system, object)): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<ConfirmQuery>,
+    ApiQuery(q): ApiQuery<MappingSaveQuery>,
     ApiJson(mapping): ApiJson<Mapping>,
 ) -> Result<Json<WorkspaceConfig>, Refusal> {
     if mapping.system != system || mapping.object != object {
@@ -29,6 +49,13 @@ pub(super) async fn put_mapping(
     let mut config = c.engine.workspace().config.clone();
     let after = serde_json::to_value(&mapping).ok();
     let emptying = mapping.rules.is_empty();
+    let rewritten = {
+        let current = config
+            .mappings
+            .iter()
+            .find(|m| m.system == system && m.object == object);
+        mapping.rewritten_since(current)
+    };
     let before = match config
         .mappings
         .iter_mut()
@@ -70,10 +97,44 @@ pub(super) async fn put_mapping(
     )
     .system(&system);
     let entry = AuditEntry {
-        object: Some(object),
+        object: Some(object.clone()),
         ..entry
     };
-    c.engine.apply_workspace_audited(&config, &[entry]).await?;
+    let mut entries = vec![entry];
+    // What the changed rules write is planned for every record the system holds; a live
+    // system's writes are held meanwhile, for an admin to review the plan and enable it.
+    let hold = !rewritten.is_empty() && !q.keep_writing;
+    if let Some(s) = config
+        .systems
+        .iter_mut()
+        .find(|s| s.id == system && hold && !s.writes_held())
+    {
+        let before = serde_json::to_value(&*s).ok();
+        s.writes = Some(WritesMode::Plan);
+        entries.push(
+            config_entry(
+                &who,
+                "writes_held",
+                before,
+                serde_json::to_value(&*s).ok(),
+                json!({ "reason": "mapping_changed", "object": object, "fields": rewritten }),
+            )
+            .system(&system),
+        );
+    }
+    c.engine.apply_workspace_audited(&config, &entries).await?;
+    if !rewritten.is_empty() {
+        let engine = c.engine.clone();
+        let actor = who.actor();
+        tokio::spawn(async move {
+            if let Err(e) = engine
+                .plan_mapping_change(&system, &object, &rewritten, &actor)
+                .await
+            {
+                tracing::error!(system, object, error = %e, "could not plan the changed mapping's writes");
+            }
+        });
+    }
     Ok(Json(config))
 }
 

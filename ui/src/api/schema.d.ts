@@ -4096,8 +4096,13 @@ export interface operations {
     put_mapping: {
         parameters: {
             query?: {
-                /** @description Carry out a change that removes rules, policies or a system with linked records. */
+                /** @description Carry out a change that removes every rule. */
                 confirm?: boolean;
+                /**
+                 * @description Keep writing to the system at once. By default a change to what a live system's
+                 *     mapping writes puts the system's writes in a plan for review.
+                 */
+                keep_writing?: boolean;
             };
             header?: never;
             path: {

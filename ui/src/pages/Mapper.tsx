@@ -9,7 +9,7 @@
 // problems asks first. Saved with PUT /api/mappings/{system}/{object}.
 
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
-import { Link, useSearchParams } from "react-router";
+import { Link, useNavigate, useSearchParams } from "react-router";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { DndContext, DragOverlay, PointerSensor, useDraggable, useDroppable, useSensor, useSensors, type DragEndEvent, type DragStartEvent } from "@dnd-kit/core";
 import { toast } from "sonner";
@@ -45,6 +45,7 @@ export function MapperPage() {
   const me = useMe();
   const ws = useWorkspace();
   const qc = useQueryClient();
+  const navigate = useNavigate();
   const [params, setParams] = useSearchParams();
   const mayEdit = can(me.role, "edit_mappings");
   const systems = ws.data?.systems ?? [];
@@ -160,8 +161,19 @@ export function MapperPage() {
     try {
       const target = draft;
       await confirmation.attempt(async (confirm) => {
-        await api.put("/api/mappings/{system}/{object}", { system: target.system, object: target.object, confirm: confirm || undefined }, target);
-        toast.success(`Mapping of ${target.system} ${target.object} saved`);
+        const wasHeld = ws.data?.systems.find((s) => s.id === target.system)?.writes === "plan";
+        const saved = await api.put("/api/mappings/{system}/{object}", { system: target.system, object: target.object, confirm: confirm || undefined }, target);
+        const nowHeld = saved.systems.find((s) => s.id === target.system)?.writes === "plan";
+        if (nowHeld && !wasHeld) {
+          // The engine plans what the changed rules write and holds the system's writes.
+          toast.success(`Mapping of ${target.system} ${target.object} saved; writes to ${target.system} are held`, {
+            description: "What the changed rules would write is being planned for every record. Review the plan, then enable writes.",
+            action: { label: "Review plan", onClick: () => navigate(`/systems/${encodeURIComponent(target.system)}/plan`) },
+            duration: 15_000,
+          });
+        } else {
+          toast.success(`Mapping of ${target.system} ${target.object} saved`);
+        }
         await qc.invalidateQueries({ queryKey: ["workspace"] });
       });
     } catch (e) {
