@@ -58,6 +58,24 @@ pub struct SystemConfig {
     /// breaker). Defaults: 10% within 5 minutes, at least 10 records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerConfig>,
+    /// A pilot scope: only records whose golden values match it are written to this system
+    /// (created, updated or deleted there), until it is widened or removed. Canonical field ->
+    /// the values admitted, e.g. `{"department": ["Finance"]}` or `{"employee_number": ["E1",
+    /// "E2"]}`; a record must match every field listed. The system is still read as usual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pilot: Option<BTreeMap<String, Vec<Value>>>,
+}
+
+impl SystemConfig {
+    /// Whether a record holding `golden` may be written to this system (its pilot scope
+    /// admits it, or it has none).
+    pub fn admits(&self, golden: &Fields) -> bool {
+        self.pilot.as_ref().is_none_or(|scope| {
+            scope
+                .iter()
+                .all(|(field, values)| values.contains(golden.get(field).unwrap_or(&Value::Null)))
+        })
+    }
 }
 
 /// See [`SystemConfig::breaker`].

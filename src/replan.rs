@@ -392,7 +392,7 @@ impl Engine {
                 outcome.matched += matched.len() as u64;
                 for chunk in matched.chunks(REPUSH_CHUNK) {
                     outcome.queued += self
-                        .repush_chunk(system, &object, chunk, &fields, &origin)
+                        .repush_chunk(system, &object, chunk, &fields, &origin, true)
                         .await?;
                 }
             }
@@ -444,9 +444,53 @@ impl Engine {
             };
             after = last;
             queued += self
-                .repush_chunk(system, object, &linked, fields, &origin)
+                .repush_chunk(system, object, &linked, fields, &origin, true)
                 .await?;
         }
+    }
+
+    /// After `system`'s pilot scope changed from `before`: every record the scope admits now
+    /// and did not before gets what the system lacks of it (created there if it holds no such
+    /// record). The number of writes queued.
+    pub async fn plan_pilot_widening(
+        &self,
+        system: &str,
+        before: &crate::model::SystemConfig,
+        actor: &Actor,
+    ) -> Result<u64> {
+        let ws = self.workspace();
+        let Some(now_config) = ws.system(system).cloned() else {
+            return Ok(0);
+        };
+        let origin = format!("pilot:{}:{}", actor.name, ts(self.now()));
+        let every = RepushSelection {
+            all: true,
+            ..RepushSelection::default()
+        };
+        let mut queued = 0;
+        for mapping in ws.config.mappings.iter().filter(|m| m.system == system) {
+            let fields = mapping.writes();
+            let mut after: RecordId = 0;
+            while let Some((last, matched)) = self
+                .repush_candidates(&mapping.object, &every, after)
+                .await?
+            {
+                after = last;
+                let mut admitted = Vec::new();
+                for id in matched {
+                    let golden = self.golden(id).await?;
+                    if now_config.admits(&golden) && !before.admits(&golden) {
+                        admitted.push(id);
+                    }
+                }
+                for chunk in admitted.chunks(REPUSH_CHUNK) {
+                    queued += self
+                        .repush_chunk(system, &mapping.object, chunk, &fields, &origin, false)
+                        .await?;
+                }
+            }
+        }
+        Ok(queued)
     }
 
     /// The next page of live records of `object` after `after`: the last id looked at and
@@ -490,6 +534,7 @@ impl Engine {
         records: &[RecordId],
         fields: &BTreeSet<String>,
         origin: &str,
+        force: bool,
     ) -> Result<u64> {
         let ws = self.workspace();
         let now = self.now();
@@ -504,9 +549,15 @@ impl Engine {
         let mut batch = self.batch(&ws, now);
         batch.preload_records(&mut tx, records).await?;
         for &record_id in records {
-            batch
-                .rewrite(&mut tx, object, record_id, system, fields, origin)
-                .await?;
+            if force {
+                batch
+                    .rewrite(&mut tx, object, record_id, system, fields, origin)
+                    .await?;
+            } else {
+                batch
+                    .converge_target(&mut tx, object, record_id, system, fields, origin)
+                    .await?;
+            }
         }
         batch.finish(&mut tx).await?;
         let after: i64 = sqlx::query_scalar(

@@ -178,13 +178,13 @@ pub async fn save_workspace_in(
     let now = ts(now);
     for s in &ws.systems {
         sqlx::query(
-            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, writes, breaker, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO systems (id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, writes, breaker, pilot, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, connector = excluded.connector,
                config = excluded.config, rate_limit_per_sec = excluded.rate_limit_per_sec,
                max_attempts = excluded.max_attempts, max_rereads = excluded.max_rereads,
                webhook_secret = excluded.webhook_secret, writes = excluded.writes,
-               breaker = excluded.breaker",
+               breaker = excluded.breaker, pilot = excluded.pilot",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -196,6 +196,7 @@ pub async fn save_workspace_in(
         .bind(&s.webhook_secret)
         .bind(s.writes.map(crate::model::WritesMode::as_str))
         .bind(s.breaker.map(|b| serde_json::to_string(&b)).transpose()?)
+        .bind(s.pilot.as_ref().map(serde_json::to_string).transpose()?)
         .bind(&now)
         .execute(&mut *tx)
         .await?;
@@ -245,7 +246,7 @@ pub async fn save_workspace_in(
 /// Reads the workspace config back.
 pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
     let mut systems = Vec::new();
-    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, writes, breaker FROM systems WHERE removed_at IS NULL ORDER BY rowid")
+    for row in sqlx::query("SELECT id, name, connector, config, rate_limit_per_sec, max_attempts, max_rereads, webhook_secret, writes, breaker, pilot FROM systems WHERE removed_at IS NULL ORDER BY rowid")
         .fetch_all(pool)
         .await?
     {
@@ -269,6 +270,10 @@ pub async fn load_workspace(pool: &SqlitePool) -> Result<WorkspaceConfig> {
             breaker: row
                 .get::<Option<String>, _>("breaker")
                 .map(|b| serde_json::from_str(&b))
+                .transpose()?,
+            pilot: row
+                .get::<Option<String>, _>("pilot")
+                .map(|p| serde_json::from_str(&p))
                 .transpose()?,
         });
     }

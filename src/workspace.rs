@@ -62,6 +62,16 @@ impl Workspace {
                     s.id
                 )));
             }
+            if let Some(pilot) = &s.pilot
+                && let Some((field, _)) = pilot.iter().find(|(f, values)| {
+                    values.is_empty() || !config.objects.iter().any(|o| o.field(f).is_some())
+                })
+            {
+                return Err(bad(format!(
+                    "systems[{}].pilot.{field}: name a canonical field and at least one value it admits",
+                    s.id
+                )));
+            }
             if s.rate_limit_per_sec.is_some_and(|r| r.is_nan() || r <= 0.0) {
                 return Err(bad(format!(
                     "systems[{}].rate_limit_per_sec: must be positive",

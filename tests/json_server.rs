@@ -1181,3 +1181,96 @@ async fn json_server_mapping_change_is_planned_for_every_record_and_written_only
         "enabling sends exactly the plan: one write per employee"
     );
 }
+
+#[tokio::test]
+async fn json_server_pilot_scope_gets_only_its_records_until_widened_then_only_what_they_lack() {
+    use concord::api::auth::{Principal, Role, Tokens};
+    let s = Setup::start(page_style).await;
+    let mut piloted = workspace(page_style(s.js.base()), &s.hub.base_url());
+    for system in &mut piloted.systems {
+        if system.id == "js" {
+            system.pilot = Some(
+                [(
+                    "employee_number".to_owned(),
+                    vec![json!("E0001"), json!("E0002")],
+                )]
+                .into(),
+            );
+        }
+    }
+    s.engine.apply_workspace(&piloted).await.expect("workspace");
+    let _running = s.engine.start(s.cancel.clone());
+    let tokens = std::sync::Arc::new(Tokens::default());
+    let admin = tokens.issue(Principal::new("ana", Role::Admin));
+    let (base, client) = common::serve_console(&s.engine, tokens, "concord-pilot-test").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub.records().len() < EMPLOYEES {
+        assert!(
+            Instant::now() < deadline,
+            "a piloted system is still read: its employees reach the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = s.js.engine_writes().len();
+    let title_in_js = |id: u64| {
+        let js = &s.js;
+        async move { js.get(id).await["title"].clone() }
+    };
+
+    // Four people change title in the hub; two are in the pilot.
+    for n in 1..=4 {
+        let (hub_id, _) = s.hub_employee(&format!("E{n:04}"));
+        s.hub
+            .edit(&hub_id, json!({ "title": format!("Pilot {n}") }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while title_in_js(2).await != json!("Pilot 2") || title_in_js(1).await != json!("Pilot 1") {
+        assert!(
+            Instant::now() < deadline,
+            "records in the pilot reach json-server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.settle().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        s.js.engine_writes().len(),
+        before + 2,
+        "only the two records in the pilot are written"
+    );
+    for id in [3, 4] {
+        assert_eq!(
+            title_in_js(id).await,
+            seed()[id as usize - 1]["title"],
+            "employee {id} is outside the pilot: untouched"
+        );
+    }
+
+    // Widening the scope (removing it) sends the newly admitted records what json-server
+    // lacks of them: the two new titles, and nothing for the 51 that already agree.
+    let mut widened = s.engine.workspace().system("js").cloned().expect("js");
+    widened.pilot = None;
+    let saved = client
+        .put(format!("{base}/api/systems/js"))
+        .bearer_auth(&admin)
+        .json(&widened)
+        .send()
+        .await
+        .expect("save");
+    assert_eq!(saved.status().as_u16(), 200, "the widened system is saved");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while title_in_js(3).await != json!("Pilot 3") || title_in_js(4).await != json!("Pilot 4") {
+        assert!(
+            Instant::now() < deadline,
+            "widening sends the admitted records' changes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.settle().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        s.js.engine_writes().len(),
+        before + 4,
+        "widening writes only what the newly admitted records lack"
+    );
+}

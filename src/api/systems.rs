@@ -53,6 +53,21 @@ pub(super) async fn put_system(
     )
     .system(&id);
     c.engine.apply_workspace_audited(&config, &[entry]).await?;
+    // A widened pilot scope: the records it admits now get what the system lacks of them.
+    if let Some(before) = before.filter(|b| {
+        b.pilot.is_some() && {
+            let now = config.systems.iter().find(|s| s.id == id);
+            now.is_some_and(|n| n.pilot != b.pilot)
+        }
+    }) {
+        let engine = c.engine.clone();
+        let actor = who.actor();
+        tokio::spawn(async move {
+            if let Err(e) = engine.plan_pilot_widening(&id, &before, &actor).await {
+                tracing::error!(system = %id, error = %e, "could not plan the records a widened pilot admits");
+            }
+        });
+    }
     Ok(Json(config))
 }
 

@@ -453,6 +453,11 @@ impl Batch<'_> {
             let Some(external_id) = external.get(target) else {
                 continue;
             };
+            let ws = self.ws;
+            let golden = &self.load(conn, record_id).await?.state.golden;
+            if ws.system(target).is_some_and(|s| !s.admits(golden)) {
+                continue;
+            }
             let key = idempotency_key(&[
                 &record_id.to_string(),
                 target,

@@ -25,6 +25,10 @@ impl Batch<'_> {
         let Some(mapping) = ws.mapping(target, &schema.name) else {
             return Ok(());
         };
+        if ws.system(target).is_some_and(|s| !s.admits(&state.golden)) {
+            // Outside the system's pilot scope: it gets nothing until the scope admits it.
+            return Ok(());
+        }
         let now_s = ts(self.now);
         let record_id = state.record_id;
         // Only the write this one may merge into is copied out of the cache.

@@ -2179,6 +2179,15 @@ export interface components {
             webhook_secret?: string | null;
             writes?: null | components["schemas"]["WritesMode"];
             breaker?: null | components["schemas"]["BreakerConfig"];
+            /**
+             * @description A pilot scope: only records whose golden values match it are written to this system
+             *     (created, updated or deleted there), until it is widened or removed. Canonical field ->
+             *     the values admitted, e.g. `{"department": ["Finance"]}` or `{"employee_number": ["E1",
+             *     "E2"]}`; a record must match every field listed. The system is still read as usual.
+             */
+            pilot?: {
+                [key: string]: unknown[];
+            } | null;
         };
         SystemHealth: {
             system: string;

@@ -6,6 +6,7 @@
 // (PUT /api/secrets/{name}) and never shown again; the page says whether each is stored and can
 // remove one.
 
+import { formatPilot, parsePilot, type PilotScope } from "../lib/pilot";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
@@ -88,6 +89,8 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   const [scim, setScim] = useState<ScimForm>(newScimForm());
   const [sql, setSql] = useState<SqlForm>(newSqlForm());
   const [rawJson, setRawJson] = useState("{}");
+  const [pilotLine, setPilotLine] = useState("");
+  const pilot = parsePilot(pilotLine);
   // Typed secret values stay in their (write-only) inputs until they are stored.
   const authSecret = useSecretInput();
   const hookSecret = useSecretInput();
@@ -103,6 +106,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       setActiveObject("employee");
     } else if (existing && !sys) {
       setSys(structuredClone(existing));
+      setPilotLine(formatPilot(existing.pilot as PilotScope | null | undefined));
       // The other connector's form starts new: switching to it does not read this config as its own.
       const f = existing.connector === "rest" ? toForm(restConfigOf(existing.config)) : newRestForm();
       const g = existing.connector === "scim" ? toScimForm(scimConfigOf(existing.config)) : newScimForm();
@@ -154,7 +158,9 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
         return { error: `The config is not valid JSON: ${errorMessage(e)}` };
       }
     }
-    return { system: { ...sys, name: sys.name.trim() || sys.id, config } };
+    if ("error" in pilot) return { error: `Pilot scope: ${pilot.error}` };
+    const { pilot: _old, ...rest } = sys;
+    return { system: { ...rest, name: sys.name.trim() || sys.id, config, ...(pilot.scope ? { pilot: pilot.scope } : {}) } };
   };
   // The saved system in the same shape, to tell an unchanged form from an edited one.
   const saved: SystemConfig | undefined = existing
@@ -297,6 +303,15 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
             }}
             disabled={ro}
             options={connectorOptions(sys.connector)}
+          />
+          <Text
+            label="Pilot scope"
+            value={pilotLine}
+            onChange={setPilotLine}
+            placeholder="department=Finance"
+            mono
+            disabled={ro}
+            hint={"error" in pilot ? pilot.error : "Only records matching every field (any of its values) are written to this system until you widen or clear it. Blank: every record."}
           />
           <Num label="Rate limit (writes/s)" value={sys.rate_limit_per_sec} onChange={(v) => setSys({ ...sys, rate_limit_per_sec: v ?? null })} step="any" disabled={ro} hint="Blank: no limit." />
           <Num label="Attempts before a dead letter" value={sys.max_attempts} onChange={(v) => setSys({ ...sys, max_attempts: v ?? 8 })} disabled={ro} />
