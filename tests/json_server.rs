@@ -1051,6 +1051,19 @@ async fn json_server_breaker_holds_writes_past_the_share_not_at_it_until_an_admi
 async fn json_server_mapping_change_is_planned_for_every_record_and_written_only_when_enabled() {
     use concord::api::auth::{Principal, Role, Tokens};
     let s = Setup::start(page_style).await;
+    // json-server's breaker is on: the plan rewrites every employee, far over its share.
+    let mut guarded = workspace(page_style(s.js.base()), &s.hub.base_url());
+    for system in &mut guarded.systems {
+        if system.id == "js" {
+            system.breaker = Some(concord::model::BreakerConfig {
+                enabled: true,
+                max_share: 0.2,
+                min_records: 1,
+                window_secs: 600,
+            });
+        }
+    }
+    s.engine.apply_workspace(&guarded).await.expect("workspace");
     let _running = s.engine.start(s.cancel.clone());
     let tokens = std::sync::Arc::new(Tokens::default());
     let admin = tokens.issue(Principal::new("ana", Role::Admin));
@@ -1151,6 +1164,11 @@ async fn json_server_mapping_change_is_planned_for_every_record_and_written_only
         "holding the writes is audited with its reason: {audit}"
     );
 
+    assert!(
+        !plan["breaker"].is_null(),
+        "the planned rewrite of every employee trips the breaker too: {}",
+        plan["breaker"]
+    );
     let (status, body) = console(
         &client,
         &base,
@@ -1160,6 +1178,16 @@ async fn json_server_mapping_change_is_planned_for_every_record_and_written_only
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    let (_, breaker) = console(&client, &base, &admin, None, "/api/systems/js/breaker").await;
+    assert_eq!(
+        (
+            breaker["open"].clone(),
+            breaker["trips"][0]["status"].clone(),
+            breaker["trips"][0]["decided_by"].clone()
+        ),
+        (Value::Null, json!("confirmed"), json!("ana")),
+        "enabling the reviewed plan confirms the trip its writes caused: {breaker}"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     for e in seed() {
         let id = e["id"].as_u64().expect("an id");

@@ -205,5 +205,22 @@ pub(super) async fn enable(
     )
     .system(&id);
     c.engine.apply_workspace_audited(&config, &[entry]).await?;
+    // The writes a plan holds count toward the circuit breaker, which may have tripped on
+    // them: the admin has just reviewed exactly those writes, so enabling confirms the trip.
+    if c.engine
+        .breaker_trips(&id, 1)
+        .await?
+        .first()
+        .is_some_and(|t| t.status == "open")
+    {
+        c.engine
+            .decide_breaker(
+                &id,
+                crate::breaker::BreakerDecision::Confirm,
+                "the held writes were reviewed in the plan and enabled",
+                &who.actor(),
+            )
+            .await?;
+    }
     Ok(Json(WritesEnabled { system: id, counts }))
 }
