@@ -36,6 +36,7 @@ pub mod server;
 pub mod store;
 pub mod summary;
 pub mod transform;
+pub mod whatif;
 pub mod workspace;
 
 pub use error::{EngineError, Result};

@@ -1093,6 +1093,39 @@ async fn json_server_mapping_change_is_planned_for_every_record_and_written_only
         .as_array_mut()
         .expect("rules")
         .push(json!({ "canonical": ["work_email"], "system": ["contactEmail"] }));
+    // What-if, before saving: json-server would get a new key for every employee.
+    let (status, what_if) = console(
+        &client,
+        &base,
+        &admin,
+        Some(mapping.clone()),
+        "/api/mappings/what-if",
+    )
+    .await;
+    assert_eq!(status, 200, "{what_if}");
+    assert_eq!(
+        (
+            what_if["records"].clone(),
+            what_if["changed_records"].clone(),
+            what_if["unwritten_paths"].clone()
+        ),
+        (json!(EMPLOYEES), json!(EMPLOYEES), json!([])),
+        "every employee json-server holds would change, and no path stops being written: {what_if}"
+    );
+    let changes = what_if["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "one path changes: {what_if}");
+    assert_eq!(
+        (changes[0]["path"].clone(), changes[0]["records"].clone()),
+        (json!("contactEmail"), json!(EMPLOYEES))
+    );
+    let samples = changes[0]["samples"].as_array().expect("samples").clone();
+    assert!(!samples.is_empty(), "with samples: {what_if}");
+    assert_eq!(
+        s.js.engine_writes().len(),
+        before,
+        "trying a mapping writes nothing"
+    );
+
     let saved = client
         .put(format!("{base}/api/mappings/js/employee"))
         .bearer_auth(&admin)
@@ -1208,6 +1241,17 @@ async fn json_server_mapping_change_is_planned_for_every_record_and_written_only
         before + EMPLOYEES,
         "enabling sends exactly the plan: one write per employee"
     );
+    for sample in &samples {
+        let id: u64 = sample["external_id"]
+            .as_str()
+            .and_then(|i| i.parse().ok())
+            .expect("an id");
+        assert_eq!(
+            s.js.get(id).await.get("contactEmail"),
+            Some(&sample["to"]),
+            "what-if showed what saving wrote: {sample}"
+        );
+    }
 }
 
 #[tokio::test]

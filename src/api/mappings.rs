@@ -138,6 +138,28 @@ pub(super) async fn put_mapping(
     Ok(Json(config))
 }
 
+#[utoipa::path(post, path = "/api/mappings/what-if", request_body = Mapping,
+    responses((status = 200, body = crate::whatif::WhatIf), (status = 404, description = "no such system or object"),
+        (status = 422, description = "invalid mapping")),
+    security(("token" = [])))]
+pub(super) async fn what_if_mapping(
+    State(c): State<Console>,
+    ApiJson(candidate): ApiJson<Mapping>,
+) -> ApiResult<crate::whatif::WhatIf> {
+    // The candidate must be a valid mapping of the workspace it would be saved into.
+    let mut config = c.engine.workspace().config.clone();
+    match config
+        .mappings
+        .iter_mut()
+        .find(|m| m.system == candidate.system && m.object == candidate.object)
+    {
+        Some(m) => *m = candidate.clone(),
+        None => config.mappings.push(candidate.clone()),
+    }
+    crate::workspace::Workspace::new(config)?;
+    Ok(Json(c.engine.what_if_mapping(&candidate).await?))
+}
+
 #[utoipa::path(post, path = "/api/mappings/preview", request_body = PreviewRequest,
     responses((status = 200, body = PreviewResponse), (status = 404, description = "no such object")), security(("token" = [])))]
 pub(super) async fn preview_mapping(

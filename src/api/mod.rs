@@ -489,6 +489,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("PUT", "/api/secrets/{name}", Access::Roles(ADMIN_ONLY, "store secrets")),
     ("DELETE", "/api/secrets/{name}", Access::Roles(ADMIN_ONLY, "delete secrets")),
     ("POST", "/api/mappings/preview", Access::Roles(ADMIN_ONLY, "try mappings")),
+    ("POST", "/api/mappings/what-if", Access::Roles(ADMIN_ONLY, "try mappings")),
     ("PUT", "/api/mappings/{system}/{object}", Access::Roles(ADMIN_ONLY, "edit mappings")),
     ("PUT", "/api/policies/{object}", Access::Roles(ADMIN_ONLY, "edit ownership")),
     ("GET", "/api/exceptions", Access::Read),
@@ -603,6 +604,7 @@ pub fn router(console: Console) -> Router {
                 .delete(secrets::delete_secret),
         )
         .route("/api/mappings/preview", post(mappings::preview_mapping))
+        .route("/api/mappings/what-if", post(mappings::what_if_mapping))
         .route(
             "/api/mappings/{system}/{object}",
             put(mappings::put_mapping),

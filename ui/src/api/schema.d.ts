@@ -433,6 +433,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mappings/what-if": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["what_if_mapping"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mappings/{system}/{object}": {
         parameters: {
             query?: never;
@@ -2346,6 +2363,52 @@ export interface components {
             /** @description JSON pointer to the event time, when the record carries no modified field. */
             occurred_at_pointer?: string | null;
         };
+        /** @description What saving a candidate mapping would change in its system. */
+        WhatIf: {
+            system: string;
+            object: string;
+            /**
+             * Format: int64
+             * @description Records the system holds.
+             */
+            records: number;
+            /**
+             * Format: int64
+             * @description Records that would be written a different value at some path.
+             */
+            changed_records: number;
+            changes: components["schemas"]["WhatIfPath"][];
+            /**
+             * @description Paths the current mapping writes and the candidate would no longer write (their values
+             *     stay as they are in the system).
+             */
+            unwritten_paths: string[];
+            /**
+             * Format: int64
+             * @description Records the candidate cannot render (a transform refuses one of their values).
+             */
+            refused: number;
+        };
+        /** @description A system path the candidate would write differently. */
+        WhatIfPath: {
+            path: string;
+            /**
+             * Format: int64
+             * @description How many records would get a different value there.
+             */
+            records: number;
+            samples: components["schemas"]["WhatIfSample"][];
+        };
+        /** @description One record's value at a path, now and under the candidate mapping. */
+        WhatIfSample: {
+            record_id: components["schemas"]["i64"];
+            /** @description The record's id in the system. */
+            external_id: string;
+            /** @description What the current mapping writes there (null: nothing). */
+            from: unknown;
+            /** @description What the candidate would write. */
+            to: unknown;
+        };
         /** @description The whole workspace: what `concord` loads from a config file into SQLite. */
         WorkspaceConfig: {
             systems: components["schemas"]["SystemConfig"][];
@@ -4092,6 +4155,92 @@ export interface operations {
                 };
             };
             /** @description The body is JSON but does not fit: a wrong type, a missing or unknown member, or a value the operation refuses. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    what_if_mapping: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Mapping"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WhatIf"];
+                };
+            };
+            /** @description The body is not JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such system or object */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the console accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid mapping */
             422: {
                 headers: {
                     [name: string]: unknown;

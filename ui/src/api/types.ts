@@ -38,6 +38,7 @@ export type ChainReport = S["ChainReport"];
 export type PlanView = S["PlanView"];
 export type BreakerTrip = S["BreakerTrip"];
 export type ConfigVersion = S["ConfigVersion"];
+export type WhatIf = S["WhatIf"];
 export type ConfigKind = S["ConfigKind"];
 export type BreakerView = S["BreakerView"];
 export type PlanCounts = S["PlanCounts"];

@@ -10,10 +10,11 @@
 
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
+import { WhatIfDialog } from "../components/WhatIfDialog";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { DndContext, DragOverlay, PointerSensor, useDraggable, useDroppable, useSensor, useSensors, type DragEndEvent, type DragStartEvent } from "@dnd-kit/core";
 import { toast } from "sonner";
-import { AlertTriangle, CheckCircle2, Link2, ListChecks, Lock, Plus, Save, Undo2, Workflow } from "lucide-react";
+import { AlertTriangle, CheckCircle2, FlaskConical, Link2, ListChecks, Lock, Plus, Save, Undo2, Workflow } from "lucide-react";
 import { api, ApiError, errorMessage } from "../api/client";
 import { useMe, useWorkspace } from "../api/queries";
 import type { FieldDef, Mapping, MappingCheck, MappingRule } from "../api/types";
@@ -46,6 +47,7 @@ export function MapperPage() {
   const ws = useWorkspace();
   const qc = useQueryClient();
   const navigate = useNavigate();
+  const [whatIf, setWhatIf] = useState(false);
   const [params, setParams] = useSearchParams();
   const mayEdit = can(me.role, "edit_mappings");
   const systems = ws.data?.systems ?? [];
@@ -230,6 +232,9 @@ export function MapperPage() {
             >
               {checking ? <Spinner /> : <ListChecks size={16} />} Check paths against records
             </button>
+            <button type="button" className="btn" disabled={!mayEdit || !draft || !dirty} onClick={() => setWhatIf(true)} title={mayEdit ? "What saving this draft would write to the system, for every record it holds" : whyNot(me.role, "edit_mappings")}>
+              <FlaskConical size={16} /> What would change?
+            </button>
             <button
               type="button"
               className="btn primary"
@@ -303,6 +308,7 @@ export function MapperPage() {
         />
       ) : null}
       {confirmation.dialog}
+      {whatIf && draft ? <WhatIfDialog draft={draft} systemName={systems.find((s) => s.id === systemId)?.name ?? systemId} onClose={() => setWhatIf(false)} /> : null}
       <Dialog
         open={confirmSave}
         onClose={() => setConfirmSave(false)}
