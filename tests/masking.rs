@@ -93,6 +93,7 @@ async fn readable_urls(api: &Api, admin: &str, record: i64) -> Vec<String> {
     let exceptions = ids(api.json("/api/exceptions?limit=1000", admin).await);
     let dead = ids(api.json("/api/dead-letters?limit=1000", admin).await);
     let reconciliations = ids(api.json("/api/reconciliations", admin).await);
+    let versions = ids(api.json("/api/config/history?limit=1000", admin).await);
     let mut urls = Vec::new();
     for (method, pattern, access) in ROUTES {
         if *method != "GET" || *access != Access::Read {
@@ -103,6 +104,7 @@ async fn readable_urls(api: &Api, admin: &str, record: i64) -> Vec<String> {
             p if p.starts_with("/api/dead-letters/") => dead.clone(),
             p if p.starts_with("/api/reconciliations/") => reconciliations.clone(),
             p if p.starts_with("/api/records/") => vec![record],
+            p if p.starts_with("/api/config/history/") => versions.clone(),
             _ => vec![0],
         };
         if pattern.starts_with("/api/systems/{id}") {
@@ -195,7 +197,27 @@ async fn a_viewer_never_sees_a_planted_sensitive_value_on_any_route() {
         "88000",
         "90000",
     ];
+    // A saved mapping, so the configuration history has a version to read.
+    let hris = h
+        .engine
+        .workspace()
+        .mapping("hris", "employee")
+        .cloned()
+        .expect("hris mapping");
+    let (status, text) = api
+        .call(
+            Method::PUT,
+            "/api/mappings/hris/employee",
+            &admin,
+            Some(serde_json::to_value(&hris).expect("json")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the mapping is saved again: {text}");
     let urls = readable_urls(&api, &admin, record).await;
+    assert!(
+        urls.iter().any(|u| u.starts_with("/api/config/history/")),
+        "the sweep reads a configuration version"
+    );
     assert!(
         urls.iter().any(|u| u.contains("/preview"))
             && urls.iter().any(|u| u.starts_with("/api/exceptions/")),
