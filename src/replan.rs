@@ -385,8 +385,16 @@ impl Engine {
             // A page of candidates at a time: a system of a million records is never held
             // in memory at once.
             let mut after: RecordId = 0;
-            while let Some((last, matched)) =
-                self.repush_candidates(&object, selection, after).await?
+            while let Some((last, matched)) = self
+                .repush_candidates(
+                    &object,
+                    |id, golden| {
+                        (selection.record_ids.is_empty() || selection.record_ids.contains(&id))
+                            && selection.matches(id, golden)
+                    },
+                    after,
+                )
+                .await?
             {
                 after = last;
                 outcome.matched += matched.len() as u64;
@@ -463,26 +471,17 @@ impl Engine {
             return Ok(0);
         };
         let origin = format!("pilot:{}:{}", actor.name, ts(self.now()));
-        let every = RepushSelection {
-            all: true,
-            ..RepushSelection::default()
-        };
+        let newly_admitted =
+            |_: RecordId, golden: &Fields| now_config.admits(golden) && !before.admits(golden);
         let mut queued = 0;
         for mapping in ws.config.mappings.iter().filter(|m| m.system == system) {
             let fields = mapping.writes();
             let mut after: RecordId = 0;
-            while let Some((last, matched)) = self
-                .repush_candidates(&mapping.object, &every, after)
+            while let Some((last, admitted)) = self
+                .repush_candidates(&mapping.object, newly_admitted, after)
                 .await?
             {
                 after = last;
-                let mut admitted = Vec::new();
-                for id in matched {
-                    let golden = self.golden(id).await?;
-                    if now_config.admits(&golden) && !before.admits(&golden) {
-                        admitted.push(id);
-                    }
-                }
                 for chunk in admitted.chunks(REPUSH_CHUNK) {
                     queued += self
                         .repush_chunk(system, &mapping.object, chunk, &fields, &origin, false)
@@ -494,11 +493,11 @@ impl Engine {
     }
 
     /// The next page of live records of `object` after `after`: the last id looked at and
-    /// those the selection matches; None when there are no more.
+    /// those `wanted` picks by id and golden record; None when there are no more.
     async fn repush_candidates(
         &self,
         object: &str,
-        selection: &RepushSelection,
+        wanted: impl Fn(RecordId, &Fields) -> bool,
         after: RecordId,
     ) -> Result<Option<(RecordId, Vec<RecordId>)>> {
         let rows = sqlx::query(
@@ -516,11 +515,8 @@ impl Engine {
         let mut matched = Vec::new();
         for row in rows {
             let id: RecordId = row.get(0);
-            if !selection.record_ids.is_empty() && !selection.record_ids.contains(&id) {
-                continue;
-            }
             let golden: Fields = serde_json::from_str(&row.get::<String, _>(1))?;
-            if selection.matches(id, &golden) {
+            if wanted(id, &golden) {
                 matched.push(id);
             }
         }

@@ -104,10 +104,11 @@ pub(super) async fn put_mapping(
     // What the changed rules write is planned for every record the system holds; a live
     // system's writes are held meanwhile, for an admin to review the plan and enable it.
     let hold = !rewritten.is_empty() && !q.keep_writing;
-    if let Some(s) = config
-        .systems
-        .iter_mut()
-        .find(|s| s.id == system && hold && !s.writes_held())
+    if hold
+        && let Some(s) = config
+            .systems
+            .iter_mut()
+            .find(|s| s.id == system && !s.writes_held())
     {
         let before = serde_json::to_value(&*s).ok();
         s.writes = Some(WritesMode::Plan);
