@@ -13,6 +13,7 @@ pub mod connectors;
 pub mod delivery;
 pub mod demo;
 pub mod desktop;
+pub mod effective;
 pub mod error;
 pub mod golden_meta;
 pub mod health;

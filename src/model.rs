@@ -297,6 +297,21 @@ pub struct Mapping {
     pub system: String,
     pub object: String,
     pub rules: Vec<MappingRule>,
+    /// Where the system says when a change takes effect: a change dated in the future is
+    /// held until that date, then applied and judged against what is true then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_date: Option<EffectiveDate>,
+}
+
+/// The system field that dates a change, and the canonical fields the date governs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EffectiveDate {
+    /// The system path of the date: `YYYY-MM-DD` (midnight UTC), or an RFC 3339 instant.
+    pub path: String,
+    /// The canonical fields the date applies to; empty: every field the mapping reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 /// How a conflict (rule 4) on a field is decided.

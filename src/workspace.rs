@@ -142,6 +142,16 @@ impl Workspace {
                     .validate()
                     .map_err(|e| bad(format!("{at}.rules[{i}].transform: {e}")))?;
             }
+            if let Some(dated) = &m.effective_date {
+                SystemPath::parse(&dated.path)
+                    .map_err(|e| bad(format!("{at}.effective_date.path: {e}")))?;
+                let reads = m.reads();
+                if let Some(f) = dated.fields.iter().find(|f| !reads.contains(*f)) {
+                    return Err(bad(format!(
+                        "{at}.effective_date.fields: '{f}' is not a field this mapping reads"
+                    )));
+                }
+            }
             if mappings
                 .insert((m.system.clone(), m.object.clone()), m.clone())
                 .is_some()

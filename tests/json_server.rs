@@ -120,9 +120,23 @@ struct Setup {
 
 impl Setup {
     async fn start(config: fn(&str) -> Value) -> Self {
+        Self::start_on(
+            config,
+            std::sync::Arc::new(concord::clock::SystemClock),
+            |_| {},
+        )
+        .await
+    }
+
+    /// Like [`Setup::start`], on `clock`, with the workspace changed by `customize`.
+    async fn start_on(
+        config: fn(&str) -> Value,
+        clock: std::sync::Arc<dyn concord::clock::Clock>,
+        customize: impl FnOnce(&mut WorkspaceConfig),
+    ) -> Self {
         let js = JsonServer::start(&seed_file()).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let (engine, secrets) = common::open_engine_with_secrets(dir.path()).await;
+        let (engine, secrets) = common::open_engine_on(dir.path(), clock).await;
         let cancel = CancellationToken::new();
         let (addr, _) = concord::server::spawn_loopback(engine.clone(), 0, cancel.clone())
             .await
@@ -136,8 +150,10 @@ impl Setup {
         .await
         .expect("hub starts");
         common::trust_hooks(&secrets, "hub", &hub);
+        let mut ws = workspace(config(js.base()), &hub.base_url());
+        customize(&mut ws);
         engine
-            .apply_workspace(&workspace(config(js.base()), &hub.base_url()))
+            .apply_workspace(&ws)
             .await
             .expect("workspace applies");
         Self {
@@ -1345,4 +1361,221 @@ async fn json_server_pilot_scope_gets_only_its_records_until_widened_then_only_w
         before + 4,
         "widening writes only what the newly admitted records lack"
     );
+}
+
+/// json-server dates pay in `payEffective`; the hub takes pay as it is. Pay is the field the
+/// date governs: a title changed in the same edit is effective at once.
+fn dated_pay(ws: &mut WorkspaceConfig) {
+    for m in &mut ws.mappings {
+        let path = if m.system == "js" {
+            "payRate"
+        } else {
+            "pay_rate"
+        };
+        m.rules.push(
+            serde_json::from_value(json!({ "canonical": ["pay_rate"], "system": [path] }))
+                .expect("a rule"),
+        );
+        if m.system == "js" {
+            m.effective_date = Some(concord::model::EffectiveDate {
+                path: "payEffective".into(),
+                fields: vec!["pay_rate".into()],
+            });
+        }
+    }
+}
+
+#[tokio::test]
+async fn json_server_pay_dated_in_the_future_waits_for_its_date_then_applies_and_is_judged_then() {
+    use concord::runtime::{ScheduledFilter, ScheduledStatus};
+    let clock = concord::clock::ManualClock::new(chrono::Utc::now());
+    let s = Setup::start_on(page_style, std::sync::Arc::new(clock.clone()), dated_pay).await;
+    let _running = s.engine.start(s.cancel.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub.records().len() < EMPLOYEES || s.pending().await > 0 {
+        assert!(Instant::now() < deadline, "the initial sync finishes");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let date = (clock_now(&clock) + chrono::Duration::days(10))
+        .date_naive()
+        .to_string();
+    let hub_pay = |number: &str| s.hub_employee(number).1.get("pay_rate").cloned();
+    let scheduled = |status| {
+        let engine = s.engine.clone();
+        async move {
+            engine
+                .scheduled_changes(&ScheduledFilter {
+                    status: Some(status),
+                    ..Default::default()
+                })
+                .await
+                .expect("scheduled changes list")
+        }
+    };
+
+    // A rise for E0001 with a new title, a rise for E0002, and a rise under a date that is
+    // not one for E0003: all entered in json-server today.
+    s.js.patch(
+        1,
+        json!({ "payRate": "85000", "payEffective": date, "title": "Senior Analyst" }),
+    )
+    .await;
+    s.js.patch(2, json!({ "payRate": "90000", "payEffective": date }))
+        .await;
+    s.js.patch(
+        3,
+        json!({ "payRate": "60000", "payEffective": "next month" }),
+    )
+    .await;
+    let rejections = || async {
+        let messages: Vec<String> = sqlx::query_scalar(
+            "SELECT json_extract(detail, '$.message') FROM exceptions WHERE kind = 'validation' AND status = 'open'",
+        )
+        .fetch_all(s.engine.pool())
+        .await
+        .expect("exceptions");
+        messages
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub_employee("E0001").1["title"] != json!("Senior Analyst")
+        || scheduled(ScheduledStatus::Scheduled).await.scheduled < 2
+        || rejections().await.is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the undated part of the edit (the title) reaches the hub at once, and the three \
+             edits are read"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.settle().await;
+    assert_eq!(hub_pay("E0001"), None, "E0001's rise waits for its date");
+    assert_eq!(hub_pay("E0002"), None, "E0002's rise waits for its date");
+    assert_eq!(
+        hub_pay("E0003"),
+        None,
+        "a rise under an unreadable date is not applied"
+    );
+    let waiting = scheduled(ScheduledStatus::Scheduled).await;
+    assert_eq!(
+        waiting.scheduled, 2,
+        "two changes wait: {:?}",
+        waiting.items
+    );
+    assert_eq!(
+        waiting
+            .items
+            .iter()
+            .map(|c| (
+                c.external_id.clone(),
+                c.values.get("pay_rate").cloned(),
+                c.effective_date.clone()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            ("1".to_owned(), Some(json!("85000")), date.clone()),
+            ("2".to_owned(), Some(json!("90000")), date.clone()),
+        ],
+        "each waiting change holds the dated value under the system's date"
+    );
+    let rejected = rejections().await;
+    assert!(
+        rejected
+            .iter()
+            .any(|m| m.contains("payEffective: 'next month' is not a date")),
+        "an unreadable date opens an exception naming it: {rejected:?}"
+    );
+
+    // Before the date, the hub changes E0002's pay. The golden record and the hub take it,
+    // but json-server keeps the value it dated: writing the hub's value there would
+    // overwrite the rise.
+    let (hub_2, _) = s.hub_employee("E0002");
+    s.hub.edit(&hub_2, json!({ "pay_rate": "70000" }));
+    s.settle().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.settle().await;
+    assert_eq!(
+        s.js.get(2).await["payRate"],
+        json!("90000"),
+        "a write of a field json-server dated in the future waits: its rise survives"
+    );
+    assert!(
+        !s.js
+            .engine_writes()
+            .iter()
+            .any(|w| w.contains("/employees/2")),
+        "nothing is written to E0002 in json-server before the date: {:?}",
+        s.js.engine_writes()
+    );
+    // A poll that reads the same dated values again schedules nothing new.
+    s.js.patch(1, json!({ "lastName": "Family1b" })).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub_employee("E0001").1["full_name"] != json!("Given1 Family1b") {
+        assert!(Instant::now() < deadline, "the name change reaches the hub");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.settle().await;
+    let again = scheduled(ScheduledStatus::All).await;
+    assert_eq!(
+        (again.scheduled, again.superseded),
+        (2, 0),
+        "re-reading the same dated rise keeps the one waiting change"
+    );
+
+    // The date comes.
+    clock.advance(chrono::Duration::days(11));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hub_pay("E0001") != Some(json!("85000")) || hub_pay("E0002") != Some(json!("90000")) {
+        assert!(
+            Instant::now() < deadline,
+            "on their date both rises reach the hub; E0001 {:?}, E0002 {:?}",
+            hub_pay("E0001"),
+            hub_pay("E0002")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.settle().await;
+    let released = scheduled(ScheduledStatus::Released).await;
+    assert_eq!(released.released, 2, "both changes were released");
+    assert!(
+        released
+            .items
+            .iter()
+            .all(|c| c.outcome.as_deref() == Some("applied")),
+        "each released change's event was applied: {:?}",
+        released.items
+    );
+    assert_eq!(
+        s.js.get(2).await["payRate"],
+        json!("90000"),
+        "json-server keeps its rise"
+    );
+    let record_2 = s
+        .engine
+        .record_for("js", "employee", "2")
+        .await
+        .expect("lookup")
+        .expect("E0002 is linked");
+    let rules: Vec<String> = sqlx::query_scalar(
+        "SELECT rule FROM audit WHERE record_id = ? AND (field = 'pay_rate' OR rule LIKE 'schedule:%') ORDER BY id",
+    )
+    .bind(record_2)
+    .fetch_all(s.engine.pool())
+    .await
+    .expect("audit");
+    assert!(
+        rules.iter().any(|r| r == "schedule:held")
+            && rules.iter().any(|r| r == "schedule:released")
+            && rules
+                .iter()
+                .any(|r| r == "rule4:conflict:last_write_wins:incoming_won"),
+        "the audit holds the rise, releases it, and judges the hub's change as a conflict on \
+         the date (the later-dated rise wins): {rules:?}"
+    );
+    assert_eq!(s.dead_letters().await, 0, "nothing failed");
+}
+
+fn clock_now(clock: &concord::clock::ManualClock) -> chrono::DateTime<chrono::Utc> {
+    use concord::clock::Clock;
+    clock.now()
 }

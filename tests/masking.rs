@@ -1,8 +1,9 @@
 //! Sensitive values stay hidden from every role that may not see them, wherever they travel:
 //! a salary and a bank account are planted in a golden record, a four-eyes conflict with a
-//! steward's custom value and note, a mistyped inbound salary, and a dead letter whose
-//! response echoes the record. Then every route a viewer may read is called, with every id
-//! that exists, and each answer is searched for the planted values.
+//! steward's custom value and note, a mistyped inbound salary, a salary dated in the future (a
+//! scheduled change), and a dead letter whose response echoes the record. Then every route a
+//! viewer may read is called, with every id that exists, and each answer is searched for the
+//! planted values.
 
 mod common;
 
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 const BANK_ACCOUNT: &str = "DE89370400440532013000";
 const CUSTOM_SALARY: &str = "87654.32";
 const MISTYPED_SALARY: &str = "77,7O0.00";
+const DATED_SALARY: &str = "123456";
 
 fn hris_maps_salary(config: &mut WorkspaceConfig) {
     let hris = config
@@ -32,6 +34,10 @@ fn hris_maps_salary(config: &mut WorkspaceConfig) {
         system: vec!["salary".into()],
         transform: Transform::MoneyDecimal { scale: 2 },
         null: Default::default(),
+    });
+    hris.effective_date = Some(concord::model::EffectiveDate {
+        path: "salary_effective".into(),
+        fields: vec!["pay_rate".into()],
     });
 }
 
@@ -188,8 +194,16 @@ async fn a_viewer_never_sees_a_planted_sensitive_value_on_any_route() {
         .edit(&pid, json!({ "salary_cents": MISTYPED_SALARY }));
     h.settle().await;
 
+    // A rise the HRIS dates far ahead: it waits as a scheduled change.
+    h.hris.edit(
+        "H1",
+        json!({ "salary": format!("{DATED_SALARY}.00"), "salary_effective": "2099-01-01" }),
+    );
+    h.settle().await;
+
     let record = h.record_of("hris", "H1").await;
     let planted = [
+        DATED_SALARY,
         BANK_ACCOUNT,
         CUSTOM_SALARY,
         MISTYPED_SALARY,

@@ -158,7 +158,7 @@ impl utoipa::Modify for AccessAddon {
         systems::test_system, systems::discover, secrets::secret_status, secrets::put_secret,
         secrets::delete_secret, mappings::put_mapping, mappings::preview_mapping, mappings::what_if_mapping,
         mappings::put_policies, exceptions::list_exceptions, exceptions::get_exception,
-        exceptions::resolve_exception, approvals::bulk_resolve, approvals::bulk_preview, approvals::approval_queue, exceptions::dismiss_exception,
+        exceptions::resolve_exception, approvals::bulk_resolve, approvals::bulk_preview, approvals::approval_queue, scheduled::scheduled_changes, exceptions::dismiss_exception,
         exceptions::resolve_match, exceptions::decide_delete, dead_letters::list_dead_letters,
         dead_letters::get_dead_letter, dead_letters::preview_replay, dead_letters::replay,
         dead_letters::replay_matching, dead_letters::replay_selected, dead_letters::discard,
@@ -168,7 +168,7 @@ impl utoipa::Modify for AccessAddon {
         repair::list_reconciliations, repair::get_reconciliation, repair::confirm, repair::dismiss,
         repair::check_mapping, sql::capture_status, sql::install_capture
     ),
-    components(schemas(Role, Principal, ErrorBody, crate::connectors::rest::RestConfig, crate::connectors::scim::ScimConfig, crate::connectors::sql::SqlConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
+    components(schemas(Role, Principal, ErrorBody, crate::runtime::ScheduledStatus, crate::connectors::rest::RestConfig, crate::connectors::scim::ScimConfig, crate::connectors::sql::SqlConfig, auth::TokenInfo, admin::ConfirmationRequired, Removal)),
     modifiers(&SecurityAddon, &AccessAddon)
 )]
 pub struct ApiDoc;

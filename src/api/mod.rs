@@ -19,6 +19,7 @@ mod metrics;
 mod plan;
 mod records;
 mod repair;
+mod scheduled;
 mod secrets;
 mod sql;
 mod systems;
@@ -496,6 +497,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/exceptions/bulk-resolve", Access::Roles(&[Role::Steward], "resolve exceptions")),
     ("POST", "/api/exceptions/bulk-resolve/preview", Access::Roles(&[Role::Steward], "resolve exceptions")),
     ("GET", "/api/approvals", Access::Read),
+    ("GET", "/api/scheduled", Access::Read),
     ("GET", "/api/exceptions/{id}", Access::Read),
     ("POST", "/api/exceptions/{id}/resolve", Access::Roles(&[Role::Steward], "resolve exceptions")),
     ("POST", "/api/exceptions/{id}/dismiss", Access::Roles(&[Role::Steward], "dismiss exceptions")),
@@ -620,6 +622,7 @@ pub fn router(console: Console) -> Router {
             post(approvals::bulk_preview),
         )
         .route("/api/approvals", get(approvals::approval_queue))
+        .route("/api/scheduled", get(scheduled::scheduled_changes))
         .route("/api/exceptions/{id}", get(exceptions::get_exception))
         .route(
             "/api/exceptions/{id}/resolve",

@@ -87,7 +87,7 @@ impl Batch<'_> {
         let mut inbound = if event.op == ChangeOp::Upsert {
             self.inbound
                 .remove(&event.id)
-                .unwrap_or_else(|| mapping.read(ctx.object, &event.payload))
+                .unwrap_or_else(|| event.read(mapping, ctx.object))
         } else {
             crate::mapping::Inbound::default()
         };
@@ -129,6 +129,17 @@ impl Batch<'_> {
             let shadow = cached.state.shadows.get(&event.system).unwrap_or(&empty);
             inbound.settle(shadow, &cached.state.golden);
         }
+        // Values dated in the future wait for their date; the rest applies now.
+        let linked_record = link.as_ref().map(|l| l.record_id);
+        let converge_after = match self
+            .hold_effective_dated(conn, event, mapping, linked_record, &mut inbound)
+            .await?
+        {
+            schedule::Dated::Held(id) => {
+                return self.set_inbox(event.id, "applied", Some(json!({ "scheduled": id })));
+            }
+            schedule::Dated::Go { converge } => converge,
+        };
         let incoming = Incoming {
             system: event.system.clone(),
             values: inbound.values,
@@ -289,6 +300,17 @@ impl Batch<'_> {
             &format!("inbox:{}", event.id),
         )
         .await?;
+        if !converge_after.is_empty() {
+            self.converge_target(
+                conn,
+                &event.object,
+                record_id,
+                &event.system,
+                &converge_after,
+                &format!("inbox:{}", event.id),
+            )
+            .await?;
+        }
         // Writes refused (412) while waiting for this system's events: plan them again.
         if !self
             .awaiting_event(conn)

@@ -24,6 +24,7 @@ impl<'w> Batch<'w> {
             inbox_outcomes: Vec::new(),
             unknown_writes: None,
             awaiting_event: None,
+            scheduled: None,
             pending_versions: HashMap::new(),
             pending_etags: HashMap::new(),
             new_records: BTreeMap::new(),
@@ -378,7 +379,7 @@ impl<'w> Batch<'w> {
             else {
                 continue;
             };
-            let inbound = mapping.read(schema, &e.payload);
+            let inbound = e.read(mapping, schema);
             for k in &schema.match_keys {
                 if let Some(v) = inbound.values.get(k).and_then(normalize_match_key) {
                     wanted

@@ -31,6 +31,7 @@ impl Batch<'_> {
         }
         let now_s = ts(self.now);
         let record_id = state.record_id;
+        let dated_there = self.scheduled_fields(conn, record_id, target).await?;
         // Only the write this one may merge into is copied out of the cache.
         let queued = self.load(conn, record_id).await?.queued.get(target);
         let pending: Option<QueuedWrite> = queued
@@ -60,8 +61,10 @@ impl Batch<'_> {
             // Only what the target does not hold already, and nothing a steward holds.
             let empty = Fields::new();
             let held_there = state.shadows.get(target).unwrap_or(&empty);
+            // Nor what the target dated in the future: it would overwrite the dated value.
             all_fields.retain(|f| {
                 !state.held.contains(f)
+                    && !dated_there.contains(f)
                     && (force
                         || held_there.get(f).unwrap_or(&Value::Null)
                             != state.golden.get(f).unwrap_or(&Value::Null))

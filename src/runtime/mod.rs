@@ -38,6 +38,9 @@ mod flush;
 mod ingest;
 mod loops;
 mod outbox;
+mod schedule;
+
+pub use schedule::{ScheduledChange, ScheduledFilter, ScheduledPage, ScheduledStatus};
 
 /// Tunables; tests shrink the delays.
 #[derive(Debug, Clone)]
@@ -369,8 +372,13 @@ impl Engine {
     /// Applies one batch of pending inbox events. Returns how many events it took.
     pub async fn process_inbox(&self) -> Result<usize> {
         let _guard = self.inner.write_lock.lock().await;
+        // Changes whose effective date has come join the inbox first, behind what is there.
+        self.release_due_changes().await?;
         let rows = sqlx::query(
-            "SELECT id, system_id, event_key, object, external_id, op, payload, source_version, etag, source_ts, received_at
+            "SELECT id, system_id, event_key, object, external_id, op, payload, source_version, etag, source_ts, received_at,
+               scheduled_change_id,
+               CASE WHEN scheduled_change_id IS NULL THEN NULL
+                    ELSE (SELECT fields FROM scheduled_changes s WHERE s.id = inbox.scheduled_change_id) END AS scheduled_fields
              FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?",
         )
         .bind(i64::try_from(self.inner.settings.batch_size).unwrap_or(1000))
@@ -642,16 +650,43 @@ struct InboxEvent {
     /// When the engine stored it: where the propagation lag of the writes it causes starts.
     received_at: Option<DateTime<Utc>>,
     repair: bool,
+    /// A scheduled change released on its date: its id and the canonical values it holds,
+    /// which stand in for a payload read through the mapping.
+    scheduled: Option<(i64, Fields)>,
 }
 
 impl InboxEvent {
+    /// The canonical values this event carries: a released change's held values, else the
+    /// payload read through the system's mapping.
+    fn read(
+        &self,
+        mapping: &crate::model::Mapping,
+        schema: &ObjectSchema,
+    ) -> crate::mapping::Inbound {
+        match &self.scheduled {
+            Some((_, values)) => crate::mapping::Inbound {
+                values: values.clone(),
+                ..Default::default()
+            },
+            None => mapping.read(schema, &self.payload),
+        }
+    }
+
     fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Self> {
         let payload: String = row.get("payload");
         let op: String = row.get("op");
         let source_ts: Option<String> = row.get("source_ts");
         let received: String = row.get("received_at");
         let event_key: String = row.get("event_key");
+        let scheduled_id: Option<i64> = row.get("scheduled_change_id");
+        let scheduled_fields: Option<String> = row.get("scheduled_fields");
+        let scheduled = match (scheduled_id, scheduled_fields) {
+            (Some(id), Some(fields)) => Some((id, serde_json::from_str(&fields)?)),
+            (Some(id), None) => Some((id, Fields::new())),
+            _ => None,
+        };
         Ok(Self {
+            scheduled,
             repair: event_key.starts_with(REFETCH_PREFIX),
             id: row.get("id"),
             system: row.get("system_id"),
@@ -710,6 +745,10 @@ pub(crate) struct Batch<'w> {
     /// delivery adds to either, and it waits for the batch's lock).
     unknown_writes: Option<HashMap<(RecordId, String), i64>>,
     awaiting_event: Option<BTreeSet<(RecordId, String)>>,
+    /// Per (record, system), the fields a change waiting for its effective date holds back:
+    /// loaded once per batch, kept current as the batch schedules. Writes of those fields to
+    /// that system wait too, as they would overwrite the value it has dated.
+    scheduled: Option<schedule::ScheduledCache>,
     /// Source versions seen, per link, written when the batch finishes; what is read from
     /// SQLite before then is overlaid with them.
     pending_versions: HashMap<(String, String, String), (RecordId, SourceVersion)>,

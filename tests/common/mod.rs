@@ -40,6 +40,14 @@ pub async fn open_engine(dir: &std::path::Path) -> Engine {
 /// Like [`open_engine`], with secrets held in memory over the OS keychain: where tests put
 /// their systems' webhook bearer tokens (see [`trust_hooks`]).
 pub async fn open_engine_with_secrets(dir: &std::path::Path) -> (Engine, Arc<MemorySecrets>) {
+    open_engine_on(dir, Arc::new(concord::clock::SystemClock)).await
+}
+
+/// Like [`open_engine_with_secrets`], on `clock` (a manual one, say).
+pub async fn open_engine_on(
+    dir: &std::path::Path,
+    clock: Arc<dyn concord::clock::Clock>,
+) -> (Engine, Arc<MemorySecrets>) {
     let memory = Arc::new(MemorySecrets::new());
     let engine = Engine::open(
         &dir.join("state.db"),
@@ -49,6 +57,7 @@ pub async fn open_engine_with_secrets(dir: &std::path::Path) -> (Engine, Arc<Mem
                 over: memory.clone(),
                 under: EngineOptions::default().secrets,
             }),
+            clock,
             ..EngineOptions::default()
         },
     )

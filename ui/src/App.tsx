@@ -9,6 +9,7 @@ import {
   Activity,
   AlertOctagon,
   Cable,
+  CalendarClock,
   FileClock,
   GitMerge,
   History,
@@ -41,6 +42,7 @@ import { MapperPage } from "./pages/Mapper";
 import { OwnershipPage } from "./pages/Ownership";
 import { ExceptionsPage } from "./pages/Exceptions";
 import { ApprovalsPage, useApprovals } from "./pages/Approvals";
+import { ScheduledPage, useScheduled } from "./pages/Scheduled";
 import { HistoryPage } from "./pages/History";
 import { DeadLettersPage } from "./pages/DeadLetters";
 import { AuditPage, RecordPage } from "./pages/Audit";
@@ -123,6 +125,7 @@ const TITLES: [string, string][] = [
   ["/ownership", "Ownership"],
   ["/exceptions", "Exceptions"],
   ["/approvals", "Approvals"],
+  ["/scheduled", "Scheduled changes"],
   ["/dead-letters", "Dead letters"],
   ["/audit", "Audit"],
   ["/records", "Record lineage"],
@@ -133,6 +136,7 @@ const TITLES: [string, string][] = [
 function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: () => void; signOut: () => void }) {
   const metrics = useMetrics();
   const approvals = useApprovals();
+  const scheduled = useScheduled();
   const loc = useLocation();
   const me = useMe();
   const title = TITLES.find(([p]) => loc.pathname.startsWith(p))?.[1] ?? "Dashboard";
@@ -157,6 +161,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
         <div className="nav-section">Operate</div>
         <NavItem to="/exceptions" icon={<ShieldCheck size={17} />} label="Exceptions" count={open} tone="warm" />
         <NavItem to="/approvals" icon={<UserCheck size={17} />} label="Approvals" count={approvals.data?.awaiting_you} tone="warm" countLabel="awaiting your approval" />
+        <NavItem to="/scheduled" icon={<CalendarClock size={17} />} label="Scheduled" count={scheduled.data?.scheduled} countLabel="changes waiting for their date" />
         <NavItem to="/dead-letters" icon={<AlertOctagon size={17} />} label="Dead letters" count={dead} tone="hot" />
         <NavItem to="/audit" icon={<History size={17} />} label="Audit" />
         <div className="nav-section">Configure</div>
@@ -199,6 +204,7 @@ function Shell({ theme, toggleTheme, signOut }: { theme: string; toggleTheme: ()
               <Route path="/exceptions" element={<ExceptionsPage />} />
               <Route path="/exceptions/:id" element={<ExceptionsPage />} />
               <Route path="/approvals" element={<ApprovalsPage />} />
+              <Route path="/scheduled" element={<ScheduledPage />} />
               <Route path="/dead-letters" element={<DeadLettersPage />} />
               <Route path="/dead-letters/:id" element={<DeadLettersPage />} />
               <Route path="/audit" element={<AuditPage />} />

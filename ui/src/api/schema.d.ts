@@ -637,6 +637,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/scheduled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["scheduled_changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/secrets/{name}": {
         parameters: {
             query?: never;
@@ -1371,6 +1388,13 @@ export interface components {
             };
             samples: unknown[];
         };
+        /** @description The system field that dates a change, and the canonical fields the date governs. */
+        EffectiveDate: {
+            /** @description The system path of the date: `YYYY-MM-DD` (midnight UTC), or an RFC 3339 instant. */
+            path: string;
+            /** @description The canonical fields the date applies to; empty: every field the mapping reads. */
+            fields?: string[];
+        };
         /** @description Enabling a system's writes. */
         EnableWrites: {
             seen?: null | components["schemas"]["PlanCounts"];
@@ -1528,6 +1552,7 @@ export interface components {
             system: string;
             object: string;
             rules: components["schemas"]["MappingRule"][];
+            effective_date?: null | components["schemas"]["EffectiveDate"];
         };
         /** @description A mapping's paths against the records the system holds. */
         MappingCheck: {
@@ -2031,6 +2056,48 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "steward" | "support" | "viewer";
+        /** @description A change a system dated in the future. */
+        ScheduledChange: {
+            /** Format: int64 */
+            id: number;
+            system: string;
+            object: string;
+            external_id: string;
+            record_id?: null | components["schemas"]["i64"];
+            /** @description The system's text for the date, and the instant it stands for. */
+            effective_date: string;
+            effective_at: string;
+            /** @description The canonical values held until then. */
+            values: Record<string, never>;
+            /** @description What the system held of those fields when they were held. */
+            base: Record<string, never>;
+            /** @description The currency of a money value among them. */
+            currency?: string | null;
+            /** @description `scheduled`, `released` or `superseded`. */
+            status: string;
+            /** @description Why a superseded change was dropped. */
+            reason?: string | null;
+            created_at: string;
+            released_at?: string | null;
+            /** @description What became of a released change's event: `pending`, `applied`, `held`, `failed`. */
+            outcome?: string | null;
+            outcome_detail?: Record<string, never> | null;
+        };
+        /** @description A page of scheduled changes, and how many there are in each state. */
+        ScheduledPage: {
+            items: components["schemas"]["ScheduledChange"][];
+            /** Format: int64 */
+            scheduled: number;
+            /** Format: int64 */
+            released: number;
+            /** Format: int64 */
+            superseded: number;
+        };
+        /**
+         * @description Which scheduled changes to list, by state.
+         * @enum {string}
+         */
+        ScheduledStatus: "scheduled" | "released" | "superseded" | "all";
         /** @description A SCIM 2.0 service provider (an identity provider or a SaaS app's provisioning API). */
         ScimConfig: {
             /**
@@ -4900,6 +4967,49 @@ export interface operations {
             };
             /** @description no such record */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scheduled_changes: {
+        parameters: {
+            query?: {
+                /** @description Waiting ones (the default), released, superseded, or all. */
+                status?: components["schemas"]["ScheduledStatus"];
+                system?: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduledPage"];
+                };
+            };
+            /** @description a bad filter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

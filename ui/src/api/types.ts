@@ -98,3 +98,6 @@ export type TokenInfo = S["TokenInfo"];
 export type IssuedToken = S["IssuedToken"];
 export type Removal = S["Removal"];
 export type ConfirmationRequired = S["ConfirmationRequired"];
+export type ScheduledChange = S["ScheduledChange"];
+export type ScheduledPage = S["ScheduledPage"];
+export type ScheduledStatus = S["ScheduledStatus"];
