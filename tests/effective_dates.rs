@@ -1,0 +1,223 @@
+//! Effective-dated changes between the two HR systems on a manual clock: a new hire the HRIS
+//! dates in the future joins payroll on that date (whole, as the HRIS last described them),
+//! and a dated rise the HRIS takes back is dropped, with the pay payroll set meanwhile written
+//! to the HRIS once nothing waits there. The third-party case (json-server) is in
+//! `tests/json_server.rs`.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use common::{Harness, ada};
+use concord::EngineOptions;
+use concord::clock::ManualClock;
+use concord::model::{EffectiveDate, MappingRule, WorkspaceConfig};
+use concord::runtime::{ScheduledFilter, ScheduledPage, ScheduledStatus};
+use concord::transform::Transform;
+use serde_json::json;
+
+/// The HRIS sends salaries dated by `salary_effective`; the date governs pay only.
+fn hris_dates_salary(config: &mut WorkspaceConfig) {
+    let hris = config
+        .mappings
+        .iter_mut()
+        .find(|m| m.system == "hris")
+        .expect("hris mapping");
+    hris.rules.push(MappingRule {
+        canonical: vec!["pay_rate".into()],
+        system: vec!["salary".into()],
+        transform: Transform::MoneyDecimal { scale: 2 },
+        null: Default::default(),
+    });
+    hris.effective_date = Some(EffectiveDate {
+        path: "salary_effective".into(),
+        fields: vec!["pay_rate".into()],
+    });
+}
+
+fn start_of(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .expect("a time")
+}
+
+async fn start(clock: &ManualClock) -> Harness {
+    Harness::start_with(
+        EngineOptions {
+            clock: Arc::new(clock.clone()),
+            settings: common::fast_settings(),
+            ..EngineOptions::default()
+        },
+        hris_dates_salary,
+    )
+    .await
+}
+
+async fn listed(h: &Harness, status: ScheduledStatus) -> ScheduledPage {
+    h.engine
+        .scheduled_changes(&ScheduledFilter {
+            status: Some(status),
+            ..Default::default()
+        })
+        .await
+        .expect("scheduled changes")
+}
+
+#[tokio::test]
+async fn a_new_hire_dated_in_the_future_joins_payroll_on_the_date_as_last_described() {
+    let clock = ManualClock::new(start_of("2026-12-15T09:00:00Z"));
+    let h = start(&clock).await;
+    let mut hire = ada();
+    hire["salary"] = json!("85000.00");
+    hire["salary_effective"] = json!("2026-12-20");
+    h.hris.edit("H1", hire);
+    h.settle().await;
+    assert!(
+        h.payroll.records().is_empty(),
+        "a hire dated the 20th is not created in payroll on the 15th"
+    );
+    let waiting = listed(&h, ScheduledStatus::Scheduled).await;
+    assert_eq!(waiting.scheduled, 1, "the hire waits: {:?}", waiting.items);
+    let first = &waiting.items[0];
+    assert_eq!(
+        (first.record_id, first.values.get("given_name")),
+        (None, Some(&json!("Ada"))),
+        "a record not linked yet waits whole, with every value it was read with"
+    );
+
+    // The HRIS corrects the hire's name before the date: the latest word waits instead.
+    h.hris.edit("H1", json!({ "full_name": "Ada King" }));
+    h.settle().await;
+    let all = listed(&h, ScheduledStatus::All).await;
+    assert_eq!(
+        (all.scheduled, all.superseded),
+        (1, 1),
+        "the corrected hire replaces the first: {:?}",
+        all.items
+    );
+    assert!(h.payroll.records().is_empty(), "still nothing in payroll");
+
+    clock.advance(Duration::days(5));
+    h.settle().await;
+    let (_, p) = h.payroll_only();
+    assert_eq!(
+        (
+            p["emp_no"].clone(),
+            p["last_name"].clone(),
+            p["salary_cents"].clone()
+        ),
+        (json!("E1001"), json!("King"), json!(8_500_000)),
+        "on the 20th the hire is created in payroll as the HRIS last described them"
+    );
+    let released = listed(&h, ScheduledStatus::Released).await;
+    assert_eq!(
+        released
+            .items
+            .iter()
+            .map(|c| c.outcome.clone())
+            .collect::<Vec<_>>(),
+        vec![Some("applied".to_owned())],
+        "the released change's event was applied"
+    );
+    let record = h.record_of("hris", "H1").await;
+    assert!(
+        h.audit_rules(record, None)
+            .await
+            .iter()
+            .any(|r| r == "first_contact:created"),
+        "the record is created on its date"
+    );
+    let scheduling: Vec<String> =
+        sqlx::query_scalar("SELECT rule FROM audit WHERE rule LIKE 'schedule:%' ORDER BY id")
+            .fetch_all(h.engine.pool())
+            .await
+            .expect("audit");
+    assert_eq!(
+        scheduling,
+        [
+            "schedule:held",
+            "schedule:superseded",
+            "schedule:held",
+            "schedule:released"
+        ],
+        "the audit holds the hire, replaces it with the correction, and releases that"
+    );
+    assert_eq!(
+        h.payroll.stats().writes_applied,
+        1,
+        "payroll got exactly one write: the create"
+    );
+}
+
+#[tokio::test]
+async fn a_dated_rise_taken_back_is_dropped_and_the_pay_held_back_meanwhile_is_written() {
+    let clock = ManualClock::new(start_of("2026-12-15T09:00:00Z"));
+    let h = start(&clock).await;
+    let mut emp = ada();
+    emp["salary"] = json!("80000.00");
+    h.hris.edit("H1", emp);
+    h.settle().await;
+    let (pid, p) = h.payroll_only();
+    assert_eq!(
+        p["salary_cents"],
+        json!(8_000_000),
+        "undated pay applies now"
+    );
+
+    h.hris.edit(
+        "H1",
+        json!({ "salary": "85000.00", "salary_effective": "2027-01-01" }),
+    );
+    h.settle().await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("payroll record")["salary_cents"],
+        json!(8_000_000),
+        "the rise dated 2027-01-01 waits"
+    );
+
+    // Payroll sets pay meanwhile: payroll takes it, the HRIS keeps the value it dated.
+    h.payroll.edit(&pid, json!({ "salary_cents": 8_200_000 }));
+    h.settle().await;
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["salary"],
+        json!("85000.00"),
+        "a write of the pay the HRIS dated waits: it would overwrite the rise"
+    );
+
+    // The HRIS takes the rise back: its salary is dated in the past again.
+    h.hris.edit(
+        "H1",
+        json!({ "salary": "80000.00", "salary_effective": "2026-06-01" }),
+    );
+    h.settle().await;
+    let all = listed(&h, ScheduledStatus::All).await;
+    assert_eq!(
+        (all.scheduled, all.superseded),
+        (0, 1),
+        "the taken-back rise is dropped"
+    );
+    assert!(
+        all.items[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("2026-06-01")),
+        "the reason names the date the HRIS gives now: {:?}",
+        all.items[0].reason
+    );
+    assert_eq!(
+        h.hris.record("H1").expect("H1")["salary"],
+        json!("82000.00"),
+        "with nothing waiting, the pay payroll set reaches the HRIS"
+    );
+    clock.advance(Duration::days(30));
+    h.settle().await;
+    assert_eq!(
+        (
+            h.hris.record("H1").expect("H1")["salary"].clone(),
+            h.payroll.record(&pid).expect("payroll record")["salary_cents"].clone()
+        ),
+        (json!("82000.00"), json!(8_200_000)),
+        "the dropped rise is never applied, on its date or after"
+    );
+}
