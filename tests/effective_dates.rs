@@ -1,7 +1,8 @@
 //! Effective-dated changes between the two HR systems on a manual clock: a new hire the HRIS
-//! dates in the future joins payroll on that date (whole, as the HRIS last described them),
-//! and a dated rise the HRIS takes back is dropped, with the pay payroll set meanwhile written
-//! to the HRIS once nothing waits there. The third-party case (json-server) is in
+//! dates in the future joins payroll on that date (whole, as the HRIS last described them); a
+//! dated rise the HRIS takes back is dropped, with the pay payroll set meanwhile written to the
+//! HRIS once nothing waits there; and an HRIS linking to a record payroll already holds links
+//! at once while its dated rise waits, which is then a clean change, not a conflict. The third-party case (json-server) is in
 //! `tests/json_server.rs`.
 
 mod common;
@@ -219,5 +220,77 @@ async fn a_dated_rise_taken_back_is_dropped_and_the_pay_held_back_meanwhile_is_w
         ),
         (json!("82000.00"), json!(8_200_000)),
         "the dropped rise is never applied, on its date or after"
+    );
+}
+
+#[tokio::test]
+async fn a_system_linking_with_a_dated_rise_links_now_and_the_rise_is_a_clean_change_on_its_date() {
+    let clock = ManualClock::new(start_of("2026-12-15T09:00:00Z"));
+    let h = start(&clock).await;
+    // Both systems held Ada before they were connected; the HRIS has a rise dated the 1st.
+    let mut in_hris = ada();
+    in_hris["salary"] = json!("85000.00");
+    in_hris["salary_effective"] = json!("2027-01-01");
+    in_hris["phone"] = json!("(415) 555-0177");
+    h.hris.seed([(
+        "H1".to_owned(),
+        in_hris.as_object().cloned().expect("a record"),
+    )]);
+    let in_payroll = json!({
+        "emp_no": "E1001", "first_name": "Ada", "last_name": "Lovelace",
+        "email": "ada@acme.example", "phone": "+14155550101", "state": 1,
+        "hire_date": "2021-03-15", "salary_cents": 8_000_000
+    });
+    h.payroll.seed([(
+        "P1".to_owned(),
+        in_payroll.as_object().cloned().expect("a record"),
+    )]);
+    h.payroll.resend("P1");
+    h.hris.resend("H1");
+    h.settle().await;
+
+    assert_eq!(
+        (h.hris.len(), h.payroll.len()),
+        (1, 1),
+        "the HRIS links to the record payroll's event made: nobody is created twice"
+    );
+    let record = h.record_of("hris", "H1").await;
+    assert_eq!(
+        h.payroll.record("P1").expect("P1")["phone"],
+        json!("+14155550177"),
+        "the HRIS's undated values flow at once"
+    );
+    assert_eq!(
+        h.payroll.record("P1").expect("P1")["salary_cents"],
+        json!(8_000_000),
+        "its dated rise waits"
+    );
+    let waiting = listed(&h, ScheduledStatus::Scheduled).await;
+    assert_eq!(
+        waiting
+            .items
+            .iter()
+            .map(|c| (c.record_id, c.base.get("pay_rate").cloned()))
+            .collect::<Vec<_>>(),
+        vec![(Some(record), Some(json!("80000")))],
+        "the waiting rise is about the linked record, from the pay agreed now"
+    );
+
+    clock.advance(Duration::days(17));
+    h.settle().await;
+    assert_eq!(
+        h.payroll.record("P1").expect("P1")["salary_cents"],
+        json!(8_500_000),
+        "on the 1st the rise reaches payroll"
+    );
+    let conflicts: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM exceptions WHERE kind = 'conflict'")
+            .fetch_one(h.engine.pool())
+            .await
+            .expect("count");
+    assert_eq!(
+        conflicts, 0,
+        "a system that linked while its rise waited changes pay cleanly on the date, not as a \
+         conflict with a value it never held"
     );
 }

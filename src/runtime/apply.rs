@@ -130,9 +130,13 @@ impl Batch<'_> {
             inbound.settle(shadow, &cached.state.golden);
         }
         // Values dated in the future wait for their date; the rest applies now.
-        let linked_record = link.as_ref().map(|l| l.record_id);
+        let about = match (&link, hold_record) {
+            (Some(l), _) => Some((l.record_id, true)),
+            (None, Some(r)) => Some((r, false)),
+            (None, None) => None,
+        };
         let converge_after = match self
-            .hold_effective_dated(conn, event, mapping, linked_record, &mut inbound)
+            .hold_effective_dated(conn, event, mapping, about, &mut inbound)
             .await?
         {
             schedule::Dated::Held(id) => {

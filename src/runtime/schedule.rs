@@ -125,14 +125,21 @@ impl Batch<'_> {
 
     /// Splits off what an upsert dates in the future and holds it; drops a waiting change the
     /// event supersedes. Released changes and undated events pass untouched.
+    ///
+    /// `record` is the record the event is about, and whether the system is linked to it yet
+    /// (else it is the one record its match keys find, which the event is about to link). A
+    /// linked system's dated values are compared with what it last held; a system linking now
+    /// is taken to hold the golden values until the date, so its dated values wait and the
+    /// rest of the event links it now. An event no record matches waits whole.
     pub(super) async fn hold_effective_dated(
         &mut self,
         conn: &mut SqliteConnection,
         event: &InboxEvent,
         mapping: &Mapping,
-        record_id: Option<RecordId>,
+        record: Option<(RecordId, bool)>,
         inbound: &mut Inbound,
     ) -> Result<Dated> {
+        let record_id = record.map(|(r, _)| r);
         let mut converge = BTreeSet::new();
         let (Some(dated), None, ChangeOp::Upsert) =
             (&mapping.effective_date, &event.scheduled, event.op)
@@ -160,17 +167,34 @@ impl Batch<'_> {
         if timing == Timing::Undated {
             return Ok(Dated::Go { converge });
         }
-        let held = match (&timing, record_id) {
-            (Timing::Future { .. }, Some(r)) => {
-                let shadow = self
-                    .load(conn, r)
-                    .await?
-                    .state
-                    .shadows
-                    .get(&event.system)
+        let mut reference = Fields::new();
+        let held = match (&timing, record) {
+            (Timing::Future { .. }, Some((r, linked))) => {
+                let state = &self.load(conn, r).await?.state;
+                reference = if linked {
+                    state
+                        .shadows
+                        .get(&event.system)
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    state.golden.clone()
+                };
+                let present: Vec<String> = governed
+                    .iter()
+                    .filter(|f| inbound.values.contains_key(*f))
                     .cloned()
-                    .unwrap_or_default();
-                effective::split_held(&mut inbound.values, &governed, Some(&shadow))
+                    .collect();
+                let held = effective::split_held(&mut inbound.values, &governed, Some(&reference));
+                if !linked {
+                    // Linking now: the system's shadow starts at the golden values, so that on
+                    // the date its change is a change, not a conflict with what it never said.
+                    for f in present {
+                        let v = reference.get(&f).cloned().unwrap_or(Value::Null);
+                        inbound.values.insert(f, v);
+                    }
+                }
+                held
             }
             (Timing::Future { .. }, None) => {
                 effective::split_held(&mut inbound.values, &governed, None)
@@ -213,8 +237,12 @@ impl Batch<'_> {
                         );
                     }
                 }
+                let base: Fields = held
+                    .keys()
+                    .map(|f| (f.clone(), reference.get(f).cloned().unwrap_or(Value::Null)))
+                    .collect();
                 let id = self
-                    .insert_scheduled(conn, event, record_id, (*at, date), &held)
+                    .insert_scheduled(conn, event, record_id, (*at, date), (&held, &base))
                     .await?;
                 match record_id {
                     None => Ok(Dated::Held(id)),
@@ -230,23 +258,8 @@ impl Batch<'_> {
         event: &InboxEvent,
         record_id: Option<RecordId>,
         (at, date): (DateTime<Utc>, &str),
-        held: &Fields,
+        (held, base): (&Fields, &Fields),
     ) -> Result<i64> {
-        let base: Fields = match record_id {
-            Some(r) => {
-                let shadow = self.load(conn, r).await?.state.shadows.get(&event.system);
-                held.keys()
-                    .map(|f| {
-                        let v = shadow
-                            .and_then(|s| s.get(f))
-                            .cloned()
-                            .unwrap_or(Value::Null);
-                        (f.clone(), v)
-                    })
-                    .collect()
-            }
-            None => Fields::new(),
-        };
         let now_s = ts(self.now);
         self.begin_writing(conn).await?;
         let id: i64 = sqlx::query_scalar(
@@ -260,7 +273,7 @@ impl Batch<'_> {
         .bind(date)
         .bind(ts(at))
         .bind(serde_json::to_string(held)?)
-        .bind(serde_json::to_string(&base)?)
+        .bind(serde_json::to_string(base)?)
         .bind(event.id)
         .bind(&now_s)
         .bind(&now_s)
