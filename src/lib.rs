@@ -25,6 +25,7 @@ pub mod model;
 pub mod ops;
 pub mod path;
 pub mod plan;
+pub mod policy_whatif;
 pub mod poll;
 pub mod reconcile;
 pub mod replan;

@@ -1579,3 +1579,136 @@ fn clock_now(clock: &concord::clock::ManualClock) -> chrono::DateTime<chrono::Ut
     use concord::clock::Clock;
     clock.now()
 }
+
+/// Titles are decided by a steward when both sides change one.
+fn titles_by_steward(ws: &mut WorkspaceConfig) {
+    ws.policies = vec![
+        serde_json::from_value(json!({ "object": "employee", "fields": [
+            { "field": "job_title", "conflict": "manual" }
+        ] }))
+        .expect("policies"),
+    ];
+}
+
+#[tokio::test]
+async fn json_server_ownership_what_if_shows_exactly_what_saving_then_decides_and_writes() {
+    use concord::api::auth::{Principal, Role, Tokens};
+    let s = Setup::start_on(
+        page_style,
+        std::sync::Arc::new(concord::clock::SystemClock),
+        titles_by_steward,
+    )
+    .await;
+    s.engine.poll("js", |_| {}).await.expect("initial listing");
+    s.settle().await;
+    let tokens = std::sync::Arc::new(Tokens::default());
+    let admin = tokens.issue(Principal::new("ana", Role::Admin));
+    let (base, client) = common::serve_console(&s.engine, tokens, "concord-policy-test").await;
+
+    // Three people get a new title in both systems before either change is seen: each is a
+    // conflict held for a steward.
+    for n in 1..=3u64 {
+        let (hub_id, _) = s.hub_employee(&format!("E{n:04}"));
+        s.hub.edit(&hub_id, json!({ "title": format!("Hub {n}") }));
+        s.js.patch(n, json!({ "title": format!("Js {n}") })).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.hub.hooks_pending() > 0 {
+        assert!(Instant::now() < deadline, "the hub's webhooks are accepted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.engine.poll("js", |_| {}).await.expect("incremental poll");
+    s.settle().await;
+    let held: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM exceptions WHERE kind = 'conflict' AND field = 'job_title' AND status = 'open'",
+    )
+    .fetch_one(s.engine.pool())
+    .await
+    .expect("count");
+    assert_eq!(held, 3, "three title conflicts wait for a steward");
+    let hub_writes = s.hub.stats().writes_applied;
+    let js_writes = s.js.engine_writes().len();
+
+    // What if json-server owned titles?
+    let draft = json!([{ "field": "job_title", "owner": "js", "conflict": "owner_wins" }]);
+    let (status, what_if) = console(
+        &client,
+        &base,
+        &admin,
+        Some(draft.clone()),
+        "/api/policies/employee/what-if",
+    )
+    .await;
+    assert_eq!(status, 200, "the what-if answers: {what_if}");
+    assert_eq!(
+        what_if["decided"].as_array().map(Vec::len),
+        Some(3),
+        "the draft decides the three held conflicts: {what_if}"
+    );
+    assert_eq!(
+        what_if["writes"],
+        json!([{ "system": "hub", "field": "job_title", "count": 3, "samples": (1..=3).map(|n| json!({
+            "record_id": what_if["decided"][n - 1]["record_id"],
+            "from": format!("Hub {n}"), "to": format!("Js {n}") })).collect::<Vec<_>>() }]),
+        "only the hub would be written: json-server's title, over the hub's"
+    );
+    assert_eq!(what_if["still_held"], json!(0), "nothing stays held");
+    s.settle().await;
+    assert_eq!(
+        (s.hub.stats().writes_applied, s.js.engine_writes().len()),
+        (hub_writes, js_writes),
+        "a what-if writes nothing"
+    );
+
+    // Saving the draft and deciding what it decides does exactly that.
+    let saved = client
+        .put(format!("{base}/api/policies/employee?redecide=true"))
+        .bearer_auth(&admin)
+        .json(&draft)
+        .send()
+        .await
+        .expect("save");
+    assert_eq!(saved.status().as_u16(), 200, "the policies are saved");
+    assert_eq!(
+        saved
+            .headers()
+            .get("x-decided")
+            .and_then(|v| v.to_str().ok()),
+        Some("3"),
+        "the save decides the three conflicts"
+    );
+    s.settle().await;
+    for n in 1..=3u64 {
+        assert_eq!(
+            s.hub_employee(&format!("E{n:04}")).1["title"],
+            json!(format!("Js {n}")),
+            "E{n:04}: the hub gets json-server's title, as the what-if said"
+        );
+        assert_eq!(
+            s.js.get(n).await["title"],
+            json!(format!("Js {n}")),
+            "E{n:04}: json-server keeps its own"
+        );
+    }
+    assert_eq!(
+        (
+            s.hub.stats().writes_applied - hub_writes,
+            s.js.engine_writes().len() - js_writes
+        ),
+        (3, 0),
+        "saving writes what the what-if counted and nothing more"
+    );
+    let (_, after) = console(
+        &client,
+        &base,
+        &admin,
+        Some(draft),
+        "/api/policies/employee/what-if",
+    )
+    .await;
+    assert_eq!(
+        (after["changes"].clone(), after["decided"].clone()),
+        (json!([]), json!([])),
+        "once saved, the same draft changes nothing"
+    );
+}

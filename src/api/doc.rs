@@ -157,7 +157,7 @@ impl utoipa::Modify for AccessAddon {
         me, issue_token, get_workspace, systems::put_system, systems::test_unsaved_system,
         systems::test_system, systems::discover, secrets::secret_status, secrets::put_secret,
         secrets::delete_secret, mappings::put_mapping, mappings::preview_mapping, mappings::what_if_mapping,
-        mappings::put_policies, exceptions::list_exceptions, exceptions::get_exception,
+        policies::put_policies, policies::what_if_policies, exceptions::list_exceptions, exceptions::get_exception,
         exceptions::resolve_exception, approvals::bulk_resolve, approvals::bulk_preview, approvals::approval_queue, scheduled::scheduled_changes, exceptions::dismiss_exception,
         exceptions::resolve_match, exceptions::decide_delete, dead_letters::list_dead_letters,
         dead_letters::get_dead_letter, dead_letters::preview_replay, dead_letters::replay,

@@ -1,6 +1,6 @@
-//! Mappings and ownership in the console: saving a system's mapping of an object (confirmed
-//! when it would remove every rule), previewing a mapping on sample records before it is saved,
-//! and saving an object's field policies. Each save is validated as a whole workspace and
+//! Mappings in the console: saving a system's mapping of an object (confirmed when it would
+//! remove every rule), and previewing a mapping on sample records, or its effect on every
+//! record (what-if), before it is saved. Each save is validated as a whole workspace and
 //! audited with its before and after.
 
 use super::*;
@@ -210,65 +210,4 @@ pub(super) async fn preview_mapping(
         written,
         read_only,
     }))
-}
-
-#[utoipa::path(put, path = "/api/policies/{object}", request_body = Vec<FieldPolicy>, params(("object" = String, Path), ConfirmQuery),
-    responses((status = 200, body = WorkspaceConfig),
-              (status = 409, body = admin::ConfirmationRequired, description = "would remove every ownership rule of the object: confirm with ?confirm=true"),
-              (status = 422, description = "invalid config")),
-    security(("token" = [])))]
-pub(super) async fn put_policies(
-    State(c): State<Console>,
-    who: Principal,
-    ApiPath(object): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ConfirmQuery>,
-    ApiJson(fields): ApiJson<Vec<FieldPolicy>>,
-) -> Result<Json<WorkspaceConfig>, Refusal> {
-    let mut config = c.engine.workspace().config.clone();
-    let after = serde_json::to_value(&fields).ok();
-    let emptying = fields.is_empty();
-    let before = match config.policies.iter_mut().find(|p| p.object == object) {
-        Some(p) => Some(std::mem::replace(&mut p.fields, fields)),
-        None => {
-            config.policies.push(ObjectPolicies {
-                object: object.clone(),
-                fields,
-            });
-            None
-        }
-    };
-    let removal = before
-        .as_ref()
-        .filter(|b| emptying && !b.is_empty())
-        .map(|b| Removal {
-            kind: "policies".into(),
-            object: Some(object.clone()),
-            count: b.len(),
-            fields: b.iter().map(|f| f.field.clone()).collect(),
-            ..Removal::default()
-        });
-    if let Some(removal) = &removal {
-        require_confirmation(
-            q.confirm,
-            format!(
-                "this removes the ownership rules of all {} {object} fields ({})",
-                removal.count,
-                removal.fields.join(", ")
-            ),
-            removal,
-        )?;
-    }
-    let entry = config_entry(
-        &who,
-        "policies_saved",
-        before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
-        after,
-        json!({ "confirmed": removal.is_some() && q.confirm, "removes": removal }),
-    );
-    let entry = AuditEntry {
-        object: Some(object),
-        ..entry
-    };
-    c.engine.apply_workspace_audited(&config, &[entry]).await?;
-    Ok(Json(config))
 }

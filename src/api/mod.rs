@@ -17,6 +17,7 @@ mod mappings;
 mod mask;
 mod metrics;
 mod plan;
+mod policies;
 mod records;
 mod repair;
 mod scheduled;
@@ -51,7 +52,7 @@ use crate::ops::{
 use crate::runtime::Engine;
 use crate::secrets::{Secret, SharedSecrets};
 use crate::server::ApiError;
-use admin::{ConfirmQuery, Refusal, Removal, config_entry, require_confirmation};
+use admin::{Refusal, Removal, config_entry, require_confirmation};
 use auth::{Access, HasTokens, Principal, Role, Tokens};
 use mask::Redactor;
 
@@ -467,8 +468,12 @@ fn desktop_cors() -> tower_http::cors::CorsLayer {
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        // Lists' totals, which the window reads like a browser on the same origin does.
-        .expose_headers([header::HeaderName::from_static("x-total-count")])
+        // Lists' totals, and what an ownership save decided, which the window reads like a
+        // browser on the same origin does.
+        .expose_headers([
+            header::HeaderName::from_static("x-total-count"),
+            header::HeaderName::from_static("x-decided"),
+        ])
 }
 
 const ADMIN_ONLY: &[Role] = &[];
@@ -493,6 +498,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/mappings/what-if", Access::Roles(ADMIN_ONLY, "try mappings")),
     ("PUT", "/api/mappings/{system}/{object}", Access::Roles(ADMIN_ONLY, "edit mappings")),
     ("PUT", "/api/policies/{object}", Access::Roles(ADMIN_ONLY, "edit ownership")),
+    ("POST", "/api/policies/{object}/what-if", Access::Roles(ADMIN_ONLY, "try ownership")),
     ("GET", "/api/exceptions", Access::Read),
     ("POST", "/api/exceptions/bulk-resolve", Access::Roles(&[Role::Steward], "resolve exceptions")),
     ("POST", "/api/exceptions/bulk-resolve/preview", Access::Roles(&[Role::Steward], "resolve exceptions")),
@@ -611,7 +617,11 @@ pub fn router(console: Console) -> Router {
             "/api/mappings/{system}/{object}",
             put(mappings::put_mapping),
         )
-        .route("/api/policies/{object}", put(mappings::put_policies))
+        .route("/api/policies/{object}", put(policies::put_policies))
+        .route(
+            "/api/policies/{object}/what-if",
+            post(policies::what_if_policies),
+        )
         .route("/api/exceptions", get(exceptions::list_exceptions))
         .route(
             "/api/exceptions/bulk-resolve",

@@ -181,6 +181,11 @@ export const api = {
   put<P extends PathsFor<"put">>(path: P, params: ParamsOf<Op<P, "put">>, body: BodyOf<Op<P, "put">>) {
     return call<ResultOf<Op<P, "put">>>("put", path, params, body);
   },
+  /** A PUT whose answer's headers say something too (what an ownership save decided). */
+  async putWithHeaders<P extends PathsFor<"put">>(path: P, params: ParamsOf<Op<P, "put">>, body: BodyOf<Op<P, "put">>): Promise<{ data: ResultOf<Op<P, "put">>; headers: Headers }> {
+    const { res, data } = await send("put", path, params, body);
+    return { data: data as ResultOf<Op<P, "put">>, headers: res.headers };
+  },
   delete<P extends PathsFor<"delete">>(path: P, params: ParamsOf<Op<P, "delete">>) {
     return call<ResultOf<Op<P, "delete">>>("delete", path, params, undefined);
   },

@@ -535,6 +535,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/policies/{object}/what-if": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin. */
+        post: operations["what_if_policies"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/reconciliations": {
         parameters: {
             query?: never;
@@ -1512,6 +1529,14 @@ export interface components {
          * @enum {string}
          */
         FieldType: "string" | "date" | "timestamp" | "money" | "phone" | "email" | "enum" | "reference" | "bool" | "number" | "currency" | "set";
+        /** @description How many records a system would get another value of one field, with samples. */
+        FieldWrites: {
+            system: string;
+            field: string;
+            /** Format: int64 */
+            count: number;
+            samples: components["schemas"]["Sample"][];
+        };
         /** @description Who approved first, what and when. */
         FirstApproval: {
             by: string;
@@ -1796,6 +1821,28 @@ export interface components {
             external_id?: string | null;
             fields: components["schemas"]["PlannedField"][];
         };
+        /** @description A policy of one field, before and after. */
+        PolicyChange: {
+            field: string;
+            before: components["schemas"]["FieldPolicy"];
+            after: components["schemas"]["FieldPolicy"];
+        };
+        /** @description What saving a draft of an object's policies would do now. */
+        PolicyWhatIf: {
+            object: string;
+            /** @description The fields whose rules change. */
+            changes: components["schemas"]["PolicyChange"][];
+            /** @description Held items on those fields the draft decides, oldest first. */
+            decided: components["schemas"]["Redecision"][];
+            /** @description The same, per system and field: how many records would get another value. */
+            writes: components["schemas"]["FieldWrites"][];
+            /**
+             * Format: int64
+             * @description Held items on those fields that still wait for a person (four eyes, manual,
+             *     last write wins without timestamps, quarantine kept).
+             */
+            still_held: number;
+        };
         PollConfig: {
             /** Format: double */
             interval_secs: number;
@@ -1934,6 +1981,20 @@ export interface components {
             /** @description System -> what it was last known to hold. */
             shadows: Record<string, never>;
         };
+        /** @description A held item the draft decides. */
+        Redecision: {
+            /** Format: int64 */
+            exception: number;
+            kind: string;
+            record_id?: null | components["schemas"]["i64"];
+            field: string;
+            choice: components["schemas"]["Choice"];
+            /** @description The golden value now, and the value it takes. */
+            golden: unknown;
+            value: unknown;
+            /** @description The systems that would be written, from what they hold to the value. */
+            writes: components["schemas"]["SystemWrite"][];
+        };
         /** @description What a change would remove. */
         Removal: {
             /** @description `mapping_rules`, `policies` or `system`. */
@@ -2056,6 +2117,12 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "steward" | "support" | "viewer";
+        /** @description One record's value before and after, in one system. */
+        Sample: {
+            record_id?: null | components["schemas"]["i64"];
+            from: unknown;
+            to: unknown;
+        };
         /** @description A change a system dated in the future. */
         ScheduledChange: {
             /** Format: int64 */
@@ -2314,6 +2381,13 @@ export interface components {
          * @enum {string}
          */
         SystemState: "healthy" | "reading" | "writing" | "retrying" | "stuck" | "failing" | "paused" | "planning" | "held";
+        /** @description A value one system would be written. */
+        SystemWrite: {
+            system: string;
+            /** @description What the system holds now (as last read). */
+            from: unknown;
+            to: unknown;
+        };
         /** @description What the breaker counts for one system, within its window. */
         Tally: {
             /**
@@ -4528,8 +4602,13 @@ export interface operations {
     put_policies: {
         parameters: {
             query?: {
-                /** @description Carry out a change that removes rules, policies or a system with linked records. */
+                /** @description Carry out a change that removes every rule. */
                 confirm?: boolean;
+                /**
+                 * @description Also decide what the saved rules decide of the conflicts and quarantined changes held
+                 *     for a person on the fields they change (as `POST /api/policies/{object}/what-if` shows).
+                 */
+                redecide?: boolean;
             };
             header?: never;
             path: {
@@ -4545,6 +4624,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Held items the saved rules decided (with `redecide`). */
+                    "X-Decided"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4615,6 +4696,103 @@ export interface operations {
                 };
             };
             /** @description invalid config */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    what_if_policies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                object: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FieldPolicy"][];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyWhatIf"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The item's state does not allow this (already resolved, replayed or discarded). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the console accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid policies */
             422: {
                 headers: {
                     [name: string]: unknown;

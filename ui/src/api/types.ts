@@ -101,3 +101,4 @@ export type ConfirmationRequired = S["ConfirmationRequired"];
 export type ScheduledChange = S["ScheduledChange"];
 export type ScheduledPage = S["ScheduledPage"];
 export type ScheduledStatus = S["ScheduledStatus"];
+export type PolicyWhatIf = S["PolicyWhatIf"];

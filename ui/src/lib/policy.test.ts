@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FieldPolicy } from "../api/types";
-import { accessOf, conflictFromKey, conflictKey, isOpen, openPolicy, policyWarnings, samePolicy, setAccess, suggestedDeactivation } from "./policy";
+import { accessOf, conflictFromKey, conflictKey, describePolicy, isOpen, openPolicy, policyWarnings, samePolicy, setAccess, suggestedDeactivation } from "./policy";
 import type { WorkspaceConfig } from "../api/types";
 
 describe("ownership matrix", () => {
@@ -64,5 +64,15 @@ describe("suggestedDeactivation", () => {
   it("suggests nothing when the object has no status field", () => {
     expect(suggestedDeactivation(ws({ fields: [{ name: "given_name", type: "string" }] }), "employee")).toBeNull();
     expect(suggestedDeactivation(ws({}), "dependent")).toBeNull();
+  });
+});
+
+describe("a policy in words", () => {
+  it("names who writes, how conflicts go and what a non-owner's change does", () => {
+    expect(describePolicy(openPolicy("title"))).toBe("every system writes; conflicts: last write wins");
+    expect(describePolicy({ field: "title", owner: "hris", writers: ["payroll"], conflict: "owner_wins", non_owner: "quarantine", four_eyes: true })).toBe(
+      "owner hris, writers payroll; conflicts: owner wins; others' changes: held for a steward; four eyes",
+    );
+    expect(describePolicy({ field: "phone", writers: ["hris"], conflict: { prefer: "payroll" } })).toBe("writers hris; conflicts: prefer payroll; others' changes: reverted");
   });
 });

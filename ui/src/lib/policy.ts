@@ -92,3 +92,16 @@ export function suggestedDeactivation(ws: WorkspaceConfig | undefined, object: s
   const value = (status.values ?? []).find((v) => /terminat|inactive|deactiv/i.test(v)) ?? status.values?.[0] ?? "";
   return { field: status.name, value };
 }
+
+/** A field's rules in a few words: "owner hris, writers payroll; conflicts: owner wins; others' changes: reverted". */
+export function describePolicy(p: FieldPolicy): string {
+  const n = normalize(p);
+  const who = isOpen(n) ? "every system writes" : [n.owner ? `owner ${n.owner}` : null, n.writers.length ? `writers ${n.writers.join(", ")}` : null].filter(Boolean).join(", ");
+  const c = conflictKey(n.conflict);
+  const conflicts = c.startsWith("prefer:") ? `prefer ${c.slice(7)}` : c.replace(/_/g, " ");
+  const parts = [who, `conflicts: ${conflicts}`];
+  if (!isOpen(n)) parts.push(`others' changes: ${n.non_owner === "revert" ? "reverted" : "held for a steward"}`);
+  if (n.four_eyes) parts.push("four eyes");
+  if (n.sensitive) parts.push("sensitive");
+  return parts.join("; ");
+}

@@ -1,6 +1,7 @@
 // Ownership: per canonical field, which systems may write it (one owner, writers, or open),
 // how conflicts are decided, what a non-owner's change does, and whether the field is
-// sensitive or needs a second approver. Saved with PUT /api/policies/{object}.
+// sensitive or needs a second approver. Saving shows what changes and what the new rules would
+// decide now (the what-if), then PUT /api/policies/{object}.
 
 import { useEffect, useMemo, useState } from "react";
 import { useSearchParams } from "react-router";
@@ -14,6 +15,7 @@ import { can, whyNot } from "../lib/roles";
 import { accessOf, conflictFromKey, conflictKey, isOpen, normalize, openPolicy, policyWarnings, samePolicy, setAccess, type Access } from "../lib/policy";
 import { EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner } from "../components/ui";
 import { useRemovalConfirmation } from "../components/ConfirmRemoval";
+import { OwnershipSaveDialog } from "../components/OwnershipSaveDialog";
 
 export function OwnershipPage() {
   const me = useMe();
@@ -33,6 +35,7 @@ export function OwnershipPage() {
   }, [ws.data, object]);
   const [draft, setDraft] = useState<Map<string, FieldPolicy>>(new Map());
   const [saving, setSaving] = useState(false);
+  const [reviewing, setReviewing] = useState(false);
   useEffect(() => setDraft(new Map(saved)), [saved]);
   const confirmation = useRemovalConfirmation("Could not save ownership");
 
@@ -44,18 +47,23 @@ export function OwnershipPage() {
   const dirtyFields = (schema?.fields ?? []).filter((f) => !samePolicy(policy(f.name), saved.get(f.name) ?? openPolicy(f.name))).map((f) => f.name);
   const systemIds = systems.map((s) => s.id);
 
-  const save = async () => {
+  const draftFields = () =>
+    (schema?.fields ?? []).map((f) => normalize(policy(f.name))).filter((p) => saved.has(p.field) || !samePolicy(p, openPolicy(p.field)));
+
+  const save = async (redecide: boolean) => {
     if (!schema) return;
     setSaving(true);
     try {
-      const fields = schema.fields
-        .map((f) => normalize(policy(f.name)))
-        .filter((p) => saved.has(p.field) || !samePolicy(p, openPolicy(p.field)));
+      const fields = draftFields();
       const changed = dirtyFields.length;
       await confirmation.attempt(async (confirm) => {
-        await api.put("/api/policies/{object}", { object, confirm: confirm || undefined }, fields);
-        toast.success(`Ownership of ${object} saved`, { description: `${changed} field${changed === 1 ? "" : "s"} changed.` });
+        const { headers } = await api.putWithHeaders("/api/policies/{object}", { object, confirm: confirm || undefined, redecide: redecide || undefined }, fields);
+        const decided = Number(headers.get("x-decided") ?? "0") || 0;
+        const what = `${changed} field${changed === 1 ? "" : "s"} changed.`;
+        toast.success(`Ownership of ${object} saved`, { description: decided ? `${what} ${decided} held item${decided === 1 ? "" : "s"} decided.` : what });
+        setReviewing(false);
         await qc.invalidateQueries({ queryKey: ["workspace"] });
+        void qc.invalidateQueries({ queryKey: ["metrics"] });
       });
     } catch (e) {
       toast.error("Could not save ownership", { description: errorMessage(e) });
@@ -67,6 +75,7 @@ export function OwnershipPage() {
   return (
     <div className="page">
       {confirmation.dialog}
+      {reviewing && schema ? <OwnershipSaveDialog object={object} fields={draftFields()} busy={saving} onSave={(redecide) => void save(redecide)} onClose={() => setReviewing(false)} /> : null}
       <PageHeader
         title="Ownership"
         description="Who may write each field. An owner is the source of truth; writers may change it too, and their conflicts follow the policy. With no owner and no writers, every system may write."
@@ -82,7 +91,7 @@ export function OwnershipPage() {
             <button type="button" className="btn" disabled={dirtyFields.length === 0 || saving} onClick={() => setDraft(new Map(saved))}>
               <Undo2 size={16} /> Discard changes
             </button>
-            <button type="button" className="btn primary" disabled={!mayEdit || dirtyFields.length === 0 || saving} onClick={() => void save()} title={mayEdit ? undefined : whyNot(me.role, "edit_ownership")}>
+            <button type="button" className="btn primary" disabled={!mayEdit || dirtyFields.length === 0 || saving} onClick={() => setReviewing(true)} title={mayEdit ? undefined : whyNot(me.role, "edit_ownership")}>
               {saving ? <Spinner /> : <Save size={16} />} Save{dirtyFields.length ? ` (${dirtyFields.length})` : ""}
             </button>
           </>
