@@ -540,3 +540,45 @@ test("breaker: a re-push of every payroll record is held, the banner says why, a
   await page.screenshot({ path: join(SHOTS, "history.png") });
   assert.deepEqual(problems, []);
 });
+
+test("scheduled: a rise the HRIS dates ahead waits on the Scheduled page, payroll keeps its pay until then", async () => {
+  let record;
+  for (let id = 1; id < 80 && !record; id++) {
+    const r = (await api(`/api/records/${id}`)).json;
+    if (r?.links?.hris && r?.links?.payroll && r.golden?.pay_rate) record = r;
+  }
+  assert.ok(record, "a paid person in both systems");
+  const hrisHeaders = { "X-API-Key": demo.hrisKey };
+  const url = `${demo.hris}/api/v1/workers/${record.links.hris}`;
+  const worker = (await http(url, { headers: hrisHeaders })).json;
+  const before = worker.salary;
+  const rise = `${Math.round(Number(before) * 1.06)}.00`;
+  const day = new Date(Date.now() + 12 * 86_400_000).toISOString().slice(0, 10);
+  const dated = await http(url, { method: "PATCH", headers: hrisHeaders, body: { salary: rise, salary_effective_date: day } });
+  assert.equal(dated.status, 200, dated.text);
+  const waiting = await until("the rise to wait for its date", async () => {
+    const list = (await api("/api/scheduled")).json;
+    return list.items.find((c) => c.record_id === record.id && c.status === "scheduled") ?? false;
+  });
+  assert.equal(waiting.effective_date, day, "it waits under the HRIS's date");
+  assert.equal(Number(waiting.values.pay_rate), Number(rise), "holding the dated salary");
+
+  await go("/scheduled");
+  const row = page.locator(`tr[data-scheduled="${waiting.id}"]`).first();
+  await row.waitFor();
+  assert.match(await row.innerText(), new RegExp(day));
+  assert.match(await row.innerText(), /in 12 days/);
+  await page.getByRole("link", { name: "Scheduled" }).getByLabel(/changes waiting for their date/).waitFor();
+  await page.screenshot({ path: join(SHOTS, "scheduled.png") });
+  const golden = (await api(`/api/records/${record.id}`)).json.golden;
+  assert.notEqual(Number(golden.pay_rate), Number(rise), "the golden record (and payroll) keep the pay in force today");
+
+  // The HRIS takes the rise back (its salary dated in the past again): nothing waits.
+  const back = await http(url, { method: "PATCH", headers: hrisHeaders, body: { salary: before, salary_effective_date: "2020-01-01" } });
+  assert.equal(back.status, 200, back.text);
+  await until("the taken-back rise superseded", async () => {
+    const list = (await api("/api/scheduled?status=superseded")).json;
+    return list.items.some((c) => c.id === waiting.id);
+  });
+  assert.deepEqual(problems, []);
+});

@@ -334,9 +334,9 @@ impl RunningDemo {
     }
 
     /// Fields where a system's record, read through its mapping, differs from the golden
-    /// record without an open exception on that record and field, or a dead letter of a write
-    /// of that field to that system; and records held by one system only with no open exception
-    /// saying why.
+    /// record without an open exception on that record and field, a dead letter of a write
+    /// of that field to that system, or a change that system dated in the future; and records
+    /// held by one system only with no open exception saying why.
     pub async fn divergences(&self) -> anyhow::Result<Vec<String>> {
         let engine = &self.engine;
         let ws = engine.workspace();
@@ -367,6 +367,21 @@ impl RunningDemo {
             let Some(record) = d.record_id else { continue };
             for f in engine.replay_preview(d.id).await?.fields {
                 dead.insert((record, d.system.clone(), f.field));
+            }
+        }
+        // A value a system dated in the future differs from the golden record until its date.
+        let mut dated: BTreeSet<(RecordId, String, String)> = BTreeSet::new();
+        for c in engine
+            .scheduled_changes(&crate::runtime::ScheduledFilter {
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .await?
+            .items
+        {
+            let Some(record) = c.record_id else { continue };
+            for field in c.values.keys() {
+                dated.insert((record, c.system.clone(), field.clone()));
             }
         }
         let mut out = Vec::new();
@@ -413,6 +428,7 @@ impl RunningDemo {
                     }
                     if excused.contains(&(record_id, field.clone()))
                         || dead.contains(&(record_id, system.to_owned(), field.clone()))
+                        || dated.contains(&(record_id, system.to_owned(), field.clone()))
                     {
                         continue;
                     }

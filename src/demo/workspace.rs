@@ -204,7 +204,7 @@ pub fn workspace(urls: Urls<'_>, seed: u64) -> anyhow::Result<WorkspaceConfig> {
                 nullable("manager", "manager_id", None),
                 rule(&["pay_rate"], "salary", Some(json!({ "kind": "money_decimal", "scale": 2 }))),
                 rule(&["pay_currency"], "salary_currency", None)
-            ] },
+            ], "effective_date": { "path": "salary_effective_date", "fields": ["pay_rate", "pay_currency"] } },
             { "system": "payroll", "object": "employee", "rules": [
                 rule(&["employee_number"], "emp_no", None),
                 rule(&["given_name"], "first_name", None),
