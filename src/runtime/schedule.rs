@@ -515,8 +515,12 @@ impl ScheduledStatus {
 pub struct ScheduledFilter {
     /// Waiting ones (the default), released, superseded, or all.
     pub status: Option<ScheduledStatus>,
+    #[param(min_length = 1)]
     pub system: Option<String>,
+    /// At most this many (1000 at most; 100 by default).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: Option<i64>,
 }
 

@@ -5160,6 +5160,7 @@ export interface operations {
                 /** @description Waiting ones (the default), released, superseded, or all. */
                 status?: components["schemas"]["ScheduledStatus"];
                 system?: string;
+                /** @description At most this many (1000 at most; 100 by default). */
                 limit?: number;
                 offset?: number;
             };
