@@ -582,3 +582,27 @@ test("scheduled: a rise the HRIS dates ahead waits on the Scheduled page, payrol
   });
   assert.deepEqual(problems, []);
 });
+
+test("dashboard: the verdict turns degraded and names payroll when payroll stops answering, then recovers", async () => {
+  const ws = (await api("/api/workspace")).json;
+  const payroll = ws.systems.find((s) => s.id === "payroll");
+  const broken = { ...payroll, config: { ...payroll.config, base_url: `http://127.0.0.1:${freePort()}` } };
+  const saved = await api("/api/systems/payroll", { method: "PUT", body: broken });
+  assert.equal(saved.status, 200, saved.text);
+  await go("/");
+  const verdict = page.getByRole("region", { name: "Verdict" });
+  await until("the verdict to name payroll failing", async () => {
+    const text = await verdict.innerText();
+    return /Degraded/.test(text) && /Acme Payroll is failing: reading it fails/.test(text);
+  }, { timeoutMs: 60_000, everyMs: 1000 });
+  const row = page.getByRole("table", { name: "Each system's state" }).getByRole("row", { name: /Acme Payroll/ });
+  assert.match(await row.innerText(), /failing/);
+  await page.screenshot({ path: join(SHOTS, "dashboard-degraded.png") });
+  const m = (await api("/api/metrics")).json;
+  assert.equal(m.verdict.state, "degraded", "the API says the same as the page");
+
+  const restored = await api("/api/systems/payroll", { method: "PUT", body: payroll });
+  assert.equal(restored.status, 200, restored.text);
+  await until("payroll read again", async () => !/Acme Payroll is failing: reading it fails/.test(await verdict.innerText()), { timeoutMs: 60_000, everyMs: 1000 });
+  assert.deepEqual(problems, []);
+});

@@ -214,6 +214,176 @@ pub fn verdict(o: &Observed) -> (SystemState, String) {
     )
 }
 
+/// Whether a system's changes still flow: its reads succeed and its writes leave. A system
+/// with dead letters, or some writes retrying, still syncs the rest.
+pub fn flows(o: &Observed, state: SystemState) -> bool {
+    let every_write_fails = o.retrying > 0
+        && o.retrying >= o.queued
+        && !o.last_sent_secs.is_some_and(|s| s < STUCK_AFTER_SECS);
+    o.reads.failures_in_a_row == 0
+        && !every_write_fails
+        && !matches!(
+            state,
+            SystemState::Stuck | SystemState::Held | SystemState::Paused | SystemState::Planning
+        )
+}
+
+/// The whole workspace at a glance, worst first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Overall {
+    /// Every system is in sync or catching up.
+    #[default]
+    Healthy,
+    /// Something needs attention (a system failing, stuck, held, retrying or planning, writes
+    /// failed for good, events waiting long), while at least one system still syncs.
+    Degraded,
+    /// Nothing syncs: every system's reads or writes fail, or are held.
+    Failing,
+}
+
+/// The verdict at the top of the dashboard: the state, one sentence, and a line per system
+/// that needs attention.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Verdict {
+    pub state: Overall,
+    pub summary: String,
+    pub reasons: Vec<String>,
+}
+
+/// One system as the workspace verdict sees it.
+#[derive(Debug, Clone)]
+pub struct SystemVerdict {
+    pub name: String,
+    pub state: SystemState,
+    pub reason: String,
+    /// Whether its changes still flow ([`flows`]).
+    pub flows: bool,
+    pub dead_letters: i64,
+}
+
+/// Events applied later than this are a backlog worth saying.
+pub const BACKLOG_AFTER_SECS: f64 = 120.0;
+
+/// Decides the workspace verdict from each system's, whether sync is paused, and the age of
+/// the oldest event waiting to be applied.
+pub fn overall(
+    systems: &[SystemVerdict],
+    paused: bool,
+    oldest_pending_secs: Option<f64>,
+) -> Verdict {
+    if paused {
+        return Verdict {
+            state: Overall::Degraded,
+            summary: "Sync is paused by an admin: nothing is read or written".into(),
+            reasons: Vec::new(),
+        };
+    }
+    if systems.is_empty() {
+        return Verdict {
+            state: Overall::Healthy,
+            summary: "No systems connected yet".into(),
+            reasons: Vec::new(),
+        };
+    }
+    let attention: Vec<&SystemVerdict> = systems
+        .iter()
+        .filter(|s| {
+            !matches!(
+                s.state,
+                SystemState::Healthy | SystemState::Reading | SystemState::Writing
+            )
+        })
+        .collect();
+    let mut reasons: Vec<String> = attention
+        .iter()
+        .map(|s| format!("{} is {}: {}", s.name, state_word(s.state), s.reason))
+        .collect();
+    let backlog = oldest_pending_secs.filter(|s| *s >= BACKLOG_AFTER_SECS);
+    if let Some(waited) = backlog {
+        reasons.push(format!(
+            "changes wait to be applied: the oldest arrived {} ago",
+            duration(waited)
+        ));
+    }
+    let down: Vec<&SystemVerdict> = systems.iter().filter(|s| !s.flows).collect();
+    if down.len() == systems.len() {
+        let names: Vec<&str> = down.iter().map(|s| s.name.as_str()).collect();
+        return Verdict {
+            state: Overall::Failing,
+            summary: format!(
+                "Nothing syncs: {} cannot be read or written",
+                names.join(", ")
+            ),
+            reasons,
+        };
+    }
+    if reasons.is_empty() {
+        let n = systems.len();
+        return Verdict {
+            state: Overall::Healthy,
+            summary: if n == 1 {
+                "The system is in sync".into()
+            } else {
+                format!("All {n} systems are in sync")
+            },
+            reasons,
+        };
+    }
+    let summary = match (down.first(), attention.first()) {
+        (Some(s), _) => format!(
+            "{} is {}; the others sync{}",
+            s.name,
+            state_word(s.state),
+            more(down.len() + attention.len().saturating_sub(down.len()) - 1)
+        ),
+        (None, Some(s)) if s.dead_letters > 0 => format!(
+            "{} has {} that failed for good; everything else syncs{}",
+            s.name,
+            if s.dead_letters == 1 {
+                "1 write".to_owned()
+            } else {
+                format!("{} writes", s.dead_letters)
+            },
+            more(attention.len() - 1)
+        ),
+        (None, Some(s)) => format!(
+            "{} is {}; everything else syncs{}",
+            s.name,
+            state_word(s.state),
+            more(attention.len() - 1)
+        ),
+        (None, None) => "Changes wait to be applied".into(),
+    };
+    Verdict {
+        state: Overall::Degraded,
+        summary,
+        reasons,
+    }
+}
+
+fn more(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (1 more needs attention)".into(),
+        n => format!(" ({n} more need attention)"),
+    }
+}
+
+fn state_word(state: SystemState) -> &'static str {
+    match state {
+        SystemState::Healthy => "healthy",
+        SystemState::Reading => "reading",
+        SystemState::Writing => "writing",
+        SystemState::Retrying => "retrying",
+        SystemState::Stuck => "stuck",
+        SystemState::Failing => "failing",
+        SystemState::Paused => "paused",
+        SystemState::Planning => "planning",
+        SystemState::Held => "held",
+    }
+}
+
 pub(crate) fn duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as i64;
     match s {
@@ -226,6 +396,68 @@ pub(crate) fn duration(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn system(name: &str, state: SystemState, flows: bool, dead_letters: i64) -> SystemVerdict {
+        SystemVerdict {
+            name: name.into(),
+            state,
+            reason: format!("{name}'s reason"),
+            flows,
+            dead_letters,
+        }
+    }
+
+    #[test]
+    fn the_workspace_is_degraded_while_one_system_fails_and_failing_when_none_syncs() {
+        let hris = system("Acme HRIS", SystemState::Healthy, true, 0);
+        let payroll_down = system("Acme Payroll", SystemState::Failing, false, 0);
+        let v = overall(
+            &[
+                hris.clone(),
+                system("Acme Payroll", SystemState::Writing, true, 0),
+            ],
+            false,
+            None,
+        );
+        assert_eq!(
+            (v.state, v.summary.as_str()),
+            (Overall::Healthy, "All 2 systems are in sync"),
+            "systems catching up are healthy"
+        );
+        let v = overall(&[hris.clone(), payroll_down.clone()], false, None);
+        assert_eq!(
+            v.state,
+            Overall::Degraded,
+            "one system down, one syncing: degraded"
+        );
+        assert_eq!(v.summary, "Acme Payroll is failing; the others sync");
+        assert_eq!(
+            v.reasons,
+            ["Acme Payroll is failing: Acme Payroll's reason"],
+            "the reason names the system and why"
+        );
+        let hris_down = system("Acme HRIS", SystemState::Stuck, false, 0);
+        let v = overall(&[hris_down, payroll_down], false, None);
+        assert_eq!(v.state, Overall::Failing, "nothing syncs: failing");
+        let dead = system("Acme Payroll", SystemState::Failing, true, 3);
+        let v = overall(&[hris.clone(), dead], false, None);
+        assert_eq!(
+            (v.state, v.summary.as_str()),
+            (
+                Overall::Degraded,
+                "Acme Payroll has 3 writes that failed for good; everything else syncs"
+            ),
+            "dead letters degrade, but the system still syncs"
+        );
+        let v = overall(&[hris], false, Some(600.0));
+        assert_eq!(v.state, Overall::Degraded, "a backlog of events degrades");
+        assert!(v.reasons[0].contains("10 min"), "{:?}", v.reasons);
+        assert_eq!(
+            overall(&[], true, None).state,
+            Overall::Degraded,
+            "paused degrades"
+        );
+    }
 
     fn state(o: Observed) -> SystemState {
         verdict(&o).0

@@ -41,6 +41,9 @@ pub struct Metrics {
     /// Systems whose writes the circuit breaker holds, oldest trip first.
     #[serde(default)]
     pub breakers: Vec<crate::breaker::BreakerTrip>,
+    /// The workspace at a glance: healthy, degraded or failing, and why.
+    #[serde(default)]
+    pub verdict: crate::health::Verdict,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -306,6 +309,7 @@ impl Engine {
         let lag_since = crate::store::ts(now - chrono::Duration::seconds(LAG_WINDOW_SECS));
         let mut all_lags = Vec::new();
         let mut per_system = Vec::new();
+        let mut verdicts = Vec::new();
         for s in &self.workspace().config.systems {
             let rows = sqlx::query(
                 "SELECT COALESCE(origin_at, created_at), sent_at FROM outbox
@@ -361,6 +365,13 @@ impl Engine {
                 )
                 .await?;
             let (state, reason) = crate::health::verdict(&observed);
+            verdicts.push(crate::health::SystemVerdict {
+                name: s.name.clone(),
+                state,
+                reason: reason.clone(),
+                flows: crate::health::flows(&observed, state),
+                dead_letters,
+            });
             let (last_error, last_error_record) = if observed.reads.failures_in_a_row > 0 {
                 (observed.reads.last_error.clone(), None)
             } else {
@@ -385,9 +396,11 @@ impl Engine {
         }
         let lag_sample = all_lags.len() as i64;
         let breakers = self.open_breakers().await?;
+        let paused = self.is_paused();
         Ok(Metrics {
+            verdict: crate::health::overall(&verdicts, paused, oldest_pending_secs),
             breakers,
-            paused: self.is_paused(),
+            paused,
             counters,
             inbox_pending,
             outbox_pending,

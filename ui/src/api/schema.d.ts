@@ -1636,6 +1636,8 @@ export interface components {
             per_system: components["schemas"]["SystemHealth"][];
             /** @description Systems whose writes the circuit breaker holds, oldest trip first. */
             breakers?: components["schemas"]["BreakerTrip"][];
+            /** @description The workspace at a glance: healthy, degraded or failing, and why. */
+            verdict?: components["schemas"]["Verdict"];
         };
         MetricsSample: {
             at: string;
@@ -1724,6 +1726,11 @@ export interface components {
         };
         /** @enum {string} */
         OnDelete: "delete" | "deactivate";
+        /**
+         * @description The whole workspace at a glance, worst first.
+         * @enum {string}
+         */
+        Overall: "healthy" | "degraded" | "failing";
         /** @description How a listing pages. */
         Pagination: {
             /** @enum {string} */
@@ -2477,6 +2484,15 @@ export interface components {
             secrets?: {
                 [key: string]: string;
             } | null;
+        };
+        /**
+         * @description The verdict at the top of the dashboard: the state, one sentence, and a line per system
+         *     that needs attention.
+         */
+        Verdict: {
+            state: components["schemas"]["Overall"];
+            summary: string;
+            reasons: string[];
         };
         /** @description How the system signs and shapes its webhooks. */
         WebhookConfig: {

@@ -3,6 +3,7 @@
 
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
+import { timeTicks } from "../lib/format";
 
 export interface Series {
   label: string;
@@ -36,7 +37,15 @@ export function TimeChart({ x, series, label, unit, theme }: { x: number[]; seri
       legend: { show: true, live: true },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [
-        { stroke: axisColor, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+        {
+          stroke: axisColor,
+          grid: { stroke: grid, width: 1 },
+          ticks: { stroke: grid },
+          // Room for "13:05" or "Mar 1" with a gap, and labels that short: uPlot's own
+          // ("1:05:30 PM") ran into each other on a narrow card.
+          space: 64,
+          values: (u, splits) => timeTicks(splits, (u.scales.x?.max ?? 0) - (u.scales.x?.min ?? 0)),
+        },
         {
           stroke: axisColor,
           grid: { stroke: grid, width: 1 },

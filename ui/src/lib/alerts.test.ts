@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { computeAlerts, ratePerMinute, sampleBefore } from "./alerts";
+import { computeAlerts, ratePerMinute, recentRate, sampleBefore } from "./alerts";
 import type { Metrics, MetricsSample } from "../api/types";
 
 function m(over: Partial<Metrics> = {}): Metrics {
@@ -53,5 +53,16 @@ describe("ratePerMinute", () => {
   it("turns counter deltas into per-minute rates and skips resets", () => {
     const s = [at(0, { counters: { events_in: 0 } }), at(5, { counters: { events_in: 10 } }), at(10, { counters: { events_in: 4 } })];
     expect(ratePerMinute(s, "events_in")).toEqual([null, 120, null]);
+  });
+});
+
+describe("recentRate", () => {
+  it("is the rate per minute over the last minute of samples, not a total", () => {
+    const s = [0, 30, 60, 90].map((t, i) => at(t, { counters: { events_in: 1000 + i * 50 } }));
+    expect(recentRate(s, "events_in")).toBe(100);
+    expect(recentRate(s.slice(0, 1), "events_in")).toBeNull();
+    expect(recentRate([at(0, { counters: { events_in: 9 } }), at(30, { counters: { events_in: 2 } })], "events_in")).toBeNull();
+    expect(recentRate([at(0), at(30, { counters: { events_out: 3 } })], "events_out")).toBe(6);
+    expect(recentRate([at(0), at(30)], "events_out")).toBe(0);
   });
 });

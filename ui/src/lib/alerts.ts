@@ -119,3 +119,21 @@ export function ratePerMinute(samples: MetricsSample[], counter: string): (numbe
   }
   return out;
 }
+
+/**
+ * A counter's rate per minute over the newest samples within `windowSecs` of the last one (at
+ * least two samples), or null when there are too few or the counter went back (a restart).
+ */
+export function recentRate(samples: MetricsSample[], counter: string, windowSecs = 60): number | null {
+  const last = samples[samples.length - 1];
+  if (!last) return null;
+  const end = Date.parse(last.at);
+  const first = samples.find((s) => end - Date.parse(s.at) <= windowSecs * 1000);
+  if (!first || first === last) return null;
+  const dt = (end - Date.parse(first.at)) / 1000;
+  // A counter appears when it first moves: absent, it was zero.
+  const a = first.metrics.counters[counter] ?? 0;
+  const b = last.metrics.counters[counter] ?? 0;
+  if (!(dt > 0) || b < a) return null;
+  return ((b - a) / dt) * 60;
+}

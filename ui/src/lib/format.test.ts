@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MASK, ageSeconds, containsMasked, formatAge, isMasked, parseTyped, sameValue, showValue, formatMoney } from "./format";
+import { MASK, ageSeconds, containsMasked, formatAge, isMasked, parseTyped, sameValue, showValue, formatMoney, timeTicks } from "./format";
 
 describe("showValue (the masking renderer)", () => {
   it("renders the API's mask as masked, never as the value", () => {
@@ -90,5 +90,13 @@ describe("formatMoney", () => {
     expect(formatMoney("••••", "USD")).toBeNull();
     expect(formatMoney("eighty", "USD")).toBeNull();
     expect(formatMoney(null, "USD")).toBeNull();
+  });
+});
+
+describe("timeTicks", () => {
+  it("labels ticks by hour and minute within two days, by day beyond", () => {
+    const t = Date.parse("2026-03-01T13:05:00Z") / 1000;
+    expect(timeTicks([t], 3600, "en-GB")[0]).toMatch(/^\d{2}:\d{2}$/);
+    expect(timeTicks([t], 7 * 86_400, "en-GB")[0]).toMatch(/^\d{1,2} Mar$/);
   });
 });

@@ -154,3 +154,15 @@ export function parseTyped(text: string, fieldType?: string): unknown {
     return t;
   }
 }
+
+/**
+ * Labels for a time axis's ticks (seconds since the epoch): hours and minutes within two days,
+ * else the day. Short on purpose, so neighbouring labels never run into each other.
+ */
+export function timeTicks(ticks: number[], spanSecs: number, locale: string = LOCALE): string[] {
+  const fmt =
+    spanSecs <= 2 * 86_400
+      ? new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", hour12: false })
+      : new Intl.DateTimeFormat(locale, { month: "short", day: "numeric" });
+  return ticks.map((t) => fmt.format(new Date(t * 1000)));
+}

@@ -1,14 +1,15 @@
-// Dashboard: what the engine is doing now and over time (GET /api/metrics every 5 s,
-// GET /api/metrics/history), per-system health.
+// Dashboard: the verdict at a glance (healthy, degraded or failing, and why), each system's
+// state with its last error, rates per minute, and charts over time (GET /api/metrics every
+// 5 s, GET /api/metrics/history).
 
 import { STATE_TONE, describeHealth } from "../lib/health";
 import { useMemo, useState } from "react";
 import { PauseButton, useHistory } from "../components/AlertBanner";
 import { Link } from "react-router";
-import { AlertOctagon, ArrowDownToLine, ArrowUpFromLine, Clock, Inbox, ShieldCheck } from "lucide-react";
+import { AlertOctagon, ArrowDownToLine, ArrowUpFromLine, CheckCircle2, Clock, Inbox, ShieldCheck, XCircle } from "lucide-react";
 import { useMetrics, useWorkspace } from "../api/queries";
-import type { MetricsSample } from "../api/types";
-import { ratePerMinute } from "../lib/alerts";
+import type { Metrics, MetricsSample } from "../api/types";
+import { ratePerMinute, recentRate } from "../lib/alerts";
 import { ageSeconds, formatAge, formatCount, formatTime } from "../lib/format";
 import { EmptyState, ErrorState, Loading, PageHeader, Pill } from "../components/ui";
 import { TimeChart } from "../components/Chart";
@@ -58,6 +59,10 @@ export function Dashboard() {
 
   const names = new Map((ws.data?.systems ?? []).map((s) => [s.id, s.name]));
   const counters = m?.counters ?? {};
+  const samples = history.data ?? [];
+  const rateIn = recentRate(samples, "events_in");
+  const rateOut = recentRate(samples, "events_out");
+  const perMinute = (v: number | null) => (v == null ? (m ? "–" : undefined) : `${formatCount(Math.round(v))} / min`);
 
   return (
     <div className="page">
@@ -83,9 +88,10 @@ export function Dashboard() {
         }
       />
       {metrics.error ? <div className="card"><ErrorState error={metrics.error} retry={() => void metrics.refetch()} /></div> : null}
+      {m ? <VerdictCard verdict={m.verdict} /> : null}
       <section className="stats" aria-label="Now">
-        <Stat icon={<ArrowDownToLine size={14} />} label="Events in" value={m ? counters.events_in ?? 0 : undefined} sub={`${formatCount(counters.duplicates ?? 0)} duplicates, ${formatCount(counters.stale ?? 0)} stale, ${formatCount(counters.webhooks_refused ?? 0)} webhooks refused`} />
-        <Stat icon={<ArrowUpFromLine size={14} />} label="Writes out" value={m ? counters.events_out ?? 0 : undefined} sub={`${formatCount(counters.retries ?? 0)} retries`} />
+        <Stat icon={<ArrowDownToLine size={14} />} label="Events in" value={perMinute(rateIn)} sub={`${formatCount(counters.events_in ?? 0)} since start: ${formatCount(counters.duplicates ?? 0)} duplicates, ${formatCount(counters.stale ?? 0)} stale, ${formatCount(counters.webhooks_refused ?? 0)} webhooks refused`} />
+        <Stat icon={<ArrowUpFromLine size={14} />} label="Writes out" value={perMinute(rateOut)} sub={`${formatCount(counters.events_out ?? 0)} since start, ${formatCount(counters.retries ?? 0)} retries`} />
         <Stat icon={<Inbox size={14} />} label="Queued" value={m ? m.inbox_pending + m.outbox_pending : undefined} sub={m ? `${formatCount(m.inbox_pending)} in, ${formatCount(m.outbox_pending)} out` : ""} />
         <Stat
           icon={<Clock size={14} />}
@@ -100,21 +106,6 @@ export function Dashboard() {
         />
         <Stat icon={<ShieldCheck size={14} />} label="Open exceptions" value={m?.open_exceptions} tone={m && m.open_exceptions > 0 ? "warn" : undefined} link="/exceptions" />
         <Stat icon={<AlertOctagon size={14} />} label="Dead letters" value={m?.dead_letters} tone={m && m.dead_letters > 0 ? "bad" : undefined} link="/dead-letters" />
-      </section>
-
-      <section className="chart-grid" aria-label="Over time">
-        <ChartCard title="Events in and out" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
-          <TimeChart x={chart.x} series={chart.events} label="Events in and out per minute" theme={theme} />
-        </ChartCard>
-        <ChartCard title="Queue depths" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
-          <TimeChart x={chart.x} series={chart.queues} label="Inbox and outbox depth" theme={theme} />
-        </ChartCard>
-        <ChartCard title="Propagation lag" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
-          <TimeChart x={chart.x} series={chart.lag} label="Seconds from a change reaching the engine to the target accepting it (p95 and median over the last minute), and the age of the oldest pending event" unit=" s" theme={theme} />
-        </ChartCard>
-        <ChartCard title="Exceptions and dead letters" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
-          <TimeChart x={chart.x} series={chart.people} label="Open exceptions and dead letters" theme={theme} />
-        </ChartCard>
       </section>
 
       <section className="card" aria-labelledby="health-h">
@@ -132,13 +123,14 @@ export function Dashboard() {
               <Link to="/systems/new">Add a system</Link> to start syncing.
             </EmptyState>
           ) : (
-            <table className="simple-table">
+            <table className="simple-table" aria-label="Each system's state">
               <thead>
                 <tr>
                   <th>System</th>
-                  <th>Health</th>
+                  <th>State</th>
                   <th className="num">Writes sent</th>
-                  <th>Last success</th>
+                  <th>Last write accepted</th>
+                  <th>Last read</th>
                   <th className="num">Lag p95</th>
                   <th className="num">Writes queued</th>
                   <th className="num">Retrying</th>
@@ -164,6 +156,7 @@ export function Dashboard() {
                     </td>
                     <td className="num">{formatCount(s.sent)}</td>
                     <td>{s.last_sent_at ? <time dateTime={s.last_sent_at} title={formatTime(s.last_sent_at)}>{formatAge(ageSeconds(s.last_sent_at))} ago</time> : <span className="faint">never</span>}</td>
+                    <td>{s.last_read_at ? <time dateTime={s.last_read_at} title={formatTime(s.last_read_at)}>{formatAge(ageSeconds(s.last_read_at))} ago</time> : <span className="faint" title="Not polled: it sends webhooks, or no poll has finished yet">—</span>}</td>
                     <td className="num">{secs(s.lag_p95_secs)}</td>
                     <td className="num">{formatCount(s.outbox_pending)}</td>
                     <td className="num">{formatCount(s.retrying ?? 0)}</td>
@@ -177,6 +170,21 @@ export function Dashboard() {
           )}
         </div>
       </section>
+      <section className="chart-grid" aria-label="Over time">
+        <ChartCard title="Events in and out" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.events} label="Events in and out per minute" theme={theme} />
+        </ChartCard>
+        <ChartCard title="Queue depths" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.queues} label="Inbox and outbox depth" theme={theme} />
+        </ChartCard>
+        <ChartCard title="Propagation lag" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.lag} label="Seconds from a change reaching the engine to the target accepting it (p95 and median over the last minute), and the age of the oldest pending event" unit=" s" theme={theme} />
+        </ChartCard>
+        <ChartCard title="Exceptions and dead letters" loading={history.isPending} error={history.error} empty={chart.x.length < 2}>
+          <TimeChart x={chart.x} series={chart.people} label="Open exceptions and dead letters" theme={theme} />
+        </ChartCard>
+      </section>
+
     </div>
   );
 }
@@ -211,5 +219,31 @@ function ChartCard({ title, children, loading, error, empty }: { title: string; 
         {loading ? <Loading /> : error ? <ErrorState error={error} /> : empty ? <EmptyState title="No samples yet">The engine records a sample every 5 seconds.</EmptyState> : children}
       </div>
     </div>
+  );
+}
+
+const VERDICT_ICON = { healthy: <CheckCircle2 size={22} />, degraded: <AlertOctagon size={22} />, failing: <XCircle size={22} /> };
+
+/** The workspace at a glance: healthy, degraded or failing, one sentence, and what needs attention. */
+function VerdictCard({ verdict }: { verdict: Metrics["verdict"] }) {
+  const v = verdict ?? { state: "healthy" as const, summary: "", reasons: [] };
+  const state = v.state ?? "healthy";
+  return (
+    <section className={`card verdict verdict-${state}`} aria-label="Verdict" aria-live="polite">
+      <span className="verdict-icon" aria-hidden="true">
+        {VERDICT_ICON[state]}
+      </span>
+      <div>
+        <div className="verdict-state">{state.charAt(0).toUpperCase() + state.slice(1)}</div>
+        <div className="verdict-summary">{v.summary}</div>
+        {(v.reasons ?? []).length > 0 ? (
+          <ul className="verdict-reasons">
+            {(v.reasons ?? []).map((r) => (
+              <li key={r}>{r}</li>
+            ))}
+          </ul>
+        ) : null}
+      </div>
+    </section>
   );
 }
