@@ -103,7 +103,16 @@ test("the desktop app shows live counts and changes page", async () => {
     const h1 = await script("return document.querySelector('h1')?.textContent ?? ''");
     return path === "/exceptions" && /Exceptions/.test(h1);
   }, { timeoutMs: 15_000 });
-  const shot = await wd("GET", s("/screenshot"));
+  // The screenshot shows the data, not the loading state: taken again if the page was loading
+  // (a refetch) when it was taken.
+  const loaded = () => script("return !document.querySelector('main')?.innerText.includes('Loading') && !!document.querySelector('main [role=row], main tbody tr, main .empty')");
+  let shot;
+  for (let attempt = 1; ; attempt++) {
+    await until("the exceptions loaded", loaded, { timeoutMs: 30_000, everyMs: 500 });
+    shot = await wd("GET", s("/screenshot"));
+    if (await loaded()) break;
+    assert.ok(attempt < 10, "the exceptions page kept reloading");
+  }
   const { writeFileSync } = await import("node:fs");
   writeFileSync(join(ROOT, "docs/screenshots/desktop-exceptions.png"), Buffer.from(shot, "base64"));
 });

@@ -38,6 +38,7 @@ pub mod server;
 pub mod store;
 pub mod summary;
 pub mod transform;
+pub mod ui_assets;
 pub mod whatif;
 pub mod workspace;
 

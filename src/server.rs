@@ -598,11 +598,7 @@ impl tokio::io::AsyncWrite for IdleLimit {
 pub fn app(console: crate::api::Console, ui_dir: Option<&std::path::Path>) -> Router {
     let mut app = router(console.engine.clone()).merge(crate::api::router(console));
     if let Some(dir) = ui_dir.filter(|d| d.join("index.html").exists()) {
-        let index = dir.join("index.html");
-        app = app.fallback_service(
-            tower_http::services::ServeDir::new(dir)
-                .fallback(tower_http::services::ServeFile::new(index)),
-        );
+        app = app.merge(crate::ui_assets::router(dir));
     }
     app
 }

@@ -12,6 +12,22 @@ export default defineConfig({
     outDir: "dist",
     sourcemap: false,
     chunkSizeWarningLimit: 900,
+    rollupOptions: {
+      output: {
+        // Libraries in chunks of their own, loaded with the page (not lazily: the desktop
+        // window's WebKitGTK ran a lazily loaded chunk before what it imports was ready).
+        // They change far less often than the app, so a new release mostly reuses them from
+        // the browser's cache (content-hashed names, cached for a year).
+        manualChunks(id) {
+          if (!id.includes("node_modules")) return undefined;
+          if (/node_modules\/(react|react-dom|scheduler|react-router)\//.test(id)) return "react";
+          if (id.includes("@tanstack")) return "query";
+          if (id.includes("uplot")) return "charts";
+          if (id.includes("lucide-react")) return "icons";
+          return "vendor";
+        },
+      },
+    },
   },
   server: {
     host: "127.0.0.1",

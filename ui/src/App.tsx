@@ -33,7 +33,8 @@ import { AlertBanner } from "./components/AlertBanner";
 import { SignIn } from "./pages/SignIn";
 import { ErrorState, Loading } from "./components/ui";
 // Pages are bundled with the app rather than split into lazy chunks: WebKitGTK (the desktop
-// window) evaluated a split page chunk before the shared runtime it imports was ready.
+// window) evaluated a split page chunk before the shared runtime it imports was ready. The
+// libraries are chunks of their own, loaded with the page (see vite.config.ts).
 import { Dashboard } from "./pages/Dashboard";
 import { SystemsPage } from "./pages/Systems";
 import { SystemEditPage } from "./pages/SystemEdit";
@@ -47,8 +48,6 @@ import { HistoryPage } from "./pages/History";
 import { DeadLettersPage } from "./pages/DeadLetters";
 import { AuditPage, RecordPage } from "./pages/Audit";
 import { TokensPage } from "./pages/Tokens";
-
-// Pages load on first visit: the charting and drag-and-drop code only when needed.
 
 const initial = initToken();
 setToken(initial);
