@@ -848,7 +848,7 @@ async fn s_users(scim: &Scim2Server) -> BTreeMap<String, BTreeSet<String>> {
 /// the attributes its Schemas declare, with the token entered for this test only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsaved_scim_system_is_tested_from_the_console_with_its_declared_attributes() {
-    let s = Setup::start(Scim2Server::start().await, 5).await;
+    let s = Setup::start(Scim2Server::start().await, 12).await;
     let console = concord::server::serve_console(
         s.engine.clone(),
         0,
@@ -872,9 +872,19 @@ async fn an_unsaved_scim_system_is_tested_from_the_console_with_its_declared_att
         .expect("JSON");
     assert_eq!(answer["ok"], json!(true), "the draft connects: {answer}");
     assert_eq!(
-        answer["sample_count"],
-        json!(5),
-        "the first page's users are the samples: {answer}"
+        (
+            answer["page_count"].clone(),
+            answer["total"].clone(),
+            answer["sample_count"].clone()
+        ),
+        (json!(7), json!(12), json!(5)),
+        "the test counts the 7 users the first page held of 12, and shows 5 as samples: {answer}"
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("held 7 records of 12; showing the first 5")),
+        "the message says what the page held, not the sample size: {answer}"
     );
     let fields = answer["fields"].as_object().cloned().unwrap_or_default();
     for path in [

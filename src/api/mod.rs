@@ -110,8 +110,17 @@ pub struct ConnectionTest {
     pub message: String,
     /// The object listed.
     pub object: Option<String>,
-    /// Records on the first page (up to 5 are kept as samples).
+    /// Records shown as samples (at most 5 of the first page).
     pub sample_count: usize,
+    /// Records the first page held.
+    #[serde(default)]
+    pub page_count: usize,
+    /// Records the whole listing has, when the system says.
+    #[serde(default)]
+    pub total: Option<u64>,
+    /// Whether more pages follow the first.
+    #[serde(default)]
+    pub more_pages: bool,
     /// Field paths seen in the samples, with an example value each.
     pub fields: BTreeMap<String, Value>,
     pub samples: Vec<Value>,
@@ -124,6 +133,9 @@ impl ConnectionTest {
             message,
             object: object.map(str::to_owned),
             sample_count: 0,
+            page_count: 0,
+            total: None,
+            more_pages: false,
             fields: BTreeMap::new(),
             samples: Vec::new(),
         }

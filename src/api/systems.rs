@@ -139,6 +139,8 @@ pub(super) async fn probe(
 ) -> ConnectionTest {
     match first_page(connector, object).await {
         Ok(page) => {
+            let page_count = page.records.len();
+            let (total, more_pages) = (page.total, page.next.is_some());
             let samples: Vec<Value> = page
                 .records
                 .into_iter()
@@ -152,18 +154,50 @@ pub(super) async fn probe(
             }
             ConnectionTest {
                 ok: true,
-                message: format!(
-                    "connected: listed {} {object} records on the first page",
-                    samples.len()
-                ),
+                message: listing_message(object, page_count, samples.len(), total, more_pages),
                 object: Some(object.to_owned()),
                 sample_count: samples.len(),
+                page_count,
+                total,
+                more_pages,
                 fields,
                 samples,
             }
         }
         Err(e) => ConnectionTest::failed(Some(object), e.to_string()),
     }
+}
+
+/// What a connection test read, in words: how many records the first page held, of how many,
+/// and how many are shown.
+fn listing_message(
+    object: &str,
+    page: usize,
+    shown: usize,
+    total: Option<u64>,
+    more_pages: bool,
+) -> String {
+    let records = |n: usize| {
+        if n == 1 {
+            "record".to_owned()
+        } else {
+            "records".to_owned()
+        }
+    };
+    let of = match (total, more_pages) {
+        (Some(t), _) => format!(" of {t}"),
+        (None, true) => "; more pages follow".into(),
+        (None, false) => String::new(),
+    };
+    let showing = if shown < page {
+        format!("; showing the first {shown}")
+    } else {
+        String::new()
+    };
+    format!(
+        "connected: the first page of {object} held {page} {}{of}{showing}",
+        records(page)
+    )
 }
 
 /// Field paths (JSON-pointer style, `a/b` for nested) seen in sample records, with the first
@@ -343,4 +377,23 @@ pub(super) async fn discover(
         fields: test.fields,
         samples: test.samples,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_connection_test_says_what_the_page_held_not_the_sample_size() {
+        assert_eq!(
+            super::listing_message("employee", 25, 5, Some(55), true),
+            "connected: the first page of employee held 25 records of 55; showing the first 5"
+        );
+        assert_eq!(
+            super::listing_message("employee", 25, 5, None, true),
+            "connected: the first page of employee held 25 records; more pages follow; showing the first 5"
+        );
+        assert_eq!(
+            super::listing_message("employee", 1, 1, None, false),
+            "connected: the first page of employee held 1 record"
+        );
+    }
 }

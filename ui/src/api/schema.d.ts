@@ -1315,8 +1315,17 @@ export interface components {
             message: string;
             /** @description The object listed. */
             object?: string | null;
-            /** @description Records on the first page (up to 5 are kept as samples). */
+            /** @description Records shown as samples (at most 5 of the first page). */
             sample_count: number;
+            /** @description Records the first page held. */
+            page_count?: number;
+            /**
+             * Format: int64
+             * @description Records the whole listing has, when the system says.
+             */
+            total?: number | null;
+            /** @description Whether more pages follow the first. */
+            more_pages?: boolean;
             /** @description Field paths seen in the samples, with an example value each. */
             fields: {
                 [key: string]: unknown;

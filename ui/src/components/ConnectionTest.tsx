@@ -9,6 +9,7 @@ import { api, ApiError, errorMessage } from "../api/client";
 import type { ConnectionTest, SystemConfig } from "../api/types";
 import { formatCount, formatTime } from "../lib/format";
 import { fieldRows } from "../lib/restconfig";
+import { pageSummary } from "../lib/connection";
 import { Spinner, Value } from "./ui";
 
 export type TestRequest = { via: "saved"; id: string; object?: string | null } | { via: "draft"; system: SystemConfig; object?: string | null };
@@ -108,13 +109,7 @@ export function ConnectionTestCard({ state, stale, onClose }: { state: TestState
         {r.ok ? (
           <>
             <p className="muted">
-              {formatCount(r.sample_count)} {r.sample_count === 1 ? "record" : "records"} on the first page
-              {r.object ? (
-                <>
-                  {" "}
-                  of <span className="mono">{r.object}</span>
-                </>
-              ) : null}
+              {pageSummary(r)}
               {rows.length > 0 ? `; ${formatCount(rows.length)} ${rows.length === 1 ? "field" : "fields"} found, with an example value each.` : "; no fields found (check the records pointer)."}
             </p>
             {rows.length > 0 ? (
@@ -155,3 +150,4 @@ export function ConnectionTestCard({ state, stale, onClose }: { state: TestState
     </section>
   );
 }
+
