@@ -181,6 +181,9 @@ test("dead letters: a replay sends exactly one write", async () => {
     const total = rows.reduce((s, d) => s + d.attempts, 0);
     return !busy && total > before ? { rows, total } : false;
   }, { timeoutMs: 30_000 });
+  // The toast says how it ended (refused again), never a green "queued" beside it.
+  await page.getByText(`Dead letter #${dl.id} failed again`).waitFor({ timeout: 30_000 });
+  assert.equal(await page.getByText(`Dead letter #${dl.id} replayed`).count(), 0, "no success toast for a replay that failed");
   await page.waitForTimeout(3000); // nothing more may arrive
   const after = await attempts();
   assert.equal(after - before, 1, `exactly one new attempt for ${key}: ${JSON.stringify(settled.rows)}`);
@@ -604,5 +607,26 @@ test("dashboard: the verdict turns degraded and names payroll when payroll stops
   const restored = await api("/api/systems/payroll", { method: "PUT", body: payroll });
   assert.equal(restored.status, 200, restored.text);
   await until("payroll read again", async () => !/Acme Payroll is failing: reading it fails/.test(await verdict.innerText()), { timeoutMs: 60_000, everyMs: 1000 });
+  assert.deepEqual(problems, []);
+});
+
+test("dead letters: a cause is replayed as one, and the page says its writes failed again", async () => {
+  const causes = (await api("/api/dead-letters/causes")).json;
+  const cause = causes.find((c) => c.fails_again && c.count >= 1);
+  assert.ok(cause, `a cause that fails again: ${JSON.stringify(causes)}`);
+  await go("/dead-letters");
+  const region = page.getByRole("region", { name: "Dead letters by cause" });
+  const row = region.locator(`tr[data-cause="${cause.key.replace(/"/g, '\\"')}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /Will fail again unless the record or the mapping changes/);
+  await page.screenshot({ path: join(SHOTS, "dead-letter-causes.png") });
+  const before = (await api(`/api/dead-letters/${cause.ids[0]}`)).json.attempts;
+  await row.getByRole("button", { name: /^Replay \d+$/ }).click();
+  const progress = page.getByRole("region", { name: "Replay progress" });
+  await progress.getByText(/failed again and are dead letters once more/).waitFor({ timeout: 60_000 });
+  const after = (await api(`/api/dead-letters/${cause.ids[0]}`)).json;
+  assert.equal(after.status, "dead", "refused on its content, it is dead again");
+  assert.equal(after.attempts, before + 1, "each of the cause's writes was sent once more");
+  assert.ok(after.attempt_log.length >= 1 && after.attempt_log.at(-1).status === 422, "the timeline has the new refusal");
   assert.deepEqual(problems, []);
 });

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config_history;
 pub mod connector;
 pub mod connectors;
+pub mod dead_letter_causes;
 pub mod delivery;
 pub mod demo;
 pub mod desktop;

@@ -138,6 +138,30 @@ pub struct DeadLetterView {
     pub object: Option<String>,
     /// The HTTP request that failed, as it was sent (method, path, body).
     pub request: Option<crate::delivery::send::SentRequest>,
+    /// Why, in the system's own words (from its answer; see [`crate::dead_letter_causes`]).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The system fields its answer names.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Whether replaying as it is fails the same way: the record or the mapping must change.
+    #[serde(default)]
+    pub fails_again: bool,
+    /// Each failed attempt of the write, oldest first (given for one dead letter, not in lists).
+    #[serde(default)]
+    pub attempt_log: Vec<WriteAttempt>,
+}
+
+/// One failed attempt of a write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct WriteAttempt {
+    pub attempt: i64,
+    pub at: String,
+    /// The system's HTTP status, when it answered.
+    pub status: Option<i64>,
+    pub message: String,
+    /// When the next attempt was due; none after the last.
+    pub retry_at: Option<String>,
 }
 
 /// One field of a replay preview: what the target holds, what would be written, the base.
@@ -259,6 +283,37 @@ fn dead_letter_view(r: &sqlx::sqlite::SqliteRow) -> DeadLetterView {
         request: r
             .get::<Option<String>, _>("request")
             .and_then(|text| serde_json::from_str(&text).ok()),
+        message: None,
+        fields: Vec::new(),
+        fails_again: false,
+        attempt_log: Vec::new(),
+    }
+    .explained(None)
+}
+
+/// A dead letter explained with the error-message pointer its system's config names, if any.
+fn explained(ws: &crate::workspace::Workspace, view: DeadLetterView) -> DeadLetterView {
+    let pointer = ws
+        .system(&view.system)
+        .and_then(|s| s.config.get("error_message_pointer"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match pointer {
+        Some(p) => view.explained(Some(&p)),
+        None => view,
+    }
+}
+
+impl DeadLetterView {
+    /// Fills in the readable message, the fields named and whether a replay fails again, from
+    /// the system's answer; `pointer` is where the system's config says its message is.
+    pub fn explained(mut self, pointer: Option<&str>) -> Self {
+        let body = self.response_body.as_deref().unwrap_or_default();
+        self.message = crate::dead_letter_causes::readable_message(body, pointer);
+        self.fields = crate::dead_letter_causes::named_fields(body);
+        self.fails_again =
+            crate::dead_letter_causes::fails_again(&self.error_class, self.response_status);
+        self
     }
 }
 
@@ -824,7 +879,11 @@ impl Engine {
         q.push(" OFFSET ")
             .push_bind(filter.offset.unwrap_or(0).max(0));
         let rows = q.build().fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(dead_letter_view).collect())
+        let ws = self.workspace();
+        Ok(rows
+            .iter()
+            .map(|r| explained(&ws, dead_letter_view(r)))
+            .collect())
     }
 
     /// How many dead letters match `filter`, whatever its limit and offset (a list's total).
@@ -841,7 +900,15 @@ impl Engine {
             .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("dead letter {id}")))?;
-        Ok(dead_letter_view(&row))
+        let mut view = explained(&self.workspace(), dead_letter_view(&row));
+        view.attempt_log = sqlx::query_as(
+            "SELECT a.attempt, a.at, a.status, a.message, a.retry_at FROM write_attempts a
+             WHERE a.outbox_id = (SELECT outbox_id FROM dead_letters WHERE id = ?) ORDER BY a.id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(view)
     }
 
     /// What replaying a dead letter would change in its target: per field, what the target

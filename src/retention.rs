@@ -82,6 +82,12 @@ const EXPIRED_WRITES: &str = "DELETE FROM outbox WHERE id IN (
       AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.outbox_id = o.id)
     LIMIT ?)";
 
+/// Attempts of writes that are gone (compacted above).
+const EXPIRED_ATTEMPTS: &str = "DELETE FROM write_attempts WHERE id IN (
+    SELECT a.id FROM write_attempts a
+    WHERE a.at < ? AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = a.outbox_id)
+    LIMIT ?)";
+
 const EXPIRED_SAMPLES: &str =
     "DELETE FROM metrics_samples WHERE at IN (SELECT at FROM metrics_samples WHERE at < ? LIMIT ?)";
 
@@ -108,6 +114,9 @@ impl Engine {
                 .delete_in_chunks(EXPIRED_SAMPLES, &cutoff(retention.metrics))
                 .await?,
         };
+        // Counted with nothing: they go with the writes counted above.
+        self.delete_in_chunks(EXPIRED_ATTEMPTS, &cutoff(retention.sent_writes))
+            .await?;
         if done.total() > 0 {
             let _guard = self.inner.write_lock.lock().await;
             let mut tx = crate::store::begin_write(self.pool()).await?;

@@ -1,6 +1,7 @@
 //! Dead letters in the console: listing them, one with the request that failed, a preview of
 //! what a replay would send, replaying one, a filter's worth or a selection (at most
-//! [`MAX_SELECTED_REPLAYS`]), and discarding one with a reason.
+//! [`MAX_SELECTED_REPLAYS`]), discarding one or a selection with a reason, and the failures
+//! grouped by cause (see [`crate::dead_letter_causes`]).
 
 use super::*;
 
@@ -129,4 +130,120 @@ pub(super) async fn discard(
         .discard_dead_letter(id, &req.reason, &who.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which failures to group.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CauseQuery {
+    #[param(min_length = 1)]
+    pub system: Option<String>,
+}
+
+impl input::Checked for CauseQuery {
+    fn check(&self) -> Result<(), String> {
+        input::not_empty("system", self.system.as_deref())
+    }
+}
+
+/// Dead letters looked at when grouping, the oldest first.
+const MAX_GROUPED: i64 = 10_000;
+
+#[utoipa::path(get, path = "/api/dead-letters/causes", params(CauseQuery),
+    responses((status = 200, body = Vec<crate::dead_letter_causes::Cause>)), security(("token" = [])))]
+pub(super) async fn dead_letter_causes(
+    State(c): State<Console>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<CauseQuery>,
+) -> ApiResult<Vec<crate::dead_letter_causes::Cause>> {
+    let letters = c
+        .engine
+        .list_dead_letters(&DeadLetterFilter {
+            system: q.system,
+            limit: Some(MAX_GROUPED),
+            ..Default::default()
+        })
+        .await?;
+    let mut causes = crate::dead_letter_causes::group(&letters);
+    let mut redactor = Redactor::new(&c.engine, &who);
+    if !redactor.sees_all() {
+        for cause in &mut causes {
+            // The message is the newest failure's: masked with that record's values.
+            let newest = letters
+                .iter()
+                .filter(|d| cause.ids.contains(&d.id))
+                .max_by(|a, b| a.updated_at.cmp(&b.updated_at));
+            let object = cause.object.clone().unwrap_or_else(|| "employee".into());
+            if let Some(record) = newest.and_then(|d| d.record_id) {
+                redactor
+                    .scrub_message(&object, record, &mut cause.message)
+                    .await;
+            }
+        }
+    }
+    Ok(Json(causes))
+}
+
+/// Dead letters a person selected, to discard in one request, and why.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardSelection {
+    /// At most 1000 ids.
+    pub ids: Vec<i64>,
+    pub reason: String,
+}
+
+/// What discarding a selection did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SelectionDiscardResponse {
+    pub discarded: u64,
+    /// The ids that could not be discarded, with why.
+    pub failed: Vec<SelectedReplay>,
+}
+
+#[utoipa::path(post, path = "/api/dead-letters/discard-selected", request_body = DiscardSelection,
+    responses((status = 200, body = SelectionDiscardResponse), (status = 422, description = "no ids, more than 1000, or no reason")),
+    security(("token" = [])))]
+pub(super) async fn discard_selected(
+    State(c): State<Console>,
+    who: Principal,
+    ApiJson(req): ApiJson<DiscardSelection>,
+) -> ApiResult<SelectionDiscardResponse> {
+    if req.ids.is_empty() || req.ids.len() > MAX_SELECTED_REPLAYS {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!(
+                "select 1 to {MAX_SELECTED_REPLAYS} dead letters (got {})",
+                req.ids.len()
+            ),
+        ));
+    }
+    if req.reason.trim().is_empty() {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason_required",
+            "discarding dead letters needs a reason".into(),
+        ));
+    }
+    let actor = who.actor();
+    let mut discarded = 0;
+    let mut failed = Vec::new();
+    for id in req.ids {
+        match c.engine.discard_dead_letter(id, &req.reason, &actor).await {
+            Ok(()) => discarded += 1,
+            Err(e) => {
+                let e = ApiError::from(e);
+                failed.push(SelectedReplay {
+                    id,
+                    outcome: None,
+                    error: Some(ErrorBody {
+                        code: e.1.to_owned(),
+                        message: e.2,
+                    }),
+                });
+            }
+        }
+    }
+    Ok(Json(SelectionDiscardResponse { discarded, failed }))
 }

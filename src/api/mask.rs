@@ -388,9 +388,14 @@ impl<'a> Redactor<'a> {
         if let Some(request) = dl.request.as_mut() {
             self.request(&dl.system, &object, request);
         }
-        for text in [&mut dl.response_body, &mut dl.discard_reason]
-            .into_iter()
-            .flatten()
+        for text in [
+            &mut dl.response_body,
+            &mut dl.discard_reason,
+            &mut dl.message,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(dl.attempt_log.iter_mut().map(|a| &mut a.message))
         {
             self.scrub_text(text);
         }

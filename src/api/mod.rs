@@ -522,6 +522,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/exceptions/{id}/match", Access::Roles(&[Role::Steward], "resolve matches")),
     ("POST", "/api/exceptions/{id}/delete-decision", Access::Roles(&[Role::Steward], "decide deletes")),
     ("GET", "/api/dead-letters", Access::Read),
+    ("GET", "/api/dead-letters/causes", Access::Read),
+    ("POST", "/api/dead-letters/discard-selected", Access::Roles(&[Role::Support], "discard dead letters")),
     ("POST", "/api/dead-letters/replay", Access::Roles(&[Role::Support], "replay dead letters")),
     ("POST", "/api/dead-letters/replay-selected", Access::Roles(&[Role::Support], "replay dead letters")),
     ("GET", "/api/dead-letters/{id}", Access::Read),
@@ -663,6 +665,14 @@ pub fn router(console: Console) -> Router {
             post(exceptions::decide_delete),
         )
         .route("/api/dead-letters", get(dead_letters::list_dead_letters))
+        .route(
+            "/api/dead-letters/causes",
+            get(dead_letters::dead_letter_causes),
+        )
+        .route(
+            "/api/dead-letters/discard-selected",
+            post(dead_letters::discard_selected),
+        )
         .route(
             "/api/dead-letters/replay",
             post(dead_letters::replay_matching),

@@ -390,6 +390,13 @@ impl Round<'_> {
         let attempts = row.attempts + 1;
         let message = error.to_string();
         let exhausted = attempts >= self.max_attempts;
+        let answered = match error {
+            ConnectorError::Rejected { status, .. } => Some(i64::from(*status)),
+            ConnectorError::Retryable { status, .. } => status.map(i64::from),
+            ConnectorError::NotFound { .. } => Some(404),
+            ConnectorError::VersionConflict { .. } => Some(412),
+            _ => None,
+        };
         if let (
             ConnectorError::Retryable {
                 retry_after,
@@ -421,8 +428,12 @@ impl Round<'_> {
             .bind(row.id)
             .execute(&mut *tx)
             .await?;
+            self.attempt_failed(tx, row.id, attempts, answered, &message, Some(next))
+                .await?;
             return store::bump(tx, "retries", 1).await;
         }
+        self.attempt_failed(tx, row.id, attempts, answered, &message, None)
+            .await?;
         let (class, status, body) = match error {
             ConnectorError::Rejected { status, body, .. } => {
                 let class = match *status {
@@ -453,6 +464,30 @@ impl Round<'_> {
 
     /// Records a write as a dead letter (or again, if it was one being replayed), audited and
     /// logged.
+    /// Notes a failed attempt for the write's timeline (shown with its dead letter).
+    async fn attempt_failed(
+        &self,
+        tx: &mut SqliteConnection,
+        outbox_id: i64,
+        attempt: i64,
+        status: Option<i64>,
+        message: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO write_attempts (outbox_id, attempt, at, status, message, retry_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(outbox_id)
+        .bind(attempt)
+        .bind(&self.now_s)
+        .bind(status)
+        .bind(crate::health::shorten(message))
+        .bind(retry_at.map(ts))
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
     async fn dead_letter(
         &self,
         tx: &mut SqliteConnection,

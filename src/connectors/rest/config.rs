@@ -25,6 +25,10 @@ pub struct RestConfig {
     /// systems without webhooks reconcile every 600 s unless this says otherwise.
     #[serde(default)]
     pub reconcile: Option<ReconcileConfig>,
+    /// Where the system's error answers keep their readable message (a JSON pointer such as
+    /// `/result/reason`), when not in `message`, `detail`, `error_description` or `errors`.
+    #[serde(default)]
+    pub error_message_pointer: Option<String>,
 }
 
 fn default_timeout_ms() -> u64 {

@@ -260,6 +260,8 @@ impl ScimConfig {
                 interval_secs: DEFAULT_POLL_SECS,
             })),
             reconcile: self.reconcile.clone(),
+            // SCIM errors keep theirs in `detail`, which is found without one.
+            error_message_pointer: None,
         }
     }
 

@@ -127,6 +127,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dead-letters/causes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Roles: admin, steward, support, viewer. */
+        get: operations["dead_letter_causes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dead-letters/discard-selected": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Roles: admin, support. */
+        post: operations["discard_selected"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dead-letters/replay": {
         parameters: {
             query?: never;
@@ -1190,6 +1224,30 @@ export interface components {
             /** @description The objects (tables) whose changes the triggers capture. */
             objects: string[];
         };
+        /** @description Failures that share a cause, with what support needs to act on them as one. */
+        Cause: {
+            /** @description What the failures share (system, class, status, message without its values). */
+            key: string;
+            system: string;
+            error_class: string;
+            /** Format: int64 */
+            response_status?: number | null;
+            /** @description The newest failure's message, in the system's words. */
+            message: string;
+            /** Format: int64 */
+            count: number;
+            /** @description Every failure of the cause, oldest first (at most [`MAX_IDS`]). */
+            ids: number[];
+            first_at: string;
+            last_at: string;
+            /** @description Replaying as it is fails again: the record or the mapping must change first. */
+            fails_again: boolean;
+            /** @description System fields the refusals name. */
+            fields: string[];
+            /** @description Some of the records it failed for. */
+            records: components["schemas"]["i64"][];
+            object?: string | null;
+        };
         ChainHead: {
             /** Format: int64 */
             id: number;
@@ -1369,6 +1427,14 @@ export interface components {
             /** @description The object the write was about. */
             object?: string | null;
             request?: null | components["schemas"]["SentRequest"];
+            /** @description Why, in the system's own words (from its answer; see [`crate::dead_letter_causes`]). */
+            message?: string | null;
+            /** @description The system fields its answer names. */
+            fields?: string[];
+            /** @description Whether replaying as it is fails the same way: the record or the mapping must change. */
+            fails_again?: boolean;
+            /** @description Each failed attempt of the write, oldest first (given for one dead letter, not in lists). */
+            attempt_log?: components["schemas"]["WriteAttempt"][];
         };
         /** @description What a steward decides about a record one system deleted (a `delete_review` exception). */
         DeleteDecision: {
@@ -1404,6 +1470,12 @@ export interface components {
             policy: "review";
         };
         DiscardRequest: {
+            reason: string;
+        };
+        /** @description Dead letters a person selected, to discard in one request, and why. */
+        DiscardSelection: {
+            /** @description At most 1000 ids. */
+            ids: number[];
             reason: string;
         };
         Discovery: {
@@ -2127,6 +2199,11 @@ export interface components {
             webhooks?: null | components["schemas"]["WebhookConfig"];
             poll?: null | components["schemas"]["PollConfig"];
             reconcile?: null | components["schemas"]["ReconcileConfig"];
+            /**
+             * @description Where the system's error answers keep their readable message (a JSON pointer such as
+             *     `/result/reason`), when not in `message`, `detail`, `error_description` or `errors`.
+             */
+            error_message_pointer?: string | null;
         };
         /**
          * @description What a person may do.
@@ -2251,6 +2328,13 @@ export interface components {
             id: number;
             outcome?: null | components["schemas"]["ReplayOutcome"];
             error?: null | components["schemas"]["ErrorBody"];
+        };
+        /** @description What discarding a selection did. */
+        SelectionDiscardResponse: {
+            /** Format: int64 */
+            discarded: number;
+            /** @description The ids that could not be discarded, with why. */
+            failed: components["schemas"]["SelectedReplay"][];
         };
         SelectionReplayResponse: {
             /** @description In the order of the request's ids. */
@@ -2581,6 +2665,20 @@ export interface components {
             objects: components["schemas"]["ObjectSchema"][];
             mappings: components["schemas"]["Mapping"][];
             policies?: components["schemas"]["ObjectPolicies"][];
+        };
+        /** @description One failed attempt of a write. */
+        WriteAttempt: {
+            /** Format: int64 */
+            attempt: number;
+            at: string;
+            /**
+             * Format: int64
+             * @description The system's HTTP status, when it answered.
+             */
+            status?: number | null;
+            message: string;
+            /** @description When the next attempt was due; none after the last. */
+            retry_at?: string | null;
         };
         /** @description What enabling sent on its way. */
         WritesEnabled: {
@@ -2921,6 +3019,122 @@ export interface operations {
             };
             /** @description No token, or one this launch did not issue. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    dead_letter_causes: {
+        parameters: {
+            query?: {
+                system?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cause"][];
+                };
+            };
+            /** @description A query parameter is malformed or out of its documented range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    discard_selected: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscardSelection"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SelectionDiscardResponse"];
+                };
+            };
+            /** @description The body is not JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the console accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no ids, more than 1000, or no reason */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

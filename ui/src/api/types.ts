@@ -102,3 +102,4 @@ export type ScheduledChange = S["ScheduledChange"];
 export type ScheduledPage = S["ScheduledPage"];
 export type ScheduledStatus = S["ScheduledStatus"];
 export type PolicyWhatIf = S["PolicyWhatIf"];
+export type DeadLetterCause = S["Cause"];

@@ -51,12 +51,35 @@ export function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChang
     onChanged();
   };
 
+  // A replay's toast says how it ended, not that it was queued: followed until the dead letter
+  // is replayed (the system accepted it) or dead again after one more attempt.
+  const [following, setFollowing] = useState<{ attempts: number } | null>(null);
+  useEffect(() => {
+    if (!following || !d) return;
+    if (d.status === "replayed") {
+      toast.success(`Dead letter #${id} replayed`, { description: `${names.get(d.system) ?? d.system} accepted the write.` });
+      setFollowing(null);
+    } else if (d.status === "dead" && d.attempts > following.attempts) {
+      toast.error(`Dead letter #${id} failed again`, { description: d.message ?? d.response_body ?? undefined });
+      setFollowing(null);
+    }
+  }, [following, d, id, names]);
+  // Followed by asking again while the outcome is awaited (the status may go back to dead
+  // before a refetch ever sees it replaying).
+  useEffect(() => {
+    if (!following) return;
+    const t = setInterval(() => void details.refetch(), 1500);
+    return () => clearInterval(t);
+  }, [following, details]);
+
   const replay = async () => {
     setBusy(true);
     try {
       const r = await api.post("/api/dead-letters/{id}/replay", { id });
-      if (r.outcome === "queued") toast.success(`Dead letter #${id} queued for replay`);
-      else toast.info(r.outcome === "already_replayed" ? "Already replayed: nothing is sent again" : "This dead letter was discarded");
+      if (r.outcome === "queued") {
+        toast.info(`Replaying dead letter #${id}…`, { description: "Its outcome follows when the system answers." });
+        setFollowing({ attempts: d?.attempts ?? 0 });
+      } else toast.info(r.outcome === "already_replayed" ? "Already replayed: nothing is sent again" : "This dead letter was discarded");
       setConfirm(null);
       refresh();
     } catch (e) {
@@ -130,6 +153,15 @@ export function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChang
             </div>
           ) : null}
           {followed ? <ReplanFollow followed={followed} deadLetter={id} onDone={onChanged} /> : null}
+          {d.message ? (
+            <div className={`banner ${d.fails_again && d.status === "dead" ? "warning" : "neutral"}`} role="note">
+              <AlertOctagon size={16} />
+              <div className="b-body">
+                <strong>{d.message}</strong>
+                {d.fails_again && d.status === "dead" ? <FailsAgain d={d} /> : null}
+              </div>
+            </div>
+          ) : null}
           <dl className="kv">
             <dt>System</dt>
             <dd>{names.get(d.system) ?? d.system}</dd>
@@ -142,7 +174,19 @@ export function DeadLetterDrawer({ id, known, names, onClose, onDiscard, onChang
               <Pill tone="danger">{humanize(d.error_class)}</Pill>
             </dd>
             <dt>Attempts</dt>
-            <dd>{d.attempts}</dd>
+            <dd>
+              {d.attempts}
+              {(d.attempt_log ?? []).length > 0 ? (
+                <ol className="attempts" aria-label="Attempts">
+                  {(d.attempt_log ?? []).map((a) => (
+                    <li key={a.attempt}>
+                      <span className="mono">{formatTime(a.at)}</span> {a.status != null ? <strong className="mono">{a.status}</strong> : <span className="faint">no answer</span>} <span className="muted">{a.message}</span>
+                      {a.retry_at ? <span className="faint"> · next try {formatTime(a.retry_at)}</span> : null}
+                    </li>
+                  ))}
+                </ol>
+              ) : null}
+            </dd>
             <dt>Failed</dt>
             <dd>{formatTime(d.created_at)}</dd>
             {d.updated_at && d.updated_at !== d.created_at ? (
@@ -436,4 +480,27 @@ function useActorAction(d: DeadLetterView | undefined): { role: string | null; r
     (a) => (a.rule === "dead_letter:discard" || a.rule === "dead_letter:replay" || a.rule === "dead_letter:replan") && (a.detail as { dead_letter?: unknown } | null | undefined)?.dead_letter === d?.id,
   );
   return entry ? { role: entry.actor_role ?? null, rule: entry.rule } : null;
+}
+
+/** Why a replay as it is would fail again, and where to fix it: the record, the fields the system named, the mapping. */
+export function FailsAgain({ d }: { d: Pick<DeadLetterView, "record_id" | "object" | "fields" | "system"> }) {
+  const fields = d.fields ?? [];
+  return (
+    <div>
+      Will fail again unless the record or the mapping changes.{" "}
+      {d.record_id != null ? (
+        <>
+          <Link to={`/records/${d.record_id}`}>Open the record</Link>
+          {" · "}
+        </>
+      ) : null}
+      {fields.length ? (
+        <>
+          field{fields.length === 1 ? "" : "s"} <span className="mono">{fields.join(", ")}</span>
+          {" · "}
+        </>
+      ) : null}
+      <Link to={`/mapper?system=${encodeURIComponent(d.system)}${d.object ? `&object=${encodeURIComponent(d.object)}` : ""}`}>Open the mapping</Link>
+    </div>
+  );
 }

@@ -377,7 +377,7 @@ export interface ConnectorFormProps {
 }
 
 /** What the HTTP connectors (`rest`, `scim`) share of a config: where the system is and how to sign in. */
-export type ConnectionDraft = Pick<RestForm, "base_url" | "timeout_ms" | "user_agent" | "auth">;
+export type ConnectionDraft = Pick<RestForm, "base_url" | "timeout_ms" | "user_agent" | "auth"> & { error_message_pointer?: string | null };
 
 /** The auth inputs besides the type and the secret, in the order the form shows them. */
 const AUTH_INPUTS: [Exclude<AuthKey, "secret">, string, { placeholder?: string; mono?: boolean }][] = [
@@ -397,6 +397,8 @@ const SECRET_SUFFIX: Record<Exclude<AuthType, "none">, string> = { api_key: "api
  * into the config). A key the chosen auth type needs is flagged while it is blank.
  */
 export function ConnectionSection(props: {
+  /** Offer the error-message pointer (the rest connector's key). */
+  errorPointer?: boolean;
   cfg: ConnectionDraft;
   onChange: (patch: Partial<ConnectionDraft>) => void;
   /** The auth types offered (default: every type the engine takes). */
@@ -418,6 +420,17 @@ export function ConnectionSection(props: {
         <Text className="span-2" label="Base URL" value={cfg.base_url} onChange={(v) => onChange({ base_url: v })} mono placeholder={props.baseUrl.placeholder} hint={props.baseUrl.hint} error={props.baseUrl.problem} disabled={disabled} required />
         <Num label="Timeout (ms)" value={cfg.timeout_ms} onChange={(v) => onChange({ timeout_ms: v })} disabled={disabled} hint="Default 10000." />
         <Text label="User agent" value={cfg.user_agent} onChange={(v) => onChange({ user_agent: v })} disabled={disabled} />
+        {props.errorPointer ? (
+        <Text
+          label="Error message pointer"
+          value={cfg.error_message_pointer}
+          onChange={(v) => onChange({ error_message_pointer: v })}
+          mono
+          placeholder="/result/reason"
+          hint="Where the system's error answers keep their message, if not in message, detail, error_description or errors."
+          disabled={disabled}
+        />
+        ) : null}
       </div>
       <div className="form-grid">
         <Select<AuthType> label="Authentication" value={auth.type} disabled={disabled} onChange={(v) => setAuth({ type: v })} options={props.authTypes ? props.authTypes.map((t) => [t, AUTH_LABELS[t]]) : options(AUTH_LABELS)} />

@@ -119,6 +119,7 @@ const FULL: Required<RestConfig> = {
   webhooks: WEBHOOKS,
   poll: { interval_secs: 0.5 },
   reconcile: { interval_secs: 900, max_delete_share: 0.05 },
+  error_message_pointer: "/result/reason",
 };
 
 /** Loaded into the form and saved again, untouched. */

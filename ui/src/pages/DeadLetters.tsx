@@ -1,17 +1,18 @@
-// Dead letters, for support: writes (and events) that failed for good, with the error class,
-// the system's response and the attempts. Open one to see the request sent and to replay it as
+// Dead letters, for support: writes (and events) that failed for good, grouped by cause (the
+// system's reason in its words, with counts, a whole cause replayed or discarded at once, and
+// a warning when a replay would fail again), then one by one with the reason and attempts. Open one to see the request sent and to replay it as
 // sent or re-plan it from current data (components/DeadLetterDrawer.tsx); replay a selection or
 // everything a filter selects (with progress), or discard with a reason. Each says who
 // replayed or discarded it, when, and why.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useNavigate, useParams } from "react-router";
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { toast } from "sonner";
 import { AlertOctagon, RotateCcw, Trash2 } from "lucide-react";
 import { api, errorMessage } from "../api/client";
 import { useMe, useMetrics, useWorkspace } from "../api/queries";
-import type { DeadLetterView } from "../api/types";
+import type { DeadLetterCause, DeadLetterView } from "../api/types";
 import { usePagedList } from "../lib/paged";
 import { useUrlFilters } from "../lib/urlstate";
 import { LOCALE, ageSeconds, formatAge, formatTime, humanize } from "../lib/format";
@@ -19,7 +20,7 @@ import { deadLetterOutcome } from "../lib/deadletter";
 import { can, whyNot } from "../lib/roles";
 import { DataTable, type Column } from "../components/DataTable";
 import { Dialog, EmptyState, Field, PageHeader, Pill, Progress, Spinner } from "../components/ui";
-import { DeadLetterDrawer, statusTone } from "../components/DeadLetterDrawer";
+import { DeadLetterDrawer, FailsAgain, statusTone } from "../components/DeadLetterDrawer";
 
 export const ERROR_CLASSES = ["validation", "rejected", "retries_exhausted", "not_found", "version_conflict", "config"] as const;
 const FILTER_KEYS = ["status", "system", "error_class", "record_id"] as const;
@@ -100,12 +101,20 @@ export function DeadLettersPage() {
     { key: "class", header: "Error class", width: "130px", render: (d) => <Pill tone={d.error_class === "validation" ? "warning" : "danger"}>{humanize(d.error_class)}</Pill> },
     {
       key: "resp",
-      header: "Response",
+      header: "Reason",
       width: settled ? "minmax(120px, 3fr)" : "minmax(200px, 3fr)",
       render: (d) => (
         <span title={d.response_body ?? undefined}>
           {d.response_status != null ? <strong className="mono">{d.response_status} </strong> : null}
-          <span className="muted">{(d.response_body ?? "").slice(0, 200)}</span>
+          {d.message ? <span>{d.message}</span> : <span className="muted">{(d.response_body ?? "").slice(0, 200)}</span>}
+          {d.fails_again && d.status === "dead" ? (
+            <>
+              {" "}
+              <Pill tone="warning" title="Will fail again unless the record or the mapping changes">
+                fails again
+              </Pill>
+            </>
+          ) : null}
         </span>
       ),
     },
@@ -134,8 +143,8 @@ export function DeadLettersPage() {
   ];
 
   // A selection is replayed in requests of REPLAY_CHUNK ids, so the progress bar moves as they go.
-  const replaySelected = async (ids: number[]) => {
-    const j: Job = { title: `Replaying ${ids.length} dead letters`, total: ids.length, sent: 0, ids: [], queued: 0, remaining: null, failedAgain: null, done: false, filter: {} };
+  const replaySelected = async (ids: number[], title?: string) => {
+    const j: Job = { title: title ?? `Replaying ${ids.length} dead letters`, total: ids.length, sent: 0, ids: [], queued: 0, remaining: null, failedAgain: null, done: false, filter: {} };
     setJob({ ...j });
     const errors: string[] = [];
     for (let at = 0; at < ids.length; at += REPLAY_CHUNK) {
@@ -253,6 +262,17 @@ export function DeadLettersPage() {
         ) : null}
       </div>
       {job ? <ReplayJob job={job} onClose={() => setJob(null)} onUpdate={setJob} onSettled={afterChange} /> : null}
+      {status === "dead" ? (
+        <Causes
+          system={f.system || undefined}
+          names={names}
+          mayAct={mayReplay && !(job && !job.done)}
+          whyNot={mayReplay ? undefined : whyNot(me.role, "replay_dead_letters")}
+          onReplay={(c) => void replaySelected(c.ids, `Replaying ${c.count} dead ${c.count === 1 ? "letter" : "letters"}: ${c.message}`)}
+          onDiscard={(c) => setDiscardIds(c.ids)}
+          version={list.count}
+        />
+      ) : null}
       <DataTable
         label="Dead letters"
         list={list}
@@ -421,5 +441,64 @@ function DiscardDialog({ ids, onClose, onDone }: { ids: number[] | null; onClose
       </Field>
       {progress !== null && n > 1 ? <Progress value={progress} max={n} label="Discarding" /> : null}
     </Dialog>
+  );
+}
+
+/** Dead letters grouped by cause: the most frequent first, each replayed or discarded as one. */
+function Causes({ system, names, mayAct, whyNot: why, onReplay, onDiscard, version }: { system?: string; names: Map<string, string>; mayAct: boolean; whyNot?: string; onReplay: (c: DeadLetterCause) => void; onDiscard: (c: DeadLetterCause) => void; version: number | null }) {
+  const causes = useQuery({
+    queryKey: ["dead-letter-causes", system, version],
+    queryFn: ({ signal }) => api.get("/api/dead-letters/causes", { system }, signal),
+    refetchInterval: 10_000,
+  });
+  const items = causes.data ?? [];
+  if (items.length === 0) return null;
+  return (
+    <section className="card causes" aria-label="Dead letters by cause">
+      <table className="simple-table">
+        <caption className="sr-only">Dead letters by cause</caption>
+        <thead>
+          <tr>
+            <th scope="col">Cause</th>
+            <th scope="col">System</th>
+            <th scope="col" className="num">
+              Count
+            </th>
+            <th scope="col">Last</th>
+            <th scope="col" aria-label="Actions" />
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((c) => (
+            <tr key={c.key} data-cause={c.key}>
+              <td>
+                <div>
+                  {c.response_status != null ? <strong className="mono">{c.response_status} </strong> : null}
+                  {c.message}
+                </div>
+                {c.fails_again ? (
+                  <div className="faint">
+                    <FailsAgain d={{ record_id: c.records[0] ?? null, object: c.object ?? null, fields: c.fields, system: c.system }} />
+                  </div>
+                ) : null}
+              </td>
+              <td>{names.get(c.system) ?? c.system}</td>
+              <td className="num">{c.count}</td>
+              <td>
+                <span title={formatTime(c.last_at)}>{formatAge(ageSeconds(c.last_at))} ago</span>
+              </td>
+              <td className="row-actions">
+                <button type="button" className="btn sm" disabled={!mayAct} title={why ?? (c.fails_again ? "These failed on their content: fix the record or the mapping first, or the replay fails again" : undefined)} onClick={() => onReplay(c)}>
+                  <RotateCcw size={14} /> Replay {c.count}
+                </button>{" "}
+                <button type="button" className="btn sm danger" disabled={!mayAct} title={why} onClick={() => onDiscard(c)}>
+                  <Trash2 size={14} /> Discard {c.count}…
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }

@@ -337,6 +337,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       ) : (
         <>
           <ConnectionSection
+            errorPointer
             cfg={cfg}
             onChange={(patch) => setCfg({ ...cfg, ...patch })}
             baseUrl={{ placeholder: "https://api.example.com/v1", problem: baseUrlProblem(cfg.base_url) }}
