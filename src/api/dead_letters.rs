@@ -84,16 +84,7 @@ pub(super) async fn replay_selected(
     who: Principal,
     ApiJson(req): ApiJson<ReplaySelection>,
 ) -> ApiResult<SelectionReplayResponse> {
-    if req.ids.is_empty() || req.ids.len() > MAX_SELECTED_REPLAYS {
-        return Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            format!(
-                "select 1 to {MAX_SELECTED_REPLAYS} dead letters (got {})",
-                req.ids.len()
-            ),
-        ));
-    }
+    check_selection(req.ids.len())?;
     let actor = who.actor();
     let mut results = Vec::with_capacity(req.ids.len());
     // Each in its own transaction, as one by one: one refusal does not undo the others.
@@ -117,6 +108,18 @@ pub(super) async fn replay_selected(
 }
 
 const MAX_SELECTED_REPLAYS: usize = 1000;
+
+/// A selection holds 1 to [`MAX_SELECTED_REPLAYS`] dead letters.
+fn check_selection(n: usize) -> Result<(), ApiError> {
+    if n == 0 || n > MAX_SELECTED_REPLAYS {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("select 1 to {MAX_SELECTED_REPLAYS} dead letters (got {n})"),
+        ));
+    }
+    Ok(())
+}
 
 #[utoipa::path(post, path = "/api/dead-letters/{id}/discard", request_body = DiscardRequest, params(("id" = i64, Path)),
     responses((status = 204, description = "discarded")), security(("token" = [])))]
@@ -209,16 +212,7 @@ pub(super) async fn discard_selected(
     who: Principal,
     ApiJson(req): ApiJson<DiscardSelection>,
 ) -> ApiResult<SelectionDiscardResponse> {
-    if req.ids.is_empty() || req.ids.len() > MAX_SELECTED_REPLAYS {
-        return Err(ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            format!(
-                "select 1 to {MAX_SELECTED_REPLAYS} dead letters (got {})",
-                req.ids.len()
-            ),
-        ));
-    }
+    check_selection(req.ids.len())?;
     if req.reason.trim().is_empty() {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
