@@ -112,7 +112,38 @@ test("mapper: connect a field with a transform and see the preview", async () =>
     return sys && canon && sys[3] === canon[1] && sys[1] === canon[2] && sys[2] === canon[3] ? text : false;
   }, { timeoutMs: 15_000 });
   await page.screenshot({ path: join(SHOTS, "mapper-connected.png") });
-  // Not saved: "Discard" the draft so the demo keeps its mapping.
+  // Not saved: the draft is discarded so the demo keeps its mapping (and nothing asks before
+  // the next test leaves the page).
+  await page.getByRole("button", { name: "Discard changes" }).click();
+});
+
+test("mapper: a save with a preview error is refused, and an unsaved edit asks before leaving", async () => {
+  const before = (await api("/api/workspace")).json.mappings.find((m) => m.system === "hris");
+  await go("/mapper?system=hris");
+  const conn = page.getByRole("group", { name: /^Connection \d+: hire_date to hire_date$/ });
+  await conn.waitFor();
+  // The HRIS writes MM/DD/YYYY: read as YYYY-MM-DD, the sample's hire date is an error.
+  await conn.getByLabel("Date format").fill("%Y-%m-%d");
+  await page.getByRole("alert").filter({ hasText: "Save is refused while the preview shows an error" }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.getByRole("button", { name: "Save mapping" }).isDisabled(), true, "the save button is refused");
+  await page.getByRole("button", { name: "Save mapping" }).scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(SHOTS, "mapper-refused.png") });
+
+  // Leaving asks first; staying keeps the draft.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dashboard" }).click();
+  const ask = page.getByRole("dialog", { name: "Leave without saving?" });
+  await ask.waitFor();
+  await ask.getByRole("button", { name: "Stay" }).click();
+  await ask.waitFor({ state: "detached" });
+  assert.match(new URL(page.url()).pathname, /^\/mapper/, "still on the mapper");
+  assert.equal(await conn.getByLabel("Date format").inputValue(), "%Y-%m-%d", "the draft is kept");
+  // Leaving loses it.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dashboard" }).click();
+  await ask.getByRole("button", { name: "Leave and lose them" }).click();
+  await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+  const after = (await api("/api/workspace")).json.mappings.find((m) => m.system === "hris");
+  assert.deepEqual(after, before, "nothing was saved");
+  assert.deepEqual(problems, []);
 });
 
 test("exceptions: a salary conflict resolved by two stewards reaches both systems", async () => {

@@ -10,6 +10,7 @@
 
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
+import { UnsavedGuard } from "../components/UnsavedGuard";
 import { WhatIfDialog } from "../components/WhatIfDialog";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { DndContext, DragOverlay, PointerSensor, useDraggable, useDroppable, useSensor, useSensors, type DragEndEvent, type DragStartEvent } from "@dnd-kit/core";
@@ -212,9 +213,13 @@ export function MapperPage() {
   const previewError = preview.error instanceof ApiError ? preview.error.message : preview.error ? errorMessage(preview.error) : null;
   const ruleErrorIndex = previewError ? /^rules\[(\d+)\]/.exec(previewError)?.[1] : undefined;
   const dups = draft ? duplicateTargets(draft) : [];
+  // A draft whose preview shows an error is not saved: it would write that error to every record.
+  const previewProblem = previewError ?? (errors.length ? errors.map((e) => e.message).join("; ") : null);
+  const saveRefusal = !dirty ? null : previewProblem ? `Save is refused while the preview shows an error: ${previewProblem}` : preview.isFetching ? "Checking the preview…" : null;
 
   return (
     <div className="page">
+      <UnsavedGuard dirty={dirty} what={`The mapping of ${systemId}`} />
       <PageHeader
         title="Field mapper"
         description="Connect each system field to a canonical field and pick how its values are transformed both ways. The preview shows a sample record as each side would hold it."
@@ -238,9 +243,9 @@ export function MapperPage() {
             <button
               type="button"
               className="btn primary"
-              disabled={!mayEdit || !dirty || saving}
+              disabled={!mayEdit || !dirty || saving || saveRefusal !== null}
               onClick={() => (saveWarning(check?.result ?? null, checkStale) ? setConfirmSave(true) : void save())}
-              title={mayEdit ? undefined : whyNot(me.role, "edit_mappings")}
+              title={mayEdit ? saveRefusal ?? undefined : whyNot(me.role, "edit_mappings")}
             >
               {saving ? <Spinner /> : <Save size={16} />} Save mapping
             </button>
@@ -270,6 +275,11 @@ export function MapperPage() {
         </Field>
         <span className="grow" />
         {dirty ? <Pill tone="warning">Unsaved changes</Pill> : null}
+        {dirty && previewProblem ? (
+          <span role="alert" className="save-refused">
+            Save is refused while the preview shows an error.
+          </span>
+        ) : null}
       </div>
       {!mayEdit ? (
         <div className="banner info">

@@ -16,6 +16,7 @@ import { accessOf, conflictFromKey, conflictKey, isOpen, normalize, openPolicy, 
 import { EmptyState, ErrorState, Loading, PageHeader, Pill, Spinner } from "../components/ui";
 import { useRemovalConfirmation } from "../components/ConfirmRemoval";
 import { OwnershipSaveDialog } from "../components/OwnershipSaveDialog";
+import { UnsavedGuard } from "../components/UnsavedGuard";
 
 export function OwnershipPage() {
   const me = useMe();
@@ -75,6 +76,7 @@ export function OwnershipPage() {
   return (
     <div className="page">
       {confirmation.dialog}
+      <UnsavedGuard dirty={dirtyFields.length > 0 && !reviewing} what={`The ownership of ${object}`} />
       {reviewing && schema ? <OwnershipSaveDialog object={object} fields={draftFields()} busy={saving} onSave={(redecide) => void save(redecide)} onClose={() => setReviewing(false)} /> : null}
       <PageHeader
         title="Ownership"

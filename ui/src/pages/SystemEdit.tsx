@@ -8,6 +8,7 @@
 
 import { formatPilot, parsePilot, type PilotScope } from "../lib/pilot";
 import { useEffect, useMemo, useState } from "react";
+import { UnsavedGuard } from "../components/UnsavedGuard";
 import { Link, useNavigate, useParams } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { toast } from "sonner";
@@ -95,6 +96,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   const authSecret = useSecretInput();
   const hookSecret = useSecretInput();
   const [saving, setSaving] = useState(false);
+  const [justSaved, setJustSaved] = useState(false);
   const [serverError, setServerError] = useState<string | null>(null);
   const [activeObject, setActiveObject] = useState<string | null>(null);
   const test = useConnectionTest();
@@ -190,6 +192,9 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
   ];
   const connectorForm: ConnectorFormProps = { systemId: sys.id, activeObject, onActiveObject: setActiveObject, workspaceObjects: objectNames, usedBy, mayEdit, disabled: ro };
   const unstoredTyped = typedSecrets.some(([name, input]) => !!name?.trim() && input.filled);
+  // Unsaved: an edited system whose form differs from what is saved (or typed secrets not
+  // stored yet), or a new one given an id or a name. Not while it is being saved.
+  const dirty = !saving && !justSaved && (isNew ? sys.id.trim() !== "" || sys.name.trim() !== "" : target !== "saved" || unstoredTyped);
 
   const save = async () => {
     setServerError(null);
@@ -219,7 +224,11 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       for (const name of stored) void qc.invalidateQueries({ queryKey: ["secret", name] });
       toast.success(`${body.name} saved`, { description: stored.length ? `Secrets stored in the keychain: ${stored.join(", ")}.` : undefined });
       await qc.invalidateQueries({ queryKey: ["workspace"] });
-      if (isNew) navigate(`/systems/${encodeURIComponent(sys.id)}`, { replace: true });
+      if (isNew) {
+        // After the guard has seen the saved state: this navigation loses nothing.
+        setJustSaved(true);
+        setTimeout(() => navigate(`/systems/${encodeURIComponent(sys.id)}`, { replace: true }), 0);
+      }
     } catch (e) {
       setServerError(errorMessage(e));
       toast.error(e instanceof ApiError && e.status === 422 ? "The configuration is not valid" : "Could not save", { description: errorMessage(e) });
@@ -237,6 +246,7 @@ function SystemEditor({ routeId }: { routeId: string | undefined }) {
       }}
       aria-label={isNew ? "Add a system" : `Edit ${sys.name}`}
     >
+      <UnsavedGuard dirty={dirty} what={isNew ? "The new system" : sys.name} />
       <PageHeader
         title={isNew ? "Add a system" : sys.name}
         description={isNew ? "Describe how Concord reaches the system: where its records are, how they page, how to learn of changes, how to write." : <span className="mono">{sys.id}</span>}
