@@ -137,6 +137,18 @@ test("mapper: a save with a preview error is refused, and an unsaved edit asks b
   await ask.waitFor({ state: "detached" });
   assert.match(new URL(page.url()).pathname, /^\/mapper/, "still on the mapper");
   assert.equal(await conn.getByLabel("Date format").inputValue(), "%Y-%m-%d", "the draft is kept");
+  // Saving asks first, with the rules the draft changes (cancelled: the demo keeps its mapping).
+  await conn.getByLabel("Date format").fill("%m/%d/%Y");
+  const dept = page.getByRole("group", { name: /^Connection \d+: department to department$/ });
+  const n = /^Connection (\d+)/.exec(await dept.getAttribute("aria-label"))[1];
+  await page.getByRole("button", { name: `Remove connection ${n}` }).click();
+  const save = page.getByRole("button", { name: "Save mapping" });
+  await until("the save allowed", async () => !(await save.isDisabled()), { timeoutMs: 15_000 });
+  await save.click();
+  const review = page.getByRole("dialog", { name: "Save the mapping of Acme HRIS?" });
+  await review.getByRole("region", { name: "Rules that change" }).getByText("department → department").waitFor();
+  assert.match(await review.innerText(), /removed/);
+  await review.getByRole("button", { name: "Cancel" }).click();
   // Leaving loses it.
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dashboard" }).click();
   await ask.getByRole("button", { name: "Leave and lose them" }).click();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Mapping } from "../api/types";
-import { changeKind, checkSummary, connect, duplicateTargets, guessDateFormat, problemsByRule, problemsOfRule, readOnlyReason, ruleProblems, saveWarning, suggestTransform } from "./mapping";
+import { changeKind, checkSummary, connect, duplicateTargets, guessDateFormat, problemsByRule, problemsOfRule, readOnlyReason, ruleProblems, saveWarning, suggestTransform, describeRule, ruleDiff } from "./mapping";
 
 const empty: Mapping = { system: "hris", object: "employee", rules: [] };
 
@@ -95,5 +95,25 @@ describe("checking paths against records", () => {
     expect(saveWarning({ sample_count: 5, problems: [] }, false)).toBeNull();
     expect(saveWarning({ sample_count: 5, problems: [p(0, "a")] }, false)).toMatch(/^The check found 1 path that matches no record/);
     expect(saveWarning({ sample_count: 5, problems: [p(0, "a"), p(1, "b")] }, true)).toMatch(/before your latest edits, found 2 paths that match no record/);
+  });
+});
+
+describe("ruleDiff", () => {
+  it("lists the rules a draft adds, removes and changes", () => {
+    const saved = { system: "hris", object: "employee", rules: [
+      { system: ["title"], canonical: ["job_title"] },
+      { system: ["hire_date"], canonical: ["hire_date"], transform: { kind: "date" as const, format: "%m/%d/%Y" } },
+      { system: ["dept"], canonical: ["department"] },
+    ] };
+    const draft = { ...saved, rules: [
+      saved.rules[0]!,
+      { system: ["hire_date"], canonical: ["hire_date"], transform: { kind: "date" as const, format: "%Y-%m-%d" } },
+      { system: ["phone"], canonical: ["work_phone"] },
+    ] };
+    const d = ruleDiff(saved as never, draft as never);
+    expect(d.added.map(describeRule)).toEqual(["phone → work_phone"]);
+    expect(d.removed.map(describeRule)).toEqual(["dept → department"]);
+    expect(d.changed.map(([a, b]) => `${describeRule(a)} ⇒ ${JSON.stringify(b.transform)}`)).toEqual(['hire_date → hire_date (date) ⇒ {"kind":"date","format":"%Y-%m-%d"}']);
+    expect(ruleDiff(saved as never, saved as never)).toEqual({ added: [], removed: [], changed: [] });
   });
 });

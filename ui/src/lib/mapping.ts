@@ -175,3 +175,26 @@ export function saveWarning(c: MappingCheck | null, stale: boolean): string | nu
     ? `The last check, before your latest edits, found ${n} no record of the system. Check again, or save anyway.`
     : `The check found ${n} no record of the system: those fields would read as missing. Save anyway?`;
 }
+
+/** A rule in a few words: "hire_date → hire_date (date)". */
+export function describeRule(r: MappingRule): string {
+  const from = r.system.join(" + ") || "(constant)";
+  const to = (r.canonical ?? []).join(" + ") || "(written only)";
+  const kind = r.transform?.kind ?? "copy";
+  return `${from} → ${to}${kind === "copy" ? "" : ` (${kind})`}`;
+}
+
+/** What a draft changes in a saved mapping, rule by rule: a rule is known by its system paths and canonical fields. */
+export function ruleDiff(saved: Mapping | null | undefined, draft: Mapping): { added: MappingRule[]; removed: MappingRule[]; changed: [MappingRule, MappingRule][] } {
+  const key = (r: MappingRule) => `${r.system.join("|")}=>${(r.canonical ?? []).join("|")}`;
+  const before = new Map((saved?.rules ?? []).map((r) => [key(r), r]));
+  const after = new Map(draft.rules.map((r) => [key(r), r]));
+  const added = draft.rules.filter((r) => !before.has(key(r)));
+  const removed = (saved?.rules ?? []).filter((r) => !after.has(key(r)));
+  const changed: [MappingRule, MappingRule][] = [];
+  for (const r of draft.rules) {
+    const old = before.get(key(r));
+    if (old && JSON.stringify(old) !== JSON.stringify(r)) changed.push([old, r]);
+  }
+  return { added, removed, changed };
+}

@@ -69,6 +69,8 @@ export function MapperPage() {
   const [check, setCheck] = useState<{ key: string; result: MappingCheck } | null>(null);
   const [checking, setChecking] = useState(false);
   const [confirmSave, setConfirmSave] = useState(false);
+  // "Save mapping" first shows what the save changes: the rules, and the values per record.
+  const [reviewSave, setReviewSave] = useState(false);
   const confirmation = useRemovalConfirmation("Could not save the mapping");
 
   const saved: Mapping | null = useMemo(
@@ -244,7 +246,7 @@ export function MapperPage() {
               type="button"
               className="btn primary"
               disabled={!mayEdit || !dirty || saving || saveRefusal !== null}
-              onClick={() => (saveWarning(check?.result ?? null, checkStale) ? setConfirmSave(true) : void save())}
+              onClick={() => setReviewSave(true)}
               title={mayEdit ? saveRefusal ?? undefined : whyNot(me.role, "edit_mappings")}
             >
               {saving ? <Spinner /> : <Save size={16} />} Save mapping
@@ -318,7 +320,27 @@ export function MapperPage() {
         />
       ) : null}
       {confirmation.dialog}
-      {whatIf && draft ? <WhatIfDialog draft={draft} systemName={systems.find((s) => s.id === systemId)?.name ?? systemId} onClose={() => setWhatIf(false)} /> : null}
+      {(whatIf || reviewSave) && draft ? (
+        <WhatIfDialog
+          draft={draft}
+          saved={saved}
+          systemName={systems.find((s) => s.id === systemId)?.name ?? systemId}
+          onClose={() => {
+            setWhatIf(false);
+            setReviewSave(false);
+          }}
+          onSave={
+            reviewSave
+              ? () => {
+                  setReviewSave(false);
+                  if (saveWarning(check?.result ?? null, checkStale)) setConfirmSave(true);
+                  else void save();
+                }
+              : undefined
+          }
+          saving={saving}
+        />
+      ) : null}
       <Dialog
         open={confirmSave}
         onClose={() => setConfirmSave(false)}
