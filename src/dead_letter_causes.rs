@@ -177,6 +177,9 @@ pub struct Cause {
     /// Some of the records it failed for.
     pub records: Vec<RecordId>,
     pub object: Option<String>,
+    /// The record of the newest failure, whose values mask `message` for a caller.
+    #[serde(skip)]
+    pub newest_record: Option<RecordId>,
 }
 
 /// Ids kept per cause: as many as a selection's replay takes.
@@ -212,6 +215,7 @@ pub fn group(letters: &[DeadLetterView]) -> Vec<Cause> {
             fields: Vec::new(),
             records: Vec::new(),
             object: dl.object.clone(),
+            newest_record: dl.record_id,
         });
         cause.count += 1;
         if cause.ids.len() < MAX_IDS {
@@ -220,6 +224,7 @@ pub fn group(letters: &[DeadLetterView]) -> Vec<Cause> {
         if dl.updated_at >= cause.last_at {
             cause.last_at = dl.updated_at.clone();
             cause.message = message;
+            cause.newest_record = dl.record_id;
         }
         if dl.created_at < cause.first_at {
             cause.first_at = dl.created_at.clone();

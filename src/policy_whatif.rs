@@ -143,16 +143,7 @@ impl Engine {
         object: &str,
         draft: &[FieldPolicy],
     ) -> Result<PolicyWhatIf> {
-        let ws = self.workspace();
-        let before: Vec<FieldPolicy> = ws
-            .object(object)
-            .map(|o| {
-                o.fields
-                    .iter()
-                    .map(|f| ws.policy(object, &f.name))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let before = self.workspace().policies_of(object);
         self.redecisions(object, &before, draft).await
     }
 
@@ -165,16 +156,7 @@ impl Engine {
         before: &[FieldPolicy],
         actor: &crate::audit::Actor,
     ) -> Result<(PolicyWhatIf, Vec<String>)> {
-        let ws = self.workspace();
-        let after: Vec<FieldPolicy> = ws
-            .object(object)
-            .map(|o| {
-                o.fields
-                    .iter()
-                    .map(|f| ws.policy(object, &f.name))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let after = self.workspace().policies_of(object);
         let planned = self.redecisions(object, before, &after).await?;
         let mut failed = Vec::new();
         for d in &planned.decided {

@@ -228,6 +228,18 @@ impl Workspace {
             .unwrap_or_else(|| FieldPolicy::open(field))
     }
 
+    /// Every field's policy in force for `object`, defaults included, in schema order.
+    pub fn policies_of(&self, object: &str) -> Vec<FieldPolicy> {
+        self.object(object)
+            .map(|o| {
+                o.fields
+                    .iter()
+                    .map(|f| self.policy(object, &f.name))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The merge context for one object, if the object exists.
     pub fn merge_context<'a>(
         &'a self,

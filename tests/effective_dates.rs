@@ -13,29 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use common::{Harness, ada};
 use concord::EngineOptions;
 use concord::clock::ManualClock;
-use concord::model::{EffectiveDate, MappingRule, WorkspaceConfig};
 use concord::runtime::{ScheduledFilter, ScheduledPage, ScheduledStatus};
-use concord::transform::Transform;
 use serde_json::json;
-
-/// The HRIS sends salaries dated by `salary_effective`; the date governs pay only.
-fn hris_dates_salary(config: &mut WorkspaceConfig) {
-    let hris = config
-        .mappings
-        .iter_mut()
-        .find(|m| m.system == "hris")
-        .expect("hris mapping");
-    hris.rules.push(MappingRule {
-        canonical: vec!["pay_rate".into()],
-        system: vec!["salary".into()],
-        transform: Transform::MoneyDecimal { scale: 2 },
-        null: Default::default(),
-    });
-    hris.effective_date = Some(EffectiveDate {
-        path: "salary_effective".into(),
-        fields: vec!["pay_rate".into()],
-    });
-}
 
 fn start_of(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -50,7 +29,7 @@ async fn start(clock: &ManualClock) -> Harness {
             settings: common::fast_settings(),
             ..EngineOptions::default()
         },
-        hris_dates_salary,
+        common::hris_dates_salary,
     )
     .await
 }

@@ -9,10 +9,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Harness, ada};
+use common::{Harness, ada, hris_maps_salary};
 use concord::api::auth::{Principal, Role, Tokens};
-use concord::model::{MappingRule, WorkspaceConfig};
-use concord::transform::Transform;
+use concord::model::WorkspaceConfig;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -109,20 +108,6 @@ impl Api {
             .cloned()
             .collect()
     }
-}
-
-fn hris_maps_salary(config: &mut WorkspaceConfig) {
-    let hris = config
-        .mappings
-        .iter_mut()
-        .find(|m| m.system == "hris")
-        .expect("hris mapping");
-    hris.rules.push(MappingRule {
-        canonical: vec!["pay_rate".into()],
-        system: vec!["salary".into()],
-        transform: Transform::MoneyDecimal { scale: 2 },
-        null: Default::default(),
-    });
 }
 
 /// Ada synced without pay, then both systems change her pay at once: one open conflict on the

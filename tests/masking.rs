@@ -13,8 +13,6 @@ use std::time::Duration;
 use common::{Harness, ada};
 use concord::api::ROUTES;
 use concord::api::auth::{Access, Principal, Role, Tokens};
-use concord::model::{MappingRule, WorkspaceConfig};
-use concord::transform::Transform;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -22,24 +20,6 @@ const BANK_ACCOUNT: &str = "DE89370400440532013000";
 const CUSTOM_SALARY: &str = "87654.32";
 const MISTYPED_SALARY: &str = "77,7O0.00";
 const DATED_SALARY: &str = "123456";
-
-fn hris_maps_salary(config: &mut WorkspaceConfig) {
-    let hris = config
-        .mappings
-        .iter_mut()
-        .find(|m| m.system == "hris")
-        .expect("hris mapping");
-    hris.rules.push(MappingRule {
-        canonical: vec!["pay_rate".into()],
-        system: vec!["salary".into()],
-        transform: Transform::MoneyDecimal { scale: 2 },
-        null: Default::default(),
-    });
-    hris.effective_date = Some(concord::model::EffectiveDate {
-        path: "salary_effective".into(),
-        fields: vec!["pay_rate".into()],
-    });
-}
 
 struct Api {
     base: String,
@@ -134,7 +114,7 @@ async fn readable_urls(api: &Api, admin: &str, record: i64) -> Vec<String> {
 
 #[tokio::test]
 async fn a_viewer_never_sees_a_planted_sensitive_value_on_any_route() {
-    let h = Harness::start(hris_maps_salary).await;
+    let h = Harness::start(common::hris_dates_salary).await;
     let api = Api::start(&h).await;
     let admin = api.token("ana", Role::Admin);
     let viewer = api.token("vic", Role::Viewer);

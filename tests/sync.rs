@@ -6,16 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Harness, ada};
+use common::{Harness, ada, hris_maps_salary};
 use concord::audit::Actor;
 use concord::model::{
-    ChangeEvent, ChangeOp, ConflictPolicy, DeletePolicy, MappingRule, NonOwnerPolicy,
-    WorkspaceConfig,
+    ChangeEvent, ChangeOp, ConflictPolicy, DeletePolicy, NonOwnerPolicy, WorkspaceConfig,
 };
 use concord::ops::{
     Choice, DeadLetterFilter, DeleteDecision, ExceptionFilter, ReplayOutcome, ResolveOutcome,
 };
-use concord::transform::Transform;
 use serde_json::{Value, json};
 
 fn policy<'a>(config: &'a mut WorkspaceConfig, field: &str) -> &'a mut concord::model::FieldPolicy {
@@ -24,21 +22,6 @@ fn policy<'a>(config: &'a mut WorkspaceConfig, field: &str) -> &'a mut concord::
         .iter_mut()
         .find(|p| p.field == field)
         .expect("policy exists")
-}
-
-/// HRIS also carries the salary as a decimal string.
-fn hris_maps_salary(config: &mut WorkspaceConfig) {
-    let hris = config
-        .mappings
-        .iter_mut()
-        .find(|m| m.system == "hris")
-        .expect("hris mapping");
-    hris.rules.push(MappingRule {
-        canonical: vec!["pay_rate".into()],
-        system: vec!["salary".into()],
-        transform: Transform::MoneyDecimal { scale: 2 },
-        null: Default::default(),
-    });
 }
 
 async fn open_exceptions(h: &Harness, kind: &str) -> Vec<concord::ops::ExceptionView> {

@@ -172,12 +172,8 @@ pub(super) async fn dead_letter_causes(
     if !redactor.sees_all() {
         for cause in &mut causes {
             // The message is the newest failure's: masked with that record's values.
-            let newest = letters
-                .iter()
-                .filter(|d| cause.ids.contains(&d.id))
-                .max_by(|a, b| a.updated_at.cmp(&b.updated_at));
             let object = cause.object.clone().unwrap_or_else(|| "employee".into());
-            if let Some(record) = newest.and_then(|d| d.record_id) {
+            if let Some(record) = cause.newest_record {
                 redactor
                     .scrub_message(&object, record, &mut cause.message)
                     .await;

@@ -25,19 +25,6 @@ impl super::input::Checked for PolicySaveQuery {
     }
 }
 
-/// Every field's policy in force, defaults included.
-fn rules_in_force(c: &Console, object: &str) -> Vec<FieldPolicy> {
-    let ws = c.engine.workspace();
-    ws.object(object)
-        .map(|o| {
-            o.fields
-                .iter()
-                .map(|f| ws.policy(object, &f.name))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[utoipa::path(post, path = "/api/policies/{object}/what-if", request_body = Vec<FieldPolicy>, params(("object" = String, Path)),
     responses((status = 200, body = PolicyWhatIf), (status = 404, description = "no such object"),
         (status = 422, description = "invalid policies")),
@@ -79,7 +66,7 @@ pub(super) async fn put_policies(
     ApiQuery(q): ApiQuery<PolicySaveQuery>,
     ApiJson(fields): ApiJson<Vec<FieldPolicy>>,
 ) -> Result<([(&'static str, String); 1], Json<WorkspaceConfig>), Refusal> {
-    let before_rules = rules_in_force(&c, &object);
+    let before_rules = c.engine.workspace().policies_of(&object);
     let mut config = c.engine.workspace().config.clone();
     let after = serde_json::to_value(&fields).ok();
     let emptying = fields.is_empty();

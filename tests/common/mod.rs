@@ -235,6 +235,32 @@ impl Drop for Harness {
     }
 }
 
+/// The HRIS also carries the salary as a decimal string.
+pub fn hris_maps_salary(config: &mut WorkspaceConfig) {
+    let hris = config
+        .mappings
+        .iter_mut()
+        .find(|m| m.system == "hris")
+        .expect("hris mapping");
+    hris.rules.push(concord::model::MappingRule {
+        canonical: vec!["pay_rate".into()],
+        system: vec!["salary".into()],
+        transform: concord::transform::Transform::MoneyDecimal { scale: 2 },
+        null: Default::default(),
+    });
+}
+
+/// [`hris_maps_salary`], with the salary dated by `salary_effective` (the date governs pay only).
+pub fn hris_dates_salary(config: &mut WorkspaceConfig) {
+    hris_maps_salary(config);
+    if let Some(hris) = config.mappings.iter_mut().find(|m| m.system == "hris") {
+        hris.effective_date = Some(concord::model::EffectiveDate {
+            path: "salary_effective".into(),
+            fields: vec!["pay_rate".into()],
+        });
+    }
+}
+
 /// Ada, as the HRIS holds her.
 pub fn ada() -> Value {
     serde_json::json!({
