@@ -557,18 +557,11 @@ test("breaker: a re-push of every payroll record is held, the banner says why, a
   await panel.waitFor();
   await page.getByRole("cell").first().waitFor();
   await page.screenshot({ path: join(SHOTS, "breaker.png") });
-  // The demo keeps editing: writes added while the admin reviewed are refused, then shown.
-  for (let attempt = 1; ; attempt++) {
-    await page.getByText("Nothing was decided").first().waitFor({ state: "hidden", timeout: 20_000 });
-    await panel.getByRole("button", { name: "Confirm and send" }).click();
-    await page.getByRole("dialog").getByRole("button", { name: /^Send \d+ writes$/ }).click();
-    const outcome = await Promise.race([
-      page.getByText("Held writes to Acme Payroll confirmed").waitFor().then(() => "confirmed", () => null),
-      page.getByText("Nothing was decided").first().waitFor().then(() => "refused", () => null),
-    ]);
-    if (outcome === "confirmed") break;
-    assert.ok(attempt < 5, `confirming was refused ${attempt} times`);
-  }
+  // The demo keeps editing while the admin reviews: the decision covers the writes shown, and
+  // the few queued meanwhile are judged by the breaker on their own (within its share, they flow).
+  await panel.getByRole("button", { name: "Confirm and send" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: /^Send \d+ writes$/ }).click();
+  await page.getByText("Held writes to Acme Payroll confirmed").waitFor();
   await until("the trip confirmed", async () => (await api("/api/systems/payroll/breaker")).json.trips[0].status === "confirmed");
   await banner.waitFor({ state: "detached", timeout: 15_000 });
   await until("the held writes sent", async () => (await api("/api/systems/payroll/plan")).json.counts.updates === 0, { timeoutMs: 60_000, everyMs: 1000 });

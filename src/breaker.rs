@@ -116,6 +116,16 @@ pub(crate) async fn is_open(conn: &mut SqliteConnection, system: &str) -> Result
     )
 }
 
+/// Up to which outbox id `system`'s writes may be sent: all of them (`i64::MAX`) unless a trip
+/// is open; while one is, only the writes an earlier decided trip judged (and so released).
+pub(crate) async fn sendable_through(conn: &mut SqliteConnection, system: &str) -> Result<i64> {
+    if is_open(conn, system).await? {
+        judged_through(conn, system).await
+    } else {
+        Ok(i64::MAX)
+    }
+}
+
 /// The last outbox id a decided trip of `system` judged (0 when none was decided).
 async fn judged_through(conn: &mut SqliteConnection, system: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(
@@ -295,17 +305,20 @@ impl Engine {
         Ok(tally)
     }
 
-    /// Confirms or discards `system`'s open trip. Confirming sends the held writes; discarding
-    /// supersedes the held updates and deletes (the system keeps what it holds; the golden
-    /// record keeps the change, so a record's next change sends its differences again). The
-    /// writes queued until now are judged by this trip. The number of writes discarded.
+    /// Confirms or discards `system`'s open trip, for the writes queued up to `reviewed` (the
+    /// newest write the admin was shown; every write queued until now when `None`). Confirming
+    /// sends those writes; discarding supersedes their updates and deletes (the system keeps
+    /// what it holds; the golden record keeps the change, so a record's next change sends its
+    /// differences again). Writes queued after `reviewed` are then judged afresh: they flow if
+    /// on their own they stay within the breaker's share, else the breaker trips again on them.
     pub async fn decide_breaker(
         &self,
         system: &str,
         decision: BreakerDecision,
         note: &str,
         actor: &Actor,
-    ) -> Result<u64> {
+        reviewed: Option<i64>,
+    ) -> Result<BreakerOutcome> {
         let now = self.now();
         let guard = self.inner.write_lock.lock().await;
         let mut tx = store::begin_write(self.pool()).await?;
@@ -319,11 +332,19 @@ impl Engine {
         .ok_or_else(|| {
             EngineError::Conflict(format!("the breaker of '{system}' is not tripped"))
         })?;
-        let through: i64 =
+        let newest: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox WHERE system_id = ?")
                 .bind(system)
                 .fetch_one(&mut *tx)
                 .await?;
+        let through = reviewed.map_or(newest, |r| r.clamp(0, newest));
+        let unreviewed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE system_id = ? AND status = 'pending' AND id > ?",
+        )
+        .bind(system)
+        .bind(through)
+        .fetch_one(&mut *tx)
+        .await?;
         let discarded = match decision {
             BreakerDecision::Confirm => 0,
             BreakerDecision::Discard => sqlx::query(
@@ -360,17 +381,43 @@ impl Engine {
                     .system(system)
                     .detail(
                         json!({ "trip": open.id, "note": note, "discarded": discarded,
+                                "through_outbox": through, "queued_since_review": unreviewed,
                                 "reason": open.reason() }),
                     ),
             ],
             now,
         )
         .await?;
+        let workspace = self.workspace();
+        let tripped_again = check(
+            &mut tx,
+            &workspace,
+            &self.inner.settings.breaker,
+            [system],
+            now,
+        )
+        .await?
+        .pop();
         tx.commit().await?;
         drop(guard);
         self.inner.outbox_ready.notify_waiters();
-        Ok(discarded)
+        Ok(BreakerOutcome {
+            discarded,
+            queued_since_review: unreviewed,
+            tripped_again,
+        })
     }
+}
+
+/// What deciding a trip did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerOutcome {
+    /// Held updates and deletes discarded (never sent).
+    pub discarded: u64,
+    /// Writes queued after the ones the admin reviewed, judged afresh.
+    pub queued_since_review: i64,
+    /// The trip those writes opened, when on their own they cross the line.
+    pub tripped_again: Option<BreakerTrip>,
 }
 
 #[cfg(test)]

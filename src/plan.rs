@@ -25,6 +25,11 @@ pub struct PlanCounts {
     /// Its values refused by validation, and its writes refused for good (dead letters).
     #[serde(default)]
     pub rejections: i64,
+    /// The id of the newest queued write these counts include (0 when none). A breaker
+    /// decision that names it covers exactly the writes up to it, so writes queued while the
+    /// admin reviewed are judged afresh, never released unseen.
+    #[serde(default)]
+    pub newest_write: i64,
 }
 
 impl PlanCounts {
@@ -75,7 +80,7 @@ impl Engine {
     pub async fn plan_counts(&self, system: &str) -> Result<PlanCounts> {
         let mut counts = PlanCounts::default();
         let rows = sqlx::query(
-            "SELECT op, COUNT(*) FROM outbox
+            "SELECT op, COUNT(*), MAX(id) FROM outbox
              WHERE system_id = ? AND status IN ('pending', 'in_flight') GROUP BY op",
         )
         .bind(system)
@@ -88,6 +93,7 @@ impl Engine {
                 "update" => counts.updates = n,
                 _ => counts.deletes += n,
             }
+            counts.newest_write = counts.newest_write.max(r.get::<i64, _>(2));
         }
         counts.conflicts = sqlx::query_scalar(
             "SELECT COUNT(*) FROM exceptions WHERE status = 'open' AND system_id = ? AND kind != 'validation'",

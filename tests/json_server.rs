@@ -1052,6 +1052,116 @@ async fn json_server_breaker_holds_writes_past_the_share_not_at_it_until_an_admi
         "nothing is held any more: {plan}"
     );
 
+    // A decision covers the writes the admin reviewed. Writes queued while they reviewed are
+    // judged afresh: thirteen more records (over the share on their own) trip it again and
+    // wait, while the twelve reviewed are sent.
+    // Waits until the breaker holds writes and each of `touched` retitled records since
+    // `since` writes is either sent or held: the plan as the admin then sees it.
+    let settled = |touched: usize, since: usize, why: &'static str| {
+        let get = &get;
+        let js = &s.js;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (_, plan) = get("/api/systems/js/plan").await;
+                let held = plan["counts"]["updates"].as_u64().unwrap_or(0) as usize;
+                let sent = js.engine_writes().len() - since;
+                if !plan["breaker"].is_null() && held + sent == touched {
+                    return plan;
+                }
+                assert!(Instant::now() < deadline, "{why}: {sent} sent, {plan}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let sent = s.js.engine_writes().len();
+    retitle(25, 36, "Reviewed");
+    let reviewed = settled(12, sent, "twelve retitled records trip it").await;
+    retitle(37, 49, "Unreviewed");
+    settled(
+        25,
+        sent,
+        "the thirteen queued during the review are held too",
+    )
+    .await;
+    let (status, body) = console(
+        &client,
+        &base,
+        &admin,
+        Some(json!({ "seen": reviewed["counts"], "note": "reviewed twelve" })),
+        "/api/systems/js/breaker/confirm",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["queued_since_review"],
+        json!(13),
+        "the decision names the writes queued since the review: {body}"
+    );
+    assert_eq!(
+        body["tripped_again"]["overwrites"],
+        json!(13),
+        "thirteen unreviewed records over the share trip the breaker again: {body}"
+    );
+    wait_for_writes(sent + 12, "the twelve reviewed writes are sent").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let written: Vec<String> = s.js.engine_writes().into_iter().skip(sent).collect();
+    assert_eq!(
+        written.len(),
+        12,
+        "only the reviewed writes leave, never the unreviewed ones: {written:?}"
+    );
+    assert!(
+        written
+            .iter()
+            .all(|w| (37..=49).all(|n| !w.ends_with(&format!("/employees/{n}")))),
+        "no record retitled during the review is written: {written:?}"
+    );
+    assert_eq!(
+        s.js.get(37).await["title"],
+        seed()[36]["title"],
+        "json-server keeps its value until the new trip is decided"
+    );
+    let (status, body) = console(
+        &client,
+        &base,
+        &admin,
+        Some(json!({ "note": "not ours" })),
+        "/api/systems/js/breaker/discard",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["discarded"], json!(13), "{body}");
+
+    // A few writes queued during a review (within the share on their own) flow with it.
+    let sent = s.js.engine_writes().len();
+    retitle(1, 12, "Third");
+    let reviewed = settled(12, sent, "twelve records trip it once more").await;
+    retitle(13, 14, "Third");
+    settled(14, sent, "two more are held with them").await;
+    let (status, body) = console(
+        &client,
+        &base,
+        &admin,
+        Some(json!({ "seen": reviewed["counts"] })),
+        "/api/systems/js/breaker/confirm",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["queued_since_review"].clone(),
+            body["tripped_again"].clone()
+        ),
+        (json!(2), Value::Null),
+        "two writes are within the share: they are judged and flow: {body}"
+    );
+    wait_for_writes(
+        sent + 14,
+        "the reviewed twelve and the two judged since are sent",
+    )
+    .await;
+
     let (_, audit) = get("/api/audit?system=js&limit=1000").await;
     let rules: Vec<&str> = audit
         .as_array()
@@ -1063,6 +1173,12 @@ async fn json_server_breaker_holds_writes_past_the_share_not_at_it_until_an_admi
     assert_eq!(
         rules,
         [
+            "breaker:confirmed",
+            "breaker:tripped",
+            "breaker:discarded",
+            "breaker:tripped",
+            "breaker:confirmed",
+            "breaker:tripped",
             "breaker:discarded",
             "breaker:tripped",
             "breaker:confirmed",

@@ -28,8 +28,11 @@ pub struct BreakerDecisionRequest {
     /// Why (kept in the audit). Required to discard.
     #[serde(default)]
     pub note: String,
-    /// The counts of the held writes the admin reviewed (the system's plan): when given and
-    /// they changed since, nothing is decided and the answer is 409 `plan_changed`.
+    /// The counts of the held writes the admin reviewed (the system's plan). With its
+    /// `newest_write`, the decision covers exactly the writes up to that one, and writes queued
+    /// since are judged afresh (they flow if on their own they stay within the breaker's share,
+    /// else the breaker trips again on them). Without it, the counts must still match, else
+    /// nothing is decided and the answer is 409 `plan_changed`.
     #[serde(default)]
     pub seen: Option<PlanCounts>,
 }
@@ -41,6 +44,11 @@ pub struct BreakerDecided {
     pub decision: BreakerDecision,
     /// Held updates and deletes discarded (never sent).
     pub discarded: u64,
+    /// Writes queued after the ones reviewed, judged afresh by the breaker.
+    pub queued_since_review: i64,
+    /// The trip those writes opened, when on their own they would change more than the
+    /// breaker's share: they wait for another review.
+    pub tripped_again: Option<BreakerTrip>,
 }
 
 #[utoipa::path(get, path = "/api/systems/{id}/breaker", params(("id" = String, Path)),
@@ -76,7 +84,12 @@ async fn decide(
             "discarding held writes needs a note saying why".into(),
         ));
     }
-    if let Some(seen) = &req.seen {
+    let reviewed = req
+        .seen
+        .as_ref()
+        .map(|seen| seen.newest_write)
+        .filter(|&newest| newest > 0);
+    if let Some(seen) = req.seen.as_ref().filter(|_| reviewed.is_none()) {
         let counts = c.engine.plan_counts(&id).await?;
         if !seen.same_writes(&counts) {
             return Err(ApiError(
@@ -89,14 +102,16 @@ async fn decide(
             ));
         }
     }
-    let discarded = c
+    let outcome = c
         .engine
-        .decide_breaker(&id, decision, req.note.trim(), &who.actor())
+        .decide_breaker(&id, decision, req.note.trim(), &who.actor(), reviewed)
         .await?;
     Ok(Json(BreakerDecided {
         system: id,
         decision,
-        discarded,
+        discarded: outcome.discarded,
+        queued_since_review: outcome.queued_since_review,
+        tripped_again: outcome.tripped_again,
     }))
 }
 

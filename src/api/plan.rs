@@ -219,6 +219,7 @@ pub(super) async fn enable(
                 crate::breaker::BreakerDecision::Confirm,
                 "the held writes were reviewed in the plan and enabled",
                 &who.actor(),
+                None,
             )
             .await?;
     }

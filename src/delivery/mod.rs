@@ -233,10 +233,12 @@ impl Engine {
         connector: &dyn crate::connector::Connector,
         limit: usize,
     ) -> Result<Vec<Claimed>> {
-        if limit == 0
-            || self.writes_held(system)
-            || crate::breaker::is_open(&mut *tx, system).await?
-        {
+        if limit == 0 || self.writes_held(system) {
+            return Ok(Vec::new());
+        }
+        // An open trip holds every write its predecessors did not judge and release.
+        let sendable_through = crate::breaker::sendable_through(&mut *tx, system).await?;
+        if sendable_through == 0 {
             return Ok(Vec::new());
         }
         let now = self.now();
@@ -252,11 +254,13 @@ impl Engine {
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.system_id = o.system_id AND p.record_id = o.record_id
                                AND (p.status = 'in_flight' OR (p.status = 'pending' AND p.id < o.id)))
                AND NOT (o.op = 'create' AND o.object IN (SELECT value FROM json_each(?)))
+               AND o.id <= ?
              ORDER BY o.id LIMIT ?",
         )
         .bind(system)
         .bind(ts(now))
         .bind(serde_json::to_string(&held)?)
+        .bind(sendable_through)
         .bind(i64::try_from(limit).unwrap_or(100))
         .fetch_all(&mut *tx)
         .await?;

@@ -1094,6 +1094,12 @@ export interface components {
              * @description Held updates and deletes discarded (never sent).
              */
             discarded: number;
+            /**
+             * Format: int64
+             * @description Writes queued after the ones reviewed, judged afresh by the breaker.
+             */
+            queued_since_review: number;
+            tripped_again?: null | components["schemas"]["BreakerTrip"];
         };
         /**
          * @description What an admin decides about an open trip.
@@ -1879,6 +1885,13 @@ export interface components {
              * @description Its values refused by validation, and its writes refused for good (dead letters).
              */
             rejections?: number;
+            /**
+             * Format: int64
+             * @description The id of the newest queued write these counts include (0 when none). A breaker
+             *     decision that names it covers exactly the writes up to it, so writes queued while the
+             *     admin reviewed are judged afresh, never released unseen.
+             */
+            newest_write?: number;
         };
         /** @description A page of a system's plan. */
         PlanView: {

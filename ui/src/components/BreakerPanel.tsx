@@ -1,7 +1,8 @@
 // The circuit breaker's trip on a system's plan page: why its writes are held, and an admin's
 // decision about them: confirm (the writes below are sent) or discard (they never are, with a
-// note). Both name the counts the admin reviewed, so writes added meanwhile are not released
-// unseen.
+// note). Both name the newest write the admin reviewed: writes queued meanwhile are judged
+// afresh by the breaker (they flow only if on their own they stay within its share), never
+// released unseen.
 
 import { useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
@@ -11,7 +12,7 @@ import { api, errorMessage } from "../api/client";
 import { useMe } from "../api/queries";
 import type { BreakerTrip, PlanCounts } from "../api/types";
 import { tripReason } from "../lib/breaker";
-import { formatTime } from "../lib/format";
+import { formatTime, plural } from "../lib/format";
 import { can, whyNot } from "../lib/roles";
 import { Dialog, Field, Spinner } from "./ui";
 
@@ -28,9 +29,13 @@ export function BreakerPanel({ system, name, trip, counts, onDecided }: { system
     try {
       const body = { note, seen: counts };
       const r = decision === "confirm" ? await api.post("/api/systems/{id}/breaker/confirm", { id: system }, body) : await api.post("/api/systems/{id}/breaker/discard", { id: system }, body);
-      toast.success(decision === "confirm" ? `Held writes to ${name} confirmed` : `Held writes to ${name} discarded`, {
-        description: decision === "confirm" ? "They are being sent now." : `${r.discarded} updates and deletes will never be sent.`,
-      });
+      const since = r.queued_since_review > 0 ? ` ${plural(r.queued_since_review, "write")} queued while you reviewed ${r.queued_since_review === 1 ? "was" : "were"} judged by the breaker on ${r.queued_since_review === 1 ? "its" : "their"} own.` : "";
+      const done = decision === "confirm" ? "The writes you reviewed are being sent." : `${plural(r.discarded, "update or delete", "updates and deletes")} will never be sent.`;
+      if (r.tripped_again) {
+        toast.warning(`The breaker tripped again on writes to ${name}`, { description: `${done}${since} ${tripReason(r.tripped_again)}: review them.` });
+      } else {
+        toast.success(decision === "confirm" ? `Held writes to ${name} confirmed` : `Held writes to ${name} discarded`, { description: `${done}${since}` });
+      }
       setDeciding(null);
       setNote("");
       void qc.invalidateQueries({ queryKey: ["metrics"] });

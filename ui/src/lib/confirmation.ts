@@ -5,7 +5,7 @@
 
 import { ApiError } from "../api/client";
 import type { Removal } from "../api/types";
-import { formatCount } from "./format";
+import { plural } from "./format";
 
 /** What a refusal says would be removed, if it is a request for confirmation. */
 export function removalOf(e: unknown): Removal | null {
@@ -15,10 +15,6 @@ export function removalOf(e: unknown): Removal | null {
   const r = (d as { removes?: unknown }).removes;
   if (!r || typeof r !== "object" || typeof (r as { kind?: unknown }).kind !== "string") return null;
   return r as Removal;
-}
-
-function plural(n: number, one: string, many: string): string {
-  return `${formatCount(n)} ${n === 1 ? one : many}`;
 }
 
 /** A title for the confirmation dialog. */

@@ -125,6 +125,11 @@ export function formatCount(n: number | null | undefined): string {
 }
 
 /** snake_case or kebab-case to "Sentence case". */
+/** "1 write", "3 writes": a count with its noun (`many` defaults to the noun plus "s"). */
+export function plural(n: number, one: string, many: string = `${one}s`): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
 export function humanize(s: string): string {
   const t = s.replace(/[_-]+/g, " ").trim();
   return t.charAt(0).toUpperCase() + t.slice(1);
