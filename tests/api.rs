@@ -1552,3 +1552,58 @@ async fn a_mapping_change_is_versioned_diffed_and_undone_and_the_sync_follows_th
         "an audit entry that is not a config change is not a version",
     );
 }
+
+#[tokio::test]
+async fn the_mapper_reads_the_newest_golden_values_of_an_object() {
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let (status, body) = api
+        .call(
+            Method::GET,
+            "/api/objects/employee/golden-sample?limit=100",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let records = body["records"].as_array().expect("records");
+    assert!(
+        records.iter().any(|r| r["work_email"] == ada()["email"]),
+        "the golden values the HRIS set are in the sample: {body}"
+    );
+    let (_, two) = api
+        .call(
+            Method::GET,
+            "/api/objects/employee/golden-sample?limit=2",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        two["records"].as_array().map(Vec::len),
+        Some(2.min(records.len())),
+        "the sample holds at most `limit` records: {two}"
+    );
+    for (path, expected, rule) in [
+        (
+            "/api/objects/employee/golden-sample?limit=0",
+            StatusCode::BAD_REQUEST,
+            "a limit below 1 is a 400",
+        ),
+        (
+            "/api/objects/employee/golden-sample?limit=101",
+            StatusCode::BAD_REQUEST,
+            "a limit above 100 is a 400",
+        ),
+        (
+            "/api/objects/nope/golden-sample",
+            StatusCode::NOT_FOUND,
+            "an unknown object is a 404",
+        ),
+    ] {
+        let (status, body) = api.call(Method::GET, path, Some(&api.admin), None).await;
+        assert_error(status, &body, expected, rule);
+    }
+}

@@ -503,6 +503,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("PUT", "/api/systems/{id}", Access::Roles(ADMIN_ONLY, "edit systems")),
     ("POST", "/api/systems/{id}/test", Access::Roles(ADMIN_ONLY, "test connections")),
     ("GET", "/api/systems/{id}/discover", Access::Roles(ADMIN_ONLY, "discover schemas")),
+    ("GET", "/api/objects/{object}/golden-sample", Access::Roles(ADMIN_ONLY, "discover schemas")),
     ("GET", "/api/secrets/{name}", Access::Roles(ADMIN_ONLY, "look up secrets")),
     ("PUT", "/api/secrets/{name}", Access::Roles(ADMIN_ONLY, "store secrets")),
     ("DELETE", "/api/secrets/{name}", Access::Roles(ADMIN_ONLY, "delete secrets")),
@@ -619,6 +620,10 @@ pub fn router(console: Console) -> Router {
         .route("/api/systems/{id}", put(systems::put_system))
         .route("/api/systems/{id}/test", post(systems::test_system))
         .route("/api/systems/{id}/discover", get(systems::discover))
+        .route(
+            "/api/objects/{object}/golden-sample",
+            get(records::golden_sample),
+        )
         .route(
             "/api/secrets/{name}",
             get(secrets::secret_status)
@@ -777,6 +782,22 @@ impl Engine {
         .bind(external_id)
         .fetch_optional(self.pool())
         .await?)
+    }
+
+    /// The golden values of `object`'s newest `limit` live records.
+    pub async fn golden_sample(&self, object: &str, limit: i64) -> crate::Result<Vec<Fields>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT g.fields FROM golden g JOIN records r ON r.id = g.record_id
+             WHERE r.object = ? AND r.deleted = 0 ORDER BY g.record_id DESC LIMIT ?",
+        )
+        .bind(object)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|fields| serde_json::from_str(fields).ok())
+            .collect())
     }
 
     /// A record's golden values, links and shadows.

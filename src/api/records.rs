@@ -79,3 +79,56 @@ async fn masked_record(c: &Console, id: RecordId, who: &Principal) -> ApiResult<
     }
     Ok(Json(view))
 }
+
+/// How many golden records of an object the mapper reads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GoldenSampleQuery {
+    /// How many records, newest first (1 to 100; default 25).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+}
+
+impl input::Checked for GoldenSampleQuery {
+    fn check(&self) -> Result<(), String> {
+        input::in_range("limit", self.limit, 1, 100)
+    }
+}
+
+/// Golden values of an object's newest records.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GoldenSample {
+    pub object: String,
+    /// Each record's golden values, sensitive ones masked for roles that may not see them.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Fields>,
+}
+
+/// The golden values of an object's newest records: the mapper compares a system's sample
+/// values with them to suggest which of its fields holds which canonical field.
+#[utoipa::path(get, path = "/api/objects/{object}/golden-sample", params(("object" = String, Path), GoldenSampleQuery),
+    responses((status = 200, body = GoldenSample), (status = 404, description = "no such object")),
+    security(("token" = [])))]
+pub(super) async fn golden_sample(
+    State(c): State<Console>,
+    who: Principal,
+    ApiPath(object): ApiPath<String>,
+    ApiQuery(q): ApiQuery<GoldenSampleQuery>,
+) -> ApiResult<GoldenSample> {
+    if c.engine.workspace().object(&object).is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no object '{object}'"),
+        ));
+    }
+    let mut records = c
+        .engine
+        .golden_sample(&object, q.limit.unwrap_or(25))
+        .await?;
+    let mut redactor = Redactor::new(&c.engine, &who);
+    for fields in &mut records {
+        redactor.fields(&object, fields);
+    }
+    Ok(Json(GoldenSample { object, records }))
+}

@@ -552,6 +552,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/objects/{object}/golden-sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The golden values of an object's newest records: the mapper compares a system's sample
+         *     values with them to suggest which of its fields holds which canonical field.
+         * @description Roles: admin.
+         */
+        get: operations["golden_sample"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/policies/{object}": {
         parameters: {
             query?: never;
@@ -1631,6 +1652,12 @@ export interface components {
             at?: string | null;
             value: unknown;
             note?: string | null;
+        };
+        /** @description Golden values of an object's newest records. */
+        GoldenSample: {
+            object: string;
+            /** @description Each record's golden values, sensitive ones masked for roles that may not see them. */
+            records: Record<string, never>[];
         };
         /** @description How to ask for records changed since a cursor. */
         Incremental: {
@@ -4842,6 +4869,66 @@ export interface operations {
             };
             /** @description No token, or one this launch did not issue. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    golden_sample: {
+        parameters: {
+            query?: {
+                /** @description How many records, newest first (1 to 100; default 25). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                object: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoldenSample"];
+                };
+            };
+            /** @description A path parameter is malformed (not a number, out of range, or holding a control character). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token, or one this launch did not issue. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
