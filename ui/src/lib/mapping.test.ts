@@ -18,11 +18,11 @@ describe("suggestTransform", () => {
     expect(suggestTransform("phone", "(415) 555-0123")).toMatchObject({ kind: "phone", system_format: "national" });
     expect(suggestTransform("phone", "+14155550123")).toMatchObject({ kind: "phone", system_format: "e164" });
   });
-  it("starts an enum table from the canonical codes", () => {
+  it("starts an enum table pairing the sample with its code, then the other codes", () => {
     expect(suggestTransform("enum", "Active", ["active", "terminated"])).toEqual({
       kind: "enum",
       table: [
-        { system: "active", canonical: "active" },
+        { system: "Active", canonical: "active" },
         { system: "terminated", canonical: "terminated" },
       ],
     });

@@ -2,6 +2,7 @@
 // sensible transform from the field's type and a sample value, transform arities and defaults,
 // and reading a check of the mapping's paths against the system's records.
 
+import { dateFormatOf, suggestFromSamples } from "./suggest";
 import type { FieldType, Mapping, MappingCheck, MappingRule, PathProblem, Transform, TransformKind } from "../api/types";
 
 export const TRANSFORM_KINDS: { kind: TransformKind; label: string; help: string }[] = [
@@ -47,36 +48,12 @@ export function defaultTransform(kind: TransformKind, enumValues: string[] = [])
 
 /** A date format that reads the sample, among common ones. */
 export function guessDateFormat(sample: unknown): string {
-  if (typeof sample !== "string") return "%Y-%m-%d";
-  const s = sample.trim();
-  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return "%Y-%m-%d";
-  if (/^\d{1,2}\/\d{1,2}\/\d{4}$/.test(s)) {
-    const first = Number(s.split("/")[0]);
-    return first > 12 ? "%d/%m/%Y" : "%m/%d/%Y";
-  }
-  if (/^\d{1,2}\.\d{1,2}\.\d{4}$/.test(s)) return "%d.%m.%Y";
-  if (/^\d{8}$/.test(s)) return "%Y%m%d";
-  return "%Y-%m-%d";
+  return dateFormatOf([sample]).format;
 }
 
 /** The transform a new connection starts with, from the canonical type and a sample value. */
 export function suggestTransform(type: FieldType | undefined, sample: unknown, enumValues: string[] = []): Transform {
-  switch (type) {
-    case "date":
-      return { kind: "date", format: guessDateFormat(sample) };
-    case "timestamp":
-      return { kind: "timestamp", tz: "UTC", format: typeof sample === "string" && /T.*(Z|[+-]\d\d:?\d\d)$/.test(sample) ? "%Y-%m-%dT%H:%M:%S%:z" : null };
-    case "money":
-      if (typeof sample === "number" && Number.isInteger(sample)) return { kind: "money_minor", exponent: 2 };
-      if (typeof sample === "string" && /^\d+$/.test(sample)) return { kind: "money_minor", exponent: 2 };
-      return { kind: "money_decimal", scale: 2 };
-    case "phone":
-      return { kind: "phone", region: "US", system_format: typeof sample === "string" && sample.trim().startsWith("+") ? "e164" : "national" };
-    case "enum":
-      return { kind: "enum", table: enumValues.map((v) => ({ system: v, canonical: v })) };
-    default:
-      return { kind: "copy" };
-  }
+  return type ? suggestFromSamples({ type, values: enumValues }, "", [sample]).transform : { kind: "copy" };
 }
 
 /**
