@@ -302,6 +302,72 @@ test("dead letters: a re-plan shows the request it would send, queues one new wr
   await page.screenshot({ path: join(SHOTS, "dead-letter-replanned.png") });
 });
 
+test("mapper: the table view auto-maps a new system at 1,024 px, the admin reviews and saves", async () => {
+  // A second connection to the demo payroll, as an admin adding a system would make it: nothing
+  // mapped yet. New systems start in plan mode, so saving its mapping writes nothing anywhere.
+  const ws = (await api("/api/workspace")).json;
+  const payroll = ws.systems.find((s) => s.id === "payroll");
+  const copy = { ...payroll, id: "payroll_copy", name: "Payroll copy", writes: "plan", config: { ...payroll.config, poll: { interval_secs: 3600 } } };
+  const created = await api("/api/systems/payroll_copy", { method: "PUT", body: copy });
+  assert.equal(created.status, 200, created.text);
+  await page.setViewportSize({ width: 1024, height: 768 });
+  try {
+    await go("/mapper?system=payroll_copy&view=table");
+    const table = page.getByRole("table", { name: /^Canonical fields and each system's field, Payroll copy editable$/ });
+    await table.waitFor();
+    await page.getByRole("columnheader", { name: /Acme HRIS/ }).waitFor();
+    await page.getByRole("button", { name: "Auto-map…" }).click();
+    const review = page.getByRole("dialog", { name: "Auto-map Payroll copy: review the suggestions" });
+    const suggested = review.getByRole("table", { name: "Suggested connections" });
+    await suggested.waitFor();
+    const pay = suggested.locator('tr[data-suggestion="pay_rate"]');
+    assert.match(await pay.innerText(), /salary_cents[\s\S]*money in cents[\s\S]*the name says minor units/, "salary_cents is suggested for pay_rate, in cents");
+    assert.match(await suggested.locator('tr[data-suggestion="employee_number"]').innerText(), /emp_no/);
+    await page.screenshot({ path: join(SHOTS, "mapper-automap.png") });
+    const connect = review.getByRole("button", { name: /^Connect \d+$/ });
+    const count = Number(/\d+/.exec(await connect.innerText())[0]);
+    await connect.click();
+    await review.waitFor({ state: "detached" });
+
+    // Both systems side by side: payroll's field for pay_rate next to the HRIS's.
+    const payRow = table.locator('tr[data-field="pay_rate"]');
+    assert.equal(await payRow.getByRole("combobox", { name: "Payroll copy field for pay_rate" }).inputValue(), "salary_cents");
+    assert.match(await payRow.innerText(), /salary\b/, "the HRIS column shows its own salary field in the same row");
+    await page.getByLabel("Find a field").fill("home_");
+    await until("the search to keep only the home address rows", async () => {
+      const names = await table.locator("tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-field")));
+      return names.length >= 5 && names.every((n) => n.startsWith("home_"));
+    });
+    // The preview shows what each sample value becomes, in the row.
+    await until("the preview's canonical value in the row", async () => !/→\s*…/.test(await table.locator('tr[data-field="home_city"]').innerText()));
+    await page.locator("[data-sonner-toast]").first().waitFor({ state: "detached", timeout: 15_000 });
+    await page.screenshot({ path: join(SHOTS, "mapper-table.png") });
+    await page.getByLabel("Find a field").fill("");
+
+    const save = page.getByRole("button", { name: "Save mapping" });
+    await until("the preview to allow saving", async () => !(await save.isDisabled()));
+    await save.click();
+    const confirm = page.getByRole("dialog", { name: "Save the mapping of Payroll copy?" });
+    await confirm.getByRole("button", { name: "Save mapping" }).click();
+    await page.getByText("Mapping of payroll_copy employee saved").waitFor();
+    const mapping = (await api("/api/workspace")).json.mappings.find((m) => m.system === "payroll_copy");
+    assert.equal(mapping.rules.length, count, "every reviewed suggestion is saved");
+    // How close auto-map comes to the demo's hand-written payroll mapping.
+    const key = (r) => `${r.system.join("+")}=>${(r.canonical ?? []).join("+")}`;
+    const manual = new Set(ws.mappings.find((m) => m.system === "payroll").rules.map(key));
+    const same = mapping.rules.filter((r) => manual.has(key(r))).length;
+    console.log(`# auto-map: ${count} connections, ${same} of them as in the hand-written payroll mapping (${manual.size} rules)`);
+    assert.ok(same >= 14, `auto-map finds most of payroll's hand-written connections (${same})`);
+    const rule = mapping.rules.find((r) => r.canonical?.[0] === "pay_rate");
+    assert.deepEqual(rule.transform, { kind: "money_minor", exponent: 2 }, "cents are saved as minor units");
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const removed = await api("/api/systems/payroll_copy?confirm=true", { method: "DELETE" });
+    assert.equal(removed.status, 200, removed.text);
+  }
+  assert.deepEqual(problems, []);
+});
+
 test("systems: reconcile now is followed until it says what it found", async () => {
   await go("/systems");
   const card = page.getByRole("article", { name: /Acme HRIS/ });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Mapping } from "../api/types";
-import { changeKind, checkSummary, connect, duplicateTargets, guessDateFormat, problemsByRule, problemsOfRule, readOnlyReason, ruleProblems, saveWarning, suggestTransform, describeRule, ruleDiff } from "./mapping";
+import { changeKind, checkSummary, connect, duplicateTargets, guessDateFormat, problemsByRule, problemsOfRule, readOnlyReason, ruleProblems, saveWarning, suggestTransform, describeRule, ruleDiff, fieldMatches, transformLabel, betterTransform } from "./mapping";
 
 const empty: Mapping = { system: "hris", object: "employee", rules: [] };
 
@@ -115,5 +115,27 @@ describe("ruleDiff", () => {
     expect(d.removed.map(describeRule)).toEqual(["dept → department"]);
     expect(d.changed.map(([a, b]) => `${describeRule(a)} ⇒ ${JSON.stringify(b.transform)}`)).toEqual(['hire_date → hire_date (date) ⇒ {"kind":"date","format":"%Y-%m-%d"}']);
     expect(ruleDiff(saved as never, saved as never)).toEqual({ added: [], removed: [], changed: [] });
+  });
+});
+
+describe("the table view's helpers", () => {
+  it("finds a field by its name or its sample value", () => {
+    expect(fieldMatches("zip", "home_address/zip")).toBe(true);
+    expect(fieldMatches("dallas", "home_address/city", "Dallas")).toBe(true);
+    expect(fieldMatches("dallas", "home_address/city", { city: "Dallas" })).toBe(false);
+    expect(fieldMatches("  ", "anything")).toBe(true);
+  });
+  it("says a transform in a few words", () => {
+    expect(transformLabel({ kind: "money_minor", exponent: 2 })).toBe("money in cents");
+    expect(transformLabel({ kind: "date", format: "%m/%d/%Y" })).toBe("date %m/%d/%Y");
+    expect(transformLabel({ kind: "enum", table: [{ system: "A", canonical: "active" }] })).toBe("enum, 1 value");
+    expect(transformLabel(undefined)).toBe("copy");
+  });
+  it("offers the samples' transform only when it differs in kind or date format", () => {
+    const iso = { transform: { kind: "date", format: "%Y-%m-%d" } as const, why: "ISO" };
+    expect(betterTransform({ kind: "copy" }, iso)).toBe(iso);
+    expect(betterTransform({ kind: "date", format: "%m/%d/%Y" }, iso)).toBe(iso);
+    expect(betterTransform({ kind: "date", format: "%Y-%m-%d" }, iso)).toBeNull();
+    expect(betterTransform({ kind: "phone", region: "US", system_format: "national" }, { transform: { kind: "copy" }, why: null })).toBeNull();
   });
 });

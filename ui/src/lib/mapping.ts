@@ -175,3 +175,46 @@ export function ruleDiff(saved: Mapping | null | undefined, draft: Mapping): { a
   }
   return { added, removed, changed };
 }
+
+/** Whether a field matches a search: its name, or its sample value, holds the text. */
+export function fieldMatches(filter: string, name: string, sample?: unknown): boolean {
+  const f = filter.trim().toLowerCase();
+  if (!f) return true;
+  if (name.toLowerCase().includes(f)) return true;
+  return (typeof sample === "string" || typeof sample === "number") && String(sample).toLowerCase().includes(f);
+}
+
+/** A transform in a few words, for a table cell: "date %m/%d/%Y", "enum, 3 values". */
+export function transformLabel(t: Transform | undefined): string {
+  if (!t) return "copy";
+  switch (t.kind) {
+    case "date":
+      return `date ${t.format}`;
+    case "timestamp":
+      return `timestamp ${t.tz}`;
+    case "money_minor":
+      return t.exponent === 2 ? "money in cents" : `money in minor units (10^${t.exponent})`;
+    case "money_decimal":
+      return `money, ${t.scale} decimals`;
+    case "enum":
+      return `enum, ${t.table.length} value${t.table.length === 1 ? "" : "s"}`;
+    case "phone":
+      return `phone, ${t.system_format === "e164" ? "E.164" : `national ${t.region}`}`;
+    case "full_name":
+      return "full name ↔ given + family";
+    default:
+      return t.kind;
+  }
+}
+
+/**
+ * A transform the samples suggest instead of the rule's own, when it differs in kind (or, for
+ * dates, in format): the table offers it with why. Null when the rule already fits.
+ */
+export function betterTransform(current: Transform | undefined, suggested: { transform: Transform; why: string | null }): { transform: Transform; why: string | null } | null {
+  const now = current ?? { kind: "copy" };
+  if (suggested.transform.kind === "copy") return null;
+  if (now.kind !== suggested.transform.kind) return suggested;
+  if (now.kind === "date" && suggested.transform.kind === "date" && now.format !== suggested.transform.format) return suggested;
+  return null;
+}

@@ -1,31 +1,39 @@
-// The field mapper: a system's fields (GET /api/systems/{id}/discover) on the left, the
-// canonical schema on the right. Drag a system field onto a canonical field to connect them,
-// or, by keyboard, select a system field and then a canonical field (Enter/Space) or use the
-// Connect button; a connection's system path can also be typed, array selectors included.
-// Each connection has a transform; the preview (POST /api/mappings/preview) shows a sample
-// record as each side would hold it, with errors inline and read-only fields marked. "Check
-// paths against records" (POST /api/mappings/check) tries every path on the system's first
-// page and shows what finds nothing next to its connection; saving after a check that found
-// problems asks first. Saved with PUT /api/mappings/{system}/{object}.
+// The field mapper: a system's fields (GET /api/systems/{id}/discover) against the canonical
+// schema, in two views. The lines view draws a line per connection: drag a system field onto a
+// canonical field, or by keyboard select one and then the other. The table view, for wide
+// schemas, has a row per canonical field and a column per system that maps the object, with
+// sample values and transforms inline. A search narrows both. Auto-map suggests connections
+// from names and from sample values compared with the golden records
+// (GET /api/objects/{object}/golden-sample), for review before they join the draft. Each
+// connection has a transform; the preview (POST /api/mappings/preview) shows a sample record as
+// each side would hold it, and saving is refused while it shows an error. "Check paths against
+// records" (POST /api/mappings/check) tries every path on the system's first page. Saving
+// shows the rules and values that change first. Saved with PUT /api/mappings/{system}/{object}.
 
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { UnsavedGuard } from "../components/UnsavedGuard";
 import { WhatIfDialog } from "../components/WhatIfDialog";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { DndContext, DragOverlay, PointerSensor, useDraggable, useDroppable, useSensor, useSensors, type DragEndEvent, type DragStartEvent } from "@dnd-kit/core";
+import { useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
+import { DndContext, DragOverlay, PointerSensor, useSensor, useSensors, type DragEndEvent, type DragStartEvent } from "@dnd-kit/core";
 import { toast } from "sonner";
-import { AlertTriangle, CheckCircle2, FlaskConical, Link2, ListChecks, Lock, Plus, Save, Undo2, Workflow } from "lucide-react";
+import { AlertTriangle, FlaskConical, Link2, ListChecks, Lock, Plus, Save, Search, Sparkles, Undo2, Workflow } from "lucide-react";
 import { api, ApiError, errorMessage } from "../api/client";
 import { useMe, useWorkspace } from "../api/queries";
-import type { FieldDef, Mapping, MappingCheck, MappingRule } from "../api/types";
+import type { Mapping, MappingCheck, Transform } from "../api/types";
 import { can, whyNot } from "../lib/roles";
-import { checkSummary, connect, duplicateTargets, problemsByRule, problemsOfRule, saveWarning, suggestTransform } from "../lib/mapping";
+import { autoMap, type Suggestion } from "../lib/automap";
+import { checkSummary, connect, duplicateTargets, problemsOfRule, saveWarning } from "../lib/mapping";
+import { suggestFromSamples } from "../lib/suggest";
 import { flatten, readPath } from "../lib/syspath";
-import { Dialog, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner, Value } from "../components/ui";
+import { Dialog, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner } from "../components/ui";
 import { useRemovalConfirmation } from "../components/ConfirmRemoval";
 import { RuleEditor } from "../components/MappingRuleEditor";
 import { PreviewPanel, type FieldError } from "../components/MappingPreview";
+import { KeyboardConnectBar, MapperColumns } from "../components/MapperLines";
+import { MapperTable, type OtherSystem } from "../components/MapperTable";
+import { AutoMapDialog } from "../components/AutoMapDialog";
+import { CheckResult, ProblemList } from "../components/MappingCheckResult";
 
 function usePreview(mapping: Mapping | null, record: Record<string, unknown> | null, enabled: boolean) {
   const [debounced, setDebounced] = useState<{ mapping: Mapping; record: Record<string, unknown> } | null>(null);
@@ -72,6 +80,11 @@ export function MapperPage() {
   // "Save mapping" first shows what the save changes: the rules, and the values per record.
   const [reviewSave, setReviewSave] = useState(false);
   const confirmation = useRemovalConfirmation("Could not save the mapping");
+  const view = params.get("view") === "table" ? "table" : "lines";
+  const [filter, setFilter] = useState("");
+  const [suggestions, setSuggestions] = useState<Suggestion[] | null>(null);
+  // The connection whose transform is edited in a dialog (from the table view).
+  const [editing, setEditing] = useState<number | null>(null);
 
   const saved: Mapping | null = useMemo(
     () => (systemId && objectName ? ws.data?.mappings.find((m) => m.system === systemId && m.object === objectName) ?? { system: systemId, object: objectName, rules: [] } : null),
@@ -83,6 +96,7 @@ export function MapperPage() {
     setSource(null);
     setSaveError(null);
     setCheck(null);
+    setEditing(null);
   }, [saved]);
 
   const discover = useQuery({
@@ -91,6 +105,25 @@ export function MapperPage() {
     enabled: !!systemId && mayEdit,
     retry: false,
     staleTime: 60_000,
+  });
+
+  const golden = useQuery({
+    queryKey: ["golden-sample", objectName],
+    queryFn: () => api.get("/api/objects/{object}/golden-sample", { object: objectName, limit: 100 }),
+    enabled: !!objectName && mayEdit,
+    retry: false,
+    staleTime: 60_000,
+  });
+  // The other systems that map this object: the table view shows them beside this one.
+  const otherMappings = (ws.data?.mappings ?? []).filter((m) => m.object === objectName && m.system !== systemId);
+  const otherDiscover = useQueries({
+    queries: otherMappings.map((m) => ({
+      queryKey: ["discover", m.system],
+      queryFn: () => api.get("/api/systems/{id}/discover", { id: m.system }),
+      enabled: view === "table" && mayEdit,
+      retry: false,
+      staleTime: 60_000,
+    })),
   });
 
   const samples = (discover.data?.samples ?? []) as Record<string, unknown>[];
@@ -122,15 +155,43 @@ export function MapperPage() {
     (path: string, field: string) => {
       if (!draft || !schema) return;
       const def = schema.fields.find((f) => f.name === field);
-      const sampleValue = systemFields.find(([p]) => p === path)?.[1];
-      const r = connect(draft, path, field, suggestTransform(def?.type, sampleValue, def?.values ?? []));
+      const values = samples.length ? samples.map((x) => readPath(x, path)) : [systemFields.find(([p]) => p === path)?.[1]];
+      const r = connect(draft, path, field, def ? suggestFromSamples(def, path, values).transform : { kind: "copy" });
       setDraft(r.mapping);
       setActive(r.index);
       setSource(null);
       toast.message(`Connected ${path} → ${field}`, { duration: 2500 });
     },
-    [draft, schema, systemFields],
+    [draft, schema, systemFields, samples],
   );
+
+  const disconnect = (field: string) => {
+    if (!draft) return;
+    // A rule yields its fields together (a full name yields two): it goes as a whole.
+    setDraft({ ...draft, rules: draft.rules.filter((r) => !(r.canonical ?? []).includes(field)) });
+    setActive(null);
+  };
+
+  const runAutoMap = () => {
+    if (!draft || !schema) return;
+    setSuggestions(
+      autoMap({
+        canonical: schema.fields,
+        systemFields,
+        samples,
+        golden: (golden.data?.records ?? []) as Record<string, unknown>[],
+        rules: draft.rules,
+      }),
+    );
+  };
+  const applySuggestions = (chosen: Suggestion[]) => {
+    if (!draft) return;
+    let next: Mapping = draft;
+    for (const s of chosen) next = connect(next, s.path, s.field, s.transform).mapping;
+    setDraft(next);
+    setSuggestions(null);
+    toast.success(`${chosen.length} connection${chosen.length === 1 ? "" : "s"} added to the draft`, { description: "Check them in the preview, then save the mapping." });
+  };
 
   const sensors = useSensors(useSensor(PointerSensor, { activationConstraint: { distance: 5 } }));
   const onDragStart = (e: DragStartEvent) => setDragging(String(e.active.id).slice(4));
@@ -218,6 +279,49 @@ export function MapperPage() {
   // A draft whose preview shows an error is not saved: it would write that error to every record.
   const previewProblem = previewError ?? (errors.length ? errors.map((e) => e.message).join("; ") : null);
   const saveRefusal = !dirty ? null : previewProblem ? `Save is refused while the preview shows an error: ${previewProblem}` : preview.isFetching ? "Checking the preview…" : null;
+  const systemName = systems.find((s) => s.id === systemId)?.name ?? systemId;
+  const canonicalValues = (p?.canonical ?? {}) as Record<string, unknown>;
+  const dupsBanner = dups.length ? (
+    <div className="banner warning">
+      <AlertTriangle size={16} />
+      <div className="b-body">Mapped twice: {dups.join(", ")}. Only one rule should yield each field.</div>
+    </div>
+  ) : null;
+  const others: OtherSystem[] = otherMappings.map((m, i) => ({
+    id: m.system,
+    name: systems.find((x) => x.id === m.system)?.name ?? m.system,
+    mapping: m,
+    sample: ((otherDiscover[i]?.data?.samples ?? [])[0] as Record<string, unknown> | undefined) ?? null,
+    loading: otherDiscover[i]?.isPending === true && mayEdit,
+    onEdit: () => setParams({ system: m.system, object: objectName, view: "table" }),
+  }));
+  const setTransform = (i: number, transform: Transform) => draft && setDraft({ ...draft, rules: draft.rules.map((r, j) => (j === i ? { ...r, transform } : r)) });
+  const ruleEditor = (i: number) => {
+    const r = draft!.rules[i]!;
+    return (
+      <RuleEditor
+        key={i}
+        index={i}
+        rule={r}
+        active={active === i}
+        systemPaths={systemFields.map(([k]) => k)}
+        canonical={schema!.fields}
+        readOnly={mayEdit ? (r.canonical ?? []).some((c) => readOnly.has(c)) : false}
+        serverError={ruleErrorIndex !== undefined && Number(ruleErrorIndex) === i ? previewError : null}
+        fieldError={(r.canonical ?? []).map((c) => errorFor(c)?.message).find(Boolean) ?? null}
+        pathProblems={check ? problemsOfRule(check.result.problems, i, r, checkStale) : []}
+        disabled={!mayEdit}
+        onFocus={() => setActive(i)}
+        onChange={(nr) => draft && setDraft({ ...draft, rules: draft.rules.map((x, j) => (j === i ? nr : x)) })}
+        onRemove={() => {
+          if (!draft) return;
+          setDraft({ ...draft, rules: draft.rules.filter((_, j) => j !== i) });
+          setActive(null);
+          setEditing(null);
+        }}
+      />
+    );
+  };
 
   return (
     <div className="page">
@@ -257,7 +361,7 @@ export function MapperPage() {
       <div className="toolbar">
         <Field label="System">
           {(id) => (
-            <select id={id} className="select" value={systemId} onChange={(e) => setParams({ system: e.target.value })}>
+            <select id={id} className="select" value={systemId} onChange={(e) => setParams({ system: e.target.value, ...(view === "table" ? { view } : {}) })}>
               {systems.map((s) => (
                 <option key={s.id} value={s.id}>
                   {s.name}
@@ -268,13 +372,48 @@ export function MapperPage() {
         </Field>
         <Field label="Object">
           {(id) => (
-            <select id={id} className="select" value={objectName} onChange={(e) => setParams({ system: systemId, object: e.target.value })}>
+            <select id={id} className="select" value={objectName} onChange={(e) => setParams({ system: systemId, object: e.target.value, ...(view === "table" ? { view } : {}) })}>
               {(ws.data?.objects ?? []).map((o) => (
                 <option key={o.name}>{o.name}</option>
               ))}
             </select>
           )}
         </Field>
+        <Field label="Find a field">
+          {(id) => (
+            <span className="search-box">
+              <Search size={14} aria-hidden="true" />
+              <input id={id} type="search" className="input" placeholder="Name or sample value" value={filter} onChange={(e) => setFilter(e.target.value)} />
+            </span>
+          )}
+        </Field>
+        <div className="seg view-seg" role="radiogroup" aria-label="View">
+          {(["lines", "table"] as const).map((v) => (
+            <button
+              key={v}
+              type="button"
+              role="radio"
+              aria-checked={view === v}
+              onClick={() => {
+                const next = new URLSearchParams(params);
+                if (v === "table") next.set("view", "table");
+                else next.delete("view");
+                setParams(next);
+              }}
+            >
+              {v === "lines" ? "Lines" : "Table"}
+            </button>
+          ))}
+        </div>
+        <button
+          type="button"
+          className="btn"
+          disabled={!mayEdit || !draft || !schema || discover.isPending}
+          onClick={runAutoMap}
+          title={mayEdit ? "Suggest connections from the field names and the sample values, for you to review" : whyNot(me.role, "edit_mappings")}
+        >
+          <Sparkles size={16} /> Auto-map…
+        </button>
         <span className="grow" />
         {dirty ? <Pill tone="warning">Unsaved changes</Pill> : null}
         {dirty && previewProblem ? (
@@ -311,7 +450,7 @@ export function MapperPage() {
         <CheckResult
           check={check.result}
           stale={checkStale}
-          system={systems.find((x) => x.id === draft.system)?.name ?? draft.system}
+          system={systemName}
           rules={draft.rules}
           checking={checking}
           onRecheck={() => void runCheck()}
@@ -324,7 +463,7 @@ export function MapperPage() {
         <WhatIfDialog
           draft={draft}
           saved={saved}
-          systemName={systems.find((s) => s.id === systemId)?.name ?? systemId}
+          systemName={systemName}
           onClose={() => {
             setWhatIf(false);
             setReviewSave(false);
@@ -364,10 +503,52 @@ export function MapperPage() {
         {check ? <ProblemList check={check.result} rules={draft?.rules ?? []} onShow={(i) => { setActive(i); setConfirmSave(false); }} /> : null}
       </Dialog>
 
+      {suggestions ? <AutoMapDialog suggestions={suggestions} systemName={systemName} onApply={applySuggestions} onClose={() => setSuggestions(null)} /> : null}
+      {editing !== null && draft?.rules[editing] && schema ? (
+        <Dialog
+          open
+          wide
+          onClose={() => setEditing(null)}
+          title={`Connection ${editing + 1} of ${systemName}`}
+          footer={
+            <button type="button" className="btn primary" onClick={() => setEditing(null)}>
+              Done
+            </button>
+          }
+        >
+          {ruleEditor(editing)}
+        </Dialog>
+      ) : null}
+
       {!schema || !draft ? (
         <div className="card">
           <EmptyState title="No canonical object to map" />
         </div>
+      ) : view === "table" ? (
+        <section className="card" aria-label="Field table">
+          <div className="card-body col">
+            {dupsBanner}
+            {discover.isPending && mayEdit ? <Loading label="Reading sample records…" /> : null}
+            <MapperTable
+              systemName={systemName}
+              canonical={schema.fields}
+              filter={filter}
+              rules={draft.rules}
+              systemFields={systemFields}
+              samples={samples}
+              canonicalValues={canonicalValues}
+              previewPending={preview.isFetching || (!p && !previewError)}
+              readOnly={readOnly}
+              errorFor={errorFor}
+              others={others}
+              mayEdit={mayEdit}
+              onConnect={doConnect}
+              onDisconnect={disconnect}
+              onEditRule={setEditing}
+              onSetTransform={setTransform}
+            />
+          </div>
+        </section>
       ) : (
         <DndContext sensors={sensors} onDragStart={onDragStart} onDragEnd={onDragEnd} onDragCancel={() => setDragging(null)}>
           <div className="card">
@@ -380,7 +561,7 @@ export function MapperPage() {
                 disabled={!mayEdit}
               />
               <MapperColumns
-                systemName={systems.find((s) => s.id === systemId)?.name ?? systemId}
+                systemName={systemName}
                 systemFields={systemFields}
                 canonical={schema.fields}
                 rules={draft.rules}
@@ -391,9 +572,10 @@ export function MapperPage() {
                 mappedTargets={mappedTargets}
                 readOnly={readOnly}
                 errorFor={errorFor}
-                canonicalValues={(p?.canonical ?? {}) as Record<string, unknown>}
+                canonicalValues={canonicalValues}
                 loadingFields={discover.isPending && mayEdit}
                 mayEdit={mayEdit}
+                filter={filter}
                 onSelectSource={(path) => setSource((s) => (s === path ? null : path))}
                 onActivateTarget={(field) => {
                   if (source && mayEdit) doConnect(source, field);
@@ -408,48 +590,30 @@ export function MapperPage() {
       )}
 
       {draft && schema ? (
-        <div className="grid-cards" style={{ gridTemplateColumns: "minmax(360px, 1fr) minmax(360px, 1fr)" }}>
-          <section className="card" aria-labelledby="rules-h">
-            <div className="card-head">
-              <h2 id="rules-h">Connections ({draft.rules.length})</h2>
-              <button
-                type="button"
-                className="btn sm"
-                disabled={!mayEdit}
-                onClick={() => {
-                  setDraft({ ...draft, rules: [...draft.rules, { canonical: [""], system: [""], transform: { kind: "copy" }, null: { policy: "leave_unchanged" } }] });
-                  setActive(draft.rules.length);
-                }}
-              >
-                <Plus size={14} /> Add
-              </button>
-            </div>
-            <div className="card-body col" style={{ maxHeight: 620, overflow: "auto" }}>
-              {dups.length ? <div className="banner warning"><AlertTriangle size={16} /><div className="b-body">Mapped twice: {dups.join(", ")}. Only one rule should yield each field.</div></div> : null}
-              {draft.rules.length === 0 ? <EmptyState icon={<Link2 size={22} />} title="No connections yet">Drag a system field onto a canonical field, or select one and press Enter on the other.</EmptyState> : null}
-              {draft.rules.map((r, i) => (
-                <RuleEditor
-                  key={i}
-                  index={i}
-                  rule={r}
-                  active={active === i}
-                  systemPaths={systemFields.map(([k]) => k)}
-                  canonical={schema.fields}
-                  readOnly={mayEdit ? (r.canonical ?? []).some((c) => readOnly.has(c)) : false}
-                  serverError={ruleErrorIndex !== undefined && Number(ruleErrorIndex) === i ? previewError : null}
-                  fieldError={(r.canonical ?? []).map((c) => errorFor(c)?.message).find(Boolean) ?? null}
-                  pathProblems={check ? problemsOfRule(check.result.problems, i, r, checkStale) : []}
+        <div className="grid-cards mapper-below">
+          {view === "lines" ? (
+            <section className="card" aria-labelledby="rules-h">
+              <div className="card-head">
+                <h2 id="rules-h">Connections ({draft.rules.length})</h2>
+                <button
+                  type="button"
+                  className="btn sm"
                   disabled={!mayEdit}
-                  onFocus={() => setActive(i)}
-                  onChange={(nr) => setDraft({ ...draft, rules: draft.rules.map((x, j) => (j === i ? nr : x)) })}
-                  onRemove={() => {
-                    setDraft({ ...draft, rules: draft.rules.filter((_, j) => j !== i) });
-                    setActive(null);
+                  onClick={() => {
+                    setDraft({ ...draft, rules: [...draft.rules, { canonical: [""], system: [""], transform: { kind: "copy" }, null: { policy: "leave_unchanged" } }] });
+                    setActive(draft.rules.length);
                   }}
-                />
-              ))}
-            </div>
-          </section>
+                >
+                  <Plus size={14} /> Add
+                </button>
+              </div>
+              <div className="card-body col" style={{ maxHeight: 620, overflow: "auto" }}>
+                {dupsBanner}
+                {draft.rules.length === 0 ? <EmptyState icon={<Link2 size={22} />} title="No connections yet">Drag a system field onto a canonical field, or select one and press Enter on the other. Or let Auto-map suggest them.</EmptyState> : null}
+                {draft.rules.map((_, i) => ruleEditor(i))}
+              </div>
+            </section>
+          ) : null}
           <PreviewPanel
             enabled={mayEdit}
             samples={samples}
@@ -471,255 +635,5 @@ export function MapperPage() {
         </div>
       ) : null}
     </div>
-  );
-}
-
-function KeyboardConnectBar({ source, fields, onConnect, onCancel, disabled }: { source: string | null; fields: FieldDef[]; onConnect: (f: string) => void; onCancel: () => void; disabled: boolean }) {
-  const [target, setTarget] = useState("");
-  if (!source) {
-    return (
-      <p className="muted" style={{ marginBottom: 12, fontSize: 12.5 }}>
-        Drag a field from the left onto a canonical field on the right. With the keyboard: Tab to a system field and press Enter to select it, then Tab to a canonical field and press Enter.
-      </p>
-    );
-  }
-  return (
-    <div className="banner info" style={{ marginBottom: 12 }} role="status" aria-live="polite">
-      <Link2 size={16} />
-      <div className="b-body row wrap">
-        <span>
-          Selected <strong className="mono">{source}</strong>. Choose the canonical field to connect it to:
-        </span>
-        <select className="select" aria-label="Canonical field to connect to" value={target} onChange={(e) => setTarget(e.target.value)}>
-          <option value="">Choose…</option>
-          {fields.map((f) => (
-            <option key={f.name}>{f.name}</option>
-          ))}
-        </select>
-        <button type="button" className="btn sm primary" disabled={disabled || !target} onClick={() => onConnect(target)}>
-          Connect
-        </button>
-        <button type="button" className="btn sm ghost" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
-    </div>
-  );
-}
-
-interface ColumnsProps {
-  systemName: string;
-  systemFields: [string, unknown][];
-  canonical: FieldDef[];
-  rules: MappingRule[];
-  active: number | null;
-  source: string | null;
-  dragging: string | null;
-  mappedSources: Map<string, number>;
-  mappedTargets: Map<string, number>;
-  readOnly: Set<string>;
-  errorFor: (f: string) => FieldError | undefined;
-  canonicalValues: Record<string, unknown>;
-  loadingFields: boolean;
-  mayEdit: boolean;
-  onSelectSource: (p: string) => void;
-  onActivateTarget: (f: string) => void;
-  onSelectRule: (i: number) => void;
-}
-
-function MapperColumns(props: ColumnsProps) {
-  const box = useRef<HTMLDivElement>(null);
-  const [lines, setLines] = useState<{ d: string; rule: number; ro: boolean; err: boolean }[]>([]);
-  const measure = useCallback(() => {
-    const el = box.current;
-    if (!el) return;
-    const base = el.getBoundingClientRect();
-    const out: { d: string; rule: number; ro: boolean; err: boolean }[] = [];
-    props.rules.forEach((r, i) => {
-      for (const s of r.system) {
-        const a = el.querySelector<HTMLElement>(`[data-src="${CSS.escape(s)}"]`);
-        if (!a) continue;
-        for (const c of r.canonical ?? []) {
-          const b = el.querySelector<HTMLElement>(`[data-dst="${CSS.escape(c)}"]`);
-          if (!b) continue;
-          const ra = a.getBoundingClientRect();
-          const rb = b.getBoundingClientRect();
-          const x1 = ra.right - base.left;
-          const y1 = ra.top + ra.height / 2 - base.top;
-          const x2 = rb.left - base.left;
-          const y2 = rb.top + rb.height / 2 - base.top;
-          const mx = (x1 + x2) / 2;
-          out.push({ d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, rule: i, ro: props.readOnly.has(c), err: !!props.errorFor(c) });
-        }
-      }
-    });
-    setLines(out);
-  }, [props]);
-  useLayoutEffect(() => {
-    measure();
-  }, [measure]);
-  useEffect(() => {
-    const el = box.current;
-    if (!el) return;
-    const ro = new ResizeObserver(() => measure());
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, [measure]);
-
-  return (
-    <div className="mapper" ref={box}>
-      <div className="mapper-col" role="group" aria-label={`${props.systemName} fields`}>
-        <h3>{props.systemName}</h3>
-        {props.loadingFields ? <Loading label="Reading sample records…" /> : null}
-        {!props.loadingFields && props.systemFields.length === 0 ? <EmptyState title="No fields found">Paste a sample record in the preview to see its fields.</EmptyState> : null}
-        {props.systemFields.map(([path, sample]) => (
-          <SourceNode
-            key={path}
-            path={path}
-            sample={sample}
-            selected={props.source === path}
-            mapped={props.mappedSources.has(path)}
-            dragging={props.dragging === path}
-            disabled={!props.mayEdit}
-            onSelect={() => props.onSelectSource(path)}
-          />
-        ))}
-      </div>
-      <svg className="mapper-svg" aria-hidden="true">
-        {lines.map((l, i) => (
-          <path key={i} d={l.d} className={`${l.ro ? "ro" : ""} ${l.err ? "err" : ""} ${props.active === l.rule ? "hl" : ""}`} />
-        ))}
-      </svg>
-      <div aria-hidden="true" />
-      <div className="mapper-col" role="group" aria-label="Canonical fields">
-        <h3>Canonical</h3>
-        {props.canonical.map((f) => (
-          <TargetNode
-            key={f.name}
-            def={f}
-            mapped={props.mappedTargets.has(f.name)}
-            readOnly={props.readOnly.has(f.name)}
-            error={props.errorFor(f.name)}
-            value={props.canonicalValues[f.name]}
-            hasValue={f.name in props.canonicalValues}
-            connecting={props.source !== null}
-            active={props.active !== null && props.mappedTargets.get(f.name) === props.active}
-            onActivate={() => props.onActivateTarget(f.name)}
-          />
-        ))}
-      </div>
-    </div>
-  );
-}
-
-function SourceNode({ path, sample, selected, mapped, dragging, disabled, onSelect }: { path: string; sample: unknown; selected: boolean; mapped: boolean; dragging: boolean; disabled: boolean; onSelect: () => void }) {
-  const { attributes, listeners, setNodeRef } = useDraggable({ id: `src:${path}`, disabled });
-  return (
-    <button
-      type="button"
-      ref={setNodeRef}
-      {...listeners}
-      {...attributes}
-      role="button"
-      data-src={path}
-      className={`fnode ${mapped ? "mapped" : ""} ${dragging ? "dragging" : ""}`}
-      aria-pressed={selected}
-      aria-disabled={disabled}
-      aria-label={`System field ${path}${mapped ? ", connected" : ""}. Press Enter to select it for connecting.`}
-      onClick={() => !disabled && onSelect()}
-      onKeyDown={(e) => {
-        if (e.key === "Enter" || e.key === " ") {
-          e.preventDefault();
-          if (!disabled) onSelect();
-        }
-      }}
-    >
-      <span className="f-dot" aria-hidden="true" />
-      <span className="f-name">{path}</span>
-      <span className="f-sample">{sample === undefined ? "" : <Value v={sample} />}</span>
-    </button>
-  );
-}
-
-function TargetNode(props: { def: FieldDef; mapped: boolean; readOnly: boolean; error: FieldError | undefined; value: unknown; hasValue: boolean; connecting: boolean; active: boolean; onActivate: () => void }) {
-  const { isOver, setNodeRef } = useDroppable({ id: `dst:${props.def.name}` });
-  const { def } = props;
-  return (
-    <button
-      type="button"
-      ref={setNodeRef}
-      data-dst={def.name}
-      className={`fnode target ${props.mapped ? "mapped" : ""} ${props.readOnly ? "readonly" : ""} ${isOver ? "over" : ""}`}
-      aria-pressed={props.active}
-      aria-label={`Canonical field ${def.name}, ${def.type}${def.required ? ", required" : ""}${props.mapped ? ", connected" : ""}${props.readOnly ? ", read-only for this system" : ""}${props.error ? `, error: ${props.error.message}` : ""}${props.connecting ? ". Press Enter to connect the selected system field here." : ""}`}
-      onClick={props.onActivate}
-      style={props.active ? { borderColor: "var(--accent)" } : undefined}
-    >
-      <span className="f-dot" aria-hidden="true" />
-      <span className="f-name">
-        {def.name}
-        {def.required ? <span style={{ color: "var(--danger)" }}> *</span> : null}
-      </span>
-      <span className="faint" style={{ fontSize: 11.5 }}>
-        {def.type}
-      </span>
-      {def.sensitive ? <Lock size={12} aria-hidden="true" /> : null}
-      {props.readOnly ? <Pill tone="warning">read-only</Pill> : null}
-      {props.error ? (
-        <span style={{ color: "var(--danger)" }} title={props.error.message}>
-          <AlertTriangle size={14} aria-hidden="true" />
-        </span>
-      ) : null}
-      <span className="f-sample">{props.hasValue ? <Value v={props.value} /> : null}</span>
-    </button>
-  );
-}
-
-
-/** What the last check found: a summary, and each problem with the connection it concerns. */
-function CheckResult(props: { check: MappingCheck; stale: boolean; system: string; rules: MappingRule[]; checking: boolean; onRecheck: () => void; onShow: (rule: number) => void; onClose: () => void }) {
-  const { check, stale } = props;
-  const ok = check.problems.length === 0;
-  return (
-    <div className={`banner ${ok && check.sample_count > 0 ? "success" : "warning"}`} role="status" aria-label="Path check">
-      {ok && check.sample_count > 0 ? <CheckCircle2 size={16} /> : <AlertTriangle size={16} />}
-      <div className="b-body col" style={{ gap: 6 }}>
-        <strong>
-          {checkSummary(check, props.system)}
-          {stale ? <span className="faint" style={{ fontWeight: 400 }}> (checked before your latest edits)</span> : null}
-        </strong>
-        {!ok ? <ProblemList check={check} rules={props.rules} onShow={props.onShow} /> : null}
-        <div className="row">
-          <button type="button" className="btn sm" onClick={props.onRecheck} disabled={props.checking}>
-            {props.checking ? <Spinner /> : <ListChecks size={14} />} Check again
-          </button>
-          <button type="button" className="btn sm ghost" onClick={props.onClose}>
-            Hide
-          </button>
-        </div>
-      </div>
-    </div>
-  );
-}
-
-function ProblemList({ check, rules, onShow }: { check: MappingCheck; rules: MappingRule[]; onShow: (rule: number) => void }) {
-  return (
-    <ul className="problem-list">
-      {[...problemsByRule(check.problems)].map(([rule, problems]) => (
-        <li key={rule}>
-          <button type="button" className="btn sm ghost" onClick={() => onShow(rule)} title="Show this connection">
-            Connection {rule + 1}
-            {rules[rule]?.canonical?.length ? `: ${rules[rule]!.canonical!.join(", ")}` : ""}
-          </button>
-          <ul>
-            {problems.map((p, j) => (
-              <li key={j}>
-                <span className="mono">{p.path}</span> <span className="muted">{p.message}</span>
-              </li>
-            ))}
-          </ul>
-        </li>
-      ))}
-    </ul>
   );
 }
