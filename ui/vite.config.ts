@@ -14,12 +14,16 @@ export default defineConfig({
     chunkSizeWarningLimit: 900,
     rollupOptions: {
       output: {
-        // Libraries in chunks of their own, loaded with the page (not lazily: the desktop
-        // window's WebKitGTK ran a lazily loaded chunk before what it imports was ready).
-        // They change far less often than the app, so a new release mostly reuses them from
-        // the browser's cache (content-hashed names, cached for a year).
+        // Libraries in chunks of their own, and the app's shared code (API client, components,
+        // lib) in one more, so that each page's lazily loaded chunk imports those and never the
+        // entry: WebKitGTK (the desktop window) evaluated a page chunk that imported the entry
+        // back before the entry's code was ready. Libraries change far less often than the app,
+        // so a new release mostly reuses them from the browser's cache (content-hashed names,
+        // cached for a year).
         manualChunks(id) {
-          if (!id.includes("node_modules")) return undefined;
+          if (!id.includes("node_modules")) {
+            return /\/src\/(api|components|lib)\//.test(id) ? "shell" : undefined;
+          }
           if (/node_modules\/(react|react-dom|scheduler|react-router)\//.test(id)) return "react";
           if (id.includes("@tanstack")) return "query";
           if (id.includes("uplot")) return "charts";

@@ -1,7 +1,7 @@
 // The shell: reads the token, asks who we are (GET /api/me), then shows the sidebar with live
 // counts, the top bar (person, role, theme), the alert banner and the pages.
 
-import { Suspense, useEffect, useState, type ReactNode } from "react";
+import { lazy, Suspense, useEffect, useState, type ComponentType, type ReactNode } from "react";
 import { NavLink, Navigate, Route, Routes, useLocation } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { Toaster } from "sonner";
@@ -24,7 +24,7 @@ import {
   Loader2,
 } from "lucide-react";
 import { api, ApiError, onAuthLost, setToken } from "./api/client";
-import { SessionContext, useMe, useMetrics } from "./api/queries";
+import { SessionContext, useApprovals, useMe, useMetrics, useScheduled } from "./api/queries";
 import { initToken, storeToken } from "./lib/session";
 import { useTheme } from "./lib/theme";
 import { ROLE_LABEL } from "./lib/roles";
@@ -32,22 +32,25 @@ import { formatCount } from "./lib/format";
 import { AlertBanner } from "./components/AlertBanner";
 import { SignIn } from "./pages/SignIn";
 import { ErrorState, Loading } from "./components/ui";
-// Pages are bundled with the app rather than split into lazy chunks: WebKitGTK (the desktop
-// window) evaluated a split page chunk before the shared runtime it imports was ready. The
-// libraries are chunks of their own, loaded with the page (see vite.config.ts).
-import { Dashboard } from "./pages/Dashboard";
-import { SystemsPage } from "./pages/Systems";
-import { SystemEditPage } from "./pages/SystemEdit";
-import { PlanPage } from "./pages/Plan";
-import { MapperPage } from "./pages/Mapper";
-import { OwnershipPage } from "./pages/Ownership";
-import { ExceptionsPage } from "./pages/Exceptions";
-import { ApprovalsPage, useApprovals } from "./pages/Approvals";
-import { ScheduledPage, useScheduled } from "./pages/Scheduled";
-import { HistoryPage } from "./pages/History";
-import { DeadLettersPage } from "./pages/DeadLetters";
-import { AuditPage, RecordPage } from "./pages/Audit";
-import { TokensPage } from "./pages/Tokens";
+// Each page is a chunk of its own, loaded when first visited. Shared code is in chunks of its
+// own too (see vite.config.ts), never in this entry, so no page chunk imports the entry back:
+// WebKitGTK (the desktop window) evaluated a page chunk in such a cycle before the code it
+// imports was ready.
+const page = <K extends string>(load: () => Promise<Record<K, ComponentType>>, name: K) => lazy(() => load().then((m) => ({ default: m[name] })));
+const Dashboard = page(() => import("./pages/Dashboard"), "Dashboard");
+const SystemsPage = page(() => import("./pages/Systems"), "SystemsPage");
+const SystemEditPage = page(() => import("./pages/SystemEdit"), "SystemEditPage");
+const PlanPage = page(() => import("./pages/Plan"), "PlanPage");
+const MapperPage = page(() => import("./pages/Mapper"), "MapperPage");
+const OwnershipPage = page(() => import("./pages/Ownership"), "OwnershipPage");
+const ExceptionsPage = page(() => import("./pages/Exceptions"), "ExceptionsPage");
+const ApprovalsPage = page(() => import("./pages/Approvals"), "ApprovalsPage");
+const ScheduledPage = page(() => import("./pages/Scheduled"), "ScheduledPage");
+const HistoryPage = page(() => import("./pages/History"), "HistoryPage");
+const DeadLettersPage = page(() => import("./pages/DeadLetters"), "DeadLettersPage");
+const AuditPage = page(() => import("./pages/Audit"), "AuditPage");
+const RecordPage = page(() => import("./pages/Audit"), "RecordPage");
+const TokensPage = page(() => import("./pages/Tokens"), "TokensPage");
 
 const initial = initToken();
 setToken(initial);

@@ -4,7 +4,7 @@
 import { createContext, useContext } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { api } from "./client";
-import type { Principal } from "./types";
+import type { Principal, ScheduledStatus } from "./types";
 
 export const SessionContext = createContext<Principal | null>(null);
 
@@ -28,5 +28,23 @@ export function useMetrics() {
     queryKey: ["metrics"],
     queryFn: () => api.get("/api/metrics"),
     refetchInterval: 5_000,
+  });
+}
+
+/** The items waiting for a second approver (the navigation counts them). */
+export function useApprovals() {
+  return useQuery({
+    queryKey: ["approvals"],
+    queryFn: ({ signal }) => api.get("/api/approvals", {}, signal),
+    refetchInterval: 10_000,
+  });
+}
+
+/** Effective-dated changes by status (the navigation counts those waiting). */
+export function useScheduled(status: ScheduledStatus = "scheduled") {
+  return useQuery({
+    queryKey: ["scheduled", status],
+    queryFn: ({ signal }) => api.get("/api/scheduled", { status, limit: 500 }, signal),
+    refetchInterval: 15_000,
   });
 }

@@ -9,20 +9,12 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { toast } from "sonner";
 import { UserCheck } from "lucide-react";
 import { ApiError, api, errorMessage } from "../api/client";
-import { useMe } from "../api/queries";
+import { useApprovals, useMe } from "../api/queries";
 import type { BulkItem } from "../api/types";
 import { confirmLabel, stepCounts } from "../lib/approvals";
 import { can, whyNot } from "../lib/roles";
 import { BulkItems } from "../components/BulkItems";
 import { Dialog, EmptyState, ErrorState, Field, Loading, PageHeader, Spinner } from "../components/ui";
-
-export function useApprovals() {
-  return useQuery({
-    queryKey: ["approvals"],
-    queryFn: ({ signal }) => api.get("/api/approvals", {}, signal),
-    refetchInterval: 10_000,
-  });
-}
 
 export function ApprovalsPage() {
   const me = useMe();

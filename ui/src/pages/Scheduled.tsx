@@ -5,23 +5,14 @@
 
 import { useState } from "react";
 import { Link } from "react-router";
-import { useQuery } from "@tanstack/react-query";
 import { ArrowRight, CalendarClock } from "lucide-react";
-import { api } from "../api/client";
+import { useScheduled } from "../api/queries";
 import type { ScheduledStatus } from "../api/types";
 import { STATUS_LABEL, fieldChanges, outcome, relativeDay } from "../lib/scheduled";
 import { formatTime } from "../lib/format";
 import { EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Value } from "../components/ui";
 
 const STATUSES: ScheduledStatus[] = ["scheduled", "released", "superseded", "all"];
-
-export function useScheduled(status: ScheduledStatus = "scheduled") {
-  return useQuery({
-    queryKey: ["scheduled", status],
-    queryFn: ({ signal }) => api.get("/api/scheduled", { status, limit: 500 }, signal),
-    refetchInterval: 15_000,
-  });
-}
 
 export function ScheduledPage() {
   const [status, setStatus] = useState<ScheduledStatus>("scheduled");
