@@ -360,6 +360,20 @@ test("mapper: the table view auto-maps a new system at 1,024 px, the admin revie
     assert.ok(same >= 14, `auto-map finds most of payroll's hand-written connections (${same})`);
     const rule = mapping.rules.find((r) => r.canonical?.[0] === "pay_rate");
     assert.deepEqual(rule.transform, { kind: "money_minor", exponent: 2 }, "cents are saved as minor units");
+
+    // Ownership at the same width: scrolled sideways, the field column stays in view.
+    await go("/ownership");
+    const matrix = page.getByRole("table", { name: "Ownership of employee fields" });
+    await matrix.waitFor();
+    const scrolled = await matrix.evaluate((t) => {
+      t.parentElement.scrollLeft = t.parentElement.scrollWidth;
+      return t.parentElement.scrollLeft;
+    });
+    assert.ok(scrolled > 0, `the matrix is wider than the page at 1,024 px and scrolls (${scrolled} px)`);
+    const cell = await matrix.locator("td.fieldname", { hasText: "pay_rate" }).first().boundingBox();
+    const left = await matrix.evaluate((t) => t.parentElement.getBoundingClientRect().left);
+    assert.ok(cell.x >= left - 1, `the field column stays in view (cell at ${cell.x}, matrix at ${left})`);
+    await page.screenshot({ path: join(SHOTS, "ownership-1024.png") });
   } finally {
     await page.setViewportSize({ width: 1280, height: 800 });
     const removed = await api("/api/systems/payroll_copy?confirm=true", { method: "DELETE" });

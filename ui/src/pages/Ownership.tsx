@@ -113,7 +113,7 @@ export function OwnershipPage() {
           <table className="matrix" aria-label={`Ownership of ${object} fields`}>
             <thead>
               <tr>
-                <th scope="col">Field</th>
+                <th scope="col" className="sticky-col">Field</th>
                 {systems.map((s) => (
                   <th scope="col" key={s.id}>
                     {s.name}
@@ -132,7 +132,7 @@ export function OwnershipPage() {
                 const warnings = policyWarnings(p, systemIds);
                 return (
                   <tr key={f.name} className={dirty ? "dirty" : undefined}>
-                    <td className="fieldname">
+                    <td className="fieldname sticky-col">
                       {f.name} <span className="faint" style={{ fontWeight: 400 }}>{f.type}</span>
                       {isOpen(p) ? <div><Pill title="No owner and no writers: every system may write">open</Pill></div> : null}
                       {warnings.map((w) => (
