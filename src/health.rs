@@ -51,18 +51,23 @@ pub struct ReadHealth {
     pub last_error: Option<String>,
     /// Reads failed since the last one that succeeded.
     pub failures_in_a_row: u32,
+    /// Reads that succeeded and failed since the process started.
+    pub succeeded_total: u64,
+    pub failed_total: u64,
 }
 
 impl ReadHealth {
     pub fn succeeded(&mut self, at: DateTime<Utc>) {
         self.last_ok_at = Some(at);
         self.failures_in_a_row = 0;
+        self.succeeded_total += 1;
     }
 
     pub fn failed(&mut self, at: DateTime<Utc>, error: &str) {
         self.last_failed_at = Some(at);
         self.last_error = Some(shorten(error));
         self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
+        self.failed_total += 1;
     }
 }
 

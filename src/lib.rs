@@ -38,6 +38,7 @@ pub mod selfcheck;
 pub mod server;
 pub mod store;
 pub mod summary;
+pub mod telemetry;
 pub mod transform;
 pub mod ui_assets;
 pub mod whatif;

@@ -414,6 +414,18 @@ pub async fn bump(conn: &mut SqliteConnection, name: &str, by: i64) -> Result<()
     Ok(())
 }
 
+/// Adds to a named counter and to its count for one system (`name@system`), which the
+/// Prometheus endpoint exposes with a `system` label.
+pub async fn bump_for(
+    conn: &mut SqliteConnection,
+    name: &str,
+    system: &str,
+    by: i64,
+) -> Result<()> {
+    bump(conn, name, by).await?;
+    bump(conn, &format!("{name}@{system}"), by).await
+}
+
 pub async fn counter(pool: &SqlitePool, name: &str) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT value FROM counters WHERE name = ?")

@@ -466,6 +466,7 @@ async fn every_route_checks_every_role() {
         (Role::Viewer, api.token("vic", "viewer").await),
         (Role::Support, api.token("pat", "support").await),
         (Role::Steward, api.token("sam", "steward").await),
+        (Role::Scrape, api.token("prometheus", "scrape").await),
         (Role::Admin, api.admin.clone()),
     ];
     let mut checked = 0;
@@ -1606,4 +1607,128 @@ async fn the_mapper_reads_the_newest_golden_values_of_an_object() {
         let (status, body) = api.call(Method::GET, path, Some(&api.admin), None).await;
         assert_error(status, &body, expected, rule);
     }
+}
+
+/// The value of `name` with the given labels in a scrape, if present.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
+            }
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        })
+}
+
+async fn scrape(api: &Api, token: &str) -> prometheus_parse::Scrape {
+    let (status, body) = api.call(Method::GET, "/metrics", Some(token), None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a scrape token reads /metrics: {body}"
+    );
+    let text = body
+        .as_str()
+        .expect("the exposition is text, not JSON")
+        .to_owned();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("/metrics parses as the Prometheus text format")
+}
+
+#[tokio::test]
+async fn prometheus_metrics_parse_and_move_with_a_sync() {
+    let h = Harness::start(|_| {}).await;
+    let api = Api::start(&h).await;
+    let scraper = api.token("prometheus", "scrape").await;
+    let before = scrape(&api, &scraper).await;
+    let received = |s: &prometheus_parse::Scrape| {
+        sample(s, "concord_events_received_total", &[("system", "hris")]).unwrap_or(0.0)
+    };
+    let sent = |s: &prometheus_parse::Scrape| {
+        sample(s, "concord_writes_sent_total", &[("system", "payroll")]).unwrap_or(0.0)
+    };
+    let lag_count = |s: &prometheus_parse::Scrape| {
+        sample(
+            s,
+            "concord_propagation_lag_seconds_count",
+            &[("system", "payroll")],
+        )
+        .unwrap_or(0.0)
+    };
+    h.hris.edit("H1", ada());
+    h.settle().await;
+    let after = scrape(&api, &scraper).await;
+    assert!(
+        received(&after) > received(&before),
+        "the HRIS's events are counted under its label: {} then {}",
+        received(&before),
+        received(&after)
+    );
+    assert!(
+        sent(&after) > sent(&before),
+        "the writes payroll accepted are counted under its label: {} then {}",
+        sent(&before),
+        sent(&after)
+    );
+    assert!(
+        lag_count(&after) > lag_count(&before),
+        "each accepted write is observed in the lag histogram"
+    );
+    assert_eq!(
+        sample(&after, "concord_outbox_pending", &[("system", "payroll")]),
+        Some(0.0),
+        "once settled nothing is queued for payroll"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "concord_system_state",
+            &[("system", "payroll"), ("state", "healthy")]
+        ),
+        Some(1.0),
+        "payroll's state is a labelled gauge"
+    );
+    for name in [
+        "concord_inbox_pending",
+        "concord_dead_letters",
+        "concord_write_retries_total",
+        "concord_reads_total",
+        "concord_breaker_open",
+    ] {
+        assert!(
+            after.samples.iter().any(|s| s.metric == name),
+            "{name} is exposed"
+        );
+    }
+    assert!(
+        after
+            .samples
+            .iter()
+            .all(|s| s.metric.starts_with("concord_")),
+        "every name has the concord_ prefix"
+    );
+
+    // The scrape token reads nothing else; no token reads nothing at all.
+    let (status, body) = api
+        .call(Method::GET, "/api/metrics", Some(&scraper), None)
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "a scrape token may not read the console API",
+    );
+    let (status, body) = api.call(Method::GET, "/metrics", None, None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "/metrics needs a token",
+    );
 }

@@ -25,10 +25,18 @@ pub enum Role {
     Support,
     /// Reads only, sensitive values masked.
     Viewer,
+    /// The Prometheus endpoint (`/metrics`) and nothing else: for a scraper's token.
+    Scrape,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Self::Admin, Self::Steward, Self::Support, Self::Viewer];
+    pub const ALL: [Role; 5] = [
+        Self::Admin,
+        Self::Steward,
+        Self::Support,
+        Self::Viewer,
+        Self::Scrape,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +44,7 @@ impl Role {
             Self::Steward => "steward",
             Self::Support => "support",
             Self::Viewer => "viewer",
+            Self::Scrape => "scrape",
         }
     }
 
@@ -95,7 +104,8 @@ impl Principal {
 pub enum Access {
     /// No token needed (the OpenAPI document, unknown routes).
     Public,
-    /// Any signed-in role: reads, with sensitive values masked where the role may not see them.
+    /// Any signed-in role but `scrape`: reads, with sensitive values masked where the role may
+    /// not see them.
     Read,
     /// Admins and these roles; `what` finishes the refusal "a viewer may not …".
     Roles(&'static [Role], &'static str),
@@ -107,7 +117,8 @@ impl Access {
         Role::ALL
             .into_iter()
             .filter(|r| match self {
-                Self::Public | Self::Read => true,
+                Self::Public => true,
+                Self::Read => *r != Role::Scrape,
                 Self::Roles(roles, _) => *r == Role::Admin || roles.contains(r),
             })
             .collect()

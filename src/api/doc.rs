@@ -162,7 +162,7 @@ impl utoipa::Modify for AccessAddon {
         exceptions::resolve_match, exceptions::decide_delete, dead_letters::list_dead_letters,
         dead_letters::get_dead_letter, dead_letters::preview_replay, dead_letters::replay,
         dead_letters::replay_matching, dead_letters::replay_selected, dead_letters::discard, dead_letters::dead_letter_causes, dead_letters::discard_selected,
-        records::audit, records::audit_chain, plan::plan, plan::plan_csv, plan::enable, breaker::breaker_state, breaker::confirm_held_writes, breaker::discard_held_writes, config_history::history, config_history::version, config_history::restore, records::find_record, records::record, records::golden_sample, metrics::metrics,
+        records::audit, records::audit_chain, plan::plan, plan::plan_csv, plan::enable, breaker::breaker_state, breaker::confirm_held_writes, breaker::discard_held_writes, config_history::history, config_history::version, config_history::restore, records::find_record, records::record, records::golden_sample, metrics::metrics, prometheus::prometheus_metrics,
         metrics::metrics_history, put_engine, admin::list_tokens, admin::revoke_token,
         admin::delete_system, repair::replan, repair::repush, repair::start_reconcile,
         repair::list_reconciliations, repair::get_reconciliation, repair::confirm, repair::dismiss,

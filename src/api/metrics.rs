@@ -283,7 +283,11 @@ impl Engine {
             .fetch_all(self.pool())
             .await?
         {
-            counters.insert(r.get(0), r.get(1));
+            let name: String = r.get(0);
+            // Per-system counts (`name@system`) are for the Prometheus endpoint's labels.
+            if !name.contains('@') {
+                counters.insert(name, r.get(1));
+            }
         }
         let scalar = |sql: &'static str| async move {
             sqlx::query_scalar::<_, i64>(sql)

@@ -18,6 +18,7 @@ mod mask;
 mod metrics;
 mod plan;
 mod policies;
+mod prometheus;
 mod records;
 mod repair;
 mod scheduled;
@@ -545,6 +546,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/records", Access::Read),
     ("GET", "/api/records/{id}", Access::Read),
     ("GET", "/api/metrics", Access::Read),
+    ("GET", "/metrics", Access::Roles(&[Role::Steward, Role::Support, Role::Viewer, Role::Scrape], "read metrics")),
     ("GET", "/api/metrics/history", Access::Read),
     ("PUT", "/api/engine", Access::Roles(ADMIN_ONLY, "pause or resume sync")),
     ("POST", "/api/dead-letters/{id}/replan", Access::Roles(&[Role::Support], "plan dead letters again")),
@@ -605,6 +607,14 @@ async fn authorize(
     {
         return e.into_response();
     }
+    if access == Access::Read && who.role == Role::Scrape {
+        return ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a scrape token may only read /metrics".into(),
+        )
+        .into_response();
+    }
     req.extensions_mut().insert(who);
     next.run(req).await
 }
@@ -613,6 +623,7 @@ async fn authorize(
 pub fn router(console: Console) -> Router {
     Router::new()
         .route("/api/openapi.json", get(doc::openapi_json))
+        .route("/metrics", get(prometheus::prometheus_metrics))
         .route("/api/me", get(me))
         .route("/api/tokens", post(issue_token))
         .route("/api/workspace", get(get_workspace))

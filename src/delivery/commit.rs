@@ -430,7 +430,7 @@ impl Round<'_> {
             .await?;
             self.attempt_failed(tx, row.id, attempts, answered, &message, Some(next))
                 .await?;
-            return store::bump(tx, "retries", 1).await;
+            return store::bump_for(tx, "retries", self.system, 1).await;
         }
         self.attempt_failed(tx, row.id, attempts, answered, &message, None)
             .await?;
@@ -566,7 +566,7 @@ impl Round<'_> {
             self.now,
         )
         .await?;
-        store::bump(tx, "dead_letters", 1).await
+        store::bump_for(tx, "dead_letters", system, 1).await
     }
 
     /// A write being replayed has settled one way or another: its dead letter is replayed.
@@ -642,7 +642,19 @@ impl Round<'_> {
             );
             q.push_bind(self.now_s.clone()).push(" WHERE id IN ");
             store::push_id_list(&mut q, chunk)?;
-            q.build().execute(&mut *tx).await?;
+            q.push(" RETURNING COALESCE(origin_at, created_at)");
+            let origins: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+            // Observed before the commit: a commit that fails sends the write again, and its
+            // lag is observed again then (rare, and the later figure is the true one).
+            let lag = self
+                .engine
+                .inner
+                .telemetry
+                .propagation_lag
+                .with_label_values(&[system]);
+            for origin in origins.iter().filter_map(|o| store::parse_ts(o)) {
+                lag.observe(((self.now - origin).num_milliseconds().max(0)) as f64 / 1000.0);
+            }
             let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
                 "UPDATE dead_letters SET status = 'replayed', updated_at = ",
             );
@@ -708,7 +720,7 @@ impl Round<'_> {
         .bind(system)
         .execute(&mut *tx)
         .await?;
-        store::bump(tx, "events_out", self.sent).await?;
+        store::bump_for(tx, "events_out", system, self.sent).await?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! while a write transaction is open are stored together in the next one (group commit), so
 //! many webhooks at once cost one transaction, not one each.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use super::*;
 
@@ -178,18 +178,17 @@ impl Engine {
                 .await?;
         }
         let outcomes = stored_outcomes(tx, events).await?;
-        let duplicates = outcomes
-            .iter()
-            .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
-            .count();
-        let duplicates = i64::try_from(duplicates).unwrap_or(i64::MAX);
-        store::bump(
-            tx,
-            "events_in",
-            i64::try_from(events.len()).unwrap_or(i64::MAX),
-        )
-        .await?;
-        store::bump(tx, "duplicates", duplicates).await?;
+        // Per system, for the Prometheus endpoint's labels.
+        let mut per_system: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for (e, outcome) in events.iter().zip(&outcomes) {
+            let counts = per_system.entry(e.system.as_str()).or_default();
+            counts.0 += 1;
+            counts.1 += i64::from(matches!(outcome, IngestOutcome::Duplicate(_)));
+        }
+        for (system, (received, duplicates)) in per_system {
+            store::bump_for(tx, "events_in", system, received).await?;
+            store::bump_for(tx, "duplicates", system, duplicates).await?;
+        }
         Ok(outcomes)
     }
 }

@@ -149,6 +149,8 @@ pub(crate) struct Inner {
     pub reads: std::sync::Mutex<HashMap<String, crate::health::ReadHealth>>,
     /// Each system's loops, once started.
     pub system_loops: std::sync::Mutex<Option<loops::SystemLoops>>,
+    /// What is measured in process for Prometheus (propagation lag).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl Engine {
@@ -178,6 +180,7 @@ impl Engine {
                 paused: std::sync::atomic::AtomicBool::new(false),
                 reconciling: std::sync::Mutex::new(std::collections::HashSet::new()),
                 reads: std::sync::Mutex::new(HashMap::new()),
+                telemetry: crate::telemetry::Telemetry::default(),
                 system_loops: std::sync::Mutex::new(None),
             }),
         };
@@ -196,6 +199,11 @@ impl Engine {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
+    }
+
+    /// What is measured in process for Prometheus.
+    pub fn telemetry(&self) -> &crate::telemetry::Telemetry {
+        &self.inner.telemetry
     }
 
     pub fn workspace(&self) -> Arc<Workspace> {

@@ -45,6 +45,7 @@ export const ROLE_LABEL: Record<Role, string> = {
   steward: "Data steward",
   support: "Support",
   viewer: "Viewer",
+  scrape: "Metrics scraper (/metrics only)",
 };
 
 /** Why an action is unavailable, for tooltips on disabled controls. */

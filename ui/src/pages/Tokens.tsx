@@ -15,7 +15,7 @@ import { nameProblem, normalizeName, revokeBlocked, sharedNames } from "../lib/t
 import { formatTime } from "../lib/format";
 import { Dialog, EmptyState, ErrorState, Field, Loading, PageHeader, Pill, Spinner } from "../components/ui";
 
-const ROLES: Role[] = ["admin", "steward", "support", "viewer"];
+const ROLES: Role[] = ["admin", "steward", "support", "viewer", "scrape"];
 
 export function TokensPage() {
   const me = useMe();
