@@ -29,7 +29,8 @@ async function launch() {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     viewport: { width: 1280, height: 800 },
     colorScheme: "light",
-    timeout: 30_000,
+    // Launching takes longer on a loaded machine (builds beside the run): allow for it.
+    timeout: 90_000,
   });
 }
 
