@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use concord::{Engine, EngineOptions};
-use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
 static ALLOCATOR: concord::Allocator = concord::Allocator;
@@ -29,19 +28,29 @@ enum Command {
         #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
         db: PathBuf,
     },
-    /// Run the sync engine on a workspace: webhooks in, writes out, until Ctrl-C.
+    /// Run the sync engine on a workspace until Ctrl-C: webhooks in, writes out, and the same
+    /// console API as `serve` (tokens, roles, /metrics), so a headless deployment can be
+    /// watched and operated; the UI too with --ui.
     Run {
         #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
         db: PathBuf,
-        /// A workspace config (JSON) to apply before starting; without it, the stored one runs.
+        /// A workspace config (JSON, or TOML when it ends in .toml) to apply before starting;
+        /// without it, the stored one runs.
         #[arg(long)]
         workspace: Option<PathBuf>,
-        /// Port of the webhook server on 127.0.0.1 (0 picks one).
+        /// Port on 127.0.0.1 for webhooks and the console API (0 picks one).
         #[arg(long, default_value_t = 0)]
         port: u16,
         /// Write the chosen port to this file once listening (for scripts and tests).
         #[arg(long)]
         port_file: Option<PathBuf>,
+        /// Also serve the built UI from this directory (e.g. ui/dist).
+        #[arg(long)]
+        ui: Option<PathBuf>,
+        /// Write this launch's admin token to this file (created private, 0600) instead of
+        /// printing it.
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
         #[command(flatten)]
         history: HistoryArgs,
     },
@@ -316,6 +325,23 @@ async fn dead_letter_command(engine: &Engine, action: DeadLetterAction) -> anyho
     Ok(())
 }
 
+/// Writes `text` to a new file only its owner may read (0600 where the platform has modes).
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // A file that was already there keeps its mode on open: make it private too.
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
 /// Reads a workspace config: TOML when the file ends in `.toml`, JSON otherwise.
 fn read_workspace(path: &std::path::Path) -> anyhow::Result<concord::model::WorkspaceConfig> {
     let text =
@@ -365,25 +391,37 @@ async fn main() -> anyhow::Result<()> {
             workspace,
             port,
             port_file,
+            ui,
+            admin_token_file,
             history,
         } => {
             let engine = Engine::open(&db, history.engine_options()).await?;
             if let Some(path) = workspace {
                 engine.apply_workspace(&read_workspace(&path)?).await?;
             }
-            let cancel = CancellationToken::new();
-            let (addr, server) =
-                concord::server::spawn_loopback(engine.clone(), port, cancel.clone()).await?;
+            let secrets = std::sync::Arc::new(concord::secrets::Keychain::default());
+            let console = concord::server::launch_console(engine, port, ui.as_deref(), secrets)
+                .await
+                .with_context(|| {
+                    format!("port {port} on 127.0.0.1 is taken; pick another with --port")
+                })?;
+            let addr = console.addr;
             if let Some(f) = port_file {
                 std::fs::write(&f, addr.port().to_string())?;
             }
-            println!("concord: engine running; webhooks at http://{addr}/hooks/{{system}}");
-            let running = engine.start(cancel.clone());
+            match admin_token_file {
+                Some(f) => {
+                    write_private(&f, &console.admin_token)?;
+                    println!("concord: admin token written to {}", f.display());
+                }
+                None => println!("concord: console at {}", console.url()),
+            }
+            println!(
+                "concord: engine running; API at http://{addr}/api, metrics at /metrics, webhooks at /hooks/{{system}}"
+            );
             tokio::signal::ctrl_c().await?;
             println!("concord: stopping");
-            cancel.cancel();
-            running.shutdown(Duration::from_secs(10)).await;
-            let _ = server.await;
+            console.shutdown(Duration::from_secs(10)).await;
         }
         Command::Demo {
             seed,

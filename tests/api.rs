@@ -462,6 +462,78 @@ fn concrete(pattern: &str) -> String {
 async fn every_route_checks_every_role() {
     let h = Harness::start(|_| {}).await;
     let api = Api::start(&h).await;
+    check_every_route(&api).await;
+}
+
+/// A `concord run` child process, killed on drop.
+struct Headless(std::process::Child);
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn concord_run_serves_the_console_api_with_the_same_roles() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Harness::start(|_| {}).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let workspace = dir.path().join("workspace.json");
+    std::fs::write(
+        &workspace,
+        serde_json::to_string(&h.engine.workspace().config).expect("workspace json"),
+    )
+    .expect("workspace file");
+    let (port_file, token_file) = (dir.path().join("port"), dir.path().join("admin-token"));
+    let _child = Headless(
+        std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+            .arg("run")
+            .arg("--db")
+            .arg(dir.path().join("state.db"))
+            .arg("--workspace")
+            .arg(&workspace)
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--admin-token-file")
+            .arg(&token_file)
+            .env("RUST_LOG", "concord=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("concord run starts"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let port = loop {
+        if let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            && token_file.exists()
+        {
+            break port;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "concord run listens within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mode = std::fs::metadata(&token_file)
+        .expect("token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the admin token file is private");
+    let api = Api {
+        base: format!("http://127.0.0.1:{port}"),
+        admin: std::fs::read_to_string(&token_file).expect("token"),
+        client: Client::new(),
+    };
+    check_every_route(&api).await;
+}
+
+/// Every route of the table, called without a token and with a token of each role.
+async fn check_every_route(api: &Api) {
     let tokens = [
         (Role::Viewer, api.token("vic", "viewer").await),
         (Role::Support, api.token("pat", "support").await),
