@@ -62,7 +62,7 @@ impl ConfigKind {
 /// One changed value between two versions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConfigChange {
-    /// Where, e.g. `rules[3].transform.format` (empty: the whole config).
+    /// Where, e.g. `rules[hire_date].transform.format` (empty: the whole config).
     pub path: String,
     /// Absent (null) when the value was added.
     pub before: Value,
@@ -93,11 +93,47 @@ pub struct ConfigVersion {
 }
 
 /// Every value that differs between `before` and `after`, by path, in document order. Objects
-/// are compared key by key and arrays item by item; anything else is compared whole.
+/// are compared key by key. Lists of named things are matched by name, not position (systems
+/// by `id`, mappings by system and object, fields by `name` or `field`, rules by the canonical
+/// fields they yield), so `rules[hire_date].transform.format` names the rule, and reordering is
+/// no change; other lists are compared item by item. Anything else is compared whole.
 pub fn diff(before: &Value, after: &Value) -> Vec<ConfigChange> {
     let mut out = Vec::new();
     walk("", before, after, &mut out);
     out
+}
+
+/// The name an element of a list is known by, if it has one.
+fn key_of(v: &Value) -> Option<String> {
+    let o = v.as_object()?;
+    if let (Some(Value::String(s)), Some(Value::String(obj))) = (o.get("system"), o.get("object")) {
+        return Some(format!("{s}/{obj}"));
+    }
+    for k in ["id", "name", "field", "object"] {
+        if let Some(Value::String(s)) = o.get(k) {
+            return Some(s.clone());
+        }
+    }
+    let canonical: Vec<&str> = o
+        .get("canonical")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    (!canonical.is_empty()).then(|| canonical.join("+"))
+}
+
+/// A list's items by name, when every item has a name of its own.
+fn named(items: &[Value]) -> Option<Vec<(String, &Value)>> {
+    let named: Vec<(String, &Value)> = items
+        .iter()
+        .map(|v| key_of(v).map(|k| (k, v)))
+        .collect::<Option<_>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    named
+        .iter()
+        .all(|(k, _)| seen.insert(k.as_str()))
+        .then_some(named)
 }
 
 fn walk(path: &str, before: &Value, after: &Value, out: &mut Vec<ConfigChange>) {
@@ -117,16 +153,34 @@ fn walk(path: &str, before: &Value, after: &Value, out: &mut Vec<ConfigChange>) 
                 walk(&child(key), &Value::Null, av, out);
             }
         }
-        (Value::Array(b), Value::Array(a)) => {
-            for i in 0..b.len().max(a.len()) {
-                walk(
-                    &format!("{path}[{i}]"),
-                    b.get(i).unwrap_or(&Value::Null),
-                    a.get(i).unwrap_or(&Value::Null),
-                    out,
-                );
+        (Value::Array(b), Value::Array(a)) => match (named(b), named(a)) {
+            (Some(nb), Some(na)) => {
+                let find = |list: &[(String, &Value)], k: &str| {
+                    list.iter().find(|(n, _)| n == k).map(|(_, v)| (*v).clone())
+                };
+                for (k, bv) in &nb {
+                    walk(
+                        &format!("{path}[{k}]"),
+                        bv,
+                        &find(&na, k).unwrap_or(Value::Null),
+                        out,
+                    );
+                }
+                for (k, av) in na.iter().filter(|(k, _)| !nb.iter().any(|(n, _)| n == k)) {
+                    walk(&format!("{path}[{k}]"), &Value::Null, av, out);
+                }
             }
-        }
+            _ => {
+                for i in 0..b.len().max(a.len()) {
+                    walk(
+                        &format!("{path}[{i}]"),
+                        b.get(i).unwrap_or(&Value::Null),
+                        a.get(i).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+        },
         (b, a) if b != a => out.push(ConfigChange {
             path: path.to_owned(),
             before: b.clone(),
@@ -322,12 +376,12 @@ mod tests {
             diff(&before, &after),
             vec![
                 ConfigChange {
-                    path: "rules[0].transform.format".into(),
+                    path: "rules[hire_date].transform.format".into(),
                     before: json!("%m/%d/%Y"),
                     after: json!("%Y-%m-%d")
                 },
                 ConfigChange {
-                    path: "rules[1]".into(),
+                    path: "rules[title]".into(),
                     before: json!({ "canonical": ["title"] }),
                     after: Value::Null
                 },

@@ -43,6 +43,7 @@ pub mod transform;
 pub mod ui_assets;
 pub mod whatif;
 pub mod workspace;
+pub mod workspace_diff;
 
 pub use error::{EngineError, Result};
 /// The memory allocator Concord's programs declare as their `#[global_allocator]`. Applying an

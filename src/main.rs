@@ -108,6 +108,15 @@ enum Command {
         #[command(flatten)]
         history: HistoryArgs,
     },
+    /// The stored workspace as a reviewed text file: export it, see what a file would
+    /// change, and apply one (shown first and asked, or --yes). Apply to a stopped engine: a
+    /// running one reads its workspace when it starts.
+    Workspace {
+        #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
+        db: PathBuf,
+        #[command(subcommand)]
+        action: WorkspaceAction,
+    },
     /// Check the audit's hash chain.
     Audit {
         #[command(subcommand)]
@@ -221,6 +230,29 @@ enum AuditAction {
 }
 
 #[derive(Subcommand)]
+enum WorkspaceAction {
+    /// Print the stored workspace as TOML (JSON with --json).
+    Export {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what applying FILE (TOML, or JSON) would change, key by key.
+    Diff {
+        file: PathBuf,
+        /// Exit with status 1 when FILE would change something.
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Show what FILE would change, ask, then store it as the workspace (audited).
+    Apply {
+        file: PathBuf,
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum DeadLetterAction {
     /// The dead letters still dead.
     List,
@@ -320,6 +352,69 @@ async fn dead_letter_command(engine: &Engine, action: DeadLetterAction) -> anyho
                     .map(|o| format!(" as write {o}; `concord run` sends it"))
                     .unwrap_or_default()
             );
+        }
+    }
+    Ok(())
+}
+
+/// `concord workspace export|diff|apply`.
+async fn workspace_command(engine: &Engine, action: WorkspaceAction) -> anyhow::Result<()> {
+    use concord::workspace_diff::{diff, to_toml};
+    let stored = engine.workspace().config.clone();
+    match action {
+        WorkspaceAction::Export { json } => {
+            let text = if json {
+                serde_json::to_string_pretty(&stored)?
+            } else {
+                to_toml(&stored)
+                    .map_err(|e| anyhow::anyhow!("the workspace has no TOML form: {e}"))?
+            };
+            println!("{text}");
+        }
+        WorkspaceAction::Diff { file, exit_code } => {
+            let changes = diff(&stored, &read_workspace(&file)?);
+            for c in &changes {
+                println!("{c}");
+            }
+            if changes.is_empty() {
+                println!("no changes");
+            } else if exit_code {
+                std::process::exit(1);
+            }
+        }
+        WorkspaceAction::Apply { file, yes } => {
+            let next = read_workspace(&file)?;
+            let changes = diff(&stored, &next);
+            if changes.is_empty() {
+                println!("no changes");
+                return Ok(());
+            }
+            for c in &changes {
+                println!("{c}");
+            }
+            if !yes {
+                use std::io::{BufRead, Write};
+                print!("Apply these {} changes? [y/N] ", changes.len());
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    println!("nothing applied");
+                    return Ok(());
+                }
+            }
+            let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            let entry = concord::audit::AuditEntry::engine(
+                "config:workspace_applied",
+                concord::audit::Direction::Internal,
+            )
+            .by(concord::audit::Actor::person(&who, "admin"))
+            .detail(serde_json::json!({
+                "file": file.display().to_string(),
+                "changes": changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }));
+            engine.apply_workspace_audited(&next, &[entry]).await?;
+            println!("applied {} changes", changes.len());
         }
     }
     Ok(())
@@ -540,6 +635,10 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             println!("  chain intact");
+        }
+        Command::Workspace { db, action } => {
+            let engine = Engine::open(&db, Default::default()).await?;
+            workspace_command(&engine, action).await?;
         }
         Command::Openapi => {
             use utoipa::OpenApi;

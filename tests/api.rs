@@ -1510,8 +1510,8 @@ async fn a_mapping_change_is_versioned_diffed_and_undone_and_the_sync_follows_th
             .iter()
             .any(|c| c["path"]
                 .as_str()
-                .is_some_and(|p| p.starts_with(&format!("rules[{title}]")))),
-        "the diff names the rule that changed: {v}"
+                .is_some_and(|p| p.starts_with("rules[job_title]"))),
+        "the diff names the rule that changed by the field it yields: {v}"
     );
     let id = v["id"].as_i64().expect("an id");
 
