@@ -10,9 +10,9 @@ bash scripts/setup.sh --desktop
 
 echo "== format"
 cargo fmt --all -- --check
-echo "== generated API types are current"
+echo "== generated API types and workspace schema are current"
 bash scripts/gen-types.sh
-git diff --exit-code -- ui/src/api
+git diff --exit-code -- ui/src/api docs/workspace.schema.json docs/configuration.md
 echo "== ui"
 (cd ui && npm run typecheck && npm test && npm run build)
 echo "== lints"

@@ -44,6 +44,7 @@ pub mod ui_assets;
 pub mod whatif;
 pub mod workspace;
 pub mod workspace_diff;
+pub mod workspace_schema;
 
 pub use error::{EngineError, Result};
 /// The memory allocator Concord's programs declare as their `#[global_allocator]`. Applying an

@@ -243,6 +243,10 @@ enum WorkspaceAction {
         #[arg(long)]
         exit_code: bool,
     },
+    /// Print the JSON Schema of workspace files (docs/workspace.schema.json).
+    Schema,
+    /// Print the configuration reference generated from that schema (docs/configuration.md).
+    Reference,
     /// Show what FILE would change, ask, then store it as the workspace (audited).
     Apply {
         file: PathBuf,
@@ -381,6 +385,9 @@ async fn workspace_command(engine: &Engine, action: WorkspaceAction) -> anyhow::
             } else if exit_code {
                 std::process::exit(1);
             }
+        }
+        WorkspaceAction::Schema | WorkspaceAction::Reference => {
+            unreachable!("printed without opening the state file")
         }
         WorkspaceAction::Apply { file, yes } => {
             let next = read_workspace(&file)?;
@@ -635,6 +642,19 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             println!("  chain intact");
+        }
+        Command::Workspace {
+            action: action @ (WorkspaceAction::Schema | WorkspaceAction::Reference),
+            ..
+        } => {
+            use utoipa::OpenApi;
+            let openapi = serde_json::to_value(concord::api::ApiDoc::openapi())?;
+            let schema = concord::workspace_schema::workspace_schema(&openapi);
+            if matches!(action, WorkspaceAction::Schema) {
+                println!("{}", serde_json::to_string_pretty(&schema)?);
+            } else {
+                print!("{}", concord::workspace_schema::reference_markdown(&schema));
+            }
         }
         Command::Workspace { db, action } => {
             let engine = Engine::open(&db, Default::default()).await?;

@@ -23,11 +23,17 @@ pub type SourceVersion = i64;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemConfig {
+    /// A short id (letters, digits, `_`, `-`): how mappings, policies, the audit and
+    /// `/hooks/{system}` name the system. Kept once records are linked.
     pub id: String,
+    /// The name people see in the console.
     pub name: String,
-    /// Connector kind: `rest`, `memory` (in-process, for tests), ...
+    /// Connector kind: `rest`, `scim`, `sql`, or `external` (a system that sends its changes
+    /// in Concord's own event format, with `webhook_secret`, and is never called).
     pub connector: String,
-    /// Connector-specific settings. Never a secret: secrets are looked up by name in the keychain.
+    /// The connector's settings: a `RestConfig` for `rest`, a `ScimConfig` for `scim`, an
+    /// `SqlConfig` for `sql`. Never a secret: secrets are named here and looked up in the
+    /// keychain.
     #[serde(default)]
     pub config: Value,
     /// Writes per second this system accepts from us.
@@ -410,9 +416,13 @@ pub struct ObjectPolicies {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceConfig {
+    /// The systems kept in agreement, each with its connector's settings.
     pub systems: Vec<SystemConfig>,
+    /// The canonical schema: each object (e.g. `employee`) and its fields.
     pub objects: Vec<ObjectSchema>,
+    /// How each system's records map to each canonical object, field by field.
     pub mappings: Vec<Mapping>,
+    /// Who may write each field of each object, and how conflicts are decided.
     #[serde(default)]
     pub policies: Vec<ObjectPolicies>,
 }

@@ -155,3 +155,76 @@ async fn a_workspace_round_trips_through_toml_and_a_changed_key_shows_in_the_dif
             .expect("audit");
     assert_eq!(applied, 1, "applying is audited once; declining is not");
 }
+
+/// The schema in docs/, as `concord workspace schema` prints it.
+fn schema() -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["workspace", "schema"])
+        .output()
+        .expect("concord runs");
+    serde_json::from_slice(&out.stdout).expect("the schema is JSON")
+}
+
+#[test]
+fn the_schema_in_docs_is_current_and_validates_every_connectors_config() {
+    let generated = schema();
+    let kept: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/workspace.schema.json"
+        ))
+        .expect("docs/workspace.schema.json"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        kept, generated,
+        "docs/workspace.schema.json is what `concord workspace schema` prints (run scripts/gen-types.sh)"
+    );
+    let validator = jsonschema::validator_for(&generated).expect("a valid JSON Schema");
+    let demo = workspace(
+        Urls {
+            hris: "http://127.0.0.1:9",
+            payroll: "http://127.0.0.1:9",
+            directory: "http://127.0.0.1:9/scim/v2",
+        },
+        7,
+    )
+    .expect("the demo workspace");
+    let demo = serde_json::to_value(&demo).expect("json");
+    let errors: Vec<String> = validator
+        .iter_errors(&demo)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the demo workspace (REST, SCIM) validates: {errors:?}"
+    );
+
+    // Mistakes a person makes are caught where they are.
+    let mut wrong = demo.clone();
+    wrong["systems"][1]["config"]["objects"]["employee"]["pagination"]["style"] =
+        serde_json::json!("pages");
+    let errors: Vec<String> = validator
+        .iter_errors(&wrong)
+        .map(|e| e.instance_path.to_string())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|p| p.starts_with("/systems/1/config/objects/employee/pagination")),
+        "a REST system's config is checked against the REST connector's schema: {errors:?}"
+    );
+    let mut wrong = demo.clone();
+    wrong["mappings"][0]["rules"][0]["transform"] =
+        serde_json::json!({ "kind": "money_minor", "exponent": "two" });
+    assert!(
+        !validator.is_valid(&wrong),
+        "a transform's settings are checked"
+    );
+    let mut wrong = demo;
+    wrong["policies"][0]["fields"][0]["conflict"] = serde_json::json!("prefer:hr");
+    assert!(
+        !validator.is_valid(&wrong),
+        "`prefer:hr` is refused: a preferred system is written {{\"prefer\": \"hr\"}}"
+    );
+}

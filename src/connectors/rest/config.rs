@@ -8,17 +8,23 @@ use super::*;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestConfig {
+    /// The API's base URL, e.g. `https://api.example.com/v1`; object paths are below it.
     pub base_url: String,
+    /// How requests authenticate (none by default); secrets by keychain name.
     #[serde(default)]
     pub auth: Auth,
+    /// How long one request may take, in milliseconds (default 10,000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The `User-Agent` header sent (default `concord/` and the version).
     #[serde(default)]
     pub user_agent: Option<String>,
     /// Object name -> where and how its records are read and written.
     pub objects: BTreeMap<String, ObjectEndpoints>,
+    /// Signed webhooks the system sends to `/hooks/{system}`, and how to read them.
     #[serde(default)]
     pub webhooks: Option<WebhookConfig>,
+    /// How often the system is polled for changes.
     #[serde(default)]
     pub poll: Option<PollConfig>,
     /// Full listings compared with what the engine knows (missed changes, deletes). Polled

@@ -1362,7 +1362,7 @@ export interface components {
         };
         /** @description One changed value between two versions. */
         ConfigChange: {
-            /** @description Where, e.g. `rules[3].transform.format` (empty: the whole config). */
+            /** @description Where, e.g. `rules[hire_date].transform.format` (empty: the whole config). */
             path: string;
             /** @description Absent (null) when the value was added. */
             before: unknown;
@@ -2244,10 +2244,16 @@ export interface components {
         };
         /** @description A system reached over HTTP, described as data. */
         RestConfig: {
+            /** @description The API's base URL, e.g. `https://api.example.com/v1`; object paths are below it. */
             base_url: string;
+            /** @description How requests authenticate (none by default); secrets by keychain name. */
             auth?: components["schemas"]["Auth"];
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description How long one request may take, in milliseconds (default 10,000).
+             */
             timeout_ms?: number;
+            /** @description The `User-Agent` header sent (default `concord/` and the version). */
             user_agent?: string | null;
             /** @description Object name -> where and how its records are read and written. */
             objects: {
@@ -2455,11 +2461,23 @@ export interface components {
         };
         /** @description One connected application instance. */
         SystemConfig: {
+            /**
+             * @description A short id (letters, digits, `_`, `-`): how mappings, policies, the audit and
+             *     `/hooks/{system}` name the system. Kept once records are linked.
+             */
             id: string;
+            /** @description The name people see in the console. */
             name: string;
-            /** @description Connector kind: `rest`, `memory` (in-process, for tests), ... */
+            /**
+             * @description Connector kind: `rest`, `scim`, `sql`, or `external` (a system that sends its changes
+             *     in Concord's own event format, with `webhook_secret`, and is never called).
+             */
             connector: string;
-            /** @description Connector-specific settings. Never a secret: secrets are looked up by name in the keychain. */
+            /**
+             * @description The connector's settings: a `RestConfig` for `rest`, a `ScimConfig` for `scim`, an
+             *     `SqlConfig` for `sql`. Never a secret: secrets are named here and looked up in the
+             *     keychain.
+             */
             config?: unknown;
             /**
              * Format: double
@@ -2718,9 +2736,13 @@ export interface components {
         };
         /** @description The whole workspace: what `concord` loads from a config file into SQLite. */
         WorkspaceConfig: {
+            /** @description The systems kept in agreement, each with its connector's settings. */
             systems: components["schemas"]["SystemConfig"][];
+            /** @description The canonical schema: each object (e.g. `employee`) and its fields. */
             objects: components["schemas"]["ObjectSchema"][];
+            /** @description How each system's records map to each canonical object, field by field. */
             mappings: components["schemas"]["Mapping"][];
+            /** @description Who may write each field of each object, and how conflicts are decided. */
             policies?: components["schemas"]["ObjectPolicies"][];
         };
         /** @description One failed attempt of a write. */
