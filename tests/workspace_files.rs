@@ -29,6 +29,19 @@ fn concord(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("concord finishes")
 }
 
+/// The demo's workspace (REST and SCIM systems, every kind of transform), pointing nowhere.
+fn demo_workspace() -> concord::model::WorkspaceConfig {
+    workspace(
+        Urls {
+            hris: "http://127.0.0.1:9",
+            payroll: "http://127.0.0.1:9",
+            directory: "http://127.0.0.1:9/scim/v2",
+        },
+        7,
+    )
+    .expect("the demo workspace")
+}
+
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -37,15 +50,7 @@ fn text(out: &Output) -> String {
 async fn a_workspace_round_trips_through_toml_and_a_changed_key_shows_in_the_diff() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("state.db");
-    let demo = workspace(
-        Urls {
-            hris: "http://127.0.0.1:9",
-            payroll: "http://127.0.0.1:9",
-            directory: "http://127.0.0.1:9/scim/v2",
-        },
-        7,
-    )
-    .expect("the demo workspace");
+    let demo = demo_workspace();
     {
         let engine = concord::runtime::Engine::open(&db, Default::default())
             .await
@@ -181,15 +186,7 @@ fn the_schema_in_docs_is_current_and_validates_every_connectors_config() {
         "docs/workspace.schema.json is what `concord workspace schema` prints (run scripts/gen-types.sh)"
     );
     let validator = jsonschema::validator_for(&generated).expect("a valid JSON Schema");
-    let demo = workspace(
-        Urls {
-            hris: "http://127.0.0.1:9",
-            payroll: "http://127.0.0.1:9",
-            directory: "http://127.0.0.1:9/scim/v2",
-        },
-        7,
-    )
-    .expect("the demo workspace");
+    let demo = demo_workspace();
     let demo = serde_json::to_value(&demo).expect("json");
     let errors: Vec<String> = validator
         .iter_errors(&demo)
