@@ -9,7 +9,8 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, until } from "./demo.mjs";
 
-const APP = join(ROOT, "target/debug/concord-desktop");
+// The app built for the tests, or another (the installed .deb, say) named by CONCORD_DESKTOP_APP.
+const APP = process.env.CONCORD_DESKTOP_APP ?? join(ROOT, "target/debug/concord-desktop");
 const DRIVER = process.env.TAURI_DRIVER ?? [join(homedir(), ".cargo/bin/tauri-driver"), "/usr/local/bin/tauri-driver"].find(existsSync) ?? "tauri-driver";
 const PORT = 4444;
 const W = `http://127.0.0.1:${PORT}`;

@@ -2,7 +2,8 @@
 # Sets up everything the tests need (idempotent) and runs all of them: formatting, lints of the
 # engine and the desktop shell, generated-type freshness, the UI's type check, unit tests and
 # build, the engine's unit, property, fuzz, integration, crash-safety, convergence and demo tests,
-# a schemathesis run against the console API, and the end-to-end tests (the console in headless Chromium, the desktop window under Xvfb).
+# a schemathesis run against the console API, the end-to-end tests (the console in headless Chromium, the desktop window under Xvfb),
+# and the desktop .deb: built by the Tauri bundler, installed, and launched under Xvfb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +26,5 @@ echo "== console API fuzz (schemathesis against the demo, as a viewer and as an 
 keyctl session - bash scripts/api-fuzz.sh
 echo "== end to end"
 bash e2e/run.sh
+echo "== desktop package (.deb built by the Tauri bundler, installed, launched under Xvfb)"
+bash scripts/deb-test.sh
