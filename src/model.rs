@@ -169,11 +169,17 @@ fn default_max_rereads() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldDef {
+    /// The canonical field's name (`snake_case` by convention), as mappings and policies
+    /// name it.
     pub name: String,
+    /// What values the field holds, and so how they are validated and compared.
     #[serde(rename = "type")]
     pub field_type: FieldType,
+    /// A record without a value here is a validation exception, never written.
     #[serde(default)]
     pub required: bool,
+    /// Masked for roles that may not see sensitive values (viewer, support) everywhere it
+    /// appears: records, the audit, exceptions, dead letters, messages.
     #[serde(default)]
     pub sensitive: bool,
     /// For `enum`: the allowed canonical codes.
@@ -182,6 +188,7 @@ pub struct FieldDef {
     /// For `reference`: the object referred to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub references: Option<String>,
+    /// What the field means, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The longest text value accepted, in characters (default: the object's `max_lengths`
@@ -215,7 +222,9 @@ pub enum DeletePolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectSchema {
+    /// The object's name (e.g. `employee`).
     pub name: String,
+    /// Its canonical fields.
     pub fields: Vec<FieldDef>,
     /// Canonical fields used, in order, to match a record seen for the first time.
     #[serde(default)]
@@ -300,8 +309,11 @@ fn copy_transform() -> Transform {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
+    /// The system's `id`.
     pub system: String,
+    /// The canonical object's `name`.
     pub object: String,
+    /// One rule per connection: system paths, canonical fields, and the transform between.
     pub rules: Vec<MappingRule>,
     /// Where the system says when a change takes effect: a change dated in the future is
     /// held until that date, then applied and judged against what is true then.
@@ -360,6 +372,7 @@ pub enum NonOwnerPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldPolicy {
+    /// The canonical field this policy is for.
     pub field: String,
     /// The source of truth, if the field has one.
     #[serde(default)]
@@ -371,6 +384,8 @@ pub struct FieldPolicy {
     pub conflict: ConflictPolicy,
     #[serde(default)]
     pub non_owner: NonOwnerPolicy,
+    /// Masked like a field the schema marks sensitive (set on the ownership page; a field the
+    /// schema marks stays sensitive).
     #[serde(default)]
     pub sensitive: bool,
     /// Manual resolutions need a second person's approval.
@@ -408,7 +423,9 @@ impl FieldPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectPolicies {
+    /// The canonical object's `name`.
     pub object: String,
+    /// Per field; a field without a policy may be written by every system, last write wins.
     pub fields: Vec<FieldPolicy>,
 }
 

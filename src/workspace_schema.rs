@@ -156,7 +156,7 @@ pub fn reference_markdown(schema: &Value) -> String {
                     out.push_str(&format!("- {}\n", variant(v)));
                 }
             }
-            None => out.push_str(&properties(def)),
+            None => out.push_str(&properties(def, defs)),
         }
     }
     out
@@ -198,8 +198,9 @@ fn variant(v: &Value) -> String {
     }
 }
 
-/// A table of an object's keys.
-fn properties(def: &Value) -> String {
+/// A table of an object's keys. A key that says nothing itself takes the first paragraph of
+/// the definition it refers to.
+fn properties(def: &Value, defs: &Map<String, Value>) -> String {
     let Some(props) = def["properties"].as_object() else {
         return format!("Type: {}.\n", type_of(def));
     };
@@ -209,15 +210,11 @@ fn properties(def: &Value) -> String {
         .unwrap_or_default();
     let mut out = String::from("| Key | Type | Required | Meaning |\n|---|---|---|---|\n");
     for (key, s) in props {
-        let meaning = s["description"]
-            .as_str()
-            .map(|d| {
-                d.split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .replace('|', "\\|")
-            })
-            .unwrap_or_default();
+        let meaning = match own_description(s) {
+            Some(d) => d.split_whitespace().collect::<Vec<_>>().join(" "),
+            None => referred(s, defs).map(first_paragraph).unwrap_or_default(),
+        }
+        .replace('|', "\\|");
         out.push_str(&format!(
             "| `{key}` | {} | {} | {meaning} |\n",
             type_of(s).replace('|', "\\|"),
@@ -229,6 +226,27 @@ fn properties(def: &Value) -> String {
         ));
     }
     out
+}
+
+/// A key's own description: on it, or (for an optional reference) on its non-null option.
+fn own_description(s: &Value) -> Option<&str> {
+    s["description"].as_str().or_else(|| {
+        s["oneOf"]
+            .as_array()?
+            .iter()
+            .find_map(|o| o["description"].as_str())
+    })
+}
+
+/// The description of the definition `s` refers to (directly, or as its one non-null option).
+fn referred<'a>(s: &Value, defs: &'a Map<String, Value>) -> Option<&'a str> {
+    let target = s["$ref"].as_str().or_else(|| {
+        s["oneOf"]
+            .as_array()?
+            .iter()
+            .find_map(|o| o["$ref"].as_str())
+    })?;
+    defs.get(target.strip_prefix(TO)?)?["description"].as_str()
 }
 
 fn first_paragraph(d: &str) -> String {

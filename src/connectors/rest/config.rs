@@ -112,6 +112,7 @@ pub struct ObjectEndpoints {
     /// JSON pointer to the total count in a listing response, or a header (`X-Total-Count`).
     #[serde(default)]
     pub total_pointer: Option<String>,
+    /// A response header holding the total count of a listing (e.g. `X-Total-Count`).
     #[serde(default)]
     pub total_header: Option<String>,
     /// How to look records up by their match keys (before re-sending a create whose outcome
@@ -161,7 +162,10 @@ fn default_delete() -> Option<Endpoint> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
+    /// The HTTP method: `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: String,
+    /// The path below the base URL, with `{id}` for the record's id (default: the object's
+    /// `path` for creates, its `item_path` or `path/{id}` for updates and deletes).
     #[serde(default)]
     pub path: Option<String>,
 }
@@ -263,6 +267,7 @@ pub enum Concurrency {
 pub struct WebhookConfig {
     /// Keychain name of the signing key.
     pub secret: String,
+    /// The header carrying the HMAC-SHA256 signature (hex), e.g. `X-Signature`.
     pub signature_header: String,
     /// Text before the hex digest in the signature header, e.g. `sha256=`.
     #[serde(default)]
@@ -270,6 +275,8 @@ pub struct WebhookConfig {
     /// Header with the unix time of signing; required with a tolerance.
     #[serde(default)]
     pub timestamp_header: Option<String>,
+    /// How old a signed timestamp may be, in seconds, before the webhook is refused as a
+    /// replay (default 300).
     #[serde(default = "default_tolerance")]
     pub tolerance_secs: u64,
     /// What is signed: the raw body, or `{timestamp}.{raw body}`.
@@ -282,8 +289,11 @@ pub struct WebhookConfig {
     pub events_pointer: Option<String>,
     /// JSON pointers inside one event.
     pub record_pointer: String,
+    /// JSON pointer to the event's unique id, so a delivery sent twice is applied once
+    /// (absent: the record's id with its version, or a hash of the event).
     #[serde(default)]
     pub event_key_pointer: Option<String>,
+    /// JSON pointer to the event's type, compared with `delete_values`.
     #[serde(default)]
     pub op_pointer: Option<String>,
     /// Values at `op_pointer` that mean the record was deleted.
@@ -309,6 +319,7 @@ pub enum SignedPayload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
+    /// Seconds between polls for changes (fractions allowed).
     pub interval_secs: f64,
 }
 

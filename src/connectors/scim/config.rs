@@ -35,8 +35,10 @@ pub struct ScimConfig {
     /// Bearer token or OAuth2 client credentials (secrets by keychain name, never values).
     #[serde(default)]
     pub auth: Auth,
+    /// How long one request may take, in milliseconds (default 10,000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The `User-Agent` header sent (default `concord/` and the version).
     #[serde(default)]
     pub user_agent: Option<String>,
     /// Object name -> the SCIM resource type its records are.

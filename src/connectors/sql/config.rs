@@ -24,8 +24,10 @@ pub struct SqlConfig {
     pub connect_timeout_secs: f64,
     /// Object name -> the table or view holding its records.
     pub objects: BTreeMap<String, SqlObject>,
+    /// How often the tables are polled for changes.
     #[serde(default)]
     pub poll: Option<PollConfig>,
+    /// Full listings compared with what the engine knows: how deletes are found.
     #[serde(default)]
     pub reconcile: Option<ReconcileConfig>,
 }
@@ -67,6 +69,7 @@ pub struct SqlObject {
     /// A modification-time column: incremental reads ask for rows changed since the newest.
     #[serde(default)]
     pub updated_at_column: Option<String>,
+    /// Rows read per query when listing (default 100).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     #[serde(default)]

@@ -1543,7 +1543,12 @@ export interface components {
         };
         /** @description A method and an optional path (`{id}` replaced). */
         Endpoint: {
+            /** @description The HTTP method: `POST`, `PUT`, `PATCH` or `DELETE`. */
             method: string;
+            /**
+             * @description The path below the base URL, with `{id}` for the record's id (default: the object's
+             *     `path` for creates, its `item_path` or `path/{id}` for updates and deletes).
+             */
             path?: string | null;
         };
         EngineState: {
@@ -1614,14 +1619,25 @@ export interface components {
         };
         /** @description One typed field of a canonical object. */
         FieldDef: {
+            /**
+             * @description The canonical field's name (`snake_case` by convention), as mappings and policies
+             *     name it.
+             */
             name: string;
+            /** @description What values the field holds, and so how they are validated and compared. */
             type: components["schemas"]["FieldType"];
+            /** @description A record without a value here is a validation exception, never written. */
             required?: boolean;
+            /**
+             * @description Masked for roles that may not see sensitive values (viewer, support) everywhere it
+             *     appears: records, the audit, exceptions, dead letters, messages.
+             */
             sensitive?: boolean;
             /** @description For `enum`: the allowed canonical codes. */
             values?: string[];
             /** @description For `reference`: the object referred to. */
             references?: string | null;
+            /** @description What the field means, for people. */
             description?: string | null;
             /**
              * @description The longest text value accepted, in characters (default: the object's `max_lengths`
@@ -1638,6 +1654,7 @@ export interface components {
         };
         /** @description Ownership and policies of one canonical field. */
         FieldPolicy: {
+            /** @description The canonical field this policy is for. */
             field: string;
             /** @description The source of truth, if the field has one. */
             owner?: string | null;
@@ -1645,6 +1662,10 @@ export interface components {
             writers?: string[];
             conflict?: components["schemas"]["ConflictPolicy"];
             non_owner?: components["schemas"]["NonOwnerPolicy"];
+            /**
+             * @description Masked like a field the schema marks sensitive (set on the ownership page; a field the
+             *     schema marks stays sensitive).
+             */
             sensitive?: boolean;
             /** @description Manual resolutions need a second person's approval. */
             four_eyes?: boolean;
@@ -1705,8 +1726,11 @@ export interface components {
         };
         /** @description One system's mapping for one object. */
         Mapping: {
+            /** @description The system's `id`. */
             system: string;
+            /** @description The canonical object's `name`. */
             object: string;
+            /** @description One rule per connection: system paths, canonical fields, and the transform between. */
             rules: components["schemas"]["MappingRule"][];
             effective_date?: null | components["schemas"]["EffectiveDate"];
         };
@@ -1832,17 +1856,22 @@ export interface components {
             delete?: null | components["schemas"]["Endpoint"];
             /** @description JSON pointer to the total count in a listing response, or a header (`X-Total-Count`). */
             total_pointer?: string | null;
+            /** @description A response header holding the total count of a listing (e.g. `X-Total-Count`). */
             total_header?: string | null;
             lookup?: null | components["schemas"]["Lookup"];
         };
         /** @description Policies of one object: per field. */
         ObjectPolicies: {
+            /** @description The canonical object's `name`. */
             object: string;
+            /** @description Per field; a field without a policy may be written by every system, last write wins. */
             fields: components["schemas"]["FieldPolicy"][];
         };
         /** @description A kind of synced record with its canonical schema. */
         ObjectSchema: {
+            /** @description The object's name (e.g. `employee`). */
             name: string;
+            /** @description Its canonical fields. */
             fields: components["schemas"]["FieldDef"][];
             /** @description Canonical fields used, in order, to match a record seen for the first time. */
             match_keys?: string[];
@@ -1989,7 +2018,10 @@ export interface components {
             still_held: number;
         };
         PollConfig: {
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Seconds between polls for changes (fractions allowed).
+             */
             interval_secs: number;
         };
         /** @description One field of a replay preview: what the target holds, what would be written, the base. */
@@ -2330,8 +2362,12 @@ export interface components {
             base_url: string;
             /** @description Bearer token or OAuth2 client credentials (secrets by keychain name, never values). */
             auth?: components["schemas"]["Auth"];
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description How long one request may take, in milliseconds (default 10,000).
+             */
             timeout_ms?: number;
+            /** @description The `User-Agent` header sent (default `concord/` and the version). */
             user_agent?: string | null;
             /** @description Object name -> the SCIM resource type its records are. */
             objects: {
@@ -2455,7 +2491,10 @@ export interface components {
             version_column?: string | null;
             /** @description A modification-time column: incremental reads ask for rows changed since the newest. */
             updated_at_column?: string | null;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Rows read per query when listing (default 100).
+             */
             page_size?: number;
             change_capture?: components["schemas"]["ChangeCapture"];
         };
@@ -2666,12 +2705,17 @@ export interface components {
         WebhookConfig: {
             /** @description Keychain name of the signing key. */
             secret: string;
+            /** @description The header carrying the HMAC-SHA256 signature (hex), e.g. `X-Signature`. */
             signature_header: string;
             /** @description Text before the hex digest in the signature header, e.g. `sha256=`. */
             signature_prefix?: string;
             /** @description Header with the unix time of signing; required with a tolerance. */
             timestamp_header?: string | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description How old a signed timestamp may be, in seconds, before the webhook is refused as a
+             *     replay (default 300).
+             */
             tolerance_secs?: number;
             /** @description What is signed: the raw body, or `{timestamp}.{raw body}`. */
             signed_payload?: components["schemas"]["SignedPayload"];
@@ -2681,7 +2725,12 @@ export interface components {
             events_pointer?: string | null;
             /** @description JSON pointers inside one event. */
             record_pointer: string;
+            /**
+             * @description JSON pointer to the event's unique id, so a delivery sent twice is applied once
+             *     (absent: the record's id with its version, or a hash of the event).
+             */
             event_key_pointer?: string | null;
+            /** @description JSON pointer to the event's type, compared with `delete_values`. */
             op_pointer?: string | null;
             /** @description Values at `op_pointer` that mean the record was deleted. */
             delete_values?: string[];
