@@ -1804,3 +1804,64 @@ async fn prometheus_metrics_parse_and_move_with_a_sync() {
         "/metrics needs a token",
     );
 }
+
+#[tokio::test]
+async fn a_system_that_rate_limits_discovery_is_a_429_never_a_server_error() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A REST system that answers every read with 429, as a busy API does: a real server on
+    // loopback that fails on purpose.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counted = reads.clone();
+    let app = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async {
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                r#"{"error":"rate_limited","message":"slow down"}"#,
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let h = Harness::start(move |ws| {
+        ws.systems.push(
+            serde_json::from_value(json!({
+                "id": "busy", "name": "Busy", "connector": "rest",
+                "config": { "base_url": format!("http://{addr}"), "objects": { "employee": { "path": "/employees" } } }
+            }))
+            .expect("a system"),
+        );
+    })
+    .await;
+    let api = Api::start(&h).await;
+    let (status, body) = api
+        .call(
+            Method::GET,
+            "/api/systems/busy/discover",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a system rate limiting its reads makes discovery a 429, never a 5xx",
+    );
+    assert_eq!(body["code"], json!("rate_limited"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("slow down")),
+        "the system's own words are passed on: {body}"
+    );
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        3,
+        "the console asks the system three times, waiting as told, then gives up"
+    );
+}

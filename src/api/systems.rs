@@ -137,7 +137,16 @@ pub(super) async fn probe(
     connector: &dyn crate::connector::Connector,
     object: &str,
 ) -> ConnectionTest {
-    match first_page(connector, object).await {
+    described(connector, object, first_page(connector, object).await).await
+}
+
+/// What a first page (or the failure to read one) says, as a connection test.
+async fn described(
+    connector: &dyn crate::connector::Connector,
+    object: &str,
+    page: Result<crate::connector::Page, crate::connector::ConnectorError>,
+) -> ConnectionTest {
+    match page {
         Ok(page) => {
             let page_count = page.records.len();
             let (total, more_pages) = (page.total, page.next.is_some());
@@ -341,7 +350,8 @@ pub(super) async fn test_unsaved_system(
 }
 
 #[utoipa::path(get, path = "/api/systems/{id}/discover", params(("id" = String, Path), ObjectQuery),
-    responses((status = 200, body = Discovery), (status = 502, description = "the system did not answer")),
+    responses((status = 200, body = Discovery), (status = 429, description = "the system is rate limiting reads: try again shortly"),
+        (status = 502, description = "the system did not answer")),
     security(("token" = [])))]
 pub(super) async fn discover(
     State(c): State<Console>,
@@ -364,7 +374,21 @@ pub(super) async fn discover(
         )
     })?;
     c.engine.pace(&id).await;
-    let test = probe(connector.as_ref(), &object).await;
+    let page = first_page(connector.as_ref(), &object).await;
+    // The system asks for fewer requests (it answered 429 three times): so does the console.
+    if let Err(
+        e @ crate::connector::ConnectorError::Retryable {
+            status: Some(429), ..
+        },
+    ) = &page
+    {
+        return Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{e}; read its fields again in a moment"),
+        ));
+    }
+    let test = described(connector.as_ref(), &object, page).await;
     if !test.ok {
         return Err(ApiError(
             StatusCode::BAD_GATEWAY,
