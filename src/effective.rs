@@ -8,10 +8,17 @@
 //! the held values are applied as a fresh change from that system, merged against the golden
 //! record and shadows as they are then, so its conflicts are judged then. The effects (rows,
 //! audit, the release) live in the runtime; this module only decides.
+//!
+//! A date without an offset is read in the mapping's time zone (UTC unless it names one): a
+//! rise dated the 1st by an HRIS in New York takes effect at midnight in New York, not at 19:00
+//! the day before.
 
 use std::collections::BTreeSet;
+use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::offset::LocalResult;
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::mapping::get_path;
@@ -38,7 +45,8 @@ pub fn timing(dated: &EffectiveDate, record: &Map<String, Value>, now: DateTime<
     if value.is_null() || value.as_str().is_some_and(|s| s.trim().is_empty()) {
         return Timing::Undated;
     }
-    match parse_effective(value) {
+    let parsed = zone_of(dated).and_then(|zone| parse_effective(value, zone));
+    match parsed {
         Err(message) => Timing::Invalid {
             value: value.clone(),
             message: format!("{}: {message}", dated.path),
@@ -54,14 +62,24 @@ pub fn timing(dated: &EffectiveDate, record: &Map<String, Value>, now: DateTime<
     }
 }
 
-/// An effective date as an instant: `YYYY-MM-DD` is midnight UTC that day; an RFC 3339 time
-/// is taken as written; a date and time without an offset is UTC.
-pub fn parse_effective(value: &Value) -> Result<DateTime<Utc>, String> {
+/// The time zone a date without an offset is read in: the mapping's `time_zone`, else UTC.
+pub fn zone_of(dated: &EffectiveDate) -> Result<Tz, String> {
+    match dated.time_zone.as_deref().map(str::trim) {
+        None | Some("") => Ok(Tz::UTC),
+        Some(name) => Tz::from_str(name).map_err(|_| {
+            format!("'{name}' is not a known time zone; use an IANA name such as America/New_York or UTC")
+        }),
+    }
+}
+
+/// An effective date as an instant: `YYYY-MM-DD` is the start of that day in `zone`; an
+/// RFC 3339 time is taken as written; a date and time without an offset is read in `zone`.
+pub fn parse_effective(value: &Value, zone: Tz) -> Result<DateTime<Utc>, String> {
     let Some(text) = value.as_str().map(str::trim) else {
         return Err(format!("an effective date must be text, not {value}"));
     };
     if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+        return Ok(start_of_day(day, zone));
     }
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
@@ -72,12 +90,31 @@ pub fn parse_effective(value: &Value) -> Result<DateTime<Utc>, String> {
         "%Y-%m-%d %H:%M:%S",
     ] {
         if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(at.and_utc());
+            return match zone.from_local_datetime(&at) {
+                LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+                // The clocks go back: the first of the two instants is when it takes effect.
+                LocalResult::Ambiguous(first, _) => Ok(first.with_timezone(&Utc)),
+                LocalResult::None => Err(format!(
+                    "'{text}' does not exist in time zone {}: the clocks skip that time",
+                    zone.name()
+                )),
+            };
         }
     }
     Err(format!(
         "'{text}' is not a date (YYYY-MM-DD, or an RFC 3339 time such as 2027-01-01T00:00:00Z)"
     ))
+}
+
+/// The first instant of `day` in `zone`. Where the clocks skip midnight (a zone that starts
+/// summer time at 00:00), the day starts when the clocks resume.
+fn start_of_day(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    (0..=24)
+        .map(|quarter| midnight + Duration::minutes(15 * quarter))
+        .find_map(|local| zone.from_local_datetime(&local).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| midnight.and_utc())
 }
 
 /// The canonical fields the date governs: those it names, else every field the mapping reads.
@@ -158,6 +195,7 @@ mod tests {
         EffectiveDate {
             path: "pay/effective".into(),
             fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            time_zone: None,
         }
     }
 
@@ -238,6 +276,67 @@ mod tests {
                 "the message names the path: {message}"
             );
         }
+    }
+
+    #[test]
+    fn a_date_without_an_offset_is_read_in_the_mappings_time_zone() {
+        let zoned = |zone: &str| EffectiveDate {
+            time_zone: Some(zone.to_owned()),
+            ..dated(&[])
+        };
+        let new_york = zoned("America/New_York");
+        let on = |d: &EffectiveDate, value: &str, now: &str| {
+            timing(d, &record(json!({"pay": {"effective": value}})), at(now))
+        };
+        assert!(
+            matches!(
+                on(&new_york, "2027-01-01", "2027-01-01T04:59:59Z"),
+                Timing::Future { at: t, .. } if t == at("2027-01-01T05:00:00Z")
+            ),
+            "the 1st in New York starts at 05:00 UTC: at 04:59 the rise still waits"
+        );
+        assert!(
+            matches!(
+                on(&new_york, "2027-01-01", "2027-01-01T05:00:00Z"),
+                Timing::Due { .. }
+            ),
+            "at midnight in New York the rise is due"
+        );
+        assert!(
+            matches!(
+                on(&new_york, "2027-07-01 09:00:00", "2027-07-01T12:00:00Z"),
+                Timing::Future { at: t, .. } if t == at("2027-07-01T13:00:00Z")
+            ),
+            "a local time in summer is read at UTC-4"
+        );
+        assert!(
+            matches!(
+                on(&new_york, "2027-01-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+                Timing::Due { .. }
+            ),
+            "a date with an offset is taken as written, whatever the zone"
+        );
+        assert!(
+            matches!(
+                on(&zoned("America/Santiago"), "2026-09-06", "2026-09-06T03:00:00Z"),
+                Timing::Future { at: t, .. } if t == at("2026-09-06T04:00:00Z")
+            ),
+            "where the clocks skip midnight, the day starts at 01:00 local time"
+        );
+        assert!(
+            matches!(
+                on(&new_york, "2027-03-14 02:30:00", "2027-01-01T00:00:00Z"),
+                Timing::Invalid { message, .. } if message.contains("does not exist")
+            ),
+            "a local time the clocks skip is no date"
+        );
+        assert!(
+            matches!(
+                on(&zoned("Mars/Olympus"), "2027-01-01", "2027-01-01T00:00:00Z"),
+                Timing::Invalid { message, .. } if message.contains("not a known time zone")
+            ),
+            "an unknown zone is named"
+        );
     }
 
     #[test]

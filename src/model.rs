@@ -325,11 +325,16 @@ pub struct Mapping {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EffectiveDate {
-    /// The system path of the date: `YYYY-MM-DD` (midnight UTC), or an RFC 3339 instant.
+    /// The system path of the date: `YYYY-MM-DD` (the start of that day in `time_zone`), a
+    /// date and time without an offset (read in `time_zone`), or an RFC 3339 instant.
     pub path: String,
     /// The canonical fields the date applies to; empty: every field the mapping reads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    /// The IANA time zone the system's dates are written in, such as `America/New_York`;
+    /// absent: UTC. A rise dated the 1st then takes effect at midnight there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// How a conflict (rule 4) on a field is decided.

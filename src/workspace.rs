@@ -145,6 +145,8 @@ impl Workspace {
             if let Some(dated) = &m.effective_date {
                 SystemPath::parse(&dated.path)
                     .map_err(|e| bad(format!("{at}.effective_date.path: {e}")))?;
+                crate::effective::zone_of(dated)
+                    .map_err(|e| bad(format!("{at}.effective_date.time_zone: {e}")))?;
                 let reads = m.reads();
                 if let Some(f) = dated.fields.iter().find(|f| !reads.contains(*f)) {
                     return Err(bad(format!(
@@ -330,6 +332,31 @@ mod tests {
                 && message.contains("'emails[type=work.value'")
                 && message.contains("not closed"),
             "the error names the rule, the path and the problem: {message}"
+        );
+    }
+
+    #[test]
+    fn an_effective_date_in_an_unknown_time_zone_is_refused_naming_the_key() {
+        let mut zoned = config(json!(["emails"]));
+        zoned.mappings[0].effective_date = Some(crate::model::EffectiveDate {
+            path: "meta/effective".into(),
+            fields: vec![],
+            time_zone: Some("America/New_York".into()),
+        });
+        assert!(
+            Workspace::new(zoned.clone()).is_ok(),
+            "an IANA zone is accepted"
+        );
+        if let Some(dated) = zoned.mappings[0].effective_date.as_mut() {
+            dated.time_zone = Some("America/Springfield".into());
+        }
+        let message = Workspace::new(zoned)
+            .expect_err("an unknown zone is refused")
+            .to_string();
+        assert!(
+            message.contains("mappings[scim/person].effective_date.time_zone")
+                && message.contains("'America/Springfield' is not a known time zone"),
+            "the error names the key and the zone: {message}"
         );
     }
 }

@@ -2,8 +2,9 @@
 //! dates in the future joins payroll on that date (whole, as the HRIS last described them); a
 //! dated rise the HRIS takes back is dropped, with the pay payroll set meanwhile written to the
 //! HRIS once nothing waits there; and an HRIS linking to a record payroll already holds links
-//! at once while its dated rise waits, which is then a clean change, not a conflict. The third-party case (json-server) is in
-//! `tests/json_server.rs`.
+//! at once while its dated rise waits, which is then a clean change, not a conflict; and a
+//! date written in New York takes effect at midnight there. The third-party case (json-server)
+//! is in `tests/json_server.rs`.
 
 mod common;
 
@@ -271,5 +272,68 @@ async fn a_system_linking_with_a_dated_rise_links_now_and_the_rise_is_a_clean_ch
         conflicts, 0,
         "a system that linked while its rise waited changes pay cleanly on the date, not as a \
          conflict with a value it never held"
+    );
+}
+
+#[tokio::test]
+async fn a_rise_dated_the_first_in_new_york_waits_for_midnight_there_not_midnight_utc() {
+    let clock = ManualClock::new(start_of("2026-12-31T20:00:00Z"));
+    let h = Harness::start_with(
+        EngineOptions {
+            clock: Arc::new(clock.clone()),
+            settings: common::fast_settings(),
+            ..EngineOptions::default()
+        },
+        |config| {
+            common::hris_dates_salary(config);
+            for m in config.mappings.iter_mut().filter(|m| m.system == "hris") {
+                if let Some(dated) = m.effective_date.as_mut() {
+                    dated.time_zone = Some("America/New_York".into());
+                }
+            }
+        },
+    )
+    .await;
+    let mut emp = ada();
+    emp["salary"] = json!("80000.00");
+    h.hris.edit("H1", emp);
+    h.settle().await;
+    let (pid, _) = h.payroll_only();
+
+    h.hris.edit(
+        "H1",
+        json!({ "salary": "85000.00", "salary_effective": "2027-01-01" }),
+    );
+    h.settle().await;
+    let waiting = listed(&h, ScheduledStatus::Scheduled).await;
+    assert_eq!(
+        waiting
+            .items
+            .iter()
+            .map(|c| c.effective_at.as_str())
+            .collect::<Vec<_>>(),
+        ["2027-01-01T05:00:00.000000Z"],
+        "the 1st in New York is 05:00 UTC"
+    );
+
+    clock.set(start_of("2027-01-01T04:30:00Z"));
+    h.settle().await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("payroll record")["salary_cents"],
+        json!(8_000_000),
+        "at 23:30 on the 31st in New York the rise still waits, though it is the 1st in UTC"
+    );
+
+    clock.set(start_of("2027-01-01T05:00:01Z"));
+    h.settle().await;
+    assert_eq!(
+        h.payroll.record(&pid).expect("payroll record")["salary_cents"],
+        json!(8_500_000),
+        "just after midnight in New York the rise reaches payroll"
+    );
+    assert_eq!(
+        listed(&h, ScheduledStatus::Released).await.released,
+        1,
+        "the change is released once"
     );
 }

@@ -1505,6 +1505,7 @@ fn dated_pay(ws: &mut WorkspaceConfig) {
             m.effective_date = Some(concord::model::EffectiveDate {
                 path: "payEffective".into(),
                 fields: vec!["pay_rate".into()],
+                time_zone: None,
             });
         }
     }

@@ -257,6 +257,7 @@ pub fn hris_dates_salary(config: &mut WorkspaceConfig) {
         hris.effective_date = Some(concord::model::EffectiveDate {
             path: "salary_effective".into(),
             fields: vec!["pay_rate".into()],
+            time_zone: None,
         });
     }
 }

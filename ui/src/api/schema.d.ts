@@ -1532,10 +1532,18 @@ export interface components {
         };
         /** @description The system field that dates a change, and the canonical fields the date governs. */
         EffectiveDate: {
-            /** @description The system path of the date: `YYYY-MM-DD` (midnight UTC), or an RFC 3339 instant. */
+            /**
+             * @description The system path of the date: `YYYY-MM-DD` (the start of that day in `time_zone`), a
+             *     date and time without an offset (read in `time_zone`), or an RFC 3339 instant.
+             */
             path: string;
             /** @description The canonical fields the date applies to; empty: every field the mapping reads. */
             fields?: string[];
+            /**
+             * @description The IANA time zone the system's dates are written in, such as `America/New_York`;
+             *     absent: UTC. A rise dated the 1st then takes effect at midnight there.
+             */
+            time_zone?: string | null;
         };
         /** @description Enabling a system's writes. */
         EnableWrites: {
