@@ -614,11 +614,12 @@ async fn main() -> anyhow::Result<()> {
             engine.vacuum().await?;
             drop(engine);
             println!(
-                "{}: removed {} applied events, {} acknowledged writes, {} metric samples; {:.1} MB -> {:.1} MB",
+                "{}: removed {} applied events, {} acknowledged writes, {} metric samples, {} dated changes released or dropped; {:.1} MB -> {:.1} MB",
                 db.display(),
                 done.events,
                 done.sent_writes,
                 done.metric_samples,
+                done.scheduled_changes,
                 before as f64 / 1e6,
                 size(&db) as f64 / 1e6
             );

@@ -1,5 +1,6 @@
 //! History retention: how long the engine keeps what it no longer needs to sync (events it
-//! applied, writes a system acknowledged, dashboard samples), and the compaction that drops
+//! applied, writes a system acknowledged, dated changes released or dropped, dashboard
+//! samples), and the compaction that drops
 //! the rest so the state file stays the size of the records it keeps in agreement.
 //!
 //! The audit is never compacted. Anything a steward or support may still act on stays however
@@ -20,9 +21,10 @@ use crate::store::ts;
 /// How long history is kept. Settable per deployment (`concord run --keep-events-days`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Applied and stale inbox events. A system that re-sends an event older than this is not
-    /// recognised as a duplicate; its version or timestamp still keeps it from undoing newer
-    /// values where the system reports one.
+    /// Applied and stale inbox events, and dated changes released or superseded this long
+    /// ago. A system that re-sends an event older than this is not recognised as a duplicate;
+    /// its version or timestamp still keeps it from undoing newer values where the system
+    /// reports one.
     pub events: Duration,
     /// Writes the target acknowledged, and writes superseded by a later one.
     pub sent_writes: Duration,
@@ -51,11 +53,12 @@ pub struct Compacted {
     pub events: u64,
     pub sent_writes: u64,
     pub metric_samples: u64,
+    pub scheduled_changes: u64,
 }
 
 impl Compacted {
     pub fn total(&self) -> u64 {
-        self.events + self.sent_writes + self.metric_samples
+        self.events + self.sent_writes + self.metric_samples + self.scheduled_changes
     }
 }
 
@@ -88,6 +91,15 @@ const EXPIRED_ATTEMPTS: &str = "DELETE FROM write_attempts WHERE id IN (
     WHERE a.at < ? AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = a.outbox_id)
     LIMIT ?)";
 
+/// Dated changes released or superseded before the cutoff, once the event that released them
+/// is gone too (an event still held or pointed at reads its values from its change). A change
+/// still waiting for its date stays however old it is.
+const EXPIRED_SCHEDULED: &str = "DELETE FROM scheduled_changes WHERE id IN (
+    SELECT s.id FROM scheduled_changes s
+    WHERE s.status IN ('released', 'superseded') AND s.updated_at < ?
+      AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.id = s.released_inbox_id)
+    LIMIT ?)";
+
 const EXPIRED_SAMPLES: &str =
     "DELETE FROM metrics_samples WHERE at IN (SELECT at FROM metrics_samples WHERE at < ? LIMIT ?)";
 
@@ -112,6 +124,10 @@ impl Engine {
                 .await?,
             metric_samples: self
                 .delete_in_chunks(EXPIRED_SAMPLES, &cutoff(retention.metrics))
+                .await?,
+            // After the events: a released change goes once its event has.
+            scheduled_changes: self
+                .delete_in_chunks(EXPIRED_SCHEDULED, &cutoff(retention.events))
                 .await?,
         };
         // Counted with nothing: they go with the writes counted above.

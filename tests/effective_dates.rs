@@ -337,3 +337,79 @@ async fn a_rise_dated_the_first_in_new_york_waits_for_midnight_there_not_midnigh
         "the change is released once"
     );
 }
+
+#[tokio::test]
+async fn released_and_dropped_dated_changes_go_with_old_events_and_a_waiting_one_stays() {
+    let clock = ManualClock::new(start_of("2026-12-01T09:00:00Z"));
+    let h = start(&clock).await;
+    for n in 1..=3 {
+        let mut emp = ada();
+        emp["employee_id"] = json!(format!("E100{n}"));
+        emp["email"] = json!(format!("person{n}@acme.example"));
+        emp["salary"] = json!("80000.00");
+        h.hris.edit(&format!("H{n}"), emp);
+    }
+    h.settle().await;
+    // H1's rise is released on the 10th, H2's is taken back, H3's waits until June.
+    for (id, date) in [
+        ("H1", "2026-12-10"),
+        ("H2", "2026-12-10"),
+        ("H3", "2027-06-01"),
+    ] {
+        h.hris.edit(
+            id,
+            json!({ "salary": "85000.00", "salary_effective": date }),
+        );
+    }
+    h.settle().await;
+    h.hris.edit(
+        "H2",
+        json!({ "salary": "80000.00", "salary_effective": "2026-11-01" }),
+    );
+    h.settle().await;
+    clock.set(start_of("2026-12-10T00:00:01Z"));
+    h.settle().await;
+    let before = listed(&h, ScheduledStatus::All).await;
+    assert_eq!(
+        (before.scheduled, before.released, before.superseded),
+        (1, 1, 1),
+        "one rise waits, one was released, one was dropped: {:?}",
+        before.items
+    );
+
+    // Twenty days on, a fresh edit, then the compaction with the default 14 days.
+    clock.advance(Duration::days(20));
+    h.hris.edit("H1", json!({ "job_title": "Lead" }));
+    h.settle().await;
+    let done = h
+        .engine
+        .compact_history(&concord::retention::Retention::default())
+        .await
+        .expect("compaction runs");
+    assert_eq!(
+        done.scheduled_changes, 2,
+        "the released and the dropped change, 20 days old, are compacted"
+    );
+    let after = listed(&h, ScheduledStatus::All).await;
+    assert_eq!(
+        (after.scheduled, after.released, after.superseded),
+        (1, 0, 0),
+        "the change waiting for June stays, however old: {:?}",
+        after.items
+    );
+
+    clock.set(start_of("2027-06-01T00:00:01Z"));
+    h.settle().await;
+    let pid = h
+        .payroll
+        .records()
+        .into_iter()
+        .find(|(_, r)| r["emp_no"] == json!("E1003"))
+        .map(|(id, _)| id)
+        .expect("E1003 in payroll");
+    assert_eq!(
+        h.payroll.record(&pid).expect("payroll record")["salary_cents"],
+        json!(8_500_000),
+        "the waiting rise is still applied on its date after the compaction"
+    );
+}

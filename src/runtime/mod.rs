@@ -574,6 +574,7 @@ impl Engine {
                         events = done.events,
                         sent_writes = done.sent_writes,
                         metric_samples = done.metric_samples,
+                        scheduled_changes = done.scheduled_changes,
                         "compacted history past its retention"
                     ),
                     Ok(_) => {}
