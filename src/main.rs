@@ -304,7 +304,7 @@ async fn serve(engine: Engine, port: u16, ui: &std::path::Path) -> anyhow::Resul
         "concord: API at http://{}/api (OpenAPI: /api/openapi.json), webhooks at /hooks/{{system}}",
         console.addr
     );
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await?;
     println!("concord: stopping");
     console.shutdown(Duration::from_secs(10)).await;
     Ok(())
@@ -521,7 +521,7 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "concord: engine running; API at http://{addr}/api, metrics at /metrics, webhooks at /hooks/{{system}}"
             );
-            tokio::signal::ctrl_c().await?;
+            stop_signal().await?;
             println!("concord: stopping");
             console.shutdown(Duration::from_secs(10)).await;
         }
@@ -586,7 +586,7 @@ async fn main() -> anyhow::Result<()> {
                     running.payroll().base_url()
                 );
                 println!("concord: console at {}", console.url());
-                tokio::signal::ctrl_c().await?;
+                stop_signal().await?;
                 println!("concord: stopping");
                 console.shutdown(Duration::from_secs(5)).await;
                 running.stop_simulator().await;
@@ -766,5 +766,22 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Waits for Ctrl-C, or SIGTERM: what a service manager (systemd, a container runtime) sends to
+/// stop a daemon, so a stopped `concord run` finishes its writes and saves before it exits.
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            stopped = tokio::signal::ctrl_c() => stopped?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }

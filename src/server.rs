@@ -611,6 +611,7 @@ pub struct LaunchedConsole {
     cancel: tokio_util::sync::CancellationToken,
     engine: Option<crate::runtime::RunningEngine>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    token_uses: tokio::task::JoinHandle<()>,
 }
 
 impl LaunchedConsole {
@@ -623,6 +624,8 @@ impl LaunchedConsole {
     /// Stops the server and the engine, waiting at most `grace` for work in flight.
     pub async fn shutdown(mut self, grace: std::time::Duration) {
         self.cancel.cancel();
+        // Tokens' last uses are written before the engine lets go of the state file.
+        let _ = tokio::time::timeout(grace, &mut self.token_uses).await;
         if let Some(engine) = self.engine.take() {
             engine.shutdown(grace).await;
         }
@@ -642,6 +645,28 @@ pub async fn launch_console(
     Ok(console)
 }
 
+/// Writes when kept tokens were last used, once a minute and when the console stops.
+async fn save_token_uses(
+    engine: crate::runtime::Engine,
+    tokens: std::sync::Arc<crate::api::auth::Tokens>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stopping = tokio::select! {
+            () = cancel.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        if let Err(e) = crate::api::token_store::save_uses(&engine, &tokens).await {
+            tracing::warn!(error = %e, "could not write when tokens were last used");
+        }
+        if stopping {
+            break;
+        }
+    }
+}
+
 /// Serves the console of an engine that is already running (its loops started elsewhere).
 pub async fn serve_console(
     engine: Engine,
@@ -651,6 +676,15 @@ pub async fn serve_console(
 ) -> std::io::Result<LaunchedConsole> {
     use crate::api::auth::{Principal, Role, Tokens};
     let tokens = std::sync::Arc::new(Tokens::default());
+    let kept = crate::api::token_store::restore(&engine, &tokens)
+        .await
+        .map_err(std::io::Error::other)?;
+    if kept > 0 {
+        tracing::info!(
+            tokens = kept,
+            "restored the tokens issued through the console"
+        );
+    }
     let admin_token = tokens.issue(Principal::new("local-admin", Role::Admin));
     let console = crate::api::Console {
         engine,
@@ -661,6 +695,11 @@ pub async fn serve_console(
     let addr = listener.local_addr()?;
     let cancel = tokio_util::sync::CancellationToken::new();
     let timeouts = console.engine.inner.settings.http;
+    let token_uses = tokio::spawn(save_token_uses(
+        console.engine.clone(),
+        console.tokens.clone(),
+        cancel.clone(),
+    ));
     let app = app(console, ui_dir);
     let server = tokio::spawn(serve(listener, app, timeouts, cancel.clone()));
     Ok(LaunchedConsole {
@@ -669,5 +708,6 @@ pub async fn serve_console(
         cancel,
         engine: None,
         server,
+        token_uses,
     })
 }

@@ -475,23 +475,24 @@ impl Drop for Headless {
     }
 }
 
-#[tokio::test]
-async fn concord_run_serves_the_console_api_with_the_same_roles() {
-    use std::os::unix::fs::PermissionsExt;
-    let h = Harness::start(|_| {}).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let workspace = dir.path().join("workspace.json");
+/// Starts `concord run` on the state file in `dir` with `h`'s workspace, and waits until it
+/// listens and has written its admin token.
+async fn start_headless(h: &Harness, dir: &std::path::Path) -> (Headless, Api) {
+    let workspace = dir.join("workspace.json");
     std::fs::write(
         &workspace,
         serde_json::to_string(&h.engine.workspace().config).expect("workspace json"),
     )
     .expect("workspace file");
-    let (port_file, token_file) = (dir.path().join("port"), dir.path().join("admin-token"));
-    let _child = Headless(
+    let (port_file, token_file) = (dir.join("port"), dir.join("admin-token"));
+    for stale in [&port_file, &token_file] {
+        let _ = std::fs::remove_file(stale);
+    }
+    let child = Headless(
         std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
             .arg("run")
             .arg("--db")
-            .arg(dir.path().join("state.db"))
+            .arg(dir.join("state.db"))
             .arg("--workspace")
             .arg(&workspace)
             .arg("--port-file")
@@ -509,7 +510,7 @@ async fn concord_run_serves_the_console_api_with_the_same_roles() {
         if let Some(port) = std::fs::read_to_string(&port_file)
             .ok()
             .and_then(|p| p.trim().parse::<u16>().ok())
-            && token_file.exists()
+            && std::fs::read_to_string(&token_file).is_ok_and(|t| !t.trim().is_empty())
         {
             break port;
         }
@@ -519,17 +520,171 @@ async fn concord_run_serves_the_console_api_with_the_same_roles() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let mode = std::fs::metadata(&token_file)
-        .expect("token file")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600, "the admin token file is private");
     let api = Api {
         base: format!("http://127.0.0.1:{port}"),
         admin: std::fs::read_to_string(&token_file).expect("token"),
         client: Client::new(),
     };
+    (child, api)
+}
+
+#[tokio::test]
+async fn concord_run_serves_the_console_api_with_the_same_roles() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Harness::start(|_| {}).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (_child, api) = start_headless(&h, dir.path()).await;
+    let mode = std::fs::metadata(dir.path().join("admin-token"))
+        .expect("token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the admin token file is private");
     check_every_route(&api).await;
+}
+
+/// Sends SIGTERM, as a service manager stopping the daemon does, and waits (10 s at most) for
+/// `concord run` to finish on its own.
+fn stop_gracefully(mut child: Headless) {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIGTERM is delivered");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            assert!(
+                status.success(),
+                "concord run exits cleanly on SIGTERM: {status}"
+            );
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "concord run stops within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn tokens_issued_through_the_api_outlive_a_killed_or_stopped_concord_run_and_revoked_ones_stay_revoked()
+ {
+    let h = Harness::start(|_| {}).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (child, first) = start_headless(&h, dir.path()).await;
+    let scrape = first.token("prometheus", "scrape").await;
+    let steward = first.token("Stella Steward", "steward").await;
+    let (status, _) = first
+        .call(Method::GET, "/metrics", Some(&scrape), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the scrape token reads /metrics");
+    drop(child); // SIGKILL: nothing is saved on the way out.
+
+    let (child, second) = start_headless(&h, dir.path()).await;
+    assert_ne!(
+        first.admin, second.admin,
+        "each launch makes its own admin token"
+    );
+    let (status, _) = second
+        .call(Method::GET, "/api/me", Some(&first.admin), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the last launch's admin token is not kept"
+    );
+    let (status, _) = second
+        .call(Method::GET, "/metrics", Some(&scrape), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a scrape token issued through the API still reads /metrics after a restart"
+    );
+    let (status, me) = second
+        .call(Method::GET, "/api/me", Some(&steward), None)
+        .await;
+    assert_eq!(
+        (status, me["name"].clone(), me["role"].clone()),
+        (StatusCode::OK, json!("Stella Steward"), json!("steward")),
+        "a steward's token names the same person and role after a restart"
+    );
+    let (_, listed) = second
+        .call(Method::GET, "/api/tokens", Some(&second.admin), None)
+        .await;
+    let steward_id = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["name"] == "Stella Steward"))
+        .and_then(|t| t["id"].as_str())
+        .expect("the steward's token is listed after the restart")
+        .to_owned();
+    let (status, _) = second
+        .call(
+            Method::DELETE,
+            &format!("/api/tokens/{steward_id}"),
+            Some(&second.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "an admin revokes it");
+    stop_gracefully(child);
+
+    let (_child, third) = start_headless(&h, dir.path()).await;
+    let (status, _) = third
+        .call(Method::GET, "/api/me", Some(&steward), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token stays revoked after a restart"
+    );
+    let (_, listed) = third
+        .call(Method::GET, "/api/tokens", Some(&third.admin), None)
+        .await;
+    let prometheus = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["name"] == "prometheus"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        prometheus["last_used_at"].is_string() && prometheus["issued_by"].is_string(),
+        "its last use, written when the last launch stopped on SIGTERM, and its issuer are kept: {prometheus}"
+    );
+    let (status, _) = third
+        .call(Method::GET, "/metrics", Some(&scrape), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the scrape token still works");
+
+    let state = std::fs::read(dir.path().join("state.db")).expect("state file");
+    let wal = std::fs::read(dir.path().join("state.db-wal")).unwrap_or_default();
+    for secret in [&scrape, &steward] {
+        let found = [&state, &wal]
+            .iter()
+            .any(|bytes| bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        assert!(!found, "a token's secret never reaches the state file");
+    }
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}?mode=ro",
+        dir.path().join("state.db").display()
+    ))
+    .await
+    .expect("read the state file");
+    let kept: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, secret_sha256 FROM api_tokens ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .expect("kept tokens");
+    assert_eq!(
+        kept.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["prometheus"],
+        "only the live token issued through the API is kept: not the launch tokens, not the revoked one"
+    );
+    assert_eq!(
+        kept[0].1,
+        concord::api::auth::digest(&scrape),
+        "it is kept as the SHA-256 digest of its secret"
+    );
 }
 
 /// Every route of the table, called without a token and with a token of each role.

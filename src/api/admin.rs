@@ -192,16 +192,16 @@ pub(super) async fn revoke_token(
             "the last admin token cannot be revoked: nobody could administer the engine until it restarts".into(),
         ));
     }
+    let audit = config_entry(
+        &who,
+        "token_revoked",
+        Some(token_value(&token)),
+        None,
+        json!({ "token_id": token.id, "name": token.name, "role": token.role }),
+    );
+    // Forgotten in the state file first: a token revoked here must not come back at restart.
+    super::token_store::forget(&c.engine, &id, &audit).await?;
     c.tokens.revoke(&id);
-    c.engine
-        .record_audit(&[config_entry(
-            &who,
-            "token_revoked",
-            Some(token_value(&token)),
-            None,
-            json!({ "token_id": token.id, "name": token.name, "role": token.role }),
-        )])
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,5 +1,8 @@
-//! Who is calling the console API: per-launch bearer tokens mapped to a person and a role, and
-//! the rule of which role may do what. Tokens live only in memory: a restart invalidates them.
+//! Who is calling the console API: bearer tokens mapped to a person and a role, and the rule of
+//! which role may do what. Tokens are looked up by a SHA-256 digest of the secret, never by the
+//! secret itself: the launch's token lives in memory for that launch, while tokens issued
+//! through the API are also kept, as digests, in the state file (`token_store`), so a restart
+//! keeps a scraper's or a colleague's token working.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -9,6 +12,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::audit::Actor;
 use crate::server::ApiError;
@@ -140,12 +144,21 @@ pub struct TokenInfo {
     pub last_used_at: Option<String>,
 }
 
-#[derive(Debug)]
-struct Issued {
-    principal: Principal,
-    issued_at: chrono::DateTime<chrono::Utc>,
-    issued_by: Option<String>,
-    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+#[derive(Debug, Clone)]
+pub(crate) struct Issued {
+    pub(crate) principal: Principal,
+    pub(crate) issued_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) issued_by: Option<String>,
+    pub(crate) last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Kept in the state file (issued through the API), not only for this launch.
+    pub(crate) kept: bool,
+    /// Used since its last use was written to the state file.
+    pub(crate) used_unsaved: bool,
+}
+
+/// The SHA-256 digest of a token's secret, in hex: what tokens are looked up and kept by.
+pub fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Why a name cannot be a token's name.
@@ -163,7 +176,7 @@ pub fn check_name(name: &str) -> Result<String, String> {
     Ok(name)
 }
 
-/// Tokens issued since launch, by their secret.
+/// Live tokens, by the digest of their secret.
 #[derive(Debug, Default)]
 pub struct Tokens(RwLock<HashMap<String, Issued>>);
 
@@ -191,12 +204,14 @@ impl Tokens {
             }
         };
         map.insert(
-            token.clone(),
+            digest(&token),
             Issued {
                 principal: principal.clone(),
                 issued_at: chrono::Utc::now(),
                 issued_by: by.map(str::to_owned),
                 last_used_at: None,
+                kept: false,
+                used_unsaved: false,
             },
         );
         (token, principal)
@@ -205,9 +220,37 @@ impl Tokens {
     /// The principal a token names (noting that it was used).
     pub fn lookup(&self, token: &str) -> Option<Principal> {
         let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
-        let issued = map.get_mut(token)?;
+        let issued = map.get_mut(&digest(token))?;
         issued.last_used_at = Some(chrono::Utc::now());
+        issued.used_unsaved = issued.kept;
         Some(issued.principal.clone())
+    }
+
+    /// Adds a token kept in the state file, by its digest (a restart's restore).
+    pub(crate) fn restore(&self, digest: String, issued: Issued) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(digest, issued);
+    }
+
+    /// Marks the token with this id as kept in the state file, and returns its digest and
+    /// what it names.
+    pub(crate) fn keep(&self, id: &str) -> Option<(String, Issued)> {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let (digest, issued) = map.iter_mut().find(|(_, i)| i.principal.id == id)?;
+        issued.kept = true;
+        Some((digest.clone(), issued.clone()))
+    }
+
+    /// The last uses of kept tokens not yet written to the state file, by token id; taking them
+    /// marks them written.
+    pub(crate) fn take_unsaved_uses(&self) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.values_mut()
+            .filter_map(|i| {
+                let used = std::mem::take(&mut i.used_unsaved);
+                Some((i.principal.id.clone(), i.last_used_at.filter(|_| used)?))
+            })
+            .collect()
     }
 
     /// Every live token, oldest first.

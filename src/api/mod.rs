@@ -25,6 +25,7 @@ mod scheduled;
 mod secrets;
 mod sql;
 mod systems;
+pub mod token_store;
 
 pub use doc::ApiDoc;
 pub(crate) use input::{ApiJson, ApiPath, ApiQuery};
@@ -418,9 +419,18 @@ async fn issue_token(
         .tokens
         .issue_by(Principal::new(name, req.role), Some(&who.id));
     if let Some(info) = c.tokens.get(&principal.id) {
-        c.engine
-            .record_audit(&[admin::token_issued(&who, &info)])
-            .await?;
+        let kept = token_store::keep(
+            &c.engine,
+            &c.tokens,
+            &info.id,
+            &admin::token_issued(&who, &info),
+        )
+        .await;
+        if let Err(e) = kept {
+            // Not kept, not handed out: the token must not work for this launch only.
+            c.tokens.revoke(&info.id);
+            return Err(e.into());
+        }
     }
     Ok(Json(IssuedToken { token, principal }))
 }

@@ -65,7 +65,7 @@ export function App() {
       storeToken(null);
       setToken(null);
       setTok(null);
-      setLost("The engine no longer accepts this token (it was restarted, or the token is wrong). Open the address that `concord serve` printed.");
+      setLost("The engine no longer accepts this token (it was revoked, it was the launch token of an engine that has since restarted, or it is wrong). Open the address that `concord serve` printed.");
     });
   }, []);
 

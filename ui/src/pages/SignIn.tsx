@@ -29,7 +29,7 @@ export function SignIn({ onToken, message }: { onToken: (t: string) => void; mes
           ) : null}
           <p className="muted">
             Open the address that <code>concord serve</code> printed (it ends in <code>#token=…</code>), or paste a token issued for you.
-            Tokens last until the engine restarts.
+            The launch's own token lasts until the engine restarts; tokens issued in the console last until they are revoked.
           </p>
           <div className="field">
             <label htmlFor="token">Access token</label>

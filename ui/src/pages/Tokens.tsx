@@ -81,7 +81,7 @@ export function TokensPage() {
     <div className="page">
       <PageHeader
         title="Tokens"
-        description="Who may use the console, and with which role. A token's secret is shown once when it is issued; the list shows its id only. Tokens last until the engine restarts or they are revoked. Two tokens for the same person still count as one approver."
+        description="Who may use the console, and with which role. A token's secret is shown once when it is issued; the list shows its id only. Tokens issued here last until they are revoked, across restarts (the state file keeps a digest of each, never the secret); the launch's own token lasts until the engine restarts. Two tokens for the same person still count as one approver."
       />
       <section className="card" aria-labelledby="issue-token">
         <div className="card-head">
