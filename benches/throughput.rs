@@ -33,7 +33,9 @@
 //! `CONCORD_BENCH_BATCH` (applier batch size, default 2000), `CONCORD_BENCH_CHUNK` (events
 //! per `ingest_many` and rows per raw transaction, default 5000), `CONCORD_BENCH_WRITES` (HTTP
 //! delivery, default 5000; 0 skips it), `CONCORD_BENCH_PROFILE=0` skips the statement count,
-//! `CONCORD_BENCH_DIR` places the SQLite files (default: the system temp dir).
+//! `CONCORD_BENCH_DIR` places the SQLite files (default: the system temp dir),
+//! `CONCORD_BENCH_WAITING` plants that many dated changes waiting for a date a year ahead
+//! (other people's year-end rises) before the updates, so their cost to each batch shows.
 
 mod common;
 
@@ -65,6 +67,7 @@ struct Config {
     chunk: usize,
     http_writes: usize,
     profile: bool,
+    waiting: usize,
 }
 
 impl Config {
@@ -75,6 +78,7 @@ impl Config {
             chunk: common::env_or("CONCORD_BENCH_CHUNK", 5_000)?.max(1),
             http_writes: common::env_or("CONCORD_BENCH_WRITES", 5_000)?,
             profile: common::env_or("CONCORD_BENCH_PROFILE", 1)? != 0,
+            waiting: common::env_or("CONCORD_BENCH_WAITING", 0)?,
         })
     }
 }
@@ -539,6 +543,25 @@ impl Scenario {
         })
     }
 
+    /// `n` dated changes of people the bench never edits, waiting for a date a year ahead.
+    async fn plant_waiting(&self, n: usize) -> Result<()> {
+        let mut tx = self.engine.pool().begin().await?;
+        for i in 0..n {
+            sqlx::query(
+                "INSERT INTO scheduled_changes (system_id, object, external_id, effective_date,
+                     effective_at, fields, created_at, updated_at)
+                 VALUES ('hris', 'employee', ?, '2099-01-01', '2099-01-01T00:00:00.000000Z',
+                     '{\"pay_rate\":\"90000.00\"}', '2026-12-01T00:00:00.000000Z',
+                     '2026-12-01T00:00:00.000000Z')",
+            )
+            .bind(format!("waiting-{i}"))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn count(&self, sql: &str) -> Result<usize> {
         let n: i64 = sqlx::query_scalar(sql)
             .fetch_one(self.engine.pool())
@@ -667,6 +690,7 @@ struct Figures {
 async fn run_engine(
     s: &mut Scenario,
     mix: Mix,
+    waiting: usize,
     mut checkpoint: impl FnMut(Option<(&str, Timing)>),
 ) -> Result<Figures> {
     let mut f = Figures::default();
@@ -683,6 +707,7 @@ async fn run_engine(
     checkpoint(Some(("delivery of the creates", writes)));
     f.delivery.add(writes);
     s.index_payroll()?;
+    s.plant_waiting(waiting).await?;
 
     let events = s.update_events(mix.updates);
     f.ingest.add(s.ingest(&events).await?);
@@ -1023,7 +1048,13 @@ async fn main() -> Result<()> {
     let version: String = sqlx::query_scalar("SELECT sqlite_version()")
         .fetch_one(scenario.engine.pool())
         .await?;
-    let mut figures = run_engine(&mut scenario, mix, |_| {}).await?;
+    if config.waiting > 0 {
+        println!(
+            "  {} dated changes wait during the updates and echoes",
+            config.waiting
+        );
+    }
+    let mut figures = run_engine(&mut scenario, mix, config.waiting, |_| {}).await?;
     figures.db_bytes = file_size(&engine_dir.join("state.db"));
     (figures.records, figures.tables) = table_sizes(scenario.engine.pool()).await?;
     let started = Instant::now();
@@ -1210,7 +1241,7 @@ async fn statement_profile(dir: &Path, config: Config) -> Result<()> {
     let mut scenario = Scenario::open(&profile_dir, config.batch, config.chunk, false).await?;
     statements::install()?;
     let mut steps: Vec<(String, Timing, statements::Tally)> = Vec::new();
-    run_engine(&mut scenario, mix, |step| {
+    run_engine(&mut scenario, mix, config.waiting, |step| {
         let tally = statements::take();
         if let Some((name, timing)) = step {
             steps.push((name.to_owned(), timing, tally));

@@ -25,6 +25,7 @@ impl<'w> Batch<'w> {
             unknown_writes: None,
             awaiting_event: None,
             scheduled: None,
+            load_all_waiting_up_to: Settings::default().load_all_waiting_up_to,
             pending_versions: HashMap::new(),
             pending_etags: HashMap::new(),
             new_records: BTreeMap::new(),

@@ -65,6 +65,10 @@ pub struct Settings {
     pub retention: crate::retention::Retention,
     /// The circuit breaker of a system whose config sets none.
     pub breaker: crate::model::BreakerConfig,
+    /// Up to this many changes waiting for their dates, a batch loads them all with one query;
+    /// past it (year-end rises dated for thousands of people), it looks up, by index, only the
+    /// records it touches.
+    pub load_all_waiting_up_to: usize,
 }
 
 impl Default for Settings {
@@ -81,6 +85,7 @@ impl Default for Settings {
             http: crate::server::HttpTimeouts::default(),
             retention: crate::retention::Retention::default(),
             breaker: crate::model::BreakerConfig::default(),
+            load_all_waiting_up_to: 500,
         }
     }
 }
@@ -434,6 +439,7 @@ impl Engine {
     pub(crate) fn batch<'w>(&self, ws: &'w Workspace, now: DateTime<Utc>) -> Batch<'w> {
         let mut batch = Batch::new(ws, now, self.capabilities());
         batch.breaker = self.inner.settings.breaker;
+        batch.load_all_waiting_up_to = self.inner.settings.load_all_waiting_up_to;
         batch
     }
 
@@ -755,9 +761,12 @@ pub(crate) struct Batch<'w> {
     unknown_writes: Option<HashMap<(RecordId, String), i64>>,
     awaiting_event: Option<BTreeSet<(RecordId, String)>>,
     /// Per (record, system), the fields a change waiting for its effective date holds back:
-    /// loaded once per batch, kept current as the batch schedules. Writes of those fields to
+    /// loaded once per batch (or looked up per record, when many wait), kept current as the
+    /// batch schedules. Writes of those fields to
     /// that system wait too, as they would overwrite the value it has dated.
     scheduled: Option<schedule::ScheduledCache>,
+    /// Up to how many waiting changes [`Batch::scheduled`] loads whole (see [`Settings`]).
+    load_all_waiting_up_to: usize,
     /// Source versions seen, per link, written when the batch finishes; what is read from
     /// SQLite before then is overlaid with them.
     pending_versions: HashMap<(String, String, String), (RecordId, SourceVersion)>,
