@@ -6,7 +6,8 @@
 // switched to SCIM 2.0 and one switched to SQL, payroll's writes held in a plan that an admin
 // reviews and enables (the held change then reaches payroll), a bulk set of salary conflicts
 // approved by two stewards who each see every value, the circuit breaker holding a re-push of
-// every payroll record until an admin confirms it from the banner, and a screenshot of every
+// every payroll record until an admin confirms it from the banner, a scrape token told at
+// sign-in that it cannot open the console, and a screenshot of every
 // page in docs/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -746,4 +747,22 @@ test("dead letters: a cause is replayed as one, and the page says its writes fai
   assert.equal(after.attempts, before + 1, "each of the cause's writes was sent once more");
   assert.ok(after.attempt_log.length >= 1 && after.attempt_log.at(-1).status === 422, "the timeline has the new refusal");
   assert.deepEqual(problems, []);
+});
+
+test("sign-in: a Prometheus scrape token is told it cannot open the console, and why", async () => {
+  const issued = await api("/api/tokens", { method: "POST", body: { name: "e2e prometheus", role: "scrape" } });
+  assert.equal(issued.status, 200, issued.text);
+  const tab = await ctx.newPage();
+  try {
+    await tab.goto(`${demo.origin}/#token=${issued.json.token}`);
+    const refusal = tab.getByRole("alert").filter({ hasText: "This token cannot open the console" });
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /may only read \/metrics/, "the refusal says what the token may do");
+    await tab.getByLabel("Access token").waitFor();
+    assert.equal(await tab.getByText("Cannot reach the Concord engine").count(), 0, "a refused token is not an unreachable engine");
+  } finally {
+    await tab.close();
+  }
+  const revoked = await api(`/api/tokens/${issued.json.principal.id}`, { method: "DELETE" });
+  assert.equal(revoked.status, 204, revoked.text);
 });

@@ -89,9 +89,13 @@ export function App() {
     setTok(null);
   };
 
+  // A token the engine knows but that may not open the console (a Prometheus scraper's).
+  const refused = me.error instanceof ApiError && me.error.status === 403 ? me.error.message : null;
   let body;
   if (token === null || (me.error instanceof ApiError && me.error.status === 401)) {
     body = <SignIn onToken={signIn} message={lostMessage} />;
+  } else if (refused !== null) {
+    body = <SignIn onToken={signIn} message={`This token cannot open the console (${refused}). Sign in with a token issued to a person.`} />;
   } else if (me.isPending) {
     body = (
       <div className="signin" role="status">
