@@ -122,6 +122,14 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// The tokens issued through the console and kept in a state file, for a stopped engine
+    /// (a running one is told through the console API, which it reads its tokens from).
+    Tokens {
+        #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
+        db: PathBuf,
+        #[command(subcommand)]
+        action: TokensAction,
+    },
     /// Print the console API's OpenAPI document (the UI's types are generated from it).
     Openapi,
     /// Store a secret in the OS keychain under a name that connector configs refer to. The
@@ -227,6 +235,14 @@ enum AuditAction {
         #[arg(long, env = "CONCORD_DB", default_value = "concord.db")]
         db: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum TokensAction {
+    /// List the kept tokens: id, role, name, when issued and last used. Never a secret.
+    List,
+    /// Revoke a kept token by its id (`tok_…`), audited; the next launch refuses it.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -422,6 +438,51 @@ async fn workspace_command(engine: &Engine, action: WorkspaceAction) -> anyhow::
             }));
             engine.apply_workspace_audited(&next, &[entry]).await?;
             println!("applied {} changes", changes.len());
+        }
+    }
+    Ok(())
+}
+
+async fn tokens_command(engine: &Engine, action: TokensAction) -> anyhow::Result<()> {
+    use concord::api::token_store;
+    let kept = token_store::kept(engine).await?;
+    match action {
+        TokensAction::List => {
+            if kept.is_empty() {
+                println!("no tokens issued through the console are kept");
+            }
+            for t in &kept {
+                println!(
+                    "{}  {:<8} {}  issued {}  last used {}",
+                    t.id,
+                    t.role.as_str(),
+                    t.name,
+                    t.issued_at,
+                    t.last_used_at.as_deref().unwrap_or("never")
+                );
+            }
+        }
+        TokensAction::Revoke { id } => {
+            let Some(token) = kept.iter().find(|t| t.id == id) else {
+                anyhow::bail!("no kept token has the id '{id}' (see `concord tokens list`)");
+            };
+            let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            let mut entry = concord::audit::AuditEntry::engine(
+                "config:token_revoked",
+                concord::audit::Direction::Internal,
+            )
+            .by(concord::audit::Actor::person(&who, "admin"))
+            .detail(serde_json::json!({
+                "token_id": token.id, "name": token.name, "role": token.role, "via": "cli",
+            }));
+            entry.before = Some(serde_json::to_value(token)?);
+            token_store::forget(engine, &id, &entry).await?;
+            println!(
+                "revoked {} ({}, {})",
+                token.id,
+                token.name,
+                token.role.as_str()
+            );
         }
     }
     Ok(())
@@ -656,6 +717,10 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 print!("{}", concord::workspace_schema::reference_markdown(&schema));
             }
+        }
+        Command::Tokens { db, action } => {
+            let engine = Engine::open(&db, Default::default()).await?;
+            tokens_command(&engine, action).await?;
         }
         Command::Workspace { db, action } => {
             let engine = Engine::open(&db, Default::default()).await?;

@@ -568,7 +568,7 @@ fn stop_gracefully(mut child: Headless) {
 }
 
 #[tokio::test]
-async fn tokens_issued_through_the_api_outlive_a_killed_or_stopped_concord_run_and_revoked_ones_stay_revoked()
+async fn tokens_issued_through_the_api_outlive_a_killed_or_stopped_concord_run_and_revoked_ones_stay_revoked_by_api_or_cli()
  {
     let h = Harness::start(|_| {}).await;
     let dir = tempfile::tempdir().expect("dir");
@@ -630,7 +630,7 @@ async fn tokens_issued_through_the_api_outlive_a_killed_or_stopped_concord_run_a
     assert_eq!(status, StatusCode::NO_CONTENT, "an admin revokes it");
     stop_gracefully(child);
 
-    let (_child, third) = start_headless(&h, dir.path()).await;
+    let (third_child, third) = start_headless(&h, dir.path()).await;
     let (status, _) = third
         .call(Method::GET, "/api/me", Some(&steward), None)
         .await;
@@ -676,14 +676,70 @@ async fn tokens_issued_through_the_api_outlive_a_killed_or_stopped_concord_run_a
             .await
             .expect("kept tokens");
     assert_eq!(
-        kept.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-        ["prometheus"],
-        "only the live token issued through the API is kept: not the launch tokens, not the revoked one"
+        kept,
+        [("prometheus".to_owned(), concord::api::auth::digest(&scrape))],
+        "only the live token issued through the API is kept, as the SHA-256 digest of its \
+         secret: not the launch tokens, not the revoked one"
     );
+    pool.close().await;
+
+    stop_gracefully(third_child);
+    let tokens_cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+            .arg("tokens")
+            .arg("--db")
+            .arg(dir.path().join("state.db"))
+            .args(args)
+            .env("RUST_LOG", "concord=warn")
+            .output()
+            .expect("concord tokens runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, listing) = tokens_cli(&["list"]);
+    let prometheus_id = prometheus["id"].as_str().expect("id");
+    assert!(
+        ok && listing.contains(prometheus_id) && listing.contains("scrape"),
+        "the stopped engine's kept tokens are listed: {listing}"
+    );
+    assert!(
+        !listing.contains(&scrape),
+        "the listing never shows a secret"
+    );
+    let (ok, _) = tokens_cli(&["revoke", "tok_00000000"]);
+    assert!(!ok, "revoking an unknown id fails");
+    let (ok, said) = tokens_cli(&["revoke", prometheus_id]);
+    assert!(ok, "the CLI revokes a kept token: {said}");
+    let (_child, fourth) = start_headless(&h, dir.path()).await;
+    let (status, _) = fourth
+        .call(Method::GET, "/metrics", Some(&scrape), None)
+        .await;
     assert_eq!(
-        kept[0].1,
-        concord::api::auth::digest(&scrape),
-        "it is kept as the SHA-256 digest of its secret"
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a token revoked from the CLI is refused at the next launch"
+    );
+    let (_, audit) = fourth
+        .call(
+            Method::GET,
+            "/api/audit?limit=1000",
+            Some(&fourth.admin),
+            None,
+        )
+        .await;
+    let revocations = audit
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["rule"] == "config:token_revoked")
+                .count()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        revocations, 2,
+        "both revocations, through the API and the CLI, are audited"
     );
 }
 

@@ -156,6 +156,23 @@ pub(crate) struct Issued {
     pub(crate) used_unsaved: bool,
 }
 
+impl Issued {
+    /// The token as admins see it.
+    pub(crate) fn info(&self) -> TokenInfo {
+        let ts = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        TokenInfo {
+            id: self.principal.id.clone(),
+            name: self.principal.name.clone(),
+            role: self.principal.role,
+            issued_at: ts(self.issued_at),
+            issued_by: self.issued_by.clone(),
+            last_used_at: self.last_used_at.map(ts),
+        }
+    }
+}
+
 /// The SHA-256 digest of a token's secret, in hex: what tokens are looked up and kept by.
 pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -255,26 +272,9 @@ impl Tokens {
 
     /// Every live token, oldest first.
     pub fn list(&self) -> Vec<TokenInfo> {
-        let ts = |t: chrono::DateTime<chrono::Utc>| {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        };
         let map = self.0.read().unwrap_or_else(|p| p.into_inner());
-        let mut list: Vec<(chrono::DateTime<chrono::Utc>, TokenInfo)> = map
-            .values()
-            .map(|i| {
-                (
-                    i.issued_at,
-                    TokenInfo {
-                        id: i.principal.id.clone(),
-                        name: i.principal.name.clone(),
-                        role: i.principal.role,
-                        issued_at: ts(i.issued_at),
-                        issued_by: i.issued_by.clone(),
-                        last_used_at: i.last_used_at.map(ts),
-                    },
-                )
-            })
-            .collect();
+        let mut list: Vec<(chrono::DateTime<chrono::Utc>, TokenInfo)> =
+            map.values().map(|i| (i.issued_at, i.info())).collect();
         list.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         list.into_iter().map(|(_, t)| t).collect()
     }

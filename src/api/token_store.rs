@@ -8,7 +8,7 @@
 use chrono::Utc;
 use sqlx::Row;
 
-use crate::api::auth::{Issued, Principal, Role, Tokens};
+use crate::api::auth::{Issued, Principal, Role, TokenInfo, Tokens};
 use crate::audit::AuditEntry;
 use crate::error::Result;
 use crate::runtime::Engine;
@@ -18,16 +18,17 @@ fn role_named(name: &str) -> Option<Role> {
     Role::ALL.into_iter().find(|r| r.as_str() == name)
 }
 
-/// Loads the kept tokens into `tokens`; returns how many. A row naming a role this build does
-/// not know is skipped with a warning rather than granting anything.
-pub async fn restore(engine: &Engine, tokens: &Tokens) -> Result<usize> {
+/// The tokens kept in the state file, oldest first, each with the digest of its secret. A row
+/// naming a role this build does not know is skipped with a warning rather than granting
+/// anything.
+async fn load(engine: &Engine) -> Result<Vec<(String, Issued)>> {
     let rows = sqlx::query(
         "SELECT id, secret_sha256, name, role, issued_at, issued_by, last_used_at
          FROM api_tokens ORDER BY issued_at, id",
     )
     .fetch_all(engine.pool())
     .await?;
-    let mut restored = 0;
+    let mut kept = Vec::with_capacity(rows.len());
     for row in rows {
         let id: String = row.get(0);
         let role: String = row.get(3);
@@ -37,7 +38,7 @@ pub async fn restore(engine: &Engine, tokens: &Tokens) -> Result<usize> {
         };
         let issued_at: String = row.get(4);
         let last_used_at: Option<String> = row.get(6);
-        tokens.restore(
+        kept.push((
             row.get(1),
             Issued {
                 principal: Principal {
@@ -51,10 +52,24 @@ pub async fn restore(engine: &Engine, tokens: &Tokens) -> Result<usize> {
                 kept: true,
                 used_unsaved: false,
             },
-        );
-        restored += 1;
+        ));
+    }
+    Ok(kept)
+}
+
+/// Loads the kept tokens into `tokens`; returns how many.
+pub async fn restore(engine: &Engine, tokens: &Tokens) -> Result<usize> {
+    let kept = load(engine).await?;
+    let restored = kept.len();
+    for (digest, issued) in kept {
+        tokens.restore(digest, issued);
     }
     Ok(restored)
+}
+
+/// The tokens kept in the state file, as admins see them (`concord tokens list`).
+pub async fn kept(engine: &Engine) -> Result<Vec<TokenInfo>> {
+    Ok(load(engine).await?.iter().map(|(_, i)| i.info()).collect())
 }
 
 /// Keeps the token with this id (just issued) in the state file, with its audit entry, in one
