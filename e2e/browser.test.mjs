@@ -201,6 +201,19 @@ test("exceptions: a salary conflict resolved by two stewards reaches both system
   assert.equal((await api(`/api/records/${ex.record_id}`)).json.golden.pay_rate, "87654.32");
 });
 
+/**
+ * Attempts of the write behind `key` made since `since` (ms) that the system turned away for a
+ * passing reason (429, a 5xx, no answer). The demo payroll fails a share of its requests on
+ * purpose, and the engine tries the same write again after those: a retry, not another write.
+ */
+async function passingFailuresSince(key, since) {
+  const rows = ((await api("/api/dead-letters?status=all&limit=1000")).json ?? []).filter((d) => d.idempotency_key === key);
+  const newest = rows.sort((a, b) => b.id - a.id)[0];
+  if (!newest) return 0;
+  const log = (await api(`/api/dead-letters/${newest.id}`)).json?.attempt_log ?? [];
+  return log.filter((a) => Date.parse(`${a.at.slice(0, 23)}Z`) >= since && (a.status == null || a.status === 429 || a.status >= 500)).length;
+}
+
 test("dead letters: a replay sends exactly one write", async () => {
   const all = async () => (await api("/api/dead-letters?status=all&limit=1000")).json ?? [];
   const dead = (await api("/api/dead-letters?limit=50")).json.filter((d) => d.status === "dead" && d.error_class === "validation");
@@ -211,6 +224,7 @@ test("dead letters: a replay sends exactly one write", async () => {
   const before = await attempts();
   const auditBefore = (await api(`/api/audit?record_id=${dl.record_id}&limit=1000`)).json.length;
 
+  const since = Date.now() - 1000;
   await go(`/dead-letters/${dl.id}`);
   const drawer = page.getByRole("dialog", { name: `Dead letter #${dl.id}` });
   // The request it was sent as is shown beside the response, and again before confirming.
@@ -231,7 +245,8 @@ test("dead letters: a replay sends exactly one write", async () => {
   assert.equal(await page.getByText(`Dead letter #${dl.id} replayed`).count(), 0, "no success toast for a replay that failed");
   await page.waitForTimeout(3000); // nothing more may arrive
   const after = await attempts();
-  assert.equal(after - before, 1, `exactly one new attempt for ${key}: ${JSON.stringify(settled.rows)}`);
+  const retried = await passingFailuresSince(key, since);
+  assert.equal(after - before - retried, 1, `exactly one new write for ${key} (besides ${retried} retries of it after a passing failure): ${JSON.stringify(settled.rows)}`);
   const audit = (await api(`/api/audit?record_id=${dl.record_id}&limit=1000`)).json;
   console.log(`dead letter ${dl.id}: attempts ${before} -> ${after}; audit rows for record ${dl.record_id}: ${auditBefore} -> ${audit.length}`);
   await page.screenshot({ path: join(SHOTS, "dead-letter-replayed.png") });
@@ -249,6 +264,7 @@ test("dead letters: replaying a selection sends one write per dead letter", asyn
   };
   const before = await attemptsByKey();
 
+  const since = Date.now() - 1000;
   await go("/dead-letters");
   await page.getByRole("checkbox", { name: "Select all loaded rows" }).check();
   await page.getByRole("button", { name: "Replay selected" }).click();
@@ -261,9 +277,10 @@ test("dead letters: replaying a selection sends one write per dead letter", asyn
   await page.waitForTimeout(3000); // nothing more may arrive
   const after = await attemptsByKey();
   for (const k of keys) {
-    assert.equal(after.get(k) - before.get(k), 1, `exactly one new attempt for ${k} (settled at ${settled.get(k)})`);
+    const retried = await passingFailuresSince(k, since);
+    assert.equal(after.get(k) - before.get(k) - retried, 1, `exactly one new write for ${k} (settled at ${settled.get(k)}, besides ${retried} retries of it after a passing failure)`);
   }
-  console.log(`replayed a selection of ${keys.size} dead letters: one new attempt each`);
+  console.log(`replayed a selection of ${keys.size} dead letters: one new write each`);
 });
 
 /**
