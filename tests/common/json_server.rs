@@ -122,8 +122,25 @@ impl JsonServer {
                 .timeout(Duration::from_millis(500))
                 .send()
                 .await;
-            if probe.is_ok_and(|r| r.status().is_success()) {
-                return Ok(());
+            if let Ok(answer) = probe
+                && answer.status().is_success()
+            {
+                // Two servers started at once can be given the same free port; the one that
+                // lost it answers through the winner. Only this process's own answer counts.
+                let pid = answer
+                    .headers()
+                    .get("x-server-pid")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u32>().ok());
+                if pid == Some(self.child.id()) {
+                    return Ok(());
+                }
+                let _ = self.child.kill();
+                return Err(format!(
+                    "{} was answered by another json-server (pid {pid:?}, ours {})",
+                    self.base,
+                    self.child.id()
+                ));
             }
             if Instant::now() > deadline {
                 return Err("json-server did not answer within 20 s".into());
